@@ -1,0 +1,50 @@
+"""The one ``posguard`` command. Each face contributes a Typer sub-app from its own ``cli`` module."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Annotated
+
+import typer
+
+from posguard import __version__
+
+# (sub-command, module holding `app`). One line per face; keep sorted by name.
+FACES: tuple[tuple[str, str], ...] = (
+    ("catalog", "posguard.catalog.cli"),
+)
+
+app = typer.Typer(
+    name="posguard",
+    help="posguard: keeps POS terminals working and says what to do when they don't. "
+    "posguard：让POS终端保持正常工作，出问题时告诉您怎么办。",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"posguard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """posguard command line."""
+
+
+for _name, _module in FACES:
+    app.add_typer(import_module(_module).app, name=_name)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,1 +1,1 @@
-"""posguard benchmarks: each `bench_<topic>.py` compares against a baseline measured in the same run."""
+"""posguard benchmarks: each `bench_<topic>.py` has a baseline measured in the same run."""

@@ -22,7 +22,9 @@ from bench._result import Result
 
 def _topics() -> list[str]:
     here = Path(__file__).parent
-    return sorted(m.name[6:] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    return sorted(
+        m.name[6:] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(f"bench.bench_{topic}")
         t0 = time.perf_counter()
         results: list[Result] = module.run(quick=args.quick)
-        print(f"bench {topic}: {len(results)} figures in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        print(
+            f"bench {topic}: {len(results)} figures in {time.perf_counter() - t0:.1f}s",
+            file=sys.stderr,
+        )
         rows.extend((topic, r) for r in results)
     table = Table(title=f"posguard benchmarks — {platform.machine()}, {platform.python_version()}")
     for col in ("topic", "figure", "ours", "baseline", "ratio", "target", "note"):

@@ -168,7 +168,9 @@ def check_pan(pan: str) -> Brand:
                 )
             break
     if not luhn_valid(pan):
-        raise CardError("card number fails the Luhn check", code="CARD.LUHN_INVALID", pan=mask_pan(pan))
+        raise CardError(
+            "card number fails the Luhn check", code="CARD.LUHN_INVALID", pan=mask_pan(pan)
+        )
     return brand
 
 

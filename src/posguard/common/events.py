@@ -25,7 +25,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from posguard.card import contains_pan
 from posguard.common.errors import EventError
@@ -61,9 +69,13 @@ def _no_clear_pan(value: Any, path: str = "data") -> Any:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _no_clear_pan(v, f"{path}[{i}]")
-    elif isinstance(value, int) and not isinstance(value, bool) and value >= 10**11:
-        if contains_pan(str(value)):
-            raise ValueError(f"{path} looks like a clear card number; mask it first")
+    elif (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= 10**11
+        and contains_pan(str(value))
+    ):
+        raise ValueError(f"{path} looks like a clear card number; mask it first")
     return value
 
 

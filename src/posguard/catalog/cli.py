@@ -23,7 +23,9 @@ def list_(
     cat = default_catalog()
     entries = cat.by_category(category) if category else cat.entries()
     if as_json:
-        typer.echo(json.dumps([e.model_dump(mode="json") for e in entries], ensure_ascii=False, indent=2))
+        typer.echo(
+            json.dumps([e.model_dump(mode="json") for e in entries], ensure_ascii=False, indent=2)
+        )
         return
     table = Table("code", "category", "severity", "title")
     for e in entries:
@@ -41,6 +43,6 @@ def show(code: str, lang: Annotated[str, typer.Option(help="zh or en")] = "zh") 
         raise typer.Exit(2)
     console = Console()
     console.print(f"[bold]{entry.code}[/bold]  {entry.title.get(lang)}  ({entry.severity.value})")
-    console.print(entry.auto)
+    console.print(entry.auto.get(lang))
     for i, step in enumerate(entry.steps, start=1):
         console.print(f"{i}. {step.get(lang)}")

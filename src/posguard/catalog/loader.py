@@ -1,19 +1,24 @@
 """Load and validate the exception catalog from YAML into an immutable :class:`Catalog`.
 
-Malformed data fails loudly with the file, the entry and the field at fault:
+Malformed data fails loudly with the file, the entry (position and code) and the field
+at fault; entries and list items are counted from 1:
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> _ = (d / "bad.yaml").write_text("- code: NET.X1\\n  category: nowhere\\n")
->>> load_catalog(d)
-Traceback (most recent call last):
-...
-posguard.common.errors.CatalogError: bad.yaml: entry 1 (NET.X1): field 'category': ...
+>>> try:
+...     load_catalog(d)
+... except CatalogError as exc:
+...     print(str(exc).split(": Input")[0])
+bad.yaml: entry 1 (NET.X1): field 'category'
+
+The YAML is read with a safe loader that also refuses duplicate keys, so a data file
+can neither run code nor silently drop half of an entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -22,22 +27,34 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from posguard.catalog.model import Category, Entry
 from posguard.common.errors import CatalogError
 
 DATA_DIR = Path(str(files("posguard.catalog") / "data"))
+MAX_FILE_BYTES = 1024 * 1024
 
 
 class Catalog(Mapping[str, Entry]):
-    """Every catalog entry, by code, with lookups by category and by field-39 response code."""
+    """Every catalog entry, by code, with lookups by category and by field-39 response code.
 
-    def __init__(self, entries: list[Entry]) -> None:
+    Read-only: entries are frozen models, lookups return fresh lists.
+    """
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
         by_code: dict[str, Entry] = {}
         by_rc: dict[str, Entry] = {}
         for e in entries:
+            if e.code in by_code:
+                raise CatalogError(f"entry {e.code}: field 'code': defined twice")
             by_code[e.code] = e
             for rc in e.iso_response_codes:
+                if rc in by_rc:
+                    raise CatalogError(
+                        f"entry {e.code}: field 'iso_response_codes': "
+                        f"{rc} already maps to {by_rc[rc].code}"
+                    )
                 by_rc[rc] = e
         self._by_code = MappingProxyType(by_code)
         self._by_rc = MappingProxyType(by_rc)
@@ -51,7 +68,11 @@ class Catalog(Mapping[str, Entry]):
     def __len__(self) -> int:
         return len(self._by_code)
 
+    def __repr__(self) -> str:
+        return f"Catalog({len(self)} entries)"
+
     def by_category(self, category: Category | str) -> list[Entry]:
+        """Entries of one category, in catalog order; an unknown category is a ``ValueError``."""
         cat = Category(category)
         return [e for e in self._by_code.values() if e.category is cat]
 
@@ -59,63 +80,128 @@ class Catalog(Mapping[str, Entry]):
         """The entry a field-39 response code maps to, or None (e.g. for ``00``)."""
         return self._by_rc.get(rc.upper())
 
+    def response_codes(self) -> Mapping[str, str]:
+        """Every mapped field-39 code -> the code of the entry that owns it."""
+        return MappingProxyType({rc: e.code for rc, e in self._by_rc.items()})
+
     def entries(self) -> list[Entry]:
+        """Every entry, in catalog order (files by name, then order within the file)."""
         return list(self._by_code.values())
 
 
+class _StrictSafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (plain data only) that also refuses a key given twice."""
+
+
+def _mapping_without_duplicates(loader: _StrictSafeLoader, node: yaml.MappingNode) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"found duplicate key {key!r}",
+                key_node.start_mark,
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictSafeLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _mapping_without_duplicates,
+)
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(entry)"
+    """``('steps', 2, 'check')`` -> ``steps[3].check`` (list items counted from 1)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(entry)"
 
 
-def _load_file(path: Path) -> list[Entry]:
+def _describe(err: ErrorDetails) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required but missing"
+    return err["msg"]
+
+
+def _where(file: str, index: int, code: str) -> str:
+    return f"{file}: entry {index} ({code})"
+
+
+def _read_yaml(path: Path) -> Any:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise CatalogError(f"{path.name}: {size} bytes is larger than {MAX_FILE_BYTES}")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(f"{path.name}: cannot read: {exc}") from exc
+    try:
+        return yaml.load(text, Loader=_StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path.name}: not valid YAML: {exc}") from exc
+
+
+def load_file(path: Path) -> list[tuple[int, Entry]]:
+    """Validate one catalog file; returns ``(position from 1, entry)`` pairs."""
+    raw = _read_yaml(path)
     if raw is None:
         return []
     if not isinstance(raw, list):
         raise CatalogError(f"{path.name}: must hold a list of entries, not {type(raw).__name__}")
-    out: list[Entry] = []
+    out: list[tuple[int, Entry]] = []
     for i, item in enumerate(raw, start=1):
-        code = item.get("code", "?") if isinstance(item, dict) else "?"
         if not isinstance(item, dict):
-            raise CatalogError(f"{path.name}: entry {i} ({code}): must be a mapping")
+            raise CatalogError(f"{_where(path.name, i, '?')}: must be a mapping of fields")
+        code = item.get("code")
+        code = code if isinstance(code, str) else "?"
         try:
-            out.append(Entry.model_validate(item))
+            out.append((i, Entry.model_validate(item)))
         except ValidationError as exc:
-            err = exc.errors()[0]
+            errors = exc.errors()
+            first = errors[0]
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             raise CatalogError(
-                f"{path.name}: entry {i} ({code}): field '{_field_path(err['loc'])}': {err['msg']}"
-                + (f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""),
-                file=str(path),
+                f"{_where(path.name, i, code)}: field '{_field_path(first['loc'])}': "
+                f"{_describe(first)}{more}"
             ) from exc
     return out
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
-    """Load every ``*.yaml`` under ``directory`` (default: the catalog shipped in the package)."""
+    """Load every ``*.yaml`` under ``directory`` (default: the catalog shipped in the package).
+
+    Raises :class:`CatalogError` naming file, entry and field for the first fault found;
+    nothing is returned half-loaded.
+    """
     directory = directory or DATA_DIR
-    files_ = sorted(directory.glob("*.yaml"))
-    if not files_:
+    if not directory.is_dir():
+        raise CatalogError(f"{directory}: not a directory")
+    paths = sorted(directory.glob("*.yaml"))
+    if not paths:
         raise CatalogError(f"no catalog files (*.yaml) in {directory}")
     seen: dict[str, str] = {}
     rc_seen: dict[str, str] = {}
     entries: list[Entry] = []
-    for path in files_:
-        for e in _load_file(path):
+    for path in paths:
+        for i, e in load_file(path):
+            where = _where(path.name, i, e.code)
             if e.code in seen:
-                raise CatalogError(
-                    f"{path.name}: entry {e.code}: field 'code': already defined in {seen[e.code]}"
-                )
-            seen[e.code] = path.name
+                raise CatalogError(f"{where}: field 'code': already defined in {seen[e.code]}")
+            seen[e.code] = f"{path.name} entry {i}"
             for rc in e.iso_response_codes:
                 if rc in rc_seen:
                     raise CatalogError(
-                        f"{path.name}: entry {e.code}: field 'iso_response_codes': "
-                        f"{rc} already maps to {rc_seen[rc]}"
+                        f"{where}: field 'iso_response_codes': {rc} already maps to {rc_seen[rc]}"
                     )
                 rc_seen[rc] = e.code
             entries.append(e)

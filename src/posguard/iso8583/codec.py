@@ -1,0 +1,144 @@
+"""Whole-message encode/decode over pyiso8583, with our errors and our value types.
+
+A :data:`Message` is pyiso8583's dict form (``"t"`` MTI, ``"h"`` header, ``"2"`` ..
+``"128"``), with binary fields (PIN block, MAC, keys, ICC data) as ``bytes`` and every
+other field as ``str``. Bitmaps are computed on encode and dropped on decode.
+
+>>> from posguard.iso8583.spec import load_spec
+>>> spec = load_spec("iso87ascii")
+>>> data = encode(spec, {"t": "0800", "11": "000001", "41": "T0000001"})
+>>> data
+b'08000020000000800000000001T0000001'
+>>> decode(spec, data)
+{'t': '0800', '11': '000001', '41': 'T0000001'}
+>>> decode(spec, data[:-3])
+Traceback (most recent call last):
+...
+posguard.common.errors.MessageDecodeError: iso87ascii: field 41 at byte 26: ... (field=41, pos=26)
+
+Every pyiso8583 error (and anything else it can raise on hostile input) leaves this
+module as :class:`~posguard.common.errors.MessageDecodeError` or
+:class:`~posguard.common.errors.MessageEncodeError` with ``field`` and ``pos`` context.
+Error texts never carry field values (they may hold a PAN).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import iso8583
+
+from posguard.common.errors import MessageDecodeError, MessageEncodeError
+from posguard.iso8583.spec import MessageSpec
+
+Message = dict[str, str | bytes]
+
+# Per-spec value kinds: how a message key's value is typed and checked.
+_TEXT, _NUMERIC, _BYTES, _BITMAP = 0, 1, 2, 3
+_kinds_cache: dict[int, dict[str, int]] = {}
+
+
+def _kinds(spec: MessageSpec) -> dict[str, int]:
+    kinds = _kinds_cache.get(id(spec))
+    if kinds is None:
+        kinds = {}
+        for key in spec.pyiso8583:
+            if key in ("p", "1"):
+                kinds[key] = _BITMAP
+            elif key == "h" and spec.header_len == 0:
+                continue  # no header in this spec: "h" is an unknown key
+            elif key in spec.bytes_fields:
+                kinds[key] = _BYTES
+            elif key in spec.numeric_fields or key == "t":
+                kinds[key] = _NUMERIC
+            else:
+                kinds[key] = _TEXT
+        _kinds_cache[id(spec)] = kinds
+    return kinds
+
+
+def _encoded_pos(doc_enc: dict[str, dict[str, bytes]], upto: str) -> int:
+    pos = 0
+    for key, part in doc_enc.items():
+        if key == upto:
+            break
+        pos += len(part.get("len", b"")) + len(part.get("data", b""))
+    return pos
+
+
+def _enc_error(
+    spec: MessageSpec, field: str, what: str, pos: int | None = None
+) -> MessageEncodeError:
+    return MessageEncodeError(f"{spec.name}: field {field}: {what}", field=field, pos=pos)
+
+
+def encode(spec: MessageSpec, msg: Message) -> bytes:
+    """Pack ``msg`` into bytes (header, MTI, bitmap(s), fields); ``msg`` is not modified."""
+    if not isinstance(msg, dict):
+        raise MessageEncodeError(
+            f"{spec.name}: a message must be a dict, not {type(msg).__name__}", field="(message)"
+        )
+    kinds = _kinds(spec)
+    doc: dict[str, Any] = {}
+    for key, value in msg.items():
+        kind = kinds.get(key)
+        if kind is None:
+            raise _enc_error(spec, str(key), "not a field of this spec")
+        if kind == _BYTES:
+            if type(value) is not bytes:
+                raise _enc_error(spec, key, f"must be bytes, not {type(value).__name__}")
+            doc[key] = value.hex()
+            continue
+        if kind == _BITMAP:
+            continue  # computed from the fields present
+        if type(value) is not str:
+            raise _enc_error(spec, key, f"must be str, not {type(value).__name__}")
+        if kind == _NUMERIC and not (value.isdigit() and value.isascii()):
+            raise _enc_error(spec, key, "must hold decimal digits only")
+        doc[key] = value
+    try:
+        raw, _ = iso8583.encode(doc, spec.pyiso8583)
+    except iso8583.EncodeError as exc:
+        pos = _encoded_pos(exc.doc_enc, exc.field)
+        raise _enc_error(spec, exc.field, exc.msg, pos) from exc
+    except Exception as exc:  # hostile input must not escape as a bare third-party error
+        raise _enc_error(spec, "(message)", f"{type(exc).__name__}: {exc}") from exc
+    return bytes(raw)
+
+
+def _dec_error(spec: MessageSpec, field: str, pos: int | None, what: str) -> MessageDecodeError:
+    where = f"field {field} at byte {pos}" if pos is not None else f"field {field}"
+    return MessageDecodeError(f"{spec.name}: {where}: {what}", field=field, pos=pos)
+
+
+def decode(spec: MessageSpec, data: bytes) -> Message:
+    """Unpack ``data`` (exactly one message, no frame header) into a :data:`Message`."""
+    if type(data) is not bytes:
+        if not isinstance(data, bytearray | memoryview):
+            raise MessageDecodeError(
+                f"{spec.name}: data must be bytes, not {type(data).__name__}",
+                field="(message)",
+                pos=0,
+            )
+        data = bytes(data)
+    try:
+        dec, enc = iso8583.decode(data, spec.pyiso8583)
+    except iso8583.DecodeError as exc:
+        raise _dec_error(spec, exc.field, exc.pos, exc.msg) from exc
+    except KeyError as exc:  # bitmap names a field this spec does not define
+        raise _dec_error(spec, str(exc.args[0]), None, "bitmap names a field not in spec") from exc
+    except Exception as exc:
+        raise _dec_error(spec, "(message)", None, f"{type(exc).__name__}: {exc}") from exc
+    kinds = _kinds(spec)
+    out: Message = {}
+    for key, value in dec.items():
+        kind = kinds.get(key, _TEXT)
+        if kind == _BYTES:
+            out[key] = bytes.fromhex(value)
+        elif kind == _BITMAP:
+            continue
+        elif kind == _NUMERIC and not (value.isdigit() and value.isascii()):
+            raise _dec_error(spec, key, _encoded_pos(enc, key), "must hold decimal digits only")
+        else:
+            out[key] = value
+    return out

@@ -29,6 +29,7 @@ from typing import Any
 import iso8583
 
 from posguard.common.errors import MessageDecodeError, MessageEncodeError
+from posguard.iso8583.mandatory import check_mandatory, missing_fields
 from posguard.iso8583.spec import MessageSpec
 
 Message = dict[str, str | bytes]
@@ -142,3 +143,6 @@ def decode(spec: MessageSpec, data: bytes) -> Message:
         else:
             out[key] = value
     return out
+
+
+__all__ = ["Message", "check_mandatory", "decode", "encode", "missing_fields"]

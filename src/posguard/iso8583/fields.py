@@ -1,0 +1,206 @@
+"""Build and parse the profile's structured fields (3, 48, 60, 61) and the UnionPay header.
+
+See docs/iso8583-profile.md. Bad values raise ``MessageEncodeError`` (building) or
+``MessageDecodeError`` (parsing) naming the field.
+
+>>> field60(MessageTypeCode.SALE, 1, NetworkCode.NONE)
+'22000001000'
+>>> parse_field60("22000001000")
+Field60(type_code='22', batch='000001', net_code='000')
+>>> field61(1, 123, "1125")
+'0000010001231125'
+>>> totals = SettlementTotals(debit_count=2, debit_amount=1500, credit_count=1, credit_amount=500)
+>>> settlement_totals(totals)
+'0020000000015000010000000005000'
+>>> parse_settlement_totals('0020000000015000010000000005001')
+(SettlementTotals(debit_count=2, debit_amount=1500, credit_count=1, credit_amount=500), '1')
+>>> unionpay_header(tpdu_dest="0001")
+'6000010000603100000000'
+>>> response_header('6000010002603100000000')
+'6000020001603100000000'
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from posguard.common.errors import MessageDecodeError, MessageEncodeError
+
+
+class ProcessingCode:
+    """Field 3 values of the profile."""
+
+    SALE = "000000"
+    VOID = "200000"  # void of sale, refund, void of pre-auth
+    REFUND = "200000"
+    BALANCE = "310000"
+    PRE_AUTH = "030000"
+    PRE_AUTH_VOID = "200000"
+    COMPLETION = "000000"
+
+
+class MessageTypeCode:
+    """Field 60.1 values of the profile."""
+
+    ADMIN = "00"  # sign-on, sign-off, echo, settlement, end of batch upload
+    BALANCE = "01"
+    PRE_AUTH = "10"
+    PRE_AUTH_VOID = "11"
+    COMPLETION = "20"
+    SALE = "22"
+    VOID = "23"
+    REFUND = "25"
+
+
+class NetworkCode:
+    """Field 60.3 values of the profile."""
+
+    NONE = "000"
+    SIGN_OFF = "002"
+    SIGN_ON = "003"  # double-length keys
+    SETTLEMENT = "201"  # also each batch-upload 0320
+    BATCH_UPLOAD_END = "207"
+    ECHO = "301"
+
+
+class SettlementFlag:
+    """The flag after the totals in a 0510's field 48."""
+
+    REQUEST = "0"
+    BALANCED = "1"
+    OUT_OF_BALANCE = "2"
+    ERROR = "3"
+
+
+class Field60(NamedTuple):
+    type_code: str
+    batch: str
+    net_code: str
+
+
+class Field61(NamedTuple):
+    batch: str
+    stan: str
+    mmdd: str
+
+
+class SettlementTotals(NamedTuple):
+    debit_count: int
+    debit_amount: int  # minor units (fen)
+    credit_count: int
+    credit_amount: int
+
+
+def _digits(field: str, name: str, value: str | int, width: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MessageEncodeError(f"field {field}: {name} must be digits", field=field)
+    text = f"{value:0{width}d}" if isinstance(value, int) and value >= 0 else str(value)
+    if len(text) != width or not (text.isdigit() and text.isascii()):
+        raise MessageEncodeError(
+            f"field {field}: {name} must be {width} digits, got {len(text)} characters",
+            field=field,
+        )
+    return text
+
+
+def _need_digits(field: str, value: str, lengths: tuple[int, ...]) -> None:
+    if not isinstance(value, str) or not (value.isdigit() and value.isascii()):
+        raise MessageDecodeError(f"field {field}: must be digits", field=field)
+    if len(value) not in lengths:
+        want = " or ".join(str(n) for n in lengths)
+        raise MessageDecodeError(
+            f"field {field}: {len(value)} digits, expecting {want}", field=field
+        )
+
+
+def field60(type_code: str, batch: str | int, net_code: str = NetworkCode.NONE) -> str:
+    """60.1 message type code (2) + 60.2 batch number (6) + 60.3 network code (3)."""
+    return (
+        _digits("60", "60.1", type_code, 2)
+        + _digits("60", "60.2", batch, 6)
+        + _digits("60", "60.3", net_code, 3)
+    )
+
+
+def parse_field60(value: str) -> Field60:
+    """Split field 60; a longer CUPS field 60 (60.4, 60.5) keeps only the first three parts."""
+    _need_digits("60", value, tuple(range(11, 18)))
+    return Field60(value[:2], value[2:8], value[8:11])
+
+
+def field61(batch: str | int, stan: str | int, mmdd: str) -> str:
+    """The original transaction: batch (6) + STAN (6) + date MMDD (4)."""
+    mmdd = _digits("61", "date MMDD", mmdd, 4)
+    month, day = int(mmdd[:2]), int(mmdd[2:])
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        raise MessageEncodeError(f"field 61: {mmdd!r} is not a date MMDD", field="61")
+    return _digits("61", "batch", batch, 6) + _digits("61", "STAN", stan, 6) + mmdd
+
+
+def parse_field61(value: str) -> Field61:
+    _need_digits("61", value, (16,))
+    return Field61(value[:6], value[6:12], value[12:16])
+
+
+def settlement_totals(totals: SettlementTotals, flag: str = SettlementFlag.REQUEST) -> str:
+    """Field 48 of 0500/0510: counts (3) and amounts (12) for debits then credits, + flag."""
+    if flag not in ("0", "1", "2", "3"):
+        raise MessageEncodeError(f"field 48: settlement flag {flag!r} is not 0-3", field="48")
+    return (
+        _digits("48", "debit count", totals.debit_count, 3)
+        + _digits("48", "debit amount", totals.debit_amount, 12)
+        + _digits("48", "credit count", totals.credit_count, 3)
+        + _digits("48", "credit amount", totals.credit_amount, 12)
+        + flag
+    )
+
+
+def parse_settlement_totals(value: str) -> tuple[SettlementTotals, str]:
+    """The totals and the flag of a field 48 (31 digits; 30 accepted, flag then ``"0"``)."""
+    _need_digits("48", value, (30, 31))
+    flag = value[30:31] or SettlementFlag.REQUEST
+    if flag not in ("0", "1", "2", "3"):
+        raise MessageDecodeError(f"field 48: settlement flag {flag!r} is not 0-3", field="48")
+    totals = SettlementTotals(
+        int(value[0:3]), int(value[3:15]), int(value[15:18]), int(value[18:30])
+    )
+    return totals, flag
+
+
+def unionpay_header(
+    *,
+    tpdu_dest: str = "0000",
+    tpdu_src: str = "0000",
+    app: str = "60",
+    version: str = "31",
+    status: str = "0",
+    request: str = "0",
+    sub_version: str = "000000",
+) -> str:
+    """Field ``h`` of the unionpay spec: TPDU (ID ``60`` + destination + source address)
+    and the 6-byte CUPS header (application type, software version, terminal status and
+    processing request, software sub-version), as 22 hex digits."""
+    parts = (
+        ("TPDU destination", tpdu_dest, 4),
+        ("TPDU source", tpdu_src, 4),
+        ("application type", app, 2),
+        ("version", version, 2),
+        ("terminal status", status, 1),
+        ("processing request", request, 1),
+        ("sub-version", sub_version, 6),
+    )
+    out = "60"
+    for name, value, width in parts:
+        out += _digits("h", name, value, width)
+    return out
+
+
+def response_header(request_h: str) -> str:
+    """The header for the answer to a request: TPDU source and destination swapped."""
+    if not isinstance(request_h, str) or len(request_h) != 22:
+        raise MessageDecodeError("field h: must be 22 hex digits", field="h")
+    try:
+        bytes.fromhex(request_h)
+    except ValueError:
+        raise MessageDecodeError("field h: must be 22 hex digits", field="h") from None
+    return request_h[:2] + request_h[6:10] + request_h[2:6] + request_h[10:]

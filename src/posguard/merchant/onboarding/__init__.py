@@ -1,0 +1,1 @@
+"""Onboarding documents: checklist by merchant type, identifier rules, expiry, privacy."""

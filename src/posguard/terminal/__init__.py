@@ -1,0 +1,1 @@
+"""The terminal runtime: link to the host, transaction engine, journal, printer, watchdog, agent."""

@@ -1,0 +1,135 @@
+"""Typed terminal configuration: hosts, timeouts, TLS, identities, keys, journal path.
+
+Every default is declared once here. Load from a YAML/JSON mapping or the environment
+(``POSGUARD_TERMINAL_...``, nested with ``__``).
+
+>>> cfg = TerminalConfig(terminal_id="T0000001", merchant_id="898310048990001",
+...     tmk="00" * 16, hosts=[HostEndpoint(name="primary", host="127.0.0.1", port=5000)])
+>>> cfg.timeouts.read
+30.0
+>>> cfg.hosts[0].address
+'127.0.0.1:5000'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from posguard.common.errors import ConfigError
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Timeouts(_Frozen):
+    """Seconds allowed for each stage of an exchange with a host."""
+
+    dns: Annotated[float, Field(gt=0, le=60)] = 3.0
+    connect: Annotated[float, Field(gt=0, le=120)] = 5.0
+    read: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+
+class TlsConfig(_Frozen):
+    """TLS towards one host; ``ca_file`` is the trust anchor (default: the system store)."""
+
+    enabled: bool = False
+    ca_file: Path | None = None
+    server_name: str | None = None
+    cert_file: Path | None = None  # client certificate (mutual TLS), optional
+    key_file: Path | None = None
+
+
+class HostEndpoint(_Frozen):
+    """One acquirer host: the list order is the failover order (primary first)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=32)]
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    port: Annotated[int, Field(ge=1, le=65535)]
+    tls: TlsConfig = TlsConfig()
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class BreakerConfig(_Frozen):
+    """Circuit breaker per host: how many failures open it, how long it stays open."""
+
+    failure_threshold: Annotated[int, Field(ge=1, le=100)] = 1
+    open_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    max_open_seconds: Annotated[float, Field(gt=0, le=86400)] = 300.0
+
+
+class RetryConfig(_Frozen):
+    """Exponential backoff with jitter for reversal repeats and store-and-forward."""
+
+    base: Annotated[float, Field(ge=0, le=60)] = 1.0
+    factor: Annotated[float, Field(ge=1, le=10)] = 2.0
+    cap: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    attempts_per_run: Annotated[int, Field(ge=1, le=100)] = 3
+
+
+MacName = Literal["X919", "UNIONPAY_ECB", "SM4"]
+
+
+class TerminalConfig(BaseSettings):
+    """Everything a terminal needs to talk to its acquirer."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="POSGUARD_TERMINAL_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    terminal_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{8}$")]
+    merchant_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{15}$")]
+    merchant_name: Annotated[str, Field(max_length=40)] = ""
+    operator: Annotated[str, Field(max_length=8)] = "01"
+    hosts: Annotated[list[HostEndpoint], Field(min_length=1, max_length=8)]
+    timeouts: Timeouts = Timeouts()
+    breaker: BreakerConfig = BreakerConfig()
+    retry: RetryConfig = RetryConfig()
+    tmk: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{32}$", repr=False)]
+    mac_algorithm: MacName = "X919"
+    spec: Literal["iso87ascii", "unionpay"] = "iso87ascii"
+    length_header: Literal["BINARY2", "ASCII4"] = "BINARY2"
+    tpdu: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{10}$")] = "6000000000"
+    currency: Annotated[str, Field(pattern=r"^[0-9]{3}$")] = "156"
+    journal_path: Path = Path("posguard-terminal.db")
+
+    @field_validator("hosts")
+    @classmethod
+    def _unique_names(cls, hosts: list[HostEndpoint]) -> list[HostEndpoint]:
+        names = [h.name for h in hosts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"host names must be unique, got {names}")
+        return hosts
+
+    @property
+    def tmk_bytes(self) -> bytes:
+        return bytes.fromhex(self.tmk)
+
+
+def load_config(path: Path) -> TerminalConfig:
+    """Read a YAML (or JSON) file into a :class:`TerminalConfig`; errors name the file and field."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            f"cannot read terminal config {path}: {exc}", code="CFG.HOST_ADDRESS"
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"terminal config {path} must be a mapping")
+    try:
+        return TerminalConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(
+            f"terminal config {path}: field '{where}': {err['msg']}", file=str(path)
+        ) from exc

@@ -1,0 +1,446 @@
+"""The journal store: SQLite in WAL mode with ``synchronous=FULL`` (each commit is fsynced).
+
+Every state change of a transaction is one SQL transaction. A STAN is reserved in the same
+transaction that inserts its record, so a crash can never hand out a STAN twice nor leave a
+request on the wire without its record (the record is committed before the request leaves).
+
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "j.db"
+>>> j = Journal.open(path, key=b"k" * 16, terminal_id="T0000001")
+>>> j.next_stan(), j.next_stan(), j.current_batch()
+('000001', '000002', '000001')
+>>> j.close()
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from posguard.card import brand_of, mask_pan
+from posguard.common.errors import ConfigError, PosguardError
+from posguard.terminal.journal.cardvault import CardVault
+from posguard.terminal.journal.records import Kind, Record, Totals, TxnState
+from posguard.terminal.journal.schema import DDL, SCHEMA_VERSION
+
+MAX_STAN = 999_999
+MAX_BATCH = 999_999
+
+
+class JournalError(PosguardError):
+    """The journal cannot be read or written (disk, corruption, misuse)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A transaction about to be sent: everything the request and its reversal need."""
+
+    kind: Kind
+    amount: int
+    pan: str
+    expiry: str
+    entry_mode: str
+    currency: str = "156"
+    orig: Record | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Journal:
+    def __init__(self, conn: sqlite3.Connection, vault: CardVault, path: Path) -> None:
+        self._db = conn
+        self._vault = vault
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, *, key: bytes, terminal_id: str) -> Journal:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise JournalError(f"journal {path} cannot use WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(DDL)
+            with _tx(conn):
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) "
+                    "VALUES ('schema', ?), ('terminal_id', ?)",
+                    (str(SCHEMA_VERSION), terminal_id),
+                )
+                conn.execute(
+                    "INSERT OR IGNORE INTO counters(name, value) VALUES ('stan', 0), ('batch', 1)"
+                )
+            owner = conn.execute("SELECT value FROM meta WHERE key='terminal_id'").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {path}: {exc}", path=str(path)) from exc
+        if owner != terminal_id:
+            conn.close()
+            raise ConfigError(
+                f"journal {path} belongs to terminal {owner}, not {terminal_id}", path=str(path)
+            )
+        return cls(conn, CardVault(key, terminal_id), path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- counters --------------------------------------------------------------------------
+
+    def _reserve_stan(self) -> str:
+        row = self._db.execute(
+            "UPDATE counters SET value = CASE WHEN value >= ? THEN 1 ELSE value + 1 END "
+            "WHERE name = 'stan' RETURNING value",
+            (MAX_STAN,),
+        ).fetchone()
+        return f"{row[0]:06d}"
+
+    def next_stan(self) -> str:
+        """Reserve a STAN for a message that has no journal record (sign-on, echo, settlement)."""
+        with self._write():
+            return self._reserve_stan()
+
+    def current_batch(self) -> str:
+        row = self._db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()
+        return f"{row[0]:06d}"
+
+    # -- writes ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        try:
+            with _tx(self._db):
+                yield
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal write failed: {exc}", path=str(self.path)) from exc
+
+    def begin(self, draft: Draft, *, local: datetime | None = None) -> Record:
+        """Reserve a STAN and write the record in one transaction, *before* anything is sent.
+
+        A reversible kind is written as SENDING with reversal reason 98 (the reason that holds
+        if no answer ever comes); an advice is written straight into the store-and-forward queue.
+        """
+        local = local or datetime.now()
+        state = TxnState.ADVICE_PENDING if draft.kind.is_advice else TxnState.SENDING
+        reason = "98" if draft.kind.reversible else None
+        o = draft.orig
+        now = _now()
+        with self._write():
+            stan = self._reserve_stan()
+            batch = self.current_batch()
+            cur = self._db.execute(
+                "INSERT INTO txns(stan, batch, kind, state, amount, currency, masked_pan, card, "
+                "brand, entry_mode, local_date, local_time, created_at, updated_at, "
+                "reversal_reason, orig_id, orig_stan, orig_batch, orig_date, orig_rrn, orig_auth) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    stan,
+                    batch,
+                    draft.kind.value,
+                    state.value,
+                    draft.amount,
+                    draft.currency,
+                    mask_pan(draft.pan),
+                    self._vault.seal(draft.pan, draft.expiry),
+                    brand_of(draft.pan).value,
+                    draft.entry_mode,
+                    local.strftime("%m%d"),
+                    local.strftime("%H%M%S"),
+                    now,
+                    now,
+                    reason,
+                    o.id if o else None,
+                    o.stan if o else None,
+                    o.batch if o else None,
+                    o.local_date if o else None,
+                    o.rrn if o else None,
+                    o.auth_code if o else None,
+                ),
+            )
+            rowid = cur.lastrowid
+        assert rowid is not None
+        return self.get(rowid)
+
+    def _update(self, rid: int, **cols: Any) -> None:
+        cols["updated_at"] = _now()
+        sets = ", ".join(f"{k} = ?" for k in cols)
+        self._db.execute(f"UPDATE txns SET {sets} WHERE id = ?", (*cols.values(), rid))  # noqa: S608
+
+    def mark_approved(
+        self, rid: int, *, rc: str, rrn: str | None, auth_code: str | None, host: str
+    ) -> Record:
+        """The host approved; until :meth:`mark_completed` a crash means reversal reason 96."""
+        rec = self.get(rid)
+        with self._write():
+            if rec.kind.reversible:
+                self._update(
+                    rid,
+                    state=TxnState.APPROVED.value,
+                    rc=rc,
+                    rrn=rrn,
+                    auth_code=auth_code,
+                    host=host,
+                    reversal_reason="96",
+                )
+            else:
+                self._complete(rec, rc=rc, rrn=rrn, auth_code=auth_code, host=host)
+        return self.get(rid)
+
+    def _complete(self, rec: Record, **cols: Any) -> None:
+        self._update(
+            rec.id,
+            state=TxnState.COMPLETED.value,
+            reversal_reason=None,
+            completed_at=_now(),
+            **cols,
+        )
+        if rec.kind.cancels_original and rec.orig_id is not None:
+            self._db.execute(
+                "UPDATE txns SET voided = 1, updated_at = ? WHERE id = ?", (_now(), rec.orig_id)
+            )
+
+    def mark_completed(self, rid: int) -> Record:
+        """The terminal finished the approved transaction: no reversal will ever be needed."""
+        rec = self.get(rid)
+        if rec.state is not TxnState.APPROVED:
+            raise JournalError(f"record {rid} is {rec.state.value}, not approved", stan=rec.stan)
+        with self._write():
+            self._complete(rec)
+        return self.get(rid)
+
+    def mark_declined(self, rid: int, *, rc: str, code: str | None, host: str | None) -> Record:
+        with self._write():
+            self._update(
+                rid,
+                state=TxnState.DECLINED.value,
+                rc=rc,
+                code=code,
+                host=host,
+                reversal_reason=None,
+            )
+        return self.get(rid)
+
+    def mark_not_sent(self, rid: int, *, code: str | None) -> Record:
+        """The request never left (no host reachable): nothing to reverse, no charge."""
+        with self._write():
+            self._update(rid, state=TxnState.NOT_SENT.value, code=code, reversal_reason=None)
+        return self.get(rid)
+
+    def mark_reversal_due(
+        self,
+        rid: int,
+        *,
+        reason: str,
+        code: str | None,
+        rc: str | None = None,
+        host: str | None = None,
+    ) -> Record:
+        cols: dict[str, Any] = {
+            "state": TxnState.REVERSAL_PENDING.value,
+            "reversal_reason": reason,
+            "code": code,
+        }
+        if rc is not None:
+            cols["rc"] = rc
+        if host is not None:
+            cols["host"] = host
+        with self._write():
+            self._update(rid, **cols)
+        return self.get(rid)
+
+    def reversal_attempted(self, rid: int, *, next_at: float) -> None:
+        with self._write():
+            self._db.execute(
+                "UPDATE txns SET reversal_attempts = reversal_attempts + 1, reversal_next_at = ?, "
+                "updated_at = ? WHERE id = ?",
+                (next_at, _now(), rid),
+            )
+
+    def mark_reversed(self, rid: int) -> Record:
+        with self._write():
+            self._update(rid, state=TxnState.REVERSED.value)
+        return self.get(rid)
+
+    def advice_attempted(self, rid: int, *, next_at: float) -> None:
+        with self._write():
+            self._db.execute(
+                "UPDATE txns SET advice_attempts = advice_attempts + 1, advice_next_at = ?, "
+                "updated_at = ? WHERE id = ?",
+                (next_at, _now(), rid),
+            )
+
+    def mark_advice_done(self, rid: int, *, rc: str, rrn: str | None, host: str) -> Record:
+        """The host answered the advice: 00 completes it, anything else is a decline."""
+        rec = self.get(rid)
+        with self._write():
+            if rc == "00":
+                self._complete(rec, rc=rc, rrn=rrn, host=host)
+            else:
+                self._update(rid, state=TxnState.DECLINED.value, rc=rc, host=host)
+        return self.get(rid)
+
+    def recover(self) -> dict[str, int]:
+        """After a (possible) crash: SENDING → reversal 98, APPROVED → reversal 96 (one write)."""
+        with self._write():
+            lost = self._db.execute(
+                "UPDATE txns SET state = ?, reversal_reason = '98', updated_at = ? "
+                "WHERE state = ? AND reversal_reason IS NOT NULL",
+                (TxnState.REVERSAL_PENDING.value, _now(), TxnState.SENDING.value),
+            ).rowcount
+            unfinished = self._db.execute(
+                "UPDATE txns SET state = ?, reversal_reason = '96', updated_at = ? WHERE state = ?",
+                (TxnState.REVERSAL_PENDING.value, _now(), TxnState.APPROVED.value),
+            ).rowcount
+            inquiries = self._db.execute(
+                "UPDATE txns SET state = ?, updated_at = ? "
+                "WHERE state = ? AND reversal_reason IS NULL",
+                (TxnState.NOT_SENT.value, _now(), TxnState.SENDING.value),
+            ).rowcount
+        return {"no_answer": lost, "not_completed": unfinished, "inquiries": inquiries}
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, rid: int) -> Record:
+        row = self._db.execute("SELECT * FROM txns WHERE id = ?", (rid,)).fetchone()
+        if row is None:
+            raise JournalError(f"no journal record {rid}")
+        return _record(row)
+
+    def find(self, *, stan: str, batch: str | None = None) -> Record | None:
+        row = self._db.execute(
+            "SELECT * FROM txns WHERE stan = ? AND batch = ? ORDER BY id DESC LIMIT 1",
+            (stan, batch or self.current_batch()),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def card(self, rec: Record) -> tuple[str, str]:
+        """(PAN, expiry) of a record, for a reversal or batch upload only. Never log these."""
+        row = self._db.execute("SELECT card FROM txns WHERE id = ?", (rec.id,)).fetchone()
+        return self._vault.open(bytes(row[0]))
+
+    def pending_reversals(self, *, due_before: float | None = None) -> list[Record]:
+        sql = "SELECT * FROM txns WHERE state = ?"
+        args: list[Any] = [TxnState.REVERSAL_PENDING.value]
+        if due_before is not None:
+            sql += " AND reversal_next_at <= ?"
+            args.append(due_before)
+        return [_record(r) for r in self._db.execute(sql + " ORDER BY id", args)]
+
+    def pending_advices(self, *, due_before: float | None = None) -> list[Record]:
+        sql = "SELECT * FROM txns WHERE state = ?"
+        args: list[Any] = [TxnState.ADVICE_PENDING.value]
+        if due_before is not None:
+            sql += " AND advice_next_at <= ?"
+            args.append(due_before)
+        return [_record(r) for r in self._db.execute(sql + " ORDER BY id", args)]
+
+    def records(self, *, batch: str | None = None) -> list[Record]:
+        if batch is None:
+            rows = self._db.execute("SELECT * FROM txns ORDER BY id")
+        else:
+            rows = self._db.execute("SELECT * FROM txns WHERE batch = ? ORDER BY id", (batch,))
+        return [_record(r) for r in rows]
+
+    def last_completed(self) -> Record | None:
+        row = self._db.execute(
+            "SELECT * FROM txns WHERE state = ? ORDER BY completed_at DESC, id DESC LIMIT 1",
+            (TxnState.COMPLETED.value,),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def totals(self, batch: str | None = None) -> Totals:
+        """Debit = sales + completions completed and not voided; credit = completed refunds."""
+        batch = batch or self.current_batch()
+        row = self._db.execute(
+            "SELECT "
+            " SUM(CASE WHEN kind IN ('sale','completion') THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN kind IN ('sale','completion') THEN amount ELSE 0 END),"
+            " SUM(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN kind = 'refund' THEN amount ELSE 0 END) "
+            "FROM txns WHERE batch = ? AND state = ? AND voided = 0",
+            (batch, TxnState.COMPLETED.value),
+        ).fetchone()
+        return Totals(*(int(v or 0) for v in row))
+
+    def record_settlement(self, batch: str, totals: Totals, result: str, *, close: bool) -> str:
+        """Log a settlement attempt; when ``close`` the batch number advances in the same write."""
+        with self._write():
+            self._db.execute(
+                "INSERT INTO settlements(batch, ts, debit_count, debit_amount, credit_count, "
+                "credit_amount, result) VALUES (?,?,?,?,?,?,?)",
+                (
+                    batch,
+                    _now(),
+                    totals.debit_count,
+                    totals.debit_amount,
+                    totals.credit_count,
+                    totals.credit_amount,
+                    result,
+                ),
+            )
+            if close:
+                self._db.execute(
+                    "UPDATE counters SET value = CASE WHEN value >= ? THEN 1 ELSE value + 1 END "
+                    "WHERE name = 'batch' AND value = ?",
+                    (MAX_BATCH, int(batch)),
+                )
+        return self.current_batch()
+
+
+@contextmanager
+def _tx(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _record(row: sqlite3.Row) -> Record:
+    return Record(
+        id=row["id"],
+        stan=row["stan"],
+        batch=row["batch"],
+        kind=Kind(row["kind"]),
+        state=TxnState(row["state"]),
+        amount=row["amount"],
+        currency=row["currency"],
+        masked_pan=row["masked_pan"],
+        brand=row["brand"],
+        entry_mode=row["entry_mode"],
+        local_date=row["local_date"],
+        local_time=row["local_time"],
+        created_at=row["created_at"],
+        rc=row["rc"],
+        rrn=row["rrn"],
+        auth_code=row["auth_code"],
+        host=row["host"],
+        code=row["code"],
+        reversal_reason=row["reversal_reason"],
+        reversal_attempts=row["reversal_attempts"],
+        advice_attempts=row["advice_attempts"],
+        voided=bool(row["voided"]),
+        orig_id=row["orig_id"],
+        orig_stan=row["orig_stan"],
+        orig_batch=row["orig_batch"],
+        orig_date=row["orig_date"],
+        orig_rrn=row["orig_rrn"],
+        orig_auth=row["orig_auth"],
+        completed_at=row["completed_at"],
+    )
+
+
+def monotonic_wall() -> float:
+    """Wall-clock seconds used for retry schedules (they must survive a restart)."""
+    return time.time()

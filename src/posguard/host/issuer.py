@@ -1,0 +1,415 @@
+"""Issuer and acquirer decision rules: every response code comes from real ledger state.
+
+:class:`Issuer` takes already-parsed requests (:class:`AuthRequest`, :class:`ReversalRequest`,
+settlement totals) and returns a :class:`Decision`. Each call is one ledger transaction, so a
+decision and its effects (balance, hold, PIN try counter, transaction row) land together.
+
+Order of checks for a card transaction: duplicate (94), amount (13), PAN Luhn (14), issuer
+down for the BIN range (91/98...), unknown card (14), card status (41 lost, 43 stolen,
+62 restricted, 57 blocked), expiry (54), PIN tries exhausted (75), PIN (55, then 75 on the
+third wrong try), per-transaction and daily limits (61), funds (51).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from posguard.card import luhn_valid, mask_pan
+from posguard.host.kinds import DEBITS, TxnKind
+from posguard.host.ledger import Card, Ledger, Txn, TxnStatus, Upload
+from posguard.host.settlement import Totals
+
+__all__ = ["MAX_PIN_TRIES", "AuthRequest", "Decision", "Issuer", "ReversalRequest"]
+
+MAX_PIN_TRIES = 3
+#: A completion may exceed its pre-authorisation by at most this factor (UnionPay: 115 %).
+COMPLETION_TOLERANCE = 1.15
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRequest:
+    """A card transaction as the issuer sees it. ``pin`` is the clear PIN decrypted from field 52
+    by the handler (None when no PIN was entered); ``pin_format_error`` when 52 did not decrypt
+    to a valid ISO 9564 format-0 block."""
+
+    kind: TxnKind
+    tid: str
+    mid: str
+    stan: str
+    batch: str
+    txn_date: str
+    pan: str | None
+    amount: int | None
+    expiry: str | None = None
+    pin: str | None = field(default=None, repr=False)
+    pin_format_error: bool = False
+    orig_batch: str | None = None
+    orig_stan: str | None = None
+    orig_date: str | None = None
+    orig_rrn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalRequest:
+    tid: str
+    stan: str
+    batch: str
+    amount: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the host answers: field 39, and 37/38/54 when they apply; ``reason`` is journalled."""
+
+    rc: str
+    reason: str
+    rrn: str = ""
+    auth_code: str = ""
+    balance: int | None = None
+    txn_id: int | None = None
+    totals: Totals | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.rc == "00"
+
+
+class Issuer:
+    """Decision rules over a :class:`Ledger`. Not thread-safe: call from one thread."""
+
+    def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] = datetime.now) -> None:
+        self.ledger = ledger
+        self._clock = clock
+
+    # -- terminal / merchant ------------------------------------------------------------------
+
+    def check_terminal(self, tid: str, mid: str | None) -> Decision | None:
+        """97 for an unknown or unregistered terminal, 03 for a wrong or inactive merchant."""
+        term = self.ledger.terminal(tid)
+        if term is None:
+            return Decision("97", "unknown terminal")
+        if not term.registered:
+            return Decision("97", "terminal not registered")
+        if mid is not None and mid != term.mid:
+            return Decision("03", "merchant ID does not match the terminal's")
+        merchant = self.ledger.merchant(term.mid)
+        if merchant is None or merchant.status != "active":
+            return Decision("03", "merchant not active")
+        return None
+
+    # -- card transactions --------------------------------------------------------------------
+
+    def authorize(self, req: AuthRequest) -> Decision:
+        """Decide a balance inquiry, sale, void, refund, pre-auth, pre-auth void or completion."""
+        with self.ledger.atomic():
+            if self.ledger.is_duplicate(req.tid, req.stan, req.txn_date):
+                return Decision("94", "duplicate transmission (terminal, STAN, date)")
+            decision, account_id, masked, amount, orig_id = self._decide(req)
+            rrn = self.ledger.next_rrn()
+            auth = f"{secrets.randbelow(1_000_000):06d}" if decision.approved else ""
+            txn_id = self.ledger.insert_txn(
+                tid=req.tid,
+                mid=req.mid,
+                stan=req.stan,
+                batch=req.batch,
+                txn_date=req.txn_date,
+                host_day=self._today().isoformat(),
+                kind=req.kind.value,
+                account_id=account_id,
+                pan_masked=masked,
+                amount=amount,
+                rrn=rrn,
+                auth_code=auth,
+                status=TxnStatus.APPROVED if decision.approved else TxnStatus.DECLINED,
+                rc=decision.rc,
+                orig_id=orig_id,
+            )
+            return Decision(
+                decision.rc,
+                decision.reason,
+                rrn=rrn,
+                auth_code=auth,
+                balance=decision.balance,
+                txn_id=txn_id,
+            )
+
+    def _today(self) -> date:
+        return self._clock().date()
+
+    def _decide(self, req: AuthRequest) -> tuple[Decision, str | None, str, int, int | None]:
+        masked = mask_pan(req.pan or "")
+        amount = req.amount if req.amount is not None else 0
+        if req.kind is not TxnKind.BALANCE and (req.amount is None or req.amount <= 0):
+            return Decision("13", "amount missing or zero"), None, masked, amount, None
+        card_fail, card = self._check_card(req)
+        account_id = card.account_id if card else None
+        if card_fail is not None:
+            return card_fail, account_id, masked, amount, None
+        assert card is not None
+        acct = self.ledger.account(card.account_id)
+        assert acct is not None, "card refers to a missing account (foreign key)"
+        led = self.ledger
+        kind = req.kind
+        if kind is TxnKind.BALANCE:
+            return (
+                Decision("00", "balance inquiry", balance=acct.available),
+                account_id,
+                masked,
+                0,
+                None,
+            )
+        if kind in (TxnKind.SALE, TxnKind.PREAUTH):
+            limit = self._check_limits(card, amount)
+            if limit is not None:
+                return limit, account_id, masked, amount, None
+            if acct.available < amount:
+                return Decision("51", "insufficient funds"), account_id, masked, amount, None
+            if kind is TxnKind.SALE:
+                led.move(acct.id, balance=-amount)
+            else:
+                led.move(acct.id, held=amount)
+            return Decision("00", f"{kind.value} approved"), account_id, masked, amount, None
+        orig = self._find_original(req)
+        if orig is None:
+            return (
+                Decision("25", "original transaction not found"),
+                account_id,
+                masked,
+                amount,
+                None,
+            )
+        if orig.account_id != card.account_id:
+            return (
+                Decision("25", "original was made with another card"),
+                account_id,
+                masked,
+                amount,
+                None,
+            )
+        return (*self._apply_follow_up(req, orig, amount), account_id, masked, amount, orig.id)
+
+    def _apply_follow_up(self, req: AuthRequest, orig: Txn, amount: int) -> tuple[Decision]:
+        led, acct = self.ledger, orig.account_id
+        assert acct is not None
+        kind = req.kind
+        if kind is TxnKind.VOID:
+            if orig.kind != TxnKind.SALE or orig.status != TxnStatus.APPROVED:
+                return (Decision("12", f"cannot void a {orig.kind} that is {orig.status}"),)
+            if amount != orig.amount:
+                return (Decision("64", "void amount differs from the original"),)
+            led.move(acct, balance=amount)
+            led.set_status(orig.id, TxnStatus.VOIDED)
+            return (Decision("00", "sale voided"),)
+        if kind is TxnKind.PREAUTH_VOID:
+            if orig.kind != TxnKind.PREAUTH or orig.status != TxnStatus.APPROVED:
+                return (Decision("12", f"cannot void a {orig.kind} that is {orig.status}"),)
+            if amount != orig.amount:
+                return (Decision("64", "void amount differs from the pre-authorisation"),)
+            led.move(acct, held=-amount)
+            led.set_status(orig.id, TxnStatus.VOIDED)
+            return (Decision("00", "pre-authorisation voided"),)
+        if kind is TxnKind.COMPLETION:
+            if orig.kind != TxnKind.PREAUTH or orig.status != TxnStatus.APPROVED:
+                return (Decision("12", f"cannot complete a {orig.kind} that is {orig.status}"),)
+            if amount > orig.amount * COMPLETION_TOLERANCE:
+                return (Decision("13", "completion exceeds the pre-authorised amount"),)
+            account = led.account(acct)
+            assert account is not None
+            if account.available + orig.amount < amount:
+                return (Decision("51", "insufficient funds for the completion"),)
+            led.move(acct, balance=-amount, held=-orig.amount)
+            led.set_status(orig.id, TxnStatus.COMPLETED)
+            return (Decision("00", "pre-authorisation completed"),)
+        # refund
+        if orig.kind not in DEBITS or orig.status != TxnStatus.APPROVED:
+            return (Decision("12", f"cannot refund a {orig.kind} that is {orig.status}"),)
+        if amount > orig.amount - orig.refunded:
+            return (Decision("13", "refund exceeds what is left of the original"),)
+        led.move(acct, balance=amount)
+        led.add_refunded(orig.id, amount)
+        return (Decision("00", "refund accepted"),)
+
+    def _check_card(self, req: AuthRequest) -> tuple[Decision | None, Card | None]:
+        pan = req.pan
+        if not pan or not pan.isdigit() or not luhn_valid(pan):
+            return Decision("14", "card number invalid (format or Luhn)"), None
+        down = self.ledger.unavailable_rc(pan)
+        if down is not None:
+            return Decision(down, "issuer unavailable for this BIN range"), None
+        card = self.ledger.card(pan)
+        if card is None:
+            return Decision("14", "card unknown to the issuer"), None
+        status_rc = {"lost": "41", "stolen": "43", "restricted": "62", "blocked": "57"}
+        if card.status in status_rc:
+            return Decision(status_rc[card.status], f"card {card.status}"), card
+        if _expired(card.expiry, self._today()) or (req.expiry and req.expiry != card.expiry):
+            return Decision("54", "card expired or expiry does not match"), card
+        if req.kind in (TxnKind.REFUND, TxnKind.COMPLETION, TxnKind.PREAUTH_VOID, TxnKind.VOID):
+            return None, card  # follow-ups need no PIN
+        if card.pin_tries >= MAX_PIN_TRIES:
+            return Decision("75", "PIN tries exceeded"), card
+        if req.pin_format_error:
+            return Decision("99", "PIN block does not decrypt to a format-0 block"), card
+        if req.pin is not None:
+            if not self.ledger.verify_pin(card, req.pin):
+                tries = card.pin_tries + 1
+                self.ledger.set_pin_tries(card.pan, tries)
+                if tries >= MAX_PIN_TRIES:
+                    return Decision("75", "wrong PIN, tries now exhausted"), card
+                return Decision("55", f"wrong PIN ({tries} of {MAX_PIN_TRIES})"), card
+            if card.pin_tries:
+                self.ledger.set_pin_tries(card.pan, 0)
+        return None, card
+
+    def _check_limits(self, card: Card, amount: int) -> Decision | None:
+        acct = self.ledger.account(card.account_id)
+        assert acct is not None
+        if amount > acct.txn_limit:
+            return Decision("61", "over the per-transaction limit")
+        if self.ledger.spent_on(acct.id, self._today().isoformat()) + amount > acct.daily_limit:
+            return Decision("61", "over the daily limit")
+        return None
+
+    def _find_original(self, req: AuthRequest) -> Txn | None:
+        if req.orig_stan and req.orig_batch:
+            orig = self.ledger.find_txn(req.tid, req.orig_stan, req.orig_batch)
+            if orig is not None and (not req.orig_date or orig.txn_date == req.orig_date):
+                return orig
+        if req.orig_rrn:
+            return self.ledger.find_by_rrn(req.tid, req.orig_rrn)
+        return None
+
+    # -- reversal -----------------------------------------------------------------------------
+
+    def reverse(self, req: ReversalRequest) -> Decision:
+        """Undo the transaction (terminal, STAN, batch) once. Unknown or already reversed: ``00``,
+        nothing changes (a repeat 0401 is harmless)."""
+        with self.ledger.atomic():
+            orig = self.ledger.find_txn(req.tid, req.stan, req.batch)
+            if orig is None:
+                return Decision("00", "reversal of an unknown transaction: nothing to undo")
+            if orig.status == TxnStatus.REVERSED:
+                return Decision("00", "already reversed: nothing to undo", txn_id=orig.id)
+            self._undo(orig)
+            return Decision("00", f"{orig.kind} reversed", rrn=orig.rrn, txn_id=orig.id)
+
+    def _undo(self, orig: Txn) -> None:
+        led, acct = self.ledger, orig.account_id
+        effective = orig.status in (TxnStatus.APPROVED, TxnStatus.COMPLETED)
+        if effective and acct is not None:
+            kind = TxnKind(orig.kind)
+            if kind is TxnKind.SALE:
+                led.move(acct, balance=orig.amount)
+            elif kind is TxnKind.PREAUTH and orig.status == TxnStatus.APPROVED:
+                led.move(acct, held=-orig.amount)
+            elif kind is TxnKind.REFUND:
+                led.move(acct, balance=-orig.amount)
+                if orig.orig_id is not None:
+                    led.add_refunded(orig.orig_id, -orig.amount)
+            elif orig.orig_id is not None:
+                base = led.txn(orig.orig_id)
+                assert base is not None
+                if kind is TxnKind.VOID:
+                    led.move(acct, balance=-orig.amount)
+                elif kind is TxnKind.PREAUTH_VOID:
+                    led.move(acct, held=orig.amount)
+                elif kind is TxnKind.COMPLETION:
+                    led.move(acct, balance=orig.amount, held=base.amount)
+                led.set_status(base.id, TxnStatus.APPROVED)
+        led.set_status(orig.id, TxnStatus.REVERSED)
+
+    # -- settlement and batch upload ----------------------------------------------------------
+
+    def host_totals(self, tid: str, batch: str) -> Totals:
+        """Debits (sales + completions still standing) and credits (refunds) of a batch."""
+        return Totals.of(self.ledger.batch_txns(tid, batch))
+
+    def settle(self, tid: str, batch: str, terminal: Totals) -> Decision:
+        """0500: compare the terminal's totals with the ledger's; ``00`` balanced, ``95`` not."""
+        with self.ledger.atomic():
+            host = self.host_totals(tid, batch)
+            balanced = host == terminal
+            self.ledger.record_settlement(tid, batch, terminal.encode(), host.encode(), balanced)
+            self.ledger.clear_uploads(tid, batch)
+            if balanced:
+                return Decision("00", "settlement in balance", totals=host)
+            return Decision("95", f"out of balance: host {host}, terminal {terminal}", totals=host)
+
+    def upload(
+        self, tid: str, batch: str, kind: TxnKind, stan: str, amount: int, pan: str | None
+    ) -> Decision:
+        """0320 (60.3 201): remember one transaction as the terminal has it."""
+        with self.ledger.atomic():
+            card = self.ledger.card(pan) if pan else None
+            self.ledger.record_upload(
+                tid,
+                batch,
+                Upload(
+                    stan, kind.value, amount, card.account_id if card else None, mask_pan(pan or "")
+                ),
+            )
+            return Decision("00", f"batch upload of {kind.value} STAN {stan} recorded")
+
+    def end_upload(self, tid: str, batch: str) -> Decision:
+        """0320 (60.3 207): make the ledger's batch agree with what the terminal uploaded, then
+        answer ``00`` when the totals now match the terminal's 0500 totals (``95`` if not)."""
+        with self.ledger.atomic():
+            led = self.ledger
+            settled = led.settlement(tid, batch)
+            if settled is None:
+                return Decision("12", "batch upload without a settlement request")
+            uploads = led.uploads(tid, batch)
+            for txn in led.batch_txns(tid, batch):
+                counts = Totals.counts(txn)
+                if counts and txn.stan not in uploads:
+                    self._undo(txn)  # the terminal does not have it: the host lets it go
+            for stan, up in uploads.items():
+                known = led.find_txn(tid, stan, batch)
+                if known is not None and Totals.counts(known):
+                    continue
+                if known is None and up.account_id is not None:
+                    mid = (led.terminal(tid) or _NO_TERMINAL).mid
+                    led.insert_txn(
+                        tid=tid,
+                        mid=mid,
+                        stan=stan,
+                        batch=batch,
+                        txn_date="0000",
+                        host_day=self._today().isoformat(),
+                        kind=up.kind,
+                        account_id=up.account_id,
+                        pan_masked=up.pan_masked,
+                        amount=up.amount,
+                        rrn=led.next_rrn(),
+                        auth_code="",
+                        status=TxnStatus.APPROVED,
+                        rc="00",
+                        source="upload",
+                    )
+                    sign = -1 if TxnKind(up.kind) in DEBITS else 1
+                    led.move(up.account_id, balance=sign * up.amount)
+            host = self.host_totals(tid, batch)
+            terminal = Totals.decode(settled[0])
+            balanced = host == terminal
+            led.record_settlement(tid, batch, settled[0], host.encode(), balanced)
+            led.clear_uploads(tid, batch)
+            if balanced:
+                return Decision("00", "batch upload reconciled: in balance", totals=host)
+            return Decision(
+                "95", f"still out of balance: host {host}, terminal {terminal}", totals=host
+            )
+
+
+class _NoTerminal:
+    mid = ""
+
+
+_NO_TERMINAL = _NoTerminal()
+
+
+def _expired(yymm: str, today: date) -> bool:
+    year, month = 2000 + int(yymm[:2]), int(yymm[2:])
+    return (year, month) < (today.year, today.month)

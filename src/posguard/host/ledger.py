@@ -1,0 +1,490 @@
+"""The host's ledger: the issuer's accounts and cards and the acquirer's merchants, terminals and
+transactions, in one SQLite database (WAL, ``synchronous=FULL``).
+
+Each authorisation, reversal or reconciliation runs inside :meth:`Ledger.atomic`, one
+``BEGIN IMMEDIATE`` transaction, so a crash at any instant leaves either all of a decision or
+none of it. The ledger is not thread-safe by itself: the server drives it from one worker
+thread, which also serialises the write path.
+
+This is the issuer's own ledger, so the card table holds the PAN (as an issuer does) next to a
+masked copy for display; nothing here logs a PAN. PINs are stored as salted PBKDF2 hashes.
+
+>>> from posguard.host.seed import default_seed
+>>> led = Ledger.open(":memory:")
+>>> led.load_seed(default_seed())
+>>> led.account("ACC-LI").balance
+10000
+>>> led.card(default_seed().cards[0].pan).masked
+'621483*********0015'
+"""
+
+# ruff: noqa: S608  -- queries interpolate only the constant column list _TXN_COLS
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from posguard.card import mask_pan
+from posguard.common.errors import ConfigError
+from posguard.host.seed import SeedData
+
+__all__ = [
+    "Account",
+    "Card",
+    "Ledger",
+    "Merchant",
+    "Terminal",
+    "Txn",
+    "TxnStatus",
+    "Upload",
+    "hash_pin",
+]
+
+PIN_HASH_ITERATIONS = 20_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY, holder TEXT NOT NULL DEFAULT '',
+    balance INTEGER NOT NULL, held INTEGER NOT NULL DEFAULT 0,
+    daily_limit INTEGER NOT NULL, txn_limit INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cards (
+    pan TEXT PRIMARY KEY, pan_masked TEXT NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    expiry TEXT NOT NULL, pin_salt BLOB NOT NULL, pin_hash BLOB NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active','lost','stolen','restricted','blocked')),
+    pin_tries INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS merchants (
+    mid TEXT PRIMARY KEY, name TEXT NOT NULL, mcc TEXT NOT NULL, status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminals (
+    tid TEXT PRIMARY KEY, mid TEXT NOT NULL, registered INTEGER NOT NULL,
+    tmk_hex TEXT NOT NULL, mac_alg TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS unavailable_bins (prefix TEXT PRIMARY KEY, rc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS transactions (
+    id INTEGER PRIMARY KEY, tid TEXT NOT NULL, mid TEXT NOT NULL, stan TEXT NOT NULL,
+    batch TEXT NOT NULL, txn_date TEXT NOT NULL, host_day TEXT NOT NULL, kind TEXT NOT NULL,
+    account_id TEXT, pan_masked TEXT NOT NULL DEFAULT '', amount INTEGER NOT NULL,
+    rrn TEXT NOT NULL, auth_code TEXT NOT NULL DEFAULT '', status TEXT NOT NULL CHECK
+        (status IN ('approved','declined','reversed','voided','completed')),
+    rc TEXT NOT NULL, orig_id INTEGER REFERENCES transactions(id),
+    refunded INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT 'online',
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+    UNIQUE (tid, stan, txn_date)
+);
+CREATE INDEX IF NOT EXISTS transactions_batch ON transactions (tid, batch, stan);
+CREATE INDEX IF NOT EXISTS transactions_rrn ON transactions (rrn);
+CREATE TABLE IF NOT EXISTS settlements (
+    tid TEXT NOT NULL, batch TEXT NOT NULL, terminal_totals TEXT NOT NULL,
+    host_totals TEXT NOT NULL, in_balance INTEGER NOT NULL, uploading INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tid, batch)
+);
+CREATE TABLE IF NOT EXISTS batch_uploads (
+    tid TEXT NOT NULL, batch TEXT NOT NULL, stan TEXT NOT NULL, kind TEXT NOT NULL,
+    amount INTEGER NOT NULL, account_id TEXT, pan_masked TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (tid, batch, stan)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class TxnStatus:
+    APPROVED = "approved"
+    DECLINED = "declined"
+    REVERSED = "reversed"
+    VOIDED = "voided"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    holder: str
+    balance: int
+    held: int
+    daily_limit: int
+    txn_limit: int
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    pan: str
+    masked: str
+    account_id: str
+    expiry: str
+    status: str
+    pin_tries: int
+    pin_salt: bytes
+    pin_hash: bytes
+
+    def __repr__(self) -> str:  # never show the clear PAN or the hash
+        return f"Card({self.masked}, status={self.status}, pin_tries={self.pin_tries})"
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    mid: str
+    name: str
+    mcc: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    tid: str
+    mid: str
+    registered: bool
+    tmk: bytes
+    mac_alg: str
+
+    def __repr__(self) -> str:  # never show the master key
+        return f"Terminal({self.tid}, mid={self.mid}, registered={self.registered})"
+
+
+@dataclass(frozen=True, slots=True)
+class Txn:
+    id: int
+    tid: str
+    mid: str
+    stan: str
+    batch: str
+    txn_date: str
+    kind: str
+    account_id: str | None
+    pan_masked: str
+    amount: int
+    rrn: str
+    auth_code: str
+    status: str
+    rc: str
+    orig_id: int | None
+    refunded: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One transaction as the terminal reported it in a batch upload (0320, 60.3 ``201``)."""
+
+    stan: str
+    kind: str
+    amount: int
+    account_id: str | None
+    pan_masked: str
+
+
+def hash_pin(pin: str, salt: bytes) -> bytes:
+    """Salted PBKDF2-HMAC-SHA256 of a PIN (what the card table stores)."""
+    return hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, PIN_HASH_ITERATIONS)
+
+
+class Ledger:
+    """Accounts, cards, merchants, terminals and transactions in SQLite."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Ledger:
+        """Open (creating if needed) a ledger; ``":memory:"`` for a throw-away one."""
+        where = str(path)
+        try:
+            conn = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open host ledger: {exc}", path=where) from exc
+        return cls(conn, where)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One write transaction: everything inside commits together or not at all."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- seed ---------------------------------------------------------------------------------
+
+    def load_seed(self, seed: SeedData) -> None:
+        """Insert or replace every row of ``seed`` in one transaction."""
+        c = self._conn
+        with self.atomic():
+            for a in seed.accounts:
+                c.execute(
+                    "INSERT OR REPLACE INTO accounts (id, holder, balance, held, daily_limit,"
+                    " txn_limit) VALUES (?,?,?,0,?,?)",
+                    (a.id, a.holder, a.balance, a.daily_limit, a.txn_limit),
+                )
+            for card in seed.cards:
+                salt = os.urandom(16)
+                c.execute(
+                    "INSERT OR REPLACE INTO cards VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        card.pan,
+                        mask_pan(card.pan),
+                        card.account,
+                        card.expiry,
+                        salt,
+                        hash_pin(card.pin, salt),
+                        card.status,
+                        card.pin_tries,
+                    ),
+                )
+            for m in seed.merchants:
+                c.execute(
+                    "INSERT OR REPLACE INTO merchants VALUES (?,?,?,?)",
+                    (m.mid, m.name, m.mcc, m.status),
+                )
+            for t in seed.terminals:
+                c.execute(
+                    "INSERT OR REPLACE INTO terminals VALUES (?,?,?,?,?)",
+                    (t.tid, t.mid, int(t.registered), t.tmk, t.mac),
+                )
+            for b in seed.unavailable_bins:
+                c.execute("INSERT OR REPLACE INTO unavailable_bins VALUES (?,?)", (b.prefix, b.rc))
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def account(self, account_id: str) -> Account | None:
+        row = self._conn.execute(
+            "SELECT id, holder, balance, held, daily_limit, txn_limit FROM accounts WHERE id=?",
+            (account_id,),
+        ).fetchone()
+        return Account(*row) if row else None
+
+    def card(self, pan: str) -> Card | None:
+        row = self._conn.execute(
+            "SELECT pan, pan_masked, account_id, expiry, status, pin_tries, pin_salt, pin_hash"
+            " FROM cards WHERE pan=?",
+            (pan,),
+        ).fetchone()
+        return Card(*row) if row else None
+
+    def merchant(self, mid: str) -> Merchant | None:
+        row = self._conn.execute("SELECT * FROM merchants WHERE mid=?", (mid,)).fetchone()
+        return Merchant(*row) if row else None
+
+    def terminal(self, tid: str) -> Terminal | None:
+        row = self._conn.execute("SELECT * FROM terminals WHERE tid=?", (tid,)).fetchone()
+        if not row:
+            return None
+        return Terminal(row[0], row[1], bool(row[2]), bytes.fromhex(row[3]), row[4])
+
+    def unavailable_rc(self, pan: str) -> str | None:
+        """The response code configured for ``pan``'s BIN range when its issuer is down."""
+        row = self._conn.execute(
+            "SELECT rc FROM unavailable_bins WHERE ? LIKE prefix || '%'"
+            " ORDER BY length(prefix) DESC LIMIT 1",
+            (pan,),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def balance_of_card(self, pan: str) -> int:
+        """Ledger balance of the account behind ``pan`` (test and CLI helper)."""
+        card = self.card(pan)
+        if card is None:
+            raise KeyError("no such card")
+        acct = self.account(card.account_id)
+        assert acct is not None
+        return acct.balance
+
+    def verify_pin(self, card: Card, pin: str) -> bool:
+        return hmac.compare_digest(hash_pin(pin, card.pin_salt), card.pin_hash)
+
+    def txn(self, txn_id: int) -> Txn | None:
+        row = self._conn.execute(
+            f"SELECT {_TXN_COLS} FROM transactions WHERE id=?",
+            (txn_id,),
+        ).fetchone()
+        return Txn(*row) if row else None
+
+    def find_txn(self, tid: str, stan: str, batch: str) -> Txn | None:
+        """The transaction a reversal or upload refers to: (terminal, STAN, batch)."""
+        row = self._conn.execute(
+            f"SELECT {_TXN_COLS} FROM transactions WHERE tid=? AND stan=? AND batch=?"
+            " ORDER BY id DESC LIMIT 1",
+            (tid, stan, batch),
+        ).fetchone()
+        return Txn(*row) if row else None
+
+    def find_by_rrn(self, tid: str, rrn: str) -> Txn | None:
+        row = self._conn.execute(
+            f"SELECT {_TXN_COLS} FROM transactions WHERE tid=? AND rrn=? LIMIT 1",
+            (tid, rrn),
+        ).fetchone()
+        return Txn(*row) if row else None
+
+    def is_duplicate(self, tid: str, stan: str, txn_date: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM transactions WHERE tid=? AND stan=? AND txn_date=?",
+            (tid, stan, txn_date),
+        ).fetchone()
+        return row is not None
+
+    def spent_on(self, account_id: str, host_day: str) -> int:
+        """Sum of approved debits (sales, completions) of an account on one host day."""
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(amount),0) FROM transactions WHERE account_id=? AND host_day=?"
+            " AND kind IN ('sale','completion') AND status IN ('approved','completed')",
+            (account_id, host_day),
+        ).fetchone()
+        return int(row[0])
+
+    def batch_txns(self, tid: str, batch: str) -> list[Txn]:
+        rows = self._conn.execute(
+            f"SELECT {_TXN_COLS} FROM transactions WHERE tid=? AND batch=? ORDER BY id",
+            (tid, batch),
+        ).fetchall()
+        return [Txn(*r) for r in rows]
+
+    def transactions(self, tid: str | None = None) -> list[Txn]:
+        sql = f"SELECT {_TXN_COLS} FROM transactions"
+        rows = (
+            self._conn.execute(sql + " WHERE tid=? ORDER BY id", (tid,))
+            if tid
+            else self._conn.execute(sql + " ORDER BY id")
+        ).fetchall()
+        return [Txn(*r) for r in rows]
+
+    # -- writes (call inside atomic()) --------------------------------------------------------
+
+    def next_rrn(self) -> str:
+        self._conn.execute(
+            "INSERT INTO meta VALUES ('rrn', 1) ON CONFLICT(key) DO UPDATE SET value=value+1"
+        )
+        (n,) = self._conn.execute("SELECT value FROM meta WHERE key='rrn'").fetchone()
+        return f"{int(n):012d}"
+
+    def insert_txn(
+        self,
+        *,
+        tid: str,
+        mid: str,
+        stan: str,
+        batch: str,
+        txn_date: str,
+        host_day: str,
+        kind: str,
+        account_id: str | None,
+        pan_masked: str,
+        amount: int,
+        rrn: str,
+        auth_code: str,
+        status: str,
+        rc: str,
+        orig_id: int | None = None,
+        source: str = "online",
+    ) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO transactions (tid, mid, stan, batch, txn_date, host_day, kind,"
+            " account_id, pan_masked, amount, rrn, auth_code, status, rc, orig_id, source)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                tid,
+                mid,
+                stan,
+                batch,
+                txn_date,
+                host_day,
+                kind,
+                account_id,
+                pan_masked,
+                amount,
+                rrn,
+                auth_code,
+                status,
+                rc,
+                orig_id,
+                source,
+            ),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def set_status(self, txn_id: int, status: str) -> None:
+        self._conn.execute("UPDATE transactions SET status=? WHERE id=?", (status, txn_id))
+
+    def add_refunded(self, txn_id: int, amount: int) -> None:
+        self._conn.execute(
+            "UPDATE transactions SET refunded=refunded+? WHERE id=?", (amount, txn_id)
+        )
+
+    def move(self, account_id: str, *, balance: int = 0, held: int = 0) -> None:
+        """Change an account's balance and/or hold by signed deltas."""
+        self._conn.execute(
+            "UPDATE accounts SET balance=balance+?, held=held+? WHERE id=?",
+            (balance, held, account_id),
+        )
+
+    def set_pin_tries(self, pan: str, tries: int) -> None:
+        self._conn.execute("UPDATE cards SET pin_tries=? WHERE pan=?", (tries, pan))
+
+    def record_settlement(
+        self, tid: str, batch: str, terminal_totals: str, host_totals: str, in_balance: bool
+    ) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO settlements VALUES (?,?,?,?,?,0)",
+            (tid, batch, terminal_totals, host_totals, int(in_balance)),
+        )
+
+    def settlement(self, tid: str, batch: str) -> tuple[str, str, bool] | None:
+        row = self._conn.execute(
+            "SELECT terminal_totals, host_totals, in_balance FROM settlements"
+            " WHERE tid=? AND batch=?",
+            (tid, batch),
+        ).fetchone()
+        return (str(row[0]), str(row[1]), bool(row[2])) if row else None
+
+    def record_upload(self, tid: str, batch: str, upload: Upload) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO batch_uploads VALUES (?,?,?,?,?,?,?)",
+            (
+                tid,
+                batch,
+                upload.stan,
+                upload.kind,
+                upload.amount,
+                upload.account_id,
+                upload.pan_masked,
+            ),
+        )
+
+    def uploads(self, tid: str, batch: str) -> dict[str, Upload]:
+        rows = self._conn.execute(
+            "SELECT stan, kind, amount, account_id, pan_masked FROM batch_uploads"
+            " WHERE tid=? AND batch=?",
+            (tid, batch),
+        ).fetchall()
+        return {str(r[0]): Upload(*r) for r in rows}
+
+    def clear_uploads(self, tid: str, batch: str) -> None:
+        self._conn.execute("DELETE FROM batch_uploads WHERE tid=? AND batch=?", (tid, batch))
+
+
+_TXN_COLS = (
+    "id, tid, mid, stan, batch, txn_date, kind, account_id, pan_masked, amount, rrn,"
+    " auth_code, status, rc, orig_id, refunded, source"
+)

@@ -1,0 +1,43 @@
+"""Fleet service settings (pydantic-settings, ``POSGUARD_FLEET_*`` environment variables).
+
+>>> s = FleetSettings(database_url="sqlite:///:memory:")
+>>> s.token_ttl_s
+900
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FleetSettings(BaseSettings):
+    """Every tunable of the fleet service, declared once with its default."""
+
+    model_config = SettingsConfigDict(env_prefix="POSGUARD_FLEET_", extra="ignore")
+
+    database_url: str = "sqlite:///./var/fleet.db"
+    # HS256 secret for user tokens. None: a random secret per process (dev only; tokens
+    # die with the process). Set it in production, the same on every API worker.
+    jwt_secret: SecretStr | None = None
+    token_ttl_s: int = Field(900, ge=30, le=86_400)
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(1883, ge=1, le=65_535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    # Rules directory; None means the rules shipped in the package.
+    rules_dir: Path | None = None
+    # Run the diagnosis loop inside the API process (the embedded default).
+    diagnosis_in_process: bool = True
+    diagnosis_poll_s: float = Field(0.2, gt=0, le=60)
+    default_heartbeat_interval_s: int = Field(60, ge=1)
+    ingest_batch_max: int = Field(1000, ge=1, le=10_000)
+
+
+@cache
+def get_settings() -> FleetSettings:
+    """The process's settings, read from the environment once."""
+    return FleetSettings()

@@ -1,0 +1,1 @@
+"""Diagnosis: rules as data (YAML), evaluated per terminal and across the fleet."""

@@ -1,0 +1,115 @@
+"""The diagnosis engine: runs every rule over stored events and the passing of time.
+
+It is pure (no database): it takes :class:`Observed` events and a clock, and returns
+:class:`Open` / :class:`Clear` decisions, each with the rule, the matched events and a reason;
+``posguard.fleet.incidents`` turns them into incidents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from posguard.catalog.model import Category, Entry
+from posguard.fleet.clock import Clock
+from posguard.fleet.diagnosis.correlation import CorrelationEvaluator
+from posguard.fleet.diagnosis.directory import TerminalDirectory
+from posguard.fleet.diagnosis.kinds import KINDS, Evaluator
+from posguard.fleet.diagnosis.observed import Decision, Observed, Open
+from posguard.fleet.diagnosis.rules import Match, Rule, RuleKind
+
+
+class DiagnosisEngine:
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        catalog: Mapping[str, Entry],
+        clock: Clock,
+        directory: TerminalDirectory,
+        default_heartbeat_s: float = 60.0,
+    ) -> None:
+        self.rules = {r.id: r for r in rules}
+        self.catalog = catalog
+        self.clock = clock
+        self.directory = directory
+        self.correlations = [
+            CorrelationEvaluator(r, self.matches, directory)
+            for r in rules
+            if r.kind is RuleKind.CORRELATION
+        ]
+        self.evaluators: list[Evaluator] = [
+            KINDS[r.kind](r, self.matches, default_heartbeat_s)
+            for r in rules
+            if r.kind is not RuleKind.CORRELATION
+        ]
+        # categories the correlation rules swallow (a per-terminal incident of such a rule is
+        # folded into the group incident covering its terminal)
+        self._swallowed = {
+            r.create.match.category
+            for r in rules
+            if r.kind is RuleKind.CORRELATION and r.create.match
+        }
+        self._rule_category = {r.id: self._category_of(r) for r in rules}
+
+    def _category_of(self, rule: Rule) -> Category | None:
+        m = rule.create.match
+        if m is not None and m.category is not None:
+            return m.category
+        entry = self.catalog.get(rule.code)
+        return entry.category if entry else None
+
+    def matches(self, match: Match | None, ev: Observed) -> bool:
+        if match is None:
+            return False
+        if match.kind is not None and match.kind != ev.kind:
+            return False
+        if match.code is not None and match.code != ev.code:
+            return False
+        if match.category is not None:
+            entry = self.catalog.get(ev.code) if ev.code else None
+            if entry is None or entry.category is not match.category:
+                return False
+        return True
+
+    def seed_open(self, *, rule_id: str, scope: str) -> None:
+        """Tell the engine a group incident is open (after a restart), so it keeps swallowing."""
+        for corr in self.correlations:
+            if corr.rule.id == rule_id:
+                corr.seed_open(scope)
+
+    def observe(self, events: Iterable[Observed]) -> list[Decision]:
+        """Run the rules over a batch of newly stored events (fleet-wide rules first)."""
+        batch = list(events)
+        out: list[Decision] = []
+        for corr in self.correlations:
+            for ev in batch:
+                out.extend(corr.observe(ev))
+        for ev in batch:
+            for ev_out in self.evaluators:
+                out.extend(self._filter(ev_out.observe(ev)))
+        return out
+
+    def tick(self) -> list[Decision]:
+        """Evaluate the time-based conditions (duration, absence, quiet clears) at clock.now()."""
+        now = self.clock.now()
+        out: list[Decision] = []
+        for corr in self.correlations:
+            out.extend(corr.tick(now))
+        for ev_out in self.evaluators:
+            out.extend(self._filter(ev_out.tick(now)))
+        return out
+
+    def _filter(self, decisions: list[Decision]) -> list[Decision]:
+        if not self.correlations:
+            return decisions
+        kept: list[Decision] = []
+        for d in decisions:
+            if (
+                isinstance(d, Open)
+                and d.terminal_id is not None
+                and self._rule_category.get(d.rule_id) in self._swallowed
+                and any(c.covered(d.terminal_id) for c in self.correlations)
+            ):
+                continue  # the group incident covering this terminal already has these events
+            kept.append(d)
+        return kept

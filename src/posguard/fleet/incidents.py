@@ -1,0 +1,160 @@
+"""Turn diagnosis decisions into incidents: open (deduplicated per rule and scope), extend,
+swallow per-terminal incidents into a group one, resolve on the clear condition, and issue the
+rule's remote commands when an incident opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from posguard.catalog.model import Entry, Severity
+from posguard.fleet.db.models import Incident, IncidentEvent
+from posguard.fleet.diagnosis.observed import Clear, Decision, Open
+from posguard.fleet.diagnosis.rules import Rule, RuleKind
+from posguard.fleet.repo import commands as command_repo
+from posguard.fleet.repo import terminals as terminal_repo
+from posguard.fleet.repo.incidents import IncidentStatus, find_open, open_key, resolve
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    opened: list[int]
+    extended: list[int]
+    resolved: list[int]
+    commands: list[str]
+
+
+def explanation(rule: Rule, decision: Open, entry: Entry | None) -> dict[str, Any]:
+    """Why this incident exists: the rule, the events that matched, the catalog entry."""
+    return {
+        "rule_id": rule.id,
+        "rule_kind": rule.kind.value,
+        "rule_description": rule.description,
+        "reason": decision.reason,
+        "events": [e.ref() for e in decision.events],
+        "members": list(decision.members),
+        "catalog": None
+        if entry is None
+        else {
+            "code": entry.code,
+            "category": entry.category.value,
+            "severity": entry.severity.value,
+            "title": {"zh": entry.title.zh, "en": entry.title.en},
+        },
+    }
+
+
+def _link(session: Session, incident_id: int, event_ids: Sequence[int]) -> None:
+    if not event_ids:
+        return
+    rows = [{"incident_id": incident_id, "event_id": i} for i in dict.fromkeys(event_ids)]
+    dialect = session.get_bind().dialect.name
+    pg = dialect == "postgresql"
+    ins = postgresql.insert(IncidentEvent) if pg else sqlite.insert(IncidentEvent)
+    session.execute(ins.values(rows).on_conflict_do_nothing())
+
+
+class IncidentApplier:
+    def __init__(self, *, rules: Mapping[str, Rule], catalog: Mapping[str, Entry]) -> None:
+        self.rules = rules
+        self.catalog = catalog
+
+    def apply(self, session: Session, decisions: Sequence[Decision]) -> Applied:
+        result = Applied([], [], [], [])
+        for d in decisions:
+            if isinstance(d, Open):
+                self._open(session, d, result)
+            else:
+                self._clear(session, d, result)
+        return result
+
+    def _severity(self, rule: Rule, entry: Entry | None) -> str:
+        sev = entry.severity if entry else Severity.MAJOR
+        if rule.kind is RuleKind.CORRELATION and sev.rank < Severity.CRITICAL.rank:
+            # a whole host or area down is one step worse than one terminal with the fault
+            sev = next(s for s in Severity if s.rank == sev.rank + 1)
+        return sev.value
+
+    def _open(self, session: Session, d: Open, result: Applied) -> None:
+        rule = self.rules[d.rule_id]
+        existing = find_open(session, rule_id=d.rule_id, scope=d.scope)
+        if existing is not None:
+            _link(session, existing.id, [e.id for e in d.events])
+            result.extended.append(existing.id)
+            return
+        entry = self.catalog.get(d.code)
+        incident = Incident(
+            rule_id=d.rule_id,
+            scope=d.scope,
+            open_key=open_key(d.rule_id, d.scope),
+            code=d.code,
+            severity=self._severity(rule, entry),
+            status=IncidentStatus.OPEN.value,
+            terminal_id=d.terminal_id,
+            merchant_id=d.merchant_id,
+            explanation=explanation(rule, d, entry),
+            opened_at=d.at,
+        )
+        try:
+            with session.begin_nested():
+                session.add(incident)
+                session.flush()
+        except IntegrityError:  # opened concurrently by another diagnoser: extend it instead
+            existing = find_open(session, rule_id=d.rule_id, scope=d.scope)
+            if existing is not None:
+                _link(session, existing.id, [e.id for e in d.events])
+                result.extended.append(existing.id)
+            return
+        _link(session, incident.id, [e.id for e in d.events])
+        result.opened.append(incident.id)
+        if d.members:
+            self._swallow(session, incident, rule, d.members)
+        if d.terminal_id is not None and rule.actions:
+            terminal = terminal_repo.get_terminal(session, terminal_id=d.terminal_id)
+            if terminal is not None:
+                for action in rule.actions:
+                    cmd = command_repo.issue_command(
+                        session,
+                        terminal=terminal,
+                        name=action.name,
+                        args=dict(action.args),
+                        issued_by=f"rule:{rule.id}",
+                        now=d.at,
+                        incident_id=incident.id,
+                    )
+                    result.commands.append(cmd.id)
+
+    def _swallow(
+        self, session: Session, parent: Incident, rule: Rule, members: Sequence[str]
+    ) -> None:
+        category = rule.create.match.category if rule.create.match else None
+        q = select(Incident).where(
+            Incident.terminal_id.in_(list(members)),
+            Incident.open_key.is_not(None),
+        )
+        for child in session.scalars(q):
+            entry = self.catalog.get(child.code)
+            if category is not None and (entry is None or entry.category is not category):
+                continue
+            child.status = IncidentStatus.MERGED.value
+            child.open_key = None
+            child.parent_id = parent.id
+            child.resolved_at = parent.opened_at
+            child.resolved_by = f"merged:{parent.id}"
+            child.time_to_resolve_s = (parent.opened_at - child.opened_at).total_seconds()
+        session.flush()
+
+    def _clear(self, session: Session, d: Clear, result: Applied) -> None:
+        incident = find_open(session, rule_id=d.rule_id, scope=d.scope)
+        if incident is None:
+            return
+        resolve(session, incident=incident, by="rule", now=d.at)
+        incident.explanation = {**incident.explanation, "cleared": d.reason}
+        result.resolved.append(incident.id)

@@ -1,0 +1,1 @@
+"""Telemetry ingest: one validating, idempotent store path shared by HTTP and MQTT."""

@@ -1,0 +1,1 @@
+"""Keyword-only repository functions over the fleet tables, one module per resource."""

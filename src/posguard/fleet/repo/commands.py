@@ -1,0 +1,127 @@
+"""Remote commands: issue, hand out (MQTT or HTTP pickup), complete from a command_result event."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from posguard.fleet.db.models import Command, Terminal
+from posguard.fleet.diagnosis.rules import COMMAND_NAMES
+
+
+class CommandStatus(StrEnum):
+    PENDING = "pending"  # stored, not yet handed to the terminal
+    SENT = "sent"  # published over MQTT or picked up over HTTP
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+OPEN_STATUSES = (CommandStatus.PENDING.value, CommandStatus.SENT.value)
+
+
+def issue_command(
+    session: Session,
+    *,
+    terminal: Terminal,
+    name: str,
+    args: dict[str, Any],
+    issued_by: str,
+    now: datetime,
+    incident_id: int | None = None,
+) -> Command:
+    if name not in COMMAND_NAMES:
+        raise ValueError(f"unknown command {name!r}; one of {sorted(COMMAND_NAMES)}")
+    cmd = Command(
+        id=str(uuid.uuid4()),
+        terminal_id=terminal.id,
+        merchant_id=terminal.merchant_id,
+        name=name,
+        args=args,
+        status=CommandStatus.PENDING.value,
+        issued_at=now,
+        issued_by=issued_by,
+        incident_id=incident_id,
+    )
+    session.add(cmd)
+    session.flush()
+    return cmd
+
+
+def get_command(
+    session: Session, *, command_id: str, merchant_id: str | None = None
+) -> Command | None:
+    cmd = session.get(Command, command_id)
+    if cmd is None or (merchant_id is not None and cmd.merchant_id != merchant_id):
+        return None
+    return cmd
+
+
+def list_commands(
+    session: Session,
+    *,
+    terminal_id: str | None = None,
+    merchant_id: str | None = None,
+    limit: int = 100,
+) -> Sequence[Command]:
+    q = select(Command).order_by(Command.issued_at.desc())
+    if terminal_id is not None:
+        q = q.where(Command.terminal_id == terminal_id)
+    if merchant_id is not None:
+        q = q.where(Command.merchant_id == merchant_id)
+    return session.scalars(q.limit(limit)).all()
+
+
+def pending_commands(
+    session: Session, *, terminal_id: str | None = None, limit: int = 100
+) -> Sequence[Command]:
+    """Commands not yet handed out (all terminals when ``terminal_id`` is None), oldest first."""
+    q = select(Command).where(Command.status == CommandStatus.PENDING.value)
+    if terminal_id is not None:
+        q = q.where(Command.terminal_id == terminal_id)
+    return session.scalars(q.order_by(Command.issued_at).limit(limit)).all()
+
+
+def mark_sent(session: Session, *, commands: Sequence[Command], now: datetime) -> None:
+    for cmd in commands:
+        if cmd.status == CommandStatus.PENDING.value:
+            cmd.status = CommandStatus.SENT.value
+            cmd.sent_at = now
+    session.flush()
+
+
+def complete_command(
+    session: Session, *, terminal_id: str, data: dict[str, Any], now: datetime
+) -> Command | None:
+    """Complete the command a ``command_result`` event reports on (None: not this terminal's)."""
+    command_id = data.get("command_id")
+    if not isinstance(command_id, str):
+        return None
+    cmd = session.get(Command, command_id)
+    if cmd is None or cmd.terminal_id != terminal_id or cmd.status not in OPEN_STATUSES:
+        return None
+    ok = str(data.get("status", "")).lower() in {"ok", "succeeded", "success", "done"}
+    cmd.status = (CommandStatus.SUCCEEDED if ok else CommandStatus.FAILED).value
+    cmd.completed_at = now
+    cmd.result = {"status": data.get("status"), "detail": data.get("detail")}
+    session.flush()
+    return cmd
+
+
+def command_message(cmd: Command) -> dict[str, Any]:
+    """The JSON a terminal receives: ``{command_id, name, args, issued_at}``."""
+    return {
+        "command_id": cmd.id,
+        "name": cmd.name,
+        "args": cmd.args,
+        "issued_at": cmd.issued_at.isoformat(),
+    }
+
+
+def command_topic(cmd: Command) -> str:
+    return f"posguard/v1/{cmd.merchant_id}/{cmd.terminal_id}/commands"

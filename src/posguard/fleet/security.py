@@ -1,0 +1,94 @@
+"""Secrets: argon2 password hashes, per-terminal bearer credentials, HS256 user tokens.
+
+A terminal credential is ``<terminal_id>.<secret>`` with a 256-bit random secret; the fleet keeps
+only its sha256 (a fast hash is safe for high-entropy secrets and keeps ingest cheap).
+
+>>> cred = new_terminal_credential("T0001")
+>>> cred.terminal_id, verify_terminal_secret(cred.token, cred.hash)
+('T0001', True)
+>>> split_terminal_token("garbage") is None
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from posguard.common.errors import PosguardError
+
+_HASHER = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalCredential:
+    terminal_id: str
+    token: str  # shown once, given to the terminal
+    hash: str  # stored
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_terminal_credential(terminal_id: str) -> TerminalCredential:
+    token = f"{terminal_id}.{secrets.token_urlsafe(32)}"
+    return TerminalCredential(terminal_id=terminal_id, token=token, hash=_sha256(token))
+
+
+def split_terminal_token(token: str) -> str | None:
+    """The terminal id a bearer token claims, or None when it is not shaped like one."""
+    tid, sep, secret = token.rpartition(".")
+    if not sep or not tid or len(secret) < 16 or len(token) > 200:
+        return None
+    return tid
+
+
+def verify_terminal_secret(token: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(_sha256(token), stored_hash)
+
+
+class TokenError(PosguardError):
+    """A user token is missing, malformed, expired or badly signed."""
+
+
+def issue_token(
+    *, subject: str, role: str, secret: str, ttl_s: int, now: datetime | None = None
+) -> str:
+    now = now or datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "role": role,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl_s)).timestamp()),
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def read_token(token: str, *, secret: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+        )
+    except jwt.PyJWTError as exc:
+        raise TokenError(str(exc)) from exc
+    return claims

@@ -1,0 +1,127 @@
+"""Fleet fixtures: a migrated database on SQLite and on PostgreSQL (one schema per test), a fake
+clock, and helpers to register terminals and build events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from posguard.fleet.clock import FakeClock
+from posguard.fleet.db.engine import make_engine, make_sessionmaker
+from posguard.fleet.db.migrate import upgrade
+from posguard.fleet.repo.terminals import add_terminal
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+@dataclass
+class FleetDB:
+    url: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+    dialect: str
+
+
+def _pg_schema_url(base: str, schema: str) -> str:
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[FleetDB]:
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    yield FleetDB(url, engine, make_sessionmaker(engine), "sqlite")
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_db(postgres_url: str) -> Iterator[FleetDB]:
+    schema = f"fleet_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgres_url)
+    with admin.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = _pg_schema_url(postgres_url, schema)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        yield FleetDB(url, engine, make_sessionmaker(engine), "postgresql")
+    finally:
+        engine.dispose()
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fleet_db(request: pytest.FixtureRequest) -> FleetDB:
+    """The same test on SQLite and on PostgreSQL."""
+    name = "sqlite_db" if request.param == "sqlite" else "pg_db"
+    if request.param == "postgres":
+        request.applymarker(pytest.mark.postgres)
+    db: FleetDB = request.getfixturevalue(name)
+    return db
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+def register(
+    db: FleetDB,
+    terminal_id: str,
+    *,
+    merchant_id: str = "M01",
+    host: str = "acq-east",
+    area: str = "pudong",
+    model: str = "PX-5",
+    firmware: str = "2.1.0",
+) -> str:
+    """Register a terminal; returns its bearer credential."""
+    with db.sessions.begin() as s:
+        _, cred = add_terminal(
+            s,
+            terminal_id=terminal_id,
+            merchant_id=merchant_id,
+            model=model,
+            brand="Acme",
+            firmware=firmware,
+            acquirer_host=host,
+            area=area,
+            now=T0,
+        )
+    return cred.token
+
+
+def event(
+    terminal_id: str,
+    seq: int,
+    *,
+    kind: str = "heartbeat",
+    code: str | None = None,
+    ts: datetime = T0,
+    merchant_id: str = "M01",
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    ev: dict[str, Any] = {
+        "v": 1,
+        "terminal_id": terminal_id,
+        "merchant_id": merchant_id,
+        "seq": seq,
+        "ts": ts.isoformat(),
+        "kind": kind,
+        "data": data or {},
+    }
+    if code is not None:
+        ev["code"] = code
+    return ev

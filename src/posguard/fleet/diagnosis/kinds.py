@@ -71,7 +71,11 @@ class QuietClearing(Evaluator):
 
     def _maybe_clear(self, ev: Observed) -> list[Decision]:
         m = self.rule.clear.match
-        if m is not None and self.matches(m, ev) and self.open.pop(ev.terminal_id, None):
+        if (
+            m is not None
+            and self.matches(m, ev)
+            and self.open.pop(ev.terminal_id, None) is not None
+        ):
             return [
                 self._clear(
                     ev.terminal_id, ev.ts, f"clear event {ev.kind} {ev.code or ''} seq {ev.seq}"

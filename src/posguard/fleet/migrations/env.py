@@ -7,11 +7,11 @@ from alembic import context
 from posguard.fleet.db.engine import make_engine
 from posguard.fleet.db.models import Base
 
-config = context.config
 target_metadata = Base.metadata
 
 
 def run_migrations_offline() -> None:
+    config = context.config
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
@@ -23,6 +23,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    config = context.config
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(
@@ -43,7 +44,16 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
+def _inside_alembic() -> bool:
+    try:
+        context.config  # noqa: B018 - raises outside an Alembic run (e.g. doctest collection)
+    except AttributeError:
+        return False
+    return True
+
+
+if _inside_alembic():
+    if context.is_offline_mode():
+        run_migrations_offline()
+    else:
+        run_migrations_online()

@@ -6,7 +6,7 @@ words and can be weighted apart.
 
 >>> seg = Segmenter.shared()
 >>> seg.words("The printers were JAMMING")
-['printer', 'were', 'jam']
+['the', 'printer', 'were', 'jam']
 >>> seg.bigrams("余额不组")
 ['2:余额', '2:额不', '2:不组']
 """

@@ -1,0 +1,336 @@
+"""One request frame in, one answer frame out: decode, check, verify MAC and PIN, dispatch to
+the issuer, encode and MAC the answer, journal both.
+
+Synchronous by design: the server runs :meth:`HostHandler.handle` on one worker thread, which
+serialises every ledger write. Bad input never raises out of :meth:`handle`: a readable MTI gets
+a format-error answer (``30``), anything else ``None`` (the server closes the connection).
+
+Answers are MACed with the session key whenever the request's MAC verified; answers that say
+the MAC or the session is wrong (``A0``, ``77``) and answers to requests that could not be
+authenticated (``30``, ``97``, ``03``) carry no MAC, since there is no key both sides trust.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from posguard.card import mask_pan
+from posguard.common.errors import MessageDecodeError, MessageEncodeError, MessageError
+from posguard.host.issuer import AuthRequest, Decision, Issuer, ReversalRequest
+from posguard.host.journal import HostJournal, JournalEntry
+from posguard.host.kinds import TxnKind, classify, classify_original
+from posguard.host.sessions import Session, Sessions
+from posguard.host.settlement import Totals
+from posguard.iso8583.codec import Message, decode, encode
+from posguard.iso8583.fields import (
+    Field60,
+    NetworkCode,
+    SettlementFlag,
+    SettlementTotals,
+    parse_field60,
+    parse_field61,
+    parse_settlement_totals,
+    response_header,
+    settlement_totals,
+)
+from posguard.iso8583.keys import decrypt_pin
+from posguard.iso8583.mac import MacAlgorithm, apply_mac, check_mac_bytes
+from posguard.iso8583.mandatory import check_mandatory
+from posguard.iso8583.spec import MessageSpec
+
+__all__ = ["HandleResult", "HostHandler"]
+
+log = structlog.get_logger("posguard.host")
+
+_REQUEST_MTIS = frozenset({"0100", "0200", "0220", "0320", "0400", "0401", "0500", "0800", "0820"})
+# Request fields an answer echoes back (never 2, 35, 52: card data stays in the request).
+_ECHO = ("3", "4", "11", "12", "13", "14", "22", "25", "41", "42", "49", "60", "61")
+
+
+@dataclass(frozen=True, slots=True)
+class HandleResult:
+    """The answer bytes (no frame header), or None: close the connection without answering."""
+
+    answer: bytes | None
+    entry: JournalEntry
+
+
+def answer_mti(mti: str) -> str:
+    """``0200`` -> ``0210``, ``0401`` -> ``0410``.
+
+    >>> answer_mti("0401")
+    '0410'
+    """
+    return mti[:2] + str(int(mti[2]) | 1) + "0"
+
+
+class HostHandler:
+    """Message dispatch for one host; holds the sessions (sign-on state) of all terminals."""
+
+    def __init__(
+        self,
+        spec: MessageSpec,
+        issuer: Issuer,
+        journal: HostJournal,
+        *,
+        clock: Callable[[], datetime] = datetime.now,
+    ) -> None:
+        self.spec = spec
+        self.issuer = issuer
+        self.journal = journal
+        self.sessions = Sessions()
+        self._clock = clock
+
+    # -- entry point --------------------------------------------------------------------------
+
+    def handle(self, raw: bytes, peer: str) -> HandleResult:
+        try:
+            msg = decode(self.spec, raw)
+        except MessageDecodeError as exc:
+            return self._undecodable(raw, peer, exc)
+        mti = str(msg.get("t", ""))
+        try:
+            answer, decision, session = self._dispatch(msg, raw)
+        except MessageError as exc:  # malformed field content found while handling
+            answer, decision, session = self._format_error(msg, str(exc)), None, None
+            log.warning("malformed request", peer=peer, mti=mti, error=str(exc))
+        if decision is None:
+            decision = Decision(str(answer.get("39", "30")), "format error")
+        if session is not None and decision.rc not in ("A0", "77"):
+            answer = apply_mac(self.spec, answer, MacAlgorithm[session.mac_alg], session.mac_key)
+        try:
+            out: bytes | None = encode(self.spec, answer)
+        except MessageEncodeError as exc:  # an echoed field we cannot re-encode
+            log.warning("cannot encode answer", peer=peer, mti=mti, error=str(exc))
+            out = None
+        pan = msg.get("2")
+        entry = JournalEntry(
+            peer=peer,
+            tid=str(msg.get("41", "")),
+            mti=mti,
+            stan=str(msg.get("11", "")),
+            rc=decision.rc if out is not None else "",
+            pan_masked=mask_pan(pan) if isinstance(pan, str) else "",
+            amount=_amount(msg),
+            raw_len=len(raw),
+            decision=decision.reason,
+            answer_mti=str(answer.get("t", "")) if out is not None else "",
+        )
+        self.journal.record(entry)
+        return HandleResult(out, entry)
+
+    def _undecodable(self, raw: bytes, peer: str, exc: MessageDecodeError) -> HandleResult:
+        mti, header = self._peek_mti(raw)
+        log.warning(
+            "undecodable request", peer=peer, mti=mti or "?", raw_len=len(raw), error=str(exc)
+        )
+        out: bytes | None = None
+        if mti is not None:
+            answer: Message = {"t": answer_mti(mti), "39": "30"}
+            if header is not None:
+                answer["h"] = header
+            try:
+                out = encode(self.spec, answer)
+            except MessageEncodeError:
+                out = None
+        entry = JournalEntry(
+            peer=peer,
+            tid="",
+            mti=mti or "",
+            stan="",
+            rc="30" if out else "",
+            pan_masked="",
+            amount=None,
+            raw_len=len(raw),
+            decision=f"undecodable: {exc.message}",
+            answer_mti=answer_mti(mti) if out and mti else "",
+        )
+        self.journal.record(entry)
+        return HandleResult(out, entry)
+
+    def _peek_mti(self, raw: bytes) -> tuple[str | None, str | None]:
+        """The MTI (and answer header) of a message that does not decode, if they are readable."""
+        hlen = self.spec.header_len
+        if hlen:
+            head, body = raw[:hlen], raw[hlen : hlen + 2]
+            mti = body.hex() if len(body) == 2 else ""
+            try:
+                header = response_header(head.hex().upper()) if len(head) == hlen else None
+            except MessageDecodeError:
+                header = None
+            if header is None:
+                return None, None
+        else:
+            mti, header = raw[:4].decode("ascii", "replace"), None
+        return (mti, header) if len(mti) == 4 and mti.isdigit() else (None, None)
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _dispatch(
+        self, msg: Message, raw: bytes
+    ) -> tuple[Message, Decision | None, Session | None]:
+        mti = str(msg.get("t", ""))
+        if mti not in _REQUEST_MTIS:
+            return (
+                self._format_error(msg, "unknown MTI"),
+                Decision("30", f"unknown MTI {mti}"),
+                None,
+            )
+        try:
+            check_mandatory(msg, received=True)
+        except MessageError as exc:
+            return self._format_error(msg, str(exc)), Decision("30", exc.message), None
+        tid, mid = _text(msg, "41"), _text(msg, "42")
+        f60 = parse_field60(_text(msg, "60"))
+        bad_terminal = self.issuer.check_terminal(tid, mid)
+        if bad_terminal is not None:
+            return self._answer(msg, bad_terminal), bad_terminal, None
+        if mti == "0800":
+            return self._sign_on(msg, tid, f60.batch)
+        session = self.sessions.get(tid)
+        if mti == "0820" and f60.net_code == NetworkCode.ECHO and session is None:
+            d = Decision("00", "echo test")
+            return self._answer(msg, d), d, None
+        if session is None:
+            d = Decision("77", "terminal not signed on")
+            return self._answer(msg, d), d, None
+        mac = msg.get("64")
+        if not isinstance(mac, bytes) or not check_mac_bytes(
+            self.spec, raw, MacAlgorithm[session.mac_alg], session.mac_key
+        ):
+            d = Decision("A0", "MAC missing" if mac is None else "MAC does not verify")
+            return self._answer(msg, d), d, None
+        d = self._route(msg, mti, tid, mid, f60, session)
+        return self._answer(msg, d), d, session
+
+    def _route(
+        self, msg: Message, mti: str, tid: str, mid: str, f60: Field60, session: Session
+    ) -> Decision:
+        type_code, batch, net = f60.type_code, f60.batch, f60.net_code
+        if mti == "0820":
+            if net == NetworkCode.SIGN_OFF:
+                self.sessions.sign_off(tid)
+                return Decision("00", "signed off")
+            if net == NetworkCode.ECHO:
+                return Decision("00", "echo test")
+            return Decision("12", f"network management code {net} not supported")
+        if mti in ("0400", "0401"):
+            return self.issuer.reverse(ReversalRequest(tid, _text(msg, "11"), batch, _amount(msg)))
+        if mti == "0500":
+            totals, _flag = parse_settlement_totals(_text(msg, "48"))
+            return self.issuer.settle(tid, batch, Totals(*totals))
+        if mti == "0320":
+            if net == NetworkCode.BATCH_UPLOAD_END:
+                return self.issuer.end_upload(tid, batch)
+            kind = classify_original(_text(msg, "3"), type_code)
+            amount = _amount(msg)
+            if kind is None or amount is None:
+                return Decision("12", "batch upload of an unknown transaction type")
+            stan = parse_field61(_text(msg, "61")).stan if "61" in msg else _text(msg, "11")
+            pan = msg.get("2")
+            return self.issuer.upload(
+                tid, batch, kind, stan, amount, pan if isinstance(pan, str) else None
+            )
+        kind = classify(mti, _text(msg, "3"), type_code)
+        if kind is None:
+            return Decision("12", "operation not in the profile (MTI, field 3, 60.1)")
+        return self.issuer.authorize(self._auth_request(msg, kind, tid, mid, batch, session))
+
+    def _auth_request(
+        self, msg: Message, kind: TxnKind, tid: str, mid: str, batch: str, session: Session
+    ) -> AuthRequest:
+        pan = msg.get("2")
+        pan = pan if isinstance(pan, str) else None
+        pin: str | None = None
+        pin_error = False
+        block = msg.get("52")
+        if isinstance(block, bytes) and pan is not None:
+            try:
+                pin = decrypt_pin(session.pin_key, block, pan)
+            except MessageError:
+                pin_error = True
+        orig = parse_field61(_text(msg, "61")) if "61" in msg else None
+        return AuthRequest(
+            kind=kind,
+            tid=tid,
+            mid=mid,
+            stan=_text(msg, "11"),
+            batch=batch,
+            txn_date=_text(msg, "13") or self._clock().strftime("%m%d"),
+            pan=pan,
+            amount=_amount(msg),
+            expiry=_text(msg, "14") or None,
+            pin=pin,
+            pin_format_error=pin_error,
+            orig_batch=orig.batch if orig else None,
+            orig_stan=orig.stan if orig else None,
+            orig_date=orig.mmdd if orig else None,
+            orig_rrn=_text(msg, "37") or None,
+        )
+
+    def _sign_on(self, msg: Message, tid: str, batch: str) -> tuple[Message, Decision, None]:
+        term = self.issuer.ledger.terminal(tid)
+        assert term is not None  # check_terminal passed
+        _session, field62 = self.sessions.sign_on(tid, term.tmk, term.mac_alg, batch)
+        d = Decision("00", "signed on, working keys issued")
+        answer = self._answer(msg, d)
+        answer["62"] = field62
+        return answer, d, None
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def _answer(self, msg: Message, d: Decision) -> Message:
+        mti = str(msg["t"])
+        out: Message = {"t": answer_mti(mti)}
+        if "h" in msg:
+            out["h"] = response_header(str(msg["h"]))
+        for key in _ECHO:
+            if key in msg:
+                out[key] = msg[key]
+        now = self._clock()
+        out["12"], out["13"] = now.strftime("%H%M%S"), now.strftime("%m%d")
+        out["39"] = d.rc
+        if d.rrn:
+            out["37"] = d.rrn
+        if d.auth_code:
+            out["38"] = d.auth_code
+        if d.balance is not None:
+            out["54"] = f"1002156{'C' if d.balance >= 0 else 'D'}{abs(d.balance):012d}"
+        if d.totals is not None and mti in ("0500", "0320"):
+            flag = SettlementFlag.BALANCED if d.approved else SettlementFlag.OUT_OF_BALANCE
+            out["48"] = settlement_totals(
+                SettlementTotals(
+                    d.totals.debit_count,
+                    d.totals.debit_amount,
+                    d.totals.credit_count,
+                    d.totals.credit_amount,
+                ),
+                flag,
+            )
+        return out
+
+    def _format_error(self, msg: Message, why: str) -> Message:
+        out: Message = {"t": answer_mti(str(msg.get("t", "0000"))), "39": "30"}
+        if "h" in msg:
+            try:
+                out["h"] = response_header(str(msg["h"]))
+            except MessageError:
+                pass
+        for key in ("11", "41", "42"):
+            if key in msg:
+                out[key] = msg[key]
+        return out
+
+
+def _text(msg: Message, key: str) -> str:
+    value = msg.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
+def _amount(msg: Message) -> int | None:
+    value = msg.get("4")
+    return int(value) if isinstance(value, str) and value.isdigit() else None

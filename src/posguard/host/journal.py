@@ -1,0 +1,124 @@
+"""The host's journal: one row per message the host saw and what it answered, so a test or a
+person can compare the host's view with a terminal's. PANs are stored masked only.
+
+>>> j = HostJournal.open(":memory:")
+>>> j.record(JournalEntry(peer="127.0.0.1:5000", tid="10000001", mti="0200", stan="000001",
+...          rc="00", pan_masked="621483*********0015", amount=100, raw_len=120,
+...          decision="sale approved", answer_mti="0210"))
+>>> [e.rc for e in j.query(tid="10000001")]
+['00']
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+from posguard.common.errors import ConfigError
+
+__all__ = ["HostJournal", "JournalEntry"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY, ts TEXT NOT NULL, peer TEXT NOT NULL, tid TEXT NOT NULL,
+    mti TEXT NOT NULL, stan TEXT NOT NULL, rc TEXT NOT NULL, pan_masked TEXT NOT NULL,
+    amount INTEGER, raw_len INTEGER NOT NULL, decision TEXT NOT NULL, answer_mti TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_tid_ts ON journal (tid, ts);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """``rc`` is what the host answered ('' when it closed without answering); ``decision`` says
+    why, in words; ``raw_len`` is the size of the frame received."""
+
+    peer: str
+    tid: str
+    mti: str
+    stan: str
+    rc: str
+    pan_masked: str
+    amount: int | None
+    raw_len: int
+    decision: str
+    answer_mti: str = ""
+    ts: str = ""
+
+
+_COLS = [f.name for f in fields(JournalEntry)]
+
+
+class HostJournal:
+    """Append-only journal in SQLite (WAL). Thread-safe: one lock around the connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: str | Path) -> HostJournal:
+        try:
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open host journal: {exc}", path=str(path)) from exc
+        return cls(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def record(self, entry: JournalEntry) -> None:
+        ts = entry.ts or datetime.now(UTC).isoformat(timespec="microseconds")
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO journal (ts, peer, tid, mti, stan, rc, pan_masked, amount, raw_len,"
+                " decision, answer_mti) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    ts,
+                    entry.peer,
+                    entry.tid,
+                    entry.mti,
+                    entry.stan,
+                    entry.rc,
+                    entry.pan_masked,
+                    entry.amount,
+                    entry.raw_len,
+                    entry.decision,
+                    entry.answer_mti,
+                ),
+            )
+
+    def query(
+        self,
+        *,
+        tid: str | None = None,
+        since: datetime | str | None = None,
+        mti: str | None = None,
+        limit: int = 1000,
+    ) -> list[JournalEntry]:
+        """Entries oldest first, filtered by terminal, time (UTC) and MTI."""
+        where, args = [], []
+        if tid is not None:
+            where.append("tid=?")
+            args.append(tid)
+        if since is not None:
+            where.append("ts>=?")
+            args.append(since.isoformat() if isinstance(since, datetime) else since)
+        if mti is not None:
+            where.append("mti=?")
+            args.append(mti)
+        sql = "SELECT " + ", ".join(_COLS) + " FROM journal"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id LIMIT ?"
+        with self._lock:
+            rows = self._conn.execute(sql, (*args, limit)).fetchall()
+        return [JournalEntry(*r) for r in rows]

@@ -92,7 +92,8 @@ class Hit:
                 continue
             label = m.surface
             if m.kind is Kind.SYNONYM and m.synonyms:
-                label += f" ≈ {'/'.join(m.synonyms[:4])}"
+                others = [f for f in m.synonyms if f != m.surface][:2]
+                label += f" ≈ {'/'.join(others)}"
             elif m.kind is Kind.FUZZY:
                 label += f" → {m.term}"
             parts.append(f"{label} [{','.join(m.fields)}]")

@@ -44,7 +44,7 @@ def _kinds(spec: MessageSpec) -> dict[str, int]:
     if kinds is None:
         kinds = {}
         for key in spec.pyiso8583:
-            if key in ("p", "1"):
+            if key in ("p", "1", "65"):  # bitmaps (65: pyiso8583 tertiary bitmap)
                 kinds[key] = _BITMAP
             elif key == "h" and spec.header_len == 0:
                 continue  # no header in this spec: "h" is an unknown key

@@ -12,6 +12,7 @@ authenticated (``30``, ``97``, ``03``) carry no MAC, since there is no key both 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -316,10 +317,8 @@ class HostHandler:
     def _format_error(self, msg: Message, why: str) -> Message:
         out: Message = {"t": answer_mti(str(msg.get("t", "0000"))), "39": "30"}
         if "h" in msg:
-            try:
+            with contextlib.suppress(MessageError):
                 out["h"] = response_header(str(msg["h"]))
-            except MessageError:
-                pass
         for key in ("11", "41", "42"):
             if key in msg:
                 out[key] = msg[key]

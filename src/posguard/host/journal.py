@@ -115,7 +115,7 @@ class HostJournal:
         if mti is not None:
             where.append("mti=?")
             args.append(mti)
-        sql = "SELECT " + ", ".join(_COLS) + " FROM journal"
+        sql = "SELECT " + ", ".join(_COLS) + " FROM journal"  # noqa: S608 (constant columns)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id LIMIT ?"

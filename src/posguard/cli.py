@@ -12,6 +12,7 @@ from posguard import __version__
 # (sub-command, module holding `app`). One line per face; keep sorted by name.
 FACES: tuple[tuple[str, str], ...] = (
     ("catalog", "posguard.catalog.cli"),
+    ("fleet", "posguard.fleet.cli"),
     ("kb", "posguard.kb.cli"),
     ("sim", "posguard.sim.cli"),
 )

@@ -1,0 +1,1 @@
+"""The fleet HTTP API (FastAPI): one router per resource under ``api/routes``."""

@@ -1,0 +1,114 @@
+"""The fleet API application factory.
+
+``create_app(settings)`` builds a FastAPI app with the fleet's routers, plus every optional
+router in :data:`OPTIONAL_ROUTERS` whose module is installed (the web dashboard, the knowledge
+base API...): another face adds itself with one line there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import import_module
+
+import structlog
+from fastapi import APIRouter, FastAPI
+
+from posguard import __version__
+from posguard.fleet.api.routes import (
+    auth,
+    commands,
+    events,
+    health,
+    incidents,
+    maintenance,
+    rules,
+    terminals,
+)
+from posguard.fleet.clock import Clock
+from posguard.fleet.config import FleetSettings
+from posguard.fleet.context import FleetContext
+from posguard.fleet.diagnosis.service import DiagnosisService
+
+log = structlog.get_logger(__name__)
+
+# (module, attribute holding an APIRouter). Missing modules are skipped. One line per face.
+OPTIONAL_ROUTERS: tuple[tuple[str, str], ...] = (
+    ("posguard.fleet.web.routes", "router"),
+    ("posguard.kb.api", "router"),
+)
+
+CORE_ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    auth.router,
+    terminals.router,
+    events.router,
+    incidents.router,
+    commands.router,
+    rules.router,
+    maintenance.router,
+)
+
+
+def _optional_routers() -> list[APIRouter]:
+    found: list[APIRouter] = []
+    for module_name, attr in OPTIONAL_ROUTERS:
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module_name.startswith(exc.name):
+                continue  # that face is not installed
+            raise
+        router = getattr(module, attr, None)
+        if isinstance(router, APIRouter):
+            found.append(router)
+    return found
+
+
+def create_app(
+    settings: FleetSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    context: FleetContext | None = None,
+) -> FastAPI:
+    """Build the fleet API. With ``settings.diagnosis_in_process`` the diagnosis loop runs
+    inside the app's lifespan."""
+    ctx = context or FleetContext.build(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task: asyncio.Task[None] | None = None
+        if ctx.settings.diagnosis_in_process:
+            service = DiagnosisService(
+                ctx.sessions,
+                rules=ctx.rules,
+                catalog=ctx.catalog,
+                clock=ctx.clock,
+                default_heartbeat_s=ctx.settings.default_heartbeat_interval_s,
+            )
+            app.state.diagnosis = service
+            task = asyncio.create_task(service.run(stop, poll_s=ctx.settings.diagnosis_poll_s))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, 10)
+            if context is None:
+                ctx.close()
+
+    app = FastAPI(
+        title="posguard fleet",
+        version=__version__,
+        description="Terminal telemetry ingest, diagnosis, incidents and remote commands. "
+        "终端遥测接入、故障诊断、事件工单与远程指令。",
+        lifespan=lifespan,
+    )
+    app.state.fleet = ctx
+    for router in (*CORE_ROUTERS, *_optional_routers()):
+        app.include_router(router)
+    return app

@@ -1,0 +1,144 @@
+"""Incidents: list, show (with the catalog steps for the caller's audience), ack, resolve."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from posguard.catalog.model import Audience, Entry
+from posguard.fleet.api.deps import Ctx, CurrentUser, Principal, SessionDep, StaffUser, not_found
+from posguard.fleet.api.schemas.events import EventPublic
+from posguard.fleet.api.schemas.incidents import IncidentDetailPublic, IncidentPublic, StepPublic
+from posguard.fleet.db.models import Incident
+from posguard.fleet.metrics import INCIDENTS
+from posguard.fleet.repo import incidents as repo
+from posguard.fleet.repo.users import Role
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+IncidentId = Annotated[int, Path(ge=1, le=2**53)]
+Status = Literal["open", "acknowledged", "resolved", "merged"]
+
+
+def _audiences(user: Principal) -> set[Audience]:
+    if user.role is Role.MERCHANT:
+        return {Audience.MERCHANT, Audience.CARDHOLDER}
+    return set(Audience)
+
+
+def to_public(
+    inc: Incident,
+    catalog: Mapping[str, Entry],
+    user: Principal,
+    cls: type[IncidentPublic] = IncidentPublic,
+) -> IncidentPublic:
+    """An incident as the caller sees it: steps only if the catalog names the caller's audience."""
+    entry = catalog.get(inc.code)
+    steps: list[StepPublic] = []
+    audience: list[str] = []
+    title = None
+    if entry is not None:
+        audience = [a.value for a in entry.audience]
+        title = {"zh": entry.title.zh, "en": entry.title.en}
+        if _audiences(user) & set(entry.audience):
+            steps = [StepPublic(zh=s.zh, en=s.en, check=s.check) for s in entry.steps]
+    explanation = dict(inc.explanation)
+    if user.role is Role.MERCHANT:
+        explanation.pop("members", None)  # other merchants' terminals
+    return cls(
+        id=inc.id,
+        rule_id=inc.rule_id,
+        scope=inc.scope,
+        code=inc.code,
+        severity=inc.severity,
+        status=inc.status,
+        terminal_id=inc.terminal_id,
+        merchant_id=inc.merchant_id,
+        parent_id=inc.parent_id,
+        opened_at=inc.opened_at,
+        acknowledged_at=inc.acknowledged_at,
+        acknowledged_by=inc.acknowledged_by,
+        resolved_at=inc.resolved_at,
+        resolved_by=inc.resolved_by,
+        time_to_ack_s=inc.time_to_ack_s,
+        time_to_resolve_s=inc.time_to_resolve_s,
+        title=title,
+        audience=audience,
+        steps=steps,
+        explanation=explanation,
+    )
+
+
+@router.get("")
+def list_incidents(
+    user: CurrentUser,
+    ctx: Ctx,
+    session: SessionDep,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    terminal_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[IncidentPublic]:
+    """Incidents, newest first. A merchant sees only its terminals' ones (no fleet-wide ones)."""
+    rows = repo.list_incidents(
+        session,
+        merchant_id=user.merchant_scope,
+        status=status_,
+        terminal_id=terminal_id,
+        limit=limit,
+        offset=offset,
+    )
+    return [to_public(r, ctx.catalog, user) for r in rows]
+
+
+def _get(session: SessionDep, incident_id: int, user: Principal) -> Incident:
+    inc = repo.get_incident(session, incident_id=incident_id, merchant_id=user.merchant_scope)
+    if inc is None:
+        raise not_found("incident")
+    return inc
+
+
+@router.get("/{incident_id}", responses={404: {"description": "no such incident (or not yours)"}})
+def get_incident(
+    incident_id: IncidentId, user: CurrentUser, ctx: Ctx, session: SessionDep
+) -> IncidentDetailPublic:
+    """One incident with its explanation, the events that matched and the incidents it swallowed."""
+    inc = _get(session, incident_id, user)
+    out = to_public(inc, ctx.catalog, user, IncidentDetailPublic)
+    assert isinstance(out, IncidentDetailPublic)
+    out.events = [
+        EventPublic.model_validate(e) for e in repo.incident_events(session, incident_id=inc.id)
+    ]
+    if user.role is not Role.MERCHANT:
+        out.children = [c.id for c in repo.list_incidents(session, parent_id=inc.id, limit=1000)]
+    return out
+
+
+@router.post(
+    "/{incident_id}/ack",
+    responses={404: {"description": "no such incident"}, 409: {"description": "not open"}},
+)
+def acknowledge(
+    incident_id: IncidentId, user: StaffUser, ctx: Ctx, session: SessionDep
+) -> IncidentPublic:
+    inc = _get(session, incident_id, user)
+    if not repo.acknowledge(session, incident=inc, by=user.username, now=ctx.clock.now()):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"incident is {inc.status}, not open")
+    INCIDENTS.labels("acknowledged").inc()
+    return to_public(inc, ctx.catalog, user)
+
+
+@router.post(
+    "/{incident_id}/resolve",
+    responses={404: {"description": "no such incident"}, 409: {"description": "already closed"}},
+)
+def resolve(
+    incident_id: IncidentId, user: StaffUser, ctx: Ctx, session: SessionDep
+) -> IncidentPublic:
+    inc = _get(session, incident_id, user)
+    if not repo.resolve(session, incident=inc, by=f"user:{user.username}", now=ctx.clock.now()):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"incident is already {inc.status}")
+    INCIDENTS.labels("resolved").inc()
+    return to_public(inc, ctx.catalog, user)

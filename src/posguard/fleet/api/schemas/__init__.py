@@ -1,0 +1,1 @@
+"""API schemas as families: ``XBase`` (shared fields), ``XCreate`` (input), ``XPublic`` (output)."""

@@ -1,0 +1,188 @@
+"""`posguard fleet ...`: migrate, serve, mqtt-worker, create-user, add-terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import typer
+
+from posguard.fleet.config import FleetSettings
+
+app = typer.Typer(help="The fleet service / 终端管理服务.", no_args_is_help=True)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (default: POSGUARD_FLEET_DATABASE_URL or ./var/fleet.db)."
+    ),
+]
+
+
+def _settings(db: str | None, **extra: object) -> FleetSettings:
+    base = FleetSettings()
+    updates: dict[str, object] = {k: v for k, v in extra.items() if v is not None}
+    if db is not None:
+        updates["database_url"] = db
+    return base.model_copy(update=updates)
+
+
+@app.command()
+def migrate(db: DbOpt = None, revision: str = "head") -> None:
+    """Create or upgrade the fleet database schema / 创建或升级数据库结构."""
+    from posguard.fleet.db.engine import make_engine
+    from posguard.fleet.db.migrate import upgrade
+
+    settings = _settings(db)
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    typer.echo(f"fleet database at {revision}: {engine.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def serve(
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8080,
+    no_diagnosis: Annotated[
+        bool, typer.Option("--no-diagnosis", help="Do not run the diagnosis loop here.")
+    ] = False,
+) -> None:
+    """Serve the fleet API (uvicorn) with the diagnosis loop / 启动API服务."""
+    import uvicorn
+
+    from posguard.fleet.api.app import create_app
+
+    settings = _settings(db, diagnosis_in_process=False if no_diagnosis else None)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command("mqtt-worker")
+def mqtt_worker(
+    db: DbOpt = None,
+    broker: Annotated[str | None, typer.Option(help="MQTT broker host.")] = None,
+    broker_port: Annotated[int | None, typer.Option(help="MQTT broker port.")] = None,
+    dispatch_commands: Annotated[
+        bool, typer.Option(help="Also publish pending remote commands.")
+    ] = True,
+) -> None:
+    """Ingest telemetry from the MQTT broker (shared subscription) / 从MQTT接收遥测."""
+    from posguard.fleet.context import FleetContext
+    from posguard.fleet.ingest.mqtt_worker import MqttIngestWorker
+
+    settings = _settings(db, mqtt_host=broker, mqtt_port=broker_port)
+    ctx = FleetContext.build(settings)
+    worker = MqttIngestWorker(
+        ctx.store,
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
+        dispatch_commands=dispatch_commands,
+        sessions=ctx.sessions,
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await worker.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        ctx.close()
+
+
+@app.command("create-user")
+def create_user(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin | ops | merchant")],
+    merchant: Annotated[str | None, typer.Option(help="Merchant id (merchant users only).")] = None,
+    db: DbOpt = None,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Create an API user (password hashed with argon2) / 创建用户."""
+    from posguard.fleet.db.engine import make_engine, make_sessionmaker
+    from posguard.fleet.repo.users import Role
+    from posguard.fleet.repo.users import create_user as create
+
+    if len(password) < 10:
+        raise typer.BadParameter("at least 10 characters / 密码至少10位", param_hint="--password")
+    try:
+        role_ = Role(role)
+    except ValueError as exc:
+        raise typer.BadParameter("admin, ops or merchant", param_hint="--role") from exc
+    engine = make_engine(_settings(db).database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            create(
+                session,
+                username=username,
+                password=password,
+                role=role_,
+                merchant_id=merchant,
+                now=datetime.now(UTC),
+            )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--merchant") from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"user {username} ({role_.value}) created")
+
+
+@app.command("add-terminal")
+def add_terminal(
+    terminal_id: str,
+    merchant: Annotated[str, typer.Option(help="Merchant id.")],
+    model: Annotated[str, typer.Option(help="Terminal model.")],
+    acquirer_host: Annotated[str, typer.Option(help="Acquirer host the terminal talks to.")],
+    area: Annotated[str, typer.Option(help="Area / region.")],
+    brand: Annotated[str, typer.Option(help="Manufacturer.")] = "unknown",
+    firmware: Annotated[str, typer.Option(help="Firmware version.")] = "0",
+    location: str = "",
+    install_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    warranty_end: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Register a terminal and print its credential, once / 登记终端并显示其凭证（仅一次）."""
+    from posguard.fleet.db.engine import make_engine, make_sessionmaker
+    from posguard.fleet.repo.terminals import add_terminal as add
+
+    def day(value: str | None, name: str) -> date | None:
+        try:
+            return date.fromisoformat(value) if value else None
+        except ValueError as exc:
+            raise typer.BadParameter("expected YYYY-MM-DD", param_hint=name) from exc
+
+    engine = make_engine(_settings(db).database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            _, cred = add(
+                session,
+                terminal_id=terminal_id,
+                merchant_id=merchant,
+                model=model,
+                brand=brand,
+                firmware=firmware,
+                acquirer_host=acquirer_host,
+                area=area,
+                location=location,
+                install_date=day(install_date, "--install-date"),
+                warranty_end=day(warranty_end, "--warranty-end"),
+                now=datetime.now(UTC),
+            )
+    finally:
+        engine.dispose()
+    typer.echo(f"terminal {terminal_id} registered. Credential (shown once / 仅显示一次):")
+    typer.echo(cred.token)

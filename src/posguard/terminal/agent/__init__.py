@@ -1,0 +1,1 @@
+"""Telemetry agent: durable outbox, publishers (MQTT, HTTP), remote commands."""

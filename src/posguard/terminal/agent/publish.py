@@ -1,0 +1,230 @@
+"""Publishers: move a batch of events from the outbox to the fleet, over MQTT or HTTP.
+
+A publisher either delivers the whole batch (the broker or the fleet acknowledged it)
+or raises :class:`PublishError` carrying the catalog code of what failed; the caller
+keeps the batch in the outbox and backs off. Nothing here decides to drop an event.
+
+- MQTT: one JSON event per message on ``posguard/v1/{merchant_id}/{terminal_id}/events``,
+  QoS 1 (each publish waits for the broker's PUBACK). The same session subscribes to
+  ``.../commands`` (QoS 1) and hands every command to a callback.
+- HTTP: ``POST {base}/api/v1/ingest/batch`` with ``{"events": [...]}`` and
+  ``Authorization: Bearer <terminal token>``; any 2xx acknowledges the batch. If the
+  answer carries ``{"commands": [...]}``, each is handed to the command callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final, Protocol
+
+import aiomqtt
+import httpx
+
+from posguard.common.errors import LinkError
+from posguard.common.events import Event
+from posguard.terminal.agent.outbox import event_json
+
+TOPIC_ROOT: Final = "posguard/v1"
+INGEST_PATH: Final = "/api/v1/ingest/batch"
+
+CommandSink = Callable[[bytes], Awaitable[None]]
+
+
+class PublishError(LinkError):
+    """A batch could not be delivered; ``code`` names the fault (NET.*, CFG.*, TP.*)."""
+
+
+class Publisher(Protocol):
+    async def publish(self, batch: Sequence[Event]) -> None:
+        """Deliver every event of ``batch`` or raise :class:`PublishError`."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+def events_topic(merchant_id: str, terminal_id: str) -> str:
+    """The MQTT topic of one terminal's events.
+
+    >>> events_topic("898310048990001", "T0000001")
+    'posguard/v1/898310048990001/T0000001/events'
+    """
+    return f"{TOPIC_ROOT}/{merchant_id}/{terminal_id}/events"
+
+
+def commands_topic(merchant_id: str, terminal_id: str) -> str:
+    return f"{TOPIC_ROOT}/{merchant_id}/{terminal_id}/commands"
+
+
+class MqttPublisher:
+    """Publishes over one persistent MQTT session and listens for remote commands."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        merchant_id: str,
+        terminal_id: str,
+        on_command: CommandSink | None = None,
+        timeout: float = 5.0,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.merchant_id, self.terminal_id = merchant_id, terminal_id
+        self.timeout = timeout
+        self._on_command = on_command
+        self._auth = (username, password)
+        self._client: aiomqtt.Client | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    @property
+    def topic(self) -> str:
+        return events_topic(self.merchant_id, self.terminal_id)
+
+    async def _connect(self) -> aiomqtt.Client:
+        if self._client is not None:
+            return self._client
+        client = aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=f"posguard-{self.terminal_id}",
+            clean_session=False,  # the broker keeps commands (QoS 1) while we are away
+            timeout=self.timeout,
+            keepalive=30,
+            username=self._auth[0],
+            password=self._auth[1],
+        )
+        try:
+            await asyncio.wait_for(client.__aenter__(), self.timeout)
+            if self._on_command is not None:
+                await client.subscribe(commands_topic(self.merchant_id, self.terminal_id), qos=1)
+                self._listener = asyncio.create_task(self._listen(client))
+        except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
+            raise _mqtt_error(exc, self.host, self.port) from exc
+        self._client = client
+        return client
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        assert self._on_command is not None
+        with contextlib.suppress(aiomqtt.MqttError):
+            async for message in client.messages:
+                payload = message.payload
+                if isinstance(payload, bytes | bytearray):
+                    await self._on_command(bytes(payload))
+                elif isinstance(payload, str):
+                    await self._on_command(payload.encode())
+
+    async def connect(self) -> None:
+        """Open the session now (to receive commands before there is anything to send)."""
+        await self._connect()
+
+    async def publish(self, batch: Sequence[Event]) -> None:
+        client = await self._connect()
+        try:
+            for event in batch:
+                await client.publish(
+                    self.topic,
+                    event.model_dump_json().encode(),
+                    qos=1,
+                    timeout=self.timeout,
+                )
+        except (aiomqtt.MqttError, OSError) as exc:
+            await self.close()
+            raise _mqtt_error(exc, self.host, self.port) from exc
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.__aexit__(None, None, None), self.timeout)
+
+
+def _mqtt_error(exc: BaseException, host: str, port: int) -> PublishError:
+    text = str(exc).lower()
+    if isinstance(exc, socket.gaierror) or "name or service" in text or "nodename" in text:
+        code = "NET.DNS_FAILURE"
+    elif "refused" in text:
+        code = "NET.CONNECT_REFUSED"
+    elif isinstance(exc, TimeoutError) or "timed out" in text:
+        code = "NET.CONNECT_TIMEOUT"
+    elif "not authori" in text or "bad user" in text:
+        code = "CFG.TERMINAL_UNREGISTERED"
+    else:
+        code = "NET.CONNECTION_RESET"
+    return PublishError(f"MQTT broker {host}:{port}: {exc}", code=code, broker=f"{host}:{port}")
+
+
+class HttpPublisher:
+    """POSTs batches to the fleet ingest API with this terminal's bearer token."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        on_command: CommandSink | None = None,
+        timeout: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.url = base_url.rstrip("/") + INGEST_PATH
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._on_command = on_command
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+
+    async def publish(self, batch: Sequence[Event]) -> None:
+        body = {"events": [event_json(e) for e in batch]}
+        try:
+            resp = await self._client.post(self.url, json=body, headers=self._headers)
+        except httpx.ConnectTimeout as exc:
+            raise PublishError(
+                f"fleet {self.url}: connect timeout", code="NET.CONNECT_TIMEOUT"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise PublishError(
+                f"fleet {self.url}: no answer in time", code="NET.READ_TIMEOUT"
+            ) from exc
+        except httpx.ConnectError as exc:
+            text = str(exc).lower()
+            code = (
+                "NET.DNS_FAILURE"
+                if "name or service" in text or "nodename" in text or "resolution" in text
+                else "NET.CONNECT_REFUSED"
+            )
+            raise PublishError(f"fleet {self.url}: {exc}", code=code) from exc
+        except httpx.TransportError as exc:
+            raise PublishError(f"fleet {self.url}: {exc}", code="NET.CONNECTION_RESET") from exc
+        if resp.status_code in (401, 403):
+            raise PublishError(
+                f"fleet {self.url} refused this terminal's token (HTTP {resp.status_code})",
+                code="CFG.TERMINAL_UNREGISTERED",
+            )
+        if not resp.is_success:
+            raise PublishError(
+                f"fleet {self.url} answered HTTP {resp.status_code}", code="TP.API_ERROR"
+            )
+        await self._dispatch_commands(resp)
+
+    async def _dispatch_commands(self, resp: httpx.Response) -> None:
+        if self._on_command is None:
+            return
+        try:
+            body: Any = resp.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return
+        commands = body.get("commands") if isinstance(body, dict) else None
+        if isinstance(commands, list):
+            for cmd in commands:
+                await self._on_command(json.dumps(cmd).encode())
+
+    async def close(self) -> None:
+        await self._client.aclose()

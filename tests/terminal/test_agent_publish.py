@@ -1,0 +1,295 @@
+"""Publishing over a real Mosquitto broker and a real local HTTP server; backoff when away."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from posguard.common.events import EventKind, parse_event
+from posguard.terminal.agent.commands import CommandDispatcher, CommandName
+from posguard.terminal.agent.outbox import Outbox
+from posguard.terminal.agent.publish import (
+    HttpPublisher,
+    MqttPublisher,
+    PublishError,
+    commands_topic,
+    events_topic,
+)
+from posguard.terminal.agent.runner import Backoff, TelemetryAgent
+
+MID = "898310048990001"
+
+
+def _tid() -> str:
+    return "T" + uuid.uuid4().hex[:7].upper()
+
+
+def _free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        return int(s.getsockname()[1])
+
+
+class IngestServer:
+    """A small fleet stand-in: POST /api/v1/ingest/batch, bearer token, optional commands."""
+
+    def __init__(self, token: str, port: int = 0) -> None:
+        self.token = token
+        self.batches: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []
+        self.status = 200
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.path != "/api/v1/ingest/batch":
+                    self.send_response(404)
+                elif self.headers.get("Authorization") != f"Bearer {outer.token}":
+                    self.send_response(401)
+                elif outer.status != 200:
+                    self.send_response(outer.status)
+                else:
+                    outer.batches.append(json.loads(body))
+                    reply = json.dumps({"accepted": True, "commands": outer.commands}).encode()
+                    outer.commands = []
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+                    return
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def events(self) -> list[dict[str, Any]]:
+        return [e for b in self.batches for e in b["events"]]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def ingest() -> Iterator[IngestServer]:
+    srv = IngestServer("tok-T1")
+    yield srv
+    srv.stop()
+
+
+async def _until(pred: Any, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_http_batches_are_posted_with_bearer_token_and_acked(
+    tmp_path: Path, ingest: IngestServer
+) -> None:
+    tid = _tid()
+    box = Outbox(tmp_path / "o.db", tid, MID)
+    for i in range(3):
+        box.emit(EventKind.TRANSACTION, type="sale", outcome="approved", stan=f"{i:06d}")
+    agent = TelemetryAgent(box, HttpPublisher(ingest.url, "tok-T1"), heartbeat_interval=None)
+    assert await agent.drain_once() == 3
+    await agent.publisher.close()
+    got = [parse_event(e) for e in ingest.events()]
+    assert [e.seq for e in got] == [1, 2, 3]
+    assert all(e.terminal_id == tid for e in got)
+    assert box.pending() == 0
+
+
+async def test_http_wrong_token_keeps_events_and_names_the_fault(
+    tmp_path: Path, ingest: IngestServer
+) -> None:
+    box = Outbox(tmp_path / "o.db", _tid(), MID)
+    box.emit(EventKind.LIFECYCLE, event="boot")
+    pub = HttpPublisher(ingest.url, "wrong")
+    with pytest.raises(PublishError) as err:
+        await TelemetryAgent(box, pub, heartbeat_interval=None).drain_once()
+    await pub.close()
+    assert err.value.code == "CFG.TERMINAL_UNREGISTERED"
+    assert box.pending() == 1
+    ingest.status = 503
+    pub = HttpPublisher(ingest.url, "tok-T1")
+    with pytest.raises(PublishError) as err:
+        await TelemetryAgent(box, pub, heartbeat_interval=None).drain_once()
+    await pub.close()
+    assert err.value.code == "TP.API_ERROR"
+    assert box.pending() == 1
+
+
+async def test_unreachable_fleet_backs_off_buffers_then_delivers_everything(tmp_path: Path) -> None:
+    port = _free_port()
+    box = Outbox(tmp_path / "o.db", _tid(), MID)
+    agent = TelemetryAgent(
+        box,
+        HttpPublisher(f"http://127.0.0.1:{port}", "tok-T1", timeout=1.0),
+        idle_interval=0.05,
+        backoff=Backoff(base=0.05, cap=0.2),
+        heartbeat_interval=None,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    for i in range(5):
+        box.emit(EventKind.FAULT, "NET.READ_TIMEOUT", host="primary", n=i)
+    await _until(lambda: agent.state.failures >= 3)
+    assert agent.state.last_error_code == "NET.CONNECT_REFUSED"
+    assert box.pending() == 5  # nothing lost while the fleet is away
+    srv = IngestServer("tok-T1", port=port)
+    try:
+        await _until(lambda: box.pending() == 0)
+        box.emit(EventKind.FAULT_CLEARED, "NET.READ_TIMEOUT")
+        await _until(lambda: len(srv.events()) == 6)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        srv.stop()
+    assert [e["seq"] for e in srv.events()] == [1, 2, 3, 4, 5, 6]
+    assert agent.state.connected
+
+
+async def test_commands_in_the_http_answer_are_dispatched(
+    tmp_path: Path, ingest: IngestServer
+) -> None:
+    box = Outbox(tmp_path / "o.db", _tid(), MID)
+    seen: list[str] = []
+
+    def reprint(cmd: Any) -> str:
+        seen.append(cmd.command_id)
+        return "queued job 7"
+
+    disp = CommandDispatcher(tmp_path / "c.db", {CommandName.REPRINT: reprint}, box.emit)
+    pub = HttpPublisher(ingest.url, "tok-T1", on_command=lambda raw: _ignore(disp.handle(raw)))
+    ingest.commands = [{"command_id": "c-1", "command": "reprint"}]
+    box.emit(EventKind.LIFECYCLE, event="boot")
+    agent = TelemetryAgent(box, pub, heartbeat_interval=None)
+    await agent.drain_once()
+    assert seen == ["c-1"]
+    await agent.drain_once()  # the acknowledgement goes out with the next batch
+    await pub.close()
+    results = [e for e in ingest.events() if e["kind"] == "command_result"]
+    assert results[0]["data"] == {"command_id": "c-1", "status": "ok", "detail": "queued job 7"}
+
+
+async def _ignore(coro: Any) -> None:
+    await coro
+
+
+@pytest.mark.mqtt
+async def test_mqtt_events_arrive_on_the_terminal_topic_with_qos1(
+    tmp_path: Path, mqtt_broker: tuple[str, int]
+) -> None:
+    host, port = mqtt_broker
+    tid = _tid()
+    box = Outbox(tmp_path / "o.db", tid, MID)
+    received: list[bytes] = []
+    async with aiomqtt.Client(host, port, identifier=f"fleet-{tid}") as fleet:
+        await fleet.subscribe(events_topic(MID, tid), qos=1)
+
+        async def collect() -> None:
+            async for msg in fleet.messages:
+                assert isinstance(msg.payload, bytes)
+                received.append(msg.payload)
+                if len(received) == 3:
+                    return
+
+        collector = asyncio.create_task(collect())
+        pub = MqttPublisher(host, port, merchant_id=MID, terminal_id=tid)
+        for i in range(3):
+            box.emit(EventKind.TRANSACTION, type="sale", outcome="approved", stan=f"{i:06d}")
+        agent = TelemetryAgent(box, pub, heartbeat_interval=None)
+        assert await agent.drain_once() == 3
+        await asyncio.wait_for(collector, 10)
+        await pub.close()
+    events = [parse_event(r) for r in received]
+    assert [e.seq for e in events] == [1, 2, 3]
+    assert box.pending() == 0
+
+
+@pytest.mark.mqtt
+async def test_mqtt_remote_command_runs_once_and_is_acknowledged(
+    tmp_path: Path, mqtt_broker: tuple[str, int]
+) -> None:
+    host, port = mqtt_broker
+    tid = _tid()
+    box = Outbox(tmp_path / "o.db", tid, MID)
+    calls: list[str] = []
+
+    async def re_sign_on(cmd: Any) -> str:
+        calls.append(cmd.command_id)
+        return "signed on with host primary"
+
+    disp = CommandDispatcher(tmp_path / "c.db", {"re_sign_on": re_sign_on}, box.emit)
+    pub = MqttPublisher(host, port, merchant_id=MID, terminal_id=tid, on_command=disp.handle)
+    agent = TelemetryAgent(box, pub, idle_interval=0.05, heartbeat_interval=None)
+    stop = asyncio.Event()
+    results: list[dict[str, Any]] = []
+    async with aiomqtt.Client(host, port, identifier=f"fleet-{tid}") as fleet:
+        await fleet.subscribe(events_topic(MID, tid), qos=1)
+        await pub.connect()
+        task = asyncio.create_task(agent.run(stop))
+        cmd = json.dumps({"command_id": "cmd-42", "command": "re_sign_on"})
+        for _ in range(2):  # a redelivery must not run it twice
+            await fleet.publish(commands_topic(MID, tid), cmd, qos=1)
+        await fleet.publish(
+            commands_topic(MID, tid), '{"command_id": "cmd-43", "command": "fly"}', qos=1
+        )
+
+        async def collect() -> None:
+            async for msg in fleet.messages:
+                assert isinstance(msg.payload, bytes)
+                ev = json.loads(msg.payload)
+                if ev["kind"] == "command_result":
+                    results.append(ev["data"])
+                    if len(results) == 2:
+                        return
+
+        await asyncio.wait_for(collect(), 10)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert calls == ["cmd-42"]
+    by_id = {r["command_id"]: r for r in results}
+    assert by_id["cmd-42"] == {
+        "command_id": "cmd-42",
+        "status": "ok",
+        "detail": "signed on with host primary",
+    }
+    assert by_id["cmd-43"]["status"] == "failed"
+    assert "command" in by_id["cmd-43"]["detail"]
+
+
+async def test_mqtt_unreachable_broker_is_a_named_fault(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", _tid(), MID)
+    box.emit(EventKind.LIFECYCLE, event="boot")
+    pub = MqttPublisher(
+        "127.0.0.1", _free_port(), merchant_id=MID, terminal_id="T0000009", timeout=2
+    )
+    with pytest.raises(PublishError) as err:
+        await TelemetryAgent(box, pub, heartbeat_interval=None).drain_once()
+    assert err.value.code == "NET.CONNECT_REFUSED"
+    assert box.pending() == 1

@@ -126,11 +126,25 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _describe(err: ErrorDetails) -> str:
-    if err["type"] == "extra_forbidden":
+    kind = err["type"]
+    if kind == "extra_forbidden":
         return "unknown key"
-    if err["type"] == "missing":
+    if kind == "missing":
         return "required but missing"
-    return err["msg"]
+    if kind in ("tuple_type", "list_type"):
+        return f"must be a list, not {type(err['input']).__name__}"
+    msg = err["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+def _root_causes(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Drop errors that only echo a deeper one (a list "too short" after its bad item failed)."""
+    locs = [e["loc"] for e in errors]
+    return [
+        e
+        for e in errors
+        if not any(len(o) > len(e["loc"]) and o[: len(e["loc"])] == e["loc"] for o in locs)
+    ]
 
 
 def _where(file: str, index: int, code: str) -> str:
@@ -167,7 +181,7 @@ def load_file(path: Path) -> list[tuple[int, Entry]]:
         try:
             out.append((i, Entry.model_validate(item)))
         except ValidationError as exc:
-            errors = exc.errors()
+            errors = _root_causes(exc.errors())
             first = errors[0]
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             raise CatalogError(

@@ -1,0 +1,115 @@
+"""`posguard catalog list|show|validate` through the real top-level command."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from posguard.catalog import default_catalog
+from posguard.cli import app
+
+from .conftest import WriteCatalog, entry
+
+runner = CliRunner()
+
+
+def test_list_json_has_every_entry_with_its_fields() -> None:
+    result = runner.invoke(app, ["catalog", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["code"] for r in rows] == list(default_catalog())
+    for r in rows:
+        assert {"code", "category", "severity", "title", "steps", "symptoms"} <= set(r)
+        assert r["title"]["zh"]
+        assert r["title"]["en"]
+    paper = next(r for r in rows if r["code"] == "PRN.PAPER_OUT")
+    assert paper["category"] == "hardware"
+    assert paper["steps"][2]["check"] == "printer.status"
+    mac = next(r for r in rows if r["code"] == "TXN.MAC_ERROR")
+    assert mac["iso_response_codes"] == ["A0"]
+
+
+def test_list_json_by_category() -> None:
+    result = runner.invoke(app, ["catalog", "list", "--json", "--category", "network"])
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert rows
+    assert {r["category"] for r in rows} == {"network"}
+    assert "NET.READ_TIMEOUT" in {r["code"] for r in rows}
+
+
+def test_list_unknown_category_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["catalog", "list", "--category", "nowhere"])
+    assert result.exit_code == 2
+    assert "unknown category 'nowhere'" in result.stderr
+    assert "hardware" in result.stderr
+
+
+def test_list_table() -> None:
+    result = runner.invoke(app, ["catalog", "list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "NET.DNS_FAILURE" in result.stdout
+    assert "RECON.REVERSAL_PENDING" in result.stdout
+
+
+def test_show_in_both_languages() -> None:
+    zh = runner.invoke(app, ["catalog", "show", "prn.paper_out"])
+    assert zh.exit_code == 0
+    assert "PRN.PAPER_OUT  打印机缺纸" in zh.stdout
+    assert "处理步骤" in zh.stdout
+    assert "printer.status" in zh.stdout
+    en = runner.invoke(app, ["catalog", "show", "TXN.ISSUER_UNAVAILABLE", "--lang", "en"])
+    assert en.exit_code == 0
+    assert "Card's bank temporarily unavailable" in en.stdout
+    assert "Response codes: 90, 91, 92, 98" in en.stdout
+    first_step = default_catalog()["TXN.ISSUER_UNAVAILABLE"].steps[0].en
+    assert f"1. {first_step}" in en.stdout
+
+
+def test_show_json() -> None:
+    result = runner.invoke(app, ["catalog", "show", "NET.READ_TIMEOUT", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["code"] == "NET.READ_TIMEOUT"
+
+
+def test_show_unknown_code_suggests_a_near_one() -> None:
+    result = runner.invoke(app, ["catalog", "show", "NET.READ_TIMOUT"])
+    assert result.exit_code == 2
+    assert "unknown code" in result.stderr
+    assert "NET.READ_TIMEOUT" in result.stderr
+
+
+def test_show_unknown_language() -> None:
+    result = runner.invoke(app, ["catalog", "show", "PRN.PAPER_OUT", "--lang", "fr"])
+    assert result.exit_code == 2
+    assert "use zh or en" in result.stderr
+
+
+def test_validate_the_shipped_catalog() -> None:
+    result = runner.invoke(app, ["catalog", "validate"])
+    assert result.exit_code == 0
+    n = len(default_catalog())
+    assert f"{n} entries in 10 files" in result.stdout
+    assert result.stdout.startswith("OK ")
+
+
+def test_validate_a_good_directory(write_catalog: WriteCatalog) -> None:
+    d = write_catalog(printer=[entry()])
+    result = runner.invoke(app, ["catalog", "validate", str(d)])
+    assert result.exit_code == 0
+    assert "1 entries in 1 files" in result.stdout
+
+
+def test_validate_a_bad_directory_exits_1_naming_the_fault(write_catalog: WriteCatalog) -> None:
+    d = write_catalog(printer=[entry(), entry(code="PRN.OTHER", severity="apocalyptic")])
+    result = runner.invoke(app, ["catalog", "validate", str(d)])
+    assert result.exit_code == 1
+    assert "printer.yaml: entry 2 (PRN.OTHER): field 'severity'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_validate_an_empty_directory(tmp_path: object) -> None:
+    result = runner.invoke(app, ["catalog", "validate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no catalog files" in result.stderr

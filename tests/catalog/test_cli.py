@@ -113,3 +113,17 @@ def test_validate_an_empty_directory(tmp_path: object) -> None:
     result = runner.invoke(app, ["catalog", "validate", str(tmp_path)])
     assert result.exit_code == 1
     assert "no catalog files" in result.stderr
+
+
+def test_docs_catalog_md_is_current() -> None:
+    from pathlib import Path
+
+    from posguard.catalog.cli import markdown_list
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "catalog.md"
+    expected = markdown_list(default_catalog().entries())
+    assert doc.read_text(encoding="utf-8") == expected, (
+        "docs/catalog.md is stale: run `posguard catalog list --markdown > docs/catalog.md`"
+    )
+    result = runner.invoke(app, ["catalog", "list", "--markdown"])
+    assert result.stdout == expected

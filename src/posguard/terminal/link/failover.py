@@ -92,7 +92,13 @@ class HostLink:
                 b.begin_probe()
                 task = asyncio.get_running_loop().create_task(self._run_probe(h))
                 self._probes[h.name] = task
-                task.add_done_callback(lambda _t, n=h.name: self._probes.pop(n, None))
+                task.add_done_callback(self._forget_probe(h.name))
+
+    def _forget_probe(self, name: str) -> Callable[[asyncio.Task[None]], None]:
+        def done(_task: asyncio.Task[None]) -> None:
+            self._probes.pop(name, None)
+
+        return done
 
     async def _run_probe(self, endpoint: HostEndpoint) -> None:
         ch = self.channel(endpoint)

@@ -1,0 +1,1 @@
+"""The transaction engine: a context passed through small participants (prepare/commit/abort)."""

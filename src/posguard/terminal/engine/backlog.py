@@ -1,0 +1,38 @@
+"""Before a financial request: keys in hand, and no reversal left unacknowledged."""
+
+from __future__ import annotations
+
+from posguard.terminal.engine.context import Context, Failure
+from posguard.terminal.engine.flow import ABORTED, PREPARED, Step, Verdict
+from posguard.terminal.engine.services import Services
+
+
+class SignedOn(Step):
+    """Sign on (key exchange) when the session has no working keys."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def prepare(self, ctx: Context) -> Verdict:
+        failed = await self.s.session.ensure_signed_on()
+        if failed is None:
+            return PREPARED
+        ctx.fail(Failure.NOT_SENT, failed.code or "CFG.NOT_SIGNED_ON", failed.rc)
+        return ABORTED
+
+
+class ClearReversals(Step):
+    """Pending reversals go first; a new sale waits until the host has acknowledged them."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def prepare(self, ctx: Context) -> Verdict:
+        if not self.s.journal.pending_reversals():
+            return PREPARED
+        report = await self.s.reversals.run(only_due=False)
+        if report.still_pending == 0:
+            return PREPARED
+        ctx.fail(Failure.BACKLOG, "RECON.REVERSAL_PENDING")
+        ctx.notes.append(f"{report.still_pending} reversal(s) unacknowledged: {report.last_code}")
+        return ABORTED

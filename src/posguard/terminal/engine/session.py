@@ -1,0 +1,175 @@
+"""The terminal's session with its acquirer: working keys from sign-on, and one checked
+request/answer exchange (encode, MAC, send over the host link, decode, match, verify MAC).
+
+Every way an exchange can go wrong comes back as a :class:`Reply` status, never an exception:
+not sent (safe), no answer (the request may have arrived), a bad answer, a bad MAC.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from posguard.common.errors import LinkError, MessageError
+from posguard.common.events import EventKind
+from posguard.iso8583.codec import Message, decode, encode
+from posguard.iso8583.keys import WorkingKeys, unwrap_working_keys
+from posguard.iso8583.mac import MacAlgorithm, apply_mac, check_mac_bytes
+from posguard.iso8583.response_codes import lookup
+from posguard.iso8583.spec import MessageSpec
+from posguard.terminal.config import TerminalConfig
+from posguard.terminal.engine import messages
+from posguard.terminal.engine.profile import response_mti
+from posguard.terminal.journal.store import Journal
+from posguard.terminal.link.channel import maybe_delivered
+from posguard.terminal.link.failover import HostLink
+
+Emit = Callable[..., object]
+
+
+class Status(StrEnum):
+    OK = "ok"  # a matching, authentic answer (whatever its response code)
+    NOT_SENT = "not_sent"  # no host took the request
+    NO_ANSWER = "no_answer"  # sent (maybe), no whole answer: timeout, reset
+    BAD_ANSWER = "bad_answer"  # garbage frame, undecodable, or not the answer to this request
+    BAD_MAC = "bad_mac"  # the answer's MAC does not verify
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: Status
+    answer: Message | None = None
+    host: str | None = None
+    code: str | None = None  # catalog code of the failure, or of a non-approved rc
+    seconds: float = 0.0
+
+    @property
+    def rc(self) -> str | None:
+        if self.answer is None:
+            return None
+        rc = self.answer.get("39")
+        return rc if isinstance(rc, str) else None
+
+
+class HostSession:
+    def __init__(
+        self,
+        cfg: TerminalConfig,
+        spec: MessageSpec,
+        link: HostLink,
+        journal: Journal,
+        emit: Emit | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.spec = spec
+        self.link = link
+        self.journal = journal
+        self.keys: WorkingKeys | None = None
+        self.mac_alg = MacAlgorithm[cfg.mac_algorithm]
+        self._emit = emit
+        self.sign_ons = 0
+
+    def emit(self, kind: EventKind, code: str | None = None, **data: object) -> None:
+        if self._emit is not None:
+            self._emit(kind, code, **data)
+
+    def drop_keys(self, why: str) -> None:
+        """Forget the working keys: the next exchange signs on first."""
+        if self.keys is not None:
+            self.keys = None
+            self.emit(EventKind.LIFECYCLE, None, event="keys_dropped", reason=why)
+
+    async def sign_on(self) -> Reply:
+        """0800 / 0810: fetch and check new working keys (field 62, under the TMK)."""
+        stan = self.journal.next_stan()
+        msg = messages.sign_on(self.cfg, stan, self.journal.current_batch())
+        reply = await self.exchange(msg, mac=False)
+        if reply.status is not Status.OK or reply.answer is None:
+            return reply
+        if reply.rc != "00":
+            return Reply(Status.OK, reply.answer, reply.host, lookup(reply.rc or "").catalog_code)
+        f62 = reply.answer.get("62")
+        try:
+            if not isinstance(f62, bytes):
+                raise MessageError("0810 approved without working keys in field 62", field="62")
+            self.keys = unwrap_working_keys(self.cfg.tmk_bytes, f62)
+        except MessageError as exc:
+            self.emit(EventKind.FAULT, "TXN.MAC_ERROR", stage="sign_on", detail=exc.message)
+            return Reply(Status.BAD_ANSWER, reply.answer, reply.host, "TXN.MAC_ERROR")
+        self.sign_ons += 1
+        self.emit(EventKind.LIFECYCLE, None, event="signed_on", host=reply.host or "")
+        return reply
+
+    async def ensure_signed_on(self) -> Reply | None:
+        """None when keys are in hand (signing on if needed), else the failed sign-on's reply."""
+        if self.keys is not None:
+            return None
+        reply = await self.sign_on()
+        if self.keys is not None:
+            return None
+        if reply.status is Status.OK:  # answered, but not approved
+            return Reply(
+                Status.NOT_SENT, reply.answer, reply.host, reply.code or "CFG.NOT_SIGNED_ON"
+            )
+        return reply
+
+    async def exchange(self, msg: Message, *, mac: bool = True) -> Reply:
+        """Send ``msg`` and return the checked answer (see :class:`Status`)."""
+        t0 = time.perf_counter()
+        if mac:
+            if self.keys is None:
+                return Reply(Status.NOT_SENT, code="CFG.NOT_SIGNED_ON")
+            msg = apply_mac(self.spec, msg, self.mac_alg, self.keys.mac_key)
+        data = encode(self.spec, msg)
+        try:
+            got = await self.link.exchange(data)
+        except LinkError as exc:
+            status = Status.NO_ANSWER if maybe_delivered(exc) else Status.NOT_SENT
+            return Reply(
+                status,
+                code=exc.code,
+                host=exc.context.get("host"),
+                seconds=time.perf_counter() - t0,
+            )
+        except MessageError as exc:  # a garbage frame header
+            self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", stage="frame", detail=exc.message)
+            return Reply(
+                Status.BAD_ANSWER, code="TXN.FORMAT_ERROR", seconds=time.perf_counter() - t0
+            )
+        seconds = time.perf_counter() - t0
+        try:
+            answer = decode(self.spec, got.payload)
+        except MessageError as exc:
+            self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", host=got.host, detail=exc.message)
+            return Reply(Status.BAD_ANSWER, host=got.host, code="TXN.FORMAT_ERROR", seconds=seconds)
+        mismatch = self._mismatch(msg, answer)
+        if mismatch:
+            self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", host=got.host, detail=mismatch)
+            return Reply(Status.BAD_ANSWER, answer, got.host, "TXN.FORMAT_ERROR", seconds)
+        rc = answer.get("39")
+        authenticate = mac and self.keys is not None and ("64" in answer or rc == "00")
+        if authenticate and self.keys is not None:
+            if not check_mac_bytes(self.spec, got.payload, self.mac_alg, self.keys.mac_key):
+                self.emit(EventKind.FAULT, "TXN.MAC_ERROR", host=got.host, stage="answer")
+                self.drop_keys("MAC of an answer failed")
+                return Reply(Status.BAD_MAC, answer, got.host, "TXN.MAC_ERROR", seconds)
+        if isinstance(rc, str) and rc != "00":
+            meaning = lookup(rc)
+            if meaning.needs_sign_on:
+                self.drop_keys(f"host answered {rc}")
+            return Reply(Status.OK, answer, got.host, meaning.catalog_code, seconds)
+        return Reply(Status.OK, answer, got.host, None, seconds)
+
+    def _mismatch(self, req: Message, ans: Message) -> str:
+        sent = str(req["t"])
+        want = response_mti(sent)
+        if ans.get("t") != want:
+            return f"answer MTI {ans.get('t')!r} to a {sent} (expected {want})"
+        for key in ("11", "41"):
+            if key in ans and ans.get(key) != req.get(key):
+                return f"answer field {key} does not match the request"
+        if "39" not in ans:
+            return "answer without a response code (field 39)"
+        return ""

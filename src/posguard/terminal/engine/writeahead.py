@@ -1,0 +1,53 @@
+"""Write before send: the journal record (and, for reversible kinds, the reversal record with
+reason 98) is committed before the request leaves. On abort it is resolved by why the flow
+failed: not sent, declined, or reversal due (then the reversal is tried at once)."""
+
+from __future__ import annotations
+
+from posguard.terminal.engine.context import REVERSAL_REASON, Context, Failure
+from posguard.terminal.engine.flow import PREPARED, Step, Verdict
+from posguard.terminal.engine.services import Services
+from posguard.terminal.journal.store import Draft
+from posguard.terminal.result import Outcome
+
+
+class WriteAhead(Step):
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def prepare(self, ctx: Context) -> Verdict:
+        i = ctx.input
+        ctx.record = self.s.journal.begin(
+            Draft(
+                kind=i.kind,
+                amount=i.amount,
+                pan=i.pan,
+                expiry=i.expiry,
+                entry_mode=i.entry_mode,
+                currency=self.s.cfg.currency,
+                orig=i.orig,
+            )
+        )
+        return PREPARED
+
+    async def abort(self, ctx: Context) -> None:
+        rec = ctx.record
+        assert rec is not None
+        j = self.s.journal
+        failure = ctx.failure or Failure.BAD_ANSWER
+        if failure is Failure.DECLINED:
+            ctx.record = j.mark_declined(rec.id, rc=ctx.rc or "", code=ctx.code, host=ctx.host)
+            ctx.outcome = Outcome.DECLINED
+            return
+        reason = REVERSAL_REASON.get(failure)
+        if reason is None or not rec.kind.reversible:
+            ctx.record = j.mark_not_sent(rec.id, code=ctx.code)
+            ctx.outcome = Outcome.FAILED_NO_CHARGE
+            return
+        ctx.record = j.mark_reversal_due(
+            rec.id, reason=reason, code=ctx.code, rc=ctx.rc, host=ctx.host
+        )
+        self.s.reversals.queued(ctx.record)
+        ok, _code = await self.s.reversals.send_one(ctx.record)
+        ctx.record = j.get(rec.id)
+        ctx.outcome = Outcome.REVERSED if ok else Outcome.PENDING_REVERSAL

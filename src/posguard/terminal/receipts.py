@@ -1,0 +1,38 @@
+"""Receipt data for a completed journal record: the merchant copy, then the cardholder copy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from posguard.terminal.config import TerminalConfig
+from posguard.terminal.journal.records import Record
+from posguard.terminal.printer.receipt import ReceiptData
+
+_CURRENCY = {"156": "CNY", "344": "HKD", "446": "MOP", "840": "USD", "978": "EUR"}
+_ENTRY = {"021": "swipe", "051": "chip", "071": "contactless", "012": "keyed"}
+
+
+def receipt_copies(cfg: TerminalConfig, rec: Record) -> list[ReceiptData]:
+    original = None
+    if rec.orig_stan:
+        original = rec.orig_rrn or f"{rec.orig_batch}/{rec.orig_stan}"
+    merchant = ReceiptData(
+        merchant_name=cfg.merchant_name or cfg.merchant_id,
+        merchant_id=cfg.merchant_id,
+        terminal_id=cfg.terminal_id,
+        operator=cfg.operator,
+        txn_type=rec.kind.value,
+        masked_pan=rec.masked_pan,
+        card_brand=rec.brand,
+        entry_mode=_ENTRY.get(rec.entry_mode, rec.entry_mode),
+        amount_minor=rec.amount,
+        currency=_CURRENCY.get(rec.currency, "CNY"),
+        batch=rec.batch,
+        stan=rec.stan,
+        rrn=rec.rrn or "",
+        auth_code=rec.auth_code or "",
+        ts=datetime.now(),
+        original=original,
+        copy="merchant",
+    )
+    return [merchant, merchant.as_copy("cardholder")]

@@ -40,7 +40,7 @@ class BM25FIndex:
     Call :meth:`add` for every document, then :meth:`freeze`, then :meth:`score`.
     """
 
-    def __init__(self, weights: Mapping[str, float], *, k1: float = 1.2, b: float = 0.6) -> None:
+    def __init__(self, weights: Mapping[str, float], *, k1: float = 5.0, b: float = 0.3) -> None:
         if not weights or any(w <= 0 for w in weights.values()):
             raise ValueError("field weights must be positive")
         self.weights = dict(weights)

@@ -235,3 +235,23 @@ def test_enqueue_refuses_a_broken_receipt_and_leaves_nothing(tmp_path: Path) -> 
         q.enqueue(dataclasses.replace(RECEIPT, masked_pan="4111111111111111"))
     assert q.pending() == []
     assert q.reprint_last() is None
+
+
+def test_with_a_worker_the_sale_never_waits_for_a_dead_printer(tmp_path: Path) -> None:
+    with running_printer() as printer:
+        port = NetworkPort(printer.host, printer.port, timeout=1.0)
+        q = PrintQueue(tmp_path / "print.db", port, RENDERER)
+        printer.silent = True  # every status query will wait the full second
+        worker = PrintWorker(q, interval=0.05)
+        worker.start()
+        t0 = time.monotonic()
+        q.print_receipt(receipt(1))
+        q.print_receipt(receipt(2))
+        assert time.monotonic() - t0 < 0.5  # stored and handed over, not printed inline
+        printer.silent = False
+        deadline = time.monotonic() + 5
+        while q.pending() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        worker.stop()
+        assert q.pending() == []
+        q.close()

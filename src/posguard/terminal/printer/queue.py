@@ -106,7 +106,9 @@ class PrintQueue:
         self.port = port
         self.renderer = renderer
         self._emit: Emit = emit or _no_emit
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # guards the database; never held while printing
+        self._pass_lock = threading.Lock()  # one pass over the printer at a time
+        self._worker_kick: Callable[[], None] | None = None
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -134,7 +136,8 @@ class PrintQueue:
             return cur.rowcount
 
     def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM print_meta WHERE key=?", (key,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT value FROM print_meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def _set_meta(self, key: str, value: str) -> None:
@@ -166,10 +169,20 @@ class PrintQueue:
             return cur.lastrowid
 
     def print_receipt(self, receipt: ReceiptData) -> int:
-        """Queue ``receipt`` and try to print the queue now; never raises for a printer fault."""
+        """Queue ``receipt`` and get it printed; never raises for a printer fault.
+
+        With a :class:`PrintWorker` attached this only stores the job and wakes the worker
+        (the sale never waits for the printer); without one it prints the queue inline.
+        """
         job_id = self.enqueue(receipt)
-        self.process()
+        self._kick()
         return job_id
+
+    def _kick(self) -> None:
+        if self._worker_kick is not None:
+            self._worker_kick()
+        else:
+            self.process()
 
     def reprint_last(self, copy: Copy | None = None) -> int | None:
         """Queue a REPRINT of the latest slip (optionally as the other copy); None if none yet."""
@@ -184,7 +197,7 @@ class PrintQueue:
         if copy is not None:
             receipt = receipt.as_copy(copy)
         job_id = self.enqueue(receipt, source_job=int(row[0]))
-        self.process()
+        self._kick()
         return job_id
 
     def pending(self) -> list[PrintJob]:
@@ -211,7 +224,7 @@ class PrintQueue:
         """Ask the printer who it is (GS I) and report PRN.WRONG_PROFILE when it contradicts
         the renderer's profile. Printing goes on: amounts and references are ASCII and stay
         legible, but the merchant must fix the profile (the fault stays open until then)."""
-        with self._lock:
+        with self._pass_lock:
             result = check_profile(self.renderer.profile, self.port.identify())
             was_wrong = self._meta("profile_wrong") == "1"
             if not result.matches and not was_wrong:
@@ -229,24 +242,26 @@ class PrintQueue:
     def process(self, max_jobs: int | None = None) -> DrainResult:
         """One pass: print queued jobs in order while the printer is ready."""
         printed = 0
-        with self._lock:
+        with self._pass_lock:
             status = self._check_status()
             while status.can_print and (max_jobs is None or printed < max_jobs):
-                row = self._db.execute(
-                    f"SELECT {self._COLS} FROM print_jobs WHERE state='queued' "  # noqa: S608
-                    "ORDER BY id LIMIT 1"
-                ).fetchone()
+                with self._lock:
+                    row = self._db.execute(
+                        f"SELECT {self._COLS} FROM print_jobs WHERE state='queued' "  # noqa: S608
+                        "ORDER BY id LIMIT 1"
+                    ).fetchone()
                 if row is None:
                     break
-                job = self._job(row)
-                status = self._print_one(job)
+                status = self._print_one(self._job(row))
                 if status.can_print:
                     printed += 1
             self._prune()
-            pending = self._db.execute(
-                "SELECT COUNT(*) FROM print_jobs WHERE state != 'printed'"
-            ).fetchone()[0]
-        return DrainResult(printed=printed, pending=int(pending), status=status)
+        return DrainResult(printed=printed, pending=self._pending_count(), status=status)
+
+    def _pending_count(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM print_jobs WHERE state != 'printed'")
+            return int(row.fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
@@ -337,12 +352,15 @@ class PrintWorker:
         self._thread = threading.Thread(target=self._run, name="print-worker", daemon=True)
 
     def start(self) -> None:
+        """Start draining; from now on ``queue.print_receipt`` only stores and wakes us."""
+        self.queue._worker_kick = self.kick
         self._thread.start()
 
     def kick(self) -> None:
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
+        self.queue._worker_kick = None
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)

@@ -86,7 +86,14 @@ _TXN_LABEL: Final = {
 _NEGATIVE_TYPES: Final = frozenset(
     {"void", "refund", "preauth_void", "preauth_completion_void", "completion_void"}
 )
-_ENTRY_MARK: Final = {"chip": "I", "swipe": "S", "contactless": "C", "manual": "M", "fallback": "F"}
+_ENTRY_MARK: Final = {
+    "chip": "I",
+    "swipe": "S",
+    "contactless": "C",
+    "manual": "M",
+    "keyed": "M",
+    "fallback": "F",
+}
 
 _LABELS: Final = {
     "title": ("POS签购单", "POS SALES SLIP"),

@@ -16,7 +16,7 @@ from .test_rules import Rig
 
 
 def _fleet(db: FleetDB) -> None:
-    """200 terminals: hosts acq-east / acq-west x areas a0..a4, plus 20 in area 'mall' (10 per host)."""
+    """Hosts acq-east / acq-west, 100 each over areas a0..a4, plus area 'mall' (10 per host)."""
     with db.sessions.begin() as s:
         for host in ("east", "west"):
             for i in range(100):

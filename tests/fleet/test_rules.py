@@ -30,7 +30,7 @@ class Rig:
         self.diag.start()
         self.seq: dict[str, int] = {}
         with db.sessions() as s:
-            self.merchant = {t: m for t, m in s.execute(select(Terminal.id, Terminal.merchant_id))}
+            self.merchant = dict(s.execute(select(Terminal.id, Terminal.merchant_id)).all())
 
     def send(
         self,

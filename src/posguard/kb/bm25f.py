@@ -9,11 +9,12 @@ time, and a query is a handful of dictionary lookups (well under a millisecond),
 sparse-matrix machinery buys nothing here.
 
 >>> idx = BM25FIndex({"title": 3.0, "body": 1.0})
->>> idx.add("A", {"title": ["paper", "out"], "body": ["load", "paper"]})
->>> idx.add("B", {"title": ["cover", "open"], "body": ["close", "cover"]})
+>>> idx.add("A", {"title": ["paper", "out"], "body": ["load", "roll"]})
+>>> idx.add("B", {"title": ["cover", "open"], "body": ["paper", "cover"]})
+>>> idx.add("C", {"title": ["offline"], "body": ["cable"]})
 >>> idx.freeze()
->>> [(doc, round(s, 2)) for doc, s in idx.score({"paper": 1.0})]
-[('A', 1.17)]
+>>> [doc for doc, _ in idx.score({"paper": 1.0})]   # the title match ranks first
+['A', 'B']
 """
 
 from __future__ import annotations

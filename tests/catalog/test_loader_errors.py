@@ -115,6 +115,7 @@ def test_yaml_cannot_construct_python_objects(write_catalog: WriteCatalog, tmp_p
 @pytest.mark.parametrize(
     ("text", "words"),
     [
+        ("- &a {code: NET.X1}\n- *a\n", "aliases (*name) are not allowed here"),
         ("code: PRN.PAPER_OUT\n", "printer.yaml: must hold a list of entries, not dict"),
         ("- just a string\n", "printer.yaml: entry 1 (?): must be a mapping of fields"),
         ("- code: [unclosed\n", "printer.yaml: not valid YAML"),

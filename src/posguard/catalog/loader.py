@@ -90,7 +90,16 @@ class Catalog(Mapping[str, Entry]):
 
 
 class _StrictSafeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader (plain data only) that also refuses a key given twice."""
+    """PyYAML's safe loader (plain data only) that also refuses a key given twice and
+    aliases (``*name``): a catalog needs neither, and aliases allow expansion bombs."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed here", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 def _mapping_without_duplicates(loader: _StrictSafeLoader, node: yaml.MappingNode) -> Any:

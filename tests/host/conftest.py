@@ -34,10 +34,20 @@ class Cards:
 
 def cards_of(seed: SeedData) -> Cards:
     c = seed.cards
-    return Cards(good=c[0].pan, low_balance=c[1].pan, expired=c[2].pan, lost=c[3].pan,
-                 stolen=c[4].pan, restricted=c[5].pan, blocked=c[6].pan, one_pin_try=c[7].pan,
-                 visa=c[8].pan, mastercard=c[10].pan, issuer_down_91=c[12].pan,
-                 issuer_down_98=c[13].pan)
+    return Cards(
+        good=c[0].pan,
+        low_balance=c[1].pan,
+        expired=c[2].pan,
+        lost=c[3].pan,
+        stolen=c[4].pan,
+        restricted=c[5].pan,
+        blocked=c[6].pan,
+        one_pin_try=c[7].pan,
+        visa=c[8].pan,
+        mastercard=c[10].pan,
+        issuer_down_91=c[12].pan,
+        issuer_down_98=c[13].pan,
+    )
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ async def test_sale_approved_debits_exactly_and_answers_rrn_and_auth_code(
             assert (await c.sign_on())["39"] == "00"
             answer = await c.sale(cards.good, 12_345, pin="123456")
         assert answer["39"] == "00"
-        assert len(str(answer["37"])) == 12 and len(str(answer["38"])) == 6
+        assert len(str(answer["37"])) == 12
+        assert len(str(answer["38"])) == 6
         assert isinstance(answer["64"], bytes)
         assert ledger.balance_of_card(cards.good) == before - 12_345
 
@@ -35,8 +36,9 @@ async def test_balance_inquiry_answers_field_54(client: HostClient, cards: Cards
     assert answer["54"] == "1002156C000000010000"
 
 
-async def test_51_insufficient_funds_leaves_balance(client: HostClient, cards: Cards,
-                                                    host: Host) -> None:
+async def test_51_insufficient_funds_leaves_balance(
+    client: HostClient, cards: Cards, host: Host
+) -> None:
     answer = await client.sale(cards.low_balance, 10_001)
     assert answer["39"] == "51"
     assert "38" not in answer
@@ -45,8 +47,15 @@ async def test_51_insufficient_funds_leaves_balance(client: HostClient, cards: C
 
 @pytest.mark.parametrize(
     ("role", "rc"),
-    [("expired", "54"), ("lost", "41"), ("stolen", "43"), ("restricted", "62"),
-     ("blocked", "57"), ("issuer_down_91", "91"), ("issuer_down_98", "98")],
+    [
+        ("expired", "54"),
+        ("lost", "41"),
+        ("stolen", "43"),
+        ("restricted", "62"),
+        ("blocked", "57"),
+        ("issuer_down_91", "91"),
+        ("issuer_down_98", "98"),
+    ],
 )
 async def test_card_state_codes(client: HostClient, cards: Cards, role: str, rc: str) -> None:
     assert (await client.sale(getattr(cards, role), 100))["39"] == rc
@@ -72,15 +81,18 @@ async def test_55_wrong_pin_counts_tries_then_75_even_with_the_right_pin(
     assert (await client.sale(cards.good, 100, pin="222222"))["39"] == "75"
     assert (await client.sale(cards.good, 100, pin="123456"))["39"] == "75"
     card = host[2].card(cards.good)
-    assert card is not None and card.pin_tries == 3
+    assert card is not None
+    assert card.pin_tries == 3
 
 
-async def test_right_pin_resets_the_try_counter(client: HostClient, cards: Cards,
-                                                host: Host) -> None:
+async def test_right_pin_resets_the_try_counter(
+    client: HostClient, cards: Cards, host: Host
+) -> None:
     assert (await client.sale(cards.good, 100, pin="000000"))["39"] == "55"
     assert (await client.sale(cards.good, 100, pin="123456"))["39"] == "00"
     card = host[2].card(cards.good)
-    assert card is not None and card.pin_tries == 0
+    assert card is not None
+    assert card.pin_tries == 0
 
 
 async def test_75_on_the_last_try(client: HostClient, cards: Cards) -> None:
@@ -101,8 +113,9 @@ async def test_61_per_transaction_and_daily_limits(client: HostClient, cards: Ca
     assert (await client.sale(cards.visa, 1))["39"] == "61"
 
 
-async def test_94_duplicate_stan_same_day_charged_once(client: HostClient, cards: Cards,
-                                                       host: Host) -> None:
+async def test_94_duplicate_stan_same_day_charged_once(
+    client: HostClient, cards: Cards, host: Host
+) -> None:
     before = host[2].balance_of_card(cards.good)
     assert (await client.sale(cards.good, 500, stan="000777"))["39"] == "00"
     assert (await client.sale(cards.good, 500, stan="000777"))["39"] == "94"
@@ -122,14 +135,15 @@ async def test_12_invalid_transactions(client: HostClient, cards: Cards) -> None
     assert (await client.request(client.base("0820", "00", "999")))["39"] == "12"
 
 
-async def test_30_type_code_unknown_for_the_mti(client: HostClient, cards: Cards) -> None:
+async def test_12_type_code_unknown_for_the_mti(client: HostClient, cards: Cards) -> None:
     msg = client.sale_msg(cards.good, 100)
     msg["60"] = field60("99", client.batch)
-    assert (await client.request(msg))["39"] == "30"
+    assert (await client.request(msg))["39"] == "12"
 
 
-async def test_25_void_of_unknown_original_and_12_void_twice(client: HostClient,
-                                                             cards: Cards) -> None:
+async def test_25_void_of_unknown_original_and_12_void_twice(
+    client: HostClient, cards: Cards
+) -> None:
     ghost = {"11": "123456", "13": "0101", "37": "999999999999"}
     assert (await client.void(ghost, cards.good, 100))["39"] == "25"
     sale_msg = client.sale_msg(cards.good, 700)
@@ -156,8 +170,7 @@ async def test_a0_bad_mac_changes_nothing(client: HostClient, cards: Cards, host
     assert host[2].balance_of_card(cards.good) == before
 
 
-async def test_a0_when_a_signed_on_terminal_omits_the_mac(client: HostClient,
-                                                          cards: Cards) -> None:
+async def test_a0_when_a_signed_on_terminal_omits_the_mac(client: HostClient, cards: Cards) -> None:
     assert (await client.request(client.sale_msg(cards.good, 100), mac=False))["39"] == "A0"
 
 
@@ -192,7 +205,8 @@ async def test_30_missing_mandatory_field(client: HostClient, cards: Cards) -> N
     msg = client.sale_msg(cards.good, 100)
     del msg["49"]
     answer = await client.request(msg)
-    assert answer["t"] == "0210" and answer["39"] == "30"
+    assert answer["t"] == "0210"
+    assert answer["39"] == "30"
 
 
 async def test_unionpay_mac_algorithm_per_terminal(host: Host, cards: Cards) -> None:

@@ -31,7 +31,8 @@ async def test_dropped_answer_then_reversal_restores_balance_exactly_once(
             assert (await c.request(c.reversal_of(sale)))["39"] == "00"
             for _ in range(3):
                 answer = await c.request(c.reversal_of(sale, repeat=True))
-                assert answer["t"] == "0410" and answer["39"] == "00"
+                assert answer["t"] == "0410"
+                assert answer["39"] == "00"
         assert ledger.balance_of_card(cards.good) == before
         reversals = [e for e in host.journal.query(tid="10000001") if e.mti in ("0400", "0401")]
         assert [e.mti for e in reversals] == ["0400", "0401", "0401", "0401"]
@@ -48,8 +49,9 @@ async def test_reversal_of_unknown_transaction_is_00_and_changes_nothing(
     assert host[2].transactions() == []
 
 
-async def test_void_then_its_reversal_puts_the_sale_back(client: HostClient, cards: Cards,
-                                                        host: Host) -> None:
+async def test_void_then_its_reversal_puts_the_sale_back(
+    client: HostClient, cards: Cards, host: Host
+) -> None:
     led = host[2]
     before = led.balance_of_card(cards.good)
     sale_msg = client.sale_msg(cards.good, 2_000)
@@ -73,22 +75,28 @@ async def test_preauth_hold_completion_and_reversal_of_completion(
     pre = client.card_txn("0100", "030000", "10", cards.good, 10_000)
     assert (await client.request(pre))["39"] == "00"
     acct = led.account(card.account_id)
-    assert acct is not None and acct.held == 10_000 and acct.balance == acct0.balance
+    assert acct is not None
+    assert acct.held == 10_000
+    assert acct.balance == acct0.balance
     assert (await client.completion(pre, cards.good, 11_600))["39"] == "13"  # > 115 %
     comp = client.card_txn("0200", "000000", "20", cards.good, 9_000, original=pre)
     assert (await client.request(comp))["39"] == "00"
     acct = led.account(card.account_id)
-    assert acct is not None and acct.held == 0 and acct.balance == acct0.balance - 9_000
+    assert acct is not None
+    assert acct.held == 0
+    assert acct.balance == acct0.balance - 9_000
     assert (await client.request(client.reversal_of(comp)))["39"] == "00"
     acct = led.account(card.account_id)
-    assert acct is not None and acct.held == 10_000 and acct.balance == acct0.balance
+    assert acct is not None
+    assert acct.held == 10_000
+    assert acct.balance == acct0.balance
     assert (await client.preauth_void(pre, cards.good, 10_000))["39"] == "00"
     acct = led.account(card.account_id)
-    assert acct is not None and acct.held == 0
+    assert acct is not None
+    assert acct.held == 0
 
 
-async def test_refund_limited_to_what_is_left(client: HostClient, cards: Cards,
-                                              host: Host) -> None:
+async def test_refund_limited_to_what_is_left(client: HostClient, cards: Cards, host: Host) -> None:
     led = host[2]
     before = led.balance_of_card(cards.good)
     sale_msg = client.sale_msg(cards.good, 5_000)
@@ -109,12 +117,11 @@ async def test_settlement_in_balance(client: HostClient, cards: Cards) -> None:
     answer = await client.settle(1, 1_000, 1, 300)
     assert answer["39"] == "00"
     totals, flag = parse_settlement_totals(str(answer["48"]))
-    assert flag == "1" and tuple(totals) == (1, 1_000, 1, 300)
+    assert flag == "1"
+    assert tuple(totals) == (1, 1_000, 1, 300)
 
 
-async def test_out_of_balance_detected_and_batch_upload_reconciles(
-    cards: Cards, spec: str
-) -> None:
+async def test_out_of_balance_detected_and_batch_upload_reconciles(cards: Cards, spec: str) -> None:
     async with running_host(spec=spec) as (_host, port, ledger), running_proxy(port) as proxy:
         before = ledger.balance_of_card(cards.good)
         async with HostClient(proxy.port, spec=spec, timeout=0.5) as c:
@@ -128,7 +135,8 @@ async def test_out_of_balance_detected_and_batch_upload_reconciles(
             answer = await c.settle(1, 1_500)
             assert answer["39"] == "95"
             host_totals, flag = parse_settlement_totals(str(answer["48"]))
-            assert flag == "2" and tuple(host_totals) == (2, 5_500, 0, 0)
+            assert flag == "2"
+            assert tuple(host_totals) == (2, 5_500, 0, 0)
             assert (await c.upload(kept))["39"] == "00"
             end = await c.end_upload()
             assert end["39"] == "00"
@@ -136,8 +144,9 @@ async def test_out_of_balance_detected_and_batch_upload_reconciles(
             assert (await c.settle(1, 1_500))["39"] == "00"
 
 
-async def test_batch_upload_adds_what_the_host_missed(client: HostClient, cards: Cards,
-                                                      host: Host) -> None:
+async def test_batch_upload_adds_what_the_host_missed(
+    client: HostClient, cards: Cards, host: Host
+) -> None:
     led = host[2]
     before = led.balance_of_card(cards.good)
     offline = client.sale_msg(cards.good, 700)  # approved offline, never sent online
@@ -148,8 +157,7 @@ async def test_batch_upload_adds_what_the_host_missed(client: HostClient, cards:
     assert [t.source for t in led.transactions()] == ["upload"]
 
 
-async def test_end_of_upload_still_out_of_balance_says_95(client: HostClient,
-                                                          cards: Cards) -> None:
+async def test_end_of_upload_still_out_of_balance_says_95(client: HostClient, cards: Cards) -> None:
     await client.sale(cards.good, 1_000)
     assert (await client.settle(3, 9_999))["39"] == "95"
     assert (await client.end_upload())["39"] == "95"

@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +35,7 @@ __all__ = [
     "dump_seed",
     "load_seed",
     "luhn_complete",
+    "with_terminals",
 ]
 
 CardStatus = Literal["active", "lost", "stolen", "restricted", "blocked"]
@@ -133,6 +135,23 @@ def dump_seed(seed: SeedData) -> str:
     )
     body = yaml.safe_dump(seed.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     return header + body
+
+
+def with_terminals(seed: SeedData, n: int, *, mid: str | None = None) -> SeedData:
+    """``seed`` plus ``n`` registered terminals ``50000000``, ``50000001``... (deterministic TMKs)
+    at merchant ``mid`` (default: the first merchant), for load tests and benchmarks.
+
+    >>> len(with_terminals(default_seed(), 3).terminals) - len(default_seed().terminals)
+    3
+    """
+    mid = mid or seed.merchants[0].mid
+    extra = [
+        TerminalSeed(
+            tid=f"5{i:07d}", mid=mid, tmk=hashlib.sha256(f"tmk{i}".encode()).hexdigest()[:32]
+        )
+        for i in range(n)
+    ]
+    return seed.model_copy(update={"terminals": [*seed.terminals, *extra]})
 
 
 def luhn_complete(partial: str) -> str:

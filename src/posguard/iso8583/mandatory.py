@@ -28,6 +28,7 @@ _REQUESTS: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("0820", "*", "*"): ("11", "41", "42", "60"),
     ("0200", "000000", "22"): _FIN,  # sale
     ("0200", "000000", "20"): _WITH_ORIGINAL,  # pre-auth completion
+    ("0200", "000000", "*"): _FIN,  # no/other 60.1: at least what a sale needs
     ("0200", "200000", "*"): _WITH_ORIGINAL,  # void of sale
     ("0200", "310000", "*"): ("2", "3", "11", "22", "25", "41", "42", "49", "60"),  # balance
     ("0220", "200000", "*"): _WITH_ORIGINAL,  # refund (advice)

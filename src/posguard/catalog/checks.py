@@ -156,13 +156,18 @@ _ALL: tuple[Check, ...] = (
     ),
     Check(
         id="terminal.firmware_version",
-        title=_t("终端软件版本", "Terminal software version"),
-        passes=_t("运行的是批准的最新版本。", "The terminal runs the approved current version."),
-        fails=_t(
-            "版本不在批准清单上，或升级没有生效。",
-            "The version is not on the approved list, or an update did not take effect.",
+        title=_t("终端型号与软件版本", "Terminal model and software version"),
+        passes=_t(
+            "型号和运行的版本都在批准清单上，且是最新批准版本。",
+            "The model and the running version are on the approved list, and current.",
         ),
-        warn=_t("有新版本还没装。", "A newer approved version is available but not installed."),
+        fails=_t(
+            "型号或版本不在批准清单上，或升级没有生效。",
+            "The model or version is not on the approved list, or an update did not take effect.",
+        ),
+        warn=_t(
+            "有新的批准版本还没装。", "A newer approved version is available but not installed."
+        ),
     ),
     Check(
         id="terminal.config_valid",

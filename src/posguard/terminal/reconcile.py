@@ -5,8 +5,9 @@ The terminal never imports the host: ``host_rows`` is anything with ``stan``, ``
 from a real acquirer's report). A clean run returns ``[]``.
 
 >>> from types import SimpleNamespace as Row
->>> reconcile([Row(stan="000001", batch="000001", kind="sale", amount=100, status="approved")], [])
-[Difference(kind='host_only', stan='000001', batch='000001', host='approved 100', terminal='-', ...)]
+>>> row = Row(stan="000001", batch="000001", kind="sale", amount=100, status="approved")
+>>> [(d.kind, d.stan, d.host) for d in reconcile([row], [])]
+[('host_only', '000001', 'approved 100')]
 """
 
 from __future__ import annotations

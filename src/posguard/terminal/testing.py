@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from posguard.card import luhn_valid
-
 from posguard.terminal.config import (
     BreakerConfig,
     HostEndpoint,
     RetryConfig,
-    Timeouts,
     TerminalConfig,
+    Timeouts,
 )
-
 
 LAB_TID = "70000001"
 LAB_MID = "898310048990001"

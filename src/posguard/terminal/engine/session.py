@@ -149,12 +149,15 @@ class HostSession:
             self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", host=got.host, detail=mismatch)
             return Reply(Status.BAD_ANSWER, answer, got.host, "TXN.FORMAT_ERROR", seconds)
         rc = answer.get("39")
-        authenticate = mac and self.keys is not None and ("64" in answer or rc == "00")
-        if authenticate and self.keys is not None:
-            if not check_mac_bytes(self.spec, got.payload, self.mac_alg, self.keys.mac_key):
-                self.emit(EventKind.FAULT, "TXN.MAC_ERROR", host=got.host, stage="answer")
-                self.drop_keys("MAC of an answer failed")
-                return Reply(Status.BAD_MAC, answer, got.host, "TXN.MAC_ERROR", seconds)
+        keys = self.keys if mac else None
+        if (
+            keys is not None
+            and ("64" in answer or rc == "00")
+            and not check_mac_bytes(self.spec, got.payload, self.mac_alg, keys.mac_key)
+        ):
+            self.emit(EventKind.FAULT, "TXN.MAC_ERROR", host=got.host, stage="answer")
+            self.drop_keys("MAC of an answer failed")
+            return Reply(Status.BAD_MAC, answer, got.host, "TXN.MAC_ERROR", seconds)
         if isinstance(rc, str) and rc != "00":
             meaning = lookup(rc)
             if meaning.needs_sign_on:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from posguard.common.events import EventKind
+from posguard.iso8583.codec import Message
+from posguard.iso8583.response_codes import lookup
 from posguard.terminal.engine import messages
-from posguard.terminal.engine.session import HostSession, Status
+from posguard.terminal.engine.session import HostSession, Reply, Status
 from posguard.terminal.journal.records import Totals
 from posguard.terminal.reversal import ReversalSender
 from posguard.terminal.saf import AdviceForwarder
@@ -22,6 +24,16 @@ class SettlementResult:
     rc: str | None = None
     code: str | None = None
     uploaded: int = 0
+
+
+async def _send(session: HostSession, msg: Message) -> Reply:
+    """One exchange; when the host asks for a new sign-on (A0, 77, 99), sign on and resend
+    once (settlement messages are idempotent on the host)."""
+    reply = await session.exchange(msg)
+    if reply.status is Status.OK and reply.rc is not None and lookup(reply.rc).needs_sign_on:
+        if await session.ensure_signed_on() is None:
+            reply = await session.exchange(msg)
+    return reply
 
 
 async def settle(
@@ -42,7 +54,7 @@ async def settle(
     if (await advices.run(only_due=False)).still_queued:
         return result("RECON.REVERSAL_PENDING")
     totals = j.totals(batch)
-    reply = await session.exchange(messages.settlement(cfg, j.next_stan(), batch, totals))
+    reply = await _send(session, messages.settlement(cfg, j.next_stan(), batch, totals))
     if reply.status is not Status.OK:
         return result(reply.code, reply.rc)
     uploaded = 0
@@ -53,13 +65,11 @@ async def settle(
             if not rec.counts_as_charge or rec.voided:
                 continue
             pan, expiry = j.card(rec)
-            up = await session.exchange(messages.batch_upload(cfg, rec, pan, expiry))
+            up = await _send(session, messages.batch_upload(cfg, rec, pan, expiry))
             if up.status is not Status.OK or up.rc != "00":
                 return result(up.code or "RECON.TOTALS_MISMATCH", up.rc, uploaded)
             uploaded += 1
-        reply = await session.exchange(
-            messages.batch_upload_end(cfg, j.next_stan(), batch, uploaded)
-        )
+        reply = await _send(session, messages.batch_upload_end(cfg, j.next_stan(), batch, uploaded))
         if reply.status is not Status.OK:
             return result(reply.code, reply.rc, uploaded)
     if reply.rc != "00":

@@ -104,8 +104,9 @@ class Analyzer:
         self._delete_map = dmap
 
     def correct(self, word: str) -> str | None:
-        """The one known word within one edit of ``word`` (ties: the shortest, then
-        alphabetical), or None when ``word`` is known, too short, or nothing is close."""
+        """The known word within one edit of ``word``, or None when ``word`` is known, too
+        short, or nothing is close. Ties prefer a dropped letter (the commonest slip:
+        "ofline" → "offline", not "online"), then a wrong letter, then an extra one."""
         if (
             word in self._known
             or len(word) < FUZZY_MIN_LEN
@@ -115,7 +116,9 @@ class Analyzer:
         cands: set[str] = set()
         for key in (word, *_deletes(word)):
             cands |= self._delete_map.get(key, set())
-        close = sorted((c for c in cands if _within_one(word, c)), key=lambda c: (len(c), c))
+        close = sorted(
+            (c for c in cands if _within_one(word, c)), key=lambda c: (len(word) - len(c), c)
+        )
         return close[0] if close else None
 
     def analyze(self, text: str, *, correct: bool = False) -> list[Term]:

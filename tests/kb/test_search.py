@@ -1,0 +1,214 @@
+"""Search behaviour: ranking, response codes, synonyms, explanations, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from posguard.catalog.loader import Catalog
+from posguard.catalog.model import Entry
+from posguard.common.errors import ConfigError
+from posguard.kb.analyze import Kind
+from posguard.kb.evaluate import evaluate, load_cases
+from posguard.kb.search import MAX_QUERY_CHARS, KnowledgeBase
+from posguard.kb.segment import Segmenter
+from posguard.kb.synonyms import SynonymTable
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.default()
+
+
+def test_accuracy_on_the_evaluation_set(kb: KnowledgeBase) -> None:
+    cases = load_cases(DATA / "kb_eval.yaml")
+    assert len(cases) >= 150
+    report = evaluate(kb, cases)
+    misses = [(m.case.query, m.got) for m in report.misses if m.rank is None]
+    assert report.top1_accuracy >= 0.90, report.misses
+    assert report.top3_accuracy >= 0.97, misses
+
+
+def test_accuracy_holds_on_the_held_out_set(kb: KnowledgeBase) -> None:
+    report = evaluate(kb, load_cases(DATA / "kb_eval_holdout.yaml"))
+    assert report.total >= 50
+    assert report.top1_accuracy >= 0.85
+    assert report.top3_accuracy >= 0.95
+
+
+def test_evaluation_labels_are_catalog_codes(kb: KnowledgeBase) -> None:
+    for name in ("kb_eval.yaml", "kb_eval_holdout.yaml"):
+        for case in load_cases(DATA / name):
+            assert set(case.codes) <= set(kb.catalog), case
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("刷卡一直显示连接中", "NET.CONNECT_TIMEOUT"),
+        ("打印机 offline", "PRN.OFFLINE"),
+        ("小票机没纸", "PRN.PAPER_OUT"),
+        ("屏幕卡死了", "DEV.FREEZE"),
+        ("insufficient funds", "TXN.INSUFFICIENT_FUNDS"),
+    ],
+)
+def test_the_right_runbook_comes_first(kb: KnowledgeBase, query: str, code: str) -> None:
+    assert kb.search(query).codes[0] == code
+
+
+@pytest.mark.parametrize(
+    ("query", "rc", "code"),
+    [
+        ("51", "51", "TXN.INSUFFICIENT_FUNDS"),
+        ("返回码A0", "A0", "TXN.MAC_ERROR"),
+        ("返回码05", "05", "TXN.DO_NOT_HONOR"),
+        ("rc 96", "96", "TXN.HOST_ERROR"),
+        ("error 96", "96", "TXN.HOST_ERROR"),
+        ("ａ０", "A0", "TXN.MAC_ERROR"),  # full-width, as a Chinese IME types it
+    ],
+)
+def test_bare_response_codes_rank_their_entry_first(
+    kb: KnowledgeBase, query: str, rc: str, code: str
+) -> None:
+    hit = kb.search(query).hits[0]
+    assert (hit.code, hit.response_code) == (code, rc)
+    assert f"response code {rc}" in hit.why("en")
+    assert hit.to_dict()["why"]["response_code"] == rc
+
+
+def test_a_number_in_a_sentence_is_not_taken_for_a_code(kb: KnowledgeBase) -> None:
+    # "12" is also response code 12 (invalid transaction); here it is a time of day.
+    result = kb.search("今天12点以后一直连不上")
+    assert result.codes[0].startswith("NET.")
+
+
+def test_a_typed_catalog_code_ranks_first(kb: KnowledgeBase) -> None:
+    hit = kb.search("what is net.dns_failure").hits[0]
+    assert hit.code == "NET.DNS_FAILURE"
+    assert hit.code_typed
+
+
+def test_synonyms_are_reported_with_their_forms(kb: KnowledgeBase) -> None:
+    hit = kb.search("收据打不了").hits[0]
+    syn = next(m for m in hit.matches if m.surface == "收据")
+    assert syn.kind is Kind.SYNONYM
+    assert syn.term == "~receipt"
+    assert "小票" in syn.synonyms
+    assert syn.fields  # and where it matched
+
+
+def test_english_typos_are_corrected_and_said_so(kb: KnowledgeBase) -> None:
+    hit = kb.search("conection refused").hits[0]
+    assert hit.code == "NET.CONNECT_REFUSED"
+    assert any(m.kind is Kind.FUZZY and "conection" in m.surface for m in hit.matches)
+    assert kb.search("printer ofline").codes[0] == "PRN.OFFLINE"
+
+
+def test_result_json_has_code_and_score_best_first(kb: KnowledgeBase) -> None:
+    result = kb.search("打印机没纸了", limit=5)
+    rows = json.loads(json.dumps(result.to_dict()))["hits"]
+    assert 1 <= len(rows) <= 5
+    scores = [r["score"] for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert all({"code", "score", "why"} <= r.keys() for r in rows)
+
+
+def test_limit_is_clamped(kb: KnowledgeBase) -> None:
+    assert len(kb.search("打印机", limit=0).hits) == 1
+    assert len(kb.search("打印机", limit=10_000).hits) <= 50
+
+
+def _tiny_catalog() -> Catalog:
+    def entry(code: str, title: str, symptom: str, step: str) -> Entry:
+        return Entry.model_validate(
+            {
+                "code": code,
+                "category": "hardware",
+                "severity": "minor",
+                "audience": ["merchant"],
+                "auto": {"zh": "无", "en": "nothing"},
+                "title": {"zh": title, "en": title},
+                "symptoms": {"zh": [symptom], "en": [symptom]},
+                "steps": [{"zh": step, "en": step}],
+            }
+        )
+
+    return Catalog(
+        [
+            entry("PRN.A1", "cover open", "lid up", "close the cover and check the paper"),
+            entry("PRN.B1", "paper out", "no roll", "load a roll"),
+        ]
+    )
+
+
+def test_title_outweighs_steps() -> None:
+    kb = KnowledgeBase(_tiny_catalog())
+    assert kb.search("paper").codes == ["PRN.B1", "PRN.A1"]
+    assert kb.search("cover").codes[0] == "PRN.A1"
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("", "empty query"),
+        ("   \t\n  ", "empty query"),
+        ("\x00\x01\x02\x7f", "empty query"),
+        ("!!! ??? ... ###", "no searchable words in the query"),
+    ],
+)
+def test_unusable_queries_get_a_reason(kb: KnowledgeBase, query: str, reason: str) -> None:
+    result = kb.search(query)
+    assert result.hits == ()
+    assert result.reason == reason
+
+
+def test_huge_query_is_cut_with_a_note(kb: KnowledgeBase) -> None:
+    query = "打印机没纸了 " + "x" * 100_000
+    result = kb.search(query)
+    assert result.codes[0] == "PRN.PAPER_OUT"
+    assert any(str(MAX_QUERY_CHARS) in n for n in result.notes)
+    assert len(result.query) <= 201  # echoed query is shortened too
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "<script>alert('x')</script>",
+        "'; DROP TABLE entries; --",
+        "打印机<img src=x onerror=alert(1)>没纸",
+        bytes(range(256)).decode("latin-1"),
+        "\ud7ff\ue000\U0010ffff" * 50,
+        "{{7*7}} ${jndi:ldap://x} %s%s%n",
+    ],
+)
+def test_hostile_queries_are_just_text(kb: KnowledgeBase, query: str) -> None:
+    result = kb.search(query)
+    json.dumps(result.to_dict(), ensure_ascii=False)
+    assert result.hits or result.reason
+
+
+def test_injection_around_words_still_finds_them(kb: KnowledgeBase) -> None:
+    assert kb.search("打印机<img src=x onerror=alert(1)>没纸").codes[0] == "PRN.PAPER_OUT"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=300))
+def test_any_text_gives_a_well_formed_answer(query: str) -> None:
+    kb = KnowledgeBase.default()
+    result = kb.search(query, limit=3)
+    assert len(result.hits) <= 3
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert (result.reason is None) == bool(result.hits)
+    json.dumps(result.to_dict(), ensure_ascii=False)
+
+
+def test_a_form_in_two_synonym_groups_is_refused() -> None:
+    with pytest.raises(ConfigError, match="'收据' is in both"):
+        SynonymTable.from_groups(Segmenter.shared(), {"a": ["收据"], "b": ["收据", "x"]})

@@ -75,7 +75,9 @@ async def test_sale_void_refund_preauth_completion_and_settlement(rig: Rig) -> N
     t = rig.terminal
     sale = await t.sale(PAN, LAB_EXPIRY, 1234)
     assert sale.outcome is Outcome.APPROVED
-    assert sale.rrn and sale.auth_code and sale.masked_pan.startswith("621483")
+    assert sale.rrn
+    assert sale.auth_code
+    assert sale.masked_pan.startswith("621483")
     assert [r.copy for r in rig.receipts] == ["merchant", "cardholder"]
     assert rig.receipts[0].masked_pan == sale.masked_pan
     void = await t.void(sale.stan or "")
@@ -105,7 +107,8 @@ async def test_sale_void_refund_preauth_completion_and_settlement(rig: Rig) -> N
 async def test_decline_is_explained_from_the_catalog(rig: Rig) -> None:
     r = await rig.terminal.sale(POOR, LAB_EXPIRY, 5000)
     assert (r.outcome, r.rc, r.code) == (Outcome.DECLINED, "51", "TXN.INSUFFICIENT_FUNDS")
-    assert r.words.cardholder.zh and r.words.merchant.en
+    assert r.words.cardholder.zh
+    assert r.words.merchant.en
     assert not r.charged
     assert rig.terminal.journal.find(stan=r.stan or "").state is TxnState.DECLINED  # type: ignore[union-attr]
     wrong_pin = await rig.terminal.sale(PAN, LAB_EXPIRY, 100, pin="000000")

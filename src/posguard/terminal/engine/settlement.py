@@ -30,9 +30,9 @@ async def _send(session: HostSession, msg: Message) -> Reply:
     """One exchange; when the host asks for a new sign-on (A0, 77, 99), sign on and resend
     once (settlement messages are idempotent on the host)."""
     reply = await session.exchange(msg)
-    if reply.status is Status.OK and reply.rc is not None and lookup(reply.rc).needs_sign_on:
-        if await session.ensure_signed_on() is None:
-            reply = await session.exchange(msg)
+    stale = reply.status is Status.OK and lookup(reply.rc or "00").needs_sign_on
+    if stale and await session.ensure_signed_on() is None:
+        reply = await session.exchange(msg)
     return reply
 
 

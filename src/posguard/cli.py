@@ -13,7 +13,9 @@ from posguard import __version__
 FACES: tuple[tuple[str, str], ...] = (
     ("catalog", "posguard.catalog.cli"),
     ("fleet", "posguard.fleet.cli"),
+    ("host", "posguard.host.cli"),
     ("kb", "posguard.kb.cli"),
+    ("merchant", "posguard.merchant.cli"),
     ("sim", "posguard.sim.cli"),
 )
 

@@ -1,0 +1,166 @@
+"""`posguard host ...`: serve the acquirer host, run the fault proxy, write seed data, read the
+journal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from posguard.common.errors import ConfigError, PosguardError
+from posguard.host.control import ControlServer
+from posguard.host.journal import HostJournal
+from posguard.host.proxy import FaultProxy
+from posguard.host.seed import default_seed, dump_seed, load_seed
+from posguard.host.server import HostConfig, HostServer, tls_context
+from posguard.host.timeline import load_timeline, run_timeline
+from posguard.iso8583.framing import LengthHeader
+
+app = typer.Typer(
+    help="Acquirer host simulator and fault proxy / 收单主机模拟器与故障注入代理.",
+    no_args_is_help=True,
+)
+
+
+def _addr(text: str, what: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit():
+        raise typer.BadParameter(f"{what} must be HOST:PORT, not {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def _fail(exc: PosguardError) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8583,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    spec: Annotated[str, typer.Option(help="Message spec: iso87ascii or unionpay.")] = "iso87ascii",
+    db: Annotated[Path, typer.Option(help="Ledger and journal (SQLite).")] = Path("host.db"),
+    seed: Annotated[
+        Path | None, typer.Option(help="Seed file (YAML/JSON) loaded into the ledger at start.")
+    ] = None,
+    header: Annotated[str, typer.Option(help="Length header: binary2 or ascii4.")] = "binary2",
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve TLS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+) -> None:
+    """Run the ISO 8583 host / 运行ISO 8583主机. A new ledger gets the default seed."""
+    try:
+        seed_data = load_seed(seed) if seed else (None if db.exists() else default_seed())
+        tls = tls_context(tls_cert, tls_key or tls_cert) if tls_cert else None
+        cfg = HostConfig(
+            host=host,
+            port=port,
+            spec=spec,
+            db=str(db),
+            tls=tls,
+            length_header=LengthHeader[header.upper()],
+        )
+    except (PosguardError, OSError, KeyError) as exc:
+        raise _fail(exc if isinstance(exc, PosguardError) else ConfigError(str(exc))) from exc
+
+    async def main() -> None:
+        server = HostServer(cfg, seed=seed_data)
+        await server.start()
+        typer.echo(
+            f"host listening on {host}:{server.port} spec={spec} db={db}"
+            f"{' tls' if tls else ''} / 主机已启动"
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+@app.command()
+def proxy(
+    upstream: Annotated[str, typer.Option(help="HOST:PORT of the host to forward to.")],
+    listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "127.0.0.1:0",
+    control_port: Annotated[int, typer.Option(help="HTTP control API port on 127.0.0.1.")] = 0,
+    timeline: Annotated[Path | None, typer.Option(help="YAML fault timeline to play.")] = None,
+    header: Annotated[str, typer.Option(help="Length header: binary2 or ascii4.")] = "binary2",
+) -> None:
+    """Run the fault-injecting proxy / 运行故障注入代理 (control: GET/PUT/DELETE /faults)."""
+    try:
+        plan = load_timeline(timeline) if timeline else None
+    except ConfigError as exc:
+        raise _fail(exc) from exc
+    if header not in ("binary2", "ascii4"):
+        raise typer.BadParameter("header must be binary2 or ascii4")
+
+    async def main() -> None:
+        p = FaultProxy(
+            _addr(upstream, "--upstream"),
+            listen=_addr(listen, "--listen"),
+            header="binary2" if header == "binary2" else "ascii4",
+        )
+        await p.start()
+        control = ControlServer(p, port=control_port)
+        await control.start()
+        typer.echo(
+            f"proxy listening on port {p.port} -> {upstream}; "
+            f"control http://127.0.0.1:{control.port}/faults / 代理已启动"
+        )
+        try:
+            if plan is not None:
+                await run_timeline(p, plan)
+                typer.echo("timeline finished / 时间线已执行完毕")
+            await asyncio.Event().wait()
+        finally:
+            await control.stop()
+            await p.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+@app.command("seed")
+def seed_cmd(
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+) -> None:
+    """Write the default seed data / 输出默认种子数据 (accounts, cards, merchants, terminals)."""
+    text = dump_seed(default_seed())
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
+@app.command()
+def journal(
+    db: Annotated[Path, typer.Option(help="The host's database.")] = Path("host.db"),
+    tid: Annotated[str | None, typer.Option(help="Only this terminal.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="ISO time (UTC), e.g. 2026-01-31T08:00.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many entries.")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Show what the host saw and answered / 查看主机流水 (PANs masked)."""
+    if not db.exists():
+        raise _fail(ConfigError("no such host database", path=str(db)))
+    j = HostJournal.open(db)
+    try:
+        entries = j.query(tid=tid, since=since, limit=limit)
+    finally:
+        j.close()
+    for e in entries:
+        if as_json:
+            typer.echo(json.dumps({k: getattr(e, k) for k in e.__slots__}, ensure_ascii=False))
+        else:
+            amount = "" if e.amount is None else f"{e.amount / 100:.2f}"
+            typer.echo(
+                f"{e.ts}  {e.peer:<21} {e.tid:<8} {e.mti:<4} {e.stan:<6} "
+                f"{e.rc or '--':<2} {e.pan_masked:<19} {amount:>10}  {e.decision}"
+            )

@@ -16,7 +16,6 @@ FACES: tuple[tuple[str, str], ...] = (
     ("host", "posguard.host.cli"),
     ("kb", "posguard.kb.cli"),
     ("merchant", "posguard.merchant.cli"),
-    ("merchant", "posguard.merchant.cli"),
     ("sim", "posguard.sim.cli"),
 )
 

@@ -134,3 +134,17 @@ def test_lookups() -> None:
 
 def test_default_catalog_is_loaded_once() -> None:
     assert default_catalog() is CATALOG
+
+
+def test_no_symptom_phrase_points_to_two_entries() -> None:
+    owners: dict[str, list[str]] = {}
+    for e in ENTRIES:
+        for s in (*e.symptoms.zh, *e.symptoms.en):
+            owners.setdefault(s.lower(), []).append(e.code)
+    assert {s: codes for s, codes in owners.items() if len(codes) > 1} == {}
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.code)
+def test_steps_are_distinct_sentences(entry: Entry) -> None:
+    assert len({s.zh for s in entry.steps}) == len(entry.steps)
+    assert len({s.en for s in entry.steps}) == len(entry.steps)

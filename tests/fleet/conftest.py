@@ -35,6 +35,18 @@ def _pg_schema_url(base: str, schema: str) -> str:
     return f"{base}{sep}options=-csearch_path%3D{schema}"
 
 
+@pytest.fixture(autouse=True)
+def _cheap_argon2() -> Iterator[None]:
+    """argon2 at minimum cost in tests (the real cost is for production, not for CI minutes)."""
+    from argon2 import PasswordHasher
+
+    from posguard.fleet.security import use_password_hasher
+
+    previous = use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    yield
+    use_password_hasher(previous)
+
+
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> Iterator[FleetDB]:
     url = f"sqlite:///{tmp_path / 'fleet.db'}"
@@ -125,3 +137,65 @@ def event(
     if code is not None:
         ev["code"] = code
     return ev
+
+
+@dataclass
+class Api:
+    """The fleet app over a real database, with a staff and two merchant users logged in."""
+
+    client: Any
+    db: FleetDB
+    clock: FakeClock
+    headers: dict[str, dict[str, str]]  # username -> Authorization header
+    creds: dict[str, str]  # terminal_id -> credential
+
+    def as_terminal(self, terminal_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.creds[terminal_id]}"}
+
+
+def make_api(db: FleetDB, clock: FakeClock) -> Iterator[Api]:
+    from fastapi.testclient import TestClient
+
+    from posguard.fleet.api.app import create_app
+    from posguard.fleet.config import FleetSettings
+    from posguard.fleet.repo.users import Role, create_user
+
+    settings = FleetSettings(
+        database_url=db.url, jwt_secret="test-secret-" + "x" * 32, diagnosis_in_process=False
+    )
+    app = create_app(settings, clock=clock)
+    creds = {
+        "T1": register(db, "T1", merchant_id="M01", area="pudong"),
+        "T2": register(db, "T2", merchant_id="M01", area="pudong"),
+        "T3": register(db, "T3", merchant_id="M02", area="xuhui", model="QX-9", firmware="1.0.0"),
+    }
+    users = [
+        ("admin", Role.ADMIN, None),
+        ("ops", Role.OPS, None),
+        ("m01", Role.MERCHANT, "M01"),
+        ("m02", Role.MERCHANT, "M02"),
+    ]
+    with db.sessions.begin() as s:
+        for name, role, merchant in users:
+            create_user(
+                s,
+                username=name,
+                password=f"{name}-password",
+                role=role,
+                merchant_id=merchant,
+                now=T0,
+            )
+    with TestClient(app) as client:
+        headers = {}
+        for name, _, _ in users:
+            r = client.post(
+                "/api/v1/auth/token", data={"username": name, "password": f"{name}-password"}
+            )
+            assert r.status_code == 200, r.text
+            headers[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        yield Api(client, db, clock, headers, creds)
+
+
+@pytest.fixture
+def api(sqlite_db: FleetDB, clock: FakeClock) -> Iterator[Api]:
+    yield from make_api(sqlite_db, clock)

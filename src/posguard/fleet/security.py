@@ -25,16 +25,22 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from posguard.common.errors import PosguardError
 
-_HASHER = PasswordHasher()
+_HASHER = [PasswordHasher()]  # argon2id with the library's (RFC 9106 low-memory) defaults
+
+
+def use_password_hasher(hasher: PasswordHasher) -> PasswordHasher:
+    """Swap the argon2 parameters (tests use cheap ones); returns the previous hasher."""
+    previous, _HASHER[0] = _HASHER[0], hasher
+    return previous
 
 
 def hash_password(password: str) -> str:
-    return _HASHER.hash(password)
+    return _HASHER[0].hash(password)
 
 
 def verify_password(password: str, password_hash: str) -> bool:
     try:
-        return _HASHER.verify(password_hash, password)
+        return _HASHER[0].verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

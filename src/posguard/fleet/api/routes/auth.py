@@ -29,9 +29,8 @@ def token(
             headers={"WWW-Authenticate": "Bearer"},
         )
     ttl = ctx.settings.token_ttl_s
-    access = issue_token(
-        subject=user.username, role=user.role, secret=ctx.jwt_secret, ttl_s=ttl, now=ctx.clock.now()
-    )
+    # wall-clock time on purpose: token expiry is checked against the real clock
+    access = issue_token(subject=user.username, role=user.role, secret=ctx.jwt_secret, ttl_s=ttl)
     return TokenPublic(access_token=access, expires_in=ttl)
 
 

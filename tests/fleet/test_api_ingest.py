@@ -1,0 +1,102 @@
+"""HTTP ingest: terminal credentials, per-event results, resends stored once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from posguard.fleet.db.models import EventRow
+
+from .conftest import T0, Api, event
+
+
+def _count(api: Api) -> int:
+    with api.db.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(EventRow)) or 0)
+
+
+def test_single_event_is_stored_then_a_resend_is_a_duplicate(api: Api) -> None:
+    ev = event("T1", 1, kind="fault", code="PRN.PAPER_OUT")
+    r = api.client.post("/api/v1/ingest", json=ev, headers=api.as_terminal("T1"))
+    assert (r.status_code, r.json()["outcome"]) == (201, "stored")
+    r = api.client.post("/api/v1/ingest", json=ev, headers=api.as_terminal("T1"))
+    assert (r.status_code, r.json()["outcome"]) == (200, "duplicate")
+    assert _count(api) == 1
+
+
+def test_bad_event_is_rejected_with_a_reason(api: Api) -> None:
+    ev = event("T1", 1, kind="fault")  # a fault needs a code
+    r = api.client.post("/api/v1/ingest", json=ev, headers=api.as_terminal("T1"))
+    assert r.status_code == 422
+    assert "needs a catalog code" in r.json()["detail"]
+    assert _count(api) == 0
+
+
+def test_batch_lands_the_good_events_and_explains_each_bad_one(api: Api) -> None:
+    events = [
+        event("T1", 1),
+        event("T1", 2, kind="fault", code="NOPE.NOT_IN_CATALOG"),
+        event("T2", 3),  # T1's credential cannot speak for T2
+        {"v": 1, "terminal_id": "T1"},
+        event("T1", 1),  # resend inside the batch
+        event("T1", 4, merchant_id="M02"),  # wrong merchant for T1
+        event("T1", 5, data={"pan": "4111111111111111"}),  # a clear PAN never lands
+        event("T1", 6, kind="transaction", ts=T0 + timedelta(seconds=5), data={"rc": "00"}),
+    ]
+    r = api.client.post(
+        "/api/v1/ingest/batch", json={"events": events}, headers=api.as_terminal("T1")
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["stored"], body["duplicate"], body["rejected"]) == (2, 1, 5)
+    outcome = {res["index"]: (res["outcome"], res["reason"] or "") for res in body["results"]}
+    assert outcome[0][0] == outcome[7][0] == "stored"
+    assert outcome[4][0] == "duplicate"
+    assert "not in the exception catalog" in outcome[1][1]
+    assert "does not match the credential" in outcome[2][1]
+    assert "Field required" in outcome[3][1]
+    assert "not the merchant" in outcome[5][1]
+    assert "clear card number" in outcome[6][1]
+    assert _count(api) == 2
+
+
+def test_unknown_or_wrong_credential_is_401_and_revoked_is_403(api: Api) -> None:
+    ev = event("T1", 1)
+    assert api.client.post("/api/v1/ingest", json=ev).status_code == 401
+    bad = {"Authorization": f"Bearer {api.creds['T1'][:-2]}xx"}
+    assert api.client.post("/api/v1/ingest", json=ev, headers=bad).status_code == 401
+    ghost = {"Authorization": "Bearer GHOST.0123456789abcdefghijk"}
+    assert api.client.post("/api/v1/ingest", json=ev, headers=ghost).status_code == 401
+    r = api.client.post("/api/v1/terminals/T1/revoke", headers=api.headers["ops"])
+    assert r.status_code == 200
+    assert (
+        api.client.post("/api/v1/ingest", json=ev, headers=api.as_terminal("T1")).status_code == 403
+    )
+    # rotating issues a new credential; the old one stays dead
+    r = api.client.post("/api/v1/terminals/T1/credential", headers=api.headers["admin"])
+    new = {"Authorization": f"Bearer {r.json()['credential']}"}
+    assert (
+        api.client.post("/api/v1/ingest", json=ev, headers=api.as_terminal("T1")).status_code == 401
+    )
+    assert api.client.post("/api/v1/ingest", json=ev, headers=new).status_code == 201
+    assert _count(api) == 1
+
+
+def test_oversized_batch_is_refused_whole(api: Api) -> None:
+    events = [event("T1", i) for i in range(1001)]
+    r = api.client.post(
+        "/api/v1/ingest/batch", json={"events": events}, headers=api.as_terminal("T1")
+    )
+    assert r.status_code == 413
+    assert _count(api) == 0
+
+
+def test_health_readiness_and_metrics(api: Api) -> None:
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["schema"] == "0001"
+    api.client.post("/api/v1/ingest", json=event("T1", 1), headers=api.as_terminal("T1"))
+    text = api.client.get("/metrics").text
+    assert 'posguard_fleet_events_total{outcome="stored",transport="http"}' in text

@@ -39,7 +39,7 @@ class Rig:
     events: list[tuple[EventKind, str | None, dict[str, Any]]]
 
     async def books_agree(self) -> None:
-        """Ledger vs journal: no difference, and the account moved by exactly the completed sales."""
+        """Ledger vs journal: no difference; the account moved by exactly the completed sales."""
         rows = await self.host.call(lambda: self.ledger.transactions(LAB_TID))
         journal = self.terminal.journal.records()
         assert reconcile(rows, journal) == []  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 under ``/api/v1/kb``:
 
 - ``GET  /search?q=...&limit=5&lang=zh`` → ranking with scores and why each matched
+- ``POST /search`` ``{q, limit, lang}``   → the same, for complaints too long for a URL
 - ``GET  /entries/{code}?lang=zh``       → one runbook
 - ``POST /walk``                         → start a guided walk (``code`` or ``query``)
 - ``GET  /walk/{session_id}``            → where a walk stands
@@ -25,6 +26,14 @@ from posguard.kb.sessions import SessionStore
 from posguard.kb.wizard import Answer, CheckRunner, Wizard, WizardError
 
 MAX_QUERY_BYTES = 100_000
+
+
+class SearchQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(max_length=MAX_QUERY_BYTES)
+    limit: int = Field(default=5, ge=1, le=MAX_LIMIT)
+    lang: str | None = Field(default=None, pattern=r"^(zh|en)(-[A-Za-z]{2,4})?$")
 
 
 class WalkStart(BaseModel):
@@ -59,7 +68,7 @@ def make_router(
 ) -> APIRouter:
     """The knowledge-base router. ``kb`` is called on first use, so mounting is cheap."""
     router = APIRouter(tags=["knowledge base"])
-    sessions = store or SessionStore()
+    sessions = store if store is not None else SessionStore()  # an empty store is falsy
     checks = dict(runners or {})
 
     @router.get("/search")
@@ -69,6 +78,11 @@ def make_router(
         lang: Annotated[str | None, Query(pattern=r"^(zh|en)(-[A-Za-z]{2,4})?$")] = None,
     ) -> dict[str, Any]:
         return kb().search(q, limit=limit, lang=lang).to_dict()
+
+    @router.post("/search")
+    def search_post(body: SearchQuery) -> dict[str, Any]:
+        """The same search, for long complaints that do not fit in a URL."""
+        return kb().search(body.q, limit=body.limit, lang=body.lang).to_dict()
 
     @router.get("/entries/{code}")
     def entry(code: str, lang: Annotated[str, Query(pattern=r"^(zh|en)")] = "zh") -> dict[str, Any]:

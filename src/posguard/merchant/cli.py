@@ -25,7 +25,12 @@ from posguard.merchant.findings import Finding
 from posguard.merchant.fleet_records import load_fleet_records
 from posguard.merchant.onboarding.application import load_application
 from posguard.merchant.onboarding.check import DocStatus, check_application
-from posguard.merchant.regulation import check_terminals, default_registry, load_registry
+from posguard.merchant.regulation import (
+    check_terminals,
+    default_registry,
+    group_findings,
+    load_registry,
+)
 from posguard.merchant.serialize import to_jsonable
 
 DATA = Path(__file__).parent / "data"
@@ -57,12 +62,20 @@ def _fail(exc: MerchantDataError) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _table(*columns: str, title: str | None = None) -> Table:
+    """A table whose cells wrap (Chinese text has no spaces to break at) instead of cutting."""
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    return table
+
+
 def _print_json(obj: Any) -> None:
     typer.echo(json.dumps(to_jsonable(obj), ensure_ascii=False, indent=2))
 
 
 def _findings_table(findings: tuple[Finding, ...] | list[Finding], lang: str) -> Table:
-    table = Table("code", "subject", "what / 情况", "at stake (CNY)", "what to do / 处理")
+    table = _table("code", "subject", "what / 情况", "at stake (CNY)", "what to do / 处理")
     for f in findings:
         stake = fen_to_yuan(f.at_stake_fen) if f.at_stake_fen is not None else ""
         table.add_row(
@@ -90,7 +103,7 @@ def check_docs(file: File, lang: Lang = "zh", as_json: AsJson = False, as_of: As
     if as_json:
         _print_json(report)
     else:
-        table = Table("document / 资料", "status / 状态", "number / 号码", "problems / 问题")
+        table = _table("document / 资料", "status / 状态", "number / 号码", "problems / 问题")
         for r in report.results:
             style = _STATUS_STYLE[r.status]
             problems = "\n".join(p.get(lang) for p in r.problems)
@@ -129,7 +142,7 @@ def fees(
         _print_json(audit)
         raise typer.Exit(1 if audit.findings else 0)
     console = Console()
-    table = Table("class / 类别", "count", "amount (CNY)", "charged", "contract", "difference")
+    table = _table("class / 类别", "count", "amount (CNY)", "charged", "contract", "difference")
     for c in audit.by_class:
         table.add_row(
             c.rate_class.value, str(c.count), fen_to_yuan(c.amount_fen),
@@ -228,7 +241,7 @@ def brands(
     if as_json:
         _print_json(ranking)
         return
-    table = Table(
+    table = _table(
         "rank", "brand / 品牌", "terminals", "term-years", "incidents", "fail/term-yr",
         "MTTR h", "remote", "down h/term-yr", "in warranty", title=f"as of {ranking.as_of}",
     )  # fmt: skip
@@ -239,9 +252,9 @@ def brands(
     console = Console()
     console.print(table)
     console.print(
-        f"ranked by downtime per terminal-year; dim rows have fewer than {min_terminals} "
-        f"terminals or {min_terminal_years} terminal-years and are not ranked / "
-        f"按每台年停机时长排名；灰色行样本不足，不参与排名"
+        f"ranked by downtime hours per terminal-year; rows marked '-' have fewer than "
+        f"{min_terminals} terminals or {min_terminal_years} terminal-years: too few to rank / "
+        f"按每台年停机小时排名；标'-'的行样本不足，不参与排名"
     )
 
 
@@ -270,7 +283,14 @@ def regulation(
     console = Console()
     console.print(f"{report.checked} terminals checked, as of {report.as_of}")
     if report.findings:
-        console.print(_findings_table(report.findings, lang))
+        table = _table("code", "what / 情况", "terminals / 终端", "what to do / 处理")
+        for g in group_findings(report.findings):
+            ids = ", ".join(g.terminal_ids[:8]) + (" ..." if len(g.terminal_ids) > 8 else "")
+            table.add_row(
+                f"{g.first.code}\n{g.first.kind}", g.first.title.get(lang),
+                f"{len(g.terminal_ids)}: {ids}", g.first.action.get(lang),
+            )  # fmt: skip
+        console.print(table)
     else:
         console.print("[green]no terminal flagged / 未发现问题[/]")
     if report.unknown_models:

@@ -104,6 +104,26 @@ class RegulationReport:
     unknown_models: tuple[str, ...]  # terminal ids whose model is not in the list
 
 
+@dataclass(frozen=True, slots=True)
+class FlagGroup:
+    """The terminals that share one flag (same code, model and date), for a short report."""
+
+    first: Finding
+    terminal_ids: tuple[str, ...]
+
+
+def group_findings(findings: Sequence[Finding]) -> list[FlagGroup]:
+    """Group per-terminal findings by (code, kind, title): one line per model and date.
+
+    Most severe first, then by title."""
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
+    for f in findings:
+        groups.setdefault((f.code, f.kind, f.title.en), []).append(f)
+    out = [FlagGroup(fs[0], tuple(f.subject for f in fs)) for fs in groups.values()]
+    out.sort(key=lambda g: (-g.first.severity.rank, g.first.title.en))
+    return out
+
+
 def _not_permitted(term: FleetTerminal, entry: ModelEntry, np: NotPermitted) -> Finding:
     return Finding(
         code=MODEL_NOT_PERMITTED,

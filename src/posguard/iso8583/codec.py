@@ -27,35 +27,13 @@ from __future__ import annotations
 from typing import Any
 
 import iso8583
-
 from posguard.common.errors import MessageDecodeError, MessageEncodeError
 from posguard.iso8583.mandatory import check_mandatory, missing_fields
-from posguard.iso8583.spec import MessageSpec
+from posguard.iso8583.spec import KIND_BITMAP, KIND_BYTES, KIND_NUMERIC, KIND_TEXT, MessageSpec
 
 Message = dict[str, str | bytes]
 
-# Per-spec value kinds: how a message key's value is typed and checked.
-_TEXT, _NUMERIC, _BYTES, _BITMAP = 0, 1, 2, 3
-_kinds_cache: dict[int, dict[str, int]] = {}
-
-
-def _kinds(spec: MessageSpec) -> dict[str, int]:
-    kinds = _kinds_cache.get(id(spec))
-    if kinds is None:
-        kinds = {}
-        for key in spec.pyiso8583:
-            if key in ("p", "1", "65"):  # bitmaps (65: pyiso8583 tertiary bitmap)
-                kinds[key] = _BITMAP
-            elif key == "h" and spec.header_len == 0:
-                continue  # no header in this spec: "h" is an unknown key
-            elif key in spec.bytes_fields:
-                kinds[key] = _BYTES
-            elif key in spec.numeric_fields or key == "t":
-                kinds[key] = _NUMERIC
-            else:
-                kinds[key] = _TEXT
-        _kinds_cache[id(spec)] = kinds
-    return kinds
+_TEXT, _NUMERIC, _BYTES, _BITMAP = KIND_TEXT, KIND_NUMERIC, KIND_BYTES, KIND_BITMAP
 
 
 def _encoded_pos(doc_enc: dict[str, dict[str, bytes]], upto: str) -> int:
@@ -79,7 +57,7 @@ def encode(spec: MessageSpec, msg: Message) -> bytes:
         raise MessageEncodeError(
             f"{spec.name}: a message must be a dict, not {type(msg).__name__}", field="(message)"
         )
-    kinds = _kinds(spec)
+    kinds = spec.value_kinds
     doc: dict[str, Any] = {}
     for key, value in msg.items():
         kind = kinds.get(key)
@@ -130,7 +108,7 @@ def decode(spec: MessageSpec, data: bytes) -> Message:
         raise _dec_error(spec, str(exc.args[0]), None, "bitmap names a field not in spec") from exc
     except Exception as exc:
         raise _dec_error(spec, "(message)", None, f"{type(exc).__name__}: {exc}") from exc
-    kinds = _kinds(spec)
+    kinds = spec.value_kinds
     out: Message = {}
     for key, value in dec.items():
         kind = kinds.get(key, _TEXT)

@@ -45,6 +45,9 @@ _OPTIONAL = {"len_count": str, "left_pad": str, "right_pad": str, "desc": str, "
 _FIELD_KEYS = frozenset({"h", "t", "p"} | {str(i) for i in range(1, 129)})
 _HEX = frozenset("0123456789ABCDEF")
 
+# How a message key's value is typed and checked by the codec (MessageSpec.value_kinds).
+KIND_TEXT, KIND_NUMERIC, KIND_BYTES, KIND_BITMAP = 0, 1, 2, 3
+
 
 @dataclass(frozen=True, slots=True)
 class MessageSpec:
@@ -53,7 +56,9 @@ class MessageSpec:
     ``pyiso8583`` is the raw spec dict handed to pyiso8583 (posguard-only keys removed;
     plain dicts for speed on the hot path: treat it as read-only);
     ``numeric_fields`` may hold decimal digits only; ``bytes_fields`` are carried as
-    ``bytes`` in a message; ``header_len`` is the fixed header size in bytes (0: none).
+    ``bytes`` in a message; ``header_len`` is the fixed header size in bytes (0: none);
+    ``value_kinds`` maps every key a message may hold to its ``KIND_*`` (no ``"h"`` when
+    the spec has no header; ``"p"``, ``"1"``, ``"65"`` are bitmaps, computed by pyiso8583).
     """
 
     name: str
@@ -62,6 +67,7 @@ class MessageSpec:
     bytes_fields: frozenset[str] = field(default_factory=frozenset)
     header_len: int = 0
     source: str = ""
+    value_kinds: Mapping[str, int] = field(default_factory=dict)
 
     def desc(self, key: str) -> str:
         """The human description of a field (``"?"`` when the spec has none)."""
@@ -191,12 +197,26 @@ def parse_spec(raw: Any, source: str) -> MessageSpec:
         and f["data_enc"] == "b"
         and f.get("len_count", "bytes") == "bytes"
     )
+    header_len = fields["h"]["max_len"]
+    kinds: dict[str, int] = {}
+    for key in fields:
+        if key in ("p", "1", "65"):  # 65: pyiso8583's tertiary bitmap
+            kinds[key] = KIND_BITMAP
+        elif key == "h" and header_len == 0:
+            continue
+        elif key in bytes_fields:
+            kinds[key] = KIND_BYTES
+        elif key in numeric or key == "t":
+            kinds[key] = KIND_NUMERIC
+        else:
+            kinds[key] = KIND_TEXT
     return MessageSpec(
         name=name,
         pyiso8583=fields,
+        value_kinds=kinds,
         numeric_fields=numeric,
         bytes_fields=bytes_fields,
-        header_len=fields["h"]["max_len"],
+        header_len=header_len,
         source=source,
     )
 

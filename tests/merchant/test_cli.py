@@ -52,7 +52,7 @@ def test_fees_finds_both_planted_faults() -> None:
     assert audit["overcharged_fen"] == sum(f["at_stake_fen"] for f in audit["findings"])
     code, out = run("fees", str(EX / "transactions_2026-11.csv"), "--contract",
                     str(EX / "contract.yaml"), "--lang", "en")  # fmt: skip
-    assert "MCC 7011" in out
+    assert "(Hotels and lodging)" in out
     assert "projected per year" in out
 
 

@@ -45,8 +45,8 @@ from posguard.fleet.repo.commands import (
 log = structlog.get_logger(__name__)
 
 SHARE_GROUP = "posguard-ingest"
-EVENTS_TOPIC = "posguard/v1/+/+/events"
-SHARED_TOPIC = f"$share/{SHARE_GROUP}/{EVENTS_TOPIC}"
+TOPIC_ROOT = "posguard/v1"
+SHARED_TOPIC = f"$share/{SHARE_GROUP}/{TOPIC_ROOT}/+/+/events"
 
 
 @dataclass
@@ -58,24 +58,27 @@ class WorkerStats:
     malformed: int = 0
 
 
-def split_topic(topic: str) -> tuple[str, str] | None:
-    """(merchant_id, terminal_id) of an events topic, or None.
+def split_topic(topic: str, root: str = TOPIC_ROOT) -> tuple[str, str] | None:
+    """(merchant_id, terminal_id) of an events topic under ``root``, or None.
 
     >>> split_topic("posguard/v1/M01/T0001/events")
     ('M01', 'T0001')
     >>> split_topic("posguard/v1/M01/events") is None
     True
     """
-    parts = topic.split("/")
-    if len(parts) != 5 or parts[:2] != ["posguard", "v1"] or parts[4] != "events":
+    head, sep, rest = topic.partition(root + "/")
+    parts = rest.split("/")
+    if head or not sep or len(parts) != 3 or parts[2] != "events" or not parts[0] or not parts[1]:
         return None
-    return parts[2], parts[3]
+    return parts[0], parts[1]
 
 
-def decode(topic: str, payload: bytes) -> tuple[dict[str, Any] | None, str | None]:
+def decode(
+    topic: str, payload: bytes, root: str = TOPIC_ROOT
+) -> tuple[dict[str, Any] | None, str | None]:
     """The event object, or a reason it is malformed (``bad_topic``, ``too_large``, ``not_json``,
     ``not_object``, ``topic_mismatch``). Schema checks happen in the store."""
-    where = split_topic(topic)
+    where = split_topic(topic, root)
     if where is None:
         return None, "bad_topic"
     if len(payload) > MAX_EVENT_BYTES:
@@ -107,6 +110,8 @@ class MqttIngestWorker:
         sessions: sessionmaker[Session] | None = None,
         clock: Clock | None = None,
         dispatch_every_s: float = 0.5,
+        topic_root: str = TOPIC_ROOT,
+        share_group: str = SHARE_GROUP,
     ) -> None:
         self.store = store
         self.host, self.port = host, port
@@ -118,6 +123,8 @@ class MqttIngestWorker:
         self.sessions = sessions
         self.clock = clock or SystemClock()
         self.dispatch_every_s = dispatch_every_s
+        self.topic_root = topic_root
+        self.subscription = f"$share/{share_group}/{topic_root}/+/+/events"
         self.stats = WorkerStats()
         self.subscribed = asyncio.Event()
 
@@ -138,10 +145,12 @@ class MqttIngestWorker:
         while not stop.is_set():
             try:
                 async with self._client() as client:
-                    await client.subscribe(SHARED_TOPIC, qos=1)
+                    await client.subscribe(self.subscription, qos=1)
                     self.subscribed.set()
                     backoff = 0.5
-                    log.info("fleet.mqtt.subscribed", client_id=self.client_id, topic=SHARED_TOPIC)
+                    log.info(
+                        "fleet.mqtt.subscribed", client_id=self.client_id, topic=self.subscription
+                    )
                     await self._serve(client, stop)
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
@@ -202,7 +211,7 @@ class MqttIngestWorker:
                 if isinstance(message.payload, bytes)
                 else str(message.payload).encode()
             )
-            obj, reason = decode(message.topic.value, payload)
+            obj, reason = decode(message.topic.value, payload, self.topic_root)
             if obj is None:
                 self.stats.malformed += 1
                 MQTT_MALFORMED.labels(reason or "unknown").inc()
@@ -247,7 +256,8 @@ class MqttIngestWorker:
                     .values(status=CommandStatus.SENT.value, sent_at=self.clock.now())
                 )
                 if getattr(claimed, "rowcount", 0) == 1:
-                    out.append((command_topic(cmd), command_message(cmd)))
+                    topic = command_topic(cmd).replace(TOPIC_ROOT, self.topic_root, 1)
+                    out.append((topic, command_message(cmd)))
         return out
 
     def _unclaim(self, command_id: str) -> None:

@@ -1,0 +1,220 @@
+"""MQTT ingest through the local Mosquitto: two workers on one shared subscription store every
+event exactly once; malformed payloads are counted and dropped while the workers carry on;
+remote commands go out over MQTT and come back as command_result events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import aiomqtt
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+
+from posguard.catalog import default_catalog
+from posguard.fleet.clock import Clock, SystemClock
+from posguard.fleet.db.models import Command, EventRow
+from posguard.fleet.ingest.mqtt_worker import MqttIngestWorker
+from posguard.fleet.ingest.store import EventStore
+from posguard.fleet.repo.commands import issue_command
+from posguard.fleet.repo.terminals import get_terminal
+
+from .conftest import FleetDB, event, register
+
+pytestmark = pytest.mark.mqtt
+
+
+def _malformed(reason: str) -> float:
+    return (
+        REGISTRY.get_sample_value("posguard_fleet_mqtt_malformed_total", {"reason": reason}) or 0.0
+    )
+
+
+async def _until(cond: Callable[[], bool], timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def _workers(
+    db: FleetDB,
+    broker: tuple[str, int],
+    root: str,
+    n: int,
+    *,
+    dispatch: bool = False,
+    clock: Clock | None = None,
+) -> AsyncIterator[list[MqttIngestWorker]]:
+    store = EventStore(db.sessions, catalog=default_catalog(), clock=clock or SystemClock())
+    group = f"g{uuid.uuid4().hex[:8]}"
+    workers = [
+        MqttIngestWorker(
+            store,
+            host=broker[0],
+            port=broker[1],
+            topic_root=root,
+            share_group=group,
+            batch_max=200,
+            dispatch_commands=dispatch,
+            sessions=db.sessions,
+            dispatch_every_s=0.1,
+        )
+        for _ in range(n)
+    ]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(w.run(stop)) for w in workers]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(w.subscribed.wait() for w in workers)), 10)
+        yield workers
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+
+def _count(db: FleetDB) -> int:
+    with db.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(EventRow)) or 0)
+
+
+async def test_two_workers_store_each_event_exactly_once(
+    fleet_db: FleetDB, mqtt_broker: tuple[str, int]
+) -> None:
+    db = fleet_db
+    root = f"pgtest-{uuid.uuid4().hex[:8]}/v1"
+    terminals = [f"T{i:02d}" for i in range(20)]
+    for tid in terminals:
+        register(db, tid)
+    async with _workers(db, mqtt_broker, root, 2) as workers:
+        async with aiomqtt.Client(*mqtt_broker, protocol=aiomqtt.ProtocolVersion.V5) as pub:
+            for seq in range(30):
+                for tid in terminals:
+                    payload = json.dumps(event(tid, seq)).encode()
+                    await pub.publish(f"{root}/M01/{tid}/events", payload, qos=1)
+            for seq in range(10):  # resends of events already sent
+                for tid in terminals:
+                    await pub.publish(
+                        f"{root}/M01/{tid}/events", json.dumps(event(tid, seq)).encode(), qos=1
+                    )
+        total = 20 * 40
+        await _until(lambda: sum(w.stats.received for w in workers) >= total)
+    assert _count(db) == 600
+    assert sum(w.stats.stored for w in workers) == 600
+    assert sum(w.stats.duplicate for w in workers) == 200
+    assert all(w.stats.received > 0 for w in workers), "the shared subscription splits the load"
+    with db.sessions() as s:
+        dupes = s.execute(
+            select(EventRow.terminal_id, EventRow.seq)
+            .group_by(EventRow.terminal_id, EventRow.seq)
+            .having(func.count() > 1)
+        ).all()
+    assert dupes == []
+
+
+async def test_malformed_payloads_are_counted_and_dropped_without_stopping(
+    sqlite_db: FleetDB, mqtt_broker: tuple[str, int]
+) -> None:
+    db = sqlite_db
+    register(db, "T1")
+    register(db, "T2")
+    root = f"pgtest-{uuid.uuid4().hex[:8]}/v1"
+    before = {
+        r: _malformed(r)
+        for r in (
+            "not_json",
+            "not_object",
+            "topic_mismatch",
+            "invalid_event",
+            "refused",
+            "bad_topic",
+        )
+    }
+    bad = [
+        (f"{root}/M01/T1/events", b"\xff\xfe not json"),
+        (f"{root}/M01/T1/events", b"[1, 2, 3]"),
+        (f"{root}/M01/T1/events", json.dumps(event("T2", 1)).encode()),  # T1's topic, T2's event
+        (
+            f"{root}/M01/T1/events",
+            json.dumps({**event("T1", 1), "kind": "fault"}).encode(),
+        ),  # no code
+        (f"{root}/M01/GHOST/events", json.dumps(event("GHOST", 1)).encode()),  # unknown terminal
+        (f"{root}/M01/T1/extra/events", json.dumps(event("T1", 1)).encode()),  # wrong topic shape
+    ]
+    async with _workers(db, mqtt_broker, root, 1) as (worker,):
+        async with aiomqtt.Client(*mqtt_broker, protocol=aiomqtt.ProtocolVersion.V5) as pub:
+            await pub.publish(f"{root}/M01/T1/events", json.dumps(event("T1", 1)).encode(), qos=1)
+            for topic, payload in bad:
+                await pub.publish(topic, payload, qos=1)
+            await pub.publish(f"{root}/M01/T2/events", json.dumps(event("T2", 2)).encode(), qos=1)
+        # the wrong-shaped topic does not match the subscription filter at all: 7 arrive
+        await _until(lambda: worker.stats.received >= 7)
+        assert _count(db) == 2  # the good events around the bad ones landed
+    delta = {r: _malformed(r) - v for r, v in before.items()}
+    assert delta == {
+        "not_json": 1,
+        "not_object": 1,
+        "topic_mismatch": 1,
+        "invalid_event": 1,
+        "refused": 1,
+        "bad_topic": 0,
+    }
+    assert worker.stats.malformed == 5
+
+
+async def test_command_goes_out_over_mqtt_and_its_result_completes_it(
+    sqlite_db: FleetDB, mqtt_broker: tuple[str, int]
+) -> None:
+    from datetime import UTC, datetime
+
+    db = sqlite_db
+    register(db, "T1")
+    root = f"pgtest-{uuid.uuid4().hex[:8]}/v1"
+    with db.sessions.begin() as s:
+        terminal = get_terminal(s, terminal_id="T1")
+        assert terminal is not None
+        cmd_id = issue_command(
+            s,
+            terminal=terminal,
+            name="reboot",
+            args={"delay_s": 5},
+            issued_by="test",
+            now=datetime.now(UTC),
+        ).id
+    async with aiomqtt.Client(*mqtt_broker, protocol=aiomqtt.ProtocolVersion.V5) as term:
+        await term.subscribe(f"{root}/M01/T1/commands", qos=1)
+        async with _workers(db, mqtt_broker, root, 2, dispatch=True):
+            msg = await asyncio.wait_for(anext(aiext(term)), 10)
+            body = json.loads(msg.payload)  # type: ignore[arg-type]
+            assert (body["command_id"], body["name"], body["args"]) == (
+                cmd_id,
+                "reboot",
+                {"delay_s": 5},
+            )
+            result = event(
+                "T1",
+                1,
+                kind="command_result",
+                data={"command_id": cmd_id, "status": "ok", "detail": "rebooted"},
+            )
+            await term.publish(f"{root}/M01/T1/events", json.dumps(result).encode(), qos=1)
+
+            def done() -> bool:
+                with db.sessions() as s:
+                    c = s.get(Command, cmd_id)
+                    return c is not None and c.status == "succeeded"
+
+            await _until(done)
+        # exactly one of the two dispatching workers sent it
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(aiext(term)), 0.5)
+
+
+def aiext(client: aiomqtt.Client) -> AsyncIterator[aiomqtt.Message]:
+    return client.messages.__aiter__()

@@ -19,7 +19,12 @@ from posguard.merchant.brands import GroupStats, RankingRule, rank
 from posguard.merchant.errors import MerchantDataError
 from posguard.merchant.fees.audit import audit_fees
 from posguard.merchant.fees.compare import annualise, compare_providers
-from posguard.merchant.fees.loader import load_contract, load_providers, load_transactions
+from posguard.merchant.fees.loader import (
+    DEFAULT_PROVIDERS,
+    load_contract,
+    load_providers,
+    load_transactions,
+)
 from posguard.merchant.fees.money import fen_to_yuan
 from posguard.merchant.findings import Finding
 from posguard.merchant.fleet_records import load_fleet_records
@@ -32,9 +37,6 @@ from posguard.merchant.regulation import (
     load_registry,
 )
 from posguard.merchant.serialize import to_jsonable
-
-DATA = Path(__file__).parent / "data"
-DEFAULT_PROVIDERS = DATA / "providers.yaml"
 
 app = typer.Typer(
     help="Merchant checks: documents, fees, providers, brands, regulation / 商户检查.",

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import csv
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from posguard.merchant.errors import MerchantDataError
 from posguard.merchant.fees.model import Contract, Provider, SettledTransaction
-from posguard.merchant.yamlio import load_model, read_mapping
+from posguard.merchant.yamlio import load_model
 
+DEFAULT_PROVIDERS = Path(str(files("posguard.merchant") / "data" / "providers.yaml"))
 REQUIRED_COLUMNS = ("txn_id", "settled_on", "amount", "fee", "mcc")
 _OPTIONAL_COLUMNS = ("channel", "card_type", "international", "issuer_fee", "network_fee")
 
@@ -137,8 +139,4 @@ class _Providers(BaseModel):
 
 
 def load_providers(path: Path) -> list[Provider]:
-    raw = read_mapping(path)
-    try:
-        return TypeAdapter(_Providers).validate_python(raw).providers
-    except ValidationError as exc:
-        raise _fail(path.name, "providers", exc) from exc
+    return load_model(_Providers, path).providers

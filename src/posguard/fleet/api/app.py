@@ -38,6 +38,7 @@ log = structlog.get_logger(__name__)
 OPTIONAL_ROUTERS: tuple[tuple[str, str], ...] = (
     ("posguard.fleet.web.routes", "router"),
     ("posguard.kb.api", "router"),
+    ("posguard.merchant.api", "router"),
 )
 
 CORE_ROUTERS: tuple[APIRouter, ...] = (

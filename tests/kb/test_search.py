@@ -153,6 +153,11 @@ def test_title_outweighs_steps() -> None:
     assert kb.search("cover").codes[0] == "PRN.A1"
 
 
+def test_indexes_do_not_share_spelling_vocabularies(kb: KnowledgeBase) -> None:
+    KnowledgeBase(_tiny_catalog())  # built after the default one, on the same analyser
+    assert kb.search("printer ofline").codes[0] == "PRN.OFFLINE"
+
+
 @pytest.mark.parametrize(
     ("query", "reason"),
     [

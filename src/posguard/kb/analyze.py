@@ -69,32 +69,18 @@ def _within_one(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
-class Analyzer:
-    """Text → terms. ``set_vocabulary`` enables English typo correction against the index."""
+class Speller:
+    """English typo correction against one index's vocabulary (one edit away).
 
-    _shared: ClassVar[Analyzer | None] = None
-    _lock: ClassVar[threading.Lock] = threading.Lock()
+    Each :class:`KnowledgeBase` owns its speller, so two indexes over different catalogs
+    sharing one analyser never correct towards each other's words.
 
-    def __init__(self, segmenter: Segmenter, synonyms: SynonymTable) -> None:
-        self.segmenter = segmenter
-        self.synonyms = synonyms
-        self._known: frozenset[str] = frozenset(synonyms.single)
-        self._delete_map: dict[str, set[str]] = {}
+    >>> Speller(["offline", "online", "printer"]).correct("ofline")
+    'offline'
+    """
 
-    @classmethod
-    def shared(cls) -> Analyzer:
-        """The analyser over the shared segmenter and the shipped synonym table."""
-        with cls._lock:
-            if cls._shared is None:
-                seg = Segmenter.shared()
-                cls._shared = Analyzer(seg, SynonymTable.load(seg))
-            return cls._shared
-
-    def set_vocabulary(self, words: Iterable[str]) -> None:
-        """Latin words a misspelt query word may be corrected to (index words and the
-        synonym table's one-word forms)."""
+    def __init__(self, words: Iterable[str]) -> None:
         known = {w for w in words if w.isascii() and w.isalpha() and len(w) >= FUZZY_MIN_LEN - 1}
-        known |= {w for w in self.synonyms.single if w.isascii() and w.isalpha()}
         self._known = frozenset(known)
         dmap: dict[str, set[str]] = {}
         for w in known:
@@ -121,13 +107,38 @@ class Analyzer:
         )
         return close[0] if close else None
 
-    def analyze(self, text: str, *, correct: bool = False) -> list[Term]:
-        """Terms of ``text``: words (synonyms folded, stop words dropped), then bigrams."""
+
+class Analyzer:
+    """Text → terms; stateless after construction, so one instance serves every index."""
+
+    _shared: ClassVar[Analyzer | None] = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, segmenter: Segmenter, synonyms: SynonymTable) -> None:
+        self.segmenter = segmenter
+        self.synonyms = synonyms
+
+    @classmethod
+    def shared(cls) -> Analyzer:
+        """The analyser over the shared segmenter and the shipped synonym table."""
+        with cls._lock:
+            if cls._shared is None:
+                seg = Segmenter.shared()
+                cls._shared = Analyzer(seg, SynonymTable.load(seg))
+            return cls._shared
+
+    def speller(self, index_words: Iterable[str]) -> Speller:
+        """A speller over an index's words plus the synonym table's one-word forms."""
+        return Speller([*index_words, *self.synonyms.single])
+
+    def analyze(self, text: str, *, speller: Speller | None = None) -> list[Term]:
+        """Terms of ``text``: words (typos fixed by ``speller``, synonyms folded, stop words
+        dropped), then bigrams."""
         words = self.segmenter.words(text)
         fixed: dict[int, str] = {}
-        if correct:
+        if speller is not None:
             for i, w in enumerate(words):
-                c = self.correct(w)
+                c = speller.correct(w)
                 if c is not None:
                     fixed[i] = w
                     words[i] = c

@@ -165,7 +165,7 @@ class KnowledgeBase:
         for entry in self.catalog.values():
             self.index.add(entry.code, self._fields(entry))
         self.index.freeze()
-        self.analyzer.set_vocabulary(self.index.vocabulary)
+        self.speller = self.analyzer.speller(self.index.vocabulary)
 
     @classmethod
     def default(cls) -> KnowledgeBase:
@@ -203,7 +203,7 @@ class KnowledgeBase:
         shown = query if len(query) <= 200 else query[:200] + "…"
         if not normalize(text).strip():
             return SearchResult(shown, (), lang, reason="empty query", notes=tuple(notes))
-        terms = self.analyzer.analyze(text, correct=True)
+        terms = self.analyzer.analyze(text, speller=self.speller)
         typed = find_catalog_codes(text, self.catalog)
         rcs = [
             (m, entry)

@@ -289,15 +289,18 @@ class Journal:
         return self.get(rid)
 
     def recover(self) -> dict[str, int]:
-        """After a (possible) crash: SENDING → reversal 98, APPROVED → reversal 96 (one write)."""
+        """After a (possible) crash: SENDING → reversal 98, APPROVED → reversal 96 (one write);
+        the catalog code of both is SW.CRASH."""
         with self._write():
             lost = self._db.execute(
-                "UPDATE txns SET state = ?, reversal_reason = '98', updated_at = ? "
+                "UPDATE txns SET state = ?, reversal_reason = '98', code = 'SW.CRASH', "
+                "updated_at = ? "
                 "WHERE state = ? AND reversal_reason IS NOT NULL",
                 (TxnState.REVERSAL_PENDING.value, _now(), TxnState.SENDING.value),
             ).rowcount
             unfinished = self._db.execute(
-                "UPDATE txns SET state = ?, reversal_reason = '96', updated_at = ? WHERE state = ?",
+                "UPDATE txns SET state = ?, reversal_reason = '96', code = 'SW.CRASH', "
+                "updated_at = ? WHERE state = ?",
                 (TxnState.REVERSAL_PENDING.value, _now(), TxnState.APPROVED.value),
             ).rowcount
             inquiries = self._db.execute(

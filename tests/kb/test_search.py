@@ -198,12 +198,19 @@ def test_hostile_queries_are_just_text(kb: KnowledgeBase, query: str) -> None:
     assert result.hits or result.reason
 
 
+def test_lone_surrogates_are_replaced_so_results_can_be_sent(kb: KnowledgeBase) -> None:
+    result = kb.search("打印机没纸\ud800\udcff")
+    assert result.codes[0] == "PRN.PAPER_OUT"
+    assert any("not valid Unicode" in n for n in result.notes)
+    json.dumps(result.to_dict(), ensure_ascii=False).encode("utf-8")
+
+
 def test_injection_around_words_still_finds_them(kb: KnowledgeBase) -> None:
     assert kb.search("打印机<img src=x onerror=alert(1)>没纸").codes[0] == "PRN.PAPER_OUT"
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(max_size=300))
+@given(st.text(alphabet=st.characters(codec=None, categories=None), max_size=300))
 def test_any_text_gives_a_well_formed_answer(query: str) -> None:
     kb = KnowledgeBase.default()
     result = kb.search(query, limit=3)
@@ -211,7 +218,7 @@ def test_any_text_gives_a_well_formed_answer(query: str) -> None:
     scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True)
     assert (result.reason is None) == bool(result.hits)
-    json.dumps(result.to_dict(), ensure_ascii=False)
+    json.dumps(result.to_dict(), ensure_ascii=False).encode("utf-8")
 
 
 def test_a_form_in_two_synonym_groups_is_refused() -> None:

@@ -194,6 +194,10 @@ class KnowledgeBase:
             raise TypeError(f"query must be str, not {type(query).__name__}")
         limit = max(1, min(int(limit), MAX_LIMIT))
         notes: list[str] = []
+        clean = query.encode("utf-8", "replace").decode("utf-8")
+        if clean != query:  # lone surrogates (broken UTF-16 or argv bytes) cannot be output
+            notes.append("characters that are not valid Unicode were replaced by '?'")
+            query = clean
         text = query
         if len(text) > MAX_QUERY_CHARS:
             text = text[:MAX_QUERY_CHARS]

@@ -36,7 +36,17 @@ def _fuzz(api: Api, op: Any, failures: list[str], seen: Counter[int]) -> None:
     check()
 
 
-_RESOURCES = "auth users terminals events ingest incidents commands rules maintenance".split()
+_RESOURCES = [
+    "auth",
+    "users",
+    "terminals",
+    "events",
+    "ingest",
+    "incidents",
+    "commands",
+    "rules",
+    "maintenance",
+]
 FLEET_PREFIXES = (*(f"/api/v1/{r}" for r in _RESOURCES), "/healthz", "/readyz", "/metrics")
 
 

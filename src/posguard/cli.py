@@ -17,6 +17,7 @@ FACES: tuple[tuple[str, str], ...] = (
     ("kb", "posguard.kb.cli"),
     ("merchant", "posguard.merchant.cli"),
     ("sim", "posguard.sim.cli"),
+    ("terminal", "posguard.terminal.cli"),
 )
 
 app = typer.Typer(

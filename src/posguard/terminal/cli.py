@@ -1,0 +1,226 @@
+"""`posguard terminal ...`: run the terminal's operations from a shell (labs, support, demos).
+
+Every command reads a terminal config file (YAML, see ``posguard.terminal.config``). Results
+are printed with the catalog's words for the cardholder and the merchant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from posguard.terminal.config import load_config
+from posguard.terminal.engine.settlement import SettlementResult
+from posguard.terminal.result import Outcome, TransactionResult
+from posguard.terminal.runtime import Terminal
+
+app = typer.Typer(help="The terminal runtime / 终端运行时.", no_args_is_help=True)
+
+T = TypeVar("T")
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="Terminal config (YAML) / 终端配置文件", exists=True)
+]
+PanOpt = Annotated[
+    str, typer.Option("--pan", envvar="POSGUARD_PAN", help="Card number (lab use) / 卡号")
+]
+ExpiryOpt = Annotated[str, typer.Option("--expiry", help="Card expiry YYMM / 有效期")]
+AmountOpt = Annotated[str, typer.Option("--amount", help="Amount in yuan, e.g. 12.34 / 金额(元)")]
+LangOpt = Annotated[str, typer.Option("--lang", help="zh or en")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def to_fen(amount: str) -> int:
+    """``"12.34"`` -> 1234; refuses negatives and more than two decimals.
+
+    >>> to_fen("12.3"), to_fen("0.01")
+    (1230, 1)
+    """
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise typer.BadParameter(f"{amount!r} is not an amount like 12.34") from None
+    if value <= 0 or value != value.quantize(Decimal("0.01")):
+        raise typer.BadParameter(f"{amount!r}: amount must be positive with at most 2 decimals")
+    return int(value * 100)
+
+
+def _with_terminal(config: Path, op: Callable[[Terminal], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with Terminal(load_config(config)) as t:
+            return await op(t)
+
+    return asyncio.run(main())
+
+
+def _show(result: TransactionResult, lang: str, as_json: bool) -> None:
+    words = result.words
+    if as_json:
+        data = {
+            k: getattr(result, k)
+            for k in ("kind", "amount", "masked_pan", "rc", "code", "stan", "batch", "rrn")
+        }
+        data |= {
+            "outcome": result.outcome.value,
+            "cardholder": words.cardholder.get(lang),
+            "merchant": words.merchant.get(lang),
+        }
+        typer.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        console = Console()
+        style = "green" if result.outcome is Outcome.APPROVED else "yellow"
+        console.print(
+            f"[{style}]{result.outcome.value}[/{style}] {result.kind} {result.amount / 100:.2f} "
+            f"{result.masked_pan} rc={result.rc or '-'} code={result.code or '-'} "
+            f"STAN={result.stan or '-'} RRN={result.rrn or '-'}"
+        )
+        console.print(f"cardholder: {words.cardholder.get(lang)}")
+        console.print(f"merchant:   {words.merchant.get(lang)}")
+    if result.outcome not in (Outcome.APPROVED, Outcome.STORED):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sale(
+    config: ConfigOpt,
+    pan: PanOpt,
+    expiry: ExpiryOpt,
+    amount: AmountOpt,
+    lang: LangOpt = "zh",
+    as_json: JsonOpt = False,
+) -> None:
+    """Sale / 消费."""
+    _show(_with_terminal(config, lambda t: t.sale(pan, expiry, to_fen(amount))), lang, as_json)
+
+
+@app.command()
+def balance(
+    config: ConfigOpt,
+    pan: PanOpt,
+    expiry: ExpiryOpt,
+    lang: LangOpt = "zh",
+    as_json: JsonOpt = False,
+) -> None:
+    """Balance inquiry / 余额查询."""
+    result = _with_terminal(config, lambda t: t.balance_inquiry(pan, expiry))
+    if result.balance is not None and not as_json:
+        typer.echo(f"balance: {result.balance / 100:.2f}")
+    _show(result, lang, as_json)
+
+
+@app.command()
+def void(
+    config: ConfigOpt,
+    stan: Annotated[str, typer.Option(help="STAN of the sale")],
+    lang: LangOpt = "zh",
+    as_json: JsonOpt = False,
+) -> None:
+    """Void a sale of the current batch / 撤销."""
+    _show(_with_terminal(config, lambda t: t.void(stan)), lang, as_json)
+
+
+@app.command()
+def refund(
+    config: ConfigOpt,
+    stan: Annotated[str, typer.Option(help="STAN of the sale")],
+    amount: AmountOpt,
+    batch: Annotated[str | None, typer.Option()] = None,
+    lang: LangOpt = "zh",
+    as_json: JsonOpt = False,
+) -> None:
+    """Refund (advice, store-and-forward) / 退货."""
+    result = _with_terminal(config, lambda t: t.refund(stan, to_fen(amount), batch=batch))
+    _show(result, lang, as_json)
+
+
+@app.command()
+def preauth(
+    config: ConfigOpt,
+    pan: PanOpt,
+    expiry: ExpiryOpt,
+    amount: AmountOpt,
+    lang: LangOpt = "zh",
+    as_json: JsonOpt = False,
+) -> None:
+    """Pre-authorisation / 预授权."""
+    _show(_with_terminal(config, lambda t: t.preauth(pan, expiry, to_fen(amount))), lang, as_json)
+
+
+@app.command()
+def completion(
+    config: ConfigOpt,
+    stan: Annotated[str, typer.Option(help="STAN of the pre-auth")],
+    amount: AmountOpt,
+    lang: LangOpt = "zh",
+    as_json: JsonOpt = False,
+) -> None:
+    """Pre-authorisation completion / 预授权完成."""
+    _show(_with_terminal(config, lambda t: t.completion(stan, to_fen(amount))), lang, as_json)
+
+
+@app.command()
+def settle(config: ConfigOpt) -> None:
+    """Settle the batch (batch upload when out of balance) / 结算."""
+    r: SettlementResult = _with_terminal(config, lambda t: t.settle())
+    t = r.totals
+    typer.echo(
+        f"batch {r.batch}: {'balanced' if r.balanced else 'NOT settled'} rc={r.rc or '-'} "
+        f"code={r.code or '-'} debits {t.debit_count}/{t.debit_amount / 100:.2f} "
+        f"credits {t.credit_count}/{t.credit_amount / 100:.2f} uploaded={r.uploaded} "
+        f"next batch {r.next_batch}"
+    )
+    if not r.balanced:
+        raise typer.Exit(1)
+
+
+@app.command("sign-on")
+def sign_on(config: ConfigOpt) -> None:
+    """Sign on and fetch working keys / 签到."""
+    reply = _with_terminal(config, lambda t: t.sign_on())
+    typer.echo(
+        f"{reply.status.value} rc={reply.rc or '-'} code={reply.code or '-'} host={reply.host}"
+    )
+    if reply.rc != "00":
+        raise typer.Exit(1)
+
+
+@app.command("catch-up")
+def catch_up(config: ConfigOpt) -> None:
+    """Send pending reversals and queued advices now / 立即发送冲正和离线通知."""
+    left = _with_terminal(config, lambda t: t.catch_up())
+    typer.echo(f"reversals pending: {left[0]}, advices queued: {left[1]}")
+    if left != (0, 0):
+        raise typer.Exit(1)
+
+
+@app.command()
+def journal(config: ConfigOpt, batch: Annotated[str | None, typer.Option()] = None) -> None:
+    """Show the journal (card numbers masked) / 查看流水."""
+
+    async def rows(t: Terminal) -> list[list[str]]:
+        return [
+            [
+                r.stan,
+                r.batch,
+                r.kind.value,
+                r.state.value,
+                f"{r.amount / 100:.2f}",
+                r.masked_pan,
+                r.rc or "",
+                r.code or "",
+                r.reversal_reason or "",
+            ]
+            for r in t.journal.records(batch=batch)
+        ]
+
+    table = Table("STAN", "batch", "type", "state", "amount", "card", "rc", "code", "rev")
+    for row in _with_terminal(config, rows):
+        table.add_row(*row)
+    Console().print(table)

@@ -197,3 +197,16 @@ def test_mac_on_whole_messages(name: str, alg: MacAlgorithm) -> None:
     assert not check_mac(spec, msg, alg, K)  # no field 64 at all
     if spec.header_len:  # the TPDU is not covered: a router may rewrite it
         assert check_mac(spec, {**received, "h": unionpay_header(tpdu_src="0099")}, alg, K)
+
+
+@pytest.mark.parametrize("name", ["iso87ascii", "unionpay"])
+def test_check_mac_bytes_needs_field_64_in_the_bitmap(name: str) -> None:
+    spec = load_spec(name)
+    msg = {**SALE, "h": unionpay_header()} if spec.header_len else dict(SALE)
+    # no field 64: whatever the last 8 bytes are, they are not a MAC
+    unsigned = encode(spec, msg)
+    assert not check_mac_bytes(spec, unsigned, MacAlgorithm.X919, K)
+    assert not check_mac_bytes(spec, unsigned[:5], MacAlgorithm.X919, K)
+    assert not check_mac_bytes(spec, b"", MacAlgorithm.X919, K)
+    signed = encode(spec, apply_mac(spec, msg, MacAlgorithm.X919, K))
+    assert check_mac_bytes(spec, signed, MacAlgorithm.X919, K)

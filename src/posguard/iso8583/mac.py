@@ -139,6 +139,22 @@ def check_mac(spec: MessageSpec, msg: Message, alg: MacAlgorithm, key: bytes) ->
 def check_mac_bytes(spec: MessageSpec, data: bytes, alg: MacAlgorithm, key: bytes) -> bool:
     """Verify field 64 on the received bytes themselves (no re-encoding); ``data`` must be
     a whole message whose last field is 64."""
-    if len(data) < spec.header_len + MAC_LEN:
+    if not _has_field64(spec, data):
         return False
     return verify_mac(alg, key, data[spec.header_len : -MAC_LEN], data[-MAC_LEN:])
+
+
+def _has_field64(spec: MessageSpec, data: bytes) -> bool:
+    """Whether the primary bitmap of ``data`` has bit 64 and no secondary bitmap."""
+    raw = spec.pyiso8583
+    at = spec.header_len + (2 if raw["t"]["data_enc"] == "b" else 4)
+    if raw["p"]["data_enc"] == "b":
+        bitmap = data[at : at + 8]
+    else:
+        try:
+            bitmap = bytes.fromhex(data[at : at + 16].decode("ascii"))
+        except ValueError:  # UnicodeDecodeError is a ValueError
+            return False
+    if len(bitmap) != 8 or len(data) < at + len(bitmap) + MAC_LEN:
+        return False
+    return bool(bitmap[7] & 0x01) and not bitmap[0] & 0x80

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from posguard.catalog.checks import CheckResult
 from posguard.catalog.loader import Catalog
-from posguard.kb.api import make_router
+from posguard.kb.api import make_router, router
 from posguard.kb.search import KnowledgeBase
 from posguard.kb.sessions import SessionStore
 from posguard.kb.wizard import CheckOutcome, CheckRequest
@@ -18,13 +18,23 @@ PREFIX = "/api/v1/kb"
 
 def _client(**kwargs: object) -> TestClient:
     app = FastAPI()
-    app.include_router(make_router(**kwargs), prefix=PREFIX)  # type: ignore[arg-type]
+    app.include_router(make_router(**kwargs))  # type: ignore[arg-type]
     return TestClient(app)
 
 
 @pytest.fixture
 def client() -> TestClient:
     return _client()
+
+
+def test_the_module_router_is_what_the_fleet_includes() -> None:
+    app = FastAPI()
+    app.include_router(router)  # as posguard.fleet.api.app does: no prefix of its own
+    client = TestClient(app)
+    assert client.get(f"{PREFIX}/search", params={"q": "91"}).status_code == 200
+    sid = client.post(f"{PREFIX}/walk", json={"code": "NET.DNS_FAILURE"}).json()["session_id"]
+    assert client.get(f"{PREFIX}/walk/{sid}").status_code == 200
+    assert client.get("/search", params={"q": "91"}).status_code == 404
 
 
 def test_search_returns_ranked_codes_with_reasons(client: TestClient) -> None:

@@ -1,5 +1,5 @@
-"""HTTP routes of the knowledge base, as a FastAPI ``APIRouter`` the fleet service mounts
-under ``/api/v1/kb``:
+"""HTTP routes of the knowledge base, as a FastAPI ``APIRouter`` (prefix ``/api/v1/kb``,
+carried by the router as the fleet's routers do) that the fleet service includes:
 
 - ``GET  /search?q=...&limit=5&lang=zh`` → ranking with scores and why each matched
 - ``POST /search`` ``{q, limit, lang}``   → the same, for complaints too long for a URL
@@ -26,6 +26,7 @@ from posguard.kb.sessions import SessionStore
 from posguard.kb.wizard import Answer, CheckRunner, Wizard, WizardError
 
 MAX_QUERY_BYTES = 100_000
+PREFIX = "/api/v1/kb"
 
 
 class SearchQuery(BaseModel):
@@ -62,12 +63,13 @@ class WalkAnswer(BaseModel):
 
 def make_router(
     *,
+    prefix: str = PREFIX,
     runners: Mapping[str, CheckRunner] | None = None,
     store: SessionStore | None = None,
     kb: Callable[[], KnowledgeBase] = KnowledgeBase.default,
 ) -> APIRouter:
     """The knowledge-base router. ``kb`` is called on first use, so mounting is cheap."""
-    router = APIRouter(tags=["knowledge base"])
+    router = APIRouter(prefix=prefix, tags=["knowledge base"])
     sessions = store if store is not None else SessionStore()  # an empty store is falsy
     checks = dict(runners or {})
 

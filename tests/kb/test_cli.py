@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -49,9 +50,7 @@ def test_search_prints_markup_safely() -> None:
 
 
 def test_walk_solved_on_the_second_step() -> None:
-    r = runner.invoke(
-        app, ["kb", "walk", "NET.DNS_FAILURE", "--lang", "en", "--no-checks"], input="2\n1\n"
-    )
+    r = runner.invoke(app, ["kb", "walk", "NET.DNS_FAILURE", "--lang", "en"], input="2\n1\n")
     assert r.exit_code == 0, r.output
     assert "1/" in r.stdout
     assert "2/" in r.stdout
@@ -59,9 +58,7 @@ def test_walk_solved_on_the_second_step() -> None:
 
 
 def test_walk_from_a_complaint_escalates_with_a_record() -> None:
-    r = runner.invoke(
-        app, ["kb", "walk", "打印机没纸了", "--terminal", "T7", "--no-checks"], input="3\n4\n"
-    )
+    r = runner.invoke(app, ["kb", "walk", "打印机没纸了", "--terminal", "T7"], input="3\n4\n")
     assert r.exit_code == 3
     record = json.loads(r.stdout[r.stdout.index("{") :])
     assert record["code"] == "PRN.PAPER_OUT"
@@ -70,7 +67,7 @@ def test_walk_from_a_complaint_escalates_with_a_record() -> None:
 
 
 def test_walk_with_input_ending_hands_over() -> None:
-    r = runner.invoke(app, ["kb", "walk", "PRN.OFFLINE", "--no-checks"], input="maybe\n")
+    r = runner.invoke(app, ["kb", "walk", "PRN.OFFLINE"], input="maybe\n")
     assert r.exit_code == 3
     assert "no answer (input ended)" in r.stdout
 
@@ -95,3 +92,11 @@ def test_check_results_from_other_faces_are_adapted() -> None:
     assert _adapt(Report()) == CheckOutcome(CheckResult.FAIL, "PRN.COVER_OPEN")
     assert _adapt((CheckResult.PASS, "ok")) == CheckOutcome(CheckResult.PASS, "ok")
     assert _adapt(object()).result is CheckResult.UNAVAILABLE
+
+
+def test_walk_with_a_bad_terminal_config_says_so(tmp_path: Path) -> None:
+    bad = tmp_path / "terminal.yaml"
+    bad.write_text("hosts: 12\n")
+    r = runner.invoke(app, ["kb", "walk", "NET.DNS_FAILURE", "--config", str(bad)], input="1\n")
+    assert r.exit_code == 2
+    assert "cannot use" in r.stderr

@@ -6,6 +6,7 @@ import importlib
 import json
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from posguard.catalog.checks import CHECKS, CheckResult
+from posguard.common.errors import PosguardError
 from posguard.kb.search import MAX_LIMIT, KnowledgeBase, guess_lang
 from posguard.kb.wizard import (
     Answer,
@@ -92,35 +94,40 @@ def search(
 
 
 def _adapt(raw: Any) -> CheckOutcome:
-    """Turn whatever a face's check function returns into a :class:`CheckOutcome`."""
+    """Turn whatever a face's check function returns (the terminal doctor's ``CheckReport``:
+    ``result``, ``detail``, ``code``) into a :class:`CheckOutcome`."""
     if isinstance(raw, CheckOutcome):
         return raw
     result = getattr(raw, "result", None) or getattr(raw, "status", None)
-    detail = getattr(raw, "detail", "") or ""
+    detail = str(getattr(raw, "detail", "") or "")
+    code = getattr(raw, "code", None)
     if isinstance(raw, tuple) and raw:
-        result, detail = raw[0], (raw[1] if len(raw) > 1 else "")
+        result, detail = raw[0], str(raw[1]) if len(raw) > 1 else ""
+    if isinstance(code, str) and code and code not in detail:
+        detail = f"{code}: {detail}" if detail else code
     try:
-        return CheckOutcome(CheckResult(str(getattr(result, "value", result))), str(detail))
+        return CheckOutcome(CheckResult(str(getattr(result, "value", result))), detail)
     except ValueError:
         return CheckOutcome(CheckResult.UNAVAILABLE, f"unexpected check result {result!r}")
 
 
-def doctor_runners() -> dict[str, CheckRunner]:
-    """Runners for the terminal's own checks, when the terminal doctor is installed;
-    empty otherwise (every step is then asked of the person)."""
+def doctor_runners(config_path: Path | None) -> dict[str, CheckRunner]:
+    """Runners for the terminal doctor's checks against the terminal config at
+    ``config_path``; empty without a config or without the terminal face installed (every
+    step is then asked of the person). Imported at run time: the kb package itself never
+    depends on the terminal."""
+    if config_path is None:
+        return {}
     try:
         doctor = importlib.import_module("posguard.terminal.doctor")
     except ImportError:
         return {}
-    run_check = getattr(doctor, "run_check", None)
-    if run_check is None:
-        return {}
+    config = doctor.load_doctor_config(config_path)
 
     def runner(req: CheckRequest) -> CheckOutcome:
-        return _adapt(run_check(req.check_id))
+        return _adapt(doctor.run_check(req.check_id, config))
 
-    prefixes = ("doctor.", "printer.", "terminal.")
-    return {cid: runner for cid in CHECKS if cid.startswith(prefixes)}
+    return {cid: runner for cid in doctor.ALL_CHECKS if cid in CHECKS}
 
 
 def _ask(console: Console, lang: str) -> Answer | None:
@@ -141,7 +148,10 @@ def walk(
     target: Annotated[str, typer.Argument(help="A catalog code (PRN.PAPER_OUT) or a complaint.")],
     lang: Annotated[str | None, typer.Option(help="zh or en.")] = None,
     terminal: Annotated[str | None, typer.Option(help="Terminal id, for the checks.")] = None,
-    checks: Annotated[bool, typer.Option(help="Run machine checks where available.")] = True,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Terminal config file: run the doctor's checks against it."),
+    ] = None,
 ) -> None:
     """Walk a runbook step by step / 按步骤引导排障."""
     kb = KnowledgeBase.default()
@@ -154,9 +164,12 @@ def walk(
             typer.echo(f"no runbook found: {found.reason}", err=True)
             raise typer.Exit(2)
         code = found.hits[0].code
-    wizard = Wizard.start(
-        code, terminal_id=terminal, lang=lang, runners=doctor_runners() if checks else {}
-    )
+    try:
+        runners = doctor_runners(config)
+    except PosguardError as exc:
+        typer.echo(f"cannot use {config}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    wizard = Wizard.start(code, terminal_id=terminal, lang=lang, runners=runners)
     console.print(f"[bold]{code}[/bold]  {escape(wizard.entry.title.get(lang))}")
     for _ in range(MAX_PROMPTS):
         view = wizard.prompt()

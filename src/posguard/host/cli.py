@@ -50,11 +50,16 @@ def serve(
     header: Annotated[str, typer.Option(help="Length header: binary2 or ascii4.")] = "binary2",
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve TLS.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+    sync: Annotated[
+        str, typer.Option(help="Ledger durability: FULL (fsync each commit) or NORMAL.")
+    ] = "FULL",
 ) -> None:
     """Run the ISO 8583 host / 运行ISO 8583主机. A new ledger gets the default seed."""
     try:
         seed_data = load_seed(seed) if seed else (None if db.exists() else default_seed())
         tls = tls_context(tls_cert, tls_key or tls_cert) if tls_cert else None
+        if sync.upper() not in ("FULL", "NORMAL"):
+            raise ConfigError("--sync must be FULL or NORMAL", value=sync)
         cfg = HostConfig(
             host=host,
             port=port,
@@ -62,6 +67,7 @@ def serve(
             db=str(db),
             tls=tls,
             length_header=LengthHeader[header.upper()],
+            synchronous="FULL" if sync.upper() == "FULL" else "NORMAL",
         )
     except (PosguardError, OSError, KeyError) as exc:
         raise _fail(exc if isinstance(exc, PosguardError) else ConfigError(str(exc))) from exc

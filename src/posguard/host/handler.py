@@ -39,7 +39,7 @@ from posguard.iso8583.fields import (
     settlement_totals,
 )
 from posguard.iso8583.keys import decrypt_pin
-from posguard.iso8583.mac import MacAlgorithm, apply_mac, check_mac_bytes
+from posguard.iso8583.mac import MacAlgorithm, check_mac_bytes, compute_mac
 from posguard.iso8583.mandatory import check_mandatory
 from posguard.iso8583.spec import MessageSpec
 
@@ -101,10 +101,11 @@ class HostHandler:
             log.warning("malformed request", peer=peer, mti=mti, error=str(exc))
         if decision is None:
             decision = Decision(str(answer.get("39", "30")), "format error")
-        if session is not None and decision.rc not in ("A0", "77"):
-            answer = apply_mac(self.spec, answer, MacAlgorithm[session.mac_alg], session.mac_key)
         try:
-            out: bytes | None = encode(self.spec, answer)
+            if session is not None and decision.rc not in ("A0", "77"):
+                out: bytes | None = self._encode_maced(answer, session)
+            else:
+                out = encode(self.spec, answer)
         except MessageEncodeError as exc:  # an echoed field we cannot re-encode
             log.warning("cannot encode answer", peer=peer, mti=mti, error=str(exc))
             out = None
@@ -123,6 +124,15 @@ class HostHandler:
         )
         self.journal.record(entry)
         return HandleResult(out, entry)
+
+    def _encode_maced(self, answer: Message, session: Session) -> bytes:
+        """Encode once with a placeholder MAC, then put the MAC over the packed bytes in place
+        (field 64 is the last 8 bytes; the same bytes ``mac.mac_input`` would produce)."""
+        packed = encode(self.spec, {**answer, "64": bytes(8)})
+        mac = compute_mac(
+            MacAlgorithm[session.mac_alg], session.mac_key, packed[self.spec.header_len : -8]
+        )
+        return packed[:-8] + mac
 
     def _undecodable(self, raw: bytes, peer: str, exc: MessageDecodeError) -> HandleResult:
         mti, header = self._peek_mti(raw)

@@ -19,7 +19,7 @@ from datetime import date, datetime
 
 from posguard.card import luhn_valid, mask_pan
 from posguard.host.kinds import DEBITS, TxnKind
-from posguard.host.ledger import Card, Ledger, Txn, TxnStatus, Upload
+from posguard.host.ledger import Account, Card, Ledger, Txn, TxnStatus, Upload
 from posguard.host.settlement import Totals
 
 __all__ = ["MAX_PIN_TRIES", "AuthRequest", "Decision", "Issuer", "ReversalRequest"]
@@ -162,7 +162,7 @@ class Issuer:
                 None,
             )
         if kind in (TxnKind.SALE, TxnKind.PREAUTH):
-            limit = self._check_limits(card, amount)
+            limit = self._check_limits(acct, amount)
             if limit is not None:
                 return limit, account_id, masked, amount, None
             if acct.available < amount:
@@ -264,9 +264,7 @@ class Issuer:
                 self.ledger.set_pin_tries(card.pan, 0)
         return None, card
 
-    def _check_limits(self, card: Card, amount: int) -> Decision | None:
-        acct = self.ledger.account(card.account_id)
-        assert acct is not None
+    def _check_limits(self, acct: Account, amount: int) -> Decision | None:
         if amount > acct.txn_limit:
             return Decision("61", "over the per-transaction limit")
         if self.ledger.spent_on(acct.id, self._today().isoformat()) + amount > acct.daily_limit:

@@ -53,11 +53,20 @@ _COLS = [f.name for f in fields(JournalEntry)]
 
 
 class HostJournal:
-    """Append-only journal in SQLite (WAL). Thread-safe: one lock around the connection."""
+    """Append-only journal in SQLite (WAL). Thread-safe: one lock around the connection.
+
+    Entries are buffered and written in one transaction by :meth:`flush` (the server's ledger
+    thread calls it between ledger transactions, a few times a second or every
+    :data:`FLUSH_EVERY` entries), before every query and on close.
+    The journal is the host's account of the wire; the ledger, not the journal, is the money.
+    """
+
+    FLUSH_EVERY = 256
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._lock = threading.Lock()
+        self._buffer: list[tuple[object, ...]] = []
 
     @classmethod
     def open(cls, path: str | Path) -> HostJournal:
@@ -72,29 +81,51 @@ class HostJournal:
         return cls(conn)
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._conn.close()
 
     def record(self, entry: JournalEntry) -> None:
+        """Buffer one entry. Never writes by itself: a write here could wait on the ledger's
+        open transaction in the same file; :meth:`flush` runs between ledger transactions."""
         ts = entry.ts or datetime.now(UTC).isoformat(timespec="microseconds")
+        row = (
+            ts,
+            entry.peer,
+            entry.tid,
+            entry.mti,
+            entry.stan,
+            entry.rc,
+            entry.pan_masked,
+            entry.amount,
+            entry.raw_len,
+            entry.decision,
+            entry.answer_mti,
+        )
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO journal (ts, peer, tid, mti, stan, rc, pan_masked, amount, raw_len,"
-                " decision, answer_mti) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    ts,
-                    entry.peer,
-                    entry.tid,
-                    entry.mti,
-                    entry.stan,
-                    entry.rc,
-                    entry.pan_masked,
-                    entry.amount,
-                    entry.raw_len,
-                    entry.decision,
-                    entry.answer_mti,
-                ),
-            )
+            self._buffer.append(row)
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def flush(self) -> None:
+        """Write buffered entries (one transaction)."""
+        with self._lock:
+            if not self._buffer:
+                return
+            rows, self._buffer = self._buffer, []
+            try:
+                with self._conn:  # BEGIN ... COMMIT, or ROLLBACK on error
+                    self._conn.execute("BEGIN")
+                    self._conn.executemany(
+                        "INSERT INTO journal (ts, peer, tid, mti, stan, rc, pan_masked, amount,"
+                        " raw_len, decision, answer_mti) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        rows,
+                    )
+            except sqlite3.Error:
+                self._buffer[:0] = rows  # keep them for the next flush
+                raise
 
     def query(
         self,
@@ -105,6 +136,7 @@ class HostJournal:
         limit: int = 1000,
     ) -> list[JournalEntry]:
         """Entries oldest first, filtered by terminal, time (UTC) and MTI."""
+        self.flush()
         where, args = [], []
         if tid is not None:
             where.append("tid=?")

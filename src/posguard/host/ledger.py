@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from posguard.card import mask_pan
 from posguard.common.errors import ConfigError
@@ -82,6 +83,7 @@ CREATE TABLE IF NOT EXISTS transactions (
 );
 CREATE INDEX IF NOT EXISTS transactions_batch ON transactions (tid, batch, stan);
 CREATE INDEX IF NOT EXISTS transactions_rrn ON transactions (rrn);
+CREATE INDEX IF NOT EXISTS transactions_spent ON transactions (account_id, host_day);
 CREATE TABLE IF NOT EXISTS settlements (
     tid TEXT NOT NULL, batch TEXT NOT NULL, terminal_totals TEXT NOT NULL,
     host_totals TEXT NOT NULL, in_balance INTEGER NOT NULL, uploading INTEGER NOT NULL DEFAULT 0,
@@ -196,15 +198,30 @@ class Ledger:
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
         self.path = path
+        # Terminals, merchants and unavailable BINs change only through load_seed(): cached.
+        self._terminals: dict[str, Terminal | None] = {}
+        self._merchants: dict[str, Merchant | None] = {}
+        self._bins: list[tuple[str, str]] | None = None
+
+    def _forget_static(self) -> None:
+        self._terminals.clear()
+        self._merchants.clear()
+        self._bins = None
 
     @classmethod
-    def open(cls, path: str | Path) -> Ledger:
-        """Open (creating if needed) a ledger; ``":memory:"`` for a throw-away one."""
+    def open(cls, path: str | Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> Ledger:
+        """Open (creating if needed) a ledger; ``":memory:"`` for a throw-away one.
+
+        ``synchronous="FULL"`` (default) fsyncs every commit: a decision survives power loss.
+        ``"NORMAL"`` survives a crash of the process but not of the machine (labs, load tests).
+        """
         where = str(path)
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ConfigError("synchronous must be FULL or NORMAL", value=synchronous)
         try:
             conn = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(_SCHEMA)
@@ -217,12 +234,27 @@ class Ledger:
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
-        """One write transaction: everything inside commits together or not at all."""
+        """One write transaction: everything inside commits together or not at all.
+
+        Nested inside another ``atomic()`` it is a savepoint: it rolls back alone on error and
+        becomes durable with the outer commit (the server's group commit uses this).
+        """
+        if self._conn.in_transaction:
+            self._conn.execute("SAVEPOINT decision")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK TO decision")
+                self._conn.execute("RELEASE decision")
+                raise
+            self._conn.execute("RELEASE decision")
+            return
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
             self._conn.execute("ROLLBACK")
+            self._forget_static()  # cached rows may describe rolled-back state
             raise
         self._conn.execute("COMMIT")
 
@@ -231,6 +263,7 @@ class Ledger:
     def load_seed(self, seed: SeedData) -> None:
         """Insert or replace every row of ``seed`` in one transaction."""
         c = self._conn
+        self._forget_static()
         with self.atomic():
             for a in seed.accounts:
                 c.execute(
@@ -284,23 +317,30 @@ class Ledger:
         return Card(*row) if row else None
 
     def merchant(self, mid: str) -> Merchant | None:
-        row = self._conn.execute("SELECT * FROM merchants WHERE mid=?", (mid,)).fetchone()
-        return Merchant(*row) if row else None
+        if mid not in self._merchants:
+            row = self._conn.execute("SELECT * FROM merchants WHERE mid=?", (mid,)).fetchone()
+            self._merchants[mid] = Merchant(*row) if row else None
+        return self._merchants[mid]
 
     def terminal(self, tid: str) -> Terminal | None:
-        row = self._conn.execute("SELECT * FROM terminals WHERE tid=?", (tid,)).fetchone()
-        if not row:
-            return None
-        return Terminal(row[0], row[1], bool(row[2]), bytes.fromhex(row[3]), row[4])
+        if tid not in self._terminals:
+            row = self._conn.execute("SELECT * FROM terminals WHERE tid=?", (tid,)).fetchone()
+            self._terminals[tid] = (
+                Terminal(row[0], row[1], bool(row[2]), bytes.fromhex(row[3]), row[4])
+                if row
+                else None
+            )
+        return self._terminals[tid]
 
     def unavailable_rc(self, pan: str) -> str | None:
         """The response code configured for ``pan``'s BIN range when its issuer is down."""
-        row = self._conn.execute(
-            "SELECT rc FROM unavailable_bins WHERE ? LIKE prefix || '%'"
-            " ORDER BY length(prefix) DESC LIMIT 1",
-            (pan,),
-        ).fetchone()
-        return str(row[0]) if row else None
+        if self._bins is None:
+            rows = self._conn.execute("SELECT prefix, rc FROM unavailable_bins").fetchall()
+            self._bins = sorted(((str(p), str(rc)) for p, rc in rows), key=lambda r: -len(r[0]))
+        for prefix, rc in self._bins:  # longest prefix first
+            if pan.startswith(prefix):
+                return rc
+        return None
 
     def balance_of_card(self, pan: str) -> int:
         """Ledger balance of the account behind ``pan`` (test and CLI helper)."""
@@ -372,10 +412,10 @@ class Ledger:
     # -- writes (call inside atomic()) --------------------------------------------------------
 
     def next_rrn(self) -> str:
-        self._conn.execute(
+        (n,) = self._conn.execute(
             "INSERT INTO meta VALUES ('rrn', 1) ON CONFLICT(key) DO UPDATE SET value=value+1"
-        )
-        (n,) = self._conn.execute("SELECT value FROM meta WHERE key='rrn'").fetchone()
+            " RETURNING value"
+        ).fetchone()
         return f"{int(n):012d}"
 
     def insert_txn(

@@ -13,19 +13,21 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import structlog
 
 from posguard.common.errors import FrameError
-from posguard.host.handler import HostHandler
+from posguard.host.handler import HandleResult, HostHandler
 from posguard.host.issuer import Issuer
 from posguard.host.journal import HostJournal, JournalEntry
 from posguard.host.ledger import Ledger
 from posguard.host.seed import SeedData
+from posguard.host.worker import LedgerWorker
 from posguard.iso8583.framing import LengthHeader, PeerClosedError, frame, read_frame
 from posguard.iso8583.spec import load_spec
 
@@ -37,7 +39,8 @@ log = structlog.get_logger("posguard.host")
 @dataclass(frozen=True, slots=True)
 class HostConfig:
     """Every default of the host in one place. ``db`` ``":memory:"`` keeps nothing on disk;
-    the journal goes to ``journal_db`` (default: the same file as the ledger)."""
+    the journal goes to ``journal_db`` (default: the same file as the ledger). ``synchronous``
+    is the ledger's durability (see :meth:`Ledger.open`)."""
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -47,6 +50,7 @@ class HostConfig:
     length_header: LengthHeader = LengthHeader.BINARY2
     max_frame: int = 8192
     idle_timeout: float = 300.0
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
     tls: ssl.SSLContext | None = None
 
 
@@ -70,13 +74,13 @@ class HostServer:
     ) -> None:
         self.config = config
         self.spec = load_spec(config.spec)
-        self.ledger = Ledger.open(config.db)
+        self.ledger = Ledger.open(config.db, synchronous=config.synchronous)
         if seed is not None:
             self.ledger.load_seed(seed)
         self.journal = HostJournal.open(config.journal_db or config.db)
         self.issuer = Issuer(self.ledger, clock=clock)
         self.handler = HostHandler(self.spec, self.issuer, self.journal, clock=clock)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="host-ledger")
+        self._worker: LedgerWorker | None = None
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self.port = 0
@@ -84,6 +88,7 @@ class HostServer:
 
     async def start(self) -> None:
         cfg = self.config
+        self._worker = LedgerWorker(self.ledger, self.journal)
         self._server = await asyncio.start_server(
             self._on_client, cfg.host, cfg.port, ssl=cfg.tls, reuse_address=True, backlog=1024
         )
@@ -99,7 +104,9 @@ class HostServer:
         for task in list(self._conns):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._executor.shutdown(wait=True)
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
         self.ledger.close()
         self.journal.close()
 
@@ -112,7 +119,8 @@ class HostServer:
 
     async def call(self, fn: Callable[[], object]) -> object:
         """Run ``fn`` on the ledger thread (for reads that must not race a write)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        assert self._worker is not None, "start() first"
+        return await self._worker.submit(fn)
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -140,7 +148,6 @@ class HostServer:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
         cfg = self.config
-        loop = asyncio.get_running_loop()
         while True:
             try:
                 raw = await read_frame(
@@ -164,9 +171,10 @@ class HostServer:
                     raw_len=int(exc.context.get("length", 0)),
                     decision=f"bad frame: {exc.message}",
                 )
-                await loop.run_in_executor(self._executor, self.journal.record, entry)
+                self.journal.record(entry)
                 return
-            result = await loop.run_in_executor(self._executor, self.handler.handle, raw, peer)
+            result = await self.call(partial(self.handler.handle, raw, peer))
+            assert isinstance(result, HandleResult)
             if result.answer is None:
                 return
             writer.write(frame(result.answer, cfg.length_header))

@@ -1,0 +1,216 @@
+"""Host simulator throughput: sale transactions per second through the host on loopback, with 1
+and with 50 concurrent terminals, against a raw asyncio echo server of the same framing measured
+in the same run; and memory per open connection.
+
+Both servers run in their own subprocess (so the client load does not share their interpreter);
+the clients pre-pack every request (MAC included) before timing, so the timed loop is the same
+"write a frame, read a frame" for host and echo. The host runs with its real on-disk ledger
+(SQLite WAL, synchronous=FULL: every approved sale is fsynced before it is answered) and journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench._result import Result
+from posguard.host.seed import default_seed, dump_seed, with_terminals
+from posguard.host.testing import HostClient
+from posguard.iso8583.framing import frame, read_frame
+
+ECHO_SERVER = """
+import asyncio, sys
+from posguard.iso8583.framing import frame, read_frame, PeerClosedError
+
+async def on(reader, writer):
+    try:
+        while True:
+            writer.write(frame(await read_frame(reader)))
+            await writer.drain()
+    except Exception:
+        pass
+    finally:
+        writer.close()
+
+async def main():
+    server = await asyncio.start_server(on, "127.0.0.1", 0, backlog=1024)
+    print("listening on 127.0.0.1:%d" % server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def _spawn(args: list[str]) -> tuple[asyncio.subprocess.Process, int]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(60):
+        while True:
+            line = (await proc.stdout.readline()).decode()
+            if not line:
+                raise RuntimeError("server exited before listening")
+            if "listening on" in line:
+                port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+                break
+
+    async def drain() -> None:  # keep the pipe from filling up
+        assert proc.stdout is not None
+        while await proc.stdout.read(65536):
+            pass
+
+    asyncio.get_running_loop().create_task(drain())
+    return proc, port
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def _prepare(
+    port: int, terminals: int, per_terminal: int, pan: str
+) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter, list[bytes]]]:
+    """Sign on each terminal and pre-pack its sales (unique STANs, MACed)."""
+    seed = with_terminals(default_seed(), terminals)
+    out = []
+    for i in range(terminals):
+        c = HostClient(port, tid=f"5{i:07d}", seed=seed)
+        await c.connect()
+        assert (await c.sign_on())["39"] == "00"
+        frames = [frame(c.pack(c.sale_msg(pan, 1))) for _ in range(per_terminal)]
+        assert c._reader is not None
+        assert c._writer is not None
+        out.append((c._reader, c._writer, frames))
+    return out
+
+
+async def _drive(
+    conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, list[bytes]]],
+) -> float:
+    async def one(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, frames: list[bytes]
+    ) -> None:
+        for f in frames:
+            writer.write(f)
+            await writer.drain()
+            await read_frame(reader, timeout=30)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(*c) for c in conns))
+    elapsed = time.perf_counter() - t0
+    return sum(len(c[2]) for c in conns) / elapsed
+
+
+async def _rate(port: int, terminals: int, per_terminal: int, pan: str, *, echo: bool) -> float:
+    if echo:  # the echo server needs no sign-on; same frames, same sizes
+        ref = await _prepare(HOST_PORT[0], terminals, per_terminal, pan)
+        conns = []
+        for _r, w, frames in ref:
+            w.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            conns.append((reader, writer, frames))
+    else:
+        conns = await _prepare(port, terminals, per_terminal, pan)
+    try:
+        return await _drive(conns)
+    finally:
+        for _r, w, _f in conns:
+            w.close()
+
+
+HOST_PORT = [0]
+
+
+async def _memory_per_connection(pid: int, port: int, n: int) -> float:
+    before = _rss_kib(pid)
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(n)]
+    await asyncio.sleep(0.5)
+    after = _rss_kib(pid)
+    for _r, w in conns:
+        w.close()
+    return (after - before) / n
+
+
+async def _run(quick: bool) -> list[Result]:
+    n1, n50, conns_mem = (300, 20, 200) if quick else (3000, 120, 1000)
+    pan = default_seed().cards[0].pan
+    with tempfile.TemporaryDirectory() as tmp:
+        seed_file = Path(tmp) / "seed.yaml"
+        seed_file.write_text(dump_seed(with_terminals(default_seed(), 50)), encoding="utf-8")
+        procs = {}
+        for sync in ("FULL", "NORMAL"):
+            procs[sync] = await _spawn(
+                [
+                    "-m",
+                    "posguard.cli",
+                    "host",
+                    "serve",
+                    "--port",
+                    "0",
+                    "--sync",
+                    sync,
+                    "--db",
+                    str(Path(tmp) / f"host-{sync}.db"),
+                    "--seed",
+                    str(seed_file),
+                ]
+            )
+        host_proc, host_port = procs["FULL"]
+        HOST_PORT[0] = host_port
+        echo_proc, echo_port = await _spawn(["-c", ECHO_SERVER])
+        try:
+            results = []
+            for terminals, per in ((1, n1), (50, n50)):
+                echo_rate = await _rate(echo_port, terminals, per, pan, echo=True)
+                for sync, (_proc, port) in procs.items():
+                    HOST_PORT[0] = port
+                    host_rate = await _rate(port, terminals, per, pan, echo=False)
+                    results.append(
+                        Result(
+                            name=f"sale tx/s, {terminals} terminal{'s' if terminals > 1 else ''},"
+                            f" synchronous={sync}",
+                            ours=host_rate,
+                            unit="tx/s",
+                            baseline=echo_rate,
+                            baseline_name="raw asyncio echo, same framing",
+                            target=">= 0.40x",
+                            note="fsync per commit, group commit"
+                            if sync == "FULL"
+                            else "no fsync (survives process crash, not power loss)",
+                        )
+                    )
+            per_conn = await _memory_per_connection(host_proc.pid, host_port, conns_mem)
+            echo_conn = await _memory_per_connection(echo_proc.pid, echo_port, conns_mem)
+            results.append(
+                Result(
+                    name=f"memory per idle connection ({conns_mem} open)",
+                    ours=per_conn,
+                    unit="KiB",
+                    baseline=echo_conn,
+                    baseline_name="raw asyncio echo",
+                    higher_is_better=False,
+                    note="RSS delta of the server process",
+                )
+            )
+            return results
+        finally:
+            for proc in (*(p for p, _ in procs.values()), echo_proc):
+                proc.terminate()
+                await proc.wait()
+
+
+def run(quick: bool) -> list[Result]:
+    return asyncio.run(_run(quick))
+
+
+if __name__ == "__main__":
+    for r in run(quick="--quick" in sys.argv):
+        print(r, f"ratio={r.ratio}", file=sys.stderr if os.environ.get("QUIET") else sys.stdout)

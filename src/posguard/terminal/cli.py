@@ -224,3 +224,9 @@ def journal(config: ConfigOpt, batch: Annotated[str | None, typer.Option()] = No
     for row in _with_terminal(config, rows):
         table.add_row(*row)
     Console().print(table)
+
+
+# Operations commands (doctor, supervise, update, printer) live in their own module.
+from posguard.terminal.ops_cli import register as _register_ops  # noqa: E402
+
+_register_ops(app)

@@ -164,6 +164,10 @@ def walk(
             typer.echo(f"no runbook found: {found.reason}", err=True)
             raise typer.Exit(2)
         code = found.hits[0].code
+        console.print(
+            ("匹配：" if lang == "zh" else "matched: ") + escape(found.hits[0].why(lang)),
+            style="dim",
+        )
     try:
         runners = doctor_runners(config)
     except PosguardError as exc:

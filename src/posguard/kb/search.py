@@ -39,6 +39,7 @@ QUERY_WEIGHTS: Mapping[Kind, float] = {
 MAX_QUERY_CHARS = 500
 """Longer queries are cut here (a complaint is a few sentences; 100 KB is a paste accident)."""
 MAX_LIMIT = 50
+MAX_MATCHES_SHOWN = 20
 WEAK_CODE_SHARE = 0.5
 """A number inside a sentence that happens to be a response code adds this share of the
 best text score; a code typed as a code ("51", "返回码51") ranks its entry first."""
@@ -113,7 +114,12 @@ class Hit:
                 "summary": self.why(lang),
                 "response_code": self.response_code,
                 "code_typed": self.code_typed,
-                "matches": [m.to_dict() for m in self.matches],
+                "matches": [m.to_dict() for m in self.matches if m.kind is not Kind.BIGRAM][
+                    :MAX_MATCHES_SHOWN
+                ],
+                "bigrams": [m.surface for m in self.matches if m.kind is Kind.BIGRAM][
+                    :MAX_MATCHES_SHOWN
+                ],
             },
         }
 

@@ -148,7 +148,7 @@ class Wizard:
     ) -> None:
         self.catalog = catalog if catalog is not None else default_catalog()
         if state.code not in self.catalog:
-            raise WizardError(f"unknown catalog code {state.code!r}", code=None)
+            raise WizardError(f"unknown catalog code {state.code!r}")
         self.entry: Entry = self.catalog[state.code]
         if state.step_index > len(self.entry.steps):
             raise WizardError(

@@ -1,0 +1,94 @@
+"""Group commit on the ledger thread, and the host over TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from posguard.common.errors import FrameError
+from posguard.host.journal import HostJournal
+from posguard.host.ledger import Ledger
+from posguard.host.seed import default_seed
+from posguard.host.server import tls_context
+from posguard.host.testing import HostClient, running_host
+from posguard.host.worker import LedgerWorker
+
+from .conftest import Cards
+
+
+async def test_group_commit_isolates_a_failing_decision(tmp_path: Path) -> None:
+    led = Ledger.open(tmp_path / "h.db")
+    led.load_seed(default_seed())
+    worker = LedgerWorker(led, HostJournal.open(tmp_path / "h.db"))
+    acct = "ACC-ZHANG"
+    start = led.account(acct)
+    assert start is not None
+
+    def debit() -> None:
+        with led.atomic():
+            led.move(acct, balance=-100)
+
+    def broken() -> None:
+        with led.atomic():
+            led.move(acct, balance=-1_000_000)
+            raise RuntimeError("bug in one decision")
+
+    results = await asyncio.gather(
+        *(worker.submit(f) for f in (debit, broken, debit, debit)), return_exceptions=True
+    )
+    worker.stop()
+    assert [isinstance(r, RuntimeError) for r in results] == [False, True, False, False]
+    end = led.account(acct)
+    assert end is not None
+    assert end.balance == start.balance - 300
+    assert worker.items == 4
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_host(tmp_path: Path, cards: Cards) -> None:
+    cert, key = _self_signed(tmp_path)
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    client_ctx.check_hostname = False
+    async with running_host(tls=tls_context(cert, key)) as (_h, port, ledger):
+        before = ledger.balance_of_card(cards.good)
+        async with HostClient(port, ssl=client_ctx) as c:
+            assert (await c.sign_on())["39"] == "00"
+            assert (await c.sale(cards.good, 250))["39"] == "00"
+        assert ledger.balance_of_card(cards.good) == before - 250
+        with pytest.raises((FrameError, ConnectionError)):  # plain TCP: closed by the host
+            async with HostClient(port, timeout=1) as plain:
+                await plain.sign_on()

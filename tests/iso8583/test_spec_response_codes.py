@@ -18,7 +18,13 @@ from posguard.iso8583.response_codes import (
     known_codes,
     lookup,
 )
-from posguard.iso8583.spec import SPEC_DIR, load_spec, load_spec_file, parse_spec
+from posguard.iso8583.spec import (
+    SPEC_DIR,
+    check_profile_fields,
+    load_spec,
+    load_spec_file,
+    parse_spec,
+)
 
 
 def _good() -> dict[str, Any]:
@@ -170,3 +176,14 @@ def test_unknown_codes_never_raise(rc: object) -> None:
     assert not r.approved
     assert "Unknown response" in r.text["en"]
     assert "未知应答码" in r.text["zh"]
+
+
+def test_shipped_specs_must_define_the_profile_fields() -> None:
+    raw = _good()
+    raw["fields"].pop("61")
+    with pytest.raises(ConfigError, match="field '61': missing: the message profile uses it"):
+        check_profile_fields(parse_spec(raw, "unionpay.yaml"))
+    raw = _good()
+    raw["fields"]["62"] = {"data_enc": "ascii", "len_enc": "bcd", "len_type": 2, "max_len": 512}
+    with pytest.raises(ConfigError, match="field '62': must be binary"):
+        check_profile_fields(parse_spec(raw, "unionpay.yaml"))

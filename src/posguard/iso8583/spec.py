@@ -39,6 +39,31 @@ from posguard.common.errors import ConfigError
 
 SPEC_DIR = Path(str(files("posguard.iso8583") / "specs"))
 KNOWN_SPECS = ("iso87ascii", "unionpay")
+# Every field docs/iso8583-profile.md uses: a shipped spec must define them all.
+PROFILE_FIELDS = (
+    "2",
+    "3",
+    "4",
+    "11",
+    "12",
+    "13",
+    "14",
+    "22",
+    "25",
+    "35",
+    "37",
+    "38",
+    "39",
+    "41",
+    "42",
+    "48",
+    "49",
+    "52",
+    "60",
+    "61",
+    "62",
+    "64",
+)
 
 _REQUIRED = {"data_enc": str, "len_enc": str, "len_type": int, "max_len": int}
 _OPTIONAL = {"len_count": str, "left_pad": str, "right_pad": str, "desc": str, "numeric": bool}
@@ -238,6 +263,17 @@ def load_spec(name: str) -> MessageSpec:
     if name not in KNOWN_SPECS:
         raise ConfigError(f"unknown message spec {name!r} (known: {', '.join(KNOWN_SPECS)})")
     spec = load_spec_file(SPEC_DIR / f"{name}.yaml")
+    check_profile_fields(spec)
     if spec.name != name:
         raise ConfigError(f"{name}.yaml: key 'name': says {spec.name!r}, expected {name!r}")
     return spec
+
+
+def check_profile_fields(spec: MessageSpec) -> None:
+    """Raise naming the first profile field ``spec`` does not define."""
+    for key in PROFILE_FIELDS:
+        if key not in spec.pyiso8583:
+            raise _fail(spec.source, f"field {key!r}", "missing: the message profile uses it")
+    for key in ("52", "62", "64"):
+        if key not in spec.bytes_fields:
+            raise _fail(spec.source, f"field {key!r}", "must be binary (data_enc 'b', bytes)")

@@ -29,11 +29,11 @@ from typing import Any
 import iso8583
 from posguard.common.errors import MessageDecodeError, MessageEncodeError
 from posguard.iso8583.mandatory import check_mandatory, missing_fields
-from posguard.iso8583.spec import KIND_BITMAP, KIND_BYTES, KIND_NUMERIC, KIND_TEXT, MessageSpec
+from posguard.iso8583.spec import KIND_BITMAP, MessageSpec
 
 Message = dict[str, str | bytes]
 
-_TEXT, _NUMERIC, _BYTES, _BITMAP = KIND_TEXT, KIND_NUMERIC, KIND_BYTES, KIND_BITMAP
+_BITMAP = KIND_BITMAP
 
 
 def _encoded_pos(doc_enc: dict[str, dict[str, bytes]], upto: str) -> int:
@@ -57,24 +57,23 @@ def encode(spec: MessageSpec, msg: Message) -> bytes:
         raise MessageEncodeError(
             f"{spec.name}: a message must be a dict, not {type(msg).__name__}", field="(message)"
         )
-    kinds = spec.value_kinds
-    doc: dict[str, Any] = {}
+    digit_keys, text_keys, binary_keys = spec.digit_keys, spec.text_keys, spec.binary_keys
+    doc: dict[str, Any] = dict(msg)  # pyiso8583 writes into what it is given
     for key, value in msg.items():
-        kind = kinds.get(key)
-        if kind is None:
-            raise _enc_error(spec, str(key), "not a field of this spec")
-        if kind == _BYTES:
+        if key in digit_keys:
+            if type(value) is not str:
+                raise _enc_error(spec, key, f"must be str, not {type(value).__name__}")
+            if not (value.isdigit() and value.isascii()):
+                raise _enc_error(spec, key, "must hold decimal digits only")
+        elif key in text_keys:
+            if type(value) is not str:
+                raise _enc_error(spec, key, f"must be str, not {type(value).__name__}")
+        elif key in binary_keys:
             if type(value) is not bytes:
                 raise _enc_error(spec, key, f"must be bytes, not {type(value).__name__}")
             doc[key] = value.hex()
-            continue
-        if kind == _BITMAP:
-            continue  # computed from the fields present
-        if type(value) is not str:
-            raise _enc_error(spec, key, f"must be str, not {type(value).__name__}")
-        if kind == _NUMERIC and not (value.isdigit() and value.isascii()):
-            raise _enc_error(spec, key, "must hold decimal digits only")
-        doc[key] = value
+        elif spec.value_kinds.get(key) != _BITMAP:  # bitmaps are computed, whatever given
+            raise _enc_error(spec, str(key), "not a field of this spec")
     try:
         raw, _ = iso8583.encode(doc, spec.pyiso8583)
     except iso8583.EncodeError as exc:
@@ -108,18 +107,16 @@ def decode(spec: MessageSpec, data: bytes) -> Message:
         raise _dec_error(spec, str(exc.args[0]), None, "bitmap names a field not in spec") from exc
     except Exception as exc:
         raise _dec_error(spec, "(message)", None, f"{type(exc).__name__}: {exc}") from exc
-    kinds = spec.value_kinds
-    out: Message = {}
+    del dec["p"]
+    dec.pop("1", None)
+    digit_keys, binary_keys = spec.digit_keys, spec.binary_keys
+    out: Message = dec  # type: ignore[assignment]  # values converted in place below
     for key, value in dec.items():
-        kind = kinds.get(key, _TEXT)
-        if kind == _BYTES:
+        if key in digit_keys:
+            if not (value.isdigit() and value.isascii()):
+                raise _dec_error(spec, key, _encoded_pos(enc, key), "must hold decimal digits only")
+        elif key in binary_keys:
             out[key] = bytes.fromhex(value)
-        elif kind == _BITMAP:
-            continue
-        elif kind == _NUMERIC and not (value.isdigit() and value.isascii()):
-            raise _dec_error(spec, key, _encoded_pos(enc, key), "must hold decimal digits only")
-        else:
-            out[key] = value
     return out
 
 

@@ -93,6 +93,10 @@ class MessageSpec:
     header_len: int = 0
     source: str = ""
     value_kinds: Mapping[str, int] = field(default_factory=dict)
+    # value_kinds split into sets, for the codec's hot path
+    digit_keys: frozenset[str] = field(default_factory=frozenset)
+    text_keys: frozenset[str] = field(default_factory=frozenset)
+    binary_keys: frozenset[str] = field(default_factory=frozenset)
 
     def desc(self, key: str) -> str:
         """The human description of a field (``"?"`` when the spec has none)."""
@@ -239,6 +243,9 @@ def parse_spec(raw: Any, source: str) -> MessageSpec:
         name=name,
         pyiso8583=fields,
         value_kinds=kinds,
+        digit_keys=frozenset(k for k, v in kinds.items() if v == KIND_NUMERIC),
+        text_keys=frozenset(k for k, v in kinds.items() if v == KIND_TEXT),
+        binary_keys=frozenset(k for k, v in kinds.items() if v == KIND_BYTES),
         numeric_fields=numeric,
         bytes_fields=bytes_fields,
         header_len=header_len,

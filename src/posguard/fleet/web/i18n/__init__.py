@@ -1,0 +1,56 @@
+"""Dashboard strings in zh-CN and en, kept as data (``messages.yaml``).
+
+>>> t = translator("en")
+>>> t("nav.overview"), translator("zh-CN")("nav.overview")
+('Overview', '总览')
+>>> t("kb.step", n=2, of=5)
+'Step 2 of 5'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import yaml
+
+from posguard.common.errors import ConfigError
+
+Translator = Callable[..., str]
+
+
+@cache
+def messages() -> Mapping[str, Mapping[str, str]]:
+    """Every key with its ``zh`` and ``en`` text; refuses a key missing either language."""
+    raw = yaml.safe_load((files(__package__) / "messages.yaml").read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ConfigError("web i18n: messages.yaml must be a mapping")
+    out: dict[str, dict[str, str]] = {}
+    for key, texts in raw.items():
+        if not isinstance(texts, dict) or not all(
+            isinstance(texts.get(lang), str) and texts[lang] for lang in ("zh", "en")
+        ):
+            raise ConfigError(f"web i18n: key {key!r} needs non-empty zh and en texts")
+        out[str(key)] = {"zh": texts["zh"], "en": texts["en"]}
+    return out
+
+
+def lang_key(lang: str) -> str:
+    """``zh-CN`` → ``zh`` (the catalog's key); anything else → ``en``."""
+    return "zh" if lang.lower().startswith("zh") else "en"
+
+
+def translator(lang: str) -> Translator:
+    table = messages()
+    key_lang = lang_key(lang)
+
+    def t(key: str, **params: Any) -> str:
+        entry = table.get(key)
+        if entry is None:
+            return key  # visible in the page, and caught by the template test
+        text = entry[key_lang]
+        return text.format(**params) if params else text
+
+    return t

@@ -1,0 +1,136 @@
+"""Incident list (filters) and incident page (timeline, rule, steps, actions)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.responses import RedirectResponse, Response
+
+from posguard.catalog.model import Audience, Category
+from posguard.fleet.api.deps import Ctx, SessionDep
+from posguard.fleet.db.models import Terminal
+from posguard.fleet.repo import commands as command_repo
+from posguard.fleet.repo import incidents as repo
+from posguard.fleet.repo.users import Role
+from posguard.fleet.web import queries
+from posguard.fleet.web.filters import Filters
+from posguard.fleet.web.pages.commands import available
+from posguard.fleet.web.render import PageRoute, render
+from posguard.fleet.web.session import PostUser, WebUser, WebUserDep, staff_only
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+IncidentId = Annotated[int, Path(ge=1, le=2**53)]
+STATUSES = ("active", "open", "acknowledged", "resolved", "merged")
+INCIDENT_COMMANDS = ("re_sign_on", "reboot", "reprint", "settle")
+
+
+def _audiences(user: WebUser) -> set[Audience]:
+    if user.role is Role.MERCHANT:
+        return {Audience.MERCHANT, Audience.CARDHOLDER}
+    return set(Audience)
+
+
+@router.get("/ui/incidents")
+def incident_list(request: Request, ctx: Ctx, session: SessionDep, user: WebUserDep) -> Response:
+    qp = request.query_params
+    filters = Filters.from_query(qp, merchant_scope=user.merchant_scope)
+    asked = qp.get("status", "active")
+    status = asked if asked in STATUSES else None
+    severity = qp.get("severity") if qp.get("severity") in queries.SEVERITIES else None
+    category = qp.get("category") if qp.get("category") in {c.value for c in Category} else None
+    codes = None
+    if category is not None:
+        codes = [e.code for e in ctx.catalog.values() if e.category.value == category]
+    rows = queries.list_incidents(
+        session, filters=filters, status=status, severity=severity, category_codes=codes
+    )
+    if qp.get("terminal"):
+        rows = [r for r in rows if r[0].terminal_id == qp.get("terminal")]
+    return render(
+        request,
+        "incidents.html",
+        {
+            "rows": rows,
+            "filters": filters,
+            "status": status or "",
+            "severity": severity or "",
+            "category": category or "",
+            "statuses": STATUSES,
+            "severities": queries.SEVERITIES,
+            "categories": [c.value for c in Category],
+            "options": queries.filter_options(session, merchant_scope=user.merchant_scope),
+            "catalog": ctx.catalog,
+        },
+        user=user,
+    )
+
+
+def _detail(ctx: Ctx, session: SessionDep, user: WebUser, incident_id: int) -> dict[str, Any]:
+    inc = repo.get_incident(session, incident_id=incident_id, merchant_id=user.merchant_scope)
+    if inc is None:
+        raise HTTPException(404, "incident")
+    entry = ctx.catalog.get(inc.code)
+    rule = next((r for r in ctx.rules if r.id == inc.rule_id), None)
+    members: list[str] = []
+    if inc.terminal_id:
+        members = [inc.terminal_id]
+    elif user.merchant_scope is None:
+        members = [str(m) for m in inc.explanation.get("members", [])]
+    terminals = {
+        t.id: t for t in session.query(Terminal).filter(Terminal.id.in_(members[:200])).all()
+    }
+    show_steps = entry is not None and bool(_audiences(user) & set(entry.audience))
+    children = [] if user.merchant_scope else repo.list_incidents(session, parent_id=inc.id)
+    return {
+        "inc": inc,
+        "entry": entry,
+        "rule": rule,
+        "members": members,
+        "terminals": terminals,
+        "events": repo.incident_events(session, incident_id=inc.id, limit=200),
+        "show_steps": show_steps,
+        "children": children,
+        "commands": command_repo.list_commands(session, terminal_id=inc.terminal_id, limit=20)
+        if inc.terminal_id
+        else [],
+        "incident_commands": [(c, True) for c in INCIDENT_COMMANDS if available(c)],
+    }
+
+
+@router.get("/ui/incidents/{incident_id}")
+def incident_page(
+    request: Request, incident_id: IncidentId, ctx: Ctx, session: SessionDep, user: WebUserDep
+) -> Response:
+    data = _detail(ctx, session, user, incident_id)
+    data["commands"] = [c for c in data["commands"] if c.incident_id == incident_id]
+    data["sent"] = request.query_params.get("sent")
+    return render(request, "incident.html", data, user=user)
+
+
+def _transition(
+    ctx: Ctx, session: SessionDep, user: WebUser, incident_id: int, action: str
+) -> Response:
+    staff_only(user)
+    inc = repo.get_incident(session, incident_id=incident_id)
+    if inc is None:
+        raise HTTPException(404, "incident")
+    now = ctx.clock.now()
+    if action == "ack":
+        done = repo.acknowledge(session, incident=inc, by=user.username, now=now)
+    else:
+        done = repo.resolve(session, incident=inc, by=f"user:{user.username}", now=now)
+    if not done:
+        raise HTTPException(409, inc.status)
+    return RedirectResponse(f"/ui/incidents/{incident_id}", status_code=303)
+
+
+@router.post("/ui/incidents/{incident_id}/ack")
+def acknowledge(incident_id: IncidentId, ctx: Ctx, session: SessionDep, user: PostUser) -> Response:
+    return _transition(ctx, session, user, incident_id, "ack")
+
+
+@router.post("/ui/incidents/{incident_id}/resolve")
+def resolve(incident_id: IncidentId, ctx: Ctx, session: SessionDep, user: PostUser) -> Response:
+    return _transition(ctx, session, user, incident_id, "resolve")

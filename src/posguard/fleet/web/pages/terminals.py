@@ -1,0 +1,49 @@
+"""The terminal page: identity, outcome rates, printer, pending work, timeline, actions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.responses import Response
+
+from posguard.fleet.api.deps import Ctx, SessionDep
+from posguard.fleet.repo import terminals as terminal_repo
+from posguard.fleet.web import queries
+from posguard.fleet.web.pages.commands import TERMINAL_ACTIONS, available
+from posguard.fleet.web.render import PageRoute, render
+from posguard.fleet.web.session import WebUserDep
+from posguard.fleet.web.terminal_data import terminal_view
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+@router.get("/ui/terminals/{terminal_id}")
+def terminal_page(
+    request: Request,
+    terminal_id: Annotated[str, Path(max_length=64)],
+    ctx: Ctx,
+    session: SessionDep,
+    user: WebUserDep,
+) -> Response:
+    """404 for a terminal that does not exist and for another merchant's terminal alike."""
+    terminal = terminal_repo.get_terminal(
+        session, terminal_id=terminal_id, merchant_id=user.merchant_scope
+    )
+    if terminal is None:
+        raise HTTPException(404, "terminal")
+    now = ctx.clock.now()
+    view = terminal_view(session, terminal=terminal, now=now)
+    health = queries.health_of(session, terminal=terminal, now=now, catalog=ctx.catalog)
+    return render(
+        request,
+        "terminal.html",
+        {
+            "v": view,
+            "health": health,
+            "actions": [(a, available(a)) for a in TERMINAL_ACTIONS],
+            "today": now.date(),
+            "sent": request.query_params.get("sent"),
+        },
+        user=user,
+    )

@@ -1,0 +1,281 @@
+"""Read queries the dashboard needs and the fleet repositories do not offer (aggregates over the
+whole fleet, filtered by terminal attributes). Writes always go through ``posguard.fleet.repo``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from posguard.catalog.model import Entry
+from posguard.fleet.db.models import EventRow, Incident, Terminal
+from posguard.fleet.repo.incidents import IncidentStatus
+from posguard.fleet.web.filters import Filters
+from posguard.fleet.web.health import Health, classify
+
+OPEN = (IncidentStatus.OPEN.value, IncidentStatus.ACKNOWLEDGED.value)
+SEVERITIES = ("critical", "major", "minor", "info")
+PRINTER_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Counts per bucket per catalog category, for one stacked chart."""
+
+    buckets: tuple[str, ...]
+    by_category: Mapping[str, tuple[int, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    terminals: int
+    health: Mapping[Health, int]
+    severity: Mapping[str, int]
+    hourly: Series
+    daily: Series
+    unhealthy: Sequence[tuple[str, Health]] = field(default=())
+
+
+def _bucket_expr(session: Session, column: Any, unit: str) -> ColumnElement[Any]:
+    """The start of the hour/day of ``column`` as text ``YYYY-MM-DD[ HH]``, on either dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        fmt = "YYYY-MM-DD HH24" if unit == "hour" else "YYYY-MM-DD"
+        return func.to_char(func.timezone("UTC", column), fmt)
+    fmt = "%Y-%m-%d %H" if unit == "hour" else "%Y-%m-%d"
+    return func.strftime(fmt, column)
+
+
+def bucket_labels(now: datetime, unit: str, count: int) -> tuple[str, ...]:
+    """The last ``count`` bucket keys ending with the one holding ``now``, oldest first.
+
+    >>> from datetime import UTC
+    >>> bucket_labels(datetime(2026, 11, 25, 10, 30, tzinfo=UTC), "hour", 3)
+    ('2026-11-25 08', '2026-11-25 09', '2026-11-25 10')
+    """
+    step = timedelta(hours=1) if unit == "hour" else timedelta(days=1)
+    fmt = "%Y-%m-%d %H" if unit == "hour" else "%Y-%m-%d"
+    return tuple((now - step * i).strftime(fmt) for i in range(count - 1, -1, -1))
+
+
+def fault_series(
+    session: Session,
+    *,
+    filters: Filters,
+    now: datetime,
+    unit: str,
+    count: int,
+    catalog: Mapping[str, Entry],
+) -> Series:
+    """Fault events per catalog category per hour (or day), the last ``count`` buckets."""
+    labels = bucket_labels(now, unit, count)
+    since = now - (timedelta(hours=count) if unit == "hour" else timedelta(days=count))
+    bucket = _bucket_expr(session, EventRow.ts, unit)
+    q = select(bucket, EventRow.code, func.count()).where(
+        EventRow.kind == "fault", EventRow.ts >= since
+    )
+    if filters.any():
+        q = filters.apply(q.join(Terminal, Terminal.id == EventRow.terminal_id))
+    q = q.group_by(bucket, EventRow.code)
+    index = {label: i for i, label in enumerate(labels)}
+    acc: dict[str, list[int]] = defaultdict(lambda: [0] * len(labels))
+    for key, code, n in session.execute(q):
+        i = index.get(str(key))
+        entry = catalog.get(code or "")
+        if i is not None:
+            acc[entry.category.value if entry else "unknown"][i] += int(n)
+    return Series(labels, {k: tuple(v) for k, v in sorted(acc.items())})
+
+
+def group_scopes(session: Session) -> tuple[set[str], set[str]]:
+    """Acquirer hosts and areas under an open fleet-wide incident."""
+    hosts: set[str] = set()
+    areas: set[str] = set()
+    q = select(Incident.scope).where(Incident.status.in_(OPEN), Incident.terminal_id.is_(None))
+    for (scope,) in session.execute(q):
+        kind, _, value = scope.partition(":")
+        if kind == "host":
+            hosts.add(value)
+        elif kind == "area":
+            areas.add(value)
+    return hosts, areas
+
+
+def latest_printer_states(
+    session: Session, *, filters: Filters, now: datetime, terminal_ids: Sequence[str] | None = None
+) -> dict[str, str]:
+    """The state in each terminal's newest printer event of the last week."""
+    newest = select(func.max(EventRow.id)).where(
+        EventRow.kind == "printer", EventRow.ts >= now - PRINTER_WINDOW
+    )
+    if filters.merchant:
+        newest = newest.where(EventRow.merchant_id == filters.merchant)
+    if terminal_ids is not None:
+        newest = newest.where(EventRow.terminal_id.in_(list(terminal_ids)))
+    newest = newest.group_by(EventRow.terminal_id)
+    q = select(EventRow.terminal_id, EventRow.data).where(EventRow.id.in_(newest))
+    out: dict[str, str] = {}
+    for tid, data in session.execute(q):
+        state = data.get("state") if isinstance(data, dict) else None
+        if isinstance(state, str):
+            out[tid] = state
+    return out
+
+
+def terminal_health(
+    session: Session, *, filters: Filters, now: datetime, catalog: Mapping[str, Entry]
+) -> tuple[int, dict[str, Health]]:
+    """How many terminals match, and the health of every one that is not ``ok``."""
+    total = session.scalar(filters.apply(select(func.count()).select_from(Terminal))) or 0
+    codes: dict[str, set[str]] = defaultdict(set)
+    q = filters.apply(
+        select(Incident.terminal_id, Incident.code)
+        .join(Terminal, Terminal.id == Incident.terminal_id)
+        .where(Incident.status.in_(OPEN))
+    )
+    for tid, code in session.execute(q):
+        if tid is not None:
+            codes[tid].add(code)
+    hosts, areas = group_scopes(session)
+    grouped: set[str] = set()
+    if hosts or areas:
+        cond = Terminal.acquirer_host.in_(hosts) | Terminal.area.in_(areas)
+        grouped = set(session.scalars(filters.apply(select(Terminal.id).where(cond))))
+    printers = latest_printer_states(session, filters=filters, now=now)
+    out: dict[str, Health] = {}
+    for tid in set(codes) | grouped | set(printers):
+        h = classify(
+            codes.get(tid, ()),
+            catalog=catalog,
+            group_down=tid in grouped,
+            printer_state=printers.get(tid),
+        )
+        if h is not Health.OK:
+            out[tid] = h
+    if filters.any() and printers:
+        # the printer query narrows by merchant only; drop terminals outside the other filters
+        known = set(session.scalars(filters.apply(select(Terminal.id).where(Terminal.id.in_(out)))))
+        out = {t: h for t, h in out.items() if t in known}
+    return total, out
+
+
+def open_by_severity(session: Session, *, filters: Filters) -> dict[str, int]:
+    """Open or acknowledged incidents per severity (fleet-wide ones only without a merchant)."""
+    q = select(Incident.severity, func.count()).where(Incident.status.in_(OPEN))
+    if filters.any():
+        q = filters.apply(q.join(Terminal, Terminal.id == Incident.terminal_id))
+    counts = dict.fromkeys(SEVERITIES, 0)
+    for sev, n in session.execute(q.group_by(Incident.severity)):
+        counts[sev] = counts.get(sev, 0) + int(n)
+    if filters.any() and not filters.merchant:
+        scopes = [f"host:{filters.host}"] if filters.host else []
+        scopes += [f"area:{filters.area}"] if filters.area else []
+        if scopes and not (filters.model or filters.brand):
+            g = select(Incident.severity, func.count()).where(
+                Incident.status.in_(OPEN), Incident.scope.in_(scopes)
+            )
+            for sev, n in session.execute(g.group_by(Incident.severity)):
+                counts[sev] = counts.get(sev, 0) + int(n)
+    return counts
+
+
+def overview(
+    session: Session, *, filters: Filters, now: datetime, catalog: Mapping[str, Entry]
+) -> Overview:
+    total, unhealthy = terminal_health(session, filters=filters, now=now, catalog=catalog)
+    counts = Counter(unhealthy.values())
+    health = {h: counts.get(h, 0) for h in Health}
+    health[Health.OK] = total - len(unhealthy)
+    worst = sorted(unhealthy.items(), key=lambda kv: (-_RANK[kv[1]], kv[0]))
+    return Overview(
+        terminals=total,
+        health=health,
+        severity=open_by_severity(session, filters=filters),
+        hourly=fault_series(
+            session, filters=filters, now=now, unit="hour", count=24, catalog=catalog
+        ),
+        daily=fault_series(
+            session, filters=filters, now=now, unit="day", count=14, catalog=catalog
+        ),
+        unhealthy=worst[:20],
+    )
+
+
+_RANK = {
+    Health.FROZEN: 4,
+    Health.DOWN: 3,
+    Health.PRINTER_FAULT: 2,
+    Health.DEGRADED: 1,
+    Health.OK: 0,
+}
+
+
+def filter_options(session: Session, *, merchant_scope: str | None) -> dict[str, list[str]]:
+    """The values each filter can take (within a merchant's own terminals for a merchant)."""
+    cols = {
+        "host": Terminal.acquirer_host,
+        "area": Terminal.area,
+        "merchant": Terminal.merchant_id,
+        "model": Terminal.model,
+        "brand": Terminal.brand,
+    }
+    out: dict[str, list[str]] = {}
+    for name, col in cols.items():
+        q = select(col).distinct().order_by(col).limit(500)
+        if merchant_scope is not None:
+            q = q.where(Terminal.merchant_id == merchant_scope)
+        out[name] = [str(v) for v in session.scalars(q)]
+    return out
+
+
+def list_incidents(
+    session: Session,
+    *,
+    filters: Filters,
+    status: str | None,
+    severity: str | None,
+    category_codes: Sequence[str] | None,
+    limit: int = 200,
+) -> Sequence[tuple[Incident, Terminal | None]]:
+    """Incidents newest first, with their terminal; fleet-wide ones unless a merchant filter."""
+    q = select(Incident, Terminal).outerjoin(Terminal, Terminal.id == Incident.terminal_id)
+    if filters.any():
+        q = filters.apply(q)
+    if status == "active":
+        q = q.where(Incident.status.in_(OPEN))
+    elif status:
+        q = q.where(Incident.status == status)
+    if severity:
+        q = q.where(Incident.severity == severity)
+    if category_codes is not None:
+        q = q.where(Incident.code.in_(list(category_codes)))
+    rows = session.execute(q.order_by(Incident.id.desc()).limit(limit)).tuples().all()
+    return list(rows)
+
+
+def health_of(
+    session: Session, *, terminal: Terminal, now: datetime, catalog: Mapping[str, Entry]
+) -> Health:
+    """One terminal's health, by the same rules as the overview's counts."""
+    codes = set(
+        session.scalars(
+            select(Incident.code).where(
+                Incident.terminal_id == terminal.id, Incident.status.in_(OPEN)
+            )
+        )
+    )
+    hosts, areas = group_scopes(session)
+    printers = latest_printer_states(
+        session, filters=Filters(merchant=terminal.merchant_id), now=now, terminal_ids=[terminal.id]
+    )
+    return classify(
+        codes,
+        catalog=catalog,
+        group_down=terminal.acquirer_host in hosts or terminal.area in areas,
+        printer_state=printers.get(terminal.id),
+    )

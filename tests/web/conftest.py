@@ -1,0 +1,103 @@
+"""A small fleet for the dashboard tests: two merchants, five terminals, users of every role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from posguard.fleet.config import FleetSettings
+from posguard.fleet.db.engine import make_engine, make_sessionmaker
+from posguard.fleet.db.migrate import upgrade
+from posguard.fleet.maintenance import set_schedule
+from posguard.fleet.repo.terminals import add_terminal
+from posguard.fleet.repo.users import Role, create_user
+
+PASSWORD = "correct horse battery"
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+TERMINALS = (
+    # id, merchant, model, brand, host, area
+    ("T1001", "M01", "PX-5", "Acme", "acq-east", "pudong"),
+    ("T1002", "M01", "PX-5", "Acme", "acq-east", "pudong"),
+    ("T1003", "M01", "Z9", "Zeta", "acq-west", "xuhui"),
+    ("T2001", "M02", "PX-5", "Acme", "acq-east", "haidian"),
+    ("T2002", "M02", "Z9", "Zeta", "acq-west", "haidian"),
+)
+
+
+@dataclass
+class Seeded:
+    url: str
+    settings: FleetSettings
+    credentials: dict[str, str] = field(default_factory=dict)
+
+
+def seed_fleet(tmp: Path, *, now: datetime = T0) -> Seeded:
+    url = f"sqlite:///{tmp / 'fleet.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    out = Seeded(
+        url,
+        FleetSettings(
+            database_url=url,
+            jwt_secret="web-test-secret-0123456789abcdef",  # type: ignore[arg-type]
+            diagnosis_poll_s=0.1,
+        ),
+    )
+    with sessions.begin() as s:
+        for tid, mid, model, brand, host, area in TERMINALS:
+            _, cred = add_terminal(
+                s,
+                terminal_id=tid,
+                merchant_id=mid,
+                merchant_name=f"{mid} 便利店",
+                model=model,
+                brand=brand,
+                firmware="2.1.0",
+                acquirer_host=host,
+                area=area,
+                now=now,
+                install_date=date(2025, 1, 10),
+                warranty_end=date(2027, 1, 10),
+            )
+            out.credentials[tid] = cred.token
+        set_schedule(s, model="PX-5", inspection_interval_days=180, firmware_minimum="2.0.0")
+        create_user(s, username="ops", password=PASSWORD, role=Role.OPS, now=now)
+        create_user(s, username="admin", password=PASSWORD, role=Role.ADMIN, now=now)
+        create_user(
+            s, username="shop1", password=PASSWORD, role=Role.MERCHANT, merchant_id="M01", now=now
+        )
+        create_user(
+            s, username="shop2", password=PASSWORD, role=Role.MERCHANT, merchant_id="M02", now=now
+        )
+    engine.dispose()
+    return out
+
+
+def fault(tid: str, seq: int, code: str, ts: datetime, **data: object) -> dict[str, object]:
+    merchant = next(m for t, m, *_ in TERMINALS if t == tid)
+    return {
+        "v": 1,
+        "terminal_id": tid,
+        "merchant_id": merchant,
+        "seq": seq,
+        "ts": ts.isoformat(),
+        "kind": "fault",
+        "code": code,
+        "data": dict(data),
+    }
+
+
+def event(tid: str, seq: int, kind: str, ts: datetime, **data: object) -> dict[str, object]:
+    merchant = next(m for t, m, *_ in TERMINALS if t == tid)
+    return {
+        "v": 1,
+        "terminal_id": tid,
+        "merchant_id": merchant,
+        "seq": seq,
+        "ts": ts.isoformat(),
+        "kind": kind,
+        "data": dict(data),
+    }

@@ -68,6 +68,7 @@ class Terminal:
         self._journal: Journal | None = None
         self._link: HostLink | None = None
         self._s: Services | None = None
+        self.recovered: dict[str, int] = {}  # what the last start() found unfinished
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -86,6 +87,7 @@ class Terminal:
         )
         self._journal = journal
         recovered = journal.recover()
+        self.recovered = recovered
         self._link = HostLink(
             self.cfg.hosts,
             self.cfg.timeouts,

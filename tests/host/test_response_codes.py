@@ -109,7 +109,14 @@ async def test_61_per_transaction_and_daily_limits(client: HostClient, cards: Ca
     # Visa account: txn limit 1,500.00, daily limit 3,000.00
     assert (await client.sale(cards.visa, 150_001))["39"] == "61"
     assert (await client.sale(cards.visa, 150_000))["39"] == "00"
-    assert (await client.sale(cards.visa, 150_000))["39"] == "00"
+    second = client.sale_msg(cards.visa, 150_000)
+    assert (await client.request(second))["39"] == "00"
+    assert (await client.sale(cards.visa, 1))["39"] == "61"
+    # a voided sale no longer counts against the day; once the void is reversed it counts again
+    void = client.card_txn("0200", "200000", "23", cards.visa, 150_000, original=second)
+    assert (await client.request(void))["39"] == "00"
+    assert (await client.sale(cards.visa, 1))["39"] == "00"
+    assert (await client.request(client.reversal_of(void)))["39"] == "00"
     assert (await client.sale(cards.visa, 1))["39"] == "61"
 
 

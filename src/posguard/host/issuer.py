@@ -169,6 +169,7 @@ class Issuer:
                 return Decision("51", "insufficient funds"), account_id, masked, amount, None
             if kind is TxnKind.SALE:
                 led.move(acct.id, balance=-amount)
+                led.add_spent(acct.id, self._today().isoformat(), amount)
             else:
                 led.move(acct.id, held=amount)
             return Decision("00", f"{kind.value} approved"), account_id, masked, amount, None
@@ -201,6 +202,7 @@ class Issuer:
             if amount != orig.amount:
                 return (Decision("64", "void amount differs from the original"),)
             led.move(acct, balance=amount)
+            led.add_spent(acct, orig.host_day, -amount)
             led.set_status(orig.id, TxnStatus.VOIDED)
             return (Decision("00", "sale voided"),)
         if kind is TxnKind.PREAUTH_VOID:
@@ -221,6 +223,7 @@ class Issuer:
             if account.available + orig.amount < amount:
                 return (Decision("51", "insufficient funds for the completion"),)
             led.move(acct, balance=-amount, held=-orig.amount)
+            led.add_spent(acct, self._today().isoformat(), amount)
             led.set_status(orig.id, TxnStatus.COMPLETED)
             return (Decision("00", "pre-authorisation completed"),)
         # refund
@@ -301,6 +304,7 @@ class Issuer:
             kind = TxnKind(orig.kind)
             if kind is TxnKind.SALE:
                 led.move(acct, balance=orig.amount)
+                led.add_spent(acct, orig.host_day, -orig.amount)
             elif kind is TxnKind.PREAUTH and orig.status == TxnStatus.APPROVED:
                 led.move(acct, held=-orig.amount)
             elif kind is TxnKind.REFUND:
@@ -312,10 +316,12 @@ class Issuer:
                 assert base is not None
                 if kind is TxnKind.VOID:
                     led.move(acct, balance=-orig.amount)
+                    led.add_spent(acct, base.host_day, orig.amount)
                 elif kind is TxnKind.PREAUTH_VOID:
                     led.move(acct, held=orig.amount)
                 elif kind is TxnKind.COMPLETION:
                     led.move(acct, balance=orig.amount, held=base.amount)
+                    led.add_spent(acct, orig.host_day, -orig.amount)
                 led.set_status(base.id, TxnStatus.APPROVED)
         led.set_status(orig.id, TxnStatus.REVERSED)
 
@@ -387,8 +393,10 @@ class Issuer:
                         rc="00",
                         source="upload",
                     )
-                    sign = -1 if TxnKind(up.kind) in DEBITS else 1
-                    led.move(up.account_id, balance=sign * up.amount)
+                    debit = TxnKind(up.kind) in DEBITS
+                    led.move(up.account_id, balance=-up.amount if debit else up.amount)
+                    if debit:
+                        led.add_spent(up.account_id, self._today().isoformat(), up.amount)
             host = self.host_totals(tid, batch)
             terminal = Totals.decode(settled[0])
             balanced = host == terminal

@@ -23,6 +23,7 @@ from posguard.terminal.config import (
 )
 
 LAB_TID = "70000001"
+LAB_TID2 = "70000002"  # a second till of the same shop (same TMK: lab data)
 LAB_MID = "898310048990001"
 LAB_TMK = "0123456789ABCDEFFEDCBA9876543210"
 LAB_EXPIRY = "3012"
@@ -68,7 +69,10 @@ def lab_seed() -> dict[str, Any]:
             {"pan": pans[3], "account": "ACC-POOR", **card},
         ],
         "merchants": [{"mid": LAB_MID, "name": "posguard lab shop", "mcc": "5411"}],
-        "terminals": [{"tid": LAB_TID, "mid": LAB_MID, "tmk": LAB_TMK, "mac": "X919"}],
+        "terminals": [
+            {"tid": tid, "mid": LAB_MID, "tmk": LAB_TMK, "mac": "X919"}
+            for tid in (LAB_TID, LAB_TID2)
+        ],
     }
 
 

@@ -1,10 +1,21 @@
-"""A small fleet for the dashboard tests: two merchants, five terminals, users of every role."""
+"""Dashboard fixtures: a small fleet (two merchants, five terminals, users of every role) and
+the fleet app under a real uvicorn server."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+
+from posguard.fleet.api.app import create_app
 
 from posguard.fleet.config import FleetSettings
 from posguard.fleet.db.engine import make_engine, make_sessionmaker
@@ -12,6 +23,7 @@ from posguard.fleet.db.migrate import upgrade
 from posguard.fleet.maintenance import set_schedule
 from posguard.fleet.repo.terminals import add_terminal
 from posguard.fleet.repo.users import Role, create_user
+from posguard.fleet.security import use_password_hasher
 
 PASSWORD = "correct horse battery"
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -101,3 +113,54 @@ def event(tid: str, seq: int, kind: str, ts: datetime, **data: object) -> dict[s
         "kind": kind,
         "data": dict(data),
     }
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2() -> Iterator[None]:
+    """argon2 at minimum cost in tests (the real cost is for production)."""
+    previous = use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    yield
+    use_password_hasher(previous)
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Seeded:
+    return seed_fleet(tmp_path)
+
+
+class LiveServer:
+    """The fleet app under a real uvicorn on 127.0.0.1 and an ephemeral port, in a thread."""
+
+    def __init__(self, settings: FleetSettings) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings), log_level="warning", lifespan="on", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self.sock.close()
+
+
+@pytest.fixture
+def live_server(seeded: Seeded) -> Iterator[tuple[LiveServer, Seeded]]:
+    with LiveServer(seeded.settings) as srv:
+        yield srv, seeded

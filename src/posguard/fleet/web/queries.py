@@ -254,8 +254,8 @@ def list_incidents(
         q = q.where(Incident.severity == severity)
     if category_codes is not None:
         q = q.where(Incident.code.in_(list(category_codes)))
-    rows = session.execute(q.order_by(Incident.id.desc()).limit(limit)).tuples().all()
-    return list(rows)
+    rows = session.execute(q.order_by(Incident.id.desc()).limit(limit)).all()
+    return [(inc, term) for inc, term in rows]
 
 
 def health_of(

@@ -147,3 +147,53 @@ async def test_cli_serve_runs_a_real_host(tmp_path: Path, cards: Cards) -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+def test_every_fault_names_a_catalog_code() -> None:
+    from posguard.catalog.loader import default_catalog
+    from posguard.host.faults import Fault
+
+    catalog = default_catalog()
+    for kind in FaultKind:
+        assert Fault(kind=kind).code in catalog
+
+
+async def test_cli_proxy_with_control_port_and_timeline(tmp_path: Path, cards: Cards) -> None:
+    plan = tmp_path / "t.yaml"
+    plan.write_text("steps:\n  - {at: 0, set: {kind: delay, delay_ms: 1}}\n", encoding="utf-8")
+    async with running_host() as (_h, port, _led):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "posguard.cli",
+            "host",
+            "proxy",
+            "--upstream",
+            f"127.0.0.1:{port}",
+            "--timeline",
+            str(plan),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            assert proc.stdout is not None
+            line = ""
+            async with asyncio.timeout(30):
+                while "proxy listening on port" not in line:
+                    line = (await proc.stdout.readline()).decode()
+                    assert line, "proxy exited early"
+            proxy_port = int(line.split("port ")[1].split()[0])
+            control = line.split("control ")[1].split()[0].rstrip(";")
+            async with httpx.AsyncClient(timeout=5) as http:
+                for _ in range(50):  # the timeline's first step lands right after start
+                    faults = (await http.get(control)).json()["faults"]
+                    if faults:
+                        break
+                    await asyncio.sleep(0.05)
+                assert [f["kind"] for f in faults] == ["delay"]
+            async with HostClient(proxy_port) as c:
+                assert (await c.sign_on())["39"] == "00"
+                assert (await c.sale(cards.good, 100))["39"] == "00"
+        finally:
+            proc.terminate()
+            await proc.wait()

@@ -122,9 +122,13 @@ _LABELS: Final = {
 }
 
 
+def _char_width(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
 def display_width(text: str) -> int:
     """Columns ``text`` takes on the printer: wide (CJK) characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+    return sum(_char_width(ch) for ch in text)
 
 
 def format_amount(amount_minor: int, currency: str, *, negative: bool = False) -> str:
@@ -145,9 +149,12 @@ def _wrap(text: str, width: int) -> list[str]:
     """
     lines: list[str] = []
     current = ""
+    used = 0
     for ch in text:
-        if display_width(current + ch) <= width:
+        w = _char_width(ch)
+        if used + w <= width:
             current += ch
+            used += w
             continue
         cut = current.rfind(" ")
         if ch != " " and cut > 0:
@@ -156,6 +163,7 @@ def _wrap(text: str, width: int) -> list[str]:
         else:
             lines.append(current.rstrip())
             current = "" if ch == " " else ch
+        used = display_width(current)
     if current or not lines:
         lines.append(current)
     return lines

@@ -16,7 +16,6 @@ import uvicorn
 from argon2 import PasswordHasher
 
 from posguard.fleet.api.app import create_app
-
 from posguard.fleet.config import FleetSettings
 from posguard.fleet.db.engine import make_engine, make_sessionmaker
 from posguard.fleet.db.migrate import upgrade

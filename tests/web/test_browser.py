@@ -224,10 +224,12 @@ def test_merchant_cannot_reach_another_merchants_terminal(
     page.set_default_timeout(10_000)
     _login(page, srv.url, "shop1")
     resp = page.goto(f"{srv.url}/ui/terminals/T1001")
-    assert resp is not None and resp.status == 200
+    assert resp is not None
+    assert resp.status == 200
     expect(page.locator("#identity")).to_contain_text("M01")
     resp = page.goto(f"{srv.url}/ui/terminals/T2001")
-    assert resp is not None and resp.status == 404
+    assert resp is not None
+    assert resp.status == 404
     expect(page.locator("body")).not_to_contain_text("haidian")
     expect(page.locator(".error")).to_contain_text("没有找到")
     # the merchant's overview counts only its three terminals, and offers no merchant filter

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from sqlalchemy import Select
@@ -22,7 +22,7 @@ from posguard.fleet.db.models import Terminal
 
 MAX_FILTER_LEN = 128
 
-_S = TypeVar("_S", bound=Select[Unpack[tuple[Any, ...]]])
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 
 def _clean(value: str | None) -> str | None:

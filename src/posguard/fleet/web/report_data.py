@@ -59,7 +59,7 @@ def fleet_records(session: Session, *, merchant_id: str | None) -> FleetRecords:
         )
         for t in session.scalars(tq)
     ]
-    remote_fixed: set[int] = set(
+    remote_fixed: set[int] = {
         i
         for i in session.scalars(
             select(Command.incident_id).where(
@@ -68,7 +68,7 @@ def fleet_records(session: Session, *, merchant_id: str | None) -> FleetRecords:
             )
         )
         if i is not None
-    )
+    }
     known = {t.terminal_id for t in terminals}
     incidents = []
     for inc in session.scalars(iq):

@@ -4,6 +4,7 @@ approved is either completed on the terminal or reversed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,3 +194,24 @@ async def test_refund_waits_in_store_and_forward_queue(rig: Rig) -> None:
     assert await host_status(rig, refund.stan or "") == "approved"
     rows = await rig.host.call(lambda: rig.ledger.transactions(LAB_TID))
     assert reconcile(rows, rig.terminal.journal.records()) == []  # type: ignore[arg-type]
+
+
+async def test_background_maintenance_sends_the_reversal_without_a_new_sale(rig: Rig) -> None:
+    rig.proxy.set_fault(Fault(kind="blackhole"))
+    r = await rig.terminal.sale(PAN, LAB_EXPIRY, 2300)
+    assert r.outcome is Outcome.PENDING_REVERSAL
+    rig.proxy.clear()
+    stop = asyncio.Event()
+    task = asyncio.create_task(rig.terminal.maintain(stop, interval=0.05))
+    for _ in range(100):
+        if not rig.terminal.journal.pending_reversals():
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert rig.terminal.journal.find(stan=r.stan or "").state is TxnState.REVERSED  # type: ignore[union-attr]
+    acknowledged = [
+        d for k, _c, d in rig.events if k is EventKind.REVERSAL and d["stage"] == "acknowledged"
+    ]
+    assert [d["mti"] for d in acknowledged] == ["0401"]  # the first try (0400) was black-holed
+    await rig.books_agree()

@@ -13,7 +13,9 @@ Hooks (both optional, both must not block for long):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import date
 from types import TracebackType
@@ -154,6 +156,20 @@ class Terminal:
             r = await s.reversals.run(only_due=only_due)
             a = await s.advices.run(only_due=only_due) if r.still_pending == 0 else None
         return r.still_pending, (a.still_queued if a else len(s.journal.pending_advices()))
+
+    async def maintain(self, stop: asyncio.Event, *, interval: float = 5.0) -> None:
+        """Until ``stop`` is set: every ``interval`` seconds send the reversals and advices
+        whose backoff has run out (run it as a task beside the POS application)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if stop.is_set() or self._s is None:
+                return
+            j = self._s.journal
+            if j.pending_reversals(due_before=time.time()) or j.pending_advices(
+                due_before=time.time()
+            ):
+                await self.catch_up(only_due=True)
 
     async def _echo_probe(self, ch: Channel) -> None:
         """Half-open probe: an ISO echo test (0820/301) answered by the host."""

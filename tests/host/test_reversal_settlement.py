@@ -36,7 +36,10 @@ async def test_dropped_answer_then_reversal_restores_balance_exactly_once(
         assert ledger.balance_of_card(cards.good) == before
         reversals = [e for e in host.journal.query(tid="10000001") if e.mti in ("0400", "0401")]
         assert [e.mti for e in reversals] == ["0400", "0401", "0401", "0401"]
-        assert [e.decision for e in reversals][1:] == ["already reversed: nothing to undo"] * 3
+        assert reversals[0].decision == "sale reversed (reason 98)"
+        assert [e.decision for e in reversals][1:] == [
+            "already reversed: nothing to undo (reason 98, repeat)"
+        ] * 3
 
 
 async def test_reversal_of_unknown_transaction_is_00_and_changes_nothing(

@@ -230,7 +230,16 @@ class HostHandler:
                 return Decision("00", "echo test")
             return Decision("12", f"network management code {net} not supported")
         if mti in ("0400", "0401"):
-            return self.issuer.reverse(ReversalRequest(tid, _text(msg, "11"), batch, _amount(msg)))
+            return self.issuer.reverse(
+                ReversalRequest(
+                    tid,
+                    _text(msg, "11"),
+                    batch,
+                    _amount(msg),
+                    reason=_text(msg, "39"),
+                    repeat=mti == "0401",
+                )
+            )
         if mti == "0500":
             totals, _flag = parse_settlement_totals(_text(msg, "48"))
             return self.issuer.settle(tid, batch, Totals(*totals))

@@ -54,10 +54,14 @@ class AuthRequest:
 
 @dataclass(frozen=True, slots=True)
 class ReversalRequest:
+    """A 0400/0401: the original is (terminal, STAN, batch); ``reason`` is its field 39."""
+
     tid: str
     stan: str
     batch: str
     amount: int | None = None
+    reason: str = ""
+    repeat: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,50 +194,51 @@ class Issuer:
                 amount,
                 None,
             )
-        return (*self._apply_follow_up(req, orig, amount), account_id, masked, amount, orig.id)
+        decision = self._apply_follow_up(req, orig, amount)
+        return decision, account_id, masked, amount, orig.id
 
-    def _apply_follow_up(self, req: AuthRequest, orig: Txn, amount: int) -> tuple[Decision]:
+    def _apply_follow_up(self, req: AuthRequest, orig: Txn, amount: int) -> Decision:
         led, acct = self.ledger, orig.account_id
         assert acct is not None
         kind = req.kind
         if kind is TxnKind.VOID:
             if orig.kind != TxnKind.SALE or orig.status != TxnStatus.APPROVED:
-                return (Decision("12", f"cannot void a {orig.kind} that is {orig.status}"),)
+                return Decision("12", f"cannot void a {orig.kind} that is {orig.status}")
             if amount != orig.amount:
-                return (Decision("64", "void amount differs from the original"),)
+                return Decision("64", "void amount differs from the original")
             led.move(acct, balance=amount)
             led.add_spent(acct, orig.host_day, -amount)
             led.set_status(orig.id, TxnStatus.VOIDED)
-            return (Decision("00", "sale voided"),)
+            return Decision("00", "sale voided")
         if kind is TxnKind.PREAUTH_VOID:
             if orig.kind != TxnKind.PREAUTH or orig.status != TxnStatus.APPROVED:
-                return (Decision("12", f"cannot void a {orig.kind} that is {orig.status}"),)
+                return Decision("12", f"cannot void a {orig.kind} that is {orig.status}")
             if amount != orig.amount:
-                return (Decision("64", "void amount differs from the pre-authorisation"),)
+                return Decision("64", "void amount differs from the pre-authorisation")
             led.move(acct, held=-amount)
             led.set_status(orig.id, TxnStatus.VOIDED)
-            return (Decision("00", "pre-authorisation voided"),)
+            return Decision("00", "pre-authorisation voided")
         if kind is TxnKind.COMPLETION:
             if orig.kind != TxnKind.PREAUTH or orig.status != TxnStatus.APPROVED:
-                return (Decision("12", f"cannot complete a {orig.kind} that is {orig.status}"),)
+                return Decision("12", f"cannot complete a {orig.kind} that is {orig.status}")
             if amount > orig.amount * COMPLETION_TOLERANCE:
-                return (Decision("13", "completion exceeds the pre-authorised amount"),)
+                return Decision("13", "completion exceeds the pre-authorised amount")
             account = led.account(acct)
             assert account is not None
             if account.available + orig.amount < amount:
-                return (Decision("51", "insufficient funds for the completion"),)
+                return Decision("51", "insufficient funds for the completion")
             led.move(acct, balance=-amount, held=-orig.amount)
             led.add_spent(acct, self._today().isoformat(), amount)
             led.set_status(orig.id, TxnStatus.COMPLETED)
-            return (Decision("00", "pre-authorisation completed"),)
+            return Decision("00", "pre-authorisation completed")
         # refund
         if orig.kind not in DEBITS or orig.status != TxnStatus.APPROVED:
-            return (Decision("12", f"cannot refund a {orig.kind} that is {orig.status}"),)
+            return Decision("12", f"cannot refund a {orig.kind} that is {orig.status}")
         if amount > orig.amount - orig.refunded:
-            return (Decision("13", "refund exceeds what is left of the original"),)
+            return Decision("13", "refund exceeds what is left of the original")
         led.move(acct, balance=amount)
         led.add_refunded(orig.id, amount)
-        return (Decision("00", "refund accepted"),)
+        return Decision("00", "refund accepted")
 
     def _check_card(self, req: AuthRequest) -> tuple[Decision | None, Card | None]:
         pan = req.pan
@@ -290,12 +295,13 @@ class Issuer:
         nothing changes (a repeat 0401 is harmless)."""
         with self.ledger.atomic():
             orig = self.ledger.find_txn(req.tid, req.stan, req.batch)
+            why = f" (reason {req.reason}{', repeat' if req.repeat else ''})"
             if orig is None:
-                return Decision("00", "reversal of an unknown transaction: nothing to undo")
+                return Decision("00", "reversal of an unknown transaction: nothing to undo" + why)
             if orig.status == TxnStatus.REVERSED:
-                return Decision("00", "already reversed: nothing to undo", txn_id=orig.id)
+                return Decision("00", "already reversed: nothing to undo" + why, txn_id=orig.id)
             self._undo(orig)
-            return Decision("00", f"{orig.kind} reversed", rrn=orig.rrn, txn_id=orig.id)
+            return Decision("00", f"{orig.kind} reversed{why}", rrn=orig.rrn, txn_id=orig.id)
 
     def _undo(self, orig: Txn) -> None:
         led, acct = self.ledger, orig.account_id

@@ -1,0 +1,201 @@
+"""Dashboard render time with a big fleet: 10,000 terminals and 100,000 events in SQLite.
+
+Server time (in-process ASGI client, no network) to render the overview, its live fragment,
+the incident list and a terminal page; baseline: the same app's ``/healthz`` in the same run.
+Target: under 300 ms per page. Usage: ``python -m bench web [--quick]``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import insert
+
+from bench._result import Result
+from posguard.catalog import default_catalog
+from posguard.fleet.api.app import create_app
+from posguard.fleet.config import FleetSettings
+from posguard.fleet.db.engine import make_engine, make_sessionmaker
+from posguard.fleet.db.migrate import upgrade
+from posguard.fleet.db.models import Incident, Merchant, Terminal
+from posguard.fleet.maintenance import set_schedule
+from posguard.fleet.repo.events import insert_events
+from posguard.fleet.repo.users import Role, create_user
+from posguard.fleet.security import use_password_hasher
+
+PASSWORD = "bench-password"
+HOSTS = ("acq-east", "acq-west", "acq-north")
+AREAS = tuple(f"area-{i:02d}" for i in range(40))
+MODELS = (("Acme", "PX-5"), ("Acme", "PX-7"), ("Zeta", "Z9"), ("Nova", "N2"))
+FAULTS = ("NET.READ_TIMEOUT", "NET.CONNECT_TIMEOUT", "PRN.PAPER_OUT", "TXN.MAC_ERROR")
+
+
+def _seed(url: str, terminals: int, events: int, now: datetime) -> None:
+    rng = random.Random(7)
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    merchants = max(terminals // 50, 1)
+    with sessions.begin() as s:
+        s.execute(
+            insert(Merchant),
+            [
+                {"id": f"M{m:05d}", "name": f"merchant {m}", "created_at": now}
+                for m in range(merchants)
+            ],
+        )
+        rows = []
+        for i in range(terminals):
+            brand, model = MODELS[i % len(MODELS)]
+            rows.append(
+                {
+                    "id": f"T{i:06d}",
+                    "merchant_id": f"M{i % merchants:05d}",
+                    "model": model,
+                    "brand": brand,
+                    "firmware": "2.1.0",
+                    "acquirer_host": HOSTS[i % len(HOSTS)],
+                    "area": AREAS[i % len(AREAS)],
+                    "location": "",
+                    "install_date": date(2025, 1, 1) + timedelta(days=i % 300),
+                    "warranty_end": date(2027, 1, 1),
+                    "credential_hash": "0" * 64,
+                    "revoked": False,
+                    "created_at": now,
+                }
+            )
+        s.execute(insert(Terminal), rows)
+        for _, model in MODELS:
+            set_schedule(s, model=model, inspection_interval_days=180, firmware_minimum="2.0.0")
+        create_user(s, username="ops", password=PASSWORD, role=Role.OPS, now=now)
+    seq: dict[str, int] = {}
+    batch: list[dict[str, Any]] = []
+    for n in range(events):
+        tid = f"T{rng.randrange(terminals):06d}"
+        seq[tid] = seq.get(tid, 0) + 1
+        ts = now - timedelta(seconds=rng.randrange(14 * 86400))
+        r = rng.random()
+        if r < 0.55:
+            kind, code, data = "heartbeat", None, {"interval_s": 60, "uptime_s": 3600}
+        elif r < 0.85:
+            outcome = "approved" if rng.random() < 0.9 else "declined"
+            kind, code, data = "transaction", None, {"type": "sale", "outcome": outcome}
+        elif r < 0.9:
+            kind, code, data = "printer", None, {"state": rng.choice(["ok", "ok", "paper_out"])}
+        else:
+            kind, code, data = "fault", rng.choice(FAULTS), {"host": "primary"}
+        batch.append(
+            {
+                "terminal_id": tid,
+                "merchant_id": f"M{int(tid[1:]) % merchants:05d}",
+                "seq": seq[tid],
+                "ts": ts,
+                "received_at": ts,
+                "kind": kind,
+                "code": code,
+                "data": data,
+            }
+        )
+        if len(batch) == 5000 or n == events - 1:
+            with sessions.begin() as s:
+                insert_events(s, rows=batch)
+            batch = []
+    cat = default_catalog()
+    with sessions.begin() as s:
+        for i in range(min(terminals // 20, 600)):
+            tid = f"T{rng.randrange(terminals):06d}"
+            code = FAULTS[i % len(FAULTS)]
+            s.add(
+                Incident(
+                    rule_id=f"bench-{i}",
+                    scope=f"terminal:{tid}",
+                    open_key=f"bench-{i}|terminal:{tid}" if i % 3 else None,
+                    code=code,
+                    severity=cat[code].severity.value,
+                    status="open" if i % 3 else "resolved",
+                    terminal_id=tid,
+                    merchant_id=f"M{int(tid[1:]) % merchants:05d}",
+                    explanation={"reason": "bench"},
+                    opened_at=now - timedelta(hours=i % 200),
+                    resolved_at=None
+                    if i % 3
+                    else now - timedelta(hours=i % 200) + timedelta(hours=2),
+                )
+            )
+    engine.dispose()
+
+
+def _median_ms(client: TestClient, path: str, n: int) -> float:
+    client.get(path)  # warm (template compile, statement cache)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = client.get(path)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert r.status_code == 200, (path, r.status_code)
+    return statistics.median(times)
+
+
+def run(quick: bool) -> list[Result]:
+    terminals, events, n = (2_000, 20_000, 5) if quick else (10_000, 100_000, 15)
+    previous = use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'fleet.db'}"
+            now = datetime.now(UTC)
+            t0 = time.perf_counter()
+            _seed(url, terminals, events, now)
+            seeded_s = time.perf_counter() - t0
+            settings = FleetSettings(
+                database_url=url,
+                jwt_secret="bench-secret-0123456789abcdef",  # type: ignore[arg-type]
+                diagnosis_in_process=False,
+            )
+            with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
+                page = c.get("/ui/login")
+                token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+                assert token is not None
+                c.post(
+                    "/ui/login", data={"username": "ops", "password": PASSWORD, "csrf": token[1]}
+                )
+                base = _median_ms(c, "/healthz", n * 3)
+                pages = {
+                    "overview": "/ui/",
+                    "overview live fragment": "/ui/overview/live",
+                    "overview filtered (host+model)": "/ui/?host=acq-east&model=PX-5",
+                    "incident list": "/ui/incidents",
+                    "terminal page": "/ui/terminals/T000042",
+                }
+                out = []
+                for name, path in pages.items():
+                    out.append(
+                        Result(
+                            name=f"render {name}, {terminals:,} terminals / {events:,} events",
+                            ours=_median_ms(c, path, n),
+                            unit="ms",
+                            baseline=base,
+                            baseline_name="/healthz, same app",
+                            higher_is_better=False,
+                            target="< 300 ms",
+                            note=f"median of {n}; seeding took {seeded_s:.0f}s",
+                        )
+                    )
+                return out
+    finally:
+        use_password_hasher(previous)
+
+
+if __name__ == "__main__":
+    for r in run(quick="--quick" in sys.argv):
+        print(r, file=sys.stderr if os.environ.get("QUIET") else sys.stdout)

@@ -178,3 +178,23 @@ def test_unsupervised_heartbeat_is_a_noop_and_resume_runs_first() -> None:
         main, lambda r: order.append(r.value), {"POSGUARD_START_REASON": "freeze"}
     )
     assert order[-2] == StartReason.FREEZE.value
+
+
+def test_requested_restart_is_not_a_crash(tmp_path: Path) -> None:
+    flag = tmp_path / "rebooted"
+    child = (
+        "import os, sys, pathlib\n"
+        f"p = pathlib.Path({str(flag)!r})\n"
+        "if p.exists():\n"
+        "    assert os.environ['POSGUARD_START_REASON'] == 'reboot'\n"
+        "    sys.exit(0)\n"
+        "p.write_text('x')\n"
+        "sys.exit(75)  # RESTART_EXIT_CODE: a remote reboot\n"
+    )
+    rec = Recorder()
+    sup = Supervisor([sys.executable, "-c", child], interval=0.5, emit=rec, restart_backoff=0.01)
+    stats = sup.run()
+    assert stats.history == ["boot", "reboot"]
+    assert stats.exit_code == 0
+    assert stats.crashes == 0
+    assert [c for k, c, _ in rec.events if k in (EventKind.FAULT, EventKind.FAULT_CLEARED)] == []

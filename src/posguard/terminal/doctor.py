@@ -115,6 +115,8 @@ def load_doctor_config(path: Path) -> DoctorConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"terminal config {path} must be a mapping", file=str(path))
     printer_raw = raw.pop("printer", None)
+    for section in ("agent", "service"):  # the service's sections; the doctor does not need them
+        raw.pop(section, None)
     try:
         terminal = TerminalConfig.model_validate(raw)
         printer = None if printer_raw is None else PrinterSettings.model_validate(printer_raw)

@@ -74,6 +74,23 @@ def supervise(
     raise typer.Exit(stats.exit_code or 0)
 
 
+def run(config: Annotated[Path, _CONFIG] = Path("terminal.yaml")) -> None:
+    """Run the terminal service (resume, heartbeat, catch-up, printing, telemetry, commands).
+    终端常驻服务。Run it under `posguard terminal supervise -- ...`."""
+    import asyncio
+
+    from posguard.terminal.service import TerminalService, load_service_config
+    from posguard.terminal.watchdog import Heartbeat, start_reason
+
+    try:
+        service = TerminalService(load_service_config(config))
+    except PosguardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    code = asyncio.run(service.serve(Heartbeat.from_env(), start_reason()))
+    raise typer.Exit(code)
+
+
 update_app = typer.Typer(help="Two-slot software update / 双分区升级.", no_args_is_help=True)
 
 
@@ -172,5 +189,6 @@ def register(app: typer.Typer) -> None:
     """Add the operations commands to the ``posguard terminal`` app."""
     app.command()(doctor)
     app.command()(supervise)
+    app.command()(run)
     app.add_typer(update_app, name="update")
     app.add_typer(printer_app, name="printer")

@@ -7,7 +7,9 @@ beat arrives for ``missed`` intervals the child is hung: the supervisor reports
 starts it again. Before its first beat a child gets ``startup`` seconds (imports,
 ``resume()``). A child that dies on its own with a non-zero status is reported as
 ``SW.CRASH`` and restarted the same way; status 0 is a clean shutdown and ends the
-supervisor. Restarts back off exponentially so a child that dies at once does not spin.
+supervisor; status ``RESTART_EXIT_CODE`` (75) is a requested restart (remote reboot):
+restarted at once, no fault. Restarts back off exponentially so a child that dies at once
+does not spin.
 
 Every start of the child goes through :func:`run_supervised`, which calls the
 runtime's ``resume()`` hook first -- finish pending reversals, print queued receipts
@@ -35,6 +37,7 @@ from posguard.terminal.printer.queue import Emit
 FD_ENV: Final = "POSGUARD_WATCHDOG_FD"
 INTERVAL_ENV: Final = "POSGUARD_WATCHDOG_INTERVAL"
 REASON_ENV: Final = "POSGUARD_START_REASON"
+RESTART_EXIT_CODE: Final = 75  # the child asks to be restarted (remote reboot): not a crash
 RESTARTS_ENV: Final = "POSGUARD_RESTARTS"
 
 
@@ -42,6 +45,7 @@ class StartReason(StrEnum):
     BOOT = "boot"
     FREEZE = "freeze"
     CRASH = "crash"
+    REBOOT = "reboot"  # the child exited with RESTART_EXIT_CODE
 
 
 class Heartbeat:
@@ -237,6 +241,8 @@ class Supervisor:
         self.stats.exit_code = code
         if code == 0 or self._stopping:
             return None
+        if code == RESTART_EXIT_CODE:
+            return StartReason.REBOOT
         self.stats.crashes += 1
         self._emit(EventKind.FAULT, "SW.CRASH", exit_code=code)
         return StartReason.CRASH
@@ -263,6 +269,10 @@ class Supervisor:
                 os.close(read_fd)
             if reason is None:
                 break
+            if reason is StartReason.REBOOT:
+                open_fault = None
+                self._sleep(self.restart_backoff)
+                continue
             open_fault = "DEV.FREEZE" if reason is StartReason.FREEZE else "SW.CRASH"
             restarts += 1
             if self.max_restarts is not None and restarts > self.max_restarts:

@@ -87,7 +87,7 @@ class CommandDispatcher:
     def __init__(
         self,
         path: str | Path,
-        handlers: Mapping[CommandName | str, Handler],
+        handlers: Mapping[CommandName, Handler] | Mapping[str, Handler],
         emit: Emit,
         *,
         timeout: float = 120.0,

@@ -1,0 +1,197 @@
+"""The terminal as a long-running service: the runtime plus everything around it, one process.
+
+``posguard terminal run --config terminal.yaml`` starts it; run it under the watchdog with
+``posguard terminal supervise -- posguard terminal run --config terminal.yaml``. On every
+start it first *resumes* (the journal's crash recovery and pending reversals / advices via
+``Terminal.start()``, then the receipts still queued), then loops: a heartbeat to the
+watchdog, a due catch-up of reversals and advices every ``catch_up_s``, the print worker, the
+telemetry agent and remote commands. A ``reboot`` command ends the process with
+:data:`~posguard.terminal.watchdog.RESTART_EXIT_CODE`, which the supervisor restarts without
+reporting a crash.
+
+The config file is the terminal's YAML plus optional top-level sections::
+
+    printer: {kind: network, host: 192.168.1.50, port: 9100, profile: epson-tm-t88v-cn}
+    agent:   {transport: mqtt, host: 127.0.0.1, port: 1883}   # or http: url + token
+    service: {data_dir: /var/lib/posguard, catch_up_s: 30, heartbeat_s: 60}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from posguard.common.errors import ConfigError
+from posguard.common.events import EventKind
+from posguard.terminal.agent.commands import CommandDispatcher
+from posguard.terminal.agent.handlers import command_handlers
+from posguard.terminal.agent.outbox import Outbox
+from posguard.terminal.agent.publish import HttpPublisher, MqttPublisher, Publisher
+from posguard.terminal.agent.runner import TelemetryAgent
+from posguard.terminal.config import TerminalConfig
+from posguard.terminal.doctor import PrinterSettings
+from posguard.terminal.printer.profiles import load_profile
+from posguard.terminal.printer.queue import PrintQueue, PrintWorker
+from posguard.terminal.printer.renderer import ReceiptRenderer
+from posguard.terminal.runtime import Terminal
+from posguard.terminal.watchdog import RESTART_EXIT_CODE, Heartbeat, StartReason
+
+
+class AgentSettings(BaseModel):
+    """Where telemetry goes; ``none`` keeps events in the outbox only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    transport: Literal["mqtt", "http", "none"] = "none"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    url: str | None = None
+    token: Annotated[str | None, Field(repr=False)] = None
+    heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+
+class ServiceSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Path(".")
+    catch_up_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    print_poll_s: Annotated[float, Field(gt=0, le=600)] = 2.0
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    terminal: TerminalConfig
+    printer: PrinterSettings | None = None
+    agent: AgentSettings = AgentSettings()
+    service: ServiceSettings = ServiceSettings()
+
+
+def load_service_config(path: Path) -> ServiceConfig:
+    """Read the terminal YAML with its ``printer`` / ``agent`` / ``service`` sections."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read terminal config {path}: {exc}", file=str(path)) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"terminal config {path} must be a mapping", file=str(path))
+    sections = {k: raw.pop(k) for k in ("printer", "agent", "service") if k in raw}
+    try:
+        return ServiceConfig(terminal=TerminalConfig.model_validate(raw), **sections)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"terminal config {path}: field '{where}': {err['msg']}") from exc
+
+
+class TerminalService:
+    """The runtime, its print queue, outbox, agent and command dispatcher, in one process."""
+
+    def __init__(self, cfg: ServiceConfig) -> None:
+        self.cfg = cfg
+        data = cfg.service.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        t = cfg.terminal
+        self.outbox = Outbox(data / "outbox.db", t.terminal_id, t.merchant_id)
+        self.queue: PrintQueue | None = None
+        if cfg.printer is not None:
+            renderer = ReceiptRenderer(load_profile(cfg.printer.profile))
+            self.queue = PrintQueue(
+                data / "print.db", cfg.printer.open_port(), renderer, self.outbox.emit
+            )
+        self.terminal = Terminal(
+            t,
+            emit=self.outbox.emit,
+            print_receipt=self.queue.print_receipt if self.queue is not None else None,
+        )
+        self.exit_code = 0
+        self._stop: asyncio.Event | None = None
+
+    def _publisher(self, on_command: Any) -> Publisher | None:
+        a, t = self.cfg.agent, self.cfg.terminal
+        if a.transport == "mqtt":
+            return MqttPublisher(
+                a.host,
+                a.port,
+                merchant_id=t.merchant_id,
+                terminal_id=t.terminal_id,
+                on_command=on_command,
+            )
+        if a.transport == "http":
+            if not a.url or not a.token:
+                raise ConfigError("agent.transport http needs agent.url and agent.token")
+            return HttpPublisher(a.url, a.token, on_command=on_command)
+        return None
+
+    def request_restart(self) -> None:
+        self.exit_code = RESTART_EXIT_CODE
+        if self._stop is not None:
+            self._stop.set()
+
+    async def resume(self, reason: StartReason) -> dict[str, int]:
+        """Everything owed from before this start: journal recovery, reversals, advices, slips."""
+        self.outbox.emit(EventKind.LIFECYCLE, None, event="resume", reason=reason.value)
+        recovered = await self.terminal.start()
+        if self.queue is not None:
+            await asyncio.to_thread(self.queue.process)
+        return recovered
+
+    async def serve(self, heartbeat: Heartbeat, reason: StartReason) -> int:
+        """Resume, then run until SIGTERM / SIGINT or a reboot command; returns the exit code."""
+        self._stop = stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        heartbeat.beat()
+        await self.resume(reason)
+        heartbeat.beat()
+        dispatcher = CommandDispatcher(
+            self.cfg.service.data_dir / "commands.db",
+            command_handlers(
+                runtime=self.terminal, print_queue=self.queue, reboot=self.request_restart
+            ),
+            self.outbox.emit,
+        )
+        publisher = self._publisher(dispatcher.handle)
+        tasks: list[asyncio.Task[Any]] = []
+        if publisher is not None:
+            if isinstance(publisher, MqttPublisher):
+                with contextlib.suppress(Exception):  # offline now: the agent retries
+                    await publisher.connect()
+            agent = TelemetryAgent(
+                self.outbox, publisher, heartbeat_interval=self.cfg.agent.heartbeat_s
+            )
+            tasks.append(asyncio.create_task(agent.run(stop)))
+        worker = PrintWorker(self.queue, self.cfg.service.print_poll_s) if self.queue else None
+        if worker is not None:
+            worker.start()
+        next_catch_up = loop.time() + self.cfg.service.catch_up_s
+        try:
+            while not stop.is_set():
+                heartbeat.beat()
+                if loop.time() >= next_catch_up:
+                    await self.terminal.catch_up(only_due=True)
+                    next_catch_up = loop.time() + self.cfg.service.catch_up_s
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), heartbeat.interval / 2)
+        finally:
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 10)
+            if worker is not None:
+                worker.stop()
+            await self.terminal.close()
+            dispatcher.close()
+            self.outbox.emit(EventKind.LIFECYCLE, None, event="stop", exit_code=self.exit_code)
+            self.outbox.close()
+            if self.queue is not None:
+                self.queue.close()
+        return self.exit_code

@@ -1,0 +1,146 @@
+"""The real terminal service under the real watchdog: `posguard terminal run` as a child process
+against the host simulator. It resumes a queued receipt on start; frozen with SIGSTOP it is
+reported as DEV.FREEZE, killed, restarted and resumes; a reboot request restarts it without a
+crash report; SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from posguard.common.events import Event, EventKind
+from posguard.host.seed import SeedData
+from posguard.host.testing import running_host
+from posguard.terminal.agent.outbox import Outbox
+from posguard.terminal.printer.ports import FilePort
+from posguard.terminal.printer.profiles import load_profile
+from posguard.terminal.printer.queue import PrintQueue
+from posguard.terminal.printer.receipt import ReceiptData
+from posguard.terminal.printer.renderer import ReceiptRenderer
+from posguard.terminal.testing import LAB_MID, LAB_TID, lab_seed, local_config
+from posguard.terminal.watchdog import Supervisor
+
+RECEIPT = ReceiptData(
+    merchant_name="Watchdog Mart",
+    merchant_id=LAB_MID,
+    terminal_id=LAB_TID,
+    operator="01",
+    txn_type="sale",
+    masked_pan="621234******1232",
+    card_brand="unionpay",
+    entry_mode="chip",
+    amount_minor=990,
+    currency="CNY",
+    batch="000001",
+    stan="000077",
+    rrn="332910000077",
+    auth_code="123456",
+    ts=datetime(2026, 11, 25, 12, 0, 0),
+)
+
+
+def _events(path: Path) -> list[Event]:
+    box = Outbox(path, LAB_TID, LAB_MID)
+    try:
+        return box.peek(10_000)
+    finally:
+        box.close()
+
+
+async def _until(pred: Any, what: str, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def _lifecycle(events: list[Event], name: str) -> list[Event]:
+    return [e for e in events if e.kind is EventKind.LIFECYCLE and e.data.get("event") == name]
+
+
+async def test_service_freezes_is_restarted_and_resumes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    paper = tmp_path / "paper.bin"
+    renderer = ReceiptRenderer(load_profile("generic-58-gbk"))
+    q = PrintQueue(data / "print.db", FilePort(paper), renderer)
+    q.enqueue(RECEIPT)  # left over from before the (simulated) power cut
+    q.close()
+    outbox_path = data / "outbox.db"
+    async with running_host(SeedData.model_validate(lab_seed())) as (_host, port, _ledger):
+        term = local_config(port, data / "journal.db").model_dump(mode="json")
+        term["timeouts"] = {"dns": 1, "connect": 1, "read": 2}
+        conf = tmp_path / "terminal.yaml"
+        conf.write_text(
+            yaml.safe_dump(
+                {
+                    **term,
+                    "printer": {"kind": "file", "path": str(paper), "profile": "generic-58-gbk"},
+                    "agent": {"transport": "none"},
+                    "service": {"data_dir": str(data), "catch_up_s": 1, "print_poll_s": 0.2},
+                }
+            )
+        )
+        supervisor_box = Outbox(outbox_path, LAB_TID, LAB_MID)
+        sup = Supervisor(
+            [
+                sys.executable,
+                "-c",
+                "from posguard.cli import main; main()",
+                "terminal",
+                "run",
+                "--config",
+                str(conf),
+            ],
+            interval=0.2,
+            missed=5,
+            grace=1.0,
+            startup=90,
+            emit=supervisor_box.emit,
+            restart_backoff=0.1,
+        )
+        runner = asyncio.create_task(asyncio.to_thread(sup.run))
+        try:
+            await _until(lambda: paper.exists() and paper.stat().st_size > 0, "the queued slip")
+            await _until(lambda: len(_lifecycle(_events(outbox_path), "resume")) == 1, "resume")
+            first = sup.child
+            assert first is not None
+            os.kill(first.pid, signal.SIGSTOP)  # the process hangs: no more heartbeats
+            await _until(
+                lambda: any(
+                    e.data.get("reason") == "freeze"
+                    for e in _lifecycle(_events(outbox_path), "resume")
+                ),
+                "the restarted service to resume",
+            )
+            await _until(
+                lambda: any(e.kind is EventKind.FAULT_CLEARED for e in _events(outbox_path)),
+                "the freeze to clear",
+            )
+            assert first.poll() is not None  # the frozen process is gone
+        finally:
+            sup.stop()  # SIGTERM: the service shuts down cleanly
+            stats = await asyncio.wait_for(runner, 30)
+            supervisor_box.close()
+    events = _events(outbox_path)
+    assert stats.history == ["boot", "freeze"]
+    assert stats.freezes == 1
+    faults = [
+        (e.kind, e.code) for e in events if e.kind in (EventKind.FAULT, EventKind.FAULT_CLEARED)
+    ]
+    assert faults == [(EventKind.FAULT, "DEV.FREEZE"), (EventKind.FAULT_CLEARED, "DEV.FREEZE")]
+    assert [e.data["reason"] for e in _lifecycle(events, "resume")] == ["boot", "freeze"]
+    assert len(_lifecycle(events, "start")) >= 2  # the runtime's own start (journal recovery)
+    assert _lifecycle(events, "stop")[-1].data["exit_code"] == 0  # clean stop on SIGTERM
+    assert paper.read_bytes() == renderer.render(RECEIPT)  # the slip came out once, whole
+    seqs = [e.seq for e in events]
+    assert len(set(seqs)) == len(seqs)  # two processes, one numbering

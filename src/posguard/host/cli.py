@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from posguard.common.errors import ConfigError, PosguardError
+from posguard.common.logging import configure_logging
 from posguard.host.control import ControlServer
 from posguard.host.journal import HostJournal
 from posguard.host.proxy import FaultProxy
@@ -53,6 +54,7 @@ def serve(
     sync: Annotated[
         str, typer.Option(help="Ledger durability: FULL (fsync each commit) or NORMAL.")
     ] = "FULL",
+    log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
 ) -> None:
     """Run the ISO 8583 host / 运行ISO 8583主机. A new ledger gets the default seed."""
     try:
@@ -71,6 +73,8 @@ def serve(
         )
     except (PosguardError, OSError, KeyError) as exc:
         raise _fail(exc if isinstance(exc, PosguardError) else ConfigError(str(exc))) from exc
+
+    configure_logging(json=log_json)
 
     async def main() -> None:
         server = HostServer(cfg, seed=seed_data)
@@ -95,6 +99,7 @@ def proxy(
     control_port: Annotated[int, typer.Option(help="HTTP control API port on 127.0.0.1.")] = 0,
     timeline: Annotated[Path | None, typer.Option(help="YAML fault timeline to play.")] = None,
     header: Annotated[str, typer.Option(help="Length header: binary2 or ascii4.")] = "binary2",
+    log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
 ) -> None:
     """Run the fault-injecting proxy / 运行故障注入代理 (control: GET/PUT/DELETE /faults)."""
     try:
@@ -103,6 +108,8 @@ def proxy(
         raise _fail(exc) from exc
     if header not in ("binary2", "ascii4"):
         raise typer.BadParameter("header must be binary2 or ascii4")
+
+    configure_logging(json=log_json)
 
     async def main() -> None:
         p = FaultProxy(

@@ -5,10 +5,12 @@ Modules, one role each:
 
 - :mod:`seed` — seed data model (accounts, cards, merchants, terminals, unavailable BINs), YAML I/O.
 - :mod:`ledger` — the issuer/acquirer ledger in SQLite (WAL, one transaction per decision).
+- :mod:`settlement` — batch totals (field 48).
 - :mod:`kinds` — which operation a request is, from MTI + processing code + field 60.1.
 - :mod:`issuer` — decision rules: every response code from real ledger state.
 - :mod:`sessions` — sign-on state and working keys per terminal.
 - :mod:`handler` — one request message in, one response message out (MAC, PIN, dispatch).
+- :mod:`worker` — the ledger thread with group commit (answers only after the commit).
 - :mod:`server` — the asyncio TCP server (framing, TLS, bad-input handling).
 - :mod:`journal` — what the host saw and answered, queryable.
 - :mod:`faults`, :mod:`proxy`, :mod:`control`, :mod:`timeline` — the fault-injecting proxy.

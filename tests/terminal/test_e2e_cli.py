@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import yaml
+from typer.testing import CliRunner
 
+from posguard.cli import app
 from posguard.host.seed import SeedData
 from posguard.host.testing import running_host
 from posguard.terminal.testing import LAB_EXPIRY, LAB_TID, lab_cards, lab_seed, local_config
@@ -17,6 +19,13 @@ PAN, _, _, POOR = lab_cards()
 
 
 async def posguard(*args: str) -> tuple[int, str]:
+    """In-process (CliRunner in a worker thread: the command runs its own event loop)."""
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["terminal", *args])
+    return result.exit_code, result.output
+
+
+async def posguard_process(*args: str) -> tuple[int, str]:
+    """As a user runs it: a separate process."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -37,7 +46,7 @@ async def test_cli_sale_decline_journal_settle(tmp_path: Path) -> None:
         cfg = local_config(port, tmp_path / "journal.db")
         cfg_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")), encoding="utf-8")
         c = ("-c", str(cfg_file))
-        rc, out = await posguard(
+        rc, out = await posguard_process(
             "sale",
             *c,
             "--pan",

@@ -202,3 +202,10 @@ async def test_tls_untrusted_certificate(tmp_path: Path) -> None:
 )
 def test_classify_table(exc: BaseException, stage: Stage, code: str) -> None:
     assert classify(exc, stage) == code
+
+
+async def test_name_resolved_through_the_resolver() -> None:
+    async with serve(echo) as port, Channel(endpoint(port, host="localhost"), FAST) as ch:
+        await ch.send(b"0800dns")
+        assert await ch.receive() == b"0800dns"
+        assert ch.timing.dns >= 0

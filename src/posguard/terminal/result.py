@@ -5,6 +5,11 @@ what to tell the cardholder and the merchant (zh/en), taken from the catalog ent
 ...     code="TXN.INSUFFICIENT_FUNDS", amount=100, masked_pan="621234******1232")
 >>> r.charged
 False
+>>> r.words.cardholder.en == default_catalog()["TXN.INSUFFICIENT_FUNDS"].title.en
+True
+>>> explain(Outcome.FAILED_NO_CHARGE, None).cardholder.en
+'Not completed and not charged.'
+
 """
 
 from __future__ import annotations
@@ -73,6 +78,15 @@ _STORED = Explanation(
 )
 
 
+_NOT_CHARGED = Explanation(
+    cardholder=Text(zh="交易未成功，未扣款。", en="Not completed and not charged."),
+    merchant=Text(
+        zh="交易没有发出，顾客不会被扣款；检查终端提示后重试。",
+        en="Nothing was sent, the customer is not charged; check the message and try again.",
+    ),
+)
+
+
 def explain(outcome: Outcome, code: str | None) -> Explanation:
     """The catalog entry's words for ``code``; fixed words for outcomes without a fault."""
     if code is not None:
@@ -85,7 +99,8 @@ def explain(outcome: Outcome, code: str | None) -> Explanation:
         Outcome.REVERSED: _REVERSED,
         Outcome.PENDING_REVERSAL: _PENDING,
         Outcome.STORED: _STORED,
-    }.get(outcome, _PENDING)
+        Outcome.PENDING_REVERSAL: _PENDING,
+    }.get(outcome, _NOT_CHARGED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -319,3 +319,29 @@ def test_every_message_key_used_exists_in_both_languages() -> None:
     )
     assert missing == []
     assert "nav.overview" in used
+
+
+def test_fault_chart_counts_faults_per_category(client: TestClient, seeded: Seeded) -> None:
+    now = datetime.now(UTC)
+    ingest(
+        client,
+        seeded,
+        "T1003",
+        [
+            fault("T1003", i + 1, "NET.READ_TIMEOUT", now - timedelta(seconds=5 - i))
+            for i in range(3)
+        ]
+        + [fault("T1003", 9, "PRN.PAPER_OUT", now - timedelta(days=3))],
+    )
+    login(client, "ops")
+    page = client.get("/ui/overview/live").text
+    hour, day3 = now.strftime("%Y-%m-%d %H"), (now - timedelta(days=3)).strftime("%Y-%m-%d")
+    assert (
+        f"<title>{hour} · Network: 3</title>" in page or f"<title>{hour} · 网络: 3</title>" in page
+    )
+    assert re.search(rf"<title>{day3} · (Hardware|硬件): 1</title>", page)
+    # the 24-hour chart does not show the 3-day-old fault
+    assert not re.search(rf"<title>{day3} \d\d · ", page)
+    other = client.get("/ui/overview/live?host=acq-east").text
+    assert "Network: 3" not in other
+    assert "网络: 3" not in other

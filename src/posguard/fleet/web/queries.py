@@ -68,28 +68,39 @@ def fault_series(
     *,
     filters: Filters,
     now: datetime,
-    unit: str,
-    count: int,
+    hours: int,
+    days: int,
     catalog: Mapping[str, Entry],
-) -> Series:
-    """Fault events per catalog category per hour (or day), the last ``count`` buckets."""
-    labels = bucket_labels(now, unit, count)
-    since = now - (timedelta(hours=count) if unit == "hour" else timedelta(days=count))
-    bucket = _bucket_expr(session, EventRow.ts, unit)
+) -> tuple[Series, Series]:
+    """Fault events per catalog category: per hour over the last ``hours`` and per day over
+    the last ``days``, from one scan grouped by hour."""
+    hour_labels = bucket_labels(now, "hour", hours)
+    day_labels = bucket_labels(now, "day", days)
+    since = min(now - timedelta(hours=hours), now - timedelta(days=days))
+    bucket = _bucket_expr(session, EventRow.ts, "hour")
     q = select(bucket, EventRow.code, func.count()).where(
         EventRow.kind == "fault", EventRow.ts >= since
     )
     if filters.any():
         q = filters.apply(q.join(Terminal, Terminal.id == EventRow.terminal_id))
     q = q.group_by(bucket, EventRow.code)
-    index = {label: i for i, label in enumerate(labels)}
-    acc: dict[str, list[int]] = defaultdict(lambda: [0] * len(labels))
+    hour_index = {label: i for i, label in enumerate(hour_labels)}
+    day_index = {label: i for i, label in enumerate(day_labels)}
+    hourly: dict[str, list[int]] = defaultdict(lambda: [0] * len(hour_labels))
+    daily: dict[str, list[int]] = defaultdict(lambda: [0] * len(day_labels))
     for key, code, n in session.execute(q):
-        i = index.get(str(key))
         entry = catalog.get(code or "")
-        if i is not None:
-            acc[entry.category.value if entry else "unknown"][i] += int(n)
-    return Series(labels, {k: tuple(v) for k, v in sorted(acc.items())})
+        category = entry.category.value if entry else "unknown"
+        h = hour_index.get(str(key))
+        if h is not None:
+            hourly[category][h] += int(n)
+        d = day_index.get(str(key)[:10])
+        if d is not None:
+            daily[category][d] += int(n)
+    return (
+        Series(hour_labels, {k: tuple(v) for k, v in sorted(hourly.items())}),
+        Series(day_labels, {k: tuple(v) for k, v in sorted(daily.items())}),
+    )
 
 
 def group_scopes(session: Session) -> tuple[set[str], set[str]]:
@@ -192,16 +203,15 @@ def overview(
     health = {h: counts.get(h, 0) for h in Health}
     health[Health.OK] = total - len(unhealthy)
     worst = sorted(unhealthy.items(), key=lambda kv: (-_RANK[kv[1]], kv[0]))
+    hourly, daily = fault_series(
+        session, filters=filters, now=now, hours=24, days=14, catalog=catalog
+    )
     return Overview(
         terminals=total,
         health=health,
         severity=open_by_severity(session, filters=filters),
-        hourly=fault_series(
-            session, filters=filters, now=now, unit="hour", count=24, catalog=catalog
-        ),
-        daily=fault_series(
-            session, filters=filters, now=now, unit="day", count=14, catalog=catalog
-        ),
+        hourly=hourly,
+        daily=daily,
         unhealthy=worst[:20],
     )
 

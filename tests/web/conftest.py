@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from argon2 import PasswordHasher
+from sqlalchemy import text
 
 from posguard.fleet.api.app import create_app
 from posguard.fleet.config import FleetSettings
@@ -44,8 +46,9 @@ class Seeded:
     credentials: dict[str, str] = field(default_factory=dict)
 
 
-def seed_fleet(tmp: Path, *, now: datetime = T0) -> Seeded:
-    url = f"sqlite:///{tmp / 'fleet.db'}"
+def seed_fleet(tmp: Path, *, now: datetime = T0, url: str | None = None) -> Seeded:
+    """Migrate and fill a database: SQLite in ``tmp`` unless ``url`` names another."""
+    url = url or f"sqlite:///{tmp / 'fleet.db'}"
     engine = make_engine(url)
     upgrade(engine)
     sessions = make_sessionmaker(engine)
@@ -163,3 +166,19 @@ class LiveServer:
 def live_server(seeded: Seeded) -> Iterator[tuple[LiveServer, Seeded]]:
     with LiveServer(seeded.settings) as srv:
         yield srv, seeded
+
+
+@pytest.fixture
+def pg_seeded(postgres_url: str, tmp_path: Path) -> Iterator[Seeded]:
+    """The same fleet in a fresh PostgreSQL schema (dropped afterwards)."""
+    schema = f"web_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgres_url)
+    with admin.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in postgres_url else "?"
+    try:
+        yield seed_fleet(tmp_path, url=f"{postgres_url}{sep}options=-csearch_path%3D{schema}")
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -345,3 +345,36 @@ def test_fault_chart_counts_faults_per_category(client: TestClient, seeded: Seed
     other = client.get("/ui/overview/live?host=acq-east").text
     assert "Network: 3" not in other
     assert "网络: 3" not in other
+
+
+@pytest.mark.postgres
+def test_every_page_renders_on_postgresql(pg_seeded: Seeded) -> None:
+    """The aggregates use dialect-specific SQL (hour buckets): run them on PostgreSQL too."""
+    with TestClient(create_app(pg_seeded.settings), base_url="http://127.0.0.1") as c:
+        now = datetime.now(UTC)
+        ingest(
+            c,
+            pg_seeded,
+            "T1001",
+            [
+                fault("T1001", i + 1, "NET.READ_TIMEOUT", now - timedelta(seconds=9 - i))
+                for i in range(3)
+            ],
+        )
+        inc = wait_incident(pg_seeded, "NET.READ_TIMEOUT")
+        csrf = login(c, "ops")
+        c.post("/ui/lang", data={"csrf": csrf, "lang": "en"})
+        live = c.get("/ui/overview/live?host=acq-east").text
+        assert f"<title>{now:%Y-%m-%d %H} · Network: 3</title>" in live
+        assert re.search(r'data-health="degraded"><b>1</b>', live)
+        for path in (
+            "/ui/",
+            "/ui/incidents?severity=major&category=network",
+            f"/ui/incidents/{inc}",
+            "/ui/terminals/T1001",
+            "/ui/reports",
+            "/ui/reports/trends.csv",
+        ):
+            assert c.get(path).status_code == 200, path
+        assert "NET.READ_TIMEOUT" in c.get("/ui/incidents?category=network").text
+        assert "NET.READ_TIMEOUT" not in c.get("/ui/incidents?category=hardware").text

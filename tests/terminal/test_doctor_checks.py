@@ -64,7 +64,7 @@ def _by(reports: list[Any], check: str, target_prefix: str = "") -> Any:
 
 async def test_healthy_host_and_printer_pass_every_check() -> None:
     async with running_host() as (_host, port, _ledger):
-        with running_printer(model_name="TM-T88V") as printer:
+        with running_printer(model_name="TM-T88V", model_id=0x20) as printer:
             cfg = _cfg(
                 HostEndpoint(name="primary", host="localhost", port=port),
                 printer=PrinterSettings(
@@ -272,7 +272,9 @@ def test_printer_status_check(state: PrinterStatus, result: CheckResult, code: s
     with running_printer(state) as printer:
         cfg = _cfg(
             HostEndpoint(name="primary", host="127.0.0.1", port=1),
-            printer=PrinterSettings(kind="network", host=printer.host, port=printer.port),
+            printer=PrinterSettings(
+                kind="network", host=printer.host, port=printer.port, timeout=0.3
+            ),
         )
         report = run_check("printer.status", cfg)
     assert report.result is result
@@ -282,9 +284,13 @@ def test_printer_status_check(state: PrinterStatus, result: CheckResult, code: s
 
 
 def test_printer_wrong_profile_offline_and_test_print(tmp_path: Path) -> None:
-    with running_printer(model_name="TM-T88V") as printer:
+    with running_printer(model_name="TM-T88V", model_id=0x20) as printer:
         settings = PrinterSettings(
-            kind="network", host=printer.host, port=printer.port, profile="gprinter-gp58"
+            kind="network",
+            host=printer.host,
+            port=printer.port,
+            profile="gprinter-gp58",
+            timeout=0.3,
         )
         cfg = _cfg(HostEndpoint(name="p", host="127.0.0.1", port=1), printer=settings)
         wrong = run_check("printer.status", cfg)

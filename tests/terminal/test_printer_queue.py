@@ -176,7 +176,7 @@ def test_printer_fault_over_tcp_then_recovery_prints_everything(tmp_path: Path) 
 
 
 def test_wrong_profile_is_reported_once_and_cleared(tmp_path: Path) -> None:
-    with running_printer(model_name="TM-T88V") as printer:
+    with running_printer(model_name="TM-T88V", model_id=0x20) as printer:
         rec = Recorder()
         port = NetworkPort(printer.host, printer.port, timeout=0.3)
         q = PrintQueue(tmp_path / "p.db", port, ReceiptRenderer(load_profile("gprinter-gp58")), rec)

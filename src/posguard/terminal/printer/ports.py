@@ -124,6 +124,8 @@ class EscposPort:
             raw_id = self._ask(GS_I + b"\x01")
             model_id = raw_id[0] if len(raw_id) == 1 else None
             name = self._read_block(GS_I + b"\x43")
+            if model_id is None and name is None:
+                return PrinterIdentity()  # does not implement GS I: do not wait for the rest
             maker = self._read_block(GS_I + b"\x42")
         except (PrinterError, EscposError, OSError, AssertionError):
             self.close()

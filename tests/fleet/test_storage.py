@@ -42,6 +42,7 @@ def test_resend_is_stored_once_and_batch_reports_new_rows(fleet_db: FleetDB) -> 
         again = insert_events(s, rows=[_row("T1", i) for i in range(1195, 1205)])
     assert len(first) == 1200
     assert sorted(seq for _, seq in again) == [1200, 1201, 1202, 1203, 1204]
+    assert ("T1", 0) in first
     with fleet_db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(EventRow)) == 1205
         back = s.scalars(select(EventRow).where(EventRow.seq == 7)).one()

@@ -2,43 +2,95 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import EventRow
 
-CHUNK = 500  # rows per INSERT statement (9 columns: well under SQLite's variable limit)
+CHUNK = 1000  # rows per executemany
+INSERT_SQL = {
+    "sqlite": "INSERT INTO events (terminal_id, merchant_id, seq, ts, received_at, kind, code, "
+    "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (terminal_id, seq) DO NOTHING",
+    "postgresql": "INSERT INTO events (terminal_id, merchant_id, seq, ts, received_at, kind, code, "
+    "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json) ON CONFLICT (terminal_id, seq) DO NOTHING",
+}
 
 
-def _insert(dialect: str) -> Insert:
-    if dialect == "postgresql":
-        return postgresql.insert(EventRow).on_conflict_do_nothing(
-            index_elements=["terminal_id", "seq"]
-        )
+def _sqlite_time(ts: datetime) -> str:
+    """The text SQLAlchemy's SQLite DateTime stores (naive UTC), so reads parse it back."""
+    u = ts.astimezone(UTC)
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d} "
+        f"{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}"
+    )
+
+
+def _params(dialect: str, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     if dialect == "sqlite":
-        return sqlite.insert(EventRow).on_conflict_do_nothing(index_elements=["terminal_id", "seq"])
+        return [
+            (
+                r["terminal_id"], r["merchant_id"], r["seq"], _sqlite_time(r["ts"]),
+                _sqlite_time(r["received_at"]), r["kind"], r["code"], json.dumps(r["data"]),
+            )
+            for r in rows
+        ]  # fmt: skip
+    if dialect == "postgresql":
+        return [
+            (
+                r["terminal_id"], r["merchant_id"], r["seq"], r["ts"], r["received_at"],
+                r["kind"], r["code"], json.dumps(r["data"]),
+            )
+            for r in rows
+        ]  # fmt: skip
     raise NotImplementedError(f"no idempotent insert for dialect {dialect}")
 
 
-def insert_events(
-    session: Session, *, rows: Sequence[dict[str, Any]]
-) -> dict[tuple[str, int], int]:
-    """Insert rows, skipping (terminal_id, seq) already stored; returns the new rows' ids by key."""
-    stored: dict[tuple[str, int], int] = {}
+def _existing(
+    session: Session, keys: Sequence[tuple[str, int]], **extra: Any
+) -> set[tuple[str, int]]:
+    found: set[tuple[str, int]] = set()
+    for i in range(0, len(keys), CHUNK):
+        q = select(EventRow.terminal_id, EventRow.seq).where(
+            tuple_(EventRow.terminal_id, EventRow.seq).in_(list(keys[i : i + CHUNK]))
+        )
+        if "received_at" in extra:
+            q = q.where(EventRow.received_at == extra["received_at"])
+        found.update((tid, seq) for tid, seq in session.execute(q))
+    return found
+
+
+def insert_events(session: Session, *, rows: Sequence[dict[str, Any]]) -> set[tuple[str, int]]:
+    """Insert rows whose (terminal_id, seq) is not stored yet; returns the keys stored now.
+
+    One lookup of the batch's keys (row-value ``IN`` on the unique index), then one
+    ``executemany`` of ``INSERT .. ON CONFLICT DO NOTHING`` straight through the driver (the
+    same statement on SQLite and PostgreSQL). If a concurrent writer stored some of the same
+    keys in between (the affected-row count falls short), the keys this call stored are
+    re-read by their ``received_at``. All rows of one call must share ``received_at``.
+    """
     if not rows:
-        return stored
-    dialect = session.get_bind().dialect.name
-    for i in range(0, len(rows), CHUNK):
-        stmt = _insert(dialect).values(list(rows[i : i + CHUNK]))
-        stmt = stmt.returning(EventRow.id, EventRow.terminal_id, EventRow.seq)
-        for row_id, tid, seq in session.execute(stmt):
-            stored[(tid, seq)] = row_id
-    return stored
+        return set()
+    keys = [(r["terminal_id"], r["seq"]) for r in rows]
+    known = _existing(session, keys)
+    new = [r for r, k in zip(rows, keys, strict=True) if k not in known]
+    if not new:
+        return set()
+    conn = session.connection()
+    dialect = conn.dialect.name
+    params = _params(dialect, new)
+    inserted = 0
+    for i in range(0, len(params), CHUNK):
+        result = conn.exec_driver_sql(INSERT_SQL[dialect], params[i : i + CHUNK])
+        inserted += max(result.rowcount, 0)
+    new_keys = [(r["terminal_id"], r["seq"]) for r in new]
+    if inserted == len(new):
+        return set(new_keys)
+    return _existing(session, new_keys, received_at=new[0]["received_at"])
 
 
 def list_events(

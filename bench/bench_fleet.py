@@ -1,0 +1,542 @@
+"""Fleet service benchmarks.
+
+1. Ingest rate into SQLite and PostgreSQL through HTTP batches (uvicorn in its own process,
+   real sockets) and through MQTT (Mosquitto, ingest worker in its own process), each against a
+   raw batched insert (DBAPI ``executemany``, same table, same rows, same batch size) into the
+   same database in the same run.
+2. Fault-to-incident latency (p50/p99) with 10,000 terminals sending heartbeats, the diagnosis
+   loop running at its default poll interval.
+3. Memory of the diagnosis state (directory + per-terminal rule state) at 10,000 and 100,000
+   terminals (tracemalloc).
+
+Run: ``.venv/bin/python -m bench fleet`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import tracemalloc
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, insert, select, text
+
+from bench._result import Result
+from posguard.catalog import default_catalog
+from posguard.fleet.clock import SystemClock
+from posguard.fleet.config import FleetSettings
+from posguard.fleet.db.engine import make_engine, make_sessionmaker
+from posguard.fleet.db.migrate import upgrade
+from posguard.fleet.db.models import EventRow, Incident, Merchant, Terminal
+from posguard.fleet.diagnosis.directory import Placement, TerminalDirectory
+from posguard.fleet.diagnosis.engine import DiagnosisEngine
+from posguard.fleet.diagnosis.observed import Observed
+from posguard.fleet.diagnosis.rules import load_rules
+from posguard.fleet.diagnosis.service import DiagnosisService
+from posguard.fleet.ingest.store import EventStore
+from posguard.fleet.repo.events import INSERT_SQL
+from posguard.fleet.security import new_terminal_credential
+
+POSTGRES = os.environ.get(
+    "POSGUARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+MQTT = (
+    os.environ.get("POSGUARD_TEST_MQTT_HOST", "127.0.0.1"),
+    int(os.environ.get("POSGUARD_TEST_MQTT_PORT", "1883")),
+)
+BATCH = 500
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def _database(kind: str) -> Iterator[str]:
+    """A freshly migrated fleet database URL (SQLite file or a PostgreSQL schema), dropped after."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as d:
+            url = f"sqlite:///{Path(d) / 'fleet.db'}"
+            eng = make_engine(url)
+            upgrade(eng)
+            eng.dispose()
+            yield url
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(POSTGRES)
+    with admin.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES else "?"
+    url = f"{POSTGRES}{sep}options=-csearch_path%3D{schema}"
+    eng = make_engine(url)
+    try:
+        upgrade(eng)
+        eng.dispose()
+        yield url
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _register(url: str, n: int, *, prefix: str, hosts: int = 10, areas: int = 50) -> dict[str, str]:
+    """Bulk-register n terminals; returns terminal_id -> credential."""
+    eng = make_engine(url)
+    creds: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        tid = f"{prefix}{i:06d}"
+        cred = new_terminal_credential(tid)
+        creds[tid] = cred.token
+        rows.append(
+            {
+                "id": tid,
+                "merchant_id": "M01",
+                "model": "PX-5",
+                "brand": "Acme",
+                "firmware": "2.1.0",
+                "acquirer_host": f"acq-{i % hosts}",
+                "area": f"area-{i % areas}",
+                "location": "",
+                "credential_hash": cred.hash,
+                "revoked": False,
+                "created_at": T0,
+            }
+        )
+    with eng.begin() as c:
+        if (
+            c.execute(
+                select(func.count()).select_from(Merchant).where(Merchant.id == "M01")
+            ).scalar()
+            == 0
+        ):
+            c.execute(insert(Merchant).values(id="M01", name="bench", created_at=T0))
+        for i in range(0, n, 5000):
+            c.execute(insert(Terminal), rows[i : i + 5000])
+    eng.dispose()
+    return creds
+
+
+def _event(tid: str, seq: int) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "terminal_id": tid,
+        "merchant_id": "M01",
+        "seq": seq,
+        "ts": (T0 + timedelta(seconds=seq)).isoformat(),
+        "kind": "heartbeat",
+        "data": {"uptime_s": seq, "interval_s": 60, "firmware": "2.1.0"},
+    }
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+def _count(url: str, prefix: str) -> int:
+    eng = _ENGINES.get(url) or _ENGINES.setdefault(url, make_engine(url))
+    with eng.connect() as c:
+        n = c.execute(
+            select(func.count())
+            .select_from(EventRow)
+            .where(EventRow.terminal_id.like(f"{prefix}%"))
+        ).scalar()
+    return int(n or 0)
+
+
+# --- raw baseline ---------------------------------------------------------------------------
+
+
+def _naive(ts: datetime) -> str:
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+
+def _raw_insert(url: str, terminals: list[str], per_terminal: int) -> float:
+    """DBAPI executemany of the same rows in batches of BATCH; returns rows/s."""
+    rows = []
+    now = datetime.now(UTC)
+    for tid in terminals:
+        for seq in range(per_terminal):
+            ev = _event(tid, seq)
+            rows.append(
+                (
+                    tid,
+                    "M01",
+                    seq,
+                    T0 + timedelta(seconds=seq),
+                    now,
+                    "heartbeat",
+                    None,
+                    json.dumps(ev["data"]),
+                )
+            )
+    eng = make_engine(url)
+    sql = INSERT_SQL[eng.dialect.name]
+    if eng.dialect.name == "sqlite":
+        rows = [
+            (a, b, c, _naive(d), _naive(e), f, g, h)
+            for a, b, c, d, e, f, g, h in rows
+        ]  # fmt: skip
+    raw = eng.raw_connection()
+    t = time.perf_counter()
+    try:
+        cur = raw.cursor()
+        for i in range(0, len(rows), BATCH):
+            cur.executemany(sql, rows[i : i + BATCH])
+            raw.commit()
+    finally:
+        raw.close()
+    elapsed = time.perf_counter() - t
+    eng.dispose()
+    return len(rows) / elapsed
+
+
+# --- HTTP ingest ----------------------------------------------------------------------------
+
+
+def _serve(url: str, sock: socket.socket) -> None:
+    import uvicorn
+
+    from posguard.fleet.api.app import create_app
+
+    settings = FleetSettings(
+        database_url=url, jwt_secret="bench-" + "x" * 32, diagnosis_in_process=False
+    )
+    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _http_ingest(url: str, creds: dict[str, str], per_terminal: int, clients: int = 4) -> float:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    port = sock.getsockname()[1]
+    proc = mp.get_context("fork").Process(target=_serve, args=(url, sock), daemon=True)
+    proc.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        bodies: list[tuple[str, bytes]] = []
+        for tid, token in creds.items():
+            for start in range(0, per_terminal, BATCH):
+                evs = [_event(tid, s) for s in range(start, min(per_terminal, start + BATCH))]
+                bodies.append((token, json.dumps({"events": evs}).encode()))
+        total = len(creds) * per_terminal
+        errors: list[str] = []
+
+        def worker(items: list[tuple[str, bytes]]) -> None:
+            with httpx.Client(base_url=base, timeout=60) as client:
+                for token, body in items:
+                    r = client.post(
+                        "/api/v1/ingest/batch",
+                        content=body,
+                        headers={
+                            "Authorization": f"Bearer {token}",
+                            "Content-Type": "application/json",
+                        },
+                    )
+                    if r.status_code != 200 or r.json()["stored"] != body.count(b'"seq"'):
+                        errors.append(r.text[:200])
+
+        threads = [
+            threading.Thread(target=worker, args=(bodies[i::clients],)) for i in range(clients)
+        ]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        elapsed = time.perf_counter() - t
+        if errors:
+            raise RuntimeError(f"HTTP ingest failed: {errors[:3]}")
+        prefix = next(iter(creds))[:2]
+        assert _count(url, prefix) == total
+        return total / elapsed
+    finally:
+        proc.terminate()
+        proc.join(10)
+        sock.close()
+
+
+# --- MQTT ingest ----------------------------------------------------------------------------
+
+
+def _mqtt_worker(url: str, root: str, group: str, ready: Any, stop_flag: Any) -> None:
+    from posguard.fleet.ingest.mqtt_worker import MqttIngestWorker
+
+    eng = make_engine(url)
+    store = EventStore(make_sessionmaker(eng), catalog=default_catalog(), clock=SystemClock())
+    worker = MqttIngestWorker(
+        store, host=MQTT[0], port=MQTT[1], topic_root=root, share_group=group, batch_max=BATCH
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await worker.subscribed.wait()
+        ready.set()
+        while not stop_flag.is_set():
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+
+
+def _mqtt_ingest(url: str, terminals: list[str], per_terminal: int, workers: int = 1) -> float:
+    import aiomqtt
+
+    root = f"bench-{uuid.uuid4().hex[:8]}/v1"
+    group = f"g{uuid.uuid4().hex[:8]}"
+    ctx = mp.get_context("fork")
+    stop_flag = ctx.Event()
+    readies = [ctx.Event() for _ in range(workers)]
+    procs = [
+        ctx.Process(target=_mqtt_worker, args=(url, root, group, r, stop_flag), daemon=True)
+        for r in readies
+    ]
+    for p in procs:
+        p.start()
+    for r in readies:
+        r.wait(20)
+    total = len(terminals) * per_terminal
+    prefix = terminals[0][:2]
+    payloads = [
+        (f"{root}/M01/{tid}/events", json.dumps(_event(tid, s)).encode())
+        for s in range(per_terminal)
+        for tid in terminals
+    ]
+
+    async def publish() -> None:
+        # flow control: stay at most LAG messages ahead of what is stored, as a terminal fleet
+        # with acknowledged delivery would; Mosquitto drops QoS 1 messages queued beyond
+        # max_queued_messages (1000 by default) for a subscriber that falls behind
+        lag = 800
+        chunk = 200
+        async with aiomqtt.Client(
+            *MQTT, protocol=aiomqtt.ProtocolVersion.V5, max_inflight_messages=chunk
+        ) as pub:
+            for i in range(0, len(payloads), chunk):
+                await asyncio.gather(
+                    *(pub.publish(t, p, qos=1) for t, p in payloads[i : i + chunk])
+                )
+                while i + chunk - _count(url, prefix) > lag:
+                    await asyncio.sleep(0.005)
+
+    try:
+        t = time.perf_counter()
+        asyncio.run(publish())
+        deadline = time.perf_counter() + 60
+        while _count(url, prefix) < total:
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"MQTT ingest stored {_count(url, prefix)} of {total}")
+            time.sleep(0.02)
+        return total / (time.perf_counter() - t)
+    finally:
+        stop_flag.set()
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.terminate()
+
+
+def _ingest(kind: str, quick: bool) -> list[Result]:
+    per = 2000 if quick else 5000
+    n_terms = 4 if quick else 10
+    out: list[Result] = []
+    with _database(kind) as url:
+        raw_t = list(_register(url, n_terms, prefix="RA"))
+        http_creds = _register(url, n_terms, prefix="HT")
+        mqtt_t = list(_register(url, n_terms, prefix="MQ"))
+        raw = _raw_insert(url, raw_t, per)
+        http = _http_ingest(url, http_creds, per)
+        out.append(
+            Result(
+                f"HTTP batch ingest -> {kind}",
+                http,
+                "events/s",
+                raw,
+                "raw executemany",
+                target="≥ 0.5× raw",
+                note=f"{n_terms * per} events, batches of {BATCH}, 4 client threads",
+            )
+        )
+        if _reachable(*MQTT):
+            mqtt = _mqtt_ingest(url, mqtt_t, per if not quick else per // 2)
+            out.append(
+                Result(
+                    f"MQTT ingest (1 worker) -> {kind}",
+                    mqtt,
+                    "events/s",
+                    raw,
+                    "raw executemany",
+                    target="≥ 0.5× raw",
+                    note="QoS 1, publish to stored",
+                )
+            )
+    return out
+
+
+# --- fault-to-incident latency ---------------------------------------------------------------
+
+
+def _latency(quick: bool) -> list[Result]:
+    n = 10_000
+    faults = 100 if quick else 300
+    with _database("sqlite") as url:
+        _register(url, n, prefix="LT", hosts=10, areas=50)
+        eng = make_engine(url)
+        sessions = make_sessionmaker(eng)
+        catalog = default_catalog()
+        clock = SystemClock()
+        store = EventStore(sessions, catalog=catalog, clock=clock)
+        diag = DiagnosisService(
+            sessions, rules=load_rules(catalog=catalog), catalog=catalog, clock=clock
+        )
+        sent: dict[str, float] = {}
+        seen: dict[str, float] = {}
+        stop = threading.Event()
+
+        def diagnose() -> None:
+            diag.start()
+            while not stop.is_set():
+                applied = diag.step()
+                if applied.opened:
+                    with sessions() as s:
+                        for tid in s.scalars(
+                            select(Incident.terminal_id).where(Incident.id.in_(applied.opened))
+                        ):
+                            if tid is not None and tid in sent and tid not in seen:
+                                seen[tid] = time.perf_counter()
+                else:
+                    stop.wait(0.2)  # the default diagnosis_poll_s
+
+        th = threading.Thread(target=diagnose)
+        th.start()
+        seq = 0
+        # every terminal heartbeats each 60 s: 10,000 terminals = ~167 heartbeats/s; sent in
+        # 100 ms slices, with one PRN.PAPER_OUT fault from a random terminal per slice
+        ids = [f"LT{i:06d}" for i in range(n)]
+        per_slice = n // 600
+        t_end = time.perf_counter() + 600
+        k = 0
+        while len(sent) < faults and time.perf_counter() < t_end:
+            slice_start = time.perf_counter()
+            now = datetime.now(UTC)
+            batch = []
+            for j in range(per_slice):
+                tid = ids[(k * per_slice + j) % n]
+                seq += 1
+                batch.append({**_event(tid, seq), "ts": now.isoformat()})
+            fault_tid = ids[(k * 7919) % n]
+            seq += 1
+            batch.append(
+                {
+                    **_event(fault_tid, seq),
+                    "ts": now.isoformat(),
+                    "kind": "fault",
+                    "code": "PRN.PAPER_OUT",
+                    "data": {},
+                }
+            )
+            sent.setdefault(fault_tid, time.perf_counter())
+            store.store(batch, transport="bench")
+            k += 1
+            time.sleep(max(0.0, 0.1 - (time.perf_counter() - slice_start)))
+        deadline = time.perf_counter() + 10
+        while len(seen) < len(sent) and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        th.join()
+        eng.dispose()
+    lat = sorted((seen[t] - sent[t]) * 1000 for t in seen)
+    p50 = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    note = f"{len(lat)}/{len(sent)} faults, 10,000 terminals heartbeating, SQLite, poll 0.2 s"
+    return [
+        Result("fault-to-incident p50", p50, "ms", higher_is_better=False, note=note),
+        Result("fault-to-incident p99", p99, "ms", higher_is_better=False, note=note),
+    ]
+
+
+# --- memory --------------------------------------------------------------------------------
+
+
+def _memory(n: int) -> Result:
+    catalog = default_catalog()
+    rules = load_rules(catalog=catalog)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    directory = TerminalDirectory(
+        (f"T{i:07d}", Placement(f"M{i % 5000}", f"acq-{i % 10}", f"area-{i % 500}"))
+        for i in range(n)
+    )
+    engine = DiagnosisEngine(rules, catalog=catalog, clock=SystemClock(), directory=directory)
+    now = datetime.now(UTC)
+    for start in range(0, n, 5000):
+        engine.observe(
+            Observed(
+                id=i + 1,
+                terminal_id=f"T{i:07d}",
+                merchant_id=f"M{i % 5000}",
+                seq=1,
+                ts=now,
+                kind="heartbeat",
+                data={"interval_s": 60},
+            )
+            for i in range(start, min(n, start + 5000))
+        )
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return Result(
+        f"diagnosis state, {n:,} terminals",
+        used / 2**20,
+        "MiB",
+        higher_is_better=False,
+        note=f"{used / n:.0f} B/terminal: directory + heartbeat timers (tracemalloc)",
+    )
+
+
+def _log(results: list[Result]) -> list[Result]:
+    import sys
+
+    for r in results:
+        print(
+            f"  {r.name}: {r.ours:,.1f} {r.unit} (baseline {r.baseline}) {r.note}", file=sys.stderr
+        )
+    return results
+
+
+def run(quick: bool) -> list[Result]:
+    results: list[Result] = []
+    results.extend(_log(_ingest("sqlite", quick)))
+    if _reachable("127.0.0.1", 5432):
+        results.extend(_log(_ingest("postgresql", quick)))
+    results.extend(_log(_latency(quick)))
+    results.extend(_log([_memory(10_000), _memory(100_000)]))
+    for eng in _ENGINES.values():
+        eng.dispose()
+    _ENGINES.clear()
+    return results

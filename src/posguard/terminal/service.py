@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from posguard import __version__
 from posguard.common.errors import ConfigError
 from posguard.common.events import EventKind
 from posguard.terminal.agent.commands import CommandDispatcher
@@ -129,6 +130,14 @@ class TerminalService:
             return HttpPublisher(a.url, a.token, on_command=on_command)
         return None
 
+    def _heartbeat_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"firmware": __version__, "spec": self.cfg.terminal.spec}
+        if self.queue is not None:
+            data["print_pending"] = len(self.queue.pending())
+            status = self.queue.last_status
+            data["printer"] = status.value if status is not None else "unknown"
+        return data
+
     def request_restart(self) -> None:
         self.exit_code = RESTART_EXIT_CODE
         if self._stop is not None:
@@ -166,7 +175,10 @@ class TerminalService:
                 with contextlib.suppress(Exception):  # offline now: the agent retries
                     await publisher.connect()
             agent = TelemetryAgent(
-                self.outbox, publisher, heartbeat_interval=self.cfg.agent.heartbeat_s
+                self.outbox,
+                publisher,
+                heartbeat_interval=self.cfg.agent.heartbeat_s,
+                heartbeat_data=self._heartbeat_data,
             )
             tasks.append(asyncio.create_task(agent.run(stop)))
         worker = PrintWorker(self.queue, self.cfg.service.print_poll_s) if self.queue else None

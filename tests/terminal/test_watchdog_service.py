@@ -144,3 +144,87 @@ async def test_service_freezes_is_restarted_and_resumes(tmp_path: Path) -> None:
     assert paper.read_bytes() == renderer.render(RECEIPT)  # the slip came out once, whole
     seqs = [e.seq for e in events]
     assert len(set(seqs)) == len(seqs)  # two processes, one numbering
+
+
+async def test_remote_reboot_over_mqtt_restarts_the_service_without_a_fault(
+    tmp_path: Path, mqtt_broker: tuple[str, int]
+) -> None:
+    import json
+    import uuid
+
+    import aiomqtt
+
+    from posguard.terminal.agent.publish import commands_topic, events_topic
+
+    host, mport = mqtt_broker
+    data = tmp_path / "data"
+    tid = "R" + uuid.uuid4().hex[:7].upper()  # a fresh MQTT session per run
+    async with running_host(SeedData.model_validate(lab_seed())) as (_host, port, _ledger):
+        term = local_config(port, data / "journal.db").model_dump(mode="json")
+        term["terminal_id"] = tid
+        conf = tmp_path / "terminal.yaml"
+        conf.write_text(
+            yaml.safe_dump(
+                {
+                    **term,
+                    "agent": {"transport": "mqtt", "host": host, "port": mport, "heartbeat_s": 60},
+                    "service": {"data_dir": str(data), "catch_up_s": 5},
+                }
+            )
+        )
+        sup = Supervisor(
+            [
+                sys.executable,
+                "-c",
+                "from posguard.cli import main; main()",
+                "terminal",
+                "run",
+                "--config",
+                str(conf),
+            ],
+            interval=0.2,
+            missed=10,
+            grace=2.0,
+            startup=90,
+            restart_backoff=0.1,
+        )
+        seen: list[dict[str, Any]] = []
+        async with aiomqtt.Client(host, mport, identifier=f"fleet-{tid}") as fleet:
+            await fleet.subscribe(events_topic(LAB_MID, tid), qos=1)
+            runner = asyncio.create_task(asyncio.to_thread(sup.run))
+
+            async def wait_for(pred: Any) -> dict[str, Any]:
+                async for msg in fleet.messages:
+                    assert isinstance(msg.payload, bytes)
+                    ev = json.loads(msg.payload)
+                    seen.append(ev)
+                    if pred(ev):
+                        return ev
+                raise AssertionError("broker stream ended")
+
+            try:
+                # the heartbeat at start proves the agent is connected and subscribed
+                await asyncio.wait_for(wait_for(lambda e: e["kind"] == "heartbeat"), 60)
+                cmd = {"command_id": "boot-1", "command": "reboot"}
+                await fleet.publish(commands_topic(LAB_MID, tid), json.dumps(cmd), qos=1)
+                ack = await asyncio.wait_for(wait_for(lambda e: e["kind"] == "command_result"), 30)
+                again = await asyncio.wait_for(
+                    wait_for(
+                        lambda e: (
+                            e["kind"] == "lifecycle"
+                            and e["data"].get("event") == "resume"
+                            and e["data"].get("reason") == "reboot"
+                        )
+                    ),
+                    60,
+                )
+            finally:
+                sup.stop()
+                stats = await asyncio.wait_for(runner, 30)
+    assert ack["data"] == {"command_id": "boot-1", "status": "ok", "detail": "restarting in 1 s"}
+    assert again["terminal_id"] == tid
+    assert stats.history == ["boot", "reboot"]
+    assert stats.crashes == 0
+    assert not [e for e in seen if e["kind"] == "fault"]
+    heartbeat = next(e for e in seen if e["kind"] == "heartbeat")
+    assert heartbeat["data"]["firmware"]

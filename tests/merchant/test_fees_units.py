@@ -133,3 +133,15 @@ def test_projection_and_provider_comparison_by_hand() -> None:
     assert comp.rows[0].id == "x"
     assert comp.saving_vs("contract") == 37003 - 22630
     assert annualise(2055, 30) == 25003
+
+
+def test_absurd_amounts_are_refused_not_rounded() -> None:
+    # the API fuzz hit a 500 before this bound: 1e32 fen overflows Decimal's 28 digits and
+    # quantize raises InvalidOperation deep in the audit
+    for value in ("1e30", 10**12):
+        with pytest.raises(ValueError, match="beyond any single amount"):
+            yuan_to_fen(value)
+    for value in ("NaN", "Infinity", True):
+        with pytest.raises(ValueError, match="amount"):
+            yuan_to_fen(value)
+    assert yuan_to_fen("10000000000.00") == 10**12

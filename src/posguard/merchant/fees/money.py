@@ -23,6 +23,9 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer
 
 _HUNDRED = Decimal(100)
+# No single amount, fee or monthly charge is above 10 billion CNY: the bound keeps every
+# product well inside Decimal's 28 digits, so arithmetic never has to round or raise.
+MAX_YUAN = 10**10
 
 
 def yuan_to_fen(value: Any) -> int:
@@ -31,6 +34,8 @@ def yuan_to_fen(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("an amount cannot be true/false")
     if isinstance(value, int):
+        if abs(value) > MAX_YUAN:
+            raise ValueError(f"{value!r} is beyond any single amount ({MAX_YUAN} CNY)")
         return value * 100
     try:
         d = Decimal(str(value).strip())
@@ -38,6 +43,8 @@ def yuan_to_fen(value: Any) -> int:
         raise ValueError(f"{value!r} is not an amount in yuan") from None
     if not d.is_finite():
         raise ValueError(f"{value!r} is not an amount in yuan")
+    if abs(d) > MAX_YUAN:
+        raise ValueError(f"{value!r} is beyond any single amount ({MAX_YUAN} CNY)")
     fen = d * 100
     if fen != fen.to_integral_value():
         raise ValueError(f"{value!r} has more than 2 decimals (fen)")

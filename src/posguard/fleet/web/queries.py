@@ -120,22 +120,25 @@ def group_scopes(session: Session) -> tuple[set[str], set[str]]:
 def latest_printer_states(
     session: Session, *, filters: Filters, now: datetime, terminal_ids: Sequence[str] | None = None
 ) -> dict[str, str]:
-    """The state in each terminal's newest printer event of the last week."""
-    newest = select(func.max(EventRow.id)).where(
+    """The state in each terminal's newest printer event of the last week.
+
+    One pass over the week's printer events, newest kept per terminal in Python: a
+    ``max(id) GROUP BY terminal_id`` subquery walks the (terminal_id, ts) index and looks up
+    every row, which is several times slower on SQLite."""
+    state = EventRow.data["state"].as_string()
+    q = select(EventRow.id, EventRow.terminal_id, state).where(
         EventRow.kind == "printer", EventRow.ts >= now - PRINTER_WINDOW
     )
     if filters.merchant:
-        newest = newest.where(EventRow.merchant_id == filters.merchant)
+        q = q.where(EventRow.merchant_id == filters.merchant)
     if terminal_ids is not None:
-        newest = newest.where(EventRow.terminal_id.in_(list(terminal_ids)))
-    newest = newest.group_by(EventRow.terminal_id)
-    q = select(EventRow.terminal_id, EventRow.data).where(EventRow.id.in_(newest))
-    out: dict[str, str] = {}
-    for tid, data in session.execute(q):
-        state = data.get("state") if isinstance(data, dict) else None
-        if isinstance(state, str):
-            out[tid] = state
-    return out
+        q = q.where(EventRow.terminal_id.in_(list(terminal_ids)))
+    newest: dict[str, tuple[int, str | None]] = {}
+    for row_id, tid, value in session.execute(q):
+        seen = newest.get(tid)
+        if seen is None or row_id > seen[0]:
+            newest[tid] = (row_id, value)
+    return {tid: value for tid, (_, value) in newest.items() if isinstance(value, str)}
 
 
 def terminal_health(

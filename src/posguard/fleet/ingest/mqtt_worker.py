@@ -187,19 +187,21 @@ class MqttIngestWorker:
                 await asyncio.to_thread(self._handle, rest)
 
     async def _consume(self, queue: asyncio.Queue[aiomqtt.Message], stop: asyncio.Event) -> None:
+        """Take what is queued without waiting per message; linger briefly for a fuller batch."""
         loop = asyncio.get_running_loop()
         while not stop.is_set():
-            first = await queue.get()
-            batch = [first]
+            batch = [await queue.get()]
             deadline = loop.time() + self.linger_s
             while len(batch) < self.batch_max:
+                try:
+                    batch.append(queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), remaining))
-                except TimeoutError:
-                    break
+                await asyncio.sleep(min(remaining, 0.005))
             await asyncio.to_thread(self._handle, batch)
 
     def _handle(self, batch: list[aiomqtt.Message]) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from posguard.catalog import default_catalog
@@ -97,3 +100,29 @@ def test_shipped_examples_are_reproducible() -> None:
         sys.path.pop(0)
     assert (EX / "transactions_2026-11.csv").read_text() == make_examples.transactions_csv()
     assert (EX / "fleet.json").read_text() == make_examples.fleet_json()
+
+
+def test_check_docs_can_save_the_sealed_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from posguard.merchant.onboarding.privacy import get_settings
+
+    out_file = tmp_path / "sealed.json"
+    monkeypatch.delenv("POSGUARD_MERCHANT_DATA_KEY", raising=False)
+    get_settings.cache_clear()
+    code, out = run("check-docs", str(EX / "application_individual.yaml"), "--save", str(out_file))
+    assert code == 2
+    assert "POSGUARD_MERCHANT_DATA_KEY" in out
+    assert not out_file.exists()
+    monkeypatch.setenv("POSGUARD_MERCHANT_DATA_KEY", base64.b64encode(os.urandom(32)).decode())
+    get_settings.cache_clear()
+    try:
+        code, _ = run("check-docs", str(EX / "application_individual.yaml"), "--as-of",
+                      "2026-11-25", "--save", str(out_file))  # fmt: skip
+    finally:
+        get_settings.cache_clear()
+    assert code == 0
+    stored = out_file.read_text()
+    assert "440524188001010014" not in stored
+    assert "440524********0014" in stored
+    assert "pgm1:" in stored

@@ -87,3 +87,34 @@ def test_missing_or_bad_key_is_a_clear_config_error() -> None:
         Sealer.from_settings(MerchantSettings(data_key=None))
     with pytest.raises(ConfigError, match="32 bytes"):
         Sealer.from_settings(MerchantSettings(data_key=base64.b64encode(b"short").decode()))
+
+
+def test_sealed_application_keeps_nothing_readable_and_opens_back() -> None:
+    from posguard.merchant.onboarding.sealed import (
+        SealedApplication,
+        open_application,
+        seal_application,
+    )
+
+    sealer = Sealer(os.urandom(32))
+    app = _app()
+    stored = seal_application(app, sealer).model_dump_json()
+    for secret in (ID_NUMBER, ID_NUMBER[6:14], ACCOUNT, ACCOUNT[:10], NAME):
+        assert secret not in stored
+    assert "110105********002X" in stored
+    assert "王**" in stored
+    back = open_application(SealedApplication.model_validate_json(stored), sealer)
+    person = back.documents["legal_person_id"]
+    assert person.number is not None
+    assert person.number.get_secret_value() == ID_NUMBER
+    assert person.name is not None
+    assert person.name.get_secret_value() == NAME
+    assert back.documents["business_licence"].number is not None
+    # a token moved to another field does not open
+    raw = SealedApplication.model_validate_json(stored)
+    moved = raw.documents["legal_person_id"].model_copy(
+        update={"number_sealed": raw.documents["bank_account_proof"].number_sealed}
+    )
+    swapped = raw.model_copy(update={"documents": {**raw.documents, "legal_person_id": moved}})
+    with pytest.raises(SealError):
+        open_application(swapped, sealer)

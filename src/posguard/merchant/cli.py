@@ -7,6 +7,7 @@ findings, flagged terminals), 2 the input could not be read.
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from posguard.common.errors import ConfigError
 from posguard.merchant.brands import GroupStats, RankingRule, rank
 from posguard.merchant.errors import MerchantDataError
 from posguard.merchant.fees.audit import audit_fees
@@ -28,8 +30,10 @@ from posguard.merchant.fees.loader import (
 from posguard.merchant.fees.money import fen_to_yuan
 from posguard.merchant.findings import Finding
 from posguard.merchant.fleet_records import load_fleet_records
-from posguard.merchant.onboarding.application import load_application
+from posguard.merchant.onboarding.application import Application, load_application
 from posguard.merchant.onboarding.check import DocStatus, check_application
+from posguard.merchant.onboarding.privacy import Sealer
+from posguard.merchant.onboarding.sealed import seal_application
 from posguard.merchant.regulation import (
     check_terminals,
     default_registry,
@@ -95,13 +99,46 @@ _STATUS_STYLE = {
 }
 
 
+def _save_sealed(application: Application, path: Path) -> None:
+    """Write the sealed (AES-GCM) record atomically: all of it or nothing."""
+    try:
+        sealed = seal_application(application, Sealer.from_settings())
+    except ConfigError as exc:
+        typer.echo(f"error / 错误: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(sealed.model_dump_json(indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        typer.echo(f"error / 错误: cannot write {path}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 @app.command("check-docs")
-def check_docs(file: File, lang: Lang = "zh", as_json: AsJson = False, as_of: AsOf = None) -> None:
+def check_docs(
+    file: File,
+    lang: Lang = "zh",
+    as_json: AsJson = False,
+    as_of: AsOf = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save",
+            help="Also write the application sealed with POSGUARD_MERCHANT_DATA_KEY "
+            "(AES-GCM) to this file / 加密保存",
+        ),
+    ] = None,
+) -> None:
     """Check an onboarding application (YAML/JSON) / 检查入网资料."""
     try:
-        report = check_application(load_application(file), today=_date(as_of))
+        application = load_application(file)
+        report = check_application(application, today=_date(as_of))
     except MerchantDataError as exc:
         raise _fail(exc) from exc
+    if save is not None:
+        _save_sealed(application, save)
     if as_json:
         _print_json(report)
     else:

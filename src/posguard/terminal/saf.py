@@ -15,7 +15,7 @@ from posguard.common.events import EventKind
 from posguard.terminal.engine import messages
 from posguard.terminal.engine.session import HostSession, Reply, Status
 from posguard.terminal.journal.records import Record
-from posguard.terminal.journal.store import monotonic_wall
+from posguard.terminal.journal.store import wall_clock
 from posguard.terminal.link.backoff import Backoff
 
 
@@ -32,7 +32,7 @@ class AdviceForwarder:
         session: HostSession,
         *,
         backoff: Backoff | None = None,
-        clock: Callable[[], float] = monotonic_wall,
+        clock: Callable[[], float] = wall_clock,
     ) -> None:
         self.session = session
         self.journal = session.journal

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from posguard.iso8583.codec import Message
 from posguard.iso8583.fields import (
     MessageTypeCode,
@@ -129,7 +127,3 @@ def batch_upload_end(cfg: TerminalConfig, stan: str, batch: str, count: int) -> 
         "48": f"{count:04d}",
         "60": field60(MessageTypeCode.ADMIN, batch, NetworkCode.BATCH_UPLOAD_END),
     }
-
-
-def local_now() -> datetime:
-    return datetime.now()

@@ -444,6 +444,6 @@ def _record(row: sqlite3.Row) -> Record:
     )
 
 
-def monotonic_wall() -> float:
+def wall_clock() -> float:
     """Wall-clock seconds used for retry schedules (they must survive a restart)."""
     return time.time()

@@ -378,3 +378,45 @@ def test_every_page_renders_on_postgresql(pg_seeded: Seeded) -> None:
             assert c.get(path).status_code == 200, path
         assert "NET.READ_TIMEOUT" in c.get("/ui/incidents?category=network").text
         assert "NET.READ_TIMEOUT" not in c.get("/ui/incidents?category=hardware").text
+
+
+def test_incident_list_filters(client: TestClient, seeded: Seeded) -> None:
+    now = datetime.now(UTC)
+    engine = make_engine(seeded.url)
+    rows = [
+        ("T1001", "NET.READ_TIMEOUT", "major", "open"),
+        ("T1002", "PRN.PAPER_OUT", "minor", "acknowledged"),
+        ("T1003", "DEV.CARD_READER_FAULT", "major", "resolved"),
+        ("T2001", "PRN.PAPER_OUT", "minor", "open"),
+    ]
+    with make_sessionmaker(engine).begin() as s:
+        for i, (tid, code, sev, status) in enumerate(rows):
+            s.add(
+                Incident(
+                    rule_id=f"r{i}",
+                    scope=f"terminal:{tid}",
+                    open_key=None if status == "resolved" else f"r{i}|terminal:{tid}",
+                    code=code,
+                    severity=sev,
+                    status=status,
+                    terminal_id=tid,
+                    merchant_id="M01" if tid.startswith("T1") else "M02",
+                    explanation={"reason": "test"},
+                    opened_at=now - timedelta(minutes=i),
+                )
+            )
+    engine.dispose()
+    login(client, "ops")
+
+    def listed(query: str) -> list[str]:
+        page = client.get(f"/ui/incidents?{query}").text
+        return sorted(re.findall(r'<td><a href="/ui/terminals/(T\d+)">', page))
+
+    assert listed("") == ["T1001", "T1002", "T2001"]  # default: still active
+    assert listed("status=all") == ["T1001", "T1002", "T1003", "T2001"]
+    assert listed("status=resolved") == ["T1003"]
+    assert listed("status=all&severity=minor") == ["T1002", "T2001"]
+    assert listed("status=all&category=network") == ["T1001"]
+    assert listed("status=all&merchant=M02") == ["T2001"]
+    assert listed("status=all&area=pudong&model=PX-5") == ["T1001", "T1002"]
+    assert listed("status=all&terminal=T1003") == ["T1003"]

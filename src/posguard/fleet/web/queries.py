@@ -253,6 +253,7 @@ def list_incidents(
     status: str | None,
     severity: str | None,
     category_codes: Sequence[str] | None,
+    terminal_id: str | None = None,
     limit: int = 200,
 ) -> Sequence[tuple[Incident, Terminal | None]]:
     """Incidents newest first, with their terminal; fleet-wide ones unless a merchant filter."""
@@ -267,6 +268,8 @@ def list_incidents(
         q = q.where(Incident.severity == severity)
     if category_codes is not None:
         q = q.where(Incident.code.in_(list(category_codes)))
+    if terminal_id:
+        q = q.where(Incident.terminal_id == terminal_id)
     rows = session.execute(q.order_by(Incident.id.desc()).limit(limit)).all()
     return [(inc, term) for inc, term in rows]
 

@@ -43,11 +43,15 @@ def incident_list(request: Request, ctx: Ctx, session: SessionDep, user: WebUser
     codes = None
     if category is not None:
         codes = [e.code for e in ctx.catalog.values() if e.category.value == category]
+    terminal = (qp.get("terminal") or "").strip()[:64] or None
     rows = queries.list_incidents(
-        session, filters=filters, status=status, severity=severity, category_codes=codes
+        session,
+        filters=filters,
+        status=status,
+        severity=severity,
+        category_codes=codes,
+        terminal_id=terminal,
     )
-    if qp.get("terminal"):
-        rows = [r for r in rows if r[0].terminal_id == qp.get("terminal")]
     return render(
         request,
         "incidents.html",
@@ -57,6 +61,7 @@ def incident_list(request: Request, ctx: Ctx, session: SessionDep, user: WebUser
             "status": status or "",
             "severity": severity or "",
             "category": category or "",
+            "terminal": terminal or "",
             "statuses": STATUSES,
             "severities": queries.SEVERITIES,
             "categories": [c.value for c in Category],

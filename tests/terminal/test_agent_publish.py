@@ -47,9 +47,30 @@ class IngestServer:
         self.batches: list[dict[str, Any]] = []
         self.commands: list[dict[str, Any]] = []
         self.status = 200
+        self.max_batch = 1000
+        self.pending: list[dict[str, Any]] = []  # commands waiting for pickup
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.headers.get("Authorization") != f"Bearer {outer.token}":
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if self.path != "/api/v1/terminals/T1/commands/pending":
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                reply = json.dumps(outer.pending).encode()
+                outer.pending = []
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.path != "/api/v1/ingest/batch":
@@ -58,6 +79,8 @@ class IngestServer:
                     self.send_response(401)
                 elif outer.status != 200:
                     self.send_response(outer.status)
+                elif len(json.loads(body)["events"]) > outer.max_batch:
+                    self.send_response(413)
                 else:
                     outer.batches.append(json.loads(body))
                     reply = json.dumps({"accepted": True, "commands": outer.commands}).encode()
@@ -253,7 +276,7 @@ async def test_mqtt_remote_command_runs_once_and_is_acknowledged(
         await fleet.subscribe(events_topic(MID, tid), qos=1)
         await pub.connect()
         task = asyncio.create_task(agent.run(stop))
-        cmd = json.dumps({"command_id": "cmd-42", "command": "re_sign_on"})
+        cmd = json.dumps({"command_id": "cmd-42", "name": "re_sign_on", "args": {}})
         for _ in range(2):  # a redelivery must not run it twice
             await fleet.publish(commands_topic(MID, tid), cmd, qos=1)
         await fleet.publish(
@@ -293,3 +316,47 @@ async def test_mqtt_unreachable_broker_is_a_named_fault(tmp_path: Path) -> None:
         await TelemetryAgent(box, pub, heartbeat_interval=None).drain_once()
     assert err.value.code == "NET.CONNECT_REFUSED"
     assert box.pending() == 1
+
+
+async def test_fleet_shaped_commands_are_picked_up_and_big_batches_are_split(
+    tmp_path: Path, ingest: IngestServer
+) -> None:
+    """The fleet's pickup endpoint and CommandMessage shape (``name``, ``issued_at``); a 413
+    halves the batch until it fits, nothing is lost or resent out of order."""
+    box = Outbox(tmp_path / "o.db", "T1", MID)
+    got: list[tuple[str, dict[str, Any]]] = []
+
+    def reprint(cmd: Any) -> str:
+        got.append((cmd.command_id, cmd.args))
+        return "queued"
+
+    disp = CommandDispatcher(tmp_path / "c.db", {"reprint": reprint}, box.emit)
+    pub = HttpPublisher(ingest.url, "tok-T1", terminal_id="T1", on_command=disp.handle)
+    ingest.pending = [
+        {
+            "command_id": "0b6f9c52-7c1e-4c55-9d0e-3f1f2b8a9a10",
+            "name": "reprint",
+            "args": {"copy": "merchant"},
+            "issued_at": "2026-11-25T10:00:00+00:00",
+        }
+    ]
+    assert await pub.poll_commands() == 1
+    assert got == [("0b6f9c52-7c1e-4c55-9d0e-3f1f2b8a9a10", {"copy": "merchant"})]
+    assert await pub.poll_commands() == 0
+    for i in range(9):
+        box.emit(EventKind.HEARTBEAT, uptime_s=i)
+    ingest.max_batch = 3
+    agent = TelemetryAgent(box, pub, batch_size=10, heartbeat_interval=None)
+    errors: list[PublishError] = []
+    for _ in range(10):
+        try:
+            await agent.drain_once()
+        except PublishError as exc:
+            errors.append(exc)
+        if box.pending() == 0:
+            break
+    assert len(errors) == 2
+    assert all(e.too_large for e in errors)
+    await pub.close()
+    assert agent.batch_size == 2  # 10 -> 5 -> 2
+    assert [e["seq"] for e in ingest.events()] == list(range(1, 11))  # result + 9 heartbeats

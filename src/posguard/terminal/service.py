@@ -127,7 +127,7 @@ class TerminalService:
         if a.transport == "http":
             if not a.url or not a.token:
                 raise ConfigError("agent.transport http needs agent.url and agent.token")
-            return HttpPublisher(a.url, a.token, on_command=on_command)
+            return HttpPublisher(a.url, a.token, terminal_id=t.terminal_id, on_command=on_command)
         return None
 
     def _heartbeat_data(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Remote commands from the fleet: parse, run once, acknowledge with a ``command_result`` event.
 
-A command is JSON ``{"command_id": "...", "command": "reboot", "args": {...},
-"expires_at": "...?"}``. The runtime supplies one handler per command it supports
+A command is JSON ``{"command_id": "...", "name": "reboot", "args": {...},
+"issued_at": "...", "expires_at": "...?"}`` (the fleet's ``CommandMessage``; ``command`` is
+accepted for ``name``). The runtime supplies one handler per command it supports
 (``reboot``, ``re_sign_on``, ``reprint``, ``settle``, ``rollback``, ``update_config``);
 a handler returns a short detail text or raises. Every command ends in exactly one
 ``command_result`` event with ``command_id``, ``status`` (``ok`` / ``failed``) and
@@ -28,7 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from posguard.card import redact
 from posguard.common.events import EventKind
@@ -60,8 +61,10 @@ class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     command_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-    command: CommandName
+    # the fleet sends ``name`` (its CommandMessage); ``command`` is accepted too
+    command: CommandName = Field(validation_alias=AliasChoices("command", "name"))
     args: dict[str, Any] = Field(default_factory=dict)
+    issued_at: datetime | None = None
     expires_at: datetime | None = None
 
 

@@ -8,8 +8,12 @@ keeps the batch in the outbox and backs off. Nothing here decides to drop an eve
   QoS 1 (each publish waits for the broker's PUBACK). The same session subscribes to
   ``.../commands`` (QoS 1) and hands every command to a callback.
 - HTTP: ``POST {base}/api/v1/ingest/batch`` with ``{"events": [...]}`` and
-  ``Authorization: Bearer <terminal token>``; any 2xx acknowledges the batch. If the
-  answer carries ``{"commands": [...]}``, each is handed to the command callback.
+  ``Authorization: Bearer <terminal token>``; any 2xx acknowledges the batch (the fleet
+  answers per event: stored, duplicate or rejected, and a rejected event must not block the
+  rest, so it is not resent). 413 means the batch is too large: ``PublishError.too_large``
+  tells the agent to halve it. Commands are picked up with
+  ``GET {base}/api/v1/terminals/{terminal_id}/commands/pending`` (:meth:`poll_commands`),
+  and also taken from a ``{"commands": [...]}`` member of an ingest answer.
 """
 
 from __future__ import annotations
@@ -35,7 +39,10 @@ CommandSink = Callable[[bytes], Awaitable[None]]
 
 
 class PublishError(LinkError):
-    """A batch could not be delivered; ``code`` names the fault (NET.*, CFG.*, TP.*)."""
+    """A batch could not be delivered; ``code`` names the fault (NET.*, CFG.*, TP.*).
+    ``too_large``: the receiver refused the batch for its size (send fewer at a time)."""
+
+    too_large: bool = False
 
 
 class Publisher(Protocol):
@@ -172,11 +179,17 @@ class HttpPublisher:
         base_url: str,
         token: str,
         *,
+        terminal_id: str | None = None,
         on_command: CommandSink | None = None,
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.url = base_url.rstrip("/") + INGEST_PATH
+        self.pickup_url = (
+            None
+            if terminal_id is None
+            else f"{base_url.rstrip('/')}/api/v1/terminals/{terminal_id}/commands/pending"
+        )
         self._headers = {"Authorization": f"Bearer {token}"}
         self._on_command = on_command
         self._client = client or httpx.AsyncClient(timeout=timeout)
@@ -208,11 +221,45 @@ class HttpPublisher:
                 f"fleet {self.url} refused this terminal's token (HTTP {resp.status_code})",
                 code="CFG.TERMINAL_UNREGISTERED",
             )
+        if resp.status_code == 413:
+            err = PublishError(
+                f"fleet {self.url} refused a batch of {len(batch)} as too large",
+                code="TP.API_ERROR",
+            )
+            err.too_large = True
+            raise err
         if not resp.is_success:
             raise PublishError(
                 f"fleet {self.url} answered HTTP {resp.status_code}", code="TP.API_ERROR"
             )
         await self._dispatch_commands(resp)
+
+    async def poll_commands(self) -> int:
+        """Collect pending commands from the fleet and hand each to the command callback."""
+        if self.pickup_url is None or self._on_command is None:
+            return 0
+        try:
+            resp = await self._client.get(self.pickup_url, headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise PublishError(
+                f"fleet {self.pickup_url}: {exc}", code="NET.CONNECT_REFUSED"
+            ) from exc
+        if not resp.is_success:
+            raise PublishError(
+                f"fleet {self.pickup_url} answered HTTP {resp.status_code}",
+                code="CFG.TERMINAL_UNREGISTERED"
+                if resp.status_code in (401, 403)
+                else "TP.API_ERROR",
+            )
+        try:
+            commands: Any = resp.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return 0
+        if not isinstance(commands, list):
+            return 0
+        for cmd in commands:
+            await self._on_command(json.dumps(cmd).encode())
+        return len(commands)
 
     async def _dispatch_commands(self, resp: httpx.Response) -> None:
         if self._on_command is None:

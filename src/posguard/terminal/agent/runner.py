@@ -72,6 +72,7 @@ class TelemetryAgent:
         backoff: Backoff | None = None,
         heartbeat_interval: float | None = 60.0,
         heartbeat_data: Callable[[], dict[str, Any]] | None = None,
+        command_poll_interval: float = 5.0,
     ) -> None:
         self.outbox = outbox
         self.publisher = publisher
@@ -80,6 +81,7 @@ class TelemetryAgent:
         self.backoff = backoff or Backoff()
         self.heartbeat_interval = heartbeat_interval
         self._heartbeat_data = heartbeat_data
+        self.command_poll_interval = command_poll_interval
         self.state = AgentState()
         self._started = time.monotonic()
         self._wake: asyncio.Event | None = None
@@ -97,7 +99,12 @@ class TelemetryAgent:
         batch = self.outbox.peek(self.batch_size)
         if not batch:
             return 0
-        await self.publisher.publish(batch)
+        try:
+            await self.publisher.publish(batch)
+        except PublishError as exc:
+            if exc.too_large and self.batch_size > 1:
+                self.batch_size = max(1, self.batch_size // 2)
+            raise
         self.outbox.ack(e.seq for e in batch)
         self.state.sent += len(batch)
         return len(batch)
@@ -118,11 +125,17 @@ class TelemetryAgent:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         next_beat = time.monotonic()
+        next_poll = time.monotonic()
+        poll = getattr(self.publisher, "poll_commands", None)
         try:
             while not stop.is_set():
                 if self.heartbeat_interval is not None and time.monotonic() >= next_beat:
                     self.emit_heartbeat()
                     next_beat = time.monotonic() + self.heartbeat_interval
+                if poll is not None and time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + self.command_poll_interval
+                    with contextlib.suppress(PublishError):  # the drain below reports it
+                        await poll()
                 try:
                     sent = await self.drain_once()
                 except PublishError as exc:

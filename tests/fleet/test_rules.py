@@ -74,10 +74,11 @@ class Rig:
 
 
 @pytest.fixture
-def rig(sqlite_db: FleetDB, clock: FakeClock) -> Rig:
+def rig(fleet_db: FleetDB, clock: FakeClock) -> Rig:
+    """On SQLite and on PostgreSQL."""
     for tid in ("T1", "T2"):
-        register(sqlite_db, tid)
-    return Rig(sqlite_db, clock)
+        register(fleet_db, tid)
+    return Rig(fleet_db, clock)
 
 
 def test_simple_opens_on_one_event_and_clears_on_its_clear_event(rig: Rig) -> None:

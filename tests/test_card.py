@@ -116,3 +116,25 @@ def test_redact_masks_card_numbers_in_free_text_only() -> None:
     assert "4111111111111112" in out  # not Luhn-valid: not a card number
     assert contains_pan(text)
     assert not contains_pan(out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "898310048161234",  # a merchant id that passes Luhn by chance
+        "rrn 000000000018",  # a 12-digit RRN that passes Luhn
+        "13800138000",
+        "9999999999999995",  # Luhn-valid but no brand issues it
+    ],
+)
+def test_ids_that_pass_luhn_by_chance_are_not_card_numbers(text: str) -> None:
+    assert not contains_pan(text)
+
+
+@given(st.sampled_from(["4", "51", "62", "34", "3530"]), st.integers(0, 10**17))
+def test_every_plausible_brand_number_is_caught_in_text(prefix: str, n: int) -> None:
+    length = {"4": 16, "51": 16, "62": 19, "34": 15, "3530": 16}[prefix]
+    body = (prefix + str(n)).ljust(length - 1, "7")[: length - 1]
+    pan = _with_check_digit(body)
+    assert contains_pan(f"paid with {pan} today")
+    assert not contains_pan(redact(f"paid with {pan} today"))

@@ -36,6 +36,7 @@ __all__ = [
     "expiry_last_day",
     "luhn_valid",
     "mask_pan",
+    "plausible_pan",
     "redact",
 ]
 
@@ -132,9 +133,33 @@ def redact(text: str) -> str:
     return _PAN_IN_TEXT.sub(_mask, text)
 
 
+def plausible_pan(digits: str) -> bool:
+    """True when ``digits`` could be a real card number: a known brand's BIN, a length that
+    brand issues, and a valid Luhn digit.
+
+    Stricter than :func:`redact`'s test on purpose: it is used to *refuse* data, and a
+    15-digit merchant id or a 12-digit RRN passes Luhn one time in ten by chance.
+
+    >>> plausible_pan("6212345678901232"), plausible_pan("898310048161234")
+    (True, False)
+    """
+    if not digits.isdigit() or not digits.isascii():
+        return False
+    brand = brand_of(digits)
+    for b, low, high, width, lengths in _BIN_TABLE:
+        if b is brand and low <= int(digits[:width]) <= high:
+            return len(digits) in lengths and luhn_valid(digits)
+    return False
+
+
 def contains_pan(text: str) -> bool:
-    """True when ``text`` holds something that looks like a clear PAN."""
-    return redact(text) != text
+    """True when ``text`` holds something that plausibly is a clear card number.
+
+    >>> contains_pan("card 4111 1111 1111 1111"), contains_pan("mid 898310048161234")
+    (True, False)
+    """
+    runs = (re.sub(r"[ -]", "", m.group(0)) for m in _PAN_IN_TEXT.finditer(text))
+    return any(plausible_pan(digits) for digits in runs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,10 +141,14 @@ def test_print_data_reaches_the_printer_and_status_queries_do_not_pollute_it() -
 
 
 def test_identity_over_gs_i_detects_a_wrong_profile() -> None:
-    with running_printer(model_name="TM-T88V", model_id=0x20, manufacturer="EPSON") as printer:
+    with running_printer(
+        model_name="TM-T88V", model_id=0x20, manufacturer="EPSON", type_id=0x03
+    ) as printer:
         port = NetworkPort(printer.host, printer.port, timeout=0.3)
         ident = port.identify()
-        assert ident == PrinterIdentity(model_id=0x20, model_name="TM-T88V", manufacturer="EPSON")
+        assert ident == PrinterIdentity(
+            model_id=0x20, model_name="TM-T88V", manufacturer="EPSON", type_id=0x03
+        )
         assert check_profile(load_profile("epson-tm-t88v-cn"), ident).matches
         wrong = check_profile(load_profile("gprinter-gp58"), ident)
         assert not wrong.matches
@@ -171,3 +175,26 @@ def test_bits_for_every_state_decode_back_to_it() -> None:
     for state in CODES:
         a = encode_status(bits_for(state))
         assert decode_status(a[1], a[2], a[3], a[4]) is state
+
+
+@pytest.mark.parametrize(
+    ("type_id", "profile", "why"),
+    [
+        (0x02, "generic-80-gbk", "no two-byte fonts"),  # cutter, no Chinese fonts
+        (0x01, "generic-80-gbk", "no auto-cutter"),  # Chinese fonts, no cutter
+    ],
+)
+def test_printer_type_contradicting_the_profile_is_a_wrong_profile(
+    type_id: int, profile: str, why: str
+) -> None:
+    with running_printer(model_id=0x42, type_id=type_id) as printer:
+        port = NetworkPort(printer.host, printer.port, timeout=0.3)
+        result = check_profile(load_profile(profile), port.identify())
+        port.close()
+    assert result.code == "PRN.WRONG_PROFILE"
+    assert why in result.detail
+    # the same printer suits a profile that asks for neither
+    ok = check_profile(
+        load_profile("epson-tm-t88v-us"), PrinterIdentity(model_id=0x20, type_id=0x02)
+    )
+    assert ok.matches

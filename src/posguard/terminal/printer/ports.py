@@ -126,11 +126,15 @@ class EscposPort:
             name = self._read_block(GS_I + b"\x43")
             if model_id is None and name is None:
                 return PrinterIdentity()  # does not implement GS I: do not wait for the rest
+            raw_type = self._ask(GS_I + b"\x02")
+            type_id = raw_type[0] if len(raw_type) == 1 else None
             maker = self._read_block(GS_I + b"\x42")
         except (PrinterError, EscposError, OSError, AssertionError):
             self.close()
             return PrinterIdentity()
-        return PrinterIdentity(model_id=model_id, model_name=name, manufacturer=maker)
+        return PrinterIdentity(
+            model_id=model_id, model_name=name, manufacturer=maker, type_id=type_id
+        )
 
     def _read_block(self, query: bytes) -> str | None:
         """Answers to GS I 0x41..0x45 are ``_`` + ASCII text + NUL."""

@@ -2,9 +2,10 @@
 
 A profile says what the renderer may assume: paper width in columns, the code page
 (GBK Chinese mode or single-byte PC437) and the cutter. A printer that identifies
-itself (GS I) as a model the profile does not list, or whose identity says another
-width or code page, is a *wrong profile*: receipts would come out garbled or cut
-short, so it is reported as ``PRN.WRONG_PROFILE``.
+itself (GS I 1 model id, GS I 67 model name) as a model the profile does not list, whose
+model is known with another width, or whose type (GS I 2: bit 0 two-byte fonts, bit 1
+auto-cutter) lacks what the profile uses, is a *wrong profile*: receipts would come out
+garbled or cut short, so it is reported as ``PRN.WRONG_PROFILE``.
 
 >>> p = load_profile("generic-58-gbk")
 >>> (p.columns, p.codepage, p.cutter)
@@ -70,10 +71,19 @@ class PrinterIdentity:
     model_id: int | None = None
     model_name: str | None = None
     manufacturer: str | None = None
+    type_id: int | None = None  # GS I 2: bit 0 two-byte (Chinese) fonts, bit 1 auto-cutter
 
     @property
     def known(self) -> bool:
-        return self.model_id is not None or self.model_name is not None
+        return self.model_id is not None or self.model_name is not None or self.type_id is not None
+
+    @property
+    def double_byte(self) -> bool | None:
+        return None if self.type_id is None else bool(self.type_id & 0x01)
+
+    @property
+    def autocutter(self) -> bool | None:
+        return None if self.type_id is None else bool(self.type_id & 0x02)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +148,18 @@ def check_profile(profile: PrinterProfile, identity: PrinterIdentity) -> Profile
     """
     if not identity.known:
         return ProfileCheck(True, "printer did not identify itself (GS I); not checked")
+    if profile.chinese and identity.double_byte is False:
+        return ProfileCheck(
+            False,
+            f"profile {profile.name} prints Chinese (GBK) but the printer has no two-byte fonts",
+            WRONG_PROFILE,
+        )
+    if profile.cutter != "none" and identity.autocutter is False:
+        return ProfileCheck(
+            False,
+            f"profile {profile.name} cuts the paper but the printer has no auto-cutter",
+            WRONG_PROFILE,
+        )
     if identity.model_name is not None and profile.model_names:
         if identity.model_name not in profile.model_names:
             return ProfileCheck(

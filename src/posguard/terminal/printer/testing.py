@@ -54,12 +54,14 @@ class FakeNetworkPrinter:
         model_name: str | None = None,
         model_id: int | None = None,
         manufacturer: str | None = None,
+        type_id: int | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._bits = bits_for(state) if isinstance(state, PrinterStatus) else state
         self.model_name = model_name
         self.model_id = model_id
         self.manufacturer = manufacturer
+        self.type_id = type_id
         self.silent = False
         self.received = bytearray()
         self.queries = 0
@@ -120,6 +122,8 @@ class FakeNetworkPrinter:
                 return encode_status(self._bits).get(n, b"")
             if n == 0x01 and self.model_id is not None:
                 return bytes([self.model_id])
+            if n == 0x02 and self.type_id is not None:
+                return bytes([self.type_id])
             if n == 0x43 and self.model_name is not None:
                 return b"_" + self.model_name.encode("ascii") + b"\x00"
             if n == 0x42 and self.manufacturer is not None:
@@ -168,10 +172,15 @@ def running_printer(
     model_name: str | None = None,
     model_id: int | None = None,
     manufacturer: str | None = None,
+    type_id: int | None = None,
 ) -> Iterator[FakeNetworkPrinter]:
     """A :class:`FakeNetworkPrinter` for the duration of a ``with`` block."""
     printer = FakeNetworkPrinter(
-        state, model_name=model_name, model_id=model_id, manufacturer=manufacturer
+        state,
+        model_name=model_name,
+        model_id=model_id,
+        manufacturer=manufacturer,
+        type_id=type_id,
     )
     try:
         yield printer

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import EventRow
@@ -23,19 +23,16 @@ INSERT_SQL = {
 
 def _sqlite_time(ts: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime stores (naive UTC), so reads parse it back."""
-    u = ts.astimezone(UTC)
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d} "
-        f"{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}"
-    )
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _params(dialect: str, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     if dialect == "sqlite":
+        received = {id(r["received_at"]): _sqlite_time(r["received_at"]) for r in rows}
         return [
             (
                 r["terminal_id"], r["merchant_id"], r["seq"], _sqlite_time(r["ts"]),
-                _sqlite_time(r["received_at"]), r["kind"], r["code"], json.dumps(r["data"]),
+                received[id(r["received_at"])], r["kind"], r["code"], json.dumps(r["data"]),
             )
             for r in rows
         ]  # fmt: skip
@@ -53,14 +50,25 @@ def _params(dialect: str, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...
 def _existing(
     session: Session, keys: Sequence[tuple[str, int]], **extra: Any
 ) -> set[tuple[str, int]]:
+    """Which keys are stored: one query per chunk, one index range per terminal in it."""
     found: set[tuple[str, int]] = set()
     for i in range(0, len(keys), CHUNK):
-        q = select(EventRow.terminal_id, EventRow.seq).where(
-            tuple_(EventRow.terminal_id, EventRow.seq).in_(list(keys[i : i + CHUNK]))
+        chunk = keys[i : i + CHUNK]
+        ranges: dict[str, list[int]] = {}
+        for tid, seq in chunk:
+            lo_hi = ranges.setdefault(tid, [seq, seq])
+            lo_hi[0], lo_hi[1] = min(lo_hi[0], seq), max(lo_hi[1], seq)
+        cond = or_(
+            *(
+                and_(EventRow.terminal_id == tid, EventRow.seq.between(lo, hi))
+                for tid, (lo, hi) in ranges.items()
+            )
         )
+        q = select(EventRow.terminal_id, EventRow.seq).where(cond)
         if "received_at" in extra:
             q = q.where(EventRow.received_at == extra["received_at"])
-        found.update((tid, seq) for tid, seq in session.execute(q))
+        wanted = set(chunk)
+        found.update(k for k in ((tid, seq) for tid, seq in session.execute(q)) if k in wanted)
     return found
 
 

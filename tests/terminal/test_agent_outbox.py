@@ -81,3 +81,23 @@ def test_full_buffer_drops_oldest_heartbeats_first(tmp_path: Path) -> None:
     assert kinds[0] is EventKind.FAULT  # the fault was kept, two old heartbeats went
     assert EventKind.FAULT_CLEARED in kinds
     assert box.dropped == 2
+
+
+def test_full_storage_is_a_named_error_and_numbering_stays_whole(tmp_path: Path) -> None:
+    from posguard.terminal.agent.outbox import OutboxError
+
+    box = Outbox(tmp_path / "o.db", TID, MID)
+    box.emit(EventKind.LIFECYCLE, event="boot")
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count={pages + 1}")
+    errors: list[OutboxError] = []
+    for i in range(500):
+        try:
+            box.emit(EventKind.HEARTBEAT, uptime_s=i, pad="x" * 200)
+        except OutboxError as exc:
+            errors.append(exc)
+            break
+    assert errors
+    assert errors[0].code == "SW.STORAGE_FULL"
+    seqs = [e.seq for e in box.peek(1000)]
+    assert seqs == list(range(1, len(seqs) + 1))

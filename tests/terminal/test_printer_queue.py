@@ -255,3 +255,24 @@ def test_with_a_worker_the_sale_never_waits_for_a_dead_printer(tmp_path: Path) -
         worker.stop()
         assert q.pending() == []
         q.close()
+
+
+def test_full_storage_is_a_named_error_and_keeps_what_was_stored(tmp_path: Path) -> None:
+    from posguard.terminal.printer.queue import PrintQueueError
+
+    q = PrintQueue(tmp_path / "print.db", DummyPort(PrinterStatus.PAPER_OUT), RENDERER)
+    q.enqueue(receipt(1))
+    pages = q._db.execute("PRAGMA page_count").fetchone()[0]
+    q._db.execute(f"PRAGMA max_page_count={pages + 1}")  # the disk is (nearly) full
+    errors: list[PrintQueueError] = []
+    for i in range(2, 200):
+        try:
+            q.enqueue(receipt(i))
+        except PrintQueueError as exc:
+            errors.append(exc)
+            break
+    assert errors
+    assert errors[0].code == "SW.STORAGE_FULL"
+    stored = [j.receipt.stan for j in q.pending()]
+    assert stored[0] == "000001"
+    assert stored == [f"{i:06d}" for i in range(1, len(stored) + 1)]  # no torn or missing row

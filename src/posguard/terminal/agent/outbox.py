@@ -94,17 +94,18 @@ class Outbox:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise OutboxError(f"event outbox is not writable: {exc}") from exc
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            try:
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:  # SQLITE_FULL has rolled back already
+                        self._db.execute("ROLLBACK")
+                    raise
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise OutboxError(f"event outbox commit failed: {exc}") from exc
+                full = "full" in str(exc).lower()
+                raise OutboxError(
+                    f"event outbox write failed: {exc}", code="SW.STORAGE_FULL" if full else None
+                ) from exc
 
     def _meta(self, key: str) -> str | None:
         with self._lock:

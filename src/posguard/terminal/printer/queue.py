@@ -55,6 +55,16 @@ CREATE TABLE IF NOT EXISTS print_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL
 KEEP_PRINTED: Final = 200  # printed jobs kept for reprint and audit
 
 
+class PrintQueueError(PrinterError):
+    """The queue's database could not be written (``code`` SW.STORAGE_FULL when the disk is)."""
+
+
+def storage_code(exc: sqlite3.Error) -> str | None:
+    """SW.STORAGE_FULL for a full disk or database, else None."""
+    text = str(exc).lower()
+    return "SW.STORAGE_FULL" if "full" in text or "disk i/o" in text else None
+
+
 class Emit(Protocol):
     """The telemetry hook (``Outbox.emit``)."""
 
@@ -119,13 +129,19 @@ class PrintQueue:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:  # SQLITE_FULL has rolled back already
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise PrintQueueError(
+                    f"print queue storage failed: {exc}", code=storage_code(exc)
+                ) from exc
 
     def _recover(self) -> int:
         """Jobs caught in ``sending`` by a crash go back to the queue, marked REPRINT."""

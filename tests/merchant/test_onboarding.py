@@ -154,3 +154,8 @@ def test_bad_application_file_names_the_field(tmp_path: Path) -> None:
         MerchantDataError, match=r"app.yaml: field 'documents.legal_person_id.expires'"
     ):
         load_application(path)
+
+
+def test_a_photo_without_a_file_is_missing() -> None:
+    report = check_application(_company(photo_interior={"provided": True}), today=TODAY)
+    assert _status(report)["photo_interior"] is DocStatus.MISSING

@@ -249,7 +249,7 @@ def check_application(
             licence_number
         ):
             continue
-        if doc is None or not doc.provided:
+        if doc is None or not doc.provided or (spec.files_required and not doc.files):
             results.append(_missing(spec))
             continue
         problems, shown = _check_identifier(spec, doc, app, checklist, today)

@@ -53,6 +53,7 @@ class DocumentSpec(_Frozen):
     number_pattern: str | None = None
     number_hint: Text | None = None
     personal: bool = False
+    files_required: bool = False  # a photo: the document is its file
     expiry: ExpiryRule = ExpiryRule.NONE
     required_when: Condition | None = None
 

@@ -90,6 +90,14 @@ def _findings_table(findings: tuple[Finding, ...] | list[Finding], lang: str) ->
     return table
 
 
+_STATUS_ZH = {
+    DocStatus.OK: "合格",
+    DocStatus.EXPIRING_SOON: "即将到期",
+    DocStatus.MISSING: "缺少",
+    DocStatus.INVALID: "有误",
+    DocStatus.EXPIRED: "已过期",
+}
+
 _STATUS_STYLE = {
     DocStatus.OK: "green",
     DocStatus.EXPIRING_SOON: "yellow",
@@ -147,7 +155,10 @@ def check_docs(
             style = _STATUS_STYLE[r.status]
             problems = "\n".join(p.get(lang) for p in r.problems)
             table.add_row(
-                r.title.get(lang), f"[{style}]{r.status.value}[/]", r.masked_number or "", problems
+                r.title.get(lang),
+                f"[{style}]{_STATUS_ZH[r.status] if lang.startswith('zh') else r.status.value}[/]",
+                r.masked_number or "",
+                problems,
             )
         console = Console()
         console.print(table)

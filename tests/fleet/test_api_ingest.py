@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from posguard.fleet.api.schemas.events import BatchResultPublic
 from posguard.fleet.db.models import EventRow
 
 from .conftest import T0, Api, event
@@ -49,6 +50,7 @@ def test_batch_lands_the_good_events_and_explains_each_bad_one(api: Api) -> None
     )
     assert r.status_code == 200, r.text
     body = r.json()
+    BatchResultPublic.model_validate(body)  # the hand-built response keeps the documented shape
     assert (body["stored"], body["duplicate"], body["rejected"]) == (2, 1, 5)
     outcome = {res["index"]: (res["outcome"], res["reason"] or "") for res in body["results"]}
     assert outcome[0][0] == outcome[7][0] == "stored"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from posguard.fleet.api.deps import Ctx, CurrentUser, SessionDep, TerminalAuth, not_found
@@ -49,8 +50,12 @@ def ingest_one(
     return IngestResultPublic.model_validate(result, from_attributes=True)
 
 
-@router.post("/ingest/batch", responses={**_AUTH, 413: {"description": "too many events"}})
-def ingest_batch(body: BatchCreate, terminal: TerminalAuth, ctx: Ctx) -> BatchResultPublic:
+@router.post(
+    "/ingest/batch",
+    response_model=BatchResultPublic,
+    responses={**_AUTH, 413: {"description": "too many events"}},
+)
+def ingest_batch(body: BatchCreate, terminal: TerminalAuth, ctx: Ctx) -> Response:
     """Store a batch: each event is stored, a duplicate, or rejected with a reason; a bad event
     never stops the rest of the batch."""
     if len(body.events) > ctx.settings.ingest_batch_max:
@@ -60,12 +65,24 @@ def ingest_batch(body: BatchCreate, terminal: TerminalAuth, ctx: Ctx) -> BatchRe
         )
     results = ctx.store.store(body.events, transport="http", credential_terminal=terminal.id)
     counts = {o: sum(1 for r in results if r.outcome is o) for o in Outcome}
-    return BatchResultPublic(
-        stored=counts[Outcome.STORED],
-        duplicate=counts[Outcome.DUPLICATE],
-        rejected=counts[Outcome.REJECTED],
-        results=[IngestResultPublic.model_validate(r, from_attributes=True) for r in results],
-    )
+    # built by hand (the hot path): the same shape as BatchResultPublic, without validating
+    # a model per event on the way out
+    body_out = {
+        "stored": counts[Outcome.STORED],
+        "duplicate": counts[Outcome.DUPLICATE],
+        "rejected": counts[Outcome.REJECTED],
+        "results": [
+            {
+                "index": r.index,
+                "outcome": r.outcome.value,
+                "terminal_id": r.terminal_id,
+                "seq": r.seq,
+                "reason": r.reason,
+            }
+            for r in results
+        ],
+    }
+    return JSONResponse(body_out)
 
 
 @router.get("/events")

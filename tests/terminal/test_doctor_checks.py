@@ -94,8 +94,8 @@ async def test_refused_port_names_the_code_and_the_catalog_step() -> None:
     assert tcp.result is CheckResult.FAIL
     assert tcp.code == "NET.CONNECT_REFUSED"
     entry = default_catalog()["NET.CONNECT_REFUSED"]
-    step = next(s for s in entry.steps if s.check == "doctor.tcp_connect")
-    assert tcp.next_step == {"zh": step.zh, "en": step.en}  # the step that names this check
+    step = next(s for s in entry.steps if s.check != "doctor.tcp_connect")
+    assert tcp.next_step == {"zh": step.zh, "en": step.en}  # not "run the connection test"
     assert _by(reports, "doctor.iso_echo").result is CheckResult.UNAVAILABLE  # skipped after it
     assert "skipped" in _by(reports, "doctor.iso_echo").detail
 

@@ -15,8 +15,8 @@ printer.status       DLE EOT status and liveness of the printer, and its profile
 printer.test_print   print a short test slip and check the printer afterwards
 ==================== ==============================================================
 
-A failed check carries its catalog code and the next step from that catalog entry (the
-step that names this check, else the entry's first step), in Chinese and English.
+A failed check carries its catalog code and the next step from that catalog entry (its
+first step that is not just "run this check"), in Chinese and English.
 ``run_check(check_id, config)`` runs one check over every host (for the wizard);
 ``run_all(config)`` runs them all, one line per host.
 """
@@ -162,13 +162,14 @@ class CheckReport:
 
 
 def next_step(code: str | None, check_id: str) -> dict[str, str] | None:
-    """The catalog's advice for ``code``: the step naming ``check_id``, else the first step."""
+    """The catalog's advice for ``code``: its first step, skipping a step that only says to
+    run this very check (the doctor has just run it)."""
     if code is None:
         return None
     entry = default_catalog().get(code)
     if entry is None:
         return None
-    step = next((s for s in entry.steps if s.check == check_id), entry.steps[0])
+    step = next((s for s in entry.steps if s.check != check_id), entry.steps[0])
     return {"zh": step.zh, "en": step.en}
 
 
@@ -434,6 +435,8 @@ def _printer_check(check_id: str, cfg: DoctorConfig) -> CheckReport:
                 _ms(t0),
             )
         what = "test slip printed" if check_id == "printer.test_print" else "online, paper ok"
+        if settings.kind == "file":
+            what += " (a file port has no status channel: only liveness is known)"
         return _report(
             check_id, CheckResult.PASS, target.strip(), f"{what}; {prof.detail}", ms=_ms(t0)
         )

@@ -13,7 +13,7 @@ The config file is the terminal's YAML plus optional top-level sections::
 
     printer: {kind: network, host: 192.168.1.50, port: 9100, profile: epson-tm-t88v-cn}
     agent:   {transport: mqtt, host: 127.0.0.1, port: 1883}   # or http: url + token
-    service: {data_dir: /var/lib/posguard, catch_up_s: 30, heartbeat_s: 60}
+    service: {data_dir: /var/lib/posguard, catch_up_s: 30, update_root: /opt/posguard}
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue, PrintWorker
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.runtime import Terminal
+from posguard.terminal.update import SlotUpdater
 from posguard.terminal.watchdog import RESTART_EXIT_CODE, Heartbeat, StartReason
 
 
@@ -61,6 +62,7 @@ class ServiceSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     data_dir: Path = Path(".")
+    update_root: Path | None = None  # two-slot update root (slots/a, slots/b, current)
     catch_up_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     print_poll_s: Annotated[float, Field(gt=0, le=600)] = 2.0
 
@@ -111,6 +113,11 @@ class TerminalService:
             emit=self.outbox.emit,
             print_receipt=self.queue.print_receipt if self.queue is not None else None,
         )
+        self.updater = (
+            SlotUpdater(cfg.service.update_root, emit=self.outbox.emit)
+            if cfg.service.update_root is not None
+            else None
+        )
         self.exit_code = 0
         self._stop: asyncio.Event | None = None
 
@@ -146,6 +153,8 @@ class TerminalService:
     async def resume(self, reason: StartReason) -> dict[str, int]:
         """Everything owed from before this start: journal recovery, reversals, advices, slips."""
         self.outbox.emit(EventKind.LIFECYCLE, None, event="resume", reason=reason.value)
+        if self.updater is not None:  # an update a crash interrupted: confirm or roll back
+            await asyncio.to_thread(self.updater.recover)
         recovered = await self.terminal.start()
         if self.queue is not None:
             await asyncio.to_thread(self.queue.process)
@@ -164,7 +173,10 @@ class TerminalService:
         dispatcher = CommandDispatcher(
             self.cfg.service.data_dir / "commands.db",
             command_handlers(
-                runtime=self.terminal, print_queue=self.queue, reboot=self.request_restart
+                runtime=self.terminal,
+                print_queue=self.queue,
+                updater=self.updater,
+                reboot=self.request_restart,
             ),
             self.outbox.emit,
         )

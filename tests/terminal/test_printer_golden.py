@@ -150,3 +150,12 @@ def test_clear_pan_is_refused_anywhere_in_a_receipt() -> None:
         dataclasses.replace(SALE, amount_minor=-1)
     with pytest.raises(ValueError, match="stan"):
         dataclasses.replace(SALE, stan="12")
+
+
+def test_file_port_appends_across_reopen(tmp_path: Path) -> None:
+    out = tmp_path / "spool.bin"
+    for part in (b"first\n", b"second\n"):
+        port = FilePort(out)  # a new process after a restart opens the spool again
+        port.send(part)
+        port.close()
+    assert out.read_bytes() == b"first\nsecond\n"

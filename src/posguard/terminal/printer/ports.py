@@ -231,6 +231,18 @@ class FilePort(EscposPort):
         self.path = Path(path)
         super().__init__(File(devfile=str(self.path), auto_flush=True), name=str(self.path))
 
+    def _ensure_open(self) -> None:
+        # escpos' File opens with "wb", which would wipe a spool file on every restart
+        if self._open:
+            return
+        try:
+            self._dev.device = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise PrinterError(
+                f"printer {self.name} cannot be opened: {exc}", code=_OFFLINE, port=self.name
+            ) from exc
+        self._open = True
+
     def status(self) -> PrinterStatus:
         target = self.path if self.path.exists() else self.path.parent
         return PrinterStatus.OK if os.access(target, os.W_OK) else PrinterStatus.OFFLINE

@@ -47,6 +47,9 @@ def _root(
 for _name, _module in FACES:
     app.add_typer(import_module(_module).app, name=_name)
 
+# The one root-level command: the whole platform end to end (`make demo`).
+app.command("demo")(import_module("posguard.sim.demo_cli").demo)
+
 
 def main() -> None:
     app()

@@ -1,0 +1,110 @@
+"""The ``posguard demo`` command: run the demo, show it live, print and save the report."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def demo(
+    duration: Annotated[
+        float | None,
+        typer.Option(min=5, help="Play the timeline in this many seconds (default: as written)."),
+    ] = None,
+    terminals: Annotated[
+        int, typer.Option(min=2, max=200, help="Full virtual terminals / 虚拟终端数量.")
+    ] = 24,
+    headless: Annotated[
+        bool, typer.Option("--headless", help="No live view; print the report at the end.")
+    ] = False,
+    timeline: Annotated[
+        Path | None, typer.Option(help="Fault timeline YAML (default: the shipped story).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to leave the report and databases.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the estate and the shoppers.")] = 11,
+) -> None:
+    """Run posguard end to end: host, fault proxy, fleet service and terminals, with faults /
+    演示：主机、故障代理、管理服务与虚拟终端，按时间线注入故障."""
+    from posguard.common.errors import PosguardError
+    from posguard.sim.demo import DemoOptions, run_demo
+
+    console = Console()
+    opts = DemoOptions(
+        terminals=terminals,
+        duration=duration,
+        timeline=timeline,
+        out=out,
+        headless=headless,
+        seed=seed,
+    )
+
+    async def main() -> object:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        return await run_demo(opts, stop=stop, console=console)
+
+    try:
+        report = asyncio.run(main())
+    except PosguardError as exc:
+        console.print(f"[red]demo failed / 演示失败:[/] {exc}")
+        raise typer.Exit(2) from exc
+    from posguard.sim.report import DemoReport
+
+    assert isinstance(report, DemoReport)
+    _summary(console, report)
+    raise typer.Exit(0 if report.clean else 1)
+
+
+def _summary(console: Console, r: object) -> None:
+    from posguard.sim.report import DemoReport
+
+    assert isinstance(r, DemoReport)
+    t = Table(title="posguard demo report / 演示报告", show_lines=False)
+    t.add_column("fault 故障")
+    t.add_column("code")
+    t.add_column("terminals", justify="right")
+    t.add_column("handled 自动处理")
+    t.add_column("incidents 工单")
+    t.add_column("how 经过")
+    for f in r.faults:
+        t.add_row(
+            f.fault,
+            f.code,
+            str(len(f.terminals)),
+            "[green]yes[/]" if f.handled else "[yellow]no[/]",
+            ", ".join(f"#{i}" for i in f.incidents) or "-",
+            f.how,
+        )
+    console.print(t)
+    rec = r.reconciliation
+    approved = r.transactions.get("approved", 0)
+    console.print(
+        f"transactions 交易: {sum(r.transactions.values())} ({approved} approved, "
+        f"¥{r.amount_approved_fen / 100:,.2f}); reversals 冲正: "
+        f"{r.reversals.get('acknowledged', 0)} acknowledged, {r.reversals_left} left; "
+        f"incidents 工单: {len(r.incidents)} opened, "
+        f"{sum(1 for i in r.incidents if i['status'] == 'resolved')} cleared"
+    )
+    console.print(
+        f"reconciliation 对账: {rec['host_rows']} host rows vs {rec['journal_rows']} journal rows "
+        f"on {rec['terminals']} terminals: [bold]{rec['differences']} differences[/]; "
+        f"clear card numbers in fleet DB and logs: {r.pan_scan['clear_pans_found']}"
+    )
+    console.print(
+        f"report 报告: {r.out_dir}/report.json · fleet DB: {r.databases['fleet']} · "
+        f"host ledger: {r.databases['host_ledger']}"
+    )
+    verdict = "[green]clean / 全部正常[/]" if r.clean else "[red]NOT clean / 存在问题[/]"
+    console.print(f"result 结论: {verdict}" + (" (stopped early)" if r.stopped_early else ""))

@@ -1,0 +1,148 @@
+"""`posguard demo` end to end, headless, as a person would run it (a real process, real sockets,
+real SQLite): the default story played in 20 s, then the report it leaves is checked; and a
+Ctrl-C in the middle still ends cleanly with a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from posguard.sim.cardbook import CardBook
+from posguard.sim.timeline import FaultKind, load_timeline
+
+PANS = CardBook.default().pans()
+
+
+def _demo(out: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "posguard.cli",
+        "demo",
+        "--headless",
+        "--out",
+        str(out),
+        *args,
+    ]
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, Path]:
+    out = tmp_path_factory.mktemp("demo")
+    proc = subprocess.run(
+        _demo(out, "--duration", "20", "--terminals", "12"),
+        capture_output=True,
+        text=True,
+        timeout=110,
+        env={**os.environ, "COLUMNS": "160"},
+        check=False,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return report, output, out
+
+
+def test_every_fault_of_the_story_is_injected_and_accounted_for(
+    played: tuple[dict[str, Any], str, Path],
+) -> None:
+    report, _, _ = played
+    story = [e.fault.value for e in load_timeline().events]
+    assert [f["fault"] for f in report["faults"]] == story
+    for f in report["faults"]:
+        assert f["terminals"], f"{f['fault']} hit no terminal"
+        assert f["accounted"], f"{f['fault']} neither handled nor an incident: {f}"
+    by = {f["fault"]: f for f in report["faults"]}
+    # the answers the proxy swallowed were reversed, none is left pending
+    assert report["reversals"]["acknowledged"] >= 1
+    assert report["reversals"]["acknowledged"] == report["reversals"]["queued"]
+    assert report["reversals_left"] == 0
+    assert report["transactions"]["reversed"] >= 1
+    # the host outage became a host-level incident in the fleet
+    assert by[FaultKind.HOST_OUTAGE.value]["incidents"]
+    outage = [i for i in report["incidents"] if i["rule"] == "network-outage"]
+    assert outage and outage[0]["scope"].startswith("host:")
+    # paper ran out: an incident per printer, cleared when paper came back
+    paper = [i for i in report["incidents"] if i["code"] == "PRN.PAPER_OUT"]
+    assert paper and all(i["status"] == "resolved" for i in paper)
+    # the issuer outage declined sales with 91, the bad firmware rolled back everywhere
+    assert report["declines"].get("TXN.ISSUER_UNAVAILABLE", 0) >= 1
+    fw = by[FaultKind.BAD_FIRMWARE.value]
+    assert fw["evidence"]["update_outcomes"] == {"rolled_back": len(fw["terminals"])}
+    assert report["faults_seen"]["SW.UPDATE_FAILED"] == len(fw["terminals"])
+    # the fee audit flags exactly the merchants whose rate was raised
+    fee = report["fee_audit"]
+    assert fee["merchants_raised"]
+    assert fee["merchants_flagged"] == fee["merchants_raised"]
+
+
+def test_reconciliation_is_clean_and_the_fleet_has_the_events(
+    played: tuple[dict[str, Any], str, Path],
+) -> None:
+    report, _, out = played
+    rec = report["reconciliation"]
+    assert rec["terminals"] == 12
+    assert rec["host_rows"] > 50
+    assert rec["differences"] == 0, rec["examples"]
+    assert report["telemetry_left"] == 0
+    assert report["clean"] is True
+    with sqlite3.connect(out / "fleet.db") as db:
+        stored = dict(db.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())
+        approved = db.execute(
+            "SELECT COUNT(*) FROM events WHERE kind='transaction' "
+            "AND json_extract(data, '$.outcome')='approved'"
+        ).fetchone()[0]
+    assert stored == report["fleet_events"]
+    assert approved == report["transactions"]["approved"]
+    assert stored["heartbeat"] >= 12
+
+
+def test_no_clear_card_number_in_the_fleet_database_or_the_logs(
+    played: tuple[dict[str, Any], str, Path],
+) -> None:
+    report, output, out = played
+    assert report["pan_scan"]["clear_pans_found"] == 0
+    assert "fleet.db" in report["pan_scan"]["files"]
+    blobs = [output.encode(), (out / "demo.log").read_bytes(), (out / "report.json").read_bytes()]
+    blobs += [p.read_bytes() for p in out.glob("fleet.db*")]
+    for blob in blobs:
+        for pan in PANS:
+            assert pan.encode() not in blob
+    # the host's issuer ledger is the one place a clear PAN belongs: the scan would see it
+    assert any(pan.encode() in (out / "host-ledger.db").read_bytes() for pan in PANS)
+
+
+def test_ctrl_c_stops_cleanly_and_still_writes_the_report(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        _demo(tmp_path, "--duration", "60", "--terminals", "4"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        log = tmp_path / "demo.log"
+        while time.monotonic() < deadline:  # wait until the terminals are trading
+            if log.exists() and b"fault start" in log.read_bytes():
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["stopped_early"] is True
+    assert report["reconciliation"]["differences"] == 0
+    assert report["reversals_left"] == 0
+    assert "stopped early" in output
+    assert (tmp_path / "fleet.db").exists()

@@ -70,10 +70,12 @@ def test_every_fault_of_the_story_is_injected_and_accounted_for(
     # the host outage became a host-level incident in the fleet
     assert by[FaultKind.HOST_OUTAGE.value]["incidents"]
     outage = [i for i in report["incidents"] if i["rule"] == "network-outage"]
-    assert outage and outage[0]["scope"].startswith("host:")
+    assert outage
+    assert outage[0]["scope"].startswith("host:")
     # paper ran out: an incident per printer, cleared when paper came back
     paper = [i for i in report["incidents"] if i["code"] == "PRN.PAPER_OUT"]
-    assert paper and all(i["status"] == "resolved" for i in paper)
+    assert paper
+    assert all(i["status"] == "resolved" for i in paper)
     # the issuer outage declined sales with 91, the bad firmware rolled back everywhere
     assert report["declines"].get("TXN.ISSUER_UNAVAILABLE", 0) >= 1
     fw = by[FaultKind.BAD_FIRMWARE.value]

@@ -1,16 +1,19 @@
-"""Per-user dashboard preferences (the language), in a small table of the dashboard's own.
+"""Per-user dashboard state (the language, and when the user last logged out), in a small table
+of the dashboard's own.
 
 The fleet's ``users`` table has no language column and belongs to the fleet schema (Alembic),
 so the dashboard keeps ``web_user_prefs`` in its own metadata and creates it on first use
-(``CREATE TABLE IF NOT EXISTS``); dropping it loses nothing but the remembered languages.
+(``CREATE TABLE IF NOT EXISTS``); dropping it loses the remembered languages and lets sessions
+from before the last logout live on until they expire (8 h).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, select
+from sqlalchemy import Column, DateTime, Engine, Float, MetaData, String, Table, select
 from sqlalchemy.orm import Session
 
 LANGS = ("zh-CN", "en")
@@ -21,7 +24,9 @@ user_prefs = Table(
     "web_user_prefs",
     metadata,
     Column("username", String(64), primary_key=True),
-    Column("lang", String(8), nullable=False),
+    Column("lang", String(8), nullable=True),
+    # sessions issued at or before this time (UNIX seconds) are dead: the user logged out
+    Column("logout_at", Float, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -55,17 +60,36 @@ def ensure_table(engine: Engine) -> None:
             _ready.add(key)
 
 
-def get_lang(session: Session, *, username: str) -> str | None:
-    """The remembered language (call :func:`ensure_table` once per engine first)."""
-    value = session.scalar(select(user_prefs.c.lang).where(user_prefs.c.username == username))
-    return normalize_lang(value)
+@dataclass(frozen=True, slots=True)
+class UserPrefs:
+    lang: str | None
+    logout_at: float | None
 
 
-def set_lang(session: Session, *, username: str, lang: str, now: datetime) -> None:
+def get_prefs(session: Session, *, username: str) -> UserPrefs:
+    """The user's row (call :func:`ensure_table` once per engine first)."""
+    row = session.execute(
+        select(user_prefs.c.lang, user_prefs.c.logout_at).where(user_prefs.c.username == username)
+    ).first()
+    if row is None:
+        return UserPrefs(None, None)
+    return UserPrefs(normalize_lang(row.lang), row.logout_at)
+
+
+def _upsert(session: Session, username: str, now: datetime, **values: object) -> None:
     updated = session.execute(
         user_prefs.update()
         .where(user_prefs.c.username == username)
-        .values(lang=lang, updated_at=now)
+        .values(updated_at=now, **values)
     )
     if not getattr(updated, "rowcount", 0):
-        session.execute(user_prefs.insert().values(username=username, lang=lang, updated_at=now))
+        session.execute(user_prefs.insert().values(username=username, updated_at=now, **values))
+
+
+def set_lang(session: Session, *, username: str, lang: str, now: datetime) -> None:
+    _upsert(session, username, now, lang=lang)
+
+
+def end_sessions(session: Session, *, username: str, now: datetime) -> None:
+    """Every session of this user issued until now stops working (logout)."""
+    _upsert(session, username, now, logout_at=now.timestamp())

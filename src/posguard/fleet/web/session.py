@@ -2,7 +2,8 @@
 and carrying the session's CSRF token; every POST must echo that token (form field ``csrf`` or
 header ``X-CSRF-Token``). Before login, a signed double-submit cookie protects the login form.
 
-The user row is re-read on every request, so disabling a user ends their sessions at once.
+The user row is re-read on every request, so disabling a user ends their sessions at once;
+logging out ends every session of that user issued until then (``prefs.end_sessions``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def _secure(request: Request) -> bool:
 
 
 def set_session(response: Response, request: Request, ctx: FleetContext, username: str) -> None:
-    token = session_signer(ctx).dumps({"u": username, "c": secrets.token_urlsafe(24)})
+    issued = ctx.clock.now().timestamp()
+    token = session_signer(ctx).dumps({"u": username, "c": secrets.token_urlsafe(24), "t": issued})
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -136,7 +138,13 @@ def current_web_user(request: Request, ctx: Ctx, session: SessionDep) -> WebUser
     if user is None or user.disabled:
         raise _login_redirect(request)
     prefs.ensure_table(ctx.engine)
-    lang = prefs.get_lang(session, username=user.username) or request_lang(request)
+    saved = prefs.get_prefs(session, username=user.username)
+    issued = claims.get("t")
+    if saved.logout_at is not None and (
+        not isinstance(issued, int | float) or issued <= saved.logout_at
+    ):
+        raise _login_redirect(request)  # logged out since this session began
+    lang = saved.lang or request_lang(request)
     return WebUser(user.username, Role(user.role), user.merchant_id, str(claims["c"]), lang)
 
 

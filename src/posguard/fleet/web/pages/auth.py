@@ -98,7 +98,7 @@ def login(
     set_session(resp, request, ctx, user.username)
     resp.delete_cookie(PRELOGIN_COOKIE, path=PREFIX)
     prefs.ensure_table(ctx.engine)
-    if prefs.get_lang(session, username=user.username) is None:
+    if prefs.get_prefs(session, username=user.username).lang is None:
         # the language chosen before logging in becomes the user's
         prefs.set_lang(
             session, username=user.username, lang=request_lang(request), now=ctx.clock.now()
@@ -107,7 +107,8 @@ def login(
 
 
 @router.post("/ui/logout")
-def logout(user: PostUser) -> Response:
+def logout(ctx: Ctx, session: SessionDep, user: PostUser) -> Response:
+    prefs.end_sessions(session, username=user.username, now=ctx.clock.now())
     resp = RedirectResponse(f"{PREFIX}/login", status_code=303)
     clear_session(resp)
     return resp

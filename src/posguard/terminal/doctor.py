@@ -13,6 +13,12 @@ doctor.iso_echo      an ISO 8583 echo test (0820, network code 301) framed on a 
 doctor.round_trip    median time of a few echo tests; warn above 2 s
 printer.status       DLE EOT status and liveness of the printer, and its profile (GS I)
 printer.test_print   print a short test slip and check the printer afterwards
+terminal.config_valid  the parameters make sense together: merchant name for the slips,
+                     a backup that is really another host, TLS files present, a known
+                     printer profile
+terminal.storage     the journal's disk: writable, warn under 10 % free, fail under 1 %
+terminal.pending_reversals  reversals waiting in the journal: warn while they are being
+                     resent, fail when one has been tried 5 times or more
 ==================== ==============================================================
 
 A failed check carries its catalog code and the next step from that catalog entry (its
@@ -27,9 +33,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import os
+import shutil
 import socket
 import ssl
 import statistics
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -63,7 +72,11 @@ HOST_CHECKS: Final = (
     "doctor.round_trip",
 )
 PRINTER_CHECKS: Final = ("printer.status", "printer.test_print")
-ALL_CHECKS: Final = HOST_CHECKS + PRINTER_CHECKS
+TERMINAL_CHECKS: Final = ("terminal.config_valid", "terminal.storage", "terminal.pending_reversals")
+ALL_CHECKS: Final = HOST_CHECKS + PRINTER_CHECKS + TERMINAL_CHECKS
+STUCK_REVERSAL_ATTEMPTS: Final = 5
+STORAGE_WARN_FREE: Final = 0.10
+STORAGE_FAIL_FREE: Final = 0.01
 SLOW_MS: Final = 2000.0
 CERT_WARN_DAYS: Final = 30
 
@@ -444,6 +457,91 @@ def _printer_check(check_id: str, cfg: DoctorConfig) -> CheckReport:
         port.close()
 
 
+# -- terminal ---------------------------------------------------------------------------
+def _config_check(check_id: str, cfg: DoctorConfig) -> CheckReport:
+    t = cfg.terminal
+    target = f"terminal {t.terminal_id}"
+    problems: list[tuple[str, str]] = []  # (code, what)
+    if not t.merchant_name.strip():
+        problems.append(("CFG.MERCHANT_INFO", "merchant_name is empty: slips show the ID only"))
+    addresses = [h.address for h in t.hosts]
+    if len(set(addresses)) != len(addresses):
+        problems.append(("CFG.HOST_ADDRESS", "two hosts have the same address: no real backup"))
+    for h in t.hosts:
+        for label, f in (("ca_file", h.tls.ca_file), ("cert_file", h.tls.cert_file)):
+            if h.tls.enabled and f is not None and not f.is_file():
+                problems.append(("NET.TLS_FAILURE", f"host {h.name}: TLS {label} {f} is missing"))
+    if cfg.printer is not None:
+        try:
+            load_profile(cfg.printer.profile)
+        except ConfigError as exc:
+            problems.append(("PRN.WRONG_PROFILE", exc.message))
+    if not problems:
+        return _report(
+            check_id, CheckResult.PASS, target, f"{len(t.hosts)} host(s), parameters consistent"
+        )
+    fatal = [p for p in problems if p[0] != "CFG.MERCHANT_INFO"]
+    code, _ = (fatal or problems)[0]
+    result = CheckResult.FAIL if fatal else CheckResult.WARN
+    return _report(check_id, result, target, "; ".join(w for _, w in problems), code)
+
+
+def _storage_check(check_id: str, cfg: DoctorConfig) -> CheckReport:
+    where = cfg.terminal.journal_path.resolve().parent
+    target = f"journal dir {where}"
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=where, prefix=".doctor-") as f:
+            f.write(b"x")
+            f.flush()
+            os.fsync(f.fileno())
+        usage = shutil.disk_usage(where)
+    except OSError as exc:
+        return _report(
+            check_id, CheckResult.FAIL, target, f"not writable: {exc}", "SW.STORAGE_FULL"
+        )
+    free = usage.free / usage.total if usage.total else 0.0
+    detail = f"{usage.free / 2**30:.1f} GiB free ({free:.0%})"
+    if free < STORAGE_FAIL_FREE:
+        return _report(check_id, CheckResult.FAIL, target, detail, "SW.STORAGE_FULL")
+    if free < STORAGE_WARN_FREE:
+        return _report(check_id, CheckResult.WARN, target, detail, "SW.STORAGE_FULL")
+    return _report(check_id, CheckResult.PASS, target, detail + ", writable")
+
+
+def _reversals_check(check_id: str, cfg: DoctorConfig) -> CheckReport:
+    from posguard.terminal.journal.store import Journal
+
+    t = cfg.terminal
+    target = f"journal {t.journal_path}"
+    if not t.journal_path.exists():
+        return _report(check_id, CheckResult.PASS, target, "no journal yet: nothing pending")
+    try:
+        journal = Journal.open(t.journal_path, key=t.tmk_bytes, terminal_id=t.terminal_id)
+    except PosguardError as exc:
+        return _report(check_id, CheckResult.UNAVAILABLE, target, f"cannot read: {exc.message}")
+    try:
+        pending = journal.pending_reversals()
+    finally:
+        journal.close()
+    if not pending:
+        return _report(check_id, CheckResult.PASS, target, "no reversal waiting")
+    worst = max(r.reversal_attempts for r in pending)
+    detail = (
+        f"{len(pending)} reversal(s) waiting, STAN {', '.join(r.stan for r in pending[:5])}; "
+        f"most tries {worst}"
+    )
+    result = CheckResult.FAIL if worst >= STUCK_REVERSAL_ATTEMPTS else CheckResult.WARN
+    return _report(check_id, result, target, detail, "RECON.REVERSAL_PENDING")
+
+
+_TERMINAL_RUNNERS: Final = {
+    "terminal.config_valid": _config_check,
+    "terminal.storage": _storage_check,
+    "terminal.pending_reversals": _reversals_check,
+}
+
+
 # -- running -----------------------------------------------------------------------------
 _WORST: Final = {
     CheckResult.FAIL: 3,
@@ -496,6 +594,8 @@ async def arun_check(check_id: str, config: DoctorConfig) -> CheckReport:
         raise ValueError(f"unknown doctor check {check_id!r}; known: {', '.join(ALL_CHECKS)}")
     if check_id in PRINTER_CHECKS:
         return await asyncio.to_thread(_printer_check, check_id, config)
+    if check_id in TERMINAL_CHECKS:
+        return await asyncio.to_thread(_TERMINAL_RUNNERS[check_id], check_id, config)
     items = [await _host_check(check_id, config, h) for h in config.terminal.hosts]
     return _aggregate(check_id, items)
 
@@ -522,6 +622,8 @@ async def arun_all(config: DoctorConfig) -> list[CheckReport]:
                 broken = rep
     for check_id in ("printer.status",):
         out.append(await asyncio.to_thread(_printer_check, check_id, config))
+    for check_id in TERMINAL_CHECKS:
+        out.append(await asyncio.to_thread(_TERMINAL_RUNNERS[check_id], check_id, config))
     return out
 
 

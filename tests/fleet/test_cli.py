@@ -1,0 +1,95 @@
+"""`posguard fleet ...` from the top-level command: migrate, add-terminal, create-user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from posguard.cli import app
+from posguard.fleet.db.engine import make_engine, make_sessionmaker
+from posguard.fleet.db.models import Terminal, User
+from posguard.fleet.security import verify_password, verify_terminal_secret
+
+
+def test_migrate_add_terminal_and_create_user(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'var' / 'fleet.db'}"
+    runner = CliRunner()
+    r = runner.invoke(app, ["fleet", "migrate", "--db", url])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(
+        app,
+        [
+            "fleet",
+            "add-terminal",
+            "T9",
+            "--merchant",
+            "M9",
+            "--model",
+            "PX-5",
+            "--acquirer-host",
+            "acq-1",
+            "--area",
+            "pudong",
+            "--install-date",
+            "2026-01-02",
+            "--db",
+            url,
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    token = r.output.strip().splitlines()[-1]
+    assert token.startswith("T9.")
+    r = runner.invoke(
+        app,
+        [
+            "fleet",
+            "create-user",
+            "ana",
+            "--role",
+            "ops",
+            "--password",
+            "long-enough-pw",
+            "--db",
+            url,
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(
+        app, ["fleet", "create-user", "bob", "--role", "boss", "--password", "x" * 12, "--db", url]
+    )
+    assert r.exit_code != 0
+    assert "admin, ops or merchant" in r.output
+    r = runner.invoke(
+        app,
+        [
+            "fleet",
+            "add-terminal",
+            "T8",
+            "--merchant",
+            "M9",
+            "--model",
+            "PX",
+            "--acquirer-host",
+            "a",
+            "--area",
+            "b",
+            "--install-date",
+            "yesterday",
+            "--db",
+            url,
+        ],
+    )
+    assert r.exit_code != 0
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        terminal = s.get(Terminal, "T9")
+        assert terminal is not None
+        assert verify_terminal_secret(token, terminal.credential_hash)
+        assert str(terminal.install_date) == "2026-01-02"
+        user = s.get(User, "ana")
+        assert user is not None
+        assert verify_password("long-enough-pw", user.password_hash)
+        assert s.scalars(select(Terminal.id)).all() == ["T9"]  # the bad date left nothing behind
+    engine.dispose()

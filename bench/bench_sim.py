@@ -66,9 +66,9 @@ T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
 def _scale_subprocess(terminals: int) -> dict[str, Any]:
     """``posguard sim scale --json`` in its own process (its peak RSS is the model's own)."""
+    argv = [sys.executable, "-m", "posguard.cli", "sim", "scale", "--json"]
     out = subprocess.run(
-        [sys.executable, "-m", "posguard.cli", "sim", "scale", "--terminals", str(terminals)]
-        + ["--json"],
+        [*argv, "--terminals", str(terminals)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -287,6 +287,7 @@ def run(quick: bool = False) -> list[Result]:
     with _fleet_db(estate) as (url, creds):
         http_events, http_requests = _http_rate(url, creds, sample)
     label = f"{n // 1000}k light terminals"
+    speed = scale["simulated_s"] / scale["wall_s"]
     return [
         Result(
             f"generate, {label} (60 s story)",
@@ -295,7 +296,7 @@ def run(quick: bool = False) -> list[Result]:
             naive,
             f"naive per-terminal model, {naive_n // 1000}k",
             target="≥ 100k events/s",
-            note=f"{scale['events']:,} events, {scale['simulated_s'] / scale['wall_s']:.0f}× real time",
+            note=f"{scale['events']:,} events, {speed:.0f}× real time",
         ),
         Result(
             f"peak RSS, {label}",

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -46,6 +47,8 @@ def _cfg(
     term = TerminalConfig(
         terminal_id=TID,
         merchant_id=seed.mid,
+        merchant_name="Doctor Test Shop",
+        journal_path=Path(tempfile.mkdtemp(prefix="doctor-")) / "journal.db",
         tmk=seed.tmk,
         hosts=list(hosts),
         timeouts=Timeouts(dns=1.0, connect=1.0, read=read),
@@ -79,6 +82,8 @@ async def test_healthy_host_and_printer_pass_every_check() -> None:
     assert ("doctor.iso_echo", CheckResult.PASS) in results
     assert ("doctor.round_trip", CheckResult.PASS) in results
     assert ("printer.status", CheckResult.PASS) in results
+    assert ("terminal.config_valid", CheckResult.PASS) in results
+    assert ("terminal.pending_reversals", CheckResult.PASS) in results
     echo = _by(reports, "doctor.iso_echo")
     assert "0830 rc 00" in echo.detail
     rtt = _by(reports, "doctor.round_trip")

@@ -340,6 +340,7 @@ def test_cli_json_report_and_exit_code(tmp_path: Path) -> None:
         f"terminal_id: '{TID}'\nmerchant_id: '{seed.mid}'\ntmk: '{seed.tmk}'\n"
         f"hosts:\n  - {{name: primary, host: 127.0.0.1, port: {_free_port()}}}\n"
         "timeouts: {dns: 1, connect: 1, read: 1}\n"
+        f"journal_path: '{tmp_path / 'journal.db'}'\n"
         "printer: {kind: file, path: '" + str(tmp_path / "lp0") + "'}\n"
     )
     assert load_doctor_config(conf).printer is not None

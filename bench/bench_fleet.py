@@ -519,6 +519,52 @@ def _memory(n: int) -> Result:
     )
 
 
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _service_rss_child(url: str, n: int, out: Any) -> None:
+    """In a fresh process: the whole API app plus the diagnosis loop's state for n terminals."""
+    from posguard.fleet.api.app import create_app
+
+    settings = FleetSettings(database_url=url, jwt_secret="m" * 40, diagnosis_in_process=False)
+    create_app(settings)
+    eng = make_engine(url)
+    sessions = make_sessionmaker(eng)
+    catalog = default_catalog()
+    diag = DiagnosisService(
+        sessions, rules=load_rules(catalog=catalog), catalog=catalog, clock=SystemClock()
+    )
+    diag.start()
+    idle = _rss_kib()
+    now = datetime.now(UTC)
+    for start in range(0, n, 5000):
+        diag.engine.observe(
+            Observed(id=i + 1, terminal_id=f"RS{i:06d}", merchant_id="M01", seq=1, ts=now,
+                     kind="heartbeat", data={"interval_s": 60})
+            for i in range(start, min(n, start + 5000))
+        )  # fmt: skip
+    out.send((idle, _rss_kib()))
+
+
+def _service_rss(n: int) -> Result:
+    with _database("sqlite") as url:
+        _register(url, n, prefix="RS")
+        ctx = mp.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_service_rss_child, args=(url, n, send))
+        proc.start()
+        idle, busy = recv.recv()
+        proc.join(30)
+    note = f"app + diagnosis, all heartbeating; {idle / 1024:.0f} MiB before the heartbeats"
+    return Result(
+        f"service RSS, {n:,} terminals", busy / 1024, "MiB", higher_is_better=False, note=note
+    )
+
+
 def _log(results: list[Result]) -> list[Result]:
     import sys
 
@@ -536,6 +582,7 @@ def run(quick: bool) -> list[Result]:
         results.extend(_log(_ingest("postgresql", quick)))
     results.extend(_log(_latency(quick)))
     results.extend(_log([_memory(10_000), _memory(100_000)]))
+    results.extend(_log([_service_rss(10_000), _service_rss(100_000)]))
     for eng in _ENGINES.values():
         eng.dispose()
     _ENGINES.clear()

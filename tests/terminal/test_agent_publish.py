@@ -360,3 +360,25 @@ async def test_fleet_shaped_commands_are_picked_up_and_big_batches_are_split(
     await pub.close()
     assert agent.batch_size == 2  # 10 -> 5 -> 2
     assert [e["seq"] for e in ingest.events()] == list(range(1, 11))  # result + 9 heartbeats
+
+
+def test_agent_thread_serves_a_synchronous_runtime(tmp_path: Path, ingest: IngestServer) -> None:
+    import time
+
+    from posguard.terminal.agent.runner import AgentThread
+
+    box = Outbox(tmp_path / "o.db", _tid(), MID)
+    thread = AgentThread(
+        lambda: TelemetryAgent(
+            box, HttpPublisher(ingest.url, "tok-T1"), idle_interval=5.0, heartbeat_interval=None
+        )
+    )
+    thread.start()
+    t0 = time.monotonic()
+    box.emit(EventKind.TRANSACTION, type="sale", outcome="approved")  # from the "sale" thread
+    while not ingest.events() and time.monotonic() - t0 < 5:
+        time.sleep(0.01)
+    thread.stop()
+    assert [e["kind"] for e in ingest.events()] == ["transaction"]
+    assert time.monotonic() - t0 < 2.5  # woken by the emit, not by the 5 s idle timer
+    assert box.pending() == 0

@@ -157,6 +157,7 @@ class TerminalService:
             await asyncio.to_thread(self.updater.recover)
         recovered = await self.terminal.start()
         if self.queue is not None:
+            await asyncio.to_thread(self.queue.verify_profile)  # PRN.WRONG_PROFILE once, if so
             await asyncio.to_thread(self.queue.process)
         return recovered
 

@@ -13,6 +13,7 @@ import timeit
 from collections.abc import Callable
 
 import iso8583
+
 from bench._result import Result
 from posguard.iso8583.codec import Message, decode, encode
 from posguard.iso8583.fields import unionpay_header

@@ -1,4 +1,4 @@
-"""posguard: keeps card-payment (POS) terminals working and tells people what to do when they don't."""
+"""posguard: keeps card-payment (POS) terminals working and says what to do when they don't."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -1,4 +1,4 @@
-"""The one ``posguard`` command. Each face contributes a Typer sub-app from its own ``cli`` module."""
+"""The one ``posguard`` command; each face adds a Typer sub-app from its own ``cli`` module."""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import iso8583
+
 from posguard.common.errors import MessageDecodeError, MessageEncodeError
 from posguard.iso8583.mandatory import check_mandatory, missing_fields
 from posguard.iso8583.spec import KIND_BITMAP, MessageSpec

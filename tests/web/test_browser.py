@@ -1,12 +1,14 @@
 """The dashboard in a real browser (Debian's Chromium through Playwright) against a real uvicorn
 server on an ephemeral port: faults posted to the ingest API open an incident through the
 rules, an operator walks its steps, sends a re-sign-on and sees the terminal's answer, switches
-language; a merchant cannot reach another merchant's terminal. Saves the README screenshots."""
+language; a merchant cannot reach another merchant's terminal. Saves the README screenshots
+(with POSGUARD_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +30,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots are refreshed only on request (POSGUARD_UPDATE_SCREENSHOTS=1), so an
+# ordinary run leaves the tracked PNGs alone; otherwise they go to a scratch folder.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("POSGUARD_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "posguard-screenshots"
+)
 
 pytestmark = pytest.mark.browser
 

@@ -14,9 +14,10 @@ from contextlib import asynccontextmanager
 from importlib import import_module
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from posguard import __version__
+from posguard.fleet.api.deps import current_user
 from posguard.fleet.api.routes import (
     auth,
     commands,
@@ -34,11 +35,13 @@ from posguard.fleet.diagnosis.service import DiagnosisService
 
 log = structlog.get_logger(__name__)
 
-# (module, attribute holding an APIRouter). Missing modules are skipped. One line per face.
-OPTIONAL_ROUTERS: tuple[tuple[str, str], ...] = (
-    ("posguard.fleet.web.routes", "router"),
-    ("posguard.kb.api", "router"),
-    ("posguard.merchant.api", "router"),
+# (module, attribute holding an APIRouter, who may call it). Missing modules are skipped.
+# One line per face. "user" routes need a logged-in user (any role); "public" routes serve
+# the knowledge base to anyone; the web dashboard checks its own session cookie.
+OPTIONAL_ROUTERS: tuple[tuple[str, str, str], ...] = (
+    ("posguard.fleet.web.routes", "router", "public"),
+    ("posguard.kb.api", "router", "public"),
+    ("posguard.merchant.api", "router", "user"),  # personal data: never anonymous
 )
 
 CORE_ROUTERS: tuple[APIRouter, ...] = (
@@ -53,9 +56,9 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
-def _optional_routers() -> list[APIRouter]:
-    found: list[APIRouter] = []
-    for module_name, attr in OPTIONAL_ROUTERS:
+def _optional_routers() -> list[tuple[APIRouter, str]]:
+    found: list[tuple[APIRouter, str]] = []
+    for module_name, attr, access in OPTIONAL_ROUTERS:
         try:
             module = import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -64,7 +67,7 @@ def _optional_routers() -> list[APIRouter]:
             raise
         router = getattr(module, attr, None)
         if isinstance(router, APIRouter):
-            found.append(router)
+            found.append((router, access))
     return found
 
 
@@ -110,6 +113,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.fleet = ctx
-    for router in (*CORE_ROUTERS, *_optional_routers()):
+    for router in CORE_ROUTERS:
         app.include_router(router)
+    for router, access in _optional_routers():
+        needs = [Depends(current_user)] if access == "user" else []
+        app.include_router(router, dependencies=needs)
     return app

@@ -208,6 +208,12 @@ class SerialPort(EscposPort):
         with contextlib.suppress(AttributeError):
             self._dev.device.reset_input_buffer()
 
+    def _read(self, n: int) -> bytes:
+        # escpos' Serial._read asks for 16 bytes and so always waits the whole timeout;
+        # a status answer is one byte: return as soon as it is there
+        data: bytes = self._dev.device.read(n)
+        return data
+
 
 class UsbPort(EscposPort):
     """A printer on USB, via ``escpos.printer.Usb`` (needs pyusb and libusb)."""

@@ -15,15 +15,26 @@ go silent (a hung printer that keeps the link open) or drop every connection.
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import socket
 import threading
+import tty
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
 from posguard.terminal.printer.ports import NetworkPort
 from posguard.terminal.printer.status import PrinterStatus, StatusBits, encode_status
 
-__all__ = ["FakeNetworkPrinter", "NetworkPort", "bits_for", "running_printer"]
+__all__ = [
+    "EscposEmulator",
+    "FakeNetworkPrinter",
+    "FakeSerialPrinter",
+    "NetworkPort",
+    "bits_for",
+    "running_printer",
+    "running_serial_printer",
+]
 
 _BITS_FOR: Final[dict[PrinterStatus, StatusBits]] = {
     PrinterStatus.OK: StatusBits(),
@@ -44,8 +55,9 @@ def bits_for(status: PrinterStatus) -> StatusBits:
     return _BITS_FOR[status]
 
 
-class FakeNetworkPrinter:
-    """A threaded TCP server speaking the ESC/POS real-time status protocol."""
+class EscposEmulator:
+    """The printer side of ESC/POS: answers DLE EOT and GS I from a scripted state and keeps
+    every other byte as printed. Transports (TCP, a serial pty) feed it bytes."""
 
     def __init__(
         self,
@@ -65,6 +77,71 @@ class FakeNetworkPrinter:
         self.silent = False
         self.received = bytearray()
         self.queries = 0
+
+    def set_state(self, state: StatusBits | PrinterStatus) -> None:
+        with self._lock:
+            self._bits = bits_for(state) if isinstance(state, PrinterStatus) else state
+
+    def printed(self) -> bytes:
+        with self._lock:
+            return bytes(self.received)
+
+    def _answer(self, cmd: bytes, n: int) -> bytes:
+        with self._lock:
+            self.queries += 1
+            if self.silent:
+                return b""
+            if cmd == b"\x10\x04":
+                return encode_status(self._bits).get(n, b"")
+            if n == 0x01 and self.model_id is not None:
+                return bytes([self.model_id])
+            if n == 0x02 and self.type_id is not None:
+                return bytes([self.type_id])
+            if n == 0x43 and self.model_name is not None:
+                return b"_" + self.model_name.encode("ascii") + b"\x00"
+            if n == 0x42 and self.manufacturer is not None:
+                return b"_" + self.manufacturer.encode("ascii") + b"\x00"
+            return b""
+
+    def consume(self, buf: bytes) -> tuple[bytes, bytes]:
+        """Process received bytes: (what is left for later, the answers to send back)."""
+        out = bytearray()
+        i = 0
+        while i < len(buf):
+            two = buf[i : i + 2]
+            if two in (b"\x10\x04", b"\x1dI"):
+                if i + 2 >= len(buf):
+                    break  # the parameter byte is still in flight
+                out += self._answer(two, buf[i + 2])
+                i += 3
+                continue
+            if buf[i : i + 1] in (b"\x10", b"\x1d") and i + 1 >= len(buf):
+                break
+            with self._lock:
+                self.received.append(buf[i])
+            i += 1
+        return buf[i:], bytes(out)
+
+
+class FakeNetworkPrinter(EscposEmulator):
+    """A threaded TCP server speaking the ESC/POS real-time status protocol."""
+
+    def __init__(
+        self,
+        state: StatusBits | PrinterStatus = PrinterStatus.OK,
+        *,
+        model_name: str | None = None,
+        model_id: int | None = None,
+        manufacturer: str | None = None,
+        type_id: int | None = None,
+    ) -> None:
+        super().__init__(
+            state,
+            model_name=model_name,
+            model_id=model_id,
+            manufacturer=manufacturer,
+            type_id=type_id,
+        )
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         self.host, self.port = self._listener.getsockname()[:2]
@@ -74,14 +151,6 @@ class FakeNetworkPrinter:
         accept = threading.Thread(target=self._accept_loop, name="fake-printer", daemon=True)
         accept.start()
         self._threads.append(accept)
-
-    def set_state(self, state: StatusBits | PrinterStatus) -> None:
-        with self._lock:
-            self._bits = bits_for(state) if isinstance(state, PrinterStatus) else state
-
-    def printed(self) -> bytes:
-        with self._lock:
-            return bytes(self.received)
 
     def drop_connections(self) -> None:
         """Close every open link (a cable pulled, a printer power-cycled)."""
@@ -113,23 +182,6 @@ class FakeNetworkPrinter:
             t.start()
             self._threads.append(t)
 
-    def _answer(self, cmd: bytes, n: int) -> bytes:
-        with self._lock:
-            self.queries += 1
-            if self.silent:
-                return b""
-            if cmd == b"\x10\x04":
-                return encode_status(self._bits).get(n, b"")
-            if n == 0x01 and self.model_id is not None:
-                return bytes([self.model_id])
-            if n == 0x02 and self.type_id is not None:
-                return bytes([self.type_id])
-            if n == 0x43 and self.model_name is not None:
-                return b"_" + self.model_name.encode("ascii") + b"\x00"
-            if n == 0x42 and self.manufacturer is not None:
-                return b"_" + self.manufacturer.encode("ascii") + b"\x00"
-            return b""
-
     def _serve(self, conn: socket.socket) -> None:
         buf = b""
         while not self._stop.is_set():
@@ -141,26 +193,10 @@ class FakeNetworkPrinter:
                 return
             if not chunk:
                 return
-            buf += chunk
-            out = bytearray()
-            i = 0
-            while i < len(buf):
-                two = buf[i : i + 2]
-                if two in (b"\x10\x04", b"\x1dI"):
-                    if i + 2 >= len(buf):
-                        break  # the parameter byte is still in flight
-                    out += self._answer(two, buf[i + 2])
-                    i += 3
-                    continue
-                if buf[i : i + 1] in (b"\x10", b"\x1d") and i + 1 >= len(buf):
-                    break
-                with self._lock:
-                    self.received.append(buf[i])
-                i += 1
-            buf = buf[i:]
+            buf, out = self.consume(buf + chunk)
             if out:
                 try:
-                    conn.sendall(bytes(out))
+                    conn.sendall(out)
                 except OSError:
                     return
 
@@ -182,6 +218,54 @@ def running_printer(
         manufacturer=manufacturer,
         type_id=type_id,
     )
+    try:
+        yield printer
+    finally:
+        printer.stop()
+
+
+class FakeSerialPrinter(EscposEmulator):
+    """The same printer behind a pseudo-terminal: ``device`` is a real tty path that
+    pyserial (and so :class:`~posguard.terminal.printer.ports.SerialPort`) opens like a UART."""
+
+    def __init__(self, state: StatusBits | PrinterStatus = PrinterStatus.OK, **ident: Any) -> None:
+        super().__init__(state, **ident)
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._master)
+        tty.setraw(self._slave)
+        self.device = os.ttyname(self._slave)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="fake-serial", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        buf = b""
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self._master, 4096)
+            except OSError:
+                return
+            buf, out = self.consume(buf + chunk)
+            if out:
+                os.write(self._master, out)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def running_serial_printer(
+    state: StatusBits | PrinterStatus = PrinterStatus.OK, **ident: Any
+) -> Iterator[FakeSerialPrinter]:
+    """A :class:`FakeSerialPrinter` on a pty for the duration of a ``with`` block."""
+    printer = FakeSerialPrinter(state, **ident)
     try:
         yield printer
     finally:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from posguard import __version__
 from posguard.fleet.api.deps import current_user
+from posguard.fleet.api.errors import install_error_handlers
 from posguard.fleet.api.routes import (
     auth,
     commands,
@@ -113,6 +114,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.fleet = ctx
+    install_error_handlers(app)
     for router in CORE_ROUTERS:
         app.include_router(router)
     for router, access in _optional_routers():

@@ -36,8 +36,14 @@ async def test_every_command_kind_reaches_its_handler(tmp_path: Path) -> None:
     assert [s[0] for s in seen] == [n.value for n in CommandName]
     assert seen[5][1] == {"n": 5}
     res = _results(box)
-    assert len(res) == 6
+    assert len(res) == len(CommandName)
     assert res["c0"]["detail"] == "reboot done"
+
+
+def test_the_fleet_issues_exactly_the_commands_a_terminal_knows() -> None:
+    from posguard.fleet.diagnosis.rules import COMMAND_NAMES
+
+    assert {n.value for n in CommandName} == set(COMMAND_NAMES)
 
 
 async def test_failures_are_results_with_a_reason(tmp_path: Path) -> None:

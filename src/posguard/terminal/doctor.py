@@ -159,6 +159,10 @@ class CheckReport:
     next_step: dict[str, str] | None = None
     items: tuple[CheckReport, ...] = field(default=())
 
+    @property
+    def failed(self) -> bool:
+        return self.result is CheckResult.FAIL
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "check": self.check_id,

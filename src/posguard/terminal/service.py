@@ -36,7 +36,7 @@ from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.agent.publish import HttpPublisher, MqttPublisher, Publisher
 from posguard.terminal.agent.runner import TelemetryAgent
 from posguard.terminal.config import TerminalConfig
-from posguard.terminal.doctor import PrinterSettings
+from posguard.terminal.doctor import CheckReport, DoctorConfig, PrinterSettings, arun_all
 from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue, PrintWorker
 from posguard.terminal.printer.renderer import ReceiptRenderer
@@ -161,6 +161,10 @@ class TerminalService:
             await asyncio.to_thread(self.queue.process)
         return recovered
 
+    async def run_doctor(self) -> list[CheckReport]:
+        """Every ``terminal doctor`` check against this terminal's own configuration."""
+        return await arun_all(DoctorConfig(terminal=self.cfg.terminal, printer=self.cfg.printer))
+
     async def serve(self, heartbeat: Heartbeat, reason: StartReason) -> int:
         """Resume, then run until SIGTERM / SIGINT or a reboot command; returns the exit code."""
         self._stop = stop = asyncio.Event()
@@ -178,6 +182,7 @@ class TerminalService:
                 print_queue=self.queue,
                 updater=self.updater,
                 reboot=self.request_restart,
+                doctor=self.run_doctor,
             ),
             self.outbox.emit,
         )

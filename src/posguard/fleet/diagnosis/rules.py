@@ -30,7 +30,7 @@ from posguard.common.errors import ConfigError
 RULES_DIR = Path(str(files("posguard.fleet") / "rules"))
 
 COMMAND_NAMES = frozenset(
-    {"reboot", "re_sign_on", "reprint", "settle", "rollback", "update_config"}
+    {"reboot", "re_sign_on", "reprint", "settle", "rollback", "update_config", "doctor"}
 )
 
 

@@ -53,6 +53,7 @@ class CommandName(StrEnum):
     SETTLE = "settle"
     ROLLBACK = "rollback"
     UPDATE_CONFIG = "update_config"
+    DOCTOR = "doctor"
 
 
 class Command(BaseModel):

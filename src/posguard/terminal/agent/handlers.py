@@ -10,6 +10,8 @@ rollback       ``updater.rollback()`` (two-slot update)
 reboot         ``reboot()`` scheduled ``reboot_delay`` s later, so the acknowledgement is
                stored first (the supervisor restarts the runtime, which resumes its work)
 update_config  ``update_config(args)``, supplied by the runtime; returns a short detail
+doctor         ``doctor()``: every ``terminal doctor`` check; fails when one fails, naming
+               each failed check with its catalog code
 =============  =====================================================================
 
 A part that is not given leaves its command out: the dispatcher then answers "not
@@ -19,7 +21,7 @@ supported on this terminal".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from posguard.terminal.agent.commands import Command, CommandName, Handler
@@ -29,6 +31,22 @@ from posguard.terminal.update import SlotUpdater
 
 class CommandFailedError(Exception):
     """A handler's way to say the command ran and did not succeed (detail = message)."""
+
+
+class DoctorFinding(Protocol):
+    """What the doctor command reads of one check (``posguard.terminal.doctor.CheckReport``)."""
+
+    @property
+    def check_id(self) -> str: ...
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def code(self) -> str | None: ...
+
+    @property
+    def failed(self) -> bool: ...
 
 
 class RuntimeOps(Protocol):
@@ -46,6 +64,7 @@ def command_handlers(
     updater: SlotUpdater | None = None,
     reboot: Callable[[], None] | None = None,
     update_config: Callable[[dict[str, Any]], str] | None = None,
+    doctor: Callable[[], Awaitable[Sequence[DoctorFinding]]] | None = None,
     reboot_delay: float = 1.0,
 ) -> dict[CommandName, Handler]:
     handlers: dict[CommandName, Handler] = {}
@@ -110,5 +129,18 @@ def command_handlers(
             return update_config(dict(cmd.args))
 
         handlers[CommandName.UPDATE_CONFIG] = do_update_config
+
+    if doctor is not None:
+
+        async def run_doctor(cmd: Command) -> str:
+            findings = await doctor()
+            failed = [f for f in findings if f.failed]
+            summary = f"{len(findings)} checks, {len(failed)} failed"
+            if failed:
+                named = "; ".join(f"{f.check_id} {f.target}: {f.code or '?'}" for f in failed)
+                raise CommandFailedError(f"{summary}: {named}")
+            return summary
+
+        handlers[CommandName.DOCTOR] = run_doctor
 
     return handlers

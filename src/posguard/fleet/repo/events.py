@@ -1,24 +1,39 @@
-"""Events: batched idempotent inserts (``ON CONFLICT DO NOTHING`` on both dialects) and reads."""
+"""Events: batched idempotent inserts (``ON CONFLICT DO NOTHING .. RETURNING`` on both dialects)
+and reads."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import EventRow
 
-CHUNK = 1000  # rows per executemany
+CHUNK = 1000  # rows per statement (8,000 SQLite variables, well under its 32,766 limit)
+_INTO = "INSERT INTO events (terminal_id, merchant_id, seq, ts, received_at, kind, code, data) "
+_ONCE = "ON CONFLICT (terminal_id, seq) DO NOTHING"
+# the plain per-row statement (kept as the benchmark's raw ``executemany`` baseline)
 INSERT_SQL = {
-    "sqlite": "INSERT INTO events (terminal_id, merchant_id, seq, ts, received_at, kind, code, "
-    "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (terminal_id, seq) DO NOTHING",
-    "postgresql": "INSERT INTO events (terminal_id, merchant_id, seq, ts, received_at, kind, code, "
-    "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json) ON CONFLICT (terminal_id, seq) DO NOTHING",
+    "sqlite": _INTO + "VALUES (?, ?, ?, ?, ?, ?, ?, ?) " + _ONCE,
+    "postgresql": _INTO + "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json) " + _ONCE,
 }
+_RETURNING = " RETURNING terminal_id, seq"
+# PostgreSQL: the whole batch as one array per column, one statement, one round trip
+_PG_BATCH_SQL = (
+    "INSERT INTO events (terminal_id, merchant_id, seq, ts, received_at, kind, code, data) "
+    "SELECT t, m, s, ts, %s, k, c, d::json FROM unnest("
+    "%s::text[], %s::text[], %s::int8[], %s::timestamptz[], %s::text[], %s::text[], %s::text[]"
+    ") AS u(t, m, s, ts, k, c, d) "
+    "ON CONFLICT (terminal_id, seq) DO NOTHING RETURNING terminal_id, seq"
+)
+
+EventInsert = tuple[str, str, int, datetime, str, str | None, str]
+"""One row to insert: terminal_id, merchant_id, seq, ts (aware), kind, code, data as JSON text."""
 
 
 def _sqlite_time(ts: datetime) -> str:
@@ -26,79 +41,65 @@ def _sqlite_time(ts: datetime) -> str:
     return ts.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _params(dialect: str, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+@lru_cache(maxsize=64)
+def _sqlite_batch_sql(n: int) -> str:
+    return (
+        _INTO + "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * n) + " " + _ONCE + _RETURNING
+    )
+
+
+def batch_statement(
+    dialect: str, rows: Sequence[EventInsert], received_at: datetime
+) -> tuple[str, tuple[Any, ...]]:
+    """One ``INSERT .. ON CONFLICT DO NOTHING RETURNING terminal_id, seq`` for all ``rows``
+    (at most :data:`CHUNK`) and its parameters: a multi-row ``VALUES`` on SQLite, ``unnest``
+    of one array per column on PostgreSQL."""
     if dialect == "sqlite":
-        received = {id(r["received_at"]): _sqlite_time(r["received_at"]) for r in rows}
-        return [
-            (
-                r["terminal_id"], r["merchant_id"], r["seq"], _sqlite_time(r["ts"]),
-                received[id(r["received_at"])], r["kind"], r["code"], json.dumps(r["data"]),
-            )
-            for r in rows
-        ]  # fmt: skip
+        rec = _sqlite_time(received_at)
+        flat = tuple(
+            x
+            for tid, mid, seq, ts, kind, code, data in rows
+            for x in (tid, mid, seq, _sqlite_time(ts), rec, kind, code, data)
+        )
+        return _sqlite_batch_sql(len(rows)), flat
     if dialect == "postgresql":
-        return [
-            (
-                r["terminal_id"], r["merchant_id"], r["seq"], r["ts"], r["received_at"],
-                r["kind"], r["code"], json.dumps(r["data"]),
-            )
-            for r in rows
-        ]  # fmt: skip
+        tids, mids, seqs, tss, kinds, codes, datas = (list(col) for col in zip(*rows, strict=True))
+        return _PG_BATCH_SQL, (received_at, tids, mids, seqs, tss, kinds, codes, datas)
     raise NotImplementedError(f"no idempotent insert for dialect {dialect}")
 
 
-def _existing(
-    session: Session, keys: Sequence[tuple[str, int]], **extra: Any
-) -> set[tuple[str, int]]:
-    """Which keys are stored: one query per chunk, one index range per terminal in it."""
-    found: set[tuple[str, int]] = set()
-    for i in range(0, len(keys), CHUNK):
-        chunk = keys[i : i + CHUNK]
-        ranges: dict[str, list[int]] = {}
-        for tid, seq in chunk:
-            lo_hi = ranges.setdefault(tid, [seq, seq])
-            lo_hi[0], lo_hi[1] = min(lo_hi[0], seq), max(lo_hi[1], seq)
-        cond = or_(
-            *(
-                and_(EventRow.terminal_id == tid, EventRow.seq.between(lo, hi))
-                for tid, (lo, hi) in ranges.items()
-            )
-        )
-        q = select(EventRow.terminal_id, EventRow.seq).where(cond)
-        if "received_at" in extra:
-            q = q.where(EventRow.received_at == extra["received_at"])
-        wanted = set(chunk)
-        found.update(k for k in ((tid, seq) for tid, seq in session.execute(q)) if k in wanted)
-    return found
-
-
 def insert_events(session: Session, *, rows: Sequence[dict[str, Any]]) -> set[tuple[str, int]]:
+    """:func:`insert_event_rows` for rows as dicts of the event columns (``data`` as an object);
+    all rows of one call must share ``received_at``."""
+    if not rows:
+        return set()
+    tuples = [
+        (r["terminal_id"], r["merchant_id"], r["seq"], r["ts"], r["kind"], r["code"],
+         json.dumps(r["data"]))
+        for r in rows
+    ]  # fmt: skip
+    return insert_event_rows(session, rows=tuples, received_at=rows[0]["received_at"])
+
+
+def insert_event_rows(
+    session: Session, *, rows: Sequence[EventInsert], received_at: datetime
+) -> set[tuple[str, int]]:
     """Insert rows whose (terminal_id, seq) is not stored yet; returns the keys stored now.
 
-    One lookup of the batch's keys (row-value ``IN`` on the unique index), then one
-    ``executemany`` of ``INSERT .. ON CONFLICT DO NOTHING`` straight through the driver (the
-    same statement on SQLite and PostgreSQL). If a concurrent writer stored some of the same
-    keys in between (the affected-row count falls short), the keys this call stored are
-    re-read by their ``received_at``. All rows of one call must share ``received_at``.
+    One statement per :data:`CHUNK` rows straight through the driver, ``ON CONFLICT DO
+    NOTHING RETURNING``: the database itself says which rows it stored, so a resend (or the
+    same key written by another worker at the same moment) is never counted twice. The keys in
+    ``rows`` must be distinct.
     """
     if not rows:
         return set()
-    keys = [(r["terminal_id"], r["seq"]) for r in rows]
-    known = _existing(session, keys)
-    new = [r for r, k in zip(rows, keys, strict=True) if k not in known]
-    if not new:
-        return set()
     conn = session.connection()
     dialect = conn.dialect.name
-    params = _params(dialect, new)
-    inserted = 0
-    for i in range(0, len(params), CHUNK):
-        result = conn.exec_driver_sql(INSERT_SQL[dialect], params[i : i + CHUNK])
-        inserted += max(result.rowcount, 0)
-    new_keys = [(r["terminal_id"], r["seq"]) for r in new]
-    if inserted == len(new):
-        return set(new_keys)
-    return _existing(session, new_keys, received_at=new[0]["received_at"])
+    stored: set[tuple[str, int]] = set()
+    for i in range(0, len(rows), CHUNK):
+        sql, params = batch_statement(dialect, rows[i : i + CHUNK], received_at)
+        stored.update((tid, seq) for tid, seq in conn.exec_driver_sql(sql, params))
+    return stored
 
 
 def list_events(

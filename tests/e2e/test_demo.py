@@ -96,6 +96,7 @@ def test_reconciliation_is_clean_and_the_fleet_has_the_events(
     assert rec["host_rows"] > 50
     assert rec["differences"] == 0, rec["examples"]
     assert report["telemetry_left"] == 0
+    assert report["settlement"] == {"terminals": 12, "balanced": 12, "codes": {}}
     assert report["clean"] is True
     with sqlite3.connect(out / "fleet.db") as db:
         stored = dict(db.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())

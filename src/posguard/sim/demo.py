@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -220,6 +221,13 @@ class _Demo:
             fleet_events=fleet_events,
             telemetry_left=sum(left),
             reconciliation=recon,
+            settlement={
+                "terminals": len(finished),
+                "balanced": sum(1 for f in finished if f["settled"]),
+                "codes": dict(
+                    Counter(str(f["settlement_code"]) for f in finished if not f["settled"])
+                ),
+            },
             fee_audit=fee,
             pan_scan=scan_for_pans(scan_files, self.book.pans()),
             databases={

@@ -102,6 +102,8 @@ def _summary(console: Console, r: object) -> None:
         f"on {rec['terminals']} terminals: [bold]{rec['differences']} differences[/]; "
         f"clear card numbers in fleet DB and logs: {r.pan_scan['clear_pans_found']}"
     )
+    st = r.settlement
+    console.print(f"settlement 结算: {st['balanced']}/{st['terminals']} batches balanced 平账")
     console.print(
         f"report 报告: {r.out_dir}/report.json · fleet DB: {r.databases['fleet']} · "
         f"host ledger: {r.databases['host_ledger']}"

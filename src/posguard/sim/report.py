@@ -138,6 +138,7 @@ class DemoReport:
     fleet_events: dict[str, int]
     telemetry_left: int
     reconciliation: dict[str, Any]
+    settlement: dict[str, Any]
     fee_audit: dict[str, Any] | None
     pan_scan: dict[str, Any]
     databases: dict[str, str]
@@ -146,6 +147,7 @@ class DemoReport:
     def clean(self) -> bool:
         return (
             self.reconciliation["differences"] == 0
+            and self.settlement["balanced"] == self.terminals
             and self.reversals_left == 0
             and self.pan_scan["clear_pans_found"] == 0
             and all(f.accounted for f in self.faults)

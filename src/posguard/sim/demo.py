@@ -133,6 +133,11 @@ class _Demo:
             await asyncio.to_thread(fleet.prepare, self.estate)
             await fleet.start()
             self.stats.say(f"fleet service up at {fleet.base_url} / 管理服务已启动")
+            if self.opts.headless:
+                self.console.print(
+                    f"dashboard 管理台: {fleet.dashboard_url} (user {DASHBOARD_USER} / "
+                    f"password {fleet.password}) · out: {self.out}"
+                )
             merchants = {m.merchant_id: m for m in self.estate.merchants}
             for i, spec in enumerate(self.estate.terminals):
                 self.terminals.append(

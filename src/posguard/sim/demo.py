@@ -32,8 +32,9 @@ from posguard.sim.cardbook import CardBook, host_seed
 from posguard.sim.fees import SettledSale, run_fee_audit
 from posguard.sim.fleet_embed import DASHBOARD_USER, EmbeddedFleet, IncidentView, fleet_db_files
 from posguard.sim.inject import FaultInjector, Played
+from posguard.sim.light_feed import LightFeed
 from posguard.sim.live import render
-from posguard.sim.population import build_estate
+from posguard.sim.population import Estate, build_estate
 from posguard.sim.report import DemoReport, judge, scan_for_pans
 from posguard.sim.stats import DemoStats
 from posguard.sim.timeline import Timeline, load_timeline
@@ -52,6 +53,7 @@ class DemoOptions:
     headless: bool = False
     seed: int = 11  # an estate where every target of the default story has terminals
     sale_interval: float | None = None  # mean seconds between a shop's sales
+    light: int = 0  # light terminals for volume, their events stored straight into the fleet
 
 
 def default_out_dir() -> Path:
@@ -112,7 +114,12 @@ class _Demo:
         scale = 60.0 / max(self.timeline.duration, 1.0)
         interval = opts.sale_interval or max(0.5, 2.5 / max(1.0, scale))
         self.pace = Pace(mean_interval=interval, heartbeat_s=10.0)
-        self.estate = build_estate(terminals=opts.terminals, seed=opts.seed)
+        # One estate: the first terminals run the full runtime, the rest are light.
+        whole = build_estate(terminals=opts.terminals + opts.light, seed=opts.seed)
+        self.whole = whole
+        self.estate = Estate(whole.merchants, whole.terminals[: opts.terminals], whole.seed)
+        self.light_estate = Estate(whole.merchants, whole.terminals[opts.terminals :], whole.seed)
+        self.light: LightFeed | None = None
         self.book = CardBook.default()
         self.stats = DemoStats()
         self.incidents: list[IncidentView] = []
@@ -130,7 +137,7 @@ class _Demo:
         await backup.start()
         fleet = EmbeddedFleet(self.out / "fleet.db", heartbeat_s=int(self.pace.heartbeat_s))
         try:
-            await asyncio.to_thread(fleet.prepare, self.estate)
+            await asyncio.to_thread(fleet.prepare, self.whole)
             await fleet.start()
             self.stats.say(f"fleet service up at {fleet.base_url} / 管理服务已启动")
             if self.opts.headless:
@@ -164,6 +171,12 @@ class _Demo:
             t0 = loop.time()
             shopping = asyncio.Event()
             shops = [asyncio.create_task(vt.shop(shopping)) for vt in self.terminals]
+            if self.light_estate.terminals:
+                assert fleet.context is not None
+                self.light = LightFeed(
+                    self.light_estate, self.timeline, fleet.context.store, seed=self.opts.seed
+                )
+                shops.append(asyncio.create_task(self.light.run(self.stop)))
             viewer = asyncio.create_task(self._view(fleet, injector.played, t0))
             stopped_early = await self._play(injector, t0)
             shopping.set()
@@ -226,6 +239,7 @@ class _Demo:
             fleet_events=fleet_events,
             telemetry_left=sum(left),
             reconciliation=recon,
+            light=self.light.summary() if self.light is not None else None,
             settlement={
                 "terminals": len(finished),
                 "balanced": sum(1 for f in finished if f["settled"]),
@@ -321,7 +335,7 @@ class _Demo:
             for r in rows
             if r.kind == "sale" and r.status == "approved" and r.amount > 0
         ]
-        mcc_of = {m.merchant_id: m.mcc for m in self.estate.merchants}
+        mcc_of = {m.merchant_id: m.mcc for m in self.whole.merchants}
         return run_fee_audit(sales, mcc_of, raised, settled_on=date.today())
 
 

@@ -21,6 +21,15 @@ def demo(
     terminals: Annotated[
         int, typer.Option(min=2, max=200, help="Full virtual terminals / 虚拟终端数量.")
     ] = 24,
+    light: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=200_000,
+            help="Light terminals for volume (their events go straight into the fleet) / "
+            "轻量终端数量.",
+        ),
+    ] = 0,
     headless: Annotated[
         bool, typer.Option("--headless", help="No live view; print the report at the end.")
     ] = False,
@@ -40,6 +49,7 @@ def demo(
     console = Console()
     opts = DemoOptions(
         terminals=terminals,
+        light=light,
         duration=duration,
         timeline=timeline,
         out=out,
@@ -102,6 +112,12 @@ def _summary(console: Console, r: object) -> None:
         f"on {rec['terminals']} terminals: [bold]{rec['differences']} differences[/]; "
         f"clear card numbers in fleet DB and logs: {r.pan_scan['clear_pans_found']}"
     )
+    if r.light is not None:
+        lt = r.light
+        console.print(
+            f"light fleet 轻量终端: {lt['terminals']} terminals, {lt['events']} events, "
+            f"{lt['stored']} stored, {lt['rejected']} rejected"
+        )
     st = r.settlement
     console.print(f"settlement 结算: {st['balanced']}/{st['terminals']} batches balanced 平账")
     console.print(

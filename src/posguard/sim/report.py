@@ -138,6 +138,7 @@ class DemoReport:
     fleet_events: dict[str, int]
     telemetry_left: int
     reconciliation: dict[str, Any]
+    light: dict[str, Any] | None
     settlement: dict[str, Any]
     fee_audit: dict[str, Any] | None
     pan_scan: dict[str, Any]
@@ -148,6 +149,7 @@ class DemoReport:
         return (
             self.reconciliation["differences"] == 0
             and self.settlement["balanced"] == self.terminals
+            and (self.light is None or self.light["rejected"] == 0)
             and self.reversals_left == 0
             and self.pan_scan["clear_pans_found"] == 0
             and all(f.accounted for f in self.faults)

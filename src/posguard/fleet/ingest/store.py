@@ -20,7 +20,10 @@ from posguard.fleet.clock import Clock
 from posguard.fleet.db.models import Terminal
 from posguard.fleet.metrics import EVENTS, INGEST_SECONDS
 from posguard.fleet.repo.commands import complete_command
-from posguard.fleet.repo.events import EventInsert, insert_event_rows
+from posguard.fleet.repo.event_insert import EventInsert, insert_event_rows
+
+_KIND_TEXT = {k: k.value for k in EventKind}
+_COMMAND_RESULT = EventKind.COMMAND_RESULT.value
 
 
 class Outcome(StrEnum):
@@ -135,14 +138,14 @@ class EventStore:
                     results[i] = EventResult(i, duplicate, tid, seq)
                     continue
                 keyed.add(key)
-                row = (tid, mid, seq, f["ts"], f["kind"].value, code, data)
+                row = (tid, mid, seq, f["ts"], _KIND_TEXT[f["kind"]], code, data)
                 rows.append(row)
                 accepted.append((i, row))
             stored = insert_event_rows(session, rows=rows, received_at=now)
             for i, (tid, _mid, seq, _ts, kind, _code, _data) in accepted:
                 if (tid, seq) in stored:
                     results[i] = EventResult(i, stored_outcome, tid, seq)
-                    if kind == EventKind.COMMAND_RESULT.value:
+                    if kind == _COMMAND_RESULT:
                         ev = parsed[i]
                         assert not isinstance(ev, EventError)
                         complete_command(

@@ -51,17 +51,6 @@ _PRINTER: dict[FaultKind, PrinterStatus] = {
 DEFAULT_ISSUER_BIN = "622848"
 
 
-def _snapshot(stats: DemoStats) -> dict[str, Counter[str]]:
-    return {
-        "faults": Counter(stats.faults),
-        "cleared": Counter(stats.cleared),
-        "reversals": Counter(stats.reversals),
-        "declines": Counter(stats.declines),
-        "lifecycle": Counter(stats.lifecycle),
-        "outcomes": Counter(stats.outcomes),
-    }
-
-
 @dataclass
 class Played:
     """One timeline event as it was played: who it hit and what the counters did meanwhile."""
@@ -114,7 +103,8 @@ class FaultInjector:
 
     async def start(self, ev: TimelineEvent, now: float) -> Played:
         hit = self.select(ev)
-        played = Played(ev, [vt.tid for vt in hit], now, before=_snapshot(self.stats))
+        tids = [vt.tid for vt in hit]
+        played = Played(ev, tids, now, before=self.stats.window(tids))
         self.played.append(played)
         kind = ev.fault
         self.stats.say(
@@ -122,8 +112,10 @@ class FaultInjector:
         )
         log.info("fault start", fault=kind.value, code=kind.code, terminals=len(hit))
         if kind in _PROXY:
+            # a closed port refuses at connect (nothing sent); the others take the request
+            hard = kind is FaultKind.CONNECTION_REFUSED
             for vt in hit:
-                vt.proxy.set_fault(Fault(kind=_PROXY[kind]))
+                vt.proxy.set_fault(Fault(kind=_PROXY[kind], hard=hard))
         elif kind in _PRINTER:
             for vt in hit:
                 vt.set_printer(_PRINTER[kind])
@@ -160,7 +152,7 @@ class FaultInjector:
         self.stats.say(f"cleared {kind.value} / 故障解除")
 
     def _close(self, played: Played) -> None:
-        after = _snapshot(self.stats)
+        after = self.stats.window(played.terminals)
         played.delta = {
             name: {k: v for k, v in (after[name] - played.before[name]).items() if v}
             for name in after

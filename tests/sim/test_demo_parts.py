@@ -7,9 +7,13 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from posguard.card import luhn_valid, mask_pan
+from posguard.common.errors import ConfigError
 from posguard.host.seed import SeedData
 from posguard.sim.cardbook import CardBook, host_seed, terminal_tmk
+from posguard.sim.demo import DemoOptions, _timeline, run_demo
 from posguard.sim.fees import SettledSale, run_fee_audit
 from posguard.sim.inject import FaultInjector, Played
 from posguard.sim.population import build_estate
@@ -131,3 +135,18 @@ def test_pan_scan_finds_a_clear_number_and_ignores_a_masked_one(tmp_path: Path) 
     assert result["files"] == ["clean.db", "dirty.log"]
     assert result["clear_pans_found"] == 1
     assert result["where"] == {"dirty.log": 1}
+
+
+async def test_demo_refuses_a_directory_that_already_holds_a_run(tmp_path: Path) -> None:
+    (tmp_path / "fleet.db").write_bytes(b"")
+    with pytest.raises(ConfigError, match="already holds a demo run"):
+        await run_demo(DemoOptions(out=tmp_path, headless=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet.db"]
+
+
+def test_duration_scales_the_story_and_keeps_its_order() -> None:
+    tl = _timeline(DemoOptions(duration=20))
+    default = load_timeline()
+    assert tl.duration == 20
+    assert [e.fault for e in tl.events] == [e.fault for e in default.events]
+    assert [round(e.at * 3, 6) for e in tl.events] == [e.at for e in default.events]

@@ -25,6 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
+from posguard.common.errors import ConfigError
 from posguard.common.logging import configure_logging
 from posguard.host.proxy import FaultProxy
 from posguard.host.server import HostConfig, HostServer
@@ -102,7 +103,14 @@ async def run_demo(
 ) -> DemoReport:
     """Run the demo; returns (and saves as ``report.json`` in the out dir) its report."""
     out = (opts.out or default_out_dir()).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    if (out / "fleet.db").exists() or (out / "host-ledger.db").exists():
+        raise ConfigError(
+            f"{out} already holds a demo run; choose another --out / 该目录已有演示数据，请换一个"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the demo directory {out}: {exc}") from exc
     with _LogToFile(out / "demo.log"):
         return await _Demo(opts, out, stop or asyncio.Event(), console or Console()).run()
 

@@ -21,7 +21,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,27 +32,11 @@ from posguard.terminal.agent.runner import TelemetryAgent
 from posguard.terminal.printer.ports import DummyPort
 from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue
-from posguard.terminal.printer.receipt import ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
+from posguard.terminal.printer.testing import sample_receipt
 from posguard.terminal.watchdog import Supervisor
 
-RECEIPT = ReceiptData(
-    merchant_name="上海静安便利店",
-    merchant_id="898310048990001",
-    terminal_id="T0000001",
-    operator="01",
-    txn_type="sale",
-    masked_pan="621234******1232",
-    card_brand="unionpay",
-    entry_mode="chip",
-    amount_minor=12345,
-    currency="CNY",
-    batch="000001",
-    stan="000123",
-    rrn="332910000123",
-    auth_code="A1B2C3",
-    ts=datetime(2026, 11, 25, 10, 30, 5),
-)
+RECEIPT = sample_receipt(merchant_name="上海静安便利店")
 
 
 def _pct(xs: list[float], p: float) -> float:

@@ -18,21 +18,13 @@ from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue
 from posguard.terminal.printer.receipt import ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
+from posguard.terminal.printer.testing import sample_receipt
 
 N = 40
 RENDERER = ReceiptRenderer(load_profile("generic-58-gbk"))
-BASE = ReceiptData(
+BASE = sample_receipt(
     merchant_name="Crash Mart",
-    merchant_id="898310048990001",
-    terminal_id="T0000001",
-    operator="01",
-    txn_type="sale",
-    masked_pan="621234******1232",
-    card_brand="unionpay",
-    entry_mode="chip",
     amount_minor=100,
-    currency="CNY",
-    batch="000001",
     stan="000001",
     rrn="332910000001",
     auth_code="000001",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -18,27 +17,12 @@ from posguard.terminal.printer.ports import DummyPort, FilePort
 from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.receipt import ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
+from posguard.terminal.printer.testing import sample_receipt
 
 DATA = Path(__file__).parent / "data"
 UPDATE = os.environ.get("POSGUARD_UPDATE_GOLDEN") == "1"
 
-SALE = ReceiptData(
-    merchant_name="上海静安便利店 Jing'an Mart",
-    merchant_id="898310048990001",
-    terminal_id="T0000001",
-    operator="01",
-    txn_type="sale",
-    masked_pan="621234******1232",
-    card_brand="unionpay",
-    entry_mode="chip",
-    amount_minor=12345,
-    currency="CNY",
-    batch="000001",
-    stan="000123",
-    rrn="332910000123",
-    auth_code="A1B2C3",
-    ts=datetime(2026, 11, 25, 10, 30, 5),
-)
+SALE = sample_receipt()
 VOID_REPRINT = dataclasses.replace(
     SALE,
     txn_type="void",

@@ -20,20 +20,12 @@ from posguard.terminal.printer.queue import JobState, PrintQueue, PrintWorker
 from posguard.terminal.printer.receipt import ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.status import PrinterStatus
-from posguard.terminal.printer.testing import running_printer
+from posguard.terminal.printer.testing import running_printer, sample_receipt
 
-RECEIPT = ReceiptData(
+RECEIPT = sample_receipt(
     merchant_name="测试商户",
-    merchant_id="898310048990001",
-    terminal_id="T0000001",
-    operator="01",
-    txn_type="sale",
-    masked_pan="621234******1232",
-    card_brand="unionpay",
     entry_mode="contactless",
     amount_minor=100,
-    currency="CNY",
-    batch="000001",
     stan="000001",
     rrn="332910000001",
     auth_code="000001",

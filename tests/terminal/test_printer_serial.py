@@ -10,22 +10,15 @@ from posguard.common.events import EventKind
 from posguard.terminal.printer.ports import SerialPort
 from posguard.terminal.printer.profiles import check_profile, load_profile
 from posguard.terminal.printer.queue import PrintQueue
-from posguard.terminal.printer.receipt import ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.status import PrinterStatus
-from posguard.terminal.printer.testing import running_serial_printer
+from posguard.terminal.printer.testing import running_serial_printer, sample_receipt
 
-RECEIPT = ReceiptData(
+RECEIPT = sample_receipt(
     merchant_name="串口商户",
-    merchant_id="898310048990001",
-    terminal_id="T0000001",
-    operator="01",
     txn_type="refund",
-    masked_pan="621234******1232",
-    card_brand="unionpay",
     entry_mode="swipe",
     amount_minor=5000,
-    currency="CNY",
     batch="000002",
     stan="000456",
     rrn="332910000456",

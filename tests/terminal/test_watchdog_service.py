@@ -23,23 +23,16 @@ from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.printer.ports import FilePort
 from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue
-from posguard.terminal.printer.receipt import ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
+from posguard.terminal.printer.testing import sample_receipt
 from posguard.terminal.testing import LAB_MID, LAB_TID, lab_seed, local_config
 from posguard.terminal.watchdog import Supervisor
 
-RECEIPT = ReceiptData(
+RECEIPT = sample_receipt(
     merchant_name="Watchdog Mart",
     merchant_id=LAB_MID,
     terminal_id=LAB_TID,
-    operator="01",
-    txn_type="sale",
-    masked_pan="621234******1232",
-    card_brand="unionpay",
-    entry_mode="chip",
     amount_minor=990,
-    currency="CNY",
-    batch="000001",
     stan="000077",
     rrn="332910000077",
     auth_code="123456",

@@ -13,22 +13,13 @@ import pytest
 
 from posguard.common.events import EventKind
 from posguard.terminal.printer.profiles import load_profile
-from posguard.terminal.printer.receipt import ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
+from posguard.terminal.printer.testing import sample_receipt
 from posguard.terminal.watchdog import Heartbeat, StartReason, Supervisor, run_supervised
 
-RECEIPT = ReceiptData(
+RECEIPT = sample_receipt(
     merchant_name="Watchdog Mart",
-    merchant_id="898310048990001",
-    terminal_id="T0000001",
-    operator="01",
-    txn_type="sale",
-    masked_pan="621234******1232",
-    card_brand="unionpay",
-    entry_mode="chip",
     amount_minor=880,
-    currency="CNY",
-    batch="000001",
     stan="000042",
     rrn="332910000042",
     auth_code="123456",

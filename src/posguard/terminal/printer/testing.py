@@ -15,15 +15,18 @@ go silent (a hung printer that keeps the link open) or drop every connection.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import select
 import socket
 import threading
 import tty
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, Final
 
 from posguard.terminal.printer.ports import NetworkPort
+from posguard.terminal.printer.receipt import ReceiptData
 from posguard.terminal.printer.status import PrinterStatus, StatusBits, encode_status
 
 __all__ = [
@@ -34,7 +37,37 @@ __all__ = [
     "bits_for",
     "running_printer",
     "running_serial_printer",
+    "sample_receipt",
 ]
+
+_SAMPLE_RECEIPT: Final = ReceiptData(
+    merchant_name="上海静安便利店 Jing'an Mart",
+    merchant_id="898310048990001",
+    terminal_id="T0000001",
+    operator="01",
+    txn_type="sale",
+    masked_pan="621234******1232",
+    card_brand="unionpay",
+    entry_mode="chip",
+    amount_minor=12345,
+    currency="CNY",
+    batch="000001",
+    stan="000123",
+    rrn="332910000123",
+    auth_code="A1B2C3",
+    ts=datetime(2026, 11, 25, 10, 30, 5),
+)
+
+
+def sample_receipt(**changes: Any) -> ReceiptData:
+    """A valid chip sale slip (UnionPay, masked card, fixed time), with ``changes`` applied
+    field by field (and validated again, like ``dataclasses.replace``).
+
+    >>> sample_receipt().stan, sample_receipt(stan="000001", amount_minor=100).amount_minor
+    ('000123', 100)
+    """
+    return dataclasses.replace(_SAMPLE_RECEIPT, **changes)
+
 
 _BITS_FOR: Final[dict[PrinterStatus, StatusBits]] = {
     PrinterStatus.OK: StatusBits(),

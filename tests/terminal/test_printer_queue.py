@@ -9,7 +9,6 @@ import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,6 +20,7 @@ from posguard.terminal.printer.receipt import ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.status import PrinterStatus
 from posguard.terminal.printer.testing import running_printer, sample_receipt
+from posguard.terminal.testing import EventRecorder
 
 RECEIPT = sample_receipt(
     merchant_name="测试商户",
@@ -33,18 +33,6 @@ RECEIPT = sample_receipt(
 )
 RENDERER = ReceiptRenderer(load_profile("generic-58-gbk"))
 REPRINT_MARK = "重打印 REPRINT".encode("gbk")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[EventKind, str | None, dict[str, Any]]] = []
-
-    def __call__(self, kind: EventKind, code: str | None = None, **data: Any) -> object:
-        self.events.append((kind, code, data))
-        return None
-
-    def codes(self, kind: EventKind) -> list[str | None]:
-        return [c for k, c, _ in self.events if k is kind]
 
 
 def receipt(stan: int) -> ReceiptData:
@@ -65,7 +53,7 @@ def test_prints_in_order_when_the_printer_is_ready(tmp_path: Path) -> None:
 
 def test_paper_out_keeps_jobs_emits_fault_then_prints_and_clears(tmp_path: Path) -> None:
     port = DummyPort(PrinterStatus.PAPER_OUT)
-    rec = Recorder()
+    rec = EventRecorder()
     q = PrintQueue(tmp_path / "print.db", port, RENDERER, rec)
     q.print_receipt(receipt(1))
     q.print_receipt(receipt(2))
@@ -83,7 +71,7 @@ def test_paper_out_keeps_jobs_emits_fault_then_prints_and_clears(tmp_path: Path)
 
 def test_paper_low_prints_but_is_reported(tmp_path: Path) -> None:
     port = DummyPort(PrinterStatus.PAPER_LOW)
-    rec = Recorder()
+    rec = EventRecorder()
     q = PrintQueue(tmp_path / "print.db", port, RENDERER, rec)
     q.print_receipt(receipt(1))
     assert port.output == RENDERER.render(receipt(1))
@@ -92,12 +80,12 @@ def test_paper_low_prints_but_is_reported(tmp_path: Path) -> None:
 
 def test_jobs_survive_a_restart_and_the_fault_is_not_reported_twice(tmp_path: Path) -> None:
     db = tmp_path / "print.db"
-    rec = Recorder()
+    rec = EventRecorder()
     q = PrintQueue(db, DummyPort(PrinterStatus.COVER_OPEN), RENDERER, rec)
     q.print_receipt(receipt(7))
     q.close()
     port = DummyPort(PrinterStatus.COVER_OPEN)
-    rec2 = Recorder()
+    rec2 = EventRecorder()
     q2 = PrintQueue(db, port, RENDERER, rec2)
     q2.process()
     assert rec2.codes(EventKind.FAULT) == []  # already open since before the restart
@@ -135,7 +123,7 @@ def test_reprint_last_works_with_and_without_a_printer(tmp_path: Path) -> None:
 def test_failed_send_is_retried_marked_reprint(tmp_path: Path) -> None:
     with running_printer() as printer:
         port = NetworkPort(printer.host, printer.port, timeout=0.3)
-        rec = Recorder()
+        rec = EventRecorder()
         q = PrintQueue(tmp_path / "print.db", port, RENDERER, rec)
         printer.stop()  # printer unplugged
         q.print_receipt(receipt(3))
@@ -147,7 +135,7 @@ def test_failed_send_is_retried_marked_reprint(tmp_path: Path) -> None:
 def test_printer_fault_over_tcp_then_recovery_prints_everything(tmp_path: Path) -> None:
     with running_printer(PrinterStatus.PAPER_OUT) as printer:
         port = NetworkPort(printer.host, printer.port, timeout=0.5)
-        rec = Recorder()
+        rec = EventRecorder()
         q = PrintQueue(tmp_path / "print.db", port, RENDERER, rec)
         for i in range(1, 4):
             q.print_receipt(receipt(i))
@@ -169,7 +157,7 @@ def test_printer_fault_over_tcp_then_recovery_prints_everything(tmp_path: Path) 
 
 def test_wrong_profile_is_reported_once_and_cleared(tmp_path: Path) -> None:
     with running_printer(model_name="TM-T88V", model_id=0x20) as printer:
-        rec = Recorder()
+        rec = EventRecorder()
         port = NetworkPort(printer.host, printer.port, timeout=0.3)
         q = PrintQueue(tmp_path / "p.db", port, ReceiptRenderer(load_profile("gprinter-gp58")), rec)
         assert not q.verify_profile().matches

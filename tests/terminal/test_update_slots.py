@@ -9,22 +9,13 @@ import sys
 import tarfile
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from posguard.common.errors import ConfigError
 from posguard.common.events import EventKind
+from posguard.terminal.testing import EventRecorder
 from posguard.terminal.update import HealthResult, SlotUpdater, UpdateOutcome
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[EventKind, str | None, dict[str, Any]]] = []
-
-    def __call__(self, kind: EventKind, code: str | None = None, **data: Any) -> object:
-        self.events.append((kind, code, data))
-        return None
 
 
 def package(root: Path, version: str, healthy: bool) -> Path:
@@ -45,8 +36,8 @@ def package(root: Path, version: str, healthy: bool) -> Path:
 
 
 @pytest.fixture
-def updater(tmp_path: Path) -> tuple[SlotUpdater, Recorder]:
-    rec = Recorder()
+def updater(tmp_path: Path) -> tuple[SlotUpdater, EventRecorder]:
+    rec = EventRecorder()
     up = SlotUpdater(tmp_path / "terminal", emit=rec)
     first = up.install(package(tmp_path, "1.0.0", True))
     up._point_current("b")  # bootstrap: v1 in slot b, as if installed by the factory
@@ -55,7 +46,7 @@ def updater(tmp_path: Path) -> tuple[SlotUpdater, Recorder]:
 
 
 def test_healthy_update_switches_to_the_other_slot(
-    tmp_path: Path, updater: tuple[SlotUpdater, Recorder]
+    tmp_path: Path, updater: tuple[SlotUpdater, EventRecorder]
 ) -> None:
     up, rec = updater
     assert up.active_slot() == "b"
@@ -75,7 +66,7 @@ def test_healthy_update_switches_to_the_other_slot(
 
 
 def test_unhealthy_update_is_rolled_back_and_reported(
-    tmp_path: Path, updater: tuple[SlotUpdater, Recorder]
+    tmp_path: Path, updater: tuple[SlotUpdater, EventRecorder]
 ) -> None:
     up, rec = updater
     result = up.apply(package(tmp_path, "2.0.0", healthy=False))
@@ -96,7 +87,7 @@ def test_unhealthy_update_is_rolled_back_and_reported(
 
 
 def test_bad_checksum_or_package_is_refused_without_switching(
-    tmp_path: Path, updater: tuple[SlotUpdater, Recorder]
+    tmp_path: Path, updater: tuple[SlotUpdater, EventRecorder]
 ) -> None:
     up, rec = updater
     before = sorted(p.name for p in up.slot_dir("a").iterdir())
@@ -113,7 +104,7 @@ def test_bad_checksum_or_package_is_refused_without_switching(
 
 
 def test_tar_gz_package_with_matching_checksum(
-    tmp_path: Path, updater: tuple[SlotUpdater, Recorder]
+    tmp_path: Path, updater: tuple[SlotUpdater, EventRecorder]
 ) -> None:
     up, _ = updater
     pkg = package(tmp_path, "1.2.0", True)
@@ -127,7 +118,7 @@ def test_tar_gz_package_with_matching_checksum(
 
 
 def test_manual_rollback_switches_back(
-    tmp_path: Path, updater: tuple[SlotUpdater, Recorder]
+    tmp_path: Path, updater: tuple[SlotUpdater, EventRecorder]
 ) -> None:
     up, rec = updater
     up.apply(package(tmp_path, "1.1.0", True))
@@ -161,7 +152,7 @@ CRASH_CHILD = textwrap.dedent(
 
 @pytest.mark.parametrize("healthy_on_boot", [True, False])
 def test_crash_before_confirmation_is_finished_at_boot(
-    tmp_path: Path, updater: tuple[SlotUpdater, Recorder], healthy_on_boot: bool
+    tmp_path: Path, updater: tuple[SlotUpdater, EventRecorder], healthy_on_boot: bool
 ) -> None:
     up, _ = updater
     pkg = package(tmp_path, "4.0.0", True)
@@ -170,7 +161,7 @@ def test_crash_before_confirmation_is_finished_at_boot(
     )
     assert proc.returncode == 9
     assert up.active_slot() == "a"  # switched, never confirmed
-    rec = Recorder()
+    rec = EventRecorder()
     booted = SlotUpdater(
         up.root, health_check=lambda slot: HealthResult(healthy_on_boot, "boot check"), emit=rec
     )

@@ -7,7 +7,6 @@ import sys
 import textwrap
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,6 +14,7 @@ from posguard.common.events import EventKind
 from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.testing import sample_receipt
+from posguard.terminal.testing import EventRecorder
 from posguard.terminal.watchdog import Heartbeat, StartReason, Supervisor, run_supervised
 
 RECEIPT = sample_receipt(
@@ -74,15 +74,6 @@ CHILD = textwrap.dedent(
 )
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[EventKind, str | None, dict[str, Any]]] = []
-
-    def __call__(self, kind: EventKind, code: str | None = None, **data: Any) -> object:
-        self.events.append((kind, code, data))
-        return None
-
-
 def _setup(tmp_path: Path) -> Path:
     (tmp_path / "child.py").write_text(CHILD)
     (tmp_path / "receipt.json").write_text(RECEIPT.to_json())
@@ -91,7 +82,7 @@ def _setup(tmp_path: Path) -> Path:
 
 def test_hung_child_is_reported_killed_restarted_and_resumes_its_print_job(tmp_path: Path) -> None:
     script = _setup(tmp_path)
-    rec = Recorder()
+    rec = EventRecorder()
     sup = Supervisor(
         [sys.executable, str(script), str(tmp_path), "hang"],
         interval=0.2,
@@ -120,7 +111,7 @@ def test_hung_child_is_reported_killed_restarted_and_resumes_its_print_job(tmp_p
 
 def test_crashed_child_is_reported_as_sw_crash_and_restarted(tmp_path: Path) -> None:
     script = _setup(tmp_path)
-    rec = Recorder()
+    rec = EventRecorder()
     sup = Supervisor(
         [sys.executable, str(script), str(tmp_path), "crash"],
         interval=0.5,
@@ -139,7 +130,7 @@ def test_crashed_child_is_reported_as_sw_crash_and_restarted(tmp_path: Path) -> 
 
 
 def test_supervisor_gives_up_after_max_restarts(tmp_path: Path) -> None:
-    rec = Recorder()
+    rec = EventRecorder()
     sup = Supervisor(
         [sys.executable, "-c", "import sys; sys.exit(7)"],
         interval=0.5,
@@ -182,7 +173,7 @@ def test_requested_restart_is_not_a_crash(tmp_path: Path) -> None:
         "p.write_text('x')\n"
         "sys.exit(75)  # RESTART_EXIT_CODE: a remote reboot\n"
     )
-    rec = Recorder()
+    rec = EventRecorder()
     sup = Supervisor([sys.executable, "-c", child], interval=0.5, emit=rec, restart_backoff=0.01)
     stats = sup.run()
     assert stats.history == ["boot", "reboot"]

@@ -1,6 +1,7 @@
 """Pieces for tests, labs, benchmarks and the demo: a lab seed for the host simulator (as
-plain data: the terminal does not import the host) and a terminal configuration pointed at
-hosts on 127.0.0.1 with that seed's identity and keys.
+plain data: the terminal does not import the host), a terminal configuration pointed at
+hosts on 127.0.0.1 with that seed's identity and keys, and an event recorder to pass where
+a component takes a telemetry hook (``emit``).
 
 >>> seed = lab_seed()
 >>> seed["terminals"][0]["tid"] == LAB_TID
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from posguard.card import luhn_valid
+from posguard.common.events import EventKind
 from posguard.terminal.config import (
     BreakerConfig,
     HostEndpoint,
@@ -109,3 +111,26 @@ def local_config(
         retry=retry or RetryConfig(base=0.05, factor=2.0, cap=0.5),
         journal_path=journal,
     )
+
+
+class EventRecorder:
+    """A telemetry hook (the shape of ``Outbox.emit``) that keeps every call in ``events``.
+
+    >>> rec = EventRecorder()
+    >>> rec(EventKind.FAULT, "PRN.PAPER_OUT", state="paper_out")
+    >>> rec.events
+    [(<EventKind.FAULT: 'fault'>, 'PRN.PAPER_OUT', {'state': 'paper_out'})]
+    >>> rec.codes(EventKind.FAULT)
+    ['PRN.PAPER_OUT']
+    """
+
+    def __init__(self) -> None:
+        self.events: list[tuple[EventKind, str | None, dict[str, Any]]] = []
+
+    def __call__(self, kind: EventKind, code: str | None = None, **data: Any) -> object:
+        self.events.append((kind, code, data))
+        return None
+
+    def codes(self, kind: EventKind) -> list[str | None]:
+        """The codes of the recorded events of ``kind``, in order."""
+        return [c for k, c, _ in self.events if k is kind]

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import ssl
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from posguard.common.errors import FrameError
+from posguard.common.testing import write_self_signed_cert
 from posguard.host.journal import HostJournal
 from posguard.host.ledger import Ledger
 from posguard.host.seed import default_seed
@@ -52,35 +48,8 @@ async def test_group_commit_isolates_a_failing_decision(tmp_path: Path) -> None:
     assert worker.items == 4
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 async def test_tls_host(tmp_path: Path, cards: Cards) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = write_self_signed_cert(tmp_path)
     client_ctx = ssl.create_default_context(cafile=str(cert))
     client_ctx.check_hostname = False
     async with running_host(tls=tls_context(cert, key)) as (_h, port, ledger):

@@ -3,12 +3,12 @@ what failed and its catalog code, through the same dispatcher as every other com
 
 from __future__ import annotations
 
-import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from posguard.common.events import EventKind
+from posguard.common.testing import free_port
 from posguard.host.testing import running_host, terminal_seed
 from posguard.terminal.agent.commands import CommandDispatcher
 from posguard.terminal.agent.handlers import command_handlers
@@ -37,11 +37,6 @@ def _doctor(port: int) -> Any:
     return run
 
 
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as s:
-        return int(s.getsockname()[1])
-
-
 async def _dispatch(tmp_path: Path, port: int, command_id: str) -> dict[str, Any]:
     box = Outbox(tmp_path / f"{command_id}.db", TID, "898310048990001")
     disp = CommandDispatcher(
@@ -61,7 +56,7 @@ async def test_doctor_command_passes_against_a_live_host(tmp_path: Path) -> None
 
 
 async def test_doctor_command_names_the_failed_check_and_its_code(tmp_path: Path) -> None:
-    result = await _dispatch(tmp_path, _free_port(), "c-refused")
+    result = await _dispatch(tmp_path, free_port(), "c-refused")
     assert result["status"] == "failed"
     assert "doctor.tcp_connect" in result["detail"]
     assert "NET.CONNECT_REFUSED" in result["detail"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import aiomqtt
 import pytest
 
 from posguard.common.events import EventKind, parse_event
+from posguard.common.testing import free_port
 from posguard.terminal.agent.commands import CommandDispatcher, CommandName
 from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.agent.publish import (
@@ -32,11 +32,6 @@ MID = "898310048990001"
 
 def _tid() -> str:
     return "T" + uuid.uuid4().hex[:7].upper()
-
-
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as s:
-        return int(s.getsockname()[1])
 
 
 class IngestServer:
@@ -167,7 +162,7 @@ async def test_http_wrong_token_keeps_events_and_names_the_fault(
 
 
 async def test_unreachable_fleet_backs_off_buffers_then_delivers_everything(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     box = Outbox(tmp_path / "o.db", _tid(), MID)
     agent = TelemetryAgent(
         box,
@@ -310,7 +305,7 @@ async def test_mqtt_unreachable_broker_is_a_named_fault(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db", _tid(), MID)
     box.emit(EventKind.LIFECYCLE, event="boot")
     pub = MqttPublisher(
-        "127.0.0.1", _free_port(), merchant_id=MID, terminal_id="T0000009", timeout=2
+        "127.0.0.1", free_port(), merchant_id=MID, terminal_id="T0000009", timeout=2
     )
     with pytest.raises(PublishError) as err:
         await TelemetryAgent(box, pub, heartbeat_interval=None).drain_once()

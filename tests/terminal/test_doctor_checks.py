@@ -4,9 +4,7 @@ a fake ESC/POS printer. Every failure names its catalog code and the catalog's n
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 from posguard.catalog.checks import CheckResult
 from posguard.catalog.loader import default_catalog
+from posguard.common.testing import free_port, write_self_signed_cert
 from posguard.host.faults import Fault
 from posguard.host.server import tls_context
 from posguard.host.testing import running_host, running_proxy, terminal_seed
@@ -56,11 +51,6 @@ def _cfg(
     return DoctorConfig(terminal=term, printer=printer, echo_count=3)
 
 
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as s:
-        return int(s.getsockname()[1])
-
-
 def _by(reports: list[Any], check: str, target_prefix: str = "") -> Any:
     return next(r for r in reports if r.check_id == check and r.target.startswith(target_prefix))
 
@@ -93,7 +83,7 @@ async def test_healthy_host_and_printer_pass_every_check() -> None:
 
 
 async def test_refused_port_names_the_code_and_the_catalog_step() -> None:
-    cfg = _cfg(HostEndpoint(name="primary", host="127.0.0.1", port=_free_port()))
+    cfg = _cfg(HostEndpoint(name="primary", host="127.0.0.1", port=free_port()))
     reports = await arun_all(cfg)
     tcp = _by(reports, "doctor.tcp_connect")
     assert tcp.result is CheckResult.FAIL
@@ -160,7 +150,7 @@ async def test_garbage_answer_is_a_format_error() -> None:
 async def test_dead_primary_with_live_backup_is_a_warning() -> None:
     async with running_host() as (_host, port, _ledger):
         cfg = _cfg(
-            HostEndpoint(name="primary", host="127.0.0.1", port=_free_port()),
+            HostEndpoint(name="primary", host="127.0.0.1", port=free_port()),
             HostEndpoint(name="backup", host="127.0.0.1", port=port),
         )
         tcp = await arun_check("doctor.tcp_connect", cfg)
@@ -173,34 +163,6 @@ async def test_dead_primary_with_live_backup_is_a_warning() -> None:
 
 
 # -- TLS ---------------------------------------------------------------------------------
-def _cert(tmp: Path, name: str, days: int) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / f"{name}-{days}.crt", tmp / f"{name}-{days}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @asynccontextmanager
 async def _tls_host(cert: Path, key: Path) -> AsyncIterator[int]:
     async with running_host(tls=tls_context(cert, key)) as (_h, port, _l):
@@ -210,9 +172,9 @@ async def _tls_host(cert: Path, key: Path) -> AsyncIterator[int]:
 @pytest.fixture
 def certs(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
     return {
-        "good": _cert(tmp_path, "localhost", 365),
-        "soon": _cert(tmp_path, "localhost", 10),
-        "other": _cert(tmp_path, "other-ca", 365),
+        "good": write_self_signed_cert(tmp_path, "localhost", 365),
+        "soon": write_self_signed_cert(tmp_path, "localhost", 10),
+        "other": write_self_signed_cert(tmp_path, "other-ca", 365),
     }
 
 
@@ -314,7 +276,7 @@ def test_printer_wrong_profile_offline_and_test_print(tmp_path: Path) -> None:
         _cfg(
             HostEndpoint(name="p", host="127.0.0.1", port=1),
             printer=PrinterSettings(
-                kind="network", host="127.0.0.1", port=_free_port(), timeout=0.3
+                kind="network", host="127.0.0.1", port=free_port(), timeout=0.3
             ),
         ),
     )
@@ -323,7 +285,7 @@ def test_printer_wrong_profile_offline_and_test_print(tmp_path: Path) -> None:
 
 
 async def test_run_check_works_from_inside_an_event_loop() -> None:
-    cfg = _cfg(HostEndpoint(name="primary", host="127.0.0.1", port=_free_port()))
+    cfg = _cfg(HostEndpoint(name="primary", host="127.0.0.1", port=free_port()))
     report = run_check("doctor.tcp_connect", cfg)  # the wizard may call it from async code
     assert report.code == "NET.CONNECT_REFUSED"
     with pytest.raises(ValueError, match="unknown doctor check"):
@@ -338,7 +300,7 @@ def test_cli_json_report_and_exit_code(tmp_path: Path) -> None:
     conf = tmp_path / "terminal.yaml"
     conf.write_text(
         f"terminal_id: '{TID}'\nmerchant_id: '{seed.mid}'\ntmk: '{seed.tmk}'\n"
-        f"hosts:\n  - {{name: primary, host: 127.0.0.1, port: {_free_port()}}}\n"
+        f"hosts:\n  - {{name: primary, host: 127.0.0.1, port: {free_port()}}}\n"
         "timeouts: {dns: 1, connect: 1, read: 1}\n"
         f"journal_path: '{tmp_path / 'journal.db'}'\n"
         "printer: {kind: file, path: '" + str(tmp_path / "lp0") + "'}\n"

@@ -3,16 +3,12 @@ the UnionPay ECB and SM4 MACs, the ASCII length header, and TLS (trusted and not
 
 from __future__ import annotations
 
-import datetime as dt
 import ssl
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from posguard.common.testing import write_self_signed_cert
 from posguard.host.seed import SeedData
 from posguard.host.server import tls_context
 from posguard.host.testing import running_host
@@ -61,35 +57,8 @@ async def test_sale_void_settle_on_each_variant(
             assert (settled.totals.debit_count, settled.totals.debit_amount) == (1, 700)
 
 
-def _cert(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "posguard acquirer")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (tmp / "host.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp / "host.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return tmp / "host.pem", tmp / "host.key"
-
-
 async def test_tls_host_trusted_and_untrusted(tmp_path: Path) -> None:
-    cert, key = _cert(tmp_path)
+    cert, key = write_self_signed_cert(tmp_path)
     ctx: ssl.SSLContext = tls_context(cert, key)
     async with running_host(seed_with_mac("X919"), tls=ctx) as (host, port, ledger):
         base = local_config(port, tmp_path / "j.db")

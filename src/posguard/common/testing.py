@@ -1,0 +1,65 @@
+"""Pieces for tests, labs and benchmarks of every layer: a local port nothing listens on, and a
+self-signed TLS certificate for a host on 127.0.0.1.
+
+>>> import socket
+>>> port = free_port()
+>>> socket.create_connection(("127.0.0.1", port), timeout=1)
+Traceback (most recent call last):
+...
+ConnectionRefusedError: [Errno 111] Connection refused
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+__all__ = ["free_port", "write_self_signed_cert"]
+
+
+def free_port() -> int:
+    """An ephemeral port on 127.0.0.1 that was free a moment ago (connecting is refused)."""
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        return int(s.getsockname()[1])
+
+
+def write_self_signed_cert(
+    directory: Path, name: str = "localhost", days: int = 1
+) -> tuple[Path, Path]:
+    """Write a self-signed CA certificate for host ``name`` (its common name and DNS name),
+    valid from a day ago until ``days`` days from now, and its key (PEM, unencrypted), into
+    ``directory`` as ``<name>-<days>.crt`` / ``.key``; returns (certificate, key) paths.
+
+    The certificate is its own trust anchor: a client trusts it with ``cafile=certificate``.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}-{days}.crt", directory / f"{name}-{days}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path

@@ -6,7 +6,7 @@
    random draw per terminal per tick, same event dicts) on 10,000 terminals.
 2. Ingest into SQLite through the fleet's batch-ingest storage function
    (``EventStore.store``: schema validation, terminal/merchant/code checks, idempotent insert)
-   of every event of that run, in batches of 250. Baseline, same run: DBAPI ``executemany``
+   of every event of that run, in batches of 1,000. Baseline, same run: DBAPI ``executemany``
    of the same rows with the fleet's own insert statement into a second fresh database.
 3. The same path over HTTP for a sample (uvicorn on 127.0.0.1 in a thread, real sockets, each
    terminal posting its own events with its own credential, 16 at a time). Baseline: the
@@ -54,10 +54,8 @@ from posguard.sim.light import EventDict, LightFleet
 from posguard.sim.population import Estate, build_estate
 from posguard.sim.timeline import load_timeline
 
-# Light-fleet batches mix many terminals; the fleet's key lookup builds one OR term per
-# terminal of a chunk, and SQLite refuses expression trees deeper than 1000 (reported to the
-# fleet's owner), so batches stay at 250 events here, for the store and the raw baseline alike.
-BATCH = 250
+# Events per store call and per executemany: the fleet's own ingest_batch_max default.
+BATCH = 1000
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
 

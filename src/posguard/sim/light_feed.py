@@ -15,9 +15,8 @@ from posguard.sim.light import EventDict, LightFleet
 from posguard.sim.population import Estate
 from posguard.sim.timeline import Timeline
 
-# The fleet's key lookup builds one SQL term per terminal of a chunk and SQLite caps the
-# expression depth at 1000; light batches mix many terminals, so they go in slices of 250.
-SLICE = 250
+# Events per store call: the fleet's ingest_batch_max default.
+SLICE = 1000
 
 
 @dataclass

@@ -78,9 +78,11 @@ def judge(
         acked = d.get("reversals", {}).get("acknowledged", 0)
         approved = d.get("outcomes", {}).get("approved", 0)
         handled = reversals_left == 0 and (net > 0 or approved > 0)
+        codes = ", ".join(sorted(c for c in faults if c.startswith("NET.")))
         how = (
-            f"{net} network faults seen, sales went on via the backup front-end "
-            f"({approved} approved meanwhile), {acked} reversals acknowledged; none left pending"
+            f"{net} network faults seen ({codes or 'none'}), sales went on via the backup "
+            f"front-end ({approved} approved meanwhile), {acked} reversals acknowledged; "
+            "none left pending"
         )
     elif kind in (FaultKind.PAPER_OUT, FaultKind.PRINTER_COVER_OPEN):
         seen = faults.get(kind.code, 0)

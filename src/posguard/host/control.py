@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from pydantic import TypeAdapter, ValidationError
 
+from posguard.common.validation import field_path
 from posguard.host.faults import Fault, FaultKind
 from posguard.host.proxy import FaultProxy
 
@@ -134,10 +135,7 @@ class ControlServer:
         try:
             faults = _FAULTS.validate_python(items)
         except ValidationError as exc:
-            errors = [
-                {"where": ".".join(str(x) for x in e["loc"]), "error": e["msg"]}
-                for e in exc.errors()
-            ]
+            errors = [{"where": field_path(e["loc"]), "error": e["msg"]} for e in exc.errors()]
             return 422, {"error": "invalid fault", "details": errors}
         if replace:
             self.proxy.clear()

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from posguard.card import luhn_valid
 from posguard.common.errors import ConfigError
+from posguard.common.validation import first_error
 
 __all__ = [
     "CARD_STATUSES",
@@ -122,9 +123,8 @@ def load_seed(path: str | Path) -> SeedData:
     try:
         return SeedData.model_validate(raw or {})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"invalid seed data: {first['msg']}", path=str(p), field=where) from exc
+        where, msg = first_error(exc)
+        raise ConfigError(f"invalid seed data: {msg}", path=str(p), field=where) from exc
 
 
 def dump_seed(seed: SeedData) -> str:

@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from posguard.common.errors import ConfigError
+from posguard.common.validation import first_error
 from posguard.host.faults import Fault, FaultKind
 from posguard.host.proxy import FaultProxy
 
@@ -67,11 +68,8 @@ def parse_timeline(raw: Any, source: str = "<data>") -> Timeline:
     try:
         return Timeline.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(
-            f"invalid fault timeline: {first['msg']}", path=source, field=where
-        ) from exc
+        where, msg = first_error(exc)
+        raise ConfigError(f"invalid fault timeline: {msg}", path=source, field=where) from exc
 
 
 def load_timeline(path: str | Path) -> Timeline:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from posguard.common.validation import first_error
 from posguard.merchant.errors import MerchantDataError
 
 M = TypeVar("M", bound=BaseModel)
@@ -28,10 +29,9 @@ def read_mapping(path: Path) -> Any:
 
 def describe(exc: ValidationError) -> str:
     """One line naming the first bad field: ``field 'rates.debit.percent': ...``."""
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    where, msg = first_error(exc, "(top level)")
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"field '{where}': {err['msg']}{more}"
+    return f"field '{where}': {msg}{more}"
 
 
 def validate(model: type[M], raw: Any, *, source: str) -> M:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from posguard.common.errors import ConfigError
+from posguard.common.validation import first_error
 
 
 class _Frozen(BaseModel):
@@ -128,8 +129,7 @@ def load_config(path: Path) -> TerminalConfig:
     try:
         return TerminalConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
+        where, msg = first_error(exc)
         raise ConfigError(
-            f"terminal config {path}: field '{where}': {err['msg']}", file=str(path)
+            f"terminal config {path}: field '{where}': {msg}", file=str(path)
         ) from exc

@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from posguard.catalog.checks import CHECKS, CheckResult
 from posguard.catalog.loader import default_catalog
 from posguard.common.errors import ConfigError, MessageError, PosguardError
+from posguard.common.validation import first_error
 from posguard.iso8583.codec import decode, encode
 from posguard.iso8583.framing import LengthHeader, frame, read_frame
 from posguard.iso8583.response_codes import lookup
@@ -134,11 +135,10 @@ def load_doctor_config(path: Path) -> DoctorConfig:
         terminal = TerminalConfig.model_validate(raw)
         printer = None if printer_raw is None else PrinterSettings.model_validate(printer_raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
+        where, msg = first_error(exc)
         section = "printer." if printer_raw is not None and "kind" in str(exc) else ""
         raise ConfigError(
-            f"terminal config {path}: field '{section}{where}': {err['msg']}", file=str(path)
+            f"terminal config {path}: field '{section}{where}': {msg}", file=str(path)
         ) from exc
     return DoctorConfig(terminal=terminal, printer=printer)
 

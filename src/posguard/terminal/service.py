@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from posguard import __version__
 from posguard.common.errors import ConfigError
 from posguard.common.events import EventKind
+from posguard.common.validation import first_error
 from posguard.terminal.agent.commands import CommandDispatcher
 from posguard.terminal.agent.handlers import command_handlers
 from posguard.terminal.agent.outbox import Outbox
@@ -88,9 +89,8 @@ def load_service_config(path: Path) -> ServiceConfig:
     try:
         return ServiceConfig(terminal=TerminalConfig.model_validate(raw), **sections)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"terminal config {path}: field '{where}': {err['msg']}") from exc
+        where, msg = first_error(exc)
+        raise ConfigError(f"terminal config {path}: field '{where}': {msg}") from exc
 
 
 class TerminalService:

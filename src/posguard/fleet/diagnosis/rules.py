@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from posguard.catalog.model import CODE_PATTERN, Category, Entry
 from posguard.common.errors import ConfigError
+from posguard.common.validation import first_error
 
 RULES_DIR = Path(str(files("posguard.fleet") / "rules"))
 
@@ -125,10 +126,9 @@ def parse_rules(raw: Sequence[Any], *, source: str) -> list[Rule]:
         try:
             out.append(Rule.model_validate(item))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(rule)"
+            where, msg = first_error(exc, "(rule)")
             raise RuleError(
-                f"{source}: rule {i} ({rid}): field '{where}': {err['msg']}", file=source
+                f"{source}: rule {i} ({rid}): field '{where}': {msg}", file=source
             ) from exc
     return out
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from posguard.common.validation import first_error
 from posguard.merchant.errors import MerchantDataError
 from posguard.merchant.fees.model import Contract, Provider, SettledTransaction
 from posguard.merchant.yamlio import load_model
@@ -33,10 +34,9 @@ _OPTIONAL_COLUMNS = ("channel", "card_type", "international", "issuer_fee", "net
 
 
 def _fail(source: str, where: str, exc: ValidationError) -> MerchantDataError:
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "(row)"
+    field, msg = first_error(exc, "(row)")
     return MerchantDataError(
-        f"{source}: {where}: field '{field}': {err['msg']}",
+        f"{source}: {where}: field '{field}': {msg}",
         file=source,
         line=where.removeprefix("line ") if where.startswith("line") else None,
         entry=where.removeprefix("entry ") if where.startswith("entry") else None,

@@ -33,6 +33,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from posguard.card import redact
 from posguard.common.events import EventKind
+from posguard.common.validation import first_error
 from posguard.terminal.printer.queue import Emit
 
 _SCHEMA: Final = """
@@ -171,9 +172,8 @@ class CommandDispatcher:
         try:
             cmd = Command.model_validate(obj)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "command"
-            return self._fail_unparsed(obj, f"invalid command: {where}: {err['msg']}")
+            where, msg = first_error(exc, "command")
+            return self._fail_unparsed(obj, f"invalid command: {where}: {msg}")
         with self._lock:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO commands_seen (command_id, command, state, received_at) "

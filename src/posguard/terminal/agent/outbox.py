@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from posguard.common.errors import ConfigError, EventError, PosguardError
 from posguard.common.events import Event, EventKind, parse_event
+from posguard.common.validation import field_path
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -142,8 +143,7 @@ class Outbox:
                 )
             except ValidationError as exc:
                 parts = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}"
-                    for e in exc.errors()
+                    f"{field_path(e['loc'], 'event')}: {e['msg']}" for e in exc.errors()
                 )
                 raise EventError(f"invalid event: {parts}", kind=kind.value, code=code) from exc
             db.execute("UPDATE outbox SET body=? WHERE seq=?", (event.model_dump_json(), seq))

@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from posguard.common.errors import ConfigError
+from posguard.common.validation import first_error
 
 PROFILES_FILE = Path(str(files("posguard.terminal.printer") / "data" / "profiles.yaml"))
 WRONG_PROFILE = "PRN.WRONG_PROFILE"
@@ -108,10 +109,9 @@ def load_profiles(path: Path = PROFILES_FILE) -> Mapping[str, PrinterProfile]:
         try:
             prof = PrinterProfile.model_validate(item)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(profile)"
+            where, msg = first_error(exc, "(profile)")
             raise ConfigError(
-                f"printer profiles {path.name}: entry {i}: field '{where}': {err['msg']}"
+                f"printer profiles {path.name}: entry {i}: field '{where}': {msg}"
             ) from exc
         if prof.name in out:
             raise ConfigError(

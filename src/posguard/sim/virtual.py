@@ -38,7 +38,7 @@ from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.status import PrinterStatus
-from posguard.terminal.result import Outcome, TransactionResult
+from posguard.terminal.result import Outcome
 from posguard.terminal.runtime import Terminal
 from posguard.terminal.update import SlotUpdater, UpdateResult, process_health_check
 
@@ -94,7 +94,6 @@ class VirtualTerminal:
         self.agent: TelemetryAgent | None = None
         self._agent_stop = asyncio.Event()
         self._agent_task: asyncio.Task[None] | None = None
-        self.results: list[TransactionResult] = []
 
     # -- telemetry ------------------------------------------------------------------------------
 
@@ -156,13 +155,12 @@ class VirtualTerminal:
                 break
             card = self.book.pick(self.rng)
             result = await self.terminal.sale(card.pan, card.expiry, self._amount())
-            self.results.append(result)
             if (
                 result.outcome is Outcome.APPROVED
                 and result.stan
                 and self.rng.random() < self.pace.void_share
             ):
-                self.results.append(await self.terminal.void(result.stan))
+                await self.terminal.void(result.stan)
 
     def _print(self, receipt: Any) -> int:
         try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from posguard.card import redact
 from posguard.common.events import EventKind
 from posguard.common.validation import first_error
 from posguard.terminal.printer.queue import Emit
+from posguard.terminal.storage import open_durable
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS commands_seen (
@@ -103,10 +103,7 @@ class CommandDispatcher:
         self.timeout = timeout
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(path, _SCHEMA)
         self.recovered = self._recover()
 
     def _recover(self) -> list[CommandResult]:

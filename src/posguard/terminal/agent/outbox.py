@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from posguard.common.errors import ConfigError, EventError, PosguardError
 from posguard.common.events import Event, EventKind, parse_event
 from posguard.common.validation import field_path
+from posguard.terminal.storage import immediate, open_durable
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -74,10 +75,7 @@ class Outbox:
         self._lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._db = open_durable(path, _SCHEMA)
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open event outbox {path}: {exc}", path=str(path)) from exc
         owner = self._meta("terminal_id")
@@ -94,14 +92,8 @@ class Outbox:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    if self._db.in_transaction:  # SQLITE_FULL has rolled back already
-                        self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+                with immediate(self._db) as db:
+                    yield db
             except sqlite3.Error as exc:
                 full = "full" in str(exc).lower()
                 raise OutboxError(

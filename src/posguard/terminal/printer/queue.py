@@ -37,6 +37,7 @@ from posguard.terminal.printer.profiles import ProfileCheck, check_profile
 from posguard.terminal.printer.receipt import Copy, ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.status import PrinterStatus
+from posguard.terminal.storage import immediate, open_durable
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS print_jobs (
@@ -119,10 +120,7 @@ class PrintQueue:
         self._lock = threading.RLock()  # guards the database; never held while printing
         self._pass_lock = threading.Lock()  # one pass over the printer at a time
         self._worker_kick: Callable[[], None] | None = None
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(path, _SCHEMA)
         self.recovered = self._recover()
 
     # -- storage ----------------------------------------------------------------------
@@ -130,14 +128,8 @@ class PrintQueue:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    if self._db.in_transaction:  # SQLITE_FULL has rolled back already
-                        self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+                with immediate(self._db) as db:
+                    yield db
             except sqlite3.Error as exc:
                 raise PrintQueueError(
                     f"print queue storage failed: {exc}", code=storage_code(exc)

@@ -132,3 +132,31 @@ def test_after_restart_an_open_host_incident_keeps_swallowing(rig: Rig, sqlite_d
         fresh.send("east-099", "fault", "NET.READ_TIMEOUT", at=T0 + timedelta(seconds=10 + k))
     fresh.step()
     assert [i.id for i in _open(fresh)] == [group.id]
+
+
+def test_issuer_outage_is_one_incident_per_host(rig: Rig) -> None:
+    for i in range(20):  # 20 of 110 on acq-east see "issuer unavailable" declines
+        rig.send(
+            f"east-{i:03d}", "transaction", "TXN.ISSUER_UNAVAILABLE", at=T0 + timedelta(seconds=i)
+        )
+    rig.step()
+    (group,) = _open(rig)
+    assert (group.scope, group.rule_id, group.code) == (
+        "host:acq-east",
+        "issuer-outage",
+        "TXN.ISSUER_UNAVAILABLE",
+    )
+    rig.step(601)
+    assert _open(rig) == []
+
+
+def test_a_network_outage_does_not_swallow_a_printer_incident(rig: Rig) -> None:
+    for i in range(40):
+        rig.send(f"east-{i:03d}", "fault", "NET.CONNECT_TIMEOUT")
+    rig.step()
+    (network,) = _open(rig)
+    assert network.scope == "host:acq-east"
+    rig.send("east-001", "fault", "PRN.PAPER_OUT")  # same terminal, covered by the host incident
+    rig.step()
+    printer = [i for i in _open(rig) if i.code == "PRN.PAPER_OUT"]
+    assert [(i.scope, i.rule_id) for i in printer] == [("terminal:east-001", "printer-paper-out")]

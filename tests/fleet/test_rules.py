@@ -215,3 +215,28 @@ def test_rule_files_cannot_name_code_or_unknown_kinds() -> None:
             ],
             source="t.yaml",
         )
+
+
+def test_cover_open_is_an_incident_only_when_it_stays_open(rig: Rig) -> None:
+    rig.send("T1", "fault", "PRN.COVER_OPEN")
+    rig.send("T1", "fault_cleared", "PRN.COVER_OPEN", at=T0 + timedelta(seconds=60))
+    rig.step(120)  # a paper change: closed within a minute
+    assert rig.incidents("printer-cover-open") == []
+    rig.send("T2", "fault", "PRN.COVER_OPEN")
+    rig.step(119)
+    assert rig.incidents("printer-cover-open") == []
+    rig.step(1)
+    (inc,) = rig.incidents("printer-cover-open")
+    assert (inc.status, inc.terminal_id) == ("open", "T2")
+    rig.send("T2", "fault_cleared", "PRN.COVER_OPEN", at=rig.clock.now() + timedelta(seconds=5))
+    rig.step()
+    assert rig.incidents("printer-cover-open")[0].status == "resolved"
+
+
+def test_failed_update_opens_an_incident_that_clears_when_quiet(rig: Rig) -> None:
+    rig.send("T1", "fault", "SW.UPDATE_FAILED", version="6.0.4")
+    rig.step()
+    (inc,) = rig.incidents("update-failed")
+    assert (inc.code, inc.status) == ("SW.UPDATE_FAILED", "open")
+    rig.step(3601)
+    assert rig.incidents("update-failed")[0].status == "resolved"

@@ -42,14 +42,15 @@ class DiagnosisEngine:
             for r in rules
             if r.kind is not RuleKind.CORRELATION
         ]
-        # categories the correlation rules swallow (a per-terminal incident of such a rule is
-        # folded into the group incident covering its terminal)
-        self._swallowed = {
-            r.create.match.category
-            for r in rules
-            if r.kind is RuleKind.CORRELATION and r.create.match
-        }
         self._rule_category = {r.id: self._category_of(r) for r in rules}
+        # A per-terminal incident is folded into a group incident only when a correlation rule
+        # of the *same* category covers its terminal: a host-wide network outage swallows the
+        # terminals' network incidents, not their printer or issuer ones.
+        self._swallowing: dict[Category, list[CorrelationEvaluator]] = {}
+        for corr in self.correlations:
+            category = self._rule_category.get(corr.rule.id)
+            if category is not None:
+                self._swallowing.setdefault(category, []).append(corr)
 
     def _category_of(self, rule: Rule) -> Category | None:
         m = rule.create.match
@@ -100,16 +101,14 @@ class DiagnosisEngine:
         return out
 
     def _filter(self, decisions: list[Decision]) -> list[Decision]:
-        if not self.correlations:
+        if not self._swallowing:
             return decisions
         kept: list[Decision] = []
         for d in decisions:
-            if (
-                isinstance(d, Open)
-                and d.terminal_id is not None
-                and self._rule_category.get(d.rule_id) in self._swallowed
-                and any(c.covered(d.terminal_id) for c in self.correlations)
-            ):
-                continue  # the group incident covering this terminal already has these events
+            if isinstance(d, Open) and d.terminal_id is not None:
+                category = self._rule_category.get(d.rule_id)
+                groups = self._swallowing.get(category) if category is not None else None
+                if groups and any(c.covered(d.terminal_id) for c in groups):
+                    continue  # the group incident covering this terminal already has these events
             kept.append(d)
         return kept

@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
@@ -32,7 +31,7 @@ from posguard.fleet.db.models import Incident, Merchant, Terminal
 from posguard.fleet.maintenance import set_schedule
 from posguard.fleet.repo.events import insert_events
 from posguard.fleet.repo.users import Role, create_user
-from posguard.fleet.security import use_password_hasher
+from posguard.fleet.testing import cheap_password_hashing
 
 PASSWORD = "bench-password"
 HOSTS = ("acq-east", "acq-west", "acq-north")
@@ -149,51 +148,45 @@ def _median_ms(client: TestClient, path: str, n: int) -> float:
 
 def run(quick: bool) -> list[Result]:
     terminals, events, n = (2_000, 20_000, 5) if quick else (10_000, 100_000, 15)
-    previous = use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite:///{Path(tmp) / 'fleet.db'}"
-            now = datetime.now(UTC)
-            t0 = time.perf_counter()
-            _seed(url, terminals, events, now)
-            seeded_s = time.perf_counter() - t0
-            settings = FleetSettings(
-                database_url=url,
-                jwt_secret="bench-secret-0123456789abcdef",  # type: ignore[arg-type]
-                diagnosis_in_process=False,
-            )
-            with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
-                page = c.get("/ui/login")
-                token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-                assert token is not None
-                c.post(
-                    "/ui/login", data={"username": "ops", "password": PASSWORD, "csrf": token[1]}
-                )
-                base = _median_ms(c, "/healthz", n * 3)
-                pages = {
-                    "overview": "/ui/",
-                    "overview live fragment": "/ui/overview/live",
-                    "overview filtered (host+model)": "/ui/?host=acq-east&model=PX-5",
-                    "incident list": "/ui/incidents",
-                    "terminal page": "/ui/terminals/T000042",
-                }
-                out = []
-                for name, path in pages.items():
-                    out.append(
-                        Result(
-                            name=f"render {name}, {terminals:,} terminals / {events:,} events",
-                            ours=_median_ms(c, path, n),
-                            unit="ms",
-                            baseline=base,
-                            baseline_name="/healthz, same app",
-                            higher_is_better=False,
-                            target="< 300 ms",
-                            note=f"median of {n}; seeding took {seeded_s:.0f}s",
-                        )
+    with cheap_password_hashing(), tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'fleet.db'}"
+        now = datetime.now(UTC)
+        t0 = time.perf_counter()
+        _seed(url, terminals, events, now)
+        seeded_s = time.perf_counter() - t0
+        settings = FleetSettings(
+            database_url=url,
+            jwt_secret="bench-secret-0123456789abcdef",  # type: ignore[arg-type]
+            diagnosis_in_process=False,
+        )
+        with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
+            page = c.get("/ui/login")
+            token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert token is not None
+            c.post("/ui/login", data={"username": "ops", "password": PASSWORD, "csrf": token[1]})
+            base = _median_ms(c, "/healthz", n * 3)
+            pages = {
+                "overview": "/ui/",
+                "overview live fragment": "/ui/overview/live",
+                "overview filtered (host+model)": "/ui/?host=acq-east&model=PX-5",
+                "incident list": "/ui/incidents",
+                "terminal page": "/ui/terminals/T000042",
+            }
+            out = []
+            for name, path in pages.items():
+                out.append(
+                    Result(
+                        name=f"render {name}, {terminals:,} terminals / {events:,} events",
+                        ours=_median_ms(c, path, n),
+                        unit="ms",
+                        baseline=base,
+                        baseline_name="/healthz, same app",
+                        higher_is_better=False,
+                        target="< 300 ms",
+                        note=f"median of {n}; seeding took {seeded_s:.0f}s",
                     )
-                return out
-    finally:
-        use_password_hasher(previous)
+                )
+            return out
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ clock, and helpers to register terminals and build events."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.fleet.clock import FakeClock
 from posguard.fleet.db.engine import make_engine, make_sessionmaker
 from posguard.fleet.db.migrate import upgrade
 from posguard.fleet.repo.terminals import add_terminal
+from posguard.fleet.testing import cheap_password_hashing, scratch_pg_schema
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -30,21 +30,10 @@ class FleetDB:
     dialect: str
 
 
-def _pg_schema_url(base: str, schema: str) -> str:
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options=-csearch_path%3D{schema}"
-
-
 @pytest.fixture(autouse=True)
 def _cheap_argon2() -> Iterator[None]:
-    """argon2 at minimum cost in tests (the real cost is for production, not for CI minutes)."""
-    from argon2 import PasswordHasher
-
-    from posguard.fleet.security import use_password_hasher
-
-    previous = use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    yield
-    use_password_hasher(previous)
+    with cheap_password_hashing():
+        yield
 
 
 @pytest.fixture
@@ -58,20 +47,13 @@ def sqlite_db(tmp_path: Path) -> Iterator[FleetDB]:
 
 @pytest.fixture
 def pg_db(postgres_url: str) -> Iterator[FleetDB]:
-    schema = f"fleet_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = _pg_schema_url(postgres_url, schema)
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        yield FleetDB(url, engine, make_sessionmaker(engine), "postgresql")
-    finally:
-        engine.dispose()
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_pg_schema(postgres_url, "fleet") as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            yield FleetDB(url, engine, make_sessionmaker(engine), "postgresql")
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -14,8 +13,6 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from argon2 import PasswordHasher
-from sqlalchemy import text
 
 from posguard.fleet.api.app import create_app
 from posguard.fleet.config import FleetSettings
@@ -24,7 +21,7 @@ from posguard.fleet.db.migrate import upgrade
 from posguard.fleet.maintenance import set_schedule
 from posguard.fleet.repo.terminals import add_terminal
 from posguard.fleet.repo.users import Role, create_user
-from posguard.fleet.security import use_password_hasher
+from posguard.fleet.testing import cheap_password_hashing, scratch_pg_schema
 
 PASSWORD = "correct horse battery"
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -119,10 +116,8 @@ def event(tid: str, seq: int, kind: str, ts: datetime, **data: object) -> dict[s
 
 @pytest.fixture(autouse=True)
 def _cheap_argon2() -> Iterator[None]:
-    """argon2 at minimum cost in tests (the real cost is for production)."""
-    previous = use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    yield
-    use_password_hasher(previous)
+    with cheap_password_hashing():
+        yield
 
 
 @pytest.fixture
@@ -171,14 +166,5 @@ def live_server(seeded: Seeded) -> Iterator[tuple[LiveServer, Seeded]]:
 @pytest.fixture
 def pg_seeded(postgres_url: str, tmp_path: Path) -> Iterator[Seeded]:
     """The same fleet in a fresh PostgreSQL schema (dropped afterwards)."""
-    schema = f"web_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in postgres_url else "?"
-    try:
-        yield seed_fleet(tmp_path, url=f"{postgres_url}{sep}options=-csearch_path%3D{schema}")
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_pg_schema(postgres_url, "web") as url:
+        yield seed_fleet(tmp_path, url=url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from posguard.common.errors import ConfigError
 from posguard.host.ledger import Ledger
 from posguard.host.server import HostServer
 from posguard.host.testing import HostClient, running_host
@@ -220,3 +221,24 @@ async def test_unionpay_mac_algorithm_per_terminal(host: Host, cards: Cards) -> 
     async with HostClient(host[1], tid="20000001") as c:  # seeded with UNIONPAY_ECB
         assert (await c.sign_on())["39"] == "00"
         assert (await c.sale(cards.mastercard, 100))["39"] == "00"
+
+
+async def test_an_issuer_goes_down_and_comes_back_at_run_time(
+    client: HostClient, cards: Cards, host: Host
+) -> None:
+    server, _port, ledger = host
+    prefix = cards.good[:6]
+    assert (await client.sale(cards.good, 100))["39"] == "00"
+    await server.call(lambda: ledger.set_issuer_unavailable(prefix, "91"))
+    assert (await client.sale(cards.good, 100))["39"] == "91"
+    assert (await client.sale(cards.visa, 100))["39"] == "00"  # other issuers unaffected
+    await server.call(lambda: ledger.set_issuer_unavailable(prefix, None))
+    assert (await client.sale(cards.good, 100))["39"] == "00"
+
+
+def test_issuer_availability_refuses_bad_input() -> None:
+    ledger = Ledger.open(":memory:")
+    with pytest.raises(ConfigError, match="BIN prefix"):
+        ledger.set_issuer_unavailable("62x", "91")
+    with pytest.raises(ConfigError, match="answers 91, 92 or 98"):
+        ledger.set_issuer_unavailable("622848", "05")

@@ -304,6 +304,22 @@ class Ledger:
             for b in seed.unavailable_bins:
                 c.execute("INSERT OR REPLACE INTO unavailable_bins VALUES (?,?)", (b.prefix, b.rc))
 
+    def set_issuer_unavailable(self, prefix: str, rc: str | None) -> None:
+        """Mark the BIN range ``prefix`` down (answered ``rc``, e.g. 91) or, with ``rc=None``,
+        reachable again. Run it on the ledger's thread, like every write."""
+        if not (prefix.isdigit() and 1 <= len(prefix) <= 11):
+            raise ConfigError("a BIN prefix is 1 to 11 digits", prefix=prefix)
+        if rc is not None and rc not in ("91", "92", "98"):
+            raise ConfigError("an unavailable issuer answers 91, 92 or 98", rc=rc)
+        with self.atomic():
+            if rc is None:
+                self._conn.execute("DELETE FROM unavailable_bins WHERE prefix=?", (prefix,))
+            else:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO unavailable_bins VALUES (?,?)", (prefix, rc)
+                )
+        self._bins = None
+
     # -- reads --------------------------------------------------------------------------------
 
     def account(self, account_id: str) -> Account | None:

@@ -29,7 +29,6 @@ import structlog
 
 from posguard.host.faults import Fault
 from posguard.host.faults import FaultKind as ProxyFault
-from posguard.host.seed import SeedData, UnavailableBin
 from posguard.host.server import HostServer
 from posguard.sim.stats import DemoStats
 from posguard.sim.timeline import FaultKind, TimelineEvent
@@ -122,8 +121,7 @@ class FaultInjector:
         elif kind is FaultKind.ISSUER_OUTAGE:
             prefix = ev.target.bin or DEFAULT_ISSUER_BIN
             played.detail["bin"] = prefix
-            down = SeedData(unavailable_bins=[UnavailableBin(prefix=prefix, rc="91", note="demo")])
-            await self.host.call(lambda: self.host.ledger.load_seed(down))
+            await self.host.call(lambda: self.host.ledger.set_issuer_unavailable(prefix, "91"))
         elif kind is FaultKind.BAD_FIRMWARE:
             pkg = bad_firmware_package(self.workdir / "packages")
             outcomes = await asyncio.gather(
@@ -146,7 +144,7 @@ class FaultInjector:
                 vt.set_printer(PrinterStatus.OK)
         elif kind is FaultKind.ISSUER_OUTAGE:
             prefix = str(played.detail["bin"])
-            await self.host.call(lambda: _issuer_back(self.host, prefix))
+            await self.host.call(lambda: self.host.ledger.set_issuer_unavailable(prefix, None))
         played.ended = now
         self._close(played)
         self.stats.say(f"cleared {kind.value} / 故障解除")
@@ -163,12 +161,3 @@ class FaultInjector:
         for played in self.played:
             if played.active:
                 await self.end(played, now)
-
-
-def _issuer_back(host: HostServer, prefix: str) -> None:
-    """The issuer is reachable again. The ledger only adds BIN ranges through its seed API,
-    so the range is removed with SQL on the ledger thread and its cache dropped."""
-    ledger = host.ledger
-    with ledger.atomic():
-        ledger._conn.execute("DELETE FROM unavailable_bins WHERE prefix=?", (prefix,))
-    ledger._forget_static()

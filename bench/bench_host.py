@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from bench._result import Result
+from posguard.common.testing import line_containing
 from posguard.host.seed import default_seed, dump_seed, with_terminals
 from posguard.host.testing import HostClient
 from posguard.iso8583.framing import frame, read_frame
@@ -50,14 +51,8 @@ async def _spawn(args: list[str]) -> tuple[asyncio.subprocess.Process, int]:
         sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
     assert proc.stdout is not None
-    async with asyncio.timeout(60):
-        while True:
-            line = (await proc.stdout.readline()).decode()
-            if not line:
-                raise RuntimeError("server exited before listening")
-            if "listening on" in line:
-                port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
-                break
+    line = await line_containing(proc.stdout, "listening on", 60)
+    port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
 
     async def drain() -> None:  # keep the pipe from filling up
         assert proc.stdout is not None

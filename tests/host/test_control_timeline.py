@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from posguard.common.errors import ConfigError
+from posguard.common.testing import line_containing
 from posguard.host.cli import app
 from posguard.host.control import ControlServer
 from posguard.host.faults import FaultKind
@@ -134,13 +135,8 @@ async def test_cli_serve_runs_a_real_host(tmp_path: Path, cards: Cards) -> None:
     )
     try:
         assert proc.stdout is not None
-        port = 0
-        async with asyncio.timeout(30):
-            while not port:
-                line = (await proc.stdout.readline()).decode()
-                assert line, "host exited early"
-                if "host listening on" in line:
-                    port = int(line.split()[3].rsplit(":", 1)[1])
+        line = await line_containing(proc.stdout, "host listening on", 30)
+        port = int(line.split()[3].rsplit(":", 1)[1])
         async with HostClient(port, spec="unionpay") as c:
             assert (await c.sign_on())["39"] == "00"
             assert (await c.sale(cards.good, 100))["39"] == "00"
@@ -177,11 +173,7 @@ async def test_cli_proxy_with_control_port_and_timeline(tmp_path: Path, cards: C
         )
         try:
             assert proc.stdout is not None
-            line = ""
-            async with asyncio.timeout(30):
-                while "proxy listening on port" not in line:
-                    line = (await proc.stdout.readline()).decode()
-                    assert line, "proxy exited early"
+            line = await line_containing(proc.stdout, "proxy listening on port", 30)
             proxy_port = int(line.split("port ")[1].split()[0])
             control = line.split("control ")[1].split()[0].rstrip(";")
             async with httpx.AsyncClient(timeout=5) as http:

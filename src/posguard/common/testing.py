@@ -1,5 +1,6 @@
-"""Pieces for tests, labs and benchmarks of every layer: a local port nothing listens on, and a
-self-signed TLS certificate for a host on 127.0.0.1.
+"""Pieces for tests, labs and benchmarks of every layer: a local port nothing listens on, a
+self-signed TLS certificate for a host on 127.0.0.1, and the line a child process prints when
+it is ready.
 
 >>> import socket
 >>> port = free_port()
@@ -11,6 +12,7 @@ ConnectionRefusedError: [Errno 111] Connection refused
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import socket
 from pathlib import Path
@@ -20,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["free_port", "write_self_signed_cert"]
+__all__ = ["free_port", "line_containing", "write_self_signed_cert"]
 
 
 def free_port() -> int:
@@ -63,3 +65,25 @@ def write_self_signed_cert(
         )
     )
     return cert_path, key_path
+
+
+async def line_containing(stream: asyncio.StreamReader, marker: str, timeout: float) -> str:
+    """The first line of ``stream`` (a child's stdout) that contains ``marker``, decoded.
+
+    Raises RuntimeError when the stream ends first (the child exited), TimeoutError when no
+    such line comes within ``timeout`` seconds.
+
+    >>> async def demo() -> str:
+    ...     r = asyncio.StreamReader()
+    ...     r.feed_data(b"starting\\nhost listening on 127.0.0.1:4242\\n")
+    ...     return await line_containing(r, "listening on", 1.0)
+    >>> asyncio.run(demo())
+    'host listening on 127.0.0.1:4242\\n'
+    """
+    async with asyncio.timeout(timeout):
+        while True:
+            line = (await stream.readline()).decode()
+            if not line:
+                raise RuntimeError(f"the process ended before printing {marker!r}")
+            if marker in line:
+                return line

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiomqtt
@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from posguard.catalog import default_catalog
+from posguard.common.testing import until
 from posguard.fleet.clock import Clock, SystemClock
 from posguard.fleet.db.models import Command, EventRow
 from posguard.fleet.ingest.mqtt_worker import MqttIngestWorker
@@ -32,15 +33,6 @@ def _malformed(reason: str) -> float:
     return (
         REGISTRY.get_sample_value("posguard_fleet_mqtt_malformed_total", {"reason": reason}) or 0.0
     )
-
-
-async def _until(cond: Callable[[], bool], timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
@@ -104,7 +96,9 @@ async def test_two_workers_store_each_event_exactly_once(
                         f"{root}/M01/{tid}/events", json.dumps(event(tid, seq)).encode(), qos=1
                     )
         total = 20 * 40
-        await _until(lambda: sum(w.stats.received for w in workers) >= total)
+        await until(
+            lambda: sum(w.stats.received for w in workers) >= total, timeout=20, interval=0.05
+        )
     assert _count(db) == 600
     assert sum(w.stats.stored for w in workers) == 600
     assert sum(w.stats.duplicate for w in workers) == 200
@@ -154,7 +148,7 @@ async def test_malformed_payloads_are_counted_and_dropped_without_stopping(
                 await pub.publish(topic, payload, qos=1)
             await pub.publish(f"{root}/M01/T2/events", json.dumps(event("T2", 2)).encode(), qos=1)
         # the wrong-shaped topic does not match the subscription filter at all: 7 arrive
-        await _until(lambda: worker.stats.received >= 7)
+        await until(lambda: worker.stats.received >= 7, timeout=20, interval=0.05)
         assert _count(db) == 2  # the good events around the bad ones landed
     delta = {r: _malformed(r) - v for r, v in before.items()}
     assert delta == {
@@ -210,7 +204,7 @@ async def test_command_goes_out_over_mqtt_and_its_result_completes_it(
                     c = s.get(Command, cmd_id)
                     return c is not None and c.status == "succeeded"
 
-            await _until(done)
+            await until(done, timeout=20, interval=0.05)
         # exactly one of the two dispatching workers sent it
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(anext(aiext(term)), 0.5)

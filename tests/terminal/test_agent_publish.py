@@ -15,7 +15,7 @@ import aiomqtt
 import pytest
 
 from posguard.common.events import EventKind, parse_event
-from posguard.common.testing import free_port
+from posguard.common.testing import free_port, until
 from posguard.terminal.agent.commands import CommandDispatcher, CommandName
 from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.agent.publish import (
@@ -116,15 +116,6 @@ def ingest() -> Iterator[IngestServer]:
     srv.stop()
 
 
-async def _until(pred: Any, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
 async def test_http_batches_are_posted_with_bearer_token_and_acked(
     tmp_path: Path, ingest: IngestServer
 ) -> None:
@@ -175,14 +166,14 @@ async def test_unreachable_fleet_backs_off_buffers_then_delivers_everything(tmp_
     task = asyncio.create_task(agent.run(stop))
     for i in range(5):
         box.emit(EventKind.FAULT, "NET.READ_TIMEOUT", host="primary", n=i)
-    await _until(lambda: agent.state.failures >= 3)
+    await until(lambda: agent.state.failures >= 3, timeout=10)
     assert agent.state.last_error_code == "NET.CONNECT_REFUSED"
     assert box.pending() == 5  # nothing lost while the fleet is away
     srv = IngestServer("tok-T1", port=port)
     try:
-        await _until(lambda: box.pending() == 0)
+        await until(lambda: box.pending() == 0, timeout=10)
         box.emit(EventKind.FAULT_CLEARED, "NET.READ_TIMEOUT")
-        await _until(lambda: len(srv.events()) == 6)
+        await until(lambda: len(srv.events()) == 6, timeout=10)
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)

@@ -12,6 +12,7 @@ import pytest
 
 from posguard.common.errors import LinkError
 from posguard.common.events import EventKind
+from posguard.common.testing import until
 from posguard.terminal.config import BreakerConfig, HostEndpoint, Timeouts
 from posguard.terminal.link.breaker import BreakerState
 from posguard.terminal.link.failover import HostLink
@@ -40,13 +41,6 @@ class Events:
 
     def __call__(self, kind: EventKind, code: str | None = None, **data: Any) -> None:
         self.items.append((kind, code, data))
-
-
-async def wait_for(pred: Any, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_dead_primary_costs_one_timeout_then_probe_brings_it_back() -> None:
@@ -82,7 +76,9 @@ async def test_dead_primary_costs_one_timeout_then_probe_brings_it_back() -> Non
         await asyncio.sleep(0.45)
         third = await link.exchange(b"sale3")
         assert third.host == "backup"  # the sale never waits for the probe
-        await wait_for(lambda: link.state()["primary"] is BreakerState.CLOSED)
+        await until(
+            lambda: link.state()["primary"] is BreakerState.CLOSED, timeout=3, interval=0.01
+        )
         fourth = await link.exchange(b"sale4")
         assert (fourth.payload, fourth.host) == (b"P:sale4", "primary")
         assert (EventKind.FAULT_CLEARED, "NET.CONNECT_TIMEOUT", {"host": "primary"}) in events.items
@@ -110,7 +106,7 @@ async def test_failed_probe_keeps_traffic_on_backup() -> None:
         assert (await link.exchange(b"x")).host == "backup"
         await asyncio.sleep(0.15)
         assert (await link.exchange(b"y")).host == "backup"
-        await wait_for(lambda: link.state()["primary"] is BreakerState.OPEN)
+        await until(lambda: link.state()["primary"] is BreakerState.OPEN, timeout=3, interval=0.01)
         assert link.breakers["primary"]._open_seconds == pytest.approx(0.2)  # backed off
     finally:
         await link.aclose()

@@ -9,7 +9,6 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from posguard.common.events import Event, EventKind
+from posguard.common.testing import until
 from posguard.host.seed import SeedData
 from posguard.host.testing import running_host
 from posguard.terminal.agent.outbox import Outbox
@@ -46,14 +46,6 @@ def _events(path: Path) -> list[Event]:
         return box.peek(10_000)
     finally:
         box.close()
-
-
-async def _until(pred: Any, what: str, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def _lifecycle(events: list[Event], name: str) -> list[Event]:
@@ -103,21 +95,35 @@ async def test_service_freezes_is_restarted_and_resumes(tmp_path: Path) -> None:
         )
         runner = asyncio.create_task(asyncio.to_thread(sup.run))
         try:
-            await _until(lambda: paper.exists() and paper.stat().st_size > 0, "the queued slip")
-            await _until(lambda: len(_lifecycle(_events(outbox_path), "resume")) == 1, "resume")
+            await until(
+                lambda: paper.exists() and paper.stat().st_size > 0,
+                what="the queued slip",
+                timeout=60,
+                interval=0.1,
+            )
+            await until(
+                lambda: len(_lifecycle(_events(outbox_path), "resume")) == 1,
+                what="resume",
+                timeout=60,
+                interval=0.1,
+            )
             first = sup.child
             assert first is not None
             os.kill(first.pid, signal.SIGSTOP)  # the process hangs: no more heartbeats
-            await _until(
+            await until(
                 lambda: any(
                     e.data.get("reason") == "freeze"
                     for e in _lifecycle(_events(outbox_path), "resume")
                 ),
-                "the restarted service to resume",
+                what="the restarted service to resume",
+                timeout=60,
+                interval=0.1,
             )
-            await _until(
+            await until(
                 lambda: any(e.kind is EventKind.FAULT_CLEARED for e in _events(outbox_path)),
-                "the freeze to clear",
+                what="the freeze to clear",
+                timeout=60,
+                interval=0.1,
             )
             assert first.poll() is not None  # the frozen process is gone
         finally:

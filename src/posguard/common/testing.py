@@ -1,6 +1,6 @@
 """Pieces for tests, labs and benchmarks of every layer: a local port nothing listens on, a
-self-signed TLS certificate for a host on 127.0.0.1, and the line a child process prints when
-it is ready.
+self-signed TLS certificate for a host on 127.0.0.1, the line a child process prints when it
+is ready, and a bounded wait for a condition.
 
 >>> import socket
 >>> port = free_port()
@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -22,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["free_port", "line_containing", "write_self_signed_cert"]
+__all__ = ["free_port", "line_containing", "until", "write_self_signed_cert"]
 
 
 def free_port() -> int:
@@ -87,3 +89,22 @@ async def line_containing(stream: asyncio.StreamReader, marker: str, timeout: fl
                 raise RuntimeError(f"the process ended before printing {marker!r}")
             if marker in line:
                 return line
+
+
+async def until(
+    pred: Callable[[], object], *, timeout: float, what: str = "condition", interval: float = 0.02
+) -> None:
+    """Poll ``pred`` every ``interval`` seconds until it is true; AssertionError naming ``what``
+    when ``timeout`` seconds pass first.
+
+    >>> asyncio.run(until(lambda: True, timeout=1))
+    >>> asyncio.run(until(lambda: False, timeout=0.05, what="the printer"))
+    Traceback (most recent call last):
+    ...
+    AssertionError: timed out after 0.05 s waiting for the printer
+    """
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)

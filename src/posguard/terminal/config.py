@@ -14,7 +14,7 @@ Every default is declared once here. Load from a YAML/JSON mapping or the enviro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -112,6 +112,20 @@ class TerminalConfig(BaseSettings):
     @property
     def tmk_bytes(self) -> bytes:
         return bytes.fromhex(self.tmk)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The terminal config file as a mapping, sections and all (the service's ``printer``,
+    ``agent``, ``service``, which :func:`load_config` does not take); errors name the file."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read terminal config {path}: {exc}", file=str(path)) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"terminal config {path} must be a mapping", file=str(path))
+    return raw
 
 
 def load_config(path: Path) -> TerminalConfig:

@@ -46,7 +46,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from posguard.catalog.checks import CHECKS, CheckResult
@@ -57,7 +56,7 @@ from posguard.iso8583.codec import decode, encode
 from posguard.iso8583.framing import LengthHeader, frame, read_frame
 from posguard.iso8583.response_codes import lookup
 from posguard.iso8583.spec import load_spec
-from posguard.terminal.config import HostEndpoint, TerminalConfig
+from posguard.terminal.config import HostEndpoint, TerminalConfig, read_config_file
 from posguard.terminal.engine.messages import echo
 from posguard.terminal.link.classify import Stage, classify
 from posguard.terminal.link.tls import client_context
@@ -122,12 +121,7 @@ class DoctorConfig:
 
 def load_doctor_config(path: Path) -> DoctorConfig:
     """Read the terminal config file; a top-level ``printer:`` mapping describes the printer."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read terminal config {path}: {exc}", file=str(path)) from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"terminal config {path} must be a mapping", file=str(path))
+    raw = read_config_file(path)
     printer_raw = raw.pop("printer", None)
     for section in ("agent", "service"):  # the service's sections; the doctor does not need them
         raw.pop(section, None)

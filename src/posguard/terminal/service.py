@@ -24,7 +24,6 @@ import signal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from posguard import __version__
@@ -36,7 +35,7 @@ from posguard.terminal.agent.handlers import command_handlers
 from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.agent.publish import HttpPublisher, MqttPublisher, Publisher
 from posguard.terminal.agent.runner import TelemetryAgent
-from posguard.terminal.config import TerminalConfig
+from posguard.terminal.config import TerminalConfig, read_config_file
 from posguard.terminal.doctor import CheckReport, DoctorConfig, PrinterSettings, arun_all
 from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue, PrintWorker
@@ -79,12 +78,7 @@ class ServiceConfig(BaseModel):
 
 def load_service_config(path: Path) -> ServiceConfig:
     """Read the terminal YAML with its ``printer`` / ``agent`` / ``service`` sections."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read terminal config {path}: {exc}", file=str(path)) from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"terminal config {path} must be a mapping", file=str(path))
+    raw = read_config_file(path)
     sections = {k: raw.pop(k) for k in ("printer", "agent", "service") if k in raw}
     try:
         return ServiceConfig(terminal=TerminalConfig.model_validate(raw), **sections)

@@ -87,20 +87,6 @@ def seed_fleet(tmp: Path, *, now: datetime = T0, url: str | None = None) -> Seed
     return out
 
 
-def fault(tid: str, seq: int, code: str, ts: datetime, **data: object) -> dict[str, object]:
-    merchant = next(m for t, m, *_ in TERMINALS if t == tid)
-    return {
-        "v": 1,
-        "terminal_id": tid,
-        "merchant_id": merchant,
-        "seq": seq,
-        "ts": ts.isoformat(),
-        "kind": "fault",
-        "code": code,
-        "data": dict(data),
-    }
-
-
 def event(tid: str, seq: int, kind: str, ts: datetime, **data: object) -> dict[str, object]:
     merchant = next(m for t, m, *_ in TERMINALS if t == tid)
     return {
@@ -112,6 +98,11 @@ def event(tid: str, seq: int, kind: str, ts: datetime, **data: object) -> dict[s
         "kind": kind,
         "data": dict(data),
     }
+
+
+def fault(tid: str, seq: int, code: str, ts: datetime, **data: object) -> dict[str, object]:
+    """A ``fault`` event of ``code`` (what :func:`event` builds, plus the code)."""
+    return {**event(tid, seq, "fault", ts, **data), "code": code}
 
 
 @pytest.fixture(autouse=True)

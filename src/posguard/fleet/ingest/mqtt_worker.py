@@ -22,7 +22,7 @@ import contextlib
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aiomqtt
 import structlog
@@ -137,7 +137,13 @@ class MqttIngestWorker:
             password=self.password,
             protocol=aiomqtt.ProtocolVersion.V5,
             timeout=10,
+            queue_type=cast(Any, self._make_inbox),
         )
+
+    def _make_inbox(self, maxsize: int = 0) -> asyncio.Queue[aiomqtt.Message]:
+        """The client's incoming-message queue, kept so a batch is drained from it directly."""
+        self._inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize)
+        return self._inbox
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, reconnecting with back-off when the broker goes away."""
@@ -160,13 +166,8 @@ class MqttIngestWorker:
                 backoff = min(backoff * 2, 30.0)
 
     async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=self.batch_max * 4)
-
-        async def receive() -> None:
-            async for message in client.messages:
-                await queue.put(message)
-
-        tasks = [asyncio.create_task(receive()), asyncio.create_task(self._consume(queue, stop))]
+        inbox = self._inbox
+        tasks = [asyncio.create_task(self._consume(client, inbox, stop))]
         if self.dispatch_commands and self.sessions is not None:
             tasks.append(asyncio.create_task(self._dispatch(client, stop)))
         stopper = asyncio.create_task(stop.wait())
@@ -181,20 +182,25 @@ class MqttIngestWorker:
             await asyncio.gather(*tasks, stopper, return_exceptions=True)
             # what was received but not stored yet is stored before the worker lets go
             rest: list[aiomqtt.Message] = []
-            while not queue.empty():
-                rest.append(queue.get_nowait())
+            while not inbox.empty():
+                rest.append(inbox.get_nowait())
             if rest:
                 await asyncio.to_thread(self._handle, rest)
 
-    async def _consume(self, queue: asyncio.Queue[aiomqtt.Message], stop: asyncio.Event) -> None:
-        """Take what is queued without waiting per message; linger briefly for a fuller batch."""
+    async def _consume(
+        self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message], stop: asyncio.Event
+    ) -> None:
+        """Wait for one message (the client's iterator, which also notices a disconnect), take
+        whatever else has arrived straight from the client's queue, linger briefly for a fuller
+        batch, and store it in a thread while the next messages arrive."""
         loop = asyncio.get_running_loop()
+        messages = aiter(client.messages)
         while not stop.is_set():
-            batch = [await queue.get()]
+            batch = [await anext(messages)]
             deadline = loop.time() + self.linger_s
             while len(batch) < self.batch_max:
                 try:
-                    batch.append(queue.get_nowait())
+                    batch.append(inbox.get_nowait())
                     continue
                 except asyncio.QueueEmpty:
                     pass

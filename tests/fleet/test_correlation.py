@@ -16,7 +16,8 @@ from .test_rules import Rig
 
 
 def _fleet(db: FleetDB) -> None:
-    """Hosts acq-east / acq-west, 100 each over areas a0..a4, plus area 'mall' (10 per host)."""
+    """Hosts acq-east / acq-west, 100 each over areas a0..a4, plus area 'mall' (10 per host).
+    Model PX everywhere except the first 20 of each host, which are model QX."""
     with db.sessions.begin() as s:
         for host in ("east", "west"):
             for i in range(100):
@@ -24,7 +25,7 @@ def _fleet(db: FleetDB) -> None:
                     s,
                     terminal_id=f"{host}-{i:03d}",
                     merchant_id=f"M{i % 7}",
-                    model="PX",
+                    model="QX" if i < 20 else "PX",
                     brand="Acme",
                     firmware="1",
                     acquirer_host=f"acq-{host}",
@@ -160,3 +161,19 @@ def test_a_network_outage_does_not_swallow_a_printer_incident(rig: Rig) -> None:
     rig.step()
     printer = [i for i in _open(rig) if i.code == "PRN.PAPER_OUT"]
     assert [(i.scope, i.rule_id) for i in printer] == [("terminal:east-001", "printer-paper-out")]
+
+
+def test_a_bad_rollout_on_one_model_is_one_model_incident(rig: Rig) -> None:
+    for host in ("east", "west"):  # 12 of the 40 QX terminals fail the new firmware's check
+        for i in range(6):
+            rig.send(f"{host}-{i:03d}", "fault", "SW.UPDATE_FAILED", at=T0 + timedelta(seconds=i))
+    rig.step()
+    (group,) = _open(rig)
+    assert (group.scope, group.rule_id) == ("model:QX", "bad-firmware-rollout")
+    assert "of 40 terminals on model QX" in group.explanation["reason"]
+    merged = [i for i in rig.incidents() if i.parent_id == group.id]
+    assert {i.rule_id for i in merged} <= {"update-failed"}
+    rig.send("east-050", "fault", "SW.UPDATE_FAILED")  # a PX terminal: its own incident
+    rig.step()
+    px = [i for i in _open(rig) if i.terminal_id == "east-050"]
+    assert [(i.rule_id, i.scope) for i in px] == [("update-failed", "terminal:east-050")]

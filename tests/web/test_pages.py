@@ -225,6 +225,9 @@ def test_overview_health_counts(client: TestClient, seeded: Seeded) -> None:
         add("heartbeat-lost", "terminal:T1002", "DEV.FREEZE", "T1002")
         add("host-read-timeouts", "terminal:T1003", "NET.READ_TIMEOUT", "T1003")
         add("host-outage", "host:acq-east", "NET.CONNECT_TIMEOUT", None, "critical")
+        # an issuer outage on the other host: its terminals still reach the host, not "down"
+        add("issuer-outage", "host:acq-west", "TXN.ISSUER_UNAVAILABLE", None, "major")
+        add("bad-firmware-rollout", "model:PX-5", "SW.UPDATE_FAILED", None, "major")
     engine.dispose()
     login(client, "ops")
     page = client.get("/ui/overview/live").text

@@ -1,5 +1,6 @@
-"""Fleet-wide correlation: when more than N% of one acquirer host's (or one area's) terminals
-hit matching faults within a window, open one group incident instead of one per terminal.
+"""Fleet-wide correlation: when more than N% of one acquirer host's (or one area's, or one
+model's) terminals hit matching faults within a window, open one group incident instead of one
+per terminal (a host outage, a firewall change in an area, a bad firmware rollout on a model).
 
 Groups are tried in the rule's ``group_by`` order; once a terminal is covered by an open group
 incident, its events feed that incident and count for no other group, so one outage makes one
@@ -17,7 +18,7 @@ from posguard.fleet.diagnosis.kinds import MAX_EVIDENCE, Matcher
 from posguard.fleet.diagnosis.observed import Clear, Decision, Observed, Open
 from posguard.fleet.diagnosis.rules import Rule
 
-_PREFIX = {"acquirer_host": "host", "area": "area"}
+_PREFIX = {"acquirer_host": "host", "area": "area", "model": "model"}
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Where each terminal sits in the fleet (acquirer host, area), for fleet-wide correlation."""
+"""Where each terminal sits (acquirer host, area, model), for fleet-wide correlation."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ class Placement:
     merchant_id: str
     acquirer_host: str
     area: str
+    model: str = ""
 
 
 class TerminalDirectory:
-    """terminal_id -> placement, and how many terminals each host and area has."""
+    """terminal_id -> placement, and how many terminals each host, area and model has."""
 
     def __init__(self, placements: Iterable[tuple[str, Placement]] = ()) -> None:
         self._where: dict[str, Placement] = dict(placements)
@@ -25,6 +26,7 @@ class TerminalDirectory:
         self._sizes: dict[str, Counter[str]] = {
             "acquirer_host": Counter(p.acquirer_host for p in self._where.values()),
             "area": Counter(p.area for p in self._where.values()),
+            "model": Counter(p.model for p in self._where.values() if p.model),
         }
 
     def replace(self, placements: Iterable[tuple[str, Placement]]) -> None:
@@ -38,7 +40,11 @@ class TerminalDirectory:
         p = self._where.get(terminal_id)
         if p is None:
             return None
-        return p.acquirer_host if dimension == "acquirer_host" else p.area
+        if dimension == "acquirer_host":
+            return p.acquirer_host
+        if dimension == "model":
+            return p.model or None
+        return p.area
 
     def size(self, dimension: str, value: str) -> int:
         return self._sizes[dimension][value]

@@ -76,7 +76,7 @@ class Condition(_Frozen):
     # correlation
     threshold_pct: float | None = Field(None, gt=0, le=100)
     min_terminals: int = Field(3, ge=1)
-    group_by: tuple[Literal["acquirer_host", "area"], ...] = ()
+    group_by: tuple[Literal["acquirer_host", "area", "model"], ...] = ()
 
 
 class Command(_Frozen):

@@ -44,11 +44,11 @@ def observed(row: EventRow) -> Observed:
 
 def load_directory(session: Session) -> list[tuple[str, Placement]]:
     rows = session.execute(
-        select(Terminal.id, Terminal.merchant_id, Terminal.acquirer_host, Terminal.area).where(
-            Terminal.revoked.is_(False)
-        )
+        select(
+            Terminal.id, Terminal.merchant_id, Terminal.acquirer_host, Terminal.area, Terminal.model
+        ).where(Terminal.revoked.is_(False))
     )
-    return [(tid, Placement(mid, host, area)) for tid, mid, host, area in rows]
+    return [(tid, Placement(mid, host, area, model or "")) for tid, mid, host, area, model in rows]
 
 
 class DiagnosisService:

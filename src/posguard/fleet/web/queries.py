@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from posguard.catalog.model import Entry
+from posguard.catalog.loader import default_catalog
+from posguard.catalog.model import Category, Entry
 from posguard.fleet.db.models import EventRow, Incident, Terminal
 from posguard.fleet.repo.incidents import IncidentStatus
 from posguard.fleet.web.filters import Filters
@@ -104,11 +105,19 @@ def fault_series(
 
 
 def group_scopes(session: Session) -> tuple[set[str], set[str]]:
-    """Acquirer hosts and areas under an open fleet-wide incident."""
+    """Acquirer hosts and areas under an open fleet-wide *network* incident (their terminals
+    cannot reach the host). An issuer outage or a failed rollout on a model leaves terminals
+    able to transact, so it does not count here."""
     hosts: set[str] = set()
     areas: set[str] = set()
-    q = select(Incident.scope).where(Incident.status.in_(OPEN), Incident.terminal_id.is_(None))
-    for (scope,) in session.execute(q):
+    catalog = default_catalog()
+    q = select(Incident.scope, Incident.code).where(
+        Incident.status.in_(OPEN), Incident.terminal_id.is_(None)
+    )
+    for scope, code in session.execute(q):
+        entry = catalog.get(code)
+        if entry is None or entry.category is not Category.NETWORK:
+            continue
         kind, _, value = scope.partition(":")
         if kind == "host":
             hosts.add(value)

@@ -159,3 +159,24 @@ def test_stan_never_repeats_after_sigkill(tmp_path: Path) -> None:
     assert counts["not_completed"] + counts["no_answer"] >= 1
     assert all(r.state is TxnState.REVERSAL_PENDING for r in j.records())
     j.close()
+
+
+def test_a_full_disk_is_a_journal_error_and_leaves_no_half_record(journal: Journal) -> None:
+    from posguard.terminal.journal.store import JournalError
+
+    before = journal.records()
+    pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
+    journal._db.execute(f"PRAGMA max_page_count={pages}")  # SQLite answers SQLITE_FULL from now
+
+    def fill() -> None:  # the last free pages, then one write more
+        for _ in range(200):
+            journal.begin(sale())
+
+    with pytest.raises(JournalError, match="full"):  # SQLite's own message, not a rollback's
+        fill()
+    journal._db.execute("PRAGMA max_page_count=1073741823")
+    after = journal.records()
+    assert all(r.state is TxnState.SENDING for r in after[len(before) :])
+    stans = [r.stan for r in after]
+    assert len(set(stans)) == len(stans)
+    journal.begin(sale())  # the journal works again once there is room

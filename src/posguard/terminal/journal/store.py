@@ -28,6 +28,7 @@ from posguard.common.errors import ConfigError, PosguardError
 from posguard.terminal.journal.cardvault import CardVault
 from posguard.terminal.journal.records import Kind, Record, Totals, TxnState
 from posguard.terminal.journal.schema import DDL, SCHEMA_VERSION
+from posguard.terminal.storage import immediate
 
 MAX_STAN = 999_999
 MAX_BATCH = 999_999
@@ -72,7 +73,7 @@ class Journal:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(DDL)
-            with _tx(conn):
+            with immediate(conn):
                 conn.execute(
                     "INSERT OR IGNORE INTO meta(key, value) "
                     "VALUES ('schema', ?), ('terminal_id', ?)",
@@ -118,7 +119,7 @@ class Journal:
     @contextmanager
     def _write(self) -> Iterator[None]:
         try:
-            with _tx(self._db):
+            with immediate(self._db):
                 yield
         except sqlite3.Error as exc:
             raise JournalError(f"journal write failed: {exc}", path=str(self.path)) from exc
@@ -397,17 +398,6 @@ class Journal:
                     (MAX_BATCH, int(batch)),
                 )
         return self.current_batch()
-
-
-@contextmanager
-def _tx(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _record(row: sqlite3.Row) -> Record:

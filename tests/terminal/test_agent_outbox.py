@@ -101,3 +101,19 @@ def test_full_storage_is_a_named_error_and_numbering_stays_whole(tmp_path: Path)
     assert errors[0].code == "SW.STORAGE_FULL"
     seqs = [e.seq for e in box.peek(1000)]
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_storage_faults_are_classified_by_sqlite_result_code() -> None:
+    import sqlite3
+
+    from posguard.terminal.storage import storage_code
+
+    def error(code: int, message: str) -> sqlite3.Error:
+        exc = sqlite3.OperationalError(message)
+        exc.sqlite_errorcode = code  # type: ignore[attr-defined]
+        return exc
+
+    assert storage_code(error(13, "database or disk is full")) == "SW.STORAGE_FULL"
+    assert storage_code(error(10 | (3 << 8), "disk I/O error")) == "SW.STORAGE_FULL"  # IOERR_WRITE
+    assert storage_code(error(5, "database is locked")) is None
+    assert storage_code(sqlite3.OperationalError("no code attached")) is None

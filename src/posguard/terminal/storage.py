@@ -49,3 +49,18 @@ def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+_SQLITE_IOERR = 10  # the disk could not be read or written (a worn or filled flash card)
+_SQLITE_FULL = 13  # the disk or the database is full
+
+
+def storage_code(exc: sqlite3.Error) -> str | None:
+    """SW.STORAGE_FULL when the storage itself failed (full, or I/O error), else None.
+
+    One rule for every store on the terminal, by SQLite's result code (not its message).
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    return "SW.STORAGE_FULL" if code & 0xFF in (_SQLITE_FULL, _SQLITE_IOERR) else None

@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from posguard.common.errors import ConfigError, EventError, PosguardError
 from posguard.common.events import Event, EventKind, parse_event
 from posguard.common.validation import field_path
-from posguard.terminal.storage import immediate, open_durable
+from posguard.terminal.storage import immediate, open_durable, storage_code
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -95,9 +95,8 @@ class Outbox:
                 with immediate(self._db) as db:
                     yield db
             except sqlite3.Error as exc:
-                full = "full" in str(exc).lower()
                 raise OutboxError(
-                    f"event outbox write failed: {exc}", code="SW.STORAGE_FULL" if full else None
+                    f"event outbox write failed: {exc}", code=storage_code(exc)
                 ) from exc
 
     def _meta(self, key: str) -> str | None:

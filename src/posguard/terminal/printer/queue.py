@@ -37,7 +37,7 @@ from posguard.terminal.printer.profiles import ProfileCheck, check_profile
 from posguard.terminal.printer.receipt import Copy, ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.status import PrinterStatus
-from posguard.terminal.storage import immediate, open_durable
+from posguard.terminal.storage import immediate, open_durable, storage_code
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS print_jobs (
@@ -58,12 +58,6 @@ KEEP_PRINTED: Final = 200  # printed jobs kept for reprint and audit
 
 class PrintQueueError(PrinterError):
     """The queue's database could not be written (``code`` SW.STORAGE_FULL when the disk is)."""
-
-
-def storage_code(exc: sqlite3.Error) -> str | None:
-    """SW.STORAGE_FULL for a full disk or database, else None."""
-    text = str(exc).lower()
-    return "SW.STORAGE_FULL" if "full" in text or "disk i/o" in text else None
 
 
 class Emit(Protocol):

@@ -83,3 +83,22 @@ def test_a_batch_larger_than_one_statement_lands_whole(fleet_db: FleetDB, clock:
     assert [r.outcome for r in again].count(Outcome.STORED) == 1100
     with fleet_db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(EventRow)) == 2600
+
+
+def test_sqlite_times_are_utc_text_whatever_the_offset() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from posguard.fleet.repo.event_insert import sqlite_params, sqlite_time
+
+    stamps = [
+        datetime(2026, 11, 25, 18, 0, 0, 123456, tzinfo=timezone(timedelta(hours=8))),
+        datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(2026, 11, 25, 4, 0, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    ]
+    rows = [("T1", "M01", i, ts, "heartbeat", None, "{}") for i, ts in enumerate(stamps)]
+    params = sqlite_params(rows, stamps[0])
+    assert [params[8 * i + 3] for i in range(len(stamps))] == [sqlite_time(t) for t in stamps]
+    assert params[3] == "2026-11-25 10:00:00.123456"
+    assert params[4] == "2026-11-25 10:00:00.123456"

@@ -39,7 +39,7 @@ from posguard.iso8583.fields import (
     settlement_totals,
 )
 from posguard.iso8583.keys import decrypt_pin
-from posguard.iso8583.mac import MacAlgorithm, check_mac_bytes, compute_mac
+from posguard.iso8583.mac import MAC_LEN
 from posguard.iso8583.mandatory import check_mandatory
 from posguard.iso8583.spec import MessageSpec
 
@@ -85,6 +85,9 @@ class HostHandler:
         self.journal = journal
         self.sessions = Sessions()
         self._clock = clock
+        raw_spec = spec.pyiso8583
+        self._bitmap_at = spec.header_len + (2 if raw_spec["t"]["data_enc"] == "b" else 4)
+        self._ascii_bitmap = raw_spec["p"]["data_enc"] != "b"
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -129,10 +132,23 @@ class HostHandler:
         """Encode once with a placeholder MAC, then put the MAC over the packed bytes in place
         (field 64 is the last 8 bytes; the same bytes ``mac.mac_input`` would produce)."""
         packed = encode(self.spec, {**answer, "64": bytes(8)})
-        mac = compute_mac(
-            MacAlgorithm[session.mac_alg], session.mac_key, packed[self.spec.header_len : -8]
-        )
-        return packed[:-8] + mac
+        return packed[:-8] + session.mac.compute(packed[self.spec.header_len : -8])
+
+    def _mac_verifies(self, raw: bytes, session: Session) -> bool:
+        """Field 64 checked on the received bytes (no re-encoding), with the session's engine."""
+        at, ascii_bitmap = self._bitmap_at, self._ascii_bitmap
+        if ascii_bitmap:
+            try:
+                bitmap = bytes.fromhex(raw[at : at + 16].decode("ascii"))
+            except ValueError:  # UnicodeDecodeError is a ValueError
+                return False
+        else:
+            bitmap = raw[at : at + 8]
+        if len(bitmap) != 8 or len(raw) < at + 8 + MAC_LEN:
+            return False
+        if not bitmap[7] & 0x01 or bitmap[0] & 0x80:  # 64 must be the last field
+            return False
+        return session.mac.verify(raw[self.spec.header_len : -MAC_LEN], raw[-MAC_LEN:])
 
     def _undecodable(self, raw: bytes, peer: str, exc: MessageDecodeError) -> HandleResult:
         mti, header = self._peek_mti(raw)
@@ -210,9 +226,7 @@ class HostHandler:
             d = Decision("77", "terminal not signed on")
             return self._answer(msg, d), d, None
         mac = msg.get("64")
-        if not isinstance(mac, bytes) or not check_mac_bytes(
-            self.spec, raw, MacAlgorithm[session.mac_alg], session.mac_key
-        ):
+        if not isinstance(mac, bytes) or not self._mac_verifies(raw, session):
             d = Decision("A0", "MAC missing" if mac is None else "MAC does not verify")
             return self._answer(msg, d), d, None
         d = self._route(msg, mti, tid, mid, f60, session)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from posguard.host.session_mac import SessionMac
 from posguard.iso8583.keys import WorkingKeys, wrap_working_keys
+from posguard.iso8583.mac import MacAlgorithm
 
 __all__ = ["Session", "Sessions"]
 
@@ -21,6 +23,7 @@ class Session:
     mac_key: bytes = field(repr=False)
     mac_alg: str
     batch: str
+    mac: SessionMac = field(repr=False, compare=False)
 
 
 class Sessions:
@@ -32,7 +35,8 @@ class Sessions:
     def sign_on(self, tid: str, tmk: bytes, mac_alg: str, batch: str) -> tuple[Session, bytes]:
         """New random working keys for ``tid``; returns the session and field 62 for the 0810."""
         keys = WorkingKeys(os.urandom(16), os.urandom(16))
-        session = Session(tid, keys.pin_key, keys.mac_key, mac_alg, batch)
+        engine = SessionMac(MacAlgorithm[mac_alg], keys.mac_key)
+        session = Session(tid, keys.pin_key, keys.mac_key, mac_alg, batch, engine)
         self._by_tid[tid] = session
         return session, wrap_working_keys(tmk, keys)
 

@@ -111,7 +111,8 @@ class Issuer:
         with self.ledger.atomic():
             if self.ledger.is_duplicate(req.tid, req.stan, req.txn_date):
                 return Decision("94", "duplicate transmission (terminal, STAN, date)")
-            decision, account_id, masked, amount, orig_id = self._decide(req)
+            day = self._today().isoformat()
+            decision, account_id, masked, amount, orig_id = self._decide(req, day)
             rrn = self.ledger.next_rrn()
             auth = f"{secrets.randbelow(1_000_000):06d}" if decision.approved else ""
             txn_id = self.ledger.insert_txn(
@@ -120,7 +121,7 @@ class Issuer:
                 stan=req.stan,
                 batch=req.batch,
                 txn_date=req.txn_date,
-                host_day=self._today().isoformat(),
+                host_day=day,
                 kind=req.kind.value,
                 account_id=account_id,
                 pan_masked=masked,
@@ -143,18 +144,19 @@ class Issuer:
     def _today(self) -> date:
         return self._clock().date()
 
-    def _decide(self, req: AuthRequest) -> tuple[Decision, str | None, str, int, int | None]:
+    def _decide(
+        self, req: AuthRequest, day: str
+    ) -> tuple[Decision, str | None, str, int, int | None]:
         masked = mask_pan(req.pan or "")
         amount = req.amount if req.amount is not None else 0
         if req.kind is not TxnKind.BALANCE and (req.amount is None or req.amount <= 0):
             return Decision("13", "amount missing or zero"), None, masked, amount, None
-        card_fail, card = self._check_card(req)
-        account_id = card.account_id if card else None
+        card_fail, found = self._check_card(req, day)
+        account_id = found[0].account_id if found else None
         if card_fail is not None:
             return card_fail, account_id, masked, amount, None
-        assert card is not None
-        acct = self.ledger.account(card.account_id)
-        assert acct is not None, "card refers to a missing account (foreign key)"
+        assert found is not None
+        card, acct, spent = found
         led = self.ledger
         kind = req.kind
         if kind is TxnKind.BALANCE:
@@ -166,14 +168,14 @@ class Issuer:
                 None,
             )
         if kind in (TxnKind.SALE, TxnKind.PREAUTH):
-            limit = self._check_limits(acct, amount)
+            limit = self._check_limits(acct, amount, spent)
             if limit is not None:
                 return limit, account_id, masked, amount, None
             if acct.available < amount:
                 return Decision("51", "insufficient funds"), account_id, masked, amount, None
             if kind is TxnKind.SALE:
                 led.move(acct.id, balance=-amount)
-                led.add_spent(acct.id, self._today().isoformat(), amount)
+                led.add_spent(acct.id, day, amount)
             else:
                 led.move(acct.id, held=amount)
             return Decision("00", f"{kind.value} approved"), account_id, masked, amount, None
@@ -240,42 +242,47 @@ class Issuer:
         led.add_refunded(orig.id, amount)
         return Decision("00", "refund accepted")
 
-    def _check_card(self, req: AuthRequest) -> tuple[Decision | None, Card | None]:
+    def _check_card(
+        self, req: AuthRequest, day: str
+    ) -> tuple[Decision | None, tuple[Card, Account, int] | None]:
+        """A decline, or None; and the card, its account and its debits on ``day`` when the
+        issuer knows the card."""
         pan = req.pan
         if not pan or not pan.isdigit() or not luhn_valid(pan):
             return Decision("14", "card number invalid (format or Luhn)"), None
         down = self.ledger.unavailable_rc(pan)
         if down is not None:
             return Decision(down, "issuer unavailable for this BIN range"), None
-        card = self.ledger.card(pan)
-        if card is None:
+        found = self.ledger.card_account(pan, day)
+        if found is None:
             return Decision("14", "card unknown to the issuer"), None
+        card = found[0]
         status_rc = {"lost": "41", "stolen": "43", "restricted": "62", "blocked": "57"}
         if card.status in status_rc:
-            return Decision(status_rc[card.status], f"card {card.status}"), card
+            return Decision(status_rc[card.status], f"card {card.status}"), found
         if _expired(card.expiry, self._today()) or (req.expiry and req.expiry != card.expiry):
-            return Decision("54", "card expired or expiry does not match"), card
+            return Decision("54", "card expired or expiry does not match"), found
         if req.kind in (TxnKind.REFUND, TxnKind.COMPLETION, TxnKind.PREAUTH_VOID, TxnKind.VOID):
-            return None, card  # follow-ups need no PIN
+            return None, found  # follow-ups need no PIN
         if card.pin_tries >= MAX_PIN_TRIES:
-            return Decision("75", "PIN tries exceeded"), card
+            return Decision("75", "PIN tries exceeded"), found
         if req.pin_format_error:
-            return Decision("99", "PIN block does not decrypt to a format-0 block"), card
+            return Decision("99", "PIN block does not decrypt to a format-0 block"), found
         if req.pin is not None:
             if not self.ledger.verify_pin(card, req.pin):
                 tries = card.pin_tries + 1
                 self.ledger.set_pin_tries(card.pan, tries)
                 if tries >= MAX_PIN_TRIES:
-                    return Decision("75", "wrong PIN, tries now exhausted"), card
-                return Decision("55", f"wrong PIN ({tries} of {MAX_PIN_TRIES})"), card
+                    return Decision("75", "wrong PIN, tries now exhausted"), found
+                return Decision("55", f"wrong PIN ({tries} of {MAX_PIN_TRIES})"), found
             if card.pin_tries:
                 self.ledger.set_pin_tries(card.pan, 0)
-        return None, card
+        return None, found
 
-    def _check_limits(self, acct: Account, amount: int) -> Decision | None:
+    def _check_limits(self, acct: Account, amount: int, spent: int) -> Decision | None:
         if amount > acct.txn_limit:
             return Decision("61", "over the per-transaction limit")
-        if self.ledger.spent_on(acct.id, self._today().isoformat()) + amount > acct.daily_limit:
+        if spent + amount > acct.daily_limit:
             return Decision("61", "over the daily limit")
         return None
 

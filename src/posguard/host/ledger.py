@@ -207,6 +207,10 @@ class Ledger:
         self._terminals: dict[str, Terminal | None] = {}
         self._merchants: dict[str, Merchant | None] = {}
         self._bins: list[tuple[str, str]] | None = None
+        # The RRN counter lives in memory and is written to ``meta`` once per transaction,
+        # just before its COMMIT (a rolled-back RRN is skipped, never reused).
+        self._rrn: int | None = None
+        self._rrn_dirty = False
 
     def _forget_static(self) -> None:
         self._terminals.clear()
@@ -255,13 +259,21 @@ class Ledger:
             self._conn.execute("RELEASE decision")
             return
         self._conn.execute("BEGIN IMMEDIATE")
+        self._rrn = None  # re-read under the write lock: another writer may have moved it
         try:
             yield
+            if self._rrn_dirty:
+                self._conn.execute(
+                    "INSERT INTO meta VALUES ('rrn', ?) ON CONFLICT(key) DO UPDATE"
+                    " SET value=max(value, excluded.value)",
+                    (self._rrn,),
+                )
         except BaseException:
             self._conn.execute("ROLLBACK")
             self._forget_static()  # cached rows may describe rolled-back state
             raise
         self._conn.execute("COMMIT")
+        self._rrn_dirty = False
 
     # -- seed ---------------------------------------------------------------------------------
 
@@ -336,6 +348,22 @@ class Ledger:
             (pan,),
         ).fetchone()
         return Card(*row) if row else None
+
+    def card_account(self, pan: str, day: str) -> tuple[Card, Account, int] | None:
+        """The card, its account and the account's approved debits on ``day``, in one query
+        (the three reads every card transaction needs)."""
+        row = self._conn.execute(
+            "SELECT c.pan, c.pan_masked, c.account_id, c.expiry, c.status, c.pin_tries,"
+            " c.pin_salt, c.pin_hash, a.id, a.holder, a.balance, a.held, a.daily_limit,"
+            " a.txn_limit, coalesce(d.amount, 0)"
+            " FROM cards c JOIN accounts a ON a.id = c.account_id"
+            " LEFT JOIN daily_spend d ON d.account_id = c.account_id AND d.day = ?"
+            " WHERE c.pan = ?",
+            (day, pan),
+        ).fetchone()
+        if row is None:
+            return None
+        return Card(*row[:8]), Account(*row[8:14]), int(row[14])
 
     def merchant(self, mid: str) -> Merchant | None:
         if mid not in self._merchants:
@@ -439,11 +467,14 @@ class Ledger:
     # -- writes (call inside atomic()) --------------------------------------------------------
 
     def next_rrn(self) -> str:
-        (n,) = self._conn.execute(
-            "INSERT INTO meta VALUES ('rrn', 1) ON CONFLICT(key) DO UPDATE SET value=value+1"
-            " RETURNING value"
-        ).fetchone()
-        return f"{int(n):012d}"
+        """The next retrieval reference number. Counted in memory; the counter reaches ``meta``
+        with the commit of the transaction that used it (call inside :meth:`atomic`)."""
+        if self._rrn is None:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='rrn'").fetchone()
+            self._rrn = int(row[0]) if row else 0
+        self._rrn += 1
+        self._rrn_dirty = True
+        return f"{self._rrn:012d}"
 
     def insert_txn(
         self,

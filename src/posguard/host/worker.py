@@ -105,14 +105,21 @@ class LedgerWorker:
             results = [(False, exc)] * len(group)
         self.groups += 1
         self.items += len(group)
+        # One wake-up per event loop per group (not one per request): each
+        # call_soon_threadsafe writes to the loop's self-pipe.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]
+        by_loop = {}
         for (ok, value), (_fn, fut, loop) in zip(results, group, strict=True):
-            loop.call_soon_threadsafe(_settle, fut, ok, value)
+            by_loop.setdefault(loop, []).append((fut, ok, value))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle_all, settled)
 
 
-def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if fut.done():
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for fut, ok, value in settled:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)

@@ -325,8 +325,8 @@ class HostHandler:
         for key in _ECHO:
             if key in msg:
                 out[key] = msg[key]
-        now = self._clock()
-        out["12"], out["13"] = now.strftime("%H%M%S"), now.strftime("%m%d")
+        stamp = self._clock().strftime("%H%M%S%m%d")  # one strftime for fields 12 and 13
+        out["12"], out["13"] = stamp[:6], stamp[6:]
         out["39"] = d.rc
         if d.rrn:
             out["37"] = d.rrn

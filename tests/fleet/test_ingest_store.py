@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 
 from posguard.catalog import default_catalog
@@ -102,3 +104,20 @@ def test_sqlite_times_are_utc_text_whatever_the_offset() -> None:
     assert [params[8 * i + 3] for i in range(len(stamps))] == [sqlite_time(t) for t in stamps]
     assert params[3] == "2026-11-25 10:00:00.123456"
     assert params[4] == "2026-11-25 10:00:00.123456"
+
+
+def test_two_inserts_in_one_transaction_each_report_only_their_own_rows(fleet_db: FleetDB) -> None:
+    from posguard.fleet.repo.event_insert import insert_event_rows
+
+    register(fleet_db, "T1")
+
+    def rows(seqs: range) -> list[tuple[str, str, int, datetime, str, None, str]]:
+        return [("T1", "M01", s, T0, "heartbeat", None, '{"n": 1}') for s in seqs]
+
+    with fleet_db.sessions.begin() as s:
+        first = insert_event_rows(s, rows=rows(range(0, 10)), received_at=T0)
+        second = insert_event_rows(s, rows=rows(range(5, 15)), received_at=T0)
+    assert first == {("T1", i) for i in range(10)}
+    assert second == {("T1", i) for i in range(10, 15)}
+    with fleet_db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(EventRow)) == 15

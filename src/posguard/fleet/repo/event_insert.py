@@ -14,6 +14,7 @@ written by another worker at the same moment, is never counted as stored twice.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -22,6 +23,8 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from posguard.common.errors import ConfigError
 
 CHUNK = 1000  # rows per SQLite statement (8,000 variables, well under its 32,766 limit)
 
@@ -73,6 +76,11 @@ def sqlite_params(rows: Sequence[EventInsert], received_at: datetime) -> tuple[A
 
 
 def _sqlite(conn: Connection, rows: Sequence[EventInsert], received_at: datetime) -> set[Any]:
+    if sqlite3.sqlite_version_info < (3, 35):
+        raise ConfigError(
+            f"the fleet needs SQLite 3.35 or newer (INSERT .. RETURNING); this Python links "
+            f"SQLite {sqlite3.sqlite_version}: use PostgreSQL or a newer Python/SQLite build"
+        )
     stored: set[Any] = set()
     for i in range(0, len(rows), CHUNK):
         chunk = rows[i : i + CHUNK]

@@ -174,7 +174,7 @@ def _naive(ts: datetime) -> str:
 
 def _raw_insert(url: str, terminals: list[str], per_terminal: int) -> float:
     """DBAPI executemany of the same rows in batches of BATCH; returns rows/s."""
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     now = datetime.now(UTC)
     for tid in terminals:
         for seq in range(per_terminal):

@@ -123,7 +123,9 @@ class EmbeddedFleet:
         if self.context is None:
             raise ConfigError("EmbeddedFleet.prepare(estate) must run before start()")
         app = create_app(context=self.context)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named explicitly: asyncio turns on TCP_NODELAY only for such sockets, and
+        # without it every answer waits ~40 ms for the client's delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))

@@ -229,7 +229,7 @@ def _http_rate(url: str, creds: dict[str, str], events: list[EventDict]) -> tupl
         store=EventStore(sessions, catalog=catalog, clock=SystemClock()),
         jwt_secret="bench",
     )
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = _Server(uvicorn.Config(create_app(context=ctx), log_level="warning", log_config=None))

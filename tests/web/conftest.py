@@ -120,7 +120,7 @@ class LiveServer:
     """The fleet app under a real uvicorn on 127.0.0.1 and an ephemeral port, in a thread."""
 
     def __init__(self, settings: FleetSettings) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]

@@ -93,13 +93,20 @@ AdminUser = Annotated[Principal, Depends(require_admin)]
 
 
 def current_terminal(
-    session: SessionDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ctx: Ctx, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Terminal:
-    """The terminal whose bearer credential came with the request: 401 unknown, 403 revoked."""
+    """The terminal whose bearer credential came with the request: 401 unknown, 403 revoked.
+
+    It looks the terminal up in a session of its own, closed before the route runs: ingest
+    then stores through the event store's own connection, so a request never holds two pooled
+    connections at once (with many terminals posting together that exhausted the pool)."""
     if creds is None:
         raise _unauthorized("terminal credential required")
     tid = split_terminal_token(creds.credentials)
-    terminal = session.get(Terminal, tid) if tid else None
+    with ctx.sessions() as session:
+        terminal = session.get(Terminal, tid) if tid else None
+        if terminal is not None:
+            session.expunge(terminal)
     if terminal is None or not verify_terminal_secret(creds.credentials, terminal.credential_hash):
         raise _unauthorized("unknown terminal credential")
     if terminal.revoked:

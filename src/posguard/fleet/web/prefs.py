@@ -10,6 +10,7 @@ from before the last logout live on until they expire (8 h).
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,7 +31,9 @@ user_prefs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-_ready: set[int] = set()
+# Engines whose table is known to exist. Held weakly, by the engine itself: a set of id()s
+# outlived the engines, and a new engine reusing a dead one's id skipped CREATE TABLE.
+_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
 _lock = threading.Lock()
 
 
@@ -51,13 +54,12 @@ def normalize_lang(value: str | None) -> str | None:
 
 
 def ensure_table(engine: Engine) -> None:
-    key = id(engine)
-    if key in _ready:
+    if engine in _ready:
         return
     with _lock:
-        if key not in _ready:
+        if engine not in _ready:
             metadata.create_all(engine, checkfirst=True)
-            _ready.add(key)
+            _ready.add(engine)
 
 
 @dataclass(frozen=True, slots=True)

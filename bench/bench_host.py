@@ -256,6 +256,85 @@ def run(quick: bool) -> list[Result]:
     return asyncio.run(_run(quick))
 
 
+PROFILE_CLIENT = """
+import asyncio, sys
+from bench.bench_host import _drive, _prepare
+from posguard.host.seed import default_seed
+async def main():
+    port, terminals, per = (int(a) for a in sys.argv[1:4])
+    conns = await _prepare(port, terminals, per, default_seed().cards[0].pan)
+    print("rate", await _drive(conns, approved=True), flush=True)
+asyncio.run(main())
+"""
+
+
+async def _profile(
+    terminals: int, per_terminal: int, sync: str, *, top: int, profile: bool = True
+) -> None:
+    """The host in this process with cProfile on the event loop and the ledger thread; the
+    terminals in a subprocess (same client as the bench). Prints the rate, the host's CPU time
+    per sale (``time.process_time``: profiler included), and the top functions. Without
+    ``profile`` only the rate and the CPU time per sale (the robust figure on a shared box)."""
+    import cProfile
+    import pstats
+
+    from posguard.host import worker
+    from posguard.host.server import HostConfig, HostServer
+
+    profiles: list[cProfile.Profile] = []
+    plain_run = worker.LedgerWorker._run
+
+    def profiled_run(self: worker.LedgerWorker) -> None:
+        prof = cProfile.Profile()
+        profiles.append(prof)
+        prof.runcall(plain_run, self)
+
+    if profile:
+        worker.LedgerWorker._run = profiled_run  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = HostConfig(db=str(Path(tmp) / "host.db"), synchronous=sync)  # type: ignore[arg-type]
+        async with HostServer(cfg, seed=_bench_seed()) as host:
+            loop_prof = cProfile.Profile()
+            cpu0 = time.process_time()
+            if profile:
+                loop_prof.enable()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                PROFILE_CLIENT,
+                str(host.port),
+                str(terminals),
+                str(per_terminal),
+                stdout=asyncio.subprocess.PIPE,
+            )
+            out, _ = await proc.communicate()
+            loop_prof.disable()
+            cpu = time.process_time() - cpu0
+    sales = terminals * per_terminal
+    per_sale = cpu / sales * 1e6
+    what = "under the profiler" if profile else "no profiler"
+    print(out.decode().strip(), f"tx/s {what}; host CPU {per_sale:.0f} us/sale")
+    if not profile:
+        return
+    stats = pstats.Stats(loop_prof)
+    for prof in profiles:
+        stats.add(prof)
+    stats.sort_stats("tottime").print_stats(top)
+
+
 if __name__ == "__main__":
+    # python -m bench.bench_host --profile|--cpu [terminals] [per-terminal] [FULL|NORMAL]
+    if "--profile" in sys.argv or "--cpu" in sys.argv:
+        args = [a for a in sys.argv[1:] if not a.startswith("--")]
+        asyncio.run(
+            _profile(
+                int(args[0]) if args else 50,
+                int(args[1]) if len(args) > 1 else 200,
+                args[2] if len(args) > 2 else "FULL",
+                top=40,
+                profile="--profile" in sys.argv,
+            )
+        )
+        raise SystemExit(0)
     for r in run(quick="--quick" in sys.argv):
         print(r, f"ratio={r.ratio}", file=sys.stderr if os.environ.get("QUIET") else sys.stdout)

@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS transactions (
 );
 CREATE INDEX IF NOT EXISTS transactions_batch ON transactions (tid, batch, stan);
 CREATE INDEX IF NOT EXISTS transactions_rrn ON transactions (rrn);
-CREATE INDEX IF NOT EXISTS transactions_spent ON transactions (account_id, host_day);
+-- daily spend is the running total in daily_spend; no query reads transactions by account/day
+DROP INDEX IF EXISTS transactions_spent;
 CREATE TABLE IF NOT EXISTS settlements (
     tid TEXT NOT NULL, batch TEXT NOT NULL, terminal_totals TEXT NOT NULL,
     host_totals TEXT NOT NULL, in_balance INTEGER NOT NULL, uploading INTEGER NOT NULL DEFAULT 0,

@@ -16,11 +16,10 @@ from sqlalchemy import select
 from posguard.catalog.model import Category
 from posguard.fleet.api.app import create_app
 from posguard.fleet.db.engine import make_engine, make_sessionmaker
-from posguard.fleet.db.models import Incident
+from posguard.fleet.db.models import Incident, UserPref
 from posguard.fleet.diagnosis.rules import COMMAND_NAMES
 from posguard.fleet.web.health import Health
 from posguard.fleet.web.i18n import messages
-from posguard.fleet.web.prefs import user_prefs
 from posguard.fleet.web.queries import SEVERITIES
 
 from .conftest import PASSWORD, Seeded, event, fault
@@ -273,7 +272,7 @@ def test_language_is_remembered_for_the_user(client: TestClient, seeded: Seeded)
     assert r.headers["location"] == "/ui/reports"
     engine = make_engine(seeded.url)
     with engine.connect() as conn:
-        assert conn.execute(select(user_prefs.c.lang)).scalars().all() == ["en"]
+        assert conn.execute(select(UserPref.lang)).scalars().all() == ["en"]
     engine.dispose()
     client.cookies.clear()
     login(client, "ops")

@@ -97,6 +97,7 @@ class EventRow(Base):
     __table_args__ = (
         UniqueConstraint("terminal_id", "seq"),
         Index("ix_events_terminal_id_ts", "terminal_id", "ts"),
+        Index("ix_events_kind_ts", "kind", "ts"),  # dashboard charts and printer states
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -192,3 +193,17 @@ class User(Base):
     merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"), nullable=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UserPref(Base):
+    """Per-user dashboard state: the language, and when the user last logged out (sessions
+    issued until then are dead)."""
+
+    __tablename__ = "user_prefs"
+
+    username: Mapped[str] = mapped_column(
+        ForeignKey("users.username", ondelete="CASCADE"), primary_key=True
+    )
+    lang: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    logout_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # UNIX seconds
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

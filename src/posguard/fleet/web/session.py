@@ -137,7 +137,6 @@ def current_web_user(request: Request, ctx: Ctx, session: SessionDep) -> WebUser
     user = get_user(session, username=claims["u"])
     if user is None or user.disabled:
         raise _login_redirect(request)
-    prefs.ensure_table(ctx.engine)
     saved = prefs.get_prefs(session, username=user.username)
     issued = claims.get("t")
     if saved.logout_at is not None and (

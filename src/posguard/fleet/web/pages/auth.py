@@ -97,7 +97,6 @@ def login(
     resp = RedirectResponse(safe_next(next), status_code=303)
     set_session(resp, request, ctx, user.username)
     resp.delete_cookie(PRELOGIN_COOKIE, path=PREFIX)
-    prefs.ensure_table(ctx.engine)
     if prefs.get_prefs(session, username=user.username).lang is None:
         # the language chosen before logging in becomes the user's
         prefs.set_lang(

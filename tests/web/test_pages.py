@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -445,3 +446,22 @@ def test_logout_ends_the_session_even_for_a_copied_cookie(client: TestClient) ->
     client.cookies.clear()
     login(client, "ops")  # a new login works again
     assert client.get("/ui/").status_code == 200
+
+
+def test_dashboard_login_is_throttled_after_wrong_passwords(client: TestClient) -> None:
+    def attempt(password: str) -> httpx.Response:
+        page = client.get("/ui/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+        return client.post(
+            "/ui/login",
+            data={"username": "shop1", "password": password, "csrf": token[1], "next": "/ui/"},
+            follow_redirects=False,
+        )
+
+    for _ in range(5):
+        assert attempt("guess").status_code == 401
+    locked = attempt(PASSWORD)
+    assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) > 0
+    assert "密码错误次数太多" in locked.text or "Too many wrong passwords" in locked.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy import Engine
@@ -17,6 +17,7 @@ from posguard.fleet.config import FleetSettings, get_settings
 from posguard.fleet.db.engine import make_engine, make_sessionmaker
 from posguard.fleet.diagnosis.rules import Rule, load_rules
 from posguard.fleet.ingest.store import EventStore
+from posguard.fleet.login_guard import LoginGuard
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +32,10 @@ class FleetContext:
     clock: Clock
     store: EventStore
     jwt_secret: str
+    logins: LoginGuard = field(init=False)  # wrong-password throttle for both login paths
+
+    def __post_init__(self) -> None:
+        self.logins = LoginGuard(self.clock)
 
     @classmethod
     def build(

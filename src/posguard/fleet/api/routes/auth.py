@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from posguard.fleet.api.deps import AdminUser, Ctx, CurrentUser, SessionDep
@@ -16,18 +16,37 @@ from posguard.fleet.security import issue_token
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
-@router.post("/auth/token", responses={401: {"description": "wrong username or password"}})
+@router.post(
+    "/auth/token",
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many wrong passwords; wait Retry-After seconds"},
+    },
+)
 def token(
-    ctx: Ctx, session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+    request: Request,
+    ctx: Ctx,
+    session: SessionDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> TokenPublic:
     """Exchange a username and password for a short-lived bearer token (HS256)."""
+    key = (form.username, request.client.host if request.client else "")
+    wait = ctx.logins.retry_after(key)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many wrong passwords; try again later",
+            headers={"Retry-After": str(wait)},
+        )
     user = user_repo.authenticate(session, username=form.username, password=form.password)
     if user is None:
+        ctx.logins.failed(key)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "wrong username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    ctx.logins.succeeded(key)
     ttl = ctx.settings.token_ttl_s
     # wall-clock time on purpose: token expiry is checked against the real clock
     access = issue_token(subject=user.username, role=user.role, secret=ctx.jwt_secret, ttl_s=ttl)

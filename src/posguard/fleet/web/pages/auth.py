@@ -91,9 +91,17 @@ def login(
 ) -> Response:
     if not check_prelogin(request, ctx, csrf):
         return _login_page(request, ctx, next_=next, error="login.expired", status_code=403)
+    key = (username, request.client.host if request.client else "")
+    wait = ctx.logins.retry_after(key)
+    if wait is not None:
+        page = _login_page(request, ctx, next_=next, error="login.locked", status_code=429)
+        page.headers["Retry-After"] = str(wait)
+        return page
     user = user_repo.authenticate(session, username=username, password=password)
     if user is None:
+        ctx.logins.failed(key)
         return _login_page(request, ctx, next_=next, error="login.failed", status_code=401)
+    ctx.logins.succeeded(key)
     resp = RedirectResponse(safe_next(next), status_code=303)
     set_session(resp, request, ctx, user.username)
     resp.delete_cookie(PRELOGIN_COOKIE, path=PREFIX)

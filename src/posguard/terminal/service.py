@@ -13,6 +13,8 @@ The config file is the terminal's YAML plus optional top-level sections::
 
     printer: {kind: network, host: 192.168.1.50, port: 9100, profile: epson-tm-t88v-cn}
     agent:   {transport: mqtt, host: 127.0.0.1, port: 1883}   # or http: url + token
+    # a production broker: {transport: mqtt, host: mqtt.example, port: 8883, tls: true,
+    #                       ca_file: /etc/posguard/ca.pem, username: T0001, password: ...}
     service: {data_dir: /var/lib/posguard, catch_up_s: 30, update_root: /opt/posguard}
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -55,6 +58,23 @@ class AgentSettings(BaseModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     url: str | None = None
     token: Annotated[str | None, Field(repr=False)] = None
+    # MQTT broker login and TLS (the broker's ACLs confine each terminal to its own topics)
+    username: str | None = None
+    password: Annotated[str | None, Field(repr=False)] = None
+    tls: bool = False
+    ca_file: Path | None = None  # trust this CA instead of the system's (a private PKI)
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context for the broker connection (certificate and host name checked)."""
+        if not self.tls:
+            return None
+        try:
+            return ssl.create_default_context(
+                cafile=str(self.ca_file) if self.ca_file is not None else None
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"agent.ca_file {self.ca_file}: cannot load: {exc}") from exc
+
     heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
 
 
@@ -124,6 +144,9 @@ class TerminalService:
                 merchant_id=t.merchant_id,
                 terminal_id=t.terminal_id,
                 on_command=on_command,
+                username=a.username,
+                password=a.password,
+                tls_context=a.tls_context(),
             )
         if a.transport == "http":
             if not a.url or not a.token:

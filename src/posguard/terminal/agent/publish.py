@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Protocol
 
@@ -80,8 +81,10 @@ class MqttPublisher:
         timeout: float = 5.0,
         username: str | None = None,
         password: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self._tls = tls_context
         self.merchant_id, self.terminal_id = merchant_id, terminal_id
         self.timeout = timeout
         self._on_command = on_command
@@ -105,6 +108,7 @@ class MqttPublisher:
             keepalive=30,
             username=self._auth[0],
             password=self._auth[1],
+            tls_context=self._tls,
         )
         try:
             await asyncio.wait_for(client.__aenter__(), self.timeout)
@@ -164,6 +168,8 @@ def _mqtt_error(exc: BaseException, host: str, port: int) -> PublishError:
         code = "NET.CONNECT_REFUSED"
     elif isinstance(exc, TimeoutError) or "timed out" in text:
         code = "NET.CONNECT_TIMEOUT"
+    elif isinstance(exc, ssl.SSLError) or "certificate" in text or "ssl" in text:
+        code = "NET.TLS_FAILURE"
     elif "not authori" in text or "bad user" in text:
         code = "CFG.TERMINAL_UNREGISTERED"
     else:

@@ -153,5 +153,5 @@ def test_a_missing_ca_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
     from posguard.common.errors import ConfigError
 
     settings = AgentSettings(transport="mqtt", tls=True, ca_file=tmp_path / "missing-ca.pem")
-    with pytest.raises(ConfigError, match="missing-ca.pem"):
+    with pytest.raises(ConfigError, match=r"missing-ca\.pem"):
         settings.tls_context()

@@ -7,11 +7,15 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import ValidationError
 
-from posguard.host.faults import Fault
+from posguard.common.errors import LinkError
+from posguard.host.faults import Fault, FaultKind
 from posguard.host.proxy import FaultProxy
 from posguard.host.testing import running_proxy
 from posguard.iso8583.framing import frame, read_frame
+from posguard.terminal.config import HostEndpoint, Timeouts
+from posguard.terminal.link.channel import Channel, maybe_delivered
 
 FRAME = frame(b"0200" + bytes(range(48, 48 + 60)))
 
@@ -269,3 +273,68 @@ async def test_garbage_passes_through_unframed(proxy: FaultProxy, upstream: Echo
     # the upstream refuses the oversized length and closes; the proxy passes the close on
     assert await _read_all(reader) == b""
     writer.close()
+
+
+async def test_drop_connect_times_out_new_connects_until_cleared(
+    proxy: FaultProxy, upstream: EchoUpstream
+) -> None:
+    port = proxy.port
+    old_reader, old_writer = await _connect(proxy)  # open before the fault
+    proxy.set_fault(Fault(kind="drop_connect"))
+    assert [f.code for f in proxy.faults()] == ["NET.CONNECT_TIMEOUT"]
+    for _ in range(2):  # the SYN is dropped: no ECONNREFUSED, no accept, just silence
+        t0 = time.perf_counter()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(_connect(proxy), 0.5)
+        assert time.perf_counter() - t0 >= 0.45
+    old_writer.write(FRAME)  # the connection opened before keeps working
+    assert await asyncio.wait_for(old_reader.readexactly(len(FRAME)), 2) == FRAME
+    assert proxy.stats["connections"] == 1
+    proxy.clear()
+    assert proxy.port == port
+    reader, writer = await asyncio.wait_for(_connect(proxy), 0.5)  # served again at once
+    writer.write(FRAME)
+    assert await asyncio.wait_for(reader.readexactly(len(FRAME)), 2) == FRAME
+    assert upstream.received == [FRAME[2:], FRAME[2:]]
+    for w in (old_writer, writer):
+        w.close()
+
+
+async def test_terminal_link_classifies_drop_connect_as_connect_timeout(
+    proxy: FaultProxy, upstream: EchoUpstream
+) -> None:
+    endpoint = HostEndpoint(name="primary", host="127.0.0.1", port=proxy.port)
+    timeouts = Timeouts(dns=1.0, connect=0.3, read=0.3)
+    proxy.set_fault(Fault(kind="drop_connect"))
+    channel = Channel(endpoint, timeouts)
+    with pytest.raises(LinkError) as info:
+        await channel.connect()
+    await channel.close()
+    assert info.value.code == "NET.CONNECT_TIMEOUT"
+    assert str(info.value.context["stage"]) == "connect"
+    assert not maybe_delivered(info.value)  # nothing was sent: no reversal is due
+    proxy.clear(FaultKind.DROP_CONNECT)
+    async with Channel(endpoint, timeouts) as ch:
+        await ch.send(b"0800hello")
+        assert await ch.receive() == b"0800hello"
+    assert upstream.received == [b"0800hello"]
+
+
+async def test_drop_connect_under_hard_refuse_then_alone(proxy: FaultProxy) -> None:
+    proxy.set_fault(Fault(kind="drop_connect"))
+    proxy.set_fault(Fault(kind="refuse", hard=True))  # a closed port wins: refused at once
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.wait_for(_connect(proxy), 0.5)
+    proxy.clear(FaultKind.REFUSE)  # the firewall still drops
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(_connect(proxy), 0.3)
+    proxy.clear()
+    _, writer = await asyncio.wait_for(_connect(proxy), 0.5)
+    writer.close()
+
+
+def test_drop_connect_is_a_port_fault_without_frame_or_connection_scope() -> None:
+    with pytest.raises(ValidationError, match="drop_connect acts on the listening port"):
+        Fault(kind="drop_connect", frames=1)
+    with pytest.raises(ValidationError, match="'connections' and 'frames' do not apply"):
+        Fault(kind="drop_connect", connections=2)

@@ -8,6 +8,8 @@ reproduces on the terminal's side.
 'NET.READ_TIMEOUT'
 >>> Fault(kind="reset_mid_frame").direction
 <Direction.RESPONSE: 'response'>
+>>> Fault(kind="drop_connect").code
+'NET.CONNECT_TIMEOUT'
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class FaultKind(StrEnum):
     CORRUPT = "corrupt"  # flip bytes at a position (or seeded random ones)
     HALF_OPEN = "half_open"  # shut down the write side towards the peer, keep the socket
     BANDWIDTH = "bandwidth"  # pace bytes at bytes_per_s
+    DROP_CONNECT = "drop_connect"  # new connects time out (SYNs dropped); open ones unaffected
 
 
 class Direction(StrEnum):
@@ -48,6 +51,7 @@ _CODES: dict[FaultKind, str] = {
     FaultKind.CORRUPT: "TXN.MAC_ERROR",
     FaultKind.HALF_OPEN: "NET.CONNECTION_RESET",
     FaultKind.BANDWIDTH: "NET.READ_TIMEOUT",
+    FaultKind.DROP_CONNECT: "NET.CONNECT_TIMEOUT",
 }
 
 _DEFAULT_DIRECTION: dict[FaultKind, Direction] = {
@@ -91,6 +95,17 @@ class Fault(BaseModel):
             if kind in _DEFAULT_DIRECTION:
                 return {**data, "direction": _DEFAULT_DIRECTION[kind]}
         return data
+
+    @model_validator(mode="after")
+    def _port_scope(self) -> Fault:
+        if self.kind is FaultKind.DROP_CONNECT and (
+            self.connections is not None or self.frames is not None
+        ):
+            raise ValueError(
+                "drop_connect acts on the listening port until cleared: "
+                "'connections' and 'frames' do not apply"
+            )
+        return self
 
     @property
     def code(self) -> str:

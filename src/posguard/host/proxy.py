@@ -18,6 +18,7 @@ from typing import Literal
 import structlog
 
 from posguard.host.faults import Direction, Fault, FaultKind
+from posguard.host.listener import AcceptingListener, FullBacklogListener, bind_listener
 
 __all__ = ["ArmedFault", "FaultProxy", "FrameSplitter"]
 
@@ -25,6 +26,8 @@ log = structlog.get_logger("posguard.host.proxy")
 
 MAX_FRAME = 8192
 _READ = 65536
+# faults that act on frames of a connection (drop_connect acts on the listening port only)
+_FRAME_KINDS = tuple(k for k in FaultKind if k is not FaultKind.DROP_CONNECT)
 
 
 class FrameSplitter:
@@ -110,7 +113,8 @@ class FaultProxy:
         self.upstream = upstream
         self._listen = listen
         self._header = header
-        self._server: asyncio.Server | None = None
+        self._listener: AcceptingListener | FullBacklogListener | None = None
+        self._started = False
         self._faults: list[ArmedFault] = []
         self._conn_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -126,19 +130,17 @@ class FaultProxy:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_client, self._listen[0], self.port or self._listen[1], reuse_address=True
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._started = True
+        if not self.port:
+            self._set_listener(AcceptingListener)  # take the port first, whatever is armed
+        self._sync_listener()
         log.info(
             "proxy listening", port=self.port, upstream=f"{self.upstream[0]}:{self.upstream[1]}"
         )
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        self._started = False
+        self._set_listener(None)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -152,32 +154,84 @@ class FaultProxy:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    # -- the listening port -------------------------------------------------------------------
+
+    def _sync_listener(self) -> None:
+        """Put the port in the state the armed faults ask for: closed (hard refuse), full
+        backlog (drop_connect: connects time out) or accepting."""
+        if not self._started:
+            return
+        if self._hard_refusing():
+            want: type[AcceptingListener] | type[FullBacklogListener] | None = None
+        elif self._dropping_connects():
+            want = FullBacklogListener
+        else:
+            want = AcceptingListener
+        current = None if self._listener is None else type(self._listener)
+        if current is not want:
+            self._set_listener(want)
+
+    def _set_listener(
+        self, want: type[AcceptingListener] | type[FullBacklogListener] | None
+    ) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if want is None:
+            return
+        host = self._listen[0]
+        try:
+            if want is FullBacklogListener:
+                self._listener = FullBacklogListener(host, self.port)
+            else:
+                sock = bind_listener(host, self.port or self._listen[1])
+                self.port = sock.getsockname()[1]
+                self._listener = AcceptingListener(sock, self._accepted)
+        except OSError as exc:
+            if not self.port:
+                raise  # the first bind: the caller learns the port cannot be had
+            log.error("proxy port unavailable", port=self.port, error=str(exc))
+
+    def _accepted(self, conn: socket.socket) -> None:
+        task = asyncio.get_running_loop().create_task(self._on_socket(conn))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_socket(self, conn: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(sock=conn)
+        except OSError:
+            conn.close()
+            return
+        await self._on_client(reader, writer)
+
     # -- control ------------------------------------------------------------------------------
 
     def set_fault(self, fault: Fault) -> None:
-        """Arm ``fault`` (in addition to those armed); takes effect for the next frame."""
+        """Arm ``fault`` (in addition to those armed); takes effect for the next frame, and for
+        the listening port (hard refuse, drop_connect) before this call returns."""
         armed = ArmedFault(fault, self._conn_seq, fault.frames, random.Random(fault.seed))  # noqa: S311 (repeatable faults)
         self._faults.append(armed)
         log.info(
             "fault set", kind=fault.kind.value, code=fault.code, direction=fault.direction.value
         )
-        if fault.kind is FaultKind.REFUSE and fault.hard and self._server is not None:
-            self._server.close()  # connect() now gets ECONNREFUSED
-            self._server = None
+        self._sync_listener()
 
     def clear(self, kind: FaultKind | None = None) -> None:
-        """Disarm every fault (or every fault of ``kind``); a closed listener opens again."""
+        """Disarm every fault (or every fault of ``kind``); a closed or blocked port serves
+        again, on the same port number."""
         self._faults = [a for a in self._faults if kind is not None and a.fault.kind is not kind]
         log.info("faults cleared", kind=kind.value if kind else "all")
-        if self._server is None and self.port and not self._hard_refusing():
-            task = asyncio.get_running_loop().create_task(self.start())
-            task.add_done_callback(lambda _t: None)
+        self._sync_listener()
 
     def faults(self) -> list[Fault]:
         return [a.fault for a in self._faults if a.frames_left is None or a.frames_left > 0]
 
     def _hard_refusing(self) -> bool:
         return any(a.fault.kind is FaultKind.REFUSE and a.fault.hard for a in self._faults)
+
+    def _dropping_connects(self) -> bool:
+        return any(a.fault.kind is FaultKind.DROP_CONNECT for a in self._faults)
 
     def _find(
         self, conn_id: int, direction: Direction | None, kinds: tuple[FaultKind, ...]
@@ -199,15 +253,11 @@ class FaultProxy:
         conn_id = self._conn_seq
         self._conn_seq += 1
         self.stats["connections"] += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
         try:
             await self._serve(conn_id, reader, writer)
         except (ConnectionError, OSError, asyncio.CancelledError, _StopError):
             pass
         finally:
-            self._tasks.discard(task)
             _abort(writer)
 
     async def _serve(
@@ -285,7 +335,7 @@ class FaultProxy:
         client: asyncio.StreamWriter,
         direction: Direction,
     ) -> None:
-        armed = self._find(conn_id, direction, tuple(FaultKind))
+        armed = self._find(conn_id, direction, _FRAME_KINDS)
         if armed is None:
             dst.write(frame)
             await dst.drain()

@@ -67,6 +67,45 @@ async def test_control_api_drives_a_live_host_path(cards: Cards) -> None:
             assert (await c2.sign_on())["39"] == "00"
 
 
+async def test_control_api_drop_connect_times_out_connects_until_deleted(cards: Cards) -> None:
+    async with (
+        running_host() as (_h, port, _ledger),
+        running_proxy(port) as proxy,
+        ControlServer(proxy) as control,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{control.port}", timeout=5) as http,
+    ):
+        live = await HostClient(proxy.port).connect()  # open before the firewall change
+        r = await http.post("/faults", json={"kind": "drop_connect"})
+        assert r.status_code == 200
+        assert r.json()["faults"][0]["kind"] == "drop_connect"
+        with pytest.raises(TimeoutError):  # not ECONNREFUSED: the SYN is dropped
+            await HostClient(proxy.port, timeout=0.4).connect()
+        assert (await live.sign_on())["39"] == "00"  # the open connection is not affected
+        bad = await http.post("/faults", json={"kind": "drop_connect", "frames": 1})
+        assert bad.status_code == 422
+        assert "do not apply" in bad.json()["details"][0]["error"]
+        r = await http.delete("/faults/drop_connect")
+        assert r.json()["faults"] == []
+        async with HostClient(proxy.port, timeout=2) as c:
+            assert (await c.sign_on())["39"] == "00"
+            assert (await c.sale(cards.good, 100))["39"] == "00"
+        await live.close()
+
+
+async def test_timeline_drops_connects_then_clears() -> None:
+    plan = parse_timeline(
+        [{"at": 0, "set": {"kind": "drop_connect"}}, {"at": 0.3, "clear": "drop_connect"}]
+    )
+    async with running_proxy(9) as proxy:
+        task = asyncio.create_task(run_timeline(proxy, plan))
+        await asyncio.sleep(0)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.open_connection("127.0.0.1", proxy.port), 0.2)
+        await task
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", proxy.port), 0.5)
+        writer.close()
+
+
 async def test_timeline_sets_and_clears_in_order() -> None:
     plan = parse_timeline(
         [

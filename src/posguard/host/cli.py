@@ -101,7 +101,13 @@ def proxy(
     header: Annotated[str, typer.Option(help="Length header: binary2 or ascii4.")] = "binary2",
     log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
 ) -> None:
-    """Run the fault-injecting proxy / 运行故障注入代理 (control: GET/PUT/DELETE /faults)."""
+    """Run the fault-injecting proxy / 运行故障注入代理 (control: GET/PUT/DELETE /faults).
+
+    Fault kinds / 故障类型: refuse (hard: port closed), blackhole,
+    delay, drop_response, reset_mid_frame, slice, corrupt, half_open,
+    bandwidth, drop_connect (connects time out: a firewall dropping
+    SYNs / 新连接超时, 如防火墙丢弃SYN).
+    """
     try:
         plan = load_timeline(timeline) if timeline else None
     except ConfigError as exc:

@@ -6,6 +6,9 @@ connection):
 - ``POST /faults`` with one fault object -> arms it in addition
 - ``DELETE /faults`` -> clears every fault (``DELETE /faults/<kind>`` one kind)
 
+A port fault takes effect before the answer is sent: ``{"kind": "drop_connect"}`` makes new
+connects to the proxy time out (NET.CONNECT_TIMEOUT) until ``DELETE /faults/drop_connect``.
+
 Invalid JSON or an invalid fault is answered ``422`` with what is wrong and where; nothing is
 changed then (all faults of a PUT are validated before any is armed).
 """

@@ -6,6 +6,7 @@
       - {at: 0, set: {kind: delay, delay_ms: 800, jitter_ms: 200, seed: 7}}
       - {at: 10, clear: delay}
       - {at: 12, set: {kind: drop_response, frames: 1}}
+      - {at: 20, set: {kind: drop_connect}}   # a firewall drops the SYNs
       - {at: 30, clear: all}
 
 >>> steps = [{"at": 1, "set": {"kind": "blackhole"}}, {"at": 2, "clear": "all"}]

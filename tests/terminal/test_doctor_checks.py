@@ -232,6 +232,8 @@ async def test_tls_handshake_pass_expiring_and_untrusted(
         (PrinterStatus.PAPER_OUT, CheckResult.FAIL, "PRN.PAPER_OUT"),
         (PrinterStatus.COVER_OPEN, CheckResult.FAIL, "PRN.COVER_OPEN"),
         (PrinterStatus.OVERHEAT, CheckResult.FAIL, "PRN.OVERHEAT"),
+        (PrinterStatus.HARDWARE_FAULT, CheckResult.FAIL, "PRN.HARDWARE_FAULT"),
+        (PrinterStatus.CUTTER_JAM, CheckResult.FAIL, "PRN.CUTTER_JAM"),
         (PrinterStatus.PAPER_LOW, CheckResult.WARN, "PRN.PAPER_LOW"),
     ],
 )
@@ -248,6 +250,10 @@ def test_printer_status_check(state: PrinterStatus, result: CheckResult, code: s
     assert report.code == code
     assert report.next_step is not None
     assert report.next_step["zh"]
+    if result is CheckResult.FAIL:
+        assert report.detail.startswith(f"printer reports {state.value}")
+    if state is PrinterStatus.HARDWARE_FAULT:
+        assert "repair or replace" in report.detail
 
 
 def test_printer_wrong_profile_offline_and_test_print(tmp_path: Path) -> None:

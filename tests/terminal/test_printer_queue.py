@@ -69,6 +69,28 @@ def test_paper_out_keeps_jobs_emits_fault_then_prints_and_clears(tmp_path: Path)
     assert [d["state"] for k, _, d in rec.events if k is EventKind.PRINTER] == ["paper_out", "ok"]
 
 
+def test_hardware_fault_keeps_jobs_reports_once_and_clears_after_repair(tmp_path: Path) -> None:
+    with running_printer(PrinterStatus.HARDWARE_FAULT) as printer:
+        port = NetworkPort(printer.host, printer.port, timeout=0.5)
+        rec = EventRecorder()
+        q = PrintQueue(tmp_path / "print.db", port, RENDERER, rec)
+        q.print_receipt(receipt(1))
+        q.print_receipt(receipt(2))
+        q.process()
+        assert printer.printed() == b""
+        assert [j.receipt.stan for j in q.pending()] == ["000001", "000002"]
+        assert rec.codes(EventKind.FAULT) == ["PRN.HARDWARE_FAULT"]  # once, not per job/pass
+        faults = [d for k, _, d in rec.events if k is EventKind.FAULT]
+        assert faults[0]["state"] == "hardware_fault"
+        assert faults[0]["pending_jobs"] == 1  # the first slip was queued when it was seen
+        printer.set_state(PrinterStatus.OK)  # printer repaired or swapped
+        result = q.process()
+        assert result.printed == 2
+        assert printer.printed() == RENDERER.render(receipt(1)) + RENDERER.render(receipt(2))
+        assert rec.codes(EventKind.FAULT_CLEARED) == ["PRN.HARDWARE_FAULT"]
+        q.close()
+
+
 def test_paper_low_prints_but_is_reported(tmp_path: Path) -> None:
     port = DummyPort(PrinterStatus.PAPER_LOW)
     rec = EventRecorder()

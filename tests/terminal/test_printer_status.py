@@ -28,7 +28,7 @@ CODES = {
     PrinterStatus.OFFLINE: "PRN.OFFLINE",
     PrinterStatus.CUTTER_JAM: "PRN.CUTTER_JAM",
     PrinterStatus.OVERHEAT: "PRN.OVERHEAT",
-    PrinterStatus.UNRECOVERABLE: "PRN.OFFLINE",
+    PrinterStatus.HARDWARE_FAULT: "PRN.HARDWARE_FAULT",
 }
 
 
@@ -52,7 +52,12 @@ def test_known_answer_bytes_from_the_epson_tables() -> None:
     assert decode_status(b"\x1e", b"\x16", b"\x12", b"\x12") is PrinterStatus.COVER_OPEN
     assert decode_status(b"\x1e", b"\x52", b"\x1a", b"\x12") is PrinterStatus.CUTTER_JAM
     assert decode_status(b"\x1e", b"\x52", b"\x52", b"\x12") is PrinterStatus.OVERHEAT
-    assert decode_status(b"\x1e", b"\x52", b"\x32", b"\x12") is PrinterStatus.UNRECOVERABLE
+    # unrecoverable error (n=3 bit 5) wins over everything else, even a cutter error
+    assert decode_status(b"\x1e", b"\x52", b"\x32", b"\x12") is PrinterStatus.HARDWARE_FAULT
+    assert decode_status(b"\x1e", b"\x52", b"\x3a", b"\x7e") is PrinterStatus.HARDWARE_FAULT
+    assert not PrinterStatus.HARDWARE_FAULT.can_print
+    # a print queue persisted before the rename still loads
+    assert PrinterStatus("unrecoverable") is PrinterStatus.HARDWARE_FAULT
     assert decode_status(b"\x12", b"\x12", b"\x12", b"\x12") is PrinterStatus.OK
     # not a status byte (fixed bits wrong) or missing: treated as no answer
     assert decode_status(b"\xff", b"\x12", b"\x12", b"\x12") is PrinterStatus.OFFLINE

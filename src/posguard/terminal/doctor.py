@@ -422,11 +422,14 @@ def _printer_check(check_id: str, cfg: DoctorConfig) -> CheckReport:
             else:
                 status = port.status()
         if status.code is not None and status is not PrinterStatus.PAPER_LOW:
+            detail = f"printer reports {status.value}"
+            if status is PrinterStatus.HARDWARE_FAULT:
+                detail += " (unrecoverable error: power-cycle once, then repair or replace it)"
             return _report(
                 check_id,
                 CheckResult.FAIL,
                 target.strip(),
-                f"printer reports {status.value}",
+                detail,
                 status.code,
                 _ms(t0),
             )

@@ -12,7 +12,7 @@ n      bit   meaning when set
 2      5     printing stopped: paper end
 2      6     an error occurred (see n = 3)
 3      3     auto-cutter error (paper jam at the cutter)
-3      5     unrecoverable error (circuit/mechanism: service needed)
+3      5     unrecoverable error (head, cutter motor, board: service needed)
 3      6     automatically recoverable error (print head too hot)
 4      2,3   roll paper near-end sensor: paper low
 4      5,6   roll paper end sensor: no paper
@@ -29,6 +29,8 @@ A valid status byte has bit 1 and bit 4 set and bits 0 and 7 clear
 'PRN.PAPER_OUT'
 >>> decode_status(b"\\x12", b"\\x12", b"\\x12", b"\\x1e")
 <PrinterStatus.PAPER_LOW: 'paper_low'>
+>>> decode_status(b"\\x1e", b"\\x52", b"\\x32", b"\\x12").code
+'PRN.HARDWARE_FAULT'
 """
 
 from __future__ import annotations
@@ -50,9 +52,14 @@ class PrinterStatus(StrEnum):
     COVER_OPEN = "cover_open"
     CUTTER_JAM = "cutter_jam"
     OVERHEAT = "overheat"
-    UNRECOVERABLE = "unrecoverable"  # hardware error: needs service; reported as offline
+    HARDWARE_FAULT = "hardware_fault"  # unrecoverable error (head, cutter motor, board)
     OFFLINE = "offline"  # no (valid) answer, dead link, or printer says offline
     WRONG_PROFILE = "wrong_profile"
+
+    @classmethod
+    def _missing_(cls, value: object) -> PrinterStatus | None:
+        # print queues written before HARDWARE_FAULT existed persisted "unrecoverable"
+        return cls.HARDWARE_FAULT if value == "unrecoverable" else None
 
     @property
     def code(self) -> str | None:
@@ -71,7 +78,7 @@ _CODES: Final[dict[PrinterStatus, str | None]] = {
     PrinterStatus.COVER_OPEN: "PRN.COVER_OPEN",
     PrinterStatus.CUTTER_JAM: "PRN.CUTTER_JAM",
     PrinterStatus.OVERHEAT: "PRN.OVERHEAT",
-    PrinterStatus.UNRECOVERABLE: "PRN.OFFLINE",
+    PrinterStatus.HARDWARE_FAULT: "PRN.HARDWARE_FAULT",
     PrinterStatus.OFFLINE: "PRN.OFFLINE",
     PrinterStatus.WRONG_PROFILE: "PRN.WRONG_PROFILE",
 }
@@ -99,7 +106,7 @@ class StatusBits:
     def status(self) -> PrinterStatus:
         """The one state that matters most, in the order a person must act on it."""
         if self.unrecoverable:
-            return PrinterStatus.UNRECOVERABLE
+            return PrinterStatus.HARDWARE_FAULT
         if self.cover_open:
             return PrinterStatus.COVER_OPEN
         if self.paper_end or self.paper_end_stop:

@@ -78,7 +78,7 @@ _BITS_FOR: Final[dict[PrinterStatus, StatusBits]] = {
     PrinterStatus.COVER_OPEN: StatusBits(offline=True, cover_open=True),
     PrinterStatus.CUTTER_JAM: StatusBits(offline=True, error=True, cutter_error=True),
     PrinterStatus.OVERHEAT: StatusBits(offline=True, error=True, auto_recoverable=True),
-    PrinterStatus.UNRECOVERABLE: StatusBits(offline=True, error=True, unrecoverable=True),
+    PrinterStatus.HARDWARE_FAULT: StatusBits(offline=True, error=True, unrecoverable=True),
     PrinterStatus.OFFLINE: StatusBits(offline=True),
 }
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from posguard.catalog import default_catalog
 from posguard.cli import app
+from posguard.merchant.fees.caps import FEE_CAP_EXCEEDED
 from posguard.merchant.findings import CERTIFICATE_EXPIRED, FEE_RATE_CHANGED, MODEL_NOT_PERMITTED
 
 EX = Path(__file__).resolve().parents[2] / "src/posguard/merchant/data/examples"
@@ -26,7 +27,7 @@ def run(*args: str) -> tuple[int, str]:
 
 def test_codes_used_are_in_the_catalog() -> None:
     catalog = default_catalog()
-    for code in (FEE_RATE_CHANGED, MODEL_NOT_PERMITTED, CERTIFICATE_EXPIRED):
+    for code in (FEE_RATE_CHANGED, FEE_CAP_EXCEEDED, MODEL_NOT_PERMITTED, CERTIFICATE_EXPIRED):
         assert code in catalog
 
 

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from posguard.catalog import default_catalog
 from posguard.merchant.errors import MerchantDataError
 from posguard.merchant.fees.audit import audit_fees
-from posguard.merchant.fees.caps import check_caps, issuer_fee_cap, network_fee_cap
+from posguard.merchant.fees.caps import (
+    FEE_CAP_EXCEEDED,
+    check_caps,
+    issuer_fee_cap,
+    network_fee_cap,
+)
 from posguard.merchant.fees.compare import annualise, compare_providers
 from posguard.merchant.fees.loader import load_transactions, parse_csv
 from posguard.merchant.fees.model import CardType, Contract, Provider, Rate, SettledTransaction
@@ -64,6 +70,23 @@ def test_cap_breaches_are_found_with_the_excess() -> None:
     ]
     assert "issuer fee" in findings[0].detail.en
     assert "网络服务费" in findings[1].title.zh
+    assert [f.code for f in findings] == ["REG.FEE_CAP_EXCEEDED"] * 2
+
+
+def test_audit_names_a_cap_breach_apart_from_a_contract_rate_change() -> None:
+    assert FEE_CAP_EXCEEDED in default_catalog()
+    txns = [
+        # debit 5,000 CNY: contract 0.50% capped at 20.00 is honoured, but the issuer fee in
+        # it (15.00) is above the regulated 13.00
+        txn(1, "5000.00", "20.00", issuer_fee="15.00", network_fee="1.63"),
+        # credit 1,000 CNY at 0.68% where the contract says 0.55%: a rate change, within caps
+        txn(2, "1000.00", "6.80", card_type="credit", issuer_fee="4.50", network_fee="0.33"),
+    ]
+    got = [(f.code, f.kind, f.at_stake_fen) for f in audit_fees(txns, CONTRACT).findings]
+    assert got == [
+        ("REG.FEE_RATE_CHANGED", "rate_changed", 130),
+        ("REG.FEE_CAP_EXCEEDED", "cap_exceeded", 200),
+    ]
 
 
 def test_non_profit_merchant_pays_no_issuer_fee() -> None:

@@ -9,6 +9,10 @@ Two kinds, each grouped so a merchant reads one line per problem, with the money
   contract by more than ``tolerance_fen`` (one finding per rate class), with the first
   day it happened and the rate actually applied.
 
+Fees above the regulated caps (see :mod:`posguard.merchant.fees.caps`) are added as
+REG.FEE_CAP_EXCEEDED findings of kind ``cap_exceeded``: a breach of the rules, not a
+change of the contract.
+
 ``at_stake_fen`` is charged minus contracted, summed per transaction (each fee rounded
 half-up to the fen): positive means the merchant paid too much.
 """

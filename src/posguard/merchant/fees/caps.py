@@ -31,7 +31,7 @@ from posguard.catalog.model import Severity
 from posguard.merchant.fees.mcc import MccTable, default_mcc_table
 from posguard.merchant.fees.model import CardType, SettledTransaction
 from posguard.merchant.fees.money import fen_to_yuan, percent_ceiling
-from posguard.merchant.findings import FEE_RATE_CHANGED, Finding
+from posguard.merchant.findings import Finding
 from posguard.merchant.text import t
 
 ISSUER_DEBIT_PERCENT: Final = Decimal("0.35")
@@ -39,6 +39,10 @@ ISSUER_DEBIT_CAP_FEN: Final = 1300
 ISSUER_CREDIT_PERCENT: Final = Decimal("0.45")
 NETWORK_PERCENT: Final = Decimal("0.0325")
 NETWORK_CAP_FEN: Final = 325
+
+FEE_CAP_EXCEEDED: Final = "REG.FEE_CAP_EXCEEDED"
+"""The catalog code of a fee above its regulated cap (contract-rate changes and foreign-MCC
+settlement stay REG.FEE_RATE_CHANGED)."""
 
 
 def issuer_fee_cap(amount_fen: int, card_type: CardType, *, exempt: bool = False) -> int:
@@ -76,7 +80,8 @@ def check_caps(
     subject: str,
     table: MccTable | None = None,
 ) -> list[Finding]:
-    """One ``cap_exceeded`` finding per (component, card type) over the regulated cap."""
+    """One REG.FEE_CAP_EXCEEDED finding (kind ``cap_exceeded``) per (component, card type)
+    over the regulated cap."""
     exempt = (table or default_mcc_table()).issuer_fee_exempt(contract_mcc)
     breaches: dict[tuple[str, CardType], _Breach] = defaultdict(_Breach)
     for txn in txns:
@@ -104,7 +109,7 @@ def check_caps(
         rule_en = "not chargeable to a non-profit merchant" if exempt else "above the 2016 cap"
         findings.append(
             Finding(
-                code=FEE_RATE_CHANGED,
+                code=FEE_CAP_EXCEEDED,
                 kind="cap_exceeded",
                 severity=Severity.MAJOR,
                 subject=subject,

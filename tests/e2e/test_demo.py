@@ -71,6 +71,14 @@ def test_every_fault_of_the_story_is_injected_and_accounted_for(
     assert by[FaultKind.HOST_OUTAGE.value]["incidents"]
     outage = [i for i in report["incidents"] if i["rule"] == "network-outage"]
     assert any(i["scope"] == "host:cup-sh" for i in outage)
+    # the outage drops the SYNs: the terminals see connect timeouts (nothing sent, so no
+    # reversal) and the host's incident names them; every reversal comes from an answer that
+    # may have been delivered (a read timeout or a reset), none from a connect that failed
+    assert by[FaultKind.HOST_OUTAGE.value]["evidence"]["faults"]["NET.CONNECT_TIMEOUT"] >= 1
+    assert any(i["scope"] == "host:cup-sh" and i["code"] == "NET.CONNECT_TIMEOUT" for i in outage)
+    seen = report["faults_seen"]
+    maybe_delivered = seen.get("NET.READ_TIMEOUT", 0) + seen.get("NET.CONNECTION_RESET", 0)
+    assert report["reversals"]["queued"] <= maybe_delivered
     # paper ran out: an incident per printer, cleared when paper came back
     paper = [i for i in report["incidents"] if i["code"] == "PRN.PAPER_OUT"]
     assert paper

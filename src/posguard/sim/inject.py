@@ -1,9 +1,11 @@
 """Play a fault timeline on the full demo: each :class:`FaultKind` through the real mechanism.
 
 ================== ===============================================================
-host_outage        the terminals' fault proxies black-hole every frame
+host_outage        the terminals' fault proxies drop new connects (their port's accept
+                   queue held full, SYNs dropped): connect timeouts, nothing sent, the
+                   terminals fail over to the backup front-end with no reversal
 firewall_change    same, for one area's terminals
-connection_refused the proxies reset every new connection (port closed)
+connection_refused the proxies close their port (ECONNREFUSED, nothing sent)
 response_drop      the proxies forward requests and swallow the answers: the host
                    has acted, the terminals must reverse
 paper_out          the virtual printers report paper end; slips wait in the queue
@@ -38,8 +40,8 @@ from posguard.terminal.printer.status import PrinterStatus
 log = structlog.get_logger("posguard.sim.inject")
 
 _PROXY: dict[FaultKind, ProxyFault] = {
-    FaultKind.HOST_OUTAGE: ProxyFault.BLACKHOLE,
-    FaultKind.FIREWALL_CHANGE: ProxyFault.BLACKHOLE,
+    FaultKind.HOST_OUTAGE: ProxyFault.DROP_CONNECT,
+    FaultKind.FIREWALL_CHANGE: ProxyFault.DROP_CONNECT,
     FaultKind.CONNECTION_REFUSED: ProxyFault.REFUSE,
     FaultKind.RESPONSE_DROP: ProxyFault.DROP_RESPONSE,
 }
@@ -111,7 +113,8 @@ class FaultInjector:
         )
         log.info("fault start", fault=kind.value, code=kind.code, terminals=len(hit))
         if kind in _PROXY:
-            # a closed port refuses at connect (nothing sent); the others take the request
+            # a closed port refuses and a dropping one times out at connect (nothing sent);
+            # response_drop takes the request and swallows the answer
             hard = kind is FaultKind.CONNECTION_REFUSED
             for vt in hit:
                 vt.proxy.set_fault(Fault(kind=_PROXY[kind], hard=hard))

@@ -104,6 +104,13 @@ def test_duplicate_key_in_yaml_is_refused(write_catalog: WriteCatalog) -> None:
     assert "duplicate key 'severity'" in message
 
 
+@pytest.mark.parametrize("text", ["- {[a]: 1}\n", "- {{a: 1}: x}\n", "- {? [1, 2]: y}\n"])
+def test_a_key_that_is_not_plain_text_is_refused(write_catalog: WriteCatalog, text: str) -> None:
+    message = _load_error(write_catalog, printer=text)
+    assert message.startswith("printer.yaml: not valid YAML")
+    assert "a key must be plain text" in message
+
+
 def test_yaml_cannot_construct_python_objects(write_catalog: WriteCatalog, tmp_path: Any) -> None:
     marker = tmp_path / "pwned"
     text = f"- !!python/object/apply:os.system ['touch {marker}']\n"

@@ -100,7 +100,8 @@ def onboarding_check(
 
 @router.post("/fees/audit")
 def fees_audit(body: FeeAuditRequest) -> dict[str, Any]:
-    """Re-price settled transactions under the contract; REG.FEE_RATE_CHANGED findings."""
+    """Re-price settled transactions under the contract: REG.FEE_RATE_CHANGED findings (rate
+    changes, foreign MCC) and REG.FEE_CAP_EXCEEDED findings (above the 2016 caps)."""
     audit = _guard(
         lambda: audit_fees(body.transactions, body.contract, tolerance_fen=body.tolerance_fen)
     )

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["immediate", "open_durable"]
+from posguard.common.errors import PosguardError
+
+__all__ = ["guarded_write", "immediate", "open_durable", "storage_code"]
 
 
 def open_durable(path: str | Path, schema: str) -> sqlite3.Connection:
@@ -64,3 +67,20 @@ def storage_code(exc: sqlite3.Error) -> str | None:
     if code is None:
         return None
     return "SW.STORAGE_FULL" if code & 0xFF in (_SQLITE_FULL, _SQLITE_IOERR) else None
+
+
+@contextlib.contextmanager
+def guarded_write(
+    db: sqlite3.Connection,
+    lock: Any,
+    error: Callable[..., PosguardError],
+    what: str,
+) -> Iterator[sqlite3.Connection]:
+    """One write transaction under the store's ``lock``: a SQLite failure comes out as
+    ``error(f"{what}: ...", code=SW.STORAGE_FULL or None)``, the store's own error type."""
+    with lock:
+        try:
+            with immediate(db) as conn:
+                yield conn
+        except sqlite3.Error as exc:
+            raise error(f"{what}: {exc}", code=storage_code(exc)) from exc

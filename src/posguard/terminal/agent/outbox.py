@@ -29,7 +29,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from posguard.common.errors import ConfigError, EventError, PosguardError
 from posguard.common.events import Event, EventKind, parse_event
 from posguard.common.validation import field_path
-from posguard.terminal.storage import immediate, open_durable, storage_code
+from posguard.terminal.storage import guarded_write, open_durable
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -88,16 +88,8 @@ class Outbox:
             )
 
     # -- storage helpers ----------------------------------------------------------------
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                with immediate(self._db) as db:
-                    yield db
-            except sqlite3.Error as exc:
-                raise OutboxError(
-                    f"event outbox write failed: {exc}", code=storage_code(exc)
-                ) from exc
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return guarded_write(self._db, self._lock, OutboxError, "event outbox write failed")
 
     def _meta(self, key: str) -> str | None:
         with self._lock:

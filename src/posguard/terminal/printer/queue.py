@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,7 +37,7 @@ from posguard.terminal.printer.profiles import ProfileCheck, check_profile
 from posguard.terminal.printer.receipt import Copy, ReceiptData
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.status import PrinterStatus
-from posguard.terminal.storage import immediate, open_durable, storage_code
+from posguard.terminal.storage import guarded_write, open_durable
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS print_jobs (
@@ -118,16 +118,8 @@ class PrintQueue:
         self.recovered = self._recover()
 
     # -- storage ----------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                with immediate(self._db) as db:
-                    yield db
-            except sqlite3.Error as exc:
-                raise PrintQueueError(
-                    f"print queue storage failed: {exc}", code=storage_code(exc)
-                ) from exc
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return guarded_write(self._db, self._lock, PrintQueueError, "print queue storage failed")
 
     def _recover(self) -> int:
         """Jobs caught in ``sending`` by a crash go back to the queue, marked REPRINT."""

@@ -9,7 +9,6 @@ transaction.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,8 +37,7 @@ class ReversalSender:
     ) -> None:
         self.session = session
         self.journal = session.journal
-        retry = session.cfg.retry
-        self.backoff = backoff or Backoff(retry.base, retry.factor, retry.cap, random.Random())  # noqa: S311 - jitter, not crypto
+        self.backoff = backoff or Backoff.from_config(session.cfg.retry)
         self.clock = clock
 
     def queued(self, rec: Record) -> None:

@@ -7,7 +7,6 @@ answers ``94`` (duplicate) to a repeat, it already holds the advice and the queu
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,8 +35,7 @@ class AdviceForwarder:
     ) -> None:
         self.session = session
         self.journal = session.journal
-        retry = session.cfg.retry
-        self.backoff = backoff or Backoff(retry.base, retry.factor, retry.cap, random.Random())  # noqa: S311 - jitter, not crypto
+        self.backoff = backoff or Backoff.from_config(session.cfg.retry)
         self.clock = clock
 
     async def send_one(self, rec: Record, *, inline: bool = False) -> tuple[Record, Reply]:

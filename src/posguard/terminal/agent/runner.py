@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from posguard.common.events import EventKind
 from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.agent.publish import Publisher, PublishError
+from posguard.terminal.link.backoff import Backoff as Delays
 
 
 @dataclass
-class Backoff:
-    """Exponential backoff with jitter: the n-th wait is in [d/2, d], d = min(cap, base*factor**n).
+class Backoff(Delays):
+    """The link's exponential backoff with jitter, counting its own attempts: the n-th
+    ``next()`` wait is in [d/2, d], d = min(cap, base*factor**n).
 
+    >>> import random
     >>> b = Backoff(base=1.0, factor=2.0, cap=8.0, rng=random.Random(1))
     >>> [0.5 <= b.next() <= 1.0, 1.0 <= b.next() <= 2.0, 2.0 <= b.next() <= 4.0]
     [True, True, True]
@@ -32,16 +34,12 @@ class Backoff:
     0
     """
 
-    base: float = 1.0
-    factor: float = 2.0
-    cap: float = 60.0
-    rng: random.Random = field(default_factory=random.Random)
     attempt: int = 0
 
     def next(self) -> float:
-        d = min(self.cap, self.base * self.factor**self.attempt)
+        wait = self.delay(self.attempt)
         self.attempt += 1
-        return d / 2 + self.rng.uniform(0, d / 2)
+        return wait
 
     def reset(self) -> None:
         self.attempt = 0

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from posguard.terminal.config import RetryConfig
 
 
 @dataclass
@@ -22,6 +26,11 @@ class Backoff:
     factor: float = 2.0
     cap: float = 60.0
     rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def from_config(cls, retry: RetryConfig) -> Backoff:
+        """The backoff a terminal's ``retry`` settings describe, with fresh jitter."""
+        return cls(retry.base, retry.factor, retry.cap, random.Random())  # noqa: S311 - jitter, not crypto
 
     def delay(self, attempt: int) -> float:
         if attempt < 0:

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from posguard.catalog.loader import default_catalog
 from posguard.catalog.model import Category, Entry
 from posguard.fleet.db.models import EventRow, Incident, Terminal
 from posguard.fleet.repo.incidents import IncidentStatus
@@ -104,13 +103,12 @@ def fault_series(
     )
 
 
-def group_scopes(session: Session) -> tuple[set[str], set[str]]:
+def group_scopes(session: Session, *, catalog: Mapping[str, Entry]) -> tuple[set[str], set[str]]:
     """Acquirer hosts and areas under an open fleet-wide *network* incident (their terminals
     cannot reach the host). An issuer outage or a failed rollout on a model leaves terminals
     able to transact, so it does not count here."""
     hosts: set[str] = set()
     areas: set[str] = set()
-    catalog = default_catalog()
     q = select(Incident.scope, Incident.code).where(
         Incident.status.in_(OPEN), Incident.terminal_id.is_(None)
     )
@@ -164,7 +162,7 @@ def terminal_health(
     for tid, code in session.execute(q):
         if tid is not None:
             codes[tid].add(code)
-    hosts, areas = group_scopes(session)
+    hosts, areas = group_scopes(session, catalog=catalog)
     grouped: set[str] = set()
     if hosts or areas:
         cond = Terminal.acquirer_host.in_(hosts) | Terminal.area.in_(areas)
@@ -294,7 +292,7 @@ def health_of(
             )
         )
     )
-    hosts, areas = group_scopes(session)
+    hosts, areas = group_scopes(session, catalog=catalog)
     printers = latest_printer_states(
         session, filters=Filters(merchant=terminal.merchant_id), now=now, terminal_ids=[terminal.id]
     )

@@ -1,6 +1,7 @@
 """MQTT ingest through the local Mosquitto: two workers on one shared subscription store every
-event exactly once; malformed payloads are counted and dropped while the workers carry on;
-remote commands go out over MQTT and come back as command_result events."""
+event exactly once, whether a message holds one event or an array of them; malformed payloads
+and bad elements of an array are counted and dropped while the rest is stored and the workers
+carry on; remote commands go out over MQTT and come back as command_result events."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from posguard.catalog import default_catalog
 from posguard.common.testing import until
 from posguard.fleet.clock import Clock, SystemClock
 from posguard.fleet.db.models import Command, EventRow
-from posguard.fleet.ingest.mqtt_worker import MqttIngestWorker
+from posguard.fleet.ingest.mqtt_worker import (
+    MAX_BATCH_EVENTS,
+    MAX_BATCH_PAYLOAD_BYTES,
+    MqttIngestWorker,
+)
 from posguard.fleet.ingest.store import EventStore
 from posguard.fleet.repo.commands import issue_command
 from posguard.fleet.repo.terminals import get_terminal
@@ -132,7 +137,7 @@ async def test_malformed_payloads_are_counted_and_dropped_without_stopping(
     }
     bad = [
         (f"{root}/M01/T1/events", b"\xff\xfe not json"),
-        (f"{root}/M01/T1/events", b"[1, 2, 3]"),
+        (f"{root}/M01/T1/events", b'"neither an object nor an array"'),
         (f"{root}/M01/T1/events", json.dumps(event("T2", 1)).encode()),  # T1's topic, T2's event
         (
             f"{root}/M01/T1/events",
@@ -162,6 +167,116 @@ async def test_malformed_payloads_are_counted_and_dropped_without_stopping(
     assert worker.stats.malformed == 5
 
 
+def _settled(worker: MqttIngestWorker) -> int:
+    """Events the worker is done with (``received`` is counted before the store answers)."""
+    st = worker.stats
+    return st.stored + st.duplicate + st.malformed
+
+
+def _rows(db: FleetDB, terminal_id: str) -> list[int]:
+    with db.sessions() as s:
+        return list(
+            s.scalars(
+                select(EventRow.seq)
+                .where(EventRow.terminal_id == terminal_id)
+                .order_by(EventRow.seq)
+            )
+        )
+
+
+async def test_array_payloads_store_every_event_exactly_once(
+    fleet_db: FleetDB, mqtt_broker: tuple[str, int]
+) -> None:
+    db = fleet_db
+    root = f"pgtest-{uuid.uuid4().hex[:8]}/v1"
+    terminals = [f"T{i:02d}" for i in range(6)]
+    for tid in terminals:
+        register(db, tid)
+    async with _workers(db, mqtt_broker, root, 2) as workers:
+        async with aiomqtt.Client(*mqtt_broker, protocol=aiomqtt.ProtocolVersion.V5) as pub:
+            for tid in terminals:
+                topic = f"{root}/M01/{tid}/events"
+                for start in (0, 50):  # two arrays of 50 events each
+                    batch = [event(tid, seq) for seq in range(start, start + 50)]
+                    await pub.publish(topic, json.dumps(batch).encode(), qos=1)
+                # a single object is still accepted, and a resend overlapping both arrays
+                await pub.publish(topic, json.dumps(event(tid, 100)).encode(), qos=1)
+                resend = [event(tid, seq) for seq in range(40, 60)]
+                await pub.publish(topic, json.dumps(resend).encode(), qos=1)
+        total = 6 * (50 + 50 + 1 + 20)
+        await until(lambda: sum(_settled(w) for w in workers) >= total, timeout=20, interval=0.05)
+    assert sum(w.stats.received for w in workers) == total, "received counts events"
+    assert _count(db) == 6 * 101
+    assert sum(w.stats.stored for w in workers) == 6 * 101
+    assert sum(w.stats.duplicate for w in workers) == 6 * 20
+    assert sum(w.stats.malformed for w in workers) == 0
+    for tid in terminals:
+        assert _rows(db, tid) == list(range(101))
+
+
+async def test_a_bad_element_never_stops_the_rest_of_its_array(
+    sqlite_db: FleetDB, mqtt_broker: tuple[str, int]
+) -> None:
+    db = sqlite_db
+    register(db, "T1")
+    register(db, "T2")
+    root = f"pgtest-{uuid.uuid4().hex[:8]}/v1"
+    reasons = ("not_object", "topic_mismatch", "invalid_event", "refused")
+    before = {r: _malformed(r) for r in reasons}
+    mixed = [
+        event("T1", 1),
+        event("T2", 2),  # T1's topic, T2's event
+        "not an event",
+        {**event("T1", 3), "kind": "fault"},  # a fault without its code: schema-invalid
+        event("T1", 4),
+    ]
+    async with _workers(db, mqtt_broker, root, 1) as (worker,):
+        async with aiomqtt.Client(*mqtt_broker, protocol=aiomqtt.ProtocolVersion.V5) as pub:
+            await pub.publish(f"{root}/M01/T1/events", json.dumps(mixed).encode(), qos=1)
+        await until(lambda: _settled(worker) >= 5, timeout=20, interval=0.05)
+    assert _rows(db, "T1") == [1, 4]
+    assert _rows(db, "T2") == []
+    assert {r: _malformed(r) - v for r, v in before.items()} == {
+        "not_object": 1,
+        "topic_mismatch": 1,
+        "invalid_event": 1,
+        "refused": 0,
+    }
+    assert (worker.stats.received, worker.stats.stored, worker.stats.malformed) == (5, 2, 3)
+    assert worker.stats.refused == 1  # the schema-invalid one, refused by the store
+
+
+async def test_an_oversize_or_empty_array_is_dropped_whole_and_the_worker_goes_on(
+    sqlite_db: FleetDB, mqtt_broker: tuple[str, int]
+) -> None:
+    db = sqlite_db
+    register(db, "T1")
+    root = f"pgtest-{uuid.uuid4().hex[:8]}/v1"
+    topic = f"{root}/M01/T1/events"
+    reasons = ("batch_too_large", "batch_too_many", "empty_batch", "too_large")
+    before = {r: _malformed(r) for r in reasons}
+    pad = "x" * 4000
+    too_big = json.dumps([event("T1", s, data={"pad": pad}) for s in range(300)]).encode()
+    assert len(too_big) > MAX_BATCH_PAYLOAD_BYTES
+    too_many = json.dumps([event("T1", s) for s in range(MAX_BATCH_EVENTS + 1)]).encode()
+    assert len(too_many) <= MAX_BATCH_PAYLOAD_BYTES  # over the count, not the size
+    just_fits = [event("T1", s) for s in range(1000, 1000 + MAX_BATCH_EVENTS)]
+    async with _workers(db, mqtt_broker, root, 1) as (worker,):
+        async with aiomqtt.Client(*mqtt_broker, protocol=aiomqtt.ProtocolVersion.V5) as pub:
+            for payload in (too_big, too_many, b" [ ] "):
+                await pub.publish(topic, payload, qos=1)
+            await pub.publish(topic, json.dumps(just_fits).encode(), qos=1)
+        await until(lambda: _settled(worker) >= 3 + MAX_BATCH_EVENTS, timeout=20, interval=0.05)
+    assert _rows(db, "T1") == list(range(1000, 1000 + MAX_BATCH_EVENTS))
+    assert {r: _malformed(r) - v for r, v in before.items()} == {
+        "batch_too_large": 1,
+        "batch_too_many": 1,
+        "empty_batch": 1,
+        "too_large": 0,
+    }
+    assert worker.stats.malformed == 3
+
+
 async def test_command_goes_out_over_mqtt_and_its_result_completes_it(
     sqlite_db: FleetDB, mqtt_broker: tuple[str, int]
 ) -> None:
@@ -185,7 +300,7 @@ async def test_command_goes_out_over_mqtt_and_its_result_completes_it(
         await term.subscribe(f"{root}/M01/T1/commands", qos=1)
         async with _workers(db, mqtt_broker, root, 2, dispatch=True):
             msg = await asyncio.wait_for(anext(aiext(term)), 10)
-            body = json.loads(msg.payload)  # type: ignore[arg-type]
+            body = json.loads(msg.payload)
             assert (body["command_id"], body["name"], body["args"]) == (
                 cmd_id,
                 "reboot",

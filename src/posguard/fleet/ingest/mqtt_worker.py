@@ -4,11 +4,23 @@ Each worker subscribes ``$share/posguard-ingest/posguard/v1/+/+/events`` at QoS 
 arrives (up to ``batch_max`` messages or ``linger_s``), and stores it through the same
 :class:`EventStore` as HTTP ingest, so a resend is stored once whichever worker gets it.
 
+Payload of an events message: either one JSON event object (at most
+:data:`~posguard.common.events.MAX_EVENT_BYTES`, 64 KiB) or a JSON array of event objects, a
+batch from that one terminal, so the per-message client cost is shared by the batch. An array
+holds at most :data:`MAX_BATCH_EVENTS` (1,000) events in at most
+:data:`MAX_BATCH_PAYLOAD_BYTES` (1 MiB); an empty array, or one over either limit, is dropped
+whole (``empty_batch``, ``batch_too_many``, ``batch_too_large``). Within an array each element
+stands alone, as in an HTTP batch: one that is not an object, does not match the topic, or is
+refused by the store is dropped and counted, and the rest of its message is still stored.
+The terminal's agent (``posguard.terminal.agent.publish``) keeps its messages within these
+limits.
+
 Authentication: the broker authenticates each terminal and its ACL lets it publish only to its
 own ``posguard/v1/{merchant}/{terminal}/events`` topic (configure that in Mosquitto/EMQX in
-production). The worker then requires the payload to match its topic and the terminal to be
-known and not revoked. Malformed or refused messages are counted
-(``posguard_fleet_mqtt_malformed_total{reason}``) and dropped; the worker carries on.
+production). The worker then requires every event to match its topic and the terminal to be
+known and not revoked. Malformed or refused events are counted
+(``posguard_fleet_mqtt_malformed_total{reason}``: once per dropped event, once per payload
+dropped whole) and dropped; the worker carries on.
 
 With ``dispatch_commands`` the worker also publishes pending remote commands to
 ``posguard/v1/{merchant}/{terminal}/commands`` (QoS 1). Each command is claimed by one
@@ -20,9 +32,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import aiomqtt
 import structlog
@@ -48,9 +61,22 @@ SHARE_GROUP = "posguard-ingest"
 TOPIC_ROOT = "posguard/v1"
 SHARED_TOPIC = f"$share/{SHARE_GROUP}/{TOPIC_ROOT}/+/+/events"
 
+MAX_BATCH_PAYLOAD_BYTES: Final = 1024 * 1024
+"""The largest payload holding a JSON array of events (one event alone: ``MAX_EVENT_BYTES``)."""
+MAX_BATCH_EVENTS: Final = 1000
+"""The most events one array payload may hold (the HTTP batch's default limit too)."""
+
+# JSON whitespace then "[": the payload is an array, so the array's size limit applies to it
+_ARRAY_START: Final = re.compile(rb"[ \t\n\r]*\[")
+
 
 @dataclass
 class WorkerStats:
+    """Counts of events, not messages: an array payload counts once per element, and a payload
+    dropped whole (not JSON, too large, an empty or too long array) counts once. So while the
+    store answers, ``received == stored + duplicate + malformed`` (``refused`` is the part of
+    ``malformed`` the store refused)."""
+
     received: int = 0
     stored: int = 0
     duplicate: int = 0
@@ -75,23 +101,55 @@ def split_topic(topic: str, root: str = TOPIC_ROOT) -> tuple[str, str] | None:
 
 def decode(
     topic: str, payload: bytes, root: str = TOPIC_ROOT
-) -> tuple[dict[str, Any] | None, str | None]:
-    """The event object, or a reason it is malformed (``bad_topic``, ``too_large``, ``not_json``,
-    ``not_object``, ``topic_mismatch``). Schema checks happen in the store."""
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The event objects of one message, and a reason for each part of it that is dropped.
+
+    A payload dropped whole gives one reason: ``bad_topic``, ``too_large`` (one event over
+    ``MAX_EVENT_BYTES``), ``batch_too_large`` (an array over ``MAX_BATCH_PAYLOAD_BYTES``),
+    ``not_json``, ``not_object`` (neither an object nor an array), ``empty_batch`` or
+    ``batch_too_many`` (an array of more than ``MAX_BATCH_EVENTS``). Otherwise each element of
+    an array that is not an object gives ``not_object`` and each event whose ``merchant_id`` or
+    ``terminal_id`` is not its topic's gives ``topic_mismatch``; the other events are returned.
+    Schema checks happen in the store.
+
+    >>> decode("posguard/v1/M1/T1/events", b'[{"merchant_id": "M1", "terminal_id": "T1"}, 7]')
+    ([{'merchant_id': 'M1', 'terminal_id': 'T1'}], ['not_object'])
+    >>> decode("posguard/v1/M1/T1/events", b" []")
+    ([], ['empty_batch'])
+    """
     where = split_topic(topic, root)
     if where is None:
-        return None, "bad_topic"
-    if len(payload) > MAX_EVENT_BYTES:
-        return None, "too_large"
+        return [], ["bad_topic"]
+    if _ARRAY_START.match(payload) is not None:
+        if len(payload) > MAX_BATCH_PAYLOAD_BYTES:
+            return [], ["batch_too_large"]
+    elif len(payload) > MAX_EVENT_BYTES:
+        return [], ["too_large"]
     try:
         obj = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return None, "not_json"
-    if not isinstance(obj, dict):
-        return None, "not_object"
-    if obj.get("merchant_id") != where[0] or obj.get("terminal_id") != where[1]:
-        return None, "topic_mismatch"
-    return obj, None
+        return [], ["not_json"]
+    merchant_id, terminal_id = where
+    if isinstance(obj, dict):
+        if obj.get("merchant_id") != merchant_id or obj.get("terminal_id") != terminal_id:
+            return [], ["topic_mismatch"]
+        return [obj], []
+    if not isinstance(obj, list):
+        return [], ["not_object"]
+    if not obj:
+        return [], ["empty_batch"]
+    if len(obj) > MAX_BATCH_EVENTS:
+        return [], ["batch_too_many"]
+    events: list[dict[str, Any]] = []
+    reasons: list[str] = []
+    for item in obj:
+        if not isinstance(item, dict):
+            reasons.append("not_object")
+        elif item.get("merchant_id") != merchant_id or item.get("terminal_id") != terminal_id:
+            reasons.append("topic_mismatch")
+        else:
+            events.append(item)
+    return events, reasons
 
 
 class MqttIngestWorker:
@@ -213,18 +271,20 @@ class MqttIngestWorker:
     def _handle(self, batch: list[aiomqtt.Message]) -> None:
         objs: list[dict[str, Any]] = []
         for message in batch:
-            self.stats.received += 1
             payload = (
                 message.payload
                 if isinstance(message.payload, bytes)
                 else str(message.payload).encode()
             )
-            obj, reason = decode(message.topic.value, payload, self.topic_root)
-            if obj is None:
-                self.stats.malformed += 1
-                MQTT_MALFORMED.labels(reason or "unknown").inc()
-                continue
-            objs.append(obj)
+            events, reasons = decode(message.topic.value, payload, self.topic_root)
+            # events, not messages (see WorkerStats): each element of an array, or the payload
+            # once when it is dropped whole
+            self.stats.received += len(events) + len(reasons)
+            if reasons:
+                self.stats.malformed += len(reasons)
+                for reason in reasons:
+                    MQTT_MALFORMED.labels(reason).inc()
+            objs.extend(events)
         if not objs:
             return
         try:

@@ -1,7 +1,8 @@
 """MQTT ingest through the local Mosquitto: two workers on one shared subscription store every
 event exactly once, whether a message holds one event or an array of them; malformed payloads
 and bad elements of an array are counted and dropped while the rest is stored and the workers
-carry on; remote commands go out over MQTT and come back as command_result events."""
+carry on; the terminal agent's batch arrives as one array message and is stored whole; remote
+commands go out over MQTT and come back as command_result events."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiomqtt
 import pytest
@@ -17,9 +19,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from posguard.catalog import default_catalog
+from posguard.common.events import EventKind
 from posguard.common.testing import until
 from posguard.fleet.clock import Clock, SystemClock
 from posguard.fleet.db.models import Command, EventRow
+from posguard.fleet.ingest import mqtt_worker
 from posguard.fleet.ingest.mqtt_worker import (
     MAX_BATCH_EVENTS,
     MAX_BATCH_PAYLOAD_BYTES,
@@ -28,6 +32,9 @@ from posguard.fleet.ingest.mqtt_worker import (
 from posguard.fleet.ingest.store import EventStore
 from posguard.fleet.repo.commands import issue_command
 from posguard.fleet.repo.terminals import get_terminal
+from posguard.terminal.agent import publish
+from posguard.terminal.agent.outbox import Outbox
+from posguard.terminal.agent.runner import TelemetryAgent
 
 from .conftest import FleetDB, event, register
 
@@ -275,6 +282,44 @@ async def test_an_oversize_or_empty_array_is_dropped_whole_and_the_worker_goes_o
         "too_large": 0,
     }
     assert worker.stats.malformed == 3
+
+
+def test_the_agent_sends_no_message_the_worker_would_drop_for_its_size() -> None:
+    assert publish.MAX_BATCH_PAYLOAD_BYTES <= mqtt_worker.MAX_BATCH_PAYLOAD_BYTES
+    assert publish.MAX_BATCH_EVENTS <= mqtt_worker.MAX_BATCH_EVENTS
+    assert publish.TOPIC_ROOT == mqtt_worker.TOPIC_ROOT
+
+
+async def test_the_agents_batch_is_one_array_message_and_the_worker_stores_it_all(
+    sqlite_db: FleetDB, mqtt_broker: tuple[str, int], tmp_path: Path
+) -> None:
+    db = sqlite_db
+    tid = "T" + uuid.uuid4().hex[:7].upper()  # the agent publishes under the real topic root
+    register(db, tid)
+    box = Outbox(tmp_path / "outbox.db", tid, "M01")
+    for i in range(3):
+        box.emit(EventKind.TRANSACTION, type="sale", outcome="approved", stan=f"{i:06d}")
+    async with (
+        _workers(db, mqtt_broker, mqtt_worker.TOPIC_ROOT, 1) as (worker,),
+        aiomqtt.Client(*mqtt_broker, protocol=aiomqtt.ProtocolVersion.V5) as raw,
+    ):
+        await raw.subscribe(publish.events_topic("M01", tid), qos=1)
+        pub = publish.MqttPublisher(*mqtt_broker, merchant_id="M01", terminal_id=tid)
+        try:
+            assert await TelemetryAgent(box, pub, heartbeat_interval=None).drain_once() == 3
+        finally:
+            await pub.close()
+        msg = await asyncio.wait_for(anext(aiext(raw)), 10)
+        with pytest.raises(TimeoutError):  # nothing else: the batch was that one message
+            await asyncio.wait_for(anext(aiext(raw)), 0.5)
+        await until(lambda: worker.stats.stored >= 3, timeout=20, interval=0.05)
+    assert isinstance(msg.payload, bytes)
+    body = json.loads(msg.payload)
+    assert isinstance(body, list)
+    assert [(e["terminal_id"], e["seq"]) for e in body] == [(tid, 1), (tid, 2), (tid, 3)]
+    assert _rows(db, tid) == [1, 2, 3]
+    assert worker.stats.stored == 3
+    assert box.pending() == 0
 
 
 async def test_command_goes_out_over_mqtt_and_its_result_completes_it(

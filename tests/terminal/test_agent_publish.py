@@ -19,11 +19,14 @@ from posguard.common.testing import free_port, until
 from posguard.terminal.agent.commands import CommandDispatcher, CommandName
 from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.agent.publish import (
+    MAX_BATCH_EVENTS,
+    MAX_BATCH_PAYLOAD_BYTES,
     HttpPublisher,
     MqttPublisher,
     PublishError,
     commands_topic,
     events_topic,
+    mqtt_payloads,
 )
 from posguard.terminal.agent.runner import Backoff, TelemetryAgent
 
@@ -209,6 +212,12 @@ async def _ignore(coro: Any) -> None:
     await coro
 
 
+def _events(payload: bytes) -> list[dict[str, Any]]:
+    """The events of one MQTT message: a JSON array of them, or one object."""
+    body = json.loads(payload)
+    return body if isinstance(body, list) else [body]
+
+
 @pytest.mark.mqtt
 async def test_mqtt_events_arrive_on_the_terminal_topic_with_qos1(
     tmp_path: Path, mqtt_broker: tuple[str, int]
@@ -224,7 +233,7 @@ async def test_mqtt_events_arrive_on_the_terminal_topic_with_qos1(
             async for msg in fleet.messages:
                 assert isinstance(msg.payload, bytes)
                 received.append(msg.payload)
-                if len(received) == 3:
+                if sum(len(_events(r)) for r in received) >= 4:
                     return
 
         collector = asyncio.create_task(collect())
@@ -232,12 +241,32 @@ async def test_mqtt_events_arrive_on_the_terminal_topic_with_qos1(
         for i in range(3):
             box.emit(EventKind.TRANSACTION, type="sale", outcome="approved", stan=f"{i:06d}")
         agent = TelemetryAgent(box, pub, heartbeat_interval=None)
-        assert await agent.drain_once() == 3
+        assert await agent.drain_once() == 3  # one batch: one message, a JSON array
+        box.emit(EventKind.LIFECYCLE, event="boot")
+        assert await agent.drain_once() == 1  # a batch of one: the plain object
         await asyncio.wait_for(collector, 10)
         await pub.close()
-    events = [parse_event(r) for r in received]
-    assert [e.seq for e in events] == [1, 2, 3]
+    assert len(received) == 2
+    assert isinstance(json.loads(received[0]), list)
+    assert isinstance(json.loads(received[1]), dict)
+    events = [parse_event(e) for r in received for e in _events(r)]
+    assert [e.seq for e in events] == [1, 2, 3, 4]
     assert box.pending() == 0
+
+
+def test_mqtt_payloads_keep_order_and_stay_within_the_workers_limits() -> None:
+    n = 2 * MAX_BATCH_EVENTS + 500
+    small = [json.dumps({"seq": i}).encode() for i in range(n)]
+    by_count = mqtt_payloads(small)
+    assert [len(json.loads(p)) for p in by_count] == [MAX_BATCH_EVENTS, MAX_BATCH_EVENTS, 500]
+    assert [e["seq"] for p in by_count for e in _events(p)] == list(range(n))
+    big = [json.dumps({"seq": i, "pad": "x" * 300_000}).encode() for i in range(7)]
+    by_size = mqtt_payloads(big)
+    assert max(len(p) for p in by_size) <= MAX_BATCH_PAYLOAD_BYTES
+    assert [e["seq"] for p in by_size for e in _events(p)] == list(range(7))
+    assert [type(json.loads(p)) for p in by_size] == [list, list, dict]  # 3, 3, the last alone
+    assert [len(_events(p)) for p in by_size] == [3, 3, 1]
+    assert mqtt_payloads([small[0]]) == [small[0]]  # one event: the plain object
 
 
 @pytest.mark.mqtt
@@ -272,11 +301,11 @@ async def test_mqtt_remote_command_runs_once_and_is_acknowledged(
         async def collect() -> None:
             async for msg in fleet.messages:
                 assert isinstance(msg.payload, bytes)
-                ev = json.loads(msg.payload)
-                if ev["kind"] == "command_result":
-                    results.append(ev["data"])
-                    if len(results) == 2:
-                        return
+                for ev in _events(msg.payload):
+                    if ev["kind"] == "command_result":
+                        results.append(ev["data"])
+                if len(results) == 2:
+                    return
 
         await asyncio.wait_for(collect(), 10)
         stop.set()

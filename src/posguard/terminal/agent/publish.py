@@ -4,9 +4,14 @@ A publisher either delivers the whole batch (the broker or the fleet acknowledge
 or raises :class:`PublishError` carrying the catalog code of what failed; the caller
 keeps the batch in the outbox and backs off. Nothing here decides to drop an event.
 
-- MQTT: one JSON event per message on ``posguard/v1/{merchant_id}/{terminal_id}/events``,
-  QoS 1 (each publish waits for the broker's PUBACK). The same session subscribes to
-  ``.../commands`` (QoS 1) and hands every command to a callback.
+- MQTT: on ``posguard/v1/{merchant_id}/{terminal_id}/events``, QoS 1, a batch of several
+  events goes as one message holding a JSON array of them (one PUBACK for the batch) and a
+  single event as a plain JSON object. A batch larger than the fleet worker accepts in one
+  message (:data:`MAX_BATCH_EVENTS` events, :data:`MAX_BATCH_PAYLOAD_BYTES` bytes) is split
+  into several messages; each publish waits for its PUBACK, and if one fails the whole batch
+  stays in the outbox (a resend of the delivered part is stored once: events are keyed by
+  ``(terminal_id, seq)``). The same session subscribes to ``.../commands`` (QoS 1) and hands
+  every command to a callback.
 - HTTP: ``POST {base}/api/v1/ingest/batch`` with ``{"events": [...]}`` and
   ``Authorization: Bearer <terminal token>``; any 2xx acknowledges the batch (the fleet
   answers per event: stored, duplicate or rejected, and a rejected event must not block the
@@ -35,6 +40,12 @@ from posguard.terminal.agent.outbox import event_json
 
 TOPIC_ROOT: Final = "posguard/v1"
 INGEST_PATH: Final = "/api/v1/ingest/batch"
+
+# What one MQTT events message may hold: the fleet worker's limits of the same names in
+# posguard.fleet.ingest.mqtt_worker (the terminal does not import the fleet; a test keeps
+# these within them).
+MAX_BATCH_PAYLOAD_BYTES: Final = 1024 * 1024
+MAX_BATCH_EVENTS: Final = 1000
 
 CommandSink = Callable[[bytes], Awaitable[None]]
 
@@ -65,6 +76,35 @@ def events_topic(merchant_id: str, terminal_id: str) -> str:
 
 def commands_topic(merchant_id: str, terminal_id: str) -> str:
     return f"{TOPIC_ROOT}/{merchant_id}/{terminal_id}/commands"
+
+
+def mqtt_payloads(
+    encoded: Sequence[bytes],
+    *,
+    max_bytes: int = MAX_BATCH_PAYLOAD_BYTES,
+    max_events: int = MAX_BATCH_EVENTS,
+) -> list[bytes]:
+    """The MQTT messages carrying ``encoded`` (each one event's JSON), in order: runs of events
+    as JSON arrays of at most ``max_events`` and ``max_bytes``, a run of one as the plain object.
+    An event too big for an array of its own goes alone, as an object.
+
+    >>> mqtt_payloads([b'{"seq":1}', b'{"seq":2}', b'{"seq":3}'], max_events=2)
+    [b'[{"seq":1},{"seq":2}]', b'{"seq":3}']
+    >>> mqtt_payloads([b'{"seq":1}', b'{"seq":2}'], max_bytes=20)
+    [b'{"seq":1}', b'{"seq":2}']
+    """
+    out: list[bytes] = []
+    run: list[bytes] = []
+    size = 2  # the brackets
+    for raw in encoded:
+        if run and (len(run) >= max_events or size + 1 + len(raw) > max_bytes):
+            out.append(run[0] if len(run) == 1 else b"[" + b",".join(run) + b"]")
+            run, size = [], 2
+        size += len(raw) + (1 if run else 0)  # and its comma
+        run.append(raw)
+    if run:
+        out.append(run[0] if len(run) == 1 else b"[" + b",".join(run) + b"]")
+    return out
 
 
 class MqttPublisher:
@@ -135,15 +175,13 @@ class MqttPublisher:
         await self._connect()
 
     async def publish(self, batch: Sequence[Event]) -> None:
+        """Deliver ``batch`` as one message (a JSON array, or the object of a single event), or
+        as several when it is over the fleet's per-message limits; each waits for its PUBACK."""
+        payloads = mqtt_payloads([event.model_dump_json().encode() for event in batch])
         client = await self._connect()
         try:
-            for event in batch:
-                await client.publish(
-                    self.topic,
-                    event.model_dump_json().encode(),
-                    qos=1,
-                    timeout=self.timeout,
-                )
+            for payload in payloads:
+                await client.publish(self.topic, payload, qos=1, timeout=self.timeout)
         except (aiomqtt.MqttError, OSError) as exc:
             await self.close()
             raise _mqtt_error(exc, self.host, self.port) from exc

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posguard.common.errors import EventError
-from posguard.common.event_batch import parse_events
+from posguard.common.event_batch import BatchError, parse_batch_json, parse_events
 from posguard.common.events import EventKind, parse_event
 
 PAN = "6212345678901232"  # UnionPay BIN, valid Luhn
@@ -124,3 +125,31 @@ _events = st.fixed_dictionaries(
 @given(st.lists(_events, max_size=6))
 def test_batch_verdicts_equal_one_by_one_verdicts(batch: list[dict[str, Any]]) -> None:
     assert [_in_batch(x) for x in parse_events(batch)] == [_alone(e) for e in batch]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_events, max_size=6))
+def test_batch_from_json_bytes_gives_the_verdicts_of_decoded_events(
+    batch: list[dict[str, Any]],
+) -> None:
+    body = json.dumps({"events": batch}).encode()
+    from_bytes = [_in_batch(x) for x in parse_batch_json(body)]
+    assert from_bytes == [_alone(e) for e in json.loads(body)["events"]]
+
+
+def test_batch_from_json_bytes_of_clean_events_skips_the_decoded_path() -> None:
+    body = json.dumps({"events": [_event(seq) for seq in range(20)], "meta": 1}).encode()
+    out = parse_batch_json(body)
+    assert [f["seq"] for f, _ in out] == list(range(20))  # type: ignore[index]
+    assert json.loads(out[3][1]) == {"uptime_s": 60, "firmware": "2.1.0"}  # type: ignore[index]
+
+
+def test_batch_from_json_bytes_refuses_a_body_that_is_not_an_envelope() -> None:
+    for body, says in [
+        (b"\xff", "body: not JSON"),
+        (b"[]", "body: must be a JSON object"),
+        (b"{}", "events: missing"),
+        (b'{"events": "x"}', "events: must be an array"),
+    ]:
+        with pytest.raises(BatchError, match=says):
+            parse_batch_json(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from posguard.fleet.api.schemas.events import BatchResultPublic
@@ -92,6 +93,48 @@ def test_oversized_batch_is_refused_whole(api: Api) -> None:
     )
     assert r.status_code == 413
     assert _count(api) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "says"),
+    [
+        (b'{"events": [', "body", "not JSON"),
+        (b'[{"seq": 1}]', "body", "must be a JSON object"),
+        (b'{"evts": []}', "events", "missing"),
+        (b'{"events": {"seq": 1}}', "events", "must be an array"),
+    ],
+)
+def test_a_body_that_is_not_a_batch_is_a_422_that_says_where(
+    api: Api, body: bytes, where: str, says: str
+) -> None:
+    r = api.client.post(
+        "/api/v1/ingest/batch",
+        content=body,
+        headers={**api.as_terminal("T1"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    (detail,) = r.json()["detail"]
+    assert detail["loc"] == ["body", where]
+    assert says in detail["msg"]
+    assert _count(api) == 0
+
+
+def test_a_body_over_the_byte_limit_is_refused_before_it_is_parsed(api: Api) -> None:
+    limit = api.client.app.state.fleet.settings.ingest_body_max_bytes  # type: ignore[attr-defined]
+    pad = "x" * 1000
+    events = [event("T1", i, data={"pad": pad}) for i in range(limit // 1000 + 1)]
+    r = api.client.post(
+        "/api/v1/ingest/batch", json={"events": events}, headers=api.as_terminal("T1")
+    )
+    assert r.status_code == 413
+    assert f"over {limit} bytes" in r.json()["detail"]
+    assert _count(api) == 0
+
+
+def test_an_empty_batch_stores_nothing_and_says_so(api: Api) -> None:
+    r = api.client.post("/api/v1/ingest/batch", json={"events": []}, headers=api.as_terminal("T1"))
+    assert r.status_code == 200
+    assert r.json() == {"stored": 0, "duplicate": 0, "rejected": 0, "results": []}
 
 
 def test_health_readiness_and_metrics(api: Api) -> None:

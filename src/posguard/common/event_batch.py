@@ -26,7 +26,7 @@ import bisect
 import itertools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Final, NotRequired, cast
 
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError, with_config
@@ -66,8 +66,24 @@ class EventFields(TypedDict):
 ParsedEvent = tuple[EventFields, str]
 """A valid event: its fields and its ``data`` as JSON text."""
 
+
+class BatchEnvelope(TypedDict):
+    """The body of a batch: ``{"events": [...]}`` (other members are ignored)."""
+
+    events: list[EventFields]
+
+
+class BatchError(ValueError):
+    """The batch envelope itself is malformed; the message says where."""
+
+
+class BatchTooLargeError(BatchError):
+    """The batch holds more events than the receiver takes at once."""
+
+
 _BATCH: Final = TypeAdapter(list[EventFields])
 _ONE: Final = TypeAdapter(EventFields)
+_ENVELOPE: Final = TypeAdapter(BatchEnvelope)
 
 
 def _data_json(data: dict[str, Any]) -> str | EventError:
@@ -147,10 +163,68 @@ def parse_events(raws: Sequence[Any]) -> list[ParsedEvent | EventError]:
     items = list(raws)
     out: list[ParsedEvent | EventError | None] = [None] * len(items)
     valid = _schema_pass(items, out)
+    return _finish(valid, out, lambda: items)
+
+
+def parse_batch_json(body: bytes | str) -> list[ParsedEvent | EventError]:
+    """Validate a batch envelope ``{"events": [...]}`` straight from its JSON text, with the
+    verdicts :func:`parse_events` gives for its decoded events.
+
+    The common case (every event plainly valid) is one pydantic-core pass over the bytes, with
+    no intermediate Python objects; otherwise the body is decoded and goes through
+    :func:`parse_events`. Raises :class:`BatchError` when the body itself is not such an
+    envelope (not JSON, not an object, ``events`` missing or not an array).
+
+    >>> [p[0]["seq"] for p in parse_batch_json(
+    ...     b'{"events": [{"terminal_id": "T1", "merchant_id": "M1", "seq": 7,'
+    ...     b' "ts": "2026-11-25T10:00:00Z", "kind": "heartbeat"}]}')]
+    [7]
+    >>> parse_batch_json(b'{"events": 1}')
+    Traceback (most recent call last):
+    ...
+    posguard.common.event_batch.BatchError: events: must be an array of event objects
+    """
+    try:
+        events = _ENVELOPE.validate_json(body)["events"]
+    except ValidationError:
+        return parse_events(batch_items(body))
+    out: list[ParsedEvent | EventError | None] = [None] * len(events)
+    cache: list[list[Any]] = []
+
+    def items() -> list[Any]:  # decoded only if some event needs its exact verdict
+        if not cache:
+            cache.append(batch_items(body))
+        return cache[0]
+
+    return _finish(list(enumerate(events)), out, items)
+
+
+def batch_items(body: bytes | str) -> list[Any]:
+    """The ``events`` array of a batch envelope, decoded; :class:`BatchError` if there is none."""
+    try:
+        obj = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BatchError(f"body: not JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise BatchError('body: must be a JSON object {"events": [...]}')
+    if "events" not in obj:
+        raise BatchError("events: missing")
+    events = obj["events"]
+    if not isinstance(events, list):
+        raise BatchError("events: must be an array of event objects")
+    return events
+
+
+def _finish(
+    valid: list[tuple[int, EventFields]],
+    out: list[ParsedEvent | EventError | None],
+    items: Callable[[], list[Any]],
+) -> list[ParsedEvent | EventError]:
+    """Serialise ``data`` and scan it; odd events get their exact verdict from ``items()``."""
     plain: list[tuple[int, EventFields]] = []
     for i, f in valid:
         if f["kind"] in _NEEDS_CODE and f.get("code") is None:
-            out[i] = _exact(items[i])
+            out[i] = _exact(items()[i])
         else:
             plain.append((i, f))
     try:
@@ -165,8 +239,17 @@ def parse_events(raws: Sequence[Any]) -> list[ParsedEvent | EventError]:
     if "NaN" in joined or "Infinity" in joined:
         odd.update(k for k, t in enumerate(texts) if "NaN" in t or "Infinity" in t)
     for k, ((i, f), text) in enumerate(zip(plain, texts, strict=True)):
-        out[i] = _exact(items[i]) if k in odd else (f, text)
+        out[i] = _exact(items()[i]) if k in odd else (f, text)
     return cast(list[ParsedEvent | EventError], out)
 
 
-__all__ = ["EventFields", "ParsedEvent", "parse_events"]
+__all__ = [
+    "BatchEnvelope",
+    "BatchError",
+    "BatchTooLargeError",
+    "EventFields",
+    "ParsedEvent",
+    "batch_items",
+    "parse_batch_json",
+    "parse_events",
+]

@@ -35,6 +35,8 @@ class FleetSettings(BaseSettings):
     diagnosis_poll_s: float = Field(0.2, gt=0, le=60)
     default_heartbeat_interval_s: int = Field(60, ge=1)
     ingest_batch_max: int = Field(1000, ge=1, le=10_000)
+    # Largest batch body read (bytes); a longer body is refused with 413 before it is parsed.
+    ingest_body_max_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
 
 
 @cache

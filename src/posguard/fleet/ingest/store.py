@@ -4,25 +4,39 @@ with a reason; a bad event never stops the rest of its batch.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.catalog.model import Entry
 from posguard.common.errors import EventError
-from posguard.common.event_batch import parse_events
+from posguard.common.event_batch import (
+    BatchTooLargeError,
+    ParsedEvent,
+    parse_batch_json,
+    parse_events,
+)
 from posguard.common.events import EventKind
 from posguard.fleet.clock import Clock
 from posguard.fleet.db.models import Terminal
 from posguard.fleet.metrics import EVENTS, INGEST_SECONDS
 from posguard.fleet.repo.commands import complete_command
-from posguard.fleet.repo.event_insert import EventInsert, insert_event_rows
+from posguard.fleet.repo.event_insert import (
+    EventInsert,
+    prepare_event_rows,
+    write_prepared_rows,
+)
 
 _KIND_TEXT = {k: k.value for k in EventKind}
+_TERMINALS_BY_ID = select(Terminal.id, Terminal.merchant_id, Terminal.revoked).where(
+    Terminal.id.in_(bindparam("ids", expanding=True))
+)
 _COMMAND_RESULT = EventKind.COMMAND_RESULT.value
 
 
@@ -56,6 +70,11 @@ class EventStore:
         self.sessions = sessions
         self.catalog = catalog
         self.clock = clock
+        bind = sessions.kw.get("bind")
+        self._dialect: str = bind.dialect.name if bind is not None else "sqlite"
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if self._dialect == "sqlite" else nullcontext()
+        )
 
     def _refusal(
         self,
@@ -79,10 +98,45 @@ class EventStore:
         return None
 
     def store(
-        self, raws: Sequence[Any], *, transport: str, credential_terminal: str | None = None
+        self,
+        raws: Sequence[Any],
+        *,
+        transport: str,
+        credential_terminal: str | None = None,
+        known_terminal: Terminal | None = None,
     ) -> list[EventResult]:
+        """Validate and store decoded events (objects, or JSON bytes/text each).
+        ``known_terminal``: the terminal row the caller has just read (the credential check),
+        so a batch of that terminal's own events needs no lookup."""
         with INGEST_SECONDS.labels(transport).time():
-            results = self._store(raws, credential_terminal)
+            results = self._store(parse_events(raws), credential_terminal, known_terminal)
+        return self._counted(results, transport)
+
+    def store_batch_json(
+        self,
+        body: bytes | str,
+        *,
+        transport: str,
+        credential_terminal: str | None = None,
+        known_terminal: Terminal | None = None,
+        max_events: int | None = None,
+    ) -> list[EventResult]:
+        """Validate and store a batch envelope ``{"events": [...]}`` straight from its JSON
+        text (one validation pass over the bytes in the common case). Raises
+        :class:`~posguard.common.event_batch.BatchError` when the body is not such an envelope,
+        :class:`~posguard.common.event_batch.BatchTooLargeError` when it holds more than
+        ``max_events``; nothing is stored then."""
+        with INGEST_SECONDS.labels(transport).time():
+            parsed = parse_batch_json(body)
+            if max_events is not None and len(parsed) > max_events:
+                raise BatchTooLargeError(
+                    f"at most {max_events} events per batch, got {len(parsed)}"
+                )
+            results = self._store(parsed, credential_terminal, known_terminal)
+        return self._counted(results, transport)
+
+    @staticmethod
+    def _counted(results: list[EventResult], transport: str) -> list[EventResult]:
         counts = dict.fromkeys(Outcome, 0)
         for r in results:
             counts[r.outcome] += 1
@@ -91,66 +145,76 @@ class EventStore:
                 EVENTS.labels(transport, outcome.value).inc(n)
         return results
 
-    def _store(self, raws: Sequence[Any], credential_terminal: str | None) -> list[EventResult]:
-        parsed = parse_events(raws)
+    def _terminals(self, ids: set[str], known: Terminal | None) -> Mapping[str, tuple[str, bool]]:
+        """terminal_id -> (merchant_id, revoked) for the known ones among ``ids``. A batch
+        that names only the terminal its credential was just checked against needs no query."""
+        if not ids:
+            return {}
+        if known is not None and ids == {known.id}:
+            return {known.id: (known.merchant_id, known.revoked)}
+        with self.sessions.kw["bind"].connect() as conn:
+            return {
+                tid: (mid, bool(revoked))
+                for tid, mid, revoked in conn.execute(_TERMINALS_BY_ID, {"ids": list(ids)})
+            }
+
+    def _store(
+        self,
+        parsed: list[ParsedEvent | EventError],
+        credential_terminal: str | None,
+        known_terminal: Terminal | None,
+    ) -> list[EventResult]:
         results: list[EventResult | None] = [None] * len(parsed)
         now = self.clock.now()
         stored_outcome, duplicate, rejected = Outcome.STORED, Outcome.DUPLICATE, Outcome.REJECTED
-        with self.sessions.begin() as session:
-            ids = {p[0]["terminal_id"] for p in parsed if not isinstance(p, EventError)}
-            terminals = (
-                {
-                    tid: (mid, revoked)
-                    for tid, mid, revoked in session.execute(
-                        select(Terminal.id, Terminal.merchant_id, Terminal.revoked).where(
-                            Terminal.id.in_(ids)
-                        )
-                    )
-                }
-                if ids
-                else {}
-            )
-            # the common case, checked inline: the event's terminal is the credential's (or any
-            # known one over MQTT), not revoked, of its merchant, with no code or a known one
-            catalog = self.catalog
-            rows: list[EventInsert] = []
-            accepted: list[tuple[int, EventInsert]] = []
-            keyed: set[tuple[str, int]] = set()
-            for i, p in enumerate(parsed):
-                if isinstance(p, EventError):
-                    results[i] = EventResult(i, rejected, reason=str(p))
-                    continue
-                f, data = p
-                tid, mid, seq, code = f["terminal_id"], f["merchant_id"], f["seq"], f.get("code")
-                known = terminals.get(tid)
-                if (
-                    known is None
-                    or known[1]
-                    or known[0] != mid
-                    or (credential_terminal is not None and tid != credential_terminal)
-                    or (code is not None and code not in catalog)
-                ):
-                    reason = self._refusal(tid, mid, code, credential_terminal, terminals)
-                    results[i] = EventResult(i, rejected, tid, seq, reason)
-                    continue
-                key = (tid, seq)
-                if key in keyed:
-                    results[i] = EventResult(i, duplicate, tid, seq)
-                    continue
-                keyed.add(key)
-                row = (tid, mid, seq, f["ts"], _KIND_TEXT[f["kind"]], code, data)
-                rows.append(row)
-                accepted.append((i, row))
-            stored = insert_event_rows(session, rows=rows, received_at=now)
+        terminals = self._terminals(
+            {p[0]["terminal_id"] for p in parsed if not isinstance(p, EventError)},
+            known_terminal,
+        )
+        # the common case, checked inline: the event's terminal is the credential's (or any
+        # known one over MQTT), not revoked, of its merchant, with no code or a known one
+        catalog = self.catalog
+        rows: list[EventInsert] = []
+        accepted: list[tuple[int, EventInsert]] = []
+        keyed: set[tuple[str, int]] = set()
+        for i, p in enumerate(parsed):
+            if isinstance(p, EventError):
+                results[i] = EventResult(i, rejected, reason=str(p))
+                continue
+            f, data = p
+            tid, mid, seq, code = f["terminal_id"], f["merchant_id"], f["seq"], f.get("code")
+            known = terminals.get(tid)
+            if (
+                known is None
+                or known[1]
+                or known[0] != mid
+                or (credential_terminal is not None and tid != credential_terminal)
+                or (code is not None and code not in catalog)
+            ):
+                reason = self._refusal(tid, mid, code, credential_terminal, terminals)
+                results[i] = EventResult(i, rejected, tid, seq, reason)
+                continue
+            key = (tid, seq)
+            if key in keyed:
+                results[i] = EventResult(i, duplicate, tid, seq)
+                continue
+            keyed.add(key)
+            row = (tid, mid, seq, f["ts"], _KIND_TEXT[f["kind"]], code, data)
+            rows.append(row)
+            accepted.append((i, row))
+        # everything above is Python with no connection held; only the write below is
+        # serialised (SQLite has one writer: taking our own lock instead of meeting
+        # SQLITE_BUSY avoids its sleeping busy handler), so while one batch is written (the
+        # database work runs without the GIL) the next batch is validated
+        prepared = prepare_event_rows(self._dialect, rows, now)
+        with self._write_lock, self.sessions.begin() as session:
+            stored = write_prepared_rows(session, prepared)
             for i, (tid, _mid, seq, _ts, kind, _code, _data) in accepted:
-                if (tid, seq) in stored:
-                    results[i] = EventResult(i, stored_outcome, tid, seq)
-                    if kind == _COMMAND_RESULT:
-                        ev = parsed[i]
-                        assert not isinstance(ev, EventError)
-                        complete_command(
-                            session, terminal_id=tid, data=ev[0].get("data", {}), now=now
-                        )
-                else:
-                    results[i] = EventResult(i, duplicate, tid, seq)
+                if kind == _COMMAND_RESULT and (tid, seq) in stored:
+                    ev = parsed[i]
+                    assert not isinstance(ev, EventError)
+                    complete_command(session, terminal_id=tid, data=ev[0].get("data", {}), now=now)
+        for i, (tid, _mid, seq, _ts, _kind, _code, _data) in accepted:
+            outcome = stored_outcome if (tid, seq) in stored else duplicate
+            results[i] = EventResult(i, outcome, tid, seq)
         return [r for r in results if r is not None]

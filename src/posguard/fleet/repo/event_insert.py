@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -75,23 +76,50 @@ def sqlite_params(rows: Sequence[EventInsert], received_at: datetime) -> tuple[A
     return tuple(out)
 
 
-def _sqlite(conn: Connection, rows: Sequence[EventInsert], received_at: datetime) -> set[Any]:
-    if sqlite3.sqlite_version_info < (3, 35):
-        raise ConfigError(
-            f"the fleet needs SQLite 3.35 or newer (INSERT .. RETURNING); this Python links "
-            f"SQLite {sqlite3.sqlite_version}: use PostgreSQL or a newer Python/SQLite build"
+@dataclass(frozen=True, slots=True)
+class PreparedRows:
+    """Rows made ready for one dialect's insert: the Python half of an insert, which needs no
+    connection (and no write lock), so it can run while another batch is being written."""
+
+    dialect: str
+    count: int
+    statements: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # SQLite: (sql, flat params)
+    rows: Sequence[EventInsert] = ()  # PostgreSQL: the rows as given, for COPY
+    received_at: datetime | None = None
+
+
+def prepare_event_rows(
+    dialect: str, rows: Sequence[EventInsert], received_at: datetime
+) -> PreparedRows:
+    """The statements and parameters :func:`write_prepared_rows` runs for ``rows``."""
+    if dialect == "sqlite":
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise ConfigError(
+                f"the fleet needs SQLite 3.35 or newer (INSERT .. RETURNING); this Python links "
+                f"SQLite {sqlite3.sqlite_version}: use PostgreSQL or a newer Python/SQLite build"
+            )
+        statements = tuple(
+            (
+                sqlite_batch_sql(len(rows[i : i + CHUNK])),
+                sqlite_params(rows[i : i + CHUNK], received_at),
+            )
+            for i in range(0, len(rows), CHUNK)
         )
+        return PreparedRows(dialect, len(rows), statements=statements)
+    if dialect == "postgresql":
+        return PreparedRows(dialect, len(rows), rows=rows, received_at=received_at)
+    raise NotImplementedError(f"no idempotent insert for dialect {dialect}")
+
+
+def _sqlite(conn: Connection, prepared: PreparedRows) -> set[Any]:
     stored: set[Any] = set()
-    for i in range(0, len(rows), CHUNK):
-        chunk = rows[i : i + CHUNK]
-        result = conn.exec_driver_sql(
-            sqlite_batch_sql(len(chunk)), sqlite_params(chunk, received_at)
-        )
+    for sql, params in prepared.statements:
+        result = conn.exec_driver_sql(sql, params)
         stored.update(tuple(r) for r in result.fetchall())
     return stored
 
 
-def _postgresql(conn: Connection, rows: Sequence[EventInsert], received_at: datetime) -> set[Any]:
+def _postgresql(conn: Connection, prepared: PreparedRows) -> set[Any]:
     import psycopg
 
     cursor: Any = conn.connection.cursor()
@@ -100,10 +128,10 @@ def _postgresql(conn: Connection, rows: Sequence[EventInsert], received_at: date
         cursor.execute(_PG_STAGE)
         sql = _PG_COPY
         with cursor.copy(_PG_COPY) as copy:
-            for row in rows:
+            for row in prepared.rows:
                 copy.write_row(row)
         sql = _PG_MOVE
-        cursor.execute(_PG_MOVE, (received_at,))
+        cursor.execute(_PG_MOVE, (prepared.received_at,))
         stored = set(cursor.fetchall())
         # a second call in the same transaction must not see these rows again
         sql = _PG_CLEAR
@@ -115,6 +143,18 @@ def _postgresql(conn: Connection, rows: Sequence[EventInsert], received_at: date
     return stored
 
 
+def write_prepared_rows(session: Session, prepared: PreparedRows) -> set[tuple[str, int]]:
+    """Run prepared inserts in the session's transaction; returns the keys stored now."""
+    if not prepared.count:
+        return set()
+    conn = session.connection()
+    if conn.dialect.name != prepared.dialect:
+        raise ValueError(f"rows prepared for {prepared.dialect}, session on {conn.dialect.name}")
+    if prepared.dialect == "sqlite":
+        return _sqlite(conn, prepared)
+    return _postgresql(conn, prepared)
+
+
 def insert_event_rows(
     session: Session, *, rows: Sequence[EventInsert], received_at: datetime
 ) -> set[tuple[str, int]]:
@@ -122,10 +162,5 @@ def insert_event_rows(
     The keys in ``rows`` must be distinct; every row gets ``received_at``."""
     if not rows:
         return set()
-    conn = session.connection()
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        return _sqlite(conn, rows, received_at)
-    if dialect == "postgresql":
-        return _postgresql(conn, rows, received_at)
-    raise NotImplementedError(f"no idempotent insert for dialect {dialect}")
+    dialect = session.connection().dialect.name
+    return write_prepared_rows(session, prepare_event_rows(dialect, rows, received_at))

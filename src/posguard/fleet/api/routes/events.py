@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
+from posguard.common.event_batch import BatchError, BatchTooLargeError
 from posguard.fleet.api.deps import Ctx, CurrentUser, SessionDep, TerminalAuth, not_found
 from posguard.fleet.api.schemas.events import (
     BatchCreate,
@@ -15,6 +17,7 @@ from posguard.fleet.api.schemas.events import (
     EventPublic,
     IngestResultPublic,
 )
+from posguard.fleet.ingest.answer import batch_answer
 from posguard.fleet.ingest.store import Outcome
 from posguard.fleet.repo import events as repo
 
@@ -42,7 +45,9 @@ def ingest_one(
     response: Response,
 ) -> IngestResultPublic:
     """Store one event from the authenticated terminal (201 stored, 200 duplicate, 422 rejected)."""
-    (result,) = ctx.store.store([event], transport="http", credential_terminal=terminal.id)
+    (result,) = ctx.store.store(
+        [event], transport="http", credential_terminal=terminal.id, known_terminal=terminal
+    )
     if result.outcome is Outcome.REJECTED:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, result.reason)
     if result.outcome is Outcome.DUPLICATE:
@@ -50,39 +55,65 @@ def ingest_one(
     return IngestResultPublic.model_validate(result, from_attributes=True)
 
 
+_BATCH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": BatchCreate.model_json_schema()}},
+    }
+}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes ({declared} declared)"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @router.post(
     "/ingest/batch",
     response_model=BatchResultPublic,
-    responses={**_AUTH, 413: {"description": "too many events"}},
+    responses={
+        **_AUTH,
+        413: {"description": "too many events, or a body over the size limit"},
+        422: {"description": 'the body is not {"events": [...]}'},
+    },
+    openapi_extra=_BATCH_BODY,
 )
-def ingest_batch(body: BatchCreate, terminal: TerminalAuth, ctx: Ctx) -> Response:
-    """Store a batch: each event is stored, a duplicate, or rejected with a reason; a bad event
-    never stops the rest of the batch."""
-    if len(body.events) > ctx.settings.ingest_batch_max:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"at most {ctx.settings.ingest_batch_max} events per batch",
+async def ingest_batch(request: Request, terminal: TerminalAuth, ctx: Ctx) -> Response:
+    """Store a batch ``{"events": [...]}``: each event is stored, a duplicate, or rejected with
+    a reason; a bad event never stops the rest of the batch.
+
+    The body is read raw and validated in one pass over its bytes (the ingest hot path), not
+    decoded into a model first; the store runs in a worker thread."""
+    body = await _read_body(request, ctx.settings.ingest_body_max_bytes)
+    try:
+        results = await run_in_threadpool(
+            ctx.store.store_batch_json,
+            body,
+            transport="http",
+            credential_terminal=terminal.id,
+            known_terminal=terminal,
+            max_events=ctx.settings.ingest_batch_max,
         )
-    results = ctx.store.store(body.events, transport="http", credential_terminal=terminal.id)
-    counts = {o: sum(1 for r in results if r.outcome is o) for o in Outcome}
-    # built by hand (the hot path): the same shape as BatchResultPublic, without validating
-    # a model per event on the way out
-    body_out = {
-        "stored": counts[Outcome.STORED],
-        "duplicate": counts[Outcome.DUPLICATE],
-        "rejected": counts[Outcome.REJECTED],
-        "results": [
-            {
-                "index": r.index,
-                "outcome": r.outcome.value,
-                "terminal_id": r.terminal_id,
-                "seq": r.seq,
-                "reason": r.reason,
-            }
-            for r in results
-        ],
-    }
-    return JSONResponse(body_out)
+    except BatchTooLargeError as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
+    except BatchError as exc:
+        loc, _, msg = str(exc).partition(": ")
+        raise RequestValidationError(
+            [{"type": "batch", "loc": ("body", loc), "msg": msg, "input": None}]
+        ) from exc
+    return Response(batch_answer(results), media_type="application/json")
 
 
 @router.get("/events")

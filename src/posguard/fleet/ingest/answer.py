@@ -1,0 +1,47 @@
+"""The answer to a batch ingest, serialised straight from the results (the hot path).
+
+The same JSON shape as :class:`~posguard.fleet.api.schemas.events.BatchResultPublic`:
+counts, then a result per event in batch order. A serialiser compiled for the
+result dataclass writes them directly, without building a dict per event first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
+
+from posguard.fleet.ingest.store import EventResult, Outcome
+
+
+class _Answer(TypedDict):
+    stored: int
+    duplicate: int
+    rejected: int
+    results: Sequence[EventResult]
+
+
+# a serialiser compiled for the result dataclass: ≈0.4 µs an event, against ≈1 µs for a dict
+# per event + json.dumps, and ≈1.9 µs for schema-less to_json of the dataclasses
+_ANSWER: Final = TypeAdapter(_Answer)
+
+
+def batch_answer(results: Sequence[EventResult]) -> bytes:
+    """``{"stored": n, "duplicate": n, "rejected": n, "results": [...]}`` as JSON bytes.
+
+    >>> batch_answer([EventResult(0, Outcome.STORED, "T1", 7)])
+    b'{"stored":1,"duplicate":0,"rejected":0,"results":[{"index":0,"outcome":"stored","terminal_id":"T1","seq":7,"reason":null}]}'
+    """
+    counts = dict.fromkeys(Outcome, 0)
+    for r in results:
+        counts[r.outcome] += 1
+    return _ANSWER.dump_json(
+        {
+            "stored": counts[Outcome.STORED],
+            "duplicate": counts[Outcome.DUPLICATE],
+            "rejected": counts[Outcome.REJECTED],
+            "results": results,
+        }
+    )

@@ -47,7 +47,7 @@ INGEST_PATH: Final = "/api/v1/ingest/batch"
 MAX_BATCH_PAYLOAD_BYTES: Final = 1024 * 1024
 MAX_BATCH_EVENTS: Final = 1000
 
-CommandSink = Callable[[bytes], Awaitable[None]]
+CommandSink = Callable[[bytes], Awaitable[object]]  # what it returns is not used
 
 
 class PublishError(LinkError):

@@ -2,13 +2,23 @@
 and with 50 concurrent terminals, against a raw asyncio echo server of the same framing measured
 in the same run; and memory per open connection.
 
-Both servers run in their own subprocess (so the client load does not share their interpreter);
+Every server runs in its own subprocess (so the client load does not share its interpreter);
 the clients pre-pack every request (MAC included) before timing, so the timed loop is the same
 "write a frame, read a frame" for host and echo, over the same number of connections. The host
 runs with its real on-disk ledger (SQLite WAL, synchronous=FULL: every approved sale is fsynced
-before it is answered) and journal. Echo, FULL and NORMAL are measured in interleaved rounds and
-each figure is the median of its rounds, so a burst of load from elsewhere on the machine hits
-all three alike; every host answer timed must be an approval (``39`` = ``00``).
+before it is answered) and journal. Echo, FULL, NORMAL and the two floors below are measured in
+interleaved rounds and each figure is the median of its rounds, so a burst of load from elsewhere
+on the machine hits them all alike; every host or floor answer timed must be an approval (``39``
+= ``00``).
+
+Two "floor" servers run in the same rounds, with the same clients, frames and connections: the
+least any host of this profile must do per sale with the project's codec (pyiso8583), in an
+asyncio server of the same framing. The codec floor decodes the request, builds the approving
+0210 (echoed fields, 37, 38, 39 = ``00``) and encodes it; the codec+MAC floor also verifies the
+request MAC and MACs the answer with the session key it issued at sign-on (the host's
+:class:`~posguard.host.sessions.Sessions` and ``SessionMac``). No ledger, journal, issuer rules
+or worker thread: their rate is the ceiling of a pyiso8583-based host against the echo. Each
+row's note gives the server process's CPU per sale (all its threads, over the timed loops).
 """
 
 from __future__ import annotations
@@ -24,11 +34,17 @@ from pathlib import Path
 
 from bench._result import Result
 from posguard.common.testing import line_containing
+from posguard.host.handler import answer_mti
 from posguard.host.seed import SeedData, default_seed, dump_seed, with_terminals
+from posguard.host.sessions import Sessions
 from posguard.host.testing import HostClient
-from posguard.iso8583.codec import decode
+from posguard.iso8583.codec import Message, decode, encode
+from posguard.iso8583.fields import parse_field60
 from posguard.iso8583.framing import frame, read_frame
+from posguard.iso8583.mac import MAC_LEN
 from posguard.iso8583.spec import load_spec
+
+SPEC = "iso87ascii"  # the host's default spec: the bench starts it without --spec
 
 ECHO_SERVER = """
 import asyncio, sys
@@ -125,13 +141,24 @@ async def _drive(
     await asyncio.gather(*(one(*c, out) for c, out in zip(conns, answers, strict=True)))
     elapsed = time.perf_counter() - t0
     if approved:
-        spec = load_spec("iso87ascii")
+        spec = load_spec(SPEC)
         codes = {str(decode(spec, a).get("39")) for out in answers for a in out}
-        assert codes == {"00"}, f"host answered {sorted(codes)}, not only approvals"
+        assert codes == {"00"}, f"server answered {sorted(codes)}, not only approvals"
     return sum(len(c[2]) for c in conns) / elapsed
 
 
-async def _rate(port: int, terminals: int, per_terminal: int, pan: str, *, echo: bool) -> float:
+def _cpu_ns(pid: int) -> int:
+    """CPU time of every live thread of process ``pid`` so far, in ns (``schedstat``)."""
+    return sum(
+        int(task.joinpath("schedstat").read_text().split()[0])
+        for task in Path(f"/proc/{pid}/task").iterdir()
+    )
+
+
+async def _rate(
+    pid: int, port: int, terminals: int, per_terminal: int, pan: str, *, echo: bool
+) -> tuple[float, int]:
+    """The rate of one timed round, and the server's CPU (ns) over its timed loop."""
     if echo:  # the echo server needs no sign-on; same frames, same sizes
         ref = await _prepare(HOST_PORT[0], terminals, per_terminal, pan)
         conns = []
@@ -142,7 +169,9 @@ async def _rate(port: int, terminals: int, per_terminal: int, pan: str, *, echo:
     else:
         conns = await _prepare(port, terminals, per_terminal, pan)
     try:
-        return await _drive(conns, approved=not echo)
+        cpu0 = _cpu_ns(pid)  # the approval check after the timed loop is the client's CPU
+        rate = await _drive(conns, approved=not echo)
+        return rate, _cpu_ns(pid) - cpu0
     finally:
         for _r, w, _f in conns:
             w.close()
@@ -172,66 +201,157 @@ def _bench_seed() -> SeedData:
     return seed.model_copy(update={"accounts": accounts})
 
 
+# -- floor servers: the least any pyiso8583-based host of this profile does per sale ------------
+
+FLOORS = {"codec floor": "codec", "codec+MAC floor": "mac"}  # row label -> ``--floor`` kind
+_FLOOR_NOTES = {
+    "codec floor": "decode + approving 0210 + encode, no MAC, no ledger",
+    "codec+MAC floor": "codec floor + verify request MAC + MAC answer (session keys), no ledger",
+}
+# The request fields the host's answer echoes (posguard.host.handler).
+_ECHOED = ("3", "4", "11", "12", "13", "14", "22", "25", "41", "42", "49", "60", "61")
+
+
+class _Floor:
+    """Approves every request with the codec alone (with ``mac``, the MAC work as well).
+
+    Sign-ons (0800) are answered as the host answers them, with new working keys under the
+    terminal's TMK from the bench seed, so the bench's clients prepare exactly as for the host
+    and the MAC floor verifies and MACs with the same per-session ``SessionMac`` the host uses.
+    """
+
+    def __init__(self, *, mac: bool) -> None:
+        self.spec = load_spec(SPEC)
+        self.mac = mac
+        self.tmks = {t.tid: (bytes.fromhex(t.tmk), t.mac) for t in _bench_seed().terminals}
+        self.sessions = Sessions()
+        self.rrns = itertools.count(1)
+
+    def answer(self, raw: bytes) -> bytes:
+        spec, hlen = self.spec, self.spec.header_len
+        msg = decode(spec, raw)
+        out: Message = {"t": answer_mti(str(msg["t"]))}
+        for key in _ECHOED:
+            if key in msg:
+                out[key] = msg[key]
+        tid = str(msg.get("41", ""))
+        if msg["t"] == "0800":  # untimed: the clients sign on before the timed loop
+            tmk, alg = self.tmks[tid]
+            batch = parse_field60(str(msg["60"])).batch
+            _session, out["62"] = self.sessions.sign_on(tid, tmk, alg, batch)
+            out["39"] = "00"
+            return encode(spec, out)
+        n = next(self.rrns)
+        out["37"], out["38"], out["39"] = f"{n:012d}", f"{n % 1_000_000:06d}", "00"
+        if not self.mac:
+            return encode(spec, out)
+        session = self.sessions.get(tid)
+        if (
+            session is None
+            or "64" not in msg
+            or not session.mac.verify(raw[hlen:-MAC_LEN], raw[-MAC_LEN:])
+        ):
+            out["39"] = "A0"  # not an approval: the bench's check fails the run
+            return encode(spec, out)
+        packed = encode(spec, {**out, "64": bytes(MAC_LEN)})  # as the host's _encode_maced
+        return packed[:-MAC_LEN] + session.mac.compute(packed[hlen:-MAC_LEN])
+
+
+async def _serve_floor(kind: str) -> None:
+    """A floor server on an ephemeral port, framed like ``ECHO_SERVER``."""
+    floor = _Floor(mac=kind == "mac")
+
+    async def on(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                writer.write(frame(floor.answer(await read_frame(reader))))
+                await writer.drain()
+        except Exception:  # peer gone (or a bug: the bench's client then fails the run)
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on, "127.0.0.1", 0, backlog=1024)
+    print(f"listening on 127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
+    await asyncio.Event().wait()
+
+
+# -- the bench ----------------------------------------------------------------------------------
+
+SYNCS = ("FULL", "NORMAL")
+
+
 async def _run(quick: bool) -> list[Result]:
     n1, n50, conns_mem, rounds = (300, 20, 200, 1) if quick else (2000, 80, 1000, 3)
     pan = default_seed().cards[0].pan
     with tempfile.TemporaryDirectory() as tmp:
         seed_file = Path(tmp) / "seed.yaml"
         seed_file.write_text(dump_seed(_bench_seed()), encoding="utf-8")
-        procs = {}
-        for sync in ("FULL", "NORMAL"):
-            procs[sync] = await _spawn(
-                [
-                    "-m",
-                    "posguard.cli",
-                    "host",
-                    "serve",
-                    "--port",
-                    "0",
-                    "--sync",
-                    sync,
-                    "--db",
-                    str(Path(tmp) / f"host-{sync}.db"),
-                    "--seed",
-                    str(seed_file),
-                ]
-            )
-        host_proc, host_port = procs["FULL"]
-        HOST_PORT[0] = host_port
-        echo_proc, echo_port = await _spawn(["-c", ECHO_SERVER])
+        servers: dict[str, tuple[asyncio.subprocess.Process, int]] = {}
         try:
+            servers["echo"] = await _spawn(["-c", ECHO_SERVER])
+            for label, kind in FLOORS.items():
+                servers[label] = await _spawn(["-m", "bench.bench_host", "--floor", kind])
+            for sync in SYNCS:
+                servers[sync] = await _spawn(
+                    [
+                        "-m",
+                        "posguard.cli",
+                        "host",
+                        "serve",
+                        "--port",
+                        "0",
+                        "--sync",
+                        sync,
+                        "--db",
+                        str(Path(tmp) / f"host-{sync}.db"),
+                        "--seed",
+                        str(seed_file),
+                    ]
+                )
+            HOST_PORT[0] = servers["FULL"][1]  # where the echo's clients sign on
             results = []
             for terminals, per in ((1, n1), (50, n50)):
-                echo_rates: list[float] = []
-                host_rates: dict[str, list[float]] = {sync: [] for sync in procs}
-                for _round in range(rounds):  # interleaved: load bursts hit all three alike
-                    HOST_PORT[0] = procs["FULL"][1]
-                    echo_rates.append(await _rate(echo_port, terminals, per, pan, echo=True))
-                    for sync, (_proc, port) in procs.items():
-                        HOST_PORT[0] = port
-                        host_rates[sync].append(await _rate(port, terminals, per, pan, echo=False))
-                echo_rate = statistics.median(echo_rates)
-                for sync, rates in host_rates.items():
-                    spread = f"rounds {min(rates):,.0f}-{max(rates):,.0f} vs echo" + (
+                rates: dict[str, list[float]] = {name: [] for name in servers}
+                cpu_ns = dict.fromkeys(servers, 0)
+                for _round in range(rounds):  # interleaved: load bursts hit all servers alike
+                    for name, (proc, port) in servers.items():
+                        rate, ns = await _rate(
+                            proc.pid, port, terminals, per, pan, echo=name == "echo"
+                        )
+                        rates[name].append(rate)
+                        cpu_ns[name] += ns
+                sales = rounds * terminals * per
+                cpu_us = {name: ns / sales / 1000 for name, ns in cpu_ns.items()}
+                echo_rates = rates["echo"]
+                for name in (*SYNCS, *FLOORS):
+                    spread = f"rounds {min(rates[name]):,.0f}-{max(rates[name]):,.0f} vs echo" + (
                         f" {min(echo_rates):,.0f}-{max(echo_rates):,.0f}"
                     )
+                    if name in FLOORS:
+                        label, target, what = name, "", _FLOOR_NOTES[name]
+                    else:
+                        label, target = f"synchronous={name}", ">= 0.40x"
+                        what = (
+                            "fsync per commit, group commit"
+                            if name == "FULL"
+                            else "no fsync (survives process crash, not power loss)"
+                        )
                     results.append(
                         Result(
                             name=f"sale tx/s, {terminals} terminal{'s' if terminals > 1 else ''},"
-                            f" synchronous={sync}",
-                            ours=statistics.median(rates),
+                            f" {label}",
+                            ours=statistics.median(rates[name]),
                             unit="tx/s",
-                            baseline=echo_rate,
+                            baseline=statistics.median(echo_rates),
                             baseline_name="raw asyncio echo, same framing",
-                            target=">= 0.40x",
-                            note=(
-                                "fsync per commit, group commit"
-                                if sync == "FULL"
-                                else "no fsync (survives process crash, not power loss)"
-                            )
-                            + f"; median of {rounds}, {spread}",
+                            target=target,
+                            note=f"{what}; server CPU {cpu_us[name]:.0f} µs/sale"
+                            f" (echo {cpu_us['echo']:.0f}); median of {rounds}, {spread}",
                         )
                     )
+            host_proc, host_port = servers["FULL"]
+            echo_proc, echo_port = servers["echo"]
             per_conn = await _memory_per_connection(host_proc.pid, host_port, conns_mem)
             echo_conn = await _memory_per_connection(echo_proc.pid, echo_port, conns_mem)
             results.append(
@@ -247,7 +367,7 @@ async def _run(quick: bool) -> list[Result]:
             )
             return results
         finally:
-            for proc in (*(p for p, _ in procs.values()), echo_proc):
+            for proc, _port in servers.values():
                 proc.terminate()
                 await proc.wait()
 
@@ -323,6 +443,11 @@ async def _profile(
 
 
 if __name__ == "__main__":
+    # python -m bench.bench_host --floor codec|mac: one floor server (the bench spawns them)
+    if "--floor" in sys.argv:
+        kind = sys.argv[sys.argv.index("--floor") + 1]
+        assert kind in FLOORS.values(), f"--floor {kind}: not one of {sorted(FLOORS.values())}"
+        asyncio.run(_serve_floor(kind))
     # python -m bench.bench_host --profile|--cpu [terminals] [per-terminal] [FULL|NORMAL]
     if "--profile" in sys.argv or "--cpu" in sys.argv:
         args = [a for a in sys.argv[1:] if not a.startswith("--")]

@@ -4,7 +4,6 @@ with a reason; a bad event never stops the rest of its batch.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from posguard.common.event_batch import (
 from posguard.common.events import EventKind
 from posguard.fleet.clock import Clock
 from posguard.fleet.db.models import Terminal
+from posguard.fleet.db.write_lock import SqliteWriteLock, sqlite_database_path
 from posguard.fleet.metrics import EVENTS, INGEST_SECONDS
 from posguard.fleet.repo.commands import complete_command
 from posguard.fleet.repo.event_insert import (
@@ -73,7 +73,9 @@ class EventStore:
         bind = sessions.kw.get("bind")
         self._dialect: str = bind.dialect.name if bind is not None else "sqlite"
         self._write_lock: AbstractContextManager[Any] = (
-            threading.Lock() if self._dialect == "sqlite" else nullcontext()
+            SqliteWriteLock(sqlite_database_path(bind.url.database if bind else None))
+            if self._dialect == "sqlite"
+            else nullcontext()
         )
 
     def _refusal(
@@ -203,9 +205,8 @@ class EventStore:
             rows.append(row)
             accepted.append((i, row))
         # everything above is Python with no connection held; only the write below is
-        # serialised (SQLite has one writer: taking our own lock instead of meeting
-        # SQLITE_BUSY avoids its sleeping busy handler), so while one batch is written (the
-        # database work runs without the GIL) the next batch is validated
+        # serialised (on SQLite by SqliteWriteLock, across threads and processes), so while
+        # one batch is written the next is validated
         prepared = prepare_event_rows(self._dialect, rows, now)
         with self._write_lock, self.sessions.begin() as session:
             stored = write_prepared_rows(session, prepared)

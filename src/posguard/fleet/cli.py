@@ -53,13 +53,26 @@ def serve(
     no_diagnosis: Annotated[
         bool, typer.Option("--no-diagnosis", help="Do not run the diagnosis loop here.")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes, each with its own socket on the port (SO_REUSEPORT); "
+            "one per core for ingest throughput. Worker 0 runs the diagnosis loop.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the fleet API (uvicorn) with the diagnosis loop / 启动API服务."""
+    settings = _settings(db, diagnosis_in_process=False if no_diagnosis else None)
+    if workers > 1:
+        from posguard.fleet.serve import serve_processes
+
+        raise typer.Exit(serve_processes(settings, host=host, port=port, workers=workers))
     import uvicorn
 
     from posguard.fleet.api.app import create_app
 
-    settings = _settings(db, diagnosis_in_process=False if no_diagnosis else None)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 

@@ -1,0 +1,145 @@
+"""Serve the fleet API from several processes: one per core, each with its own listening
+socket on the same port (``SO_REUSEPORT``), so the kernel spreads connections over them.
+
+Why processes: ingest is Python work per event (validation, checks, rows), and one CPython
+process runs Python on one core at a time. Two ingest threads in one process are slower than
+one (each SQLite call hands the GIL back and forth). Several processes validate in parallel;
+on SQLite their writes still go one at a time (:class:`~posguard.fleet.db.write_lock.
+SqliteWriteLock`), on PostgreSQL the server takes them together.
+
+Why one socket each, not uvicorn's ``--workers`` over one shared socket: with a shared socket
+whichever process wakes first accepts, and a few long-lived terminal connections can all land
+on one process while the others idle (seen in the ingest benchmark: one process at 100 % CPU,
+the other at 0 %). With ``SO_REUSEPORT`` the kernel hashes each new connection to a socket.
+
+Only worker 0 runs the diagnosis loop (when the settings ask for it): one loop per database.
+A worker that dies is started again (at most :data:`RESTARTS` times a minute); SIGINT or
+SIGTERM stops them all. Known limit: ``/metrics`` and the login throttle are per process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import socket
+import time
+from collections import deque
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import structlog
+
+from posguard.common.errors import ConfigError
+from posguard.fleet.config import FleetSettings
+
+log = structlog.get_logger(__name__)
+
+RESTARTS = 5  # per worker per minute; beyond that the server stops with an error
+
+
+def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` TCP sockets listening on the same address with ``SO_REUSEPORT`` (port 0: the
+    first picks a free port, the others join it)."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ConfigError("--workers above 1 needs SO_REUSEPORT (Linux, BSD, macOS)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto is
+            # TCP; without it a small answer can wait for the client's delayed ACK (~40 ms)
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+            sock.listen(2048)
+            sock.set_inheritable(True)
+    except OSError as exc:
+        for sock in socks:
+            sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return socks
+
+
+def _run_worker(settings: FleetSettings, sock: socket.socket, log_level: str) -> None:
+    import uvicorn
+
+    from posguard.fleet.api.app import create_app
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops us with SIGTERM
+    config = uvicorn.Config(create_app(settings), log_level=log_level, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve_processes(
+    settings: FleetSettings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str = "info",
+    ready: Any = None,
+) -> int:
+    """Run ``workers`` API processes until SIGINT/SIGTERM; returns the exit status.
+    ``ready(port)`` is called once the sockets listen (tests use it to learn the port)."""
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    socks = listening_sockets(host, port, workers)
+    bound = socks[0].getsockname()[1]
+    ctx = mp.get_context("spawn")
+    stopping = False
+
+    def start(i: int) -> BaseProcess:
+        own = settings.model_copy(
+            update={"diagnosis_in_process": settings.diagnosis_in_process and i == 0}
+        )
+        proc = ctx.Process(
+            target=_run_worker, args=(own, socks[i], log_level), name=f"posguard-fleet-{i}"
+        )
+        proc.start()
+        return proc
+
+    def stop(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    procs = [start(i) for i in range(workers)]
+    restarts = [deque[float]() for _ in range(workers)]
+    log.info("fleet.serve.started", host=host, port=bound, workers=workers)
+    if ready is not None:
+        ready(bound)
+    status = 0
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, proc in enumerate(procs):
+                if proc.is_alive() or stopping:
+                    continue
+                now = time.monotonic()
+                recent = restarts[i]
+                while recent and now - recent[0] > 60:
+                    recent.popleft()
+                if len(recent) >= RESTARTS:
+                    log.error("fleet.serve.worker_keeps_dying", worker=i, code=proc.exitcode)
+                    stopping, status = True, 1
+                    break
+                log.warning("fleet.serve.worker_restarted", worker=i, code=proc.exitcode)
+                recent.append(now)
+                procs[i] = start(i)
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(15)
+            if proc.is_alive():
+                proc.kill()
+        for sock in socks:
+            sock.close()
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        log.info("fleet.serve.stopped", status=status)
+    return status

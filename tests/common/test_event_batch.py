@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posguard.common.errors import EventError
-from posguard.common.event_batch import BatchError, parse_batch_json, parse_events
+from posguard.common.event_batch import (
+    BatchError,
+    parse_batch_json,
+    parse_events,
+    parse_events_json,
+)
 from posguard.common.events import EventKind, parse_event
 
 PAN = "6212345678901232"  # UnionPay BIN, valid Luhn
@@ -153,3 +158,31 @@ def test_batch_from_json_bytes_refuses_a_body_that_is_not_an_envelope() -> None:
     ]:
         with pytest.raises(BatchError, match=says):
             parse_batch_json(body)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_events, min_size=1, max_size=6))
+def test_payload_fast_path_is_all_or_nothing_with_the_exact_verdicts(
+    batch: list[dict[str, Any]],
+) -> None:
+    """An MQTT payload validated from its bytes: either None (the caller takes the exact
+    path) or, for every event, the verdict parse_event gives it alone."""
+    for payload in (json.dumps(batch).encode(), json.dumps(batch[0]).encode()):
+        fast = parse_events_json(payload)
+        decoded = json.loads(payload)
+        alone = [_alone(e) for e in (decoded if isinstance(decoded, list) else [decoded])]
+        if fast is not None:
+            assert [_in_batch(x) for x in fast] == alone
+        else:
+            assert any(verdict == "error" for verdict, _ in alone)
+
+
+def test_payload_fast_path_takes_clean_arrays_and_single_objects() -> None:
+    many = parse_events_json(json.dumps([_event(1), _event(2)]).encode())
+    one = parse_events_json(json.dumps(_event(3)).encode())
+    assert many is not None
+    assert [f["seq"] for f, _ in many] == [1, 2]  # type: ignore[index]
+    assert one is not None
+    assert one[0][0]["seq"] == 3  # type: ignore[index]
+    assert parse_events_json(b"[1, 2]") is None
+    assert parse_events_json(b"not json") is None

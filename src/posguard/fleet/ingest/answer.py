@@ -20,7 +20,7 @@ class _Answer(TypedDict):
     stored: int
     duplicate: int
     rejected: int
-    results: Sequence[EventResult]
+    results: list[EventResult]  # list, not Sequence: pydantic serialises a Sequence in Python
 
 
 # a serialiser compiled for the result dataclass: ≈0.4 µs an event, against ≈1 µs for a dict
@@ -42,6 +42,6 @@ def batch_answer(results: Sequence[EventResult]) -> bytes:
             "stored": counts[Outcome.STORED],
             "duplicate": counts[Outcome.DUPLICATE],
             "rejected": counts[Outcome.REJECTED],
-            "results": results,
+            "results": list(results),
         }
     )

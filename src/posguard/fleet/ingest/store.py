@@ -48,7 +48,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs ≈1 µs an event on this hot path
 class EventResult:
     index: int
     outcome: Outcome
@@ -144,6 +144,15 @@ class EventStore:
                     f"at most {max_events} events per batch, got {len(parsed)}"
                 )
             results = self._store(parsed, credential_terminal, known_terminal)
+        return self._counted(results, transport)
+
+    def store_parsed(
+        self, parsed: list[ParsedEvent | EventError], *, transport: str
+    ) -> list[EventResult]:
+        """Store events already validated by :mod:`posguard.common.event_batch` (a transport
+        that validated straight from its payload bytes)."""
+        with self._gate, INGEST_SECONDS.labels(transport).time():
+            results = self._store(parsed, None, None)
         return self._counted(results, transport)
 
     @staticmethod

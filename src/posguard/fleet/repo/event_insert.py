@@ -87,11 +87,15 @@ def sqlite_params(rows: Sequence[EventInsert], received_at: datetime) -> tuple[A
     out: list[Any] = []
     extend = out.extend
     for tid, mid, seq, ts, kind, code, data in rows:
-        offset = ts.utcoffset()
-        if offset:  # to UTC by its own offset: the same as astimezone(UTC), half the cost
-            ts = ts - offset
-        stamp = ts.replace(tzinfo=None).isoformat(" ", "microseconds")
-        extend((tid, mid, seq, stamp, rec, kind, code, data))
+        # one isoformat call, its offset read off the text: a UTC time (most of them) needs
+        # nothing else (≈0.5 µs against ≈1.6 for utcoffset + replace + isoformat)
+        text = ts.isoformat(" ", "microseconds")
+        if text[26:] != "+00:00":
+            offset = ts.utcoffset()
+            if offset is None:
+                raise ValueError(f"event time {text} has no time zone")
+            text = (ts - offset).replace(tzinfo=None).isoformat(" ", "microseconds")
+        extend((tid, mid, seq, text[:26], rec, kind, code, data))
     return tuple(out)
 
 

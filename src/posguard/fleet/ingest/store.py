@@ -31,7 +31,6 @@ from posguard.fleet.repo.commands import complete_command
 from posguard.fleet.repo.event_insert import (
     EventInsert,
     prepare_event_rows,
-    without_stored,
     write_prepared_rows,
 )
 
@@ -226,17 +225,15 @@ class EventStore:
         # serialised (on SQLite by SqliteWriteLock, across threads and processes), so while
         # one batch is written the next is validated
         prepared = prepare_event_rows(self._dialect, rows, now)
-        with self.sessions() as session:
-            prepared = without_stored(session, prepared)  # reads only: before the lock
-            with self._write_lock:
-                stored = write_prepared_rows(session, prepared)
-                for i, (tid, _mid, seq, _ts, kind, _code, _data) in accepted:
-                    if kind == _COMMAND_RESULT and (tid, seq) in stored:
-                        ev = parsed[i]
-                        assert not isinstance(ev, EventError)
-                        result = ev[0].get("data", {})
-                        complete_command(session, terminal_id=tid, data=result, now=now)
-                session.commit()
+        with self.sessions() as session, self._write_lock:
+            stored = write_prepared_rows(session, prepared)
+            for i, (tid, _mid, seq, _ts, kind, _code, _data) in accepted:
+                if kind == _COMMAND_RESULT and (tid, seq) in stored:
+                    ev = parsed[i]
+                    assert not isinstance(ev, EventError)
+                    result = ev[0].get("data", {})
+                    complete_command(session, terminal_id=tid, data=result, now=now)
+            session.commit()
         for i, (tid, _mid, seq, _ts, _kind, _code, _data) in accepted:
             outcome = stored_outcome if (tid, seq) in stored else duplicate
             results[i] = EventResult(i, outcome, tid, seq)

@@ -2,12 +2,16 @@
 event exactly once, whether a message holds one event or an array of them; malformed payloads
 and bad elements of an array are counted and dropped while the rest is stored and the workers
 carry on; the terminal agent's batch arrives as one array message and is stored whole; remote
-commands go out over MQTT and come back as command_result events."""
+commands go out over MQTT and come back as command_result events. A message is acknowledged only
+once stored: a store failing with a database error leaves its batch to the broker, which
+delivers it again after the worker's back-off, and a stop waits for a store under way."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,8 +21,11 @@ import aiomqtt
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from posguard.catalog import default_catalog
+from posguard.common.errors import EventError
+from posguard.common.event_batch import ParsedEvent
 from posguard.common.events import EventKind
 from posguard.common.testing import until
 from posguard.fleet.clock import Clock, SystemClock
@@ -29,7 +36,7 @@ from posguard.fleet.ingest.mqtt_worker import (
     MAX_BATCH_PAYLOAD_BYTES,
     MqttIngestWorker,
 )
-from posguard.fleet.ingest.store import EventStore
+from posguard.fleet.ingest.store import EventResult, EventStore
 from posguard.fleet.repo.commands import issue_command
 from posguard.fleet.repo.terminals import get_terminal
 from posguard.terminal.agent import publish
@@ -175,7 +182,7 @@ async def test_malformed_payloads_are_counted_and_dropped_without_stopping(
 
 
 def _settled(worker: MqttIngestWorker) -> int:
-    """Events the worker is done with (``received`` is counted before the store answers)."""
+    """Events the worker is done with: stored, duplicates, or dropped."""
     st = worker.stats
     return st.stored + st.duplicate + st.malformed
 
@@ -372,3 +379,161 @@ async def test_command_goes_out_over_mqtt_and_its_result_completes_it(
 
 def aiext(client: aiomqtt.Client) -> AsyncIterator[aiomqtt.Message]:
     return client.messages.__aiter__()
+
+
+class FlakyStore(EventStore):
+    """The first ``failures`` store calls fail as if the database were down; records when each
+    call was made."""
+
+    def __init__(self, db: FleetDB, failures: int) -> None:
+        super().__init__(db.sessions, catalog=default_catalog(), clock=SystemClock())
+        self.failures = failures
+        self.calls: list[float] = []
+
+    def store_parsed(
+        self, parsed: list[ParsedEvent | EventError], *, transport: str
+    ) -> list[EventResult]:
+        self.calls.append(time.monotonic())
+        if len(self.calls) <= self.failures:
+            raise OperationalError("INSERT INTO events ...", None, Exception("connection refused"))
+        return super().store_parsed(parsed, transport=transport)
+
+
+class SlowStore(EventStore):
+    """The first store call waits ``delay_s`` before storing; ``started`` and ``finished`` tell
+    when it began and when it returned."""
+
+    def __init__(self, db: FleetDB, delay_s: float) -> None:
+        super().__init__(db.sessions, catalog=default_catalog(), clock=SystemClock())
+        self.delay_s = delay_s
+        self.started = threading.Event()
+        self.finished = threading.Event()
+
+    def store_parsed(
+        self, parsed: list[ParsedEvent | EventError], *, transport: str
+    ) -> list[EventResult]:
+        if self.started.is_set():
+            return super().store_parsed(parsed, transport=transport)
+        self.started.set()
+        time.sleep(self.delay_s)
+        try:
+            return super().store_parsed(parsed, transport=transport)
+        finally:
+            self.finished.set()
+
+
+def _worker(
+    store: EventStore, broker: tuple[str, int], root: str, group: str, client_id: str
+) -> MqttIngestWorker:
+    return MqttIngestWorker(
+        store,
+        host=broker[0],
+        port=broker[1],
+        topic_root=root,
+        share_group=group,
+        client_id=client_id,
+        batch_max=200,
+    )
+
+
+async def _redelivered(
+    db: FleetDB, broker: tuple[str, int], root: str, group: str, client_id: str
+) -> int:
+    """Events the broker still holds unacknowledged for ``client_id``'s session: a worker that
+    resumes the session is given them at once, before it even subscribes again."""
+    worker = _worker(
+        EventStore(db.sessions, catalog=default_catalog(), clock=SystemClock()),
+        broker,
+        root,
+        group,
+        client_id,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(worker.subscribed.wait(), 10)
+        await asyncio.sleep(1.0)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    return worker.stats.received
+
+
+async def _publish(broker: tuple[str, int], messages: list[tuple[str, bytes]]) -> None:
+    async with aiomqtt.Client(*broker, protocol=aiomqtt.ProtocolVersion.V5) as pub:
+        for topic, payload in messages:
+            await pub.publish(topic, payload, qos=1)
+
+
+async def test_a_store_failing_with_a_database_error_is_redelivered_after_a_back_off(
+    fleet_db: FleetDB, mqtt_broker: tuple[str, int]
+) -> None:
+    db = fleet_db
+    root = f"pgtest-{uuid.uuid4().hex[:8]}/v1"
+    group, client_id = f"g{uuid.uuid4().hex[:8]}", f"w{uuid.uuid4().hex[:8]}"
+    terminals = ["T1", "T2", "T3"]
+    for tid in terminals:
+        register(db, tid)
+    store = FlakyStore(db, failures=2)
+    worker = _worker(store, mqtt_broker, root, group, client_id)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(worker.subscribed.wait(), 10)
+        await _publish(
+            mqtt_broker,
+            [
+                (f"{root}/M01/{tid}/events", json.dumps(event(tid, seq)).encode())
+                for seq in range(20)
+                for tid in terminals
+            ],
+        )
+        await until(lambda: worker.stats.stored >= 60, timeout=20, interval=0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    # both failed calls' messages came back from the broker: every event is stored, once
+    assert len(store.calls) >= 3
+    assert _count(db) == 60
+    for tid in terminals:
+        assert _rows(db, tid) == list(range(20))
+    # a failed batch is counted when it is delivered again, not twice
+    assert (worker.stats.received, worker.stats.stored, worker.stats.duplicate) == (60, 60, 0)
+    # the worker backed off before reconnecting (0.5 s, then 1 s), it did not spin
+    assert store.calls[1] - store.calls[0] >= 0.45
+    assert store.calls[2] - store.calls[1] >= 0.95
+    # and once stored, everything was acknowledged: the session holds nothing more
+    assert await _redelivered(db, mqtt_broker, root, group, client_id) == 0
+
+
+async def test_stop_waits_for_a_store_under_way_and_stores_everything_received(
+    pg_db: FleetDB, mqtt_broker: tuple[str, int]
+) -> None:
+    db = pg_db
+    root = f"pgtest-{uuid.uuid4().hex[:8]}/v1"
+    group, client_id = f"g{uuid.uuid4().hex[:8]}", f"w{uuid.uuid4().hex[:8]}"
+    register(db, "T1")
+    topic = f"{root}/M01/T1/events"
+    store = SlowStore(db, delay_s=1.5)
+    worker = _worker(store, mqtt_broker, root, group, client_id)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(worker.subscribed.wait(), 10)
+        await _publish(mqtt_broker, [(topic, json.dumps(event("T1", 0)).encode())])
+        assert await asyncio.to_thread(store.started.wait, 10)
+        # these arrive while the first store sleeps in its thread
+        await _publish(
+            mqtt_broker, [(topic, json.dumps(event("T1", seq)).encode()) for seq in range(1, 30)]
+        )
+        assert not store.finished.is_set()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    # run returned only after the store under way had returned ...
+    assert store.finished.is_set()
+    # ... and after storing what had arrived meanwhile
+    assert _rows(db, "T1") == list(range(30))
+    assert (worker.stats.received, worker.stats.stored) == (30, 30)
+    # all of it acknowledged: the session holds nothing to deliver again
+    assert await _redelivered(db, mqtt_broker, root, group, client_id) == 0

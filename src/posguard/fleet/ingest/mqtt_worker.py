@@ -22,6 +22,28 @@ known and not revoked. Malformed or refused events are counted
 (``posguard_fleet_mqtt_malformed_total{reason}``: once per dropped event, once per payload
 dropped whole) and dropped; the worker carries on.
 
+Delivery: a message is acknowledged (PUBACK) only after the store call that covers it has
+returned, whether its events were stored, duplicates, or refused (malformed, invalid, unknown
+terminal: redelivering those would never help), and acknowledgements go out in the order the
+messages arrived. When the store fails with a database error nothing of that batch is
+acknowledged or counted: the worker disconnects, backs off (0.5 s doubling, at most 10 s) and
+reconnects, and the broker redelivers every message it holds unacknowledged. That needs the
+session to outlive the disconnect, so the worker connects with Clean Start off, a session expiry
+of ``session_expiry_s`` (60 s by default) and its ``client_id``; Receive Maximum is
+``2 * batch_max``, so the next batch arrives while one is stored. Mosquitto keeps an offline
+session in its shared group (it still gets its share of new messages) and drops what that
+session holds once it expires; an unacknowledged message is never handed to another member of
+the group. On stop, ``run`` lets a store already running finish and acknowledges it, stops its
+batching, unsubscribes, and stores and acknowledges whatever the broker still delivers until it
+has been quiet for a moment, so a stopped worker leaves nothing it received unstored.
+
+Not guaranteed: a worker that dies (or stops while the database is down) with unacknowledged
+messages gets them back only if it reconnects with the same ``client_id`` within
+``session_expiry_s``; with the default random id they are dropped when the session expires. The
+broker still drops QoS 1 messages queued beyond its per-client limit (Mosquitto
+``max_queued_messages``) for a worker that falls behind or is away, and a database error that
+repeats for one batch (not an outage) holds that worker's session back until it is fixed.
+
 With ``dispatch_commands`` the worker also publishes pending remote commands to
 ``posguard/v1/{merchant}/{terminal}/commands`` (QoS 1). Each command is claimed by one
 conditional UPDATE first, so two workers never send the same command.
@@ -34,11 +56,14 @@ import contextlib
 import json
 import re
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import aiomqtt
 import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,7 +73,7 @@ from posguard.common.event_batch import ParsedEvent, parse_events, parse_events_
 from posguard.common.events import MAX_EVENT_BYTES
 from posguard.fleet.clock import Clock, SystemClock
 from posguard.fleet.db.models import Command
-from posguard.fleet.ingest.store import EventStore, Outcome
+from posguard.fleet.ingest.store import EventResult, EventStore, Outcome
 from posguard.fleet.metrics import COMMANDS_SENT, MQTT_MALFORMED
 from posguard.fleet.repo.commands import (
     CommandStatus,
@@ -71,13 +96,27 @@ MAX_BATCH_EVENTS: Final = 1000
 # JSON whitespace then "[": the payload is an array, so the array's size limit applies to it
 _ARRAY_START: Final = re.compile(rb"[ \t\n\r]*\[")
 
+_STORE_BACKOFF_MAX_S: Final = 10.0
+"""The longest wait before reconnecting after a failed store (well within the session expiry)."""
+_DRAIN_QUIET_S: Final = 0.25
+"""On stop, after unsubscribing: how long the broker must send nothing before the worker goes."""
+
+
+class _StoreFailedError(Exception):
+    """The store failed with a database error: the batch was not acknowledged."""
+
+    def __init__(self, messages: int) -> None:
+        super().__init__(f"store failed, {messages} message(s) left unacknowledged")
+        self.messages = messages
+
 
 @dataclass
 class WorkerStats:
     """Counts of events, not messages: an array payload counts once per element, and a payload
-    dropped whole (not JSON, too large, an empty or too long array) counts once. So while the
-    store answers, ``received == stored + duplicate + malformed`` (``refused`` is the part of
-    ``malformed`` the store refused)."""
+    dropped whole (not JSON, too large, an empty or too long array) counts once. A batch is
+    counted when its store call has returned (a batch whose store failed is not counted, its
+    redelivery is), so ``received == stored + duplicate + malformed`` between batches
+    (``refused`` is the part of ``malformed`` the store refused)."""
 
     received: int = 0
     stored: int = 0
@@ -172,6 +211,7 @@ class MqttIngestWorker:
         dispatch_every_s: float = 0.5,
         topic_root: str = TOPIC_ROOT,
         share_group: str = SHARE_GROUP,
+        session_expiry_s: int = 60,
     ) -> None:
         self.store = store
         self.host, self.port = host, port
@@ -185,20 +225,32 @@ class MqttIngestWorker:
         self.dispatch_every_s = dispatch_every_s
         self.topic_root = topic_root
         self.subscription = f"$share/{share_group}/{topic_root}/+/+/events"
+        self.session_expiry_s = session_expiry_s
         self.stats = WorkerStats()
         self.subscribed = asyncio.Event()
+        self._store_backoff = 0.5
 
     def _client(self) -> aiomqtt.Client:
-        return aiomqtt.Client(
+        """A client that acknowledges nothing by itself (see :meth:`_ack`) and resumes this
+        worker's session, so what it left unacknowledged is delivered again."""
+        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        connect.SessionExpiryInterval = self.session_expiry_s
+        connect.ReceiveMaximum = min(65_535, 2 * self.batch_max)
+        client = aiomqtt.Client(
             self.host,
             self.port,
             identifier=self.client_id,
             username=self.username,
             password=self.password,
             protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=connect,
             timeout=10,
             queue_type=cast(Any, self._make_inbox),
         )
+        # aiomqtt 2.5.1 has no manual acknowledgement: paho's, on the client underneath
+        client._client.manual_ack_set(True)
+        return client
 
     def _make_inbox(self, maxsize: int = 0) -> asyncio.Queue[aiomqtt.Message]:
         """The client's incoming-message queue, kept so a batch is drained from it directly."""
@@ -206,7 +258,9 @@ class MqttIngestWorker:
         return self._inbox
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set, reconnecting with back-off when the broker goes away."""
+        """Consume until ``stop`` is set, reconnecting with back-off when the broker goes away or
+        the database fails a store. Returns once every message taken for storing is stored and
+        acknowledged (or, the database failing, left unacknowledged for the broker)."""
         backoff = 0.5
         while not stop.is_set():
             try:
@@ -224,41 +278,75 @@ class MqttIngestWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, 30.0)
+            except _StoreFailedError as exc:
+                # disconnected (the session stays): on reconnecting the broker delivers again
+                # what this worker left unacknowledged
+                self.subscribed.clear()
+                delay = self._store_backoff
+                log.warning(
+                    "fleet.mqtt.store_unavailable", unacknowledged=exc.messages, retry_in_s=delay
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                self._store_backoff = min(
+                    delay * 2, _STORE_BACKOFF_MAX_S, max(0.5, self.session_expiry_s / 2)
+                )
 
     async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        """Consume (and dispatch) until ``stop`` is set or a task ends with an error. Nothing is
+        cancelled midway: each task finishes what it is doing (a store and its acks, a command
+        being sent) and returns once ``leave`` is set. After a stop, :meth:`_drain`."""
         inbox = self._inbox
-        tasks = [asyncio.create_task(self._consume(client, inbox, stop))]
+        leave = asyncio.Event()
+
+        async def until_stop() -> None:
+            await stop.wait()
+            leave.set()
+
+        async def leaving_after(work: Coroutine[Any, Any, None]) -> None:
+            try:
+                await work
+            finally:
+                leave.set()
+
+        watcher = asyncio.create_task(until_stop())
+        tasks = [asyncio.create_task(leaving_after(self._consume(client, inbox, leave)))]
         if self.dispatch_commands and self.sessions is not None:
-            tasks.append(asyncio.create_task(self._dispatch(client, stop)))
-        stopper = asyncio.create_task(stop.wait())
+            tasks.append(asyncio.create_task(leaving_after(self._dispatch(client, leave))))
         try:
-            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                if t is not stopper and t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            for t in (*tasks, stopper):
+            watcher.cancel()
+            for t in tasks:  # only when this coroutine itself is cancelled
                 t.cancel()
-            await asyncio.gather(*tasks, stopper, return_exceptions=True)
-            # what was received but not stored yet is stored before the worker lets go
-            rest: list[aiomqtt.Message] = []
-            while not inbox.empty():
-                rest.append(inbox.get_nowait())
-            if rest:
-                await asyncio.to_thread(self._handle, rest)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors:
+            if all(isinstance(e, aiomqtt.MqttError) for e in errors):
+                # a disconnect: every batch taken was acknowledged (or sent nowhere). Store what
+                # was received since; if the connection is really gone the broker delivers it
+                # again and the store finds it a duplicate
+                with contextlib.suppress(_StoreFailedError):
+                    while rest := self._take(inbox, self.batch_max):
+                        await self._store_and_ack(client, rest)
+            # a failed store first: it is what run backs off from
+            errors.sort(key=lambda e: not isinstance(e, _StoreFailedError))
+            raise errors[0]
+        await self._drain(client, inbox)
 
     async def _consume(
-        self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message], stop: asyncio.Event
+        self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message], leave: asyncio.Event
     ) -> None:
-        """Wait for one message (the client's iterator, which also notices a disconnect), take
-        whatever else has arrived straight from the client's queue, linger briefly for a fuller
-        batch, and store it in a thread while the next messages arrive."""
+        """Wait for one message, take whatever else has arrived straight from the client's
+        queue, linger briefly for a fuller batch, store it in a thread while the next messages
+        arrive, and acknowledge it. Returns when ``leave`` is set, never during a store."""
         loop = asyncio.get_running_loop()
-        messages = aiter(client.messages)
-        while not stop.is_set():
-            batch = [await anext(messages)]
+        while not leave.is_set():
+            first = await self._next(client, inbox, leave)
+            if first is None:
+                return
+            batch = [first]
             deadline = loop.time() + self.linger_s
-            while len(batch) < self.batch_max:
+            while len(batch) < self.batch_max and not leave.is_set():
                 try:
                     batch.append(inbox.get_nowait())
                     continue
@@ -268,7 +356,102 @@ class MqttIngestWorker:
                 if remaining <= 0:
                     break
                 await asyncio.sleep(min(remaining, 0.005))
-            await asyncio.to_thread(self._handle, batch)
+            await self._store_and_ack(client, batch)
+
+    @staticmethod
+    async def _next(
+        client: aiomqtt.Client,
+        inbox: asyncio.Queue[aiomqtt.Message],
+        leave: asyncio.Event | None,
+        timeout: float | None = None,
+    ) -> aiomqtt.Message | None:
+        """The next message; None once ``leave`` is set or after ``timeout`` s without one.
+        Raises :class:`aiomqtt.MqttError` when the client is disconnected. Unlike cancelling
+        ``anext(client.messages)`` or ``wait_for(inbox.get())``, a message taken from the queue
+        is always returned, never dropped by the wait ending at the same moment."""
+        with contextlib.suppress(asyncio.QueueEmpty):
+            return inbox.get_nowait()
+        # the future aiomqtt's own message iterator watches for a disconnect
+        disconnected = client._disconnected
+        getter = asyncio.ensure_future(inbox.get())
+        waits: list[asyncio.Future[Any]] = [getter, disconnected]
+        if leave is not None:
+            waits.append(asyncio.ensure_future(leave.wait()))
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            getter.cancel()  # a get cancelled before it took a message leaves it queued
+            if leave is not None:
+                waits[2].cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        if disconnected.done():
+            raise aiomqtt.MqttError(
+                "Disconnected during message iteration"
+            ) from disconnected.exception()
+        return None
+
+    @staticmethod
+    def _take(
+        inbox: asyncio.Queue[aiomqtt.Message], n: int, first: aiomqtt.Message | None = None
+    ) -> list[aiomqtt.Message]:
+        """Up to ``n`` messages already queued (after ``first``), without waiting."""
+        batch = [] if first is None else [first]
+        while len(batch) < n:
+            try:
+                batch.append(inbox.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return batch
+
+    async def _store_and_ack(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        """Store a batch in a thread, then acknowledge its messages in the order they arrived.
+        Raises :class:`_StoreFailedError`, acknowledging nothing, when the store failed with a
+        database error. Cancelled, it still waits for the thread (which cannot be stopped) and
+        acknowledges what it stored before going."""
+        store = asyncio.ensure_future(asyncio.to_thread(self._handle, batch))
+        try:
+            stored = await asyncio.shield(store)
+        except asyncio.CancelledError:
+            if await store:
+                self._ack(client, batch)
+            raise
+        if not stored:
+            raise _StoreFailedError(len(batch))
+        self._store_backoff = 0.5
+        self._ack(client, batch)
+
+    @staticmethod
+    def _ack(client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        """PUBACK each message (paho's manual ack, QoS 0 needs none), in the order received.
+        Called on the event loop, which drives the paho client. On a connection already lost
+        it sends nothing: the broker then delivers the messages again."""
+        paho = client._client
+        for message in batch:
+            paho.ack(message.mid, message.qos)
+
+    async def _drain(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message]) -> None:
+        """After a stop: unsubscribe, so the broker sends no new messages to this worker's
+        session, then store and acknowledge what it has received and what the broker still
+        delivers (what it had queued or in flight) until it has been quiet for
+        :data:`_DRAIN_QUIET_S`."""
+        try:
+            await client.unsubscribe(self.subscription, timeout=10)
+            quiet: float | None = _DRAIN_QUIET_S
+        except aiomqtt.MqttError as exc:
+            log.warning("fleet.mqtt.unsubscribe_failed", error=str(exc))
+            quiet = None  # the connection is going: store what has arrived, wait for nothing
+        while True:
+            first = None
+            if inbox.empty() and quiet is not None:
+                try:
+                    first = await self._next(client, inbox, None, quiet)
+                except aiomqtt.MqttError:
+                    quiet = None
+            batch = self._take(inbox, self.batch_max, first)
+            if not batch:
+                return
+            await self._store_and_ack(client, batch)
 
     def _plain(self, topic: str, payload: bytes) -> list[ParsedEvent | EventError] | None:
         """The fast path: a message whose events are all plainly valid and all of its topic's
@@ -289,9 +472,14 @@ class MqttIngestWorker:
                 return None
         return parsed
 
-    def _handle(self, batch: list[aiomqtt.Message]) -> None:
+    def _handle(self, batch: list[aiomqtt.Message]) -> bool:
+        """Decode and store a batch; False when the store failed with a database error. Only a
+        batch whose store call returned is counted (stats and malformed metrics), so one that
+        failed counts once, when it is delivered again."""
         plain: list[ParsedEvent | EventError] = []
         objs: list[dict[str, Any]] = []
+        received = 0
+        dropped: list[str] = []
         for message in batch:
             payload = (
                 message.payload
@@ -300,35 +488,42 @@ class MqttIngestWorker:
             )
             fast = self._plain(message.topic.value, payload)
             if fast is not None:
-                self.stats.received += len(fast)
+                received += len(fast)
                 plain.extend(fast)
                 continue
             events, reasons = decode(message.topic.value, payload, self.topic_root)
             # events, not messages (see WorkerStats): each element of an array, or the payload
             # once when it is dropped whole
-            self.stats.received += len(events) + len(reasons)
-            if reasons:
-                self.stats.malformed += len(reasons)
-                for reason in reasons:
-                    MQTT_MALFORMED.labels(reason).inc()
+            received += len(events) + len(reasons)
+            dropped.extend(reasons)
             objs.extend(events)
         if objs:
             plain.extend(parse_events(objs))
-        if not plain:
-            return
-        try:
-            # at most batch_max events a store call, however many each message carried
-            results = [
-                r
-                for i in range(0, len(plain), self.batch_max)
-                for r in self.store.store_parsed(plain[i : i + self.batch_max], transport="mqtt")
-            ]
-        except SQLAlchemyError as exc:
-            # the database is down: these are lost to this worker; terminals resend what they
-            # have not seen confirmed, and the (terminal_id, seq) key keeps resends single
-            log.error("fleet.mqtt.store_failed", error=str(exc), dropped=len(plain))
-            MQTT_MALFORMED.labels("store_error").inc(len(plain))
-            return
+        results: list[EventResult] = []
+        if plain:
+            try:
+                # at most batch_max events a store call, however many each message carried
+                results = [
+                    r
+                    for i in range(0, len(plain), self.batch_max)
+                    for r in self.store.store_parsed(
+                        plain[i : i + self.batch_max], transport="mqtt"
+                    )
+                ]
+            except SQLAlchemyError as exc:
+                # the database is down: the batch stays unacknowledged and the broker delivers
+                # it again (a part an earlier call stored is then a duplicate)
+                log.error(
+                    "fleet.mqtt.store_failed",
+                    error=str(exc),
+                    events=len(plain),
+                    messages=len(batch),
+                )
+                return False
+        self.stats.received += received
+        self.stats.malformed += len(dropped)
+        for reason in dropped:
+            MQTT_MALFORMED.labels(reason).inc()
         for r in results:
             if r.outcome is Outcome.STORED:
                 self.stats.stored += 1
@@ -346,6 +541,7 @@ class MqttIngestWorker:
                 log.info(
                     "fleet.mqtt.refused", terminal_id=r.terminal_id, seq=r.seq, reason=r.reason
                 )
+        return True
 
     def _claim(self) -> list[tuple[str, dict[str, Any]]]:
         assert self.sessions is not None
@@ -371,14 +567,28 @@ class MqttIngestWorker:
                 .values(status=CommandStatus.PENDING.value, sent_at=None)
             )
 
-    async def _dispatch(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            for topic, message in await asyncio.to_thread(self._claim):
+    async def _dispatch(self, client: aiomqtt.Client, leave: asyncio.Event) -> None:
+        """Claim and publish pending commands every ``dispatch_every_s`` until ``leave`` is set
+        (a claim or publish under way is finished first). A database error skips a round."""
+        while not leave.is_set():
+            try:
+                claimed = await asyncio.to_thread(self._claim)
+            except SQLAlchemyError as exc:
+                log.warning("fleet.mqtt.dispatch_failed", error=str(exc))
+                claimed = []
+            for topic, message in claimed:
                 try:
                     await client.publish(topic, json.dumps(message).encode(), qos=1, timeout=10)
                     COMMANDS_SENT.labels("mqtt").inc()
                 except aiomqtt.MqttError:
-                    await asyncio.to_thread(self._unclaim, message["command_id"])
+                    try:
+                        await asyncio.to_thread(self._unclaim, message["command_id"])
+                    except SQLAlchemyError as exc:
+                        log.error(
+                            "fleet.mqtt.unclaim_failed",
+                            command_id=message["command_id"],
+                            error=str(exc),
+                        )
                     raise
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.dispatch_every_s)
+                await asyncio.wait_for(leave.wait(), self.dispatch_every_s)

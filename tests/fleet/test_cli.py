@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -93,3 +94,31 @@ def test_migrate_add_terminal_and_create_user(tmp_path: Path) -> None:
         assert verify_password("long-enough-pw", user.password_hash)
         assert s.scalars(select(Terminal.id)).all() == ["T9"]  # the bad date left nothing behind
     engine.dispose()
+
+
+def test_mqtt_worker_takes_a_stable_client_id_and_session_expiry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker restarted with the same --client-id resumes its broker session (and gets back
+    what it had not acknowledged): the options must reach the worker."""
+    from posguard.fleet.ingest import mqtt_worker
+
+    seen: dict[str, object] = {}
+
+    class Recorder:
+        def __init__(self, store: object, **kwargs: object) -> None:
+            seen.update(kwargs)
+
+        async def run(self, stop: object) -> None:
+            return None
+
+    monkeypatch.setattr(mqtt_worker, "MqttIngestWorker", Recorder)
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    runner = CliRunner()
+    assert runner.invoke(app, ["fleet", "migrate", "--db", url]).exit_code == 0
+    r = runner.invoke(
+        app,
+        ["fleet", "mqtt-worker", "--db", url, "--client-id", "ingest-1", "--session-expiry", "300"],
+    )
+    assert r.exit_code == 0, r.output
+    assert (seen["client_id"], seen["session_expiry_s"]) == ("ingest-1", 300)

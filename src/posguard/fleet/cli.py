@@ -84,6 +84,18 @@ def mqtt_worker(
     dispatch_commands: Annotated[
         bool, typer.Option(help="Also publish pending remote commands.")
     ] = True,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            help="A stable MQTT client id for this worker (one per worker, e.g. ingest-1): "
+            "restarted within --session-expiry it gets back the messages it had not "
+            "acknowledged. Default: a random id (those messages are lost with the session)."
+        ),
+    ] = None,
+    session_expiry: Annotated[
+        int,
+        typer.Option(min=0, max=86_400, help="Seconds the broker keeps this worker's session."),
+    ] = 60,
 ) -> None:
     """Ingest telemetry from the MQTT broker (shared subscription) / 从MQTT接收遥测."""
     from posguard.fleet.context import FleetContext
@@ -99,6 +111,8 @@ def mqtt_worker(
         password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
         dispatch_commands=dispatch_commands,
         sessions=ctx.sessions,
+        client_id=client_id,
+        session_expiry_s=session_expiry,
     )
 
     async def main() -> None:

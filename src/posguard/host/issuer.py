@@ -108,14 +108,41 @@ class Issuer:
 
     def authorize(self, req: AuthRequest) -> Decision:
         """Decide a balance inquiry, sale, void, refund, pre-auth, pre-auth void or completion."""
-        with self.ledger.atomic():
-            if self.ledger.is_duplicate(req.tid, req.stan, req.txn_date):
+        led = self.ledger
+        with led.atomic():
+            today = self._clock().date()
+            day = today.isoformat()
+            pan, amount = req.pan, req.amount
+            # Checks that need no ledger row come first; when they pass, the duplicate check and
+            # the card, account and day's spend are one query.
+            early: Decision | None = None
+            if req.kind is not TxnKind.BALANCE and (amount is None or amount <= 0):
+                early = _NO_AMOUNT
+            elif not pan or not pan.isdigit() or not luhn_valid(pan):
+                early = _BAD_PAN
+            else:
+                down = led.unavailable_rc(pan)
+                if down is not None:
+                    early = Decision(down, "issuer unavailable for this BIN range")
+            found: tuple[Card, Account, int] | None = None
+            if early is None:
+                assert pan is not None
+                dup, found = led.card_context(req.tid, req.stan, req.txn_date, pan, day)
+                if found is None:
+                    early = _UNKNOWN_CARD
+            else:
+                dup = led.is_duplicate(req.tid, req.stan, req.txn_date)
+            if dup:
                 return Decision("94", "duplicate transmission (terminal, STAN, date)")
-            day = self._today().isoformat()
-            decision, account_id, masked, amount, orig_id = self._decide(req, day)
-            rrn = self.ledger.next_rrn()
-            auth = f"{secrets.randbelow(1_000_000):06d}" if decision.approved else ""
-            txn_id = self.ledger.insert_txn(
+            if early is None:
+                assert found is not None
+                decision, orig_id = self._decide(req, found, day, today)
+            else:
+                decision, orig_id = early, None
+            approved = decision.rc == "00"
+            rrn = led.next_rrn()
+            auth = f"{secrets.randbelow(1_000_000):06d}" if approved else ""
+            txn_id = led.insert_txn(
                 tid=req.tid,
                 mid=req.mid,
                 stan=req.stan,
@@ -123,12 +150,12 @@ class Issuer:
                 txn_date=req.txn_date,
                 host_day=day,
                 kind=req.kind.value,
-                account_id=account_id,
-                pan_masked=masked,
-                amount=amount,
+                account_id=found[1].id if found is not None else None,
+                pan_masked=found[0].masked if found is not None else mask_pan(pan or ""),
+                amount=0 if approved and req.kind is TxnKind.BALANCE else (amount or 0),
                 rrn=rrn,
                 auth_code=auth,
-                status=TxnStatus.APPROVED if decision.approved else TxnStatus.DECLINED,
+                status=TxnStatus.APPROVED if approved else TxnStatus.DECLINED,
                 rc=decision.rc,
                 orig_id=orig_id,
             )
@@ -145,59 +172,39 @@ class Issuer:
         return self._clock().date()
 
     def _decide(
-        self, req: AuthRequest, day: str
-    ) -> tuple[Decision, str | None, str, int, int | None]:
-        masked = mask_pan(req.pan or "")
-        amount = req.amount if req.amount is not None else 0
-        if req.kind is not TxnKind.BALANCE and (req.amount is None or req.amount <= 0):
-            return Decision("13", "amount missing or zero"), None, masked, amount, None
-        card_fail, found = self._check_card(req, day)
-        account_id = found[0].account_id if found else None
-        if card_fail is not None:
-            return card_fail, account_id, masked, amount, None
-        assert found is not None
+        self, req: AuthRequest, found: tuple[Card, Account, int], day: str, today: date
+    ) -> tuple[Decision, int | None]:
+        """The decision for a known card (amount and PAN already checked); and the original's
+        id for a follow-up."""
         card, acct, spent = found
-        led = self.ledger
+        card_fail = self._check_card(req, card, today)
+        if card_fail is not None:
+            return card_fail, None
         kind = req.kind
         if kind is TxnKind.BALANCE:
-            return (
-                Decision("00", "balance inquiry", balance=acct.available),
-                account_id,
-                masked,
-                0,
-                None,
-            )
-        if kind in (TxnKind.SALE, TxnKind.PREAUTH):
-            limit = self._check_limits(acct, amount, spent)
-            if limit is not None:
-                return limit, account_id, masked, amount, None
-            if acct.available < amount:
-                return Decision("51", "insufficient funds"), account_id, masked, amount, None
+            return Decision("00", "balance inquiry", balance=acct.available), None
+        amount = req.amount
+        assert amount is not None
+        if kind is TxnKind.SALE or kind is TxnKind.PREAUTH:
+            if amount > acct.txn_limit:
+                return _OVER_TXN_LIMIT, None
+            if spent + amount > acct.daily_limit:
+                return _OVER_DAILY_LIMIT, None
+            if acct.balance - acct.held < amount:
+                return _NO_FUNDS, None
+            led = self.ledger
             if kind is TxnKind.SALE:
                 led.move(acct.id, balance=-amount)
                 led.add_spent(acct.id, day, amount)
-            else:
-                led.move(acct.id, held=amount)
-            return Decision("00", f"{kind.value} approved"), account_id, masked, amount, None
+                return _SALE_APPROVED, None
+            led.move(acct.id, held=amount)
+            return _PREAUTH_APPROVED, None
         orig = self._find_original(req)
         if orig is None:
-            return (
-                Decision("25", "original transaction not found"),
-                account_id,
-                masked,
-                amount,
-                None,
-            )
+            return Decision("25", "original transaction not found"), None
         if orig.account_id != card.account_id:
-            return (
-                Decision("25", "original was made with another card"),
-                account_id,
-                masked,
-                amount,
-                None,
-            )
-        decision = self._apply_follow_up(req, orig, amount)
-        return decision, account_id, masked, amount, orig.id
+            return Decision("25", "original was made with another card"), None
+        return self._apply_follow_up(req, orig, amount), orig.id
 
     def _apply_follow_up(self, req: AuthRequest, orig: Txn, amount: int) -> Decision:
         led, acct = self.ledger, orig.account_id
@@ -242,48 +249,28 @@ class Issuer:
         led.add_refunded(orig.id, amount)
         return Decision("00", "refund accepted")
 
-    def _check_card(
-        self, req: AuthRequest, day: str
-    ) -> tuple[Decision | None, tuple[Card, Account, int] | None]:
-        """A decline, or None; and the card, its account and its debits on ``day`` when the
-        issuer knows the card."""
-        pan = req.pan
-        if not pan or not pan.isdigit() or not luhn_valid(pan):
-            return Decision("14", "card number invalid (format or Luhn)"), None
-        down = self.ledger.unavailable_rc(pan)
-        if down is not None:
-            return Decision(down, "issuer unavailable for this BIN range"), None
-        found = self.ledger.card_account(pan, day)
-        if found is None:
-            return Decision("14", "card unknown to the issuer"), None
-        card = found[0]
-        status_rc = {"lost": "41", "stolen": "43", "restricted": "62", "blocked": "57"}
-        if card.status in status_rc:
-            return Decision(status_rc[card.status], f"card {card.status}"), found
-        if _expired(card.expiry, self._today()) or (req.expiry and req.expiry != card.expiry):
-            return Decision("54", "card expired or expiry does not match"), found
-        if req.kind in (TxnKind.REFUND, TxnKind.COMPLETION, TxnKind.PREAUTH_VOID, TxnKind.VOID):
-            return None, found  # follow-ups need no PIN
+    def _check_card(self, req: AuthRequest, card: Card, today: date) -> Decision | None:
+        """A decline for a known card (status, expiry, PIN), or None."""
+        status_rc = _STATUS_RC.get(card.status)
+        if status_rc is not None:
+            return Decision(status_rc, f"card {card.status}")
+        if _expired(card.expiry, today) or (req.expiry and req.expiry != card.expiry):
+            return Decision("54", "card expired or expiry does not match")
+        if req.kind in _NO_PIN_KINDS:
+            return None  # follow-ups need no PIN
         if card.pin_tries >= MAX_PIN_TRIES:
-            return Decision("75", "PIN tries exceeded"), found
+            return Decision("75", "PIN tries exceeded")
         if req.pin_format_error:
-            return Decision("99", "PIN block does not decrypt to a format-0 block"), found
+            return Decision("99", "PIN block does not decrypt to a format-0 block")
         if req.pin is not None:
             if not self.ledger.verify_pin(card, req.pin):
                 tries = card.pin_tries + 1
                 self.ledger.set_pin_tries(card.pan, tries)
                 if tries >= MAX_PIN_TRIES:
-                    return Decision("75", "wrong PIN, tries now exhausted"), found
-                return Decision("55", f"wrong PIN ({tries} of {MAX_PIN_TRIES})"), found
+                    return Decision("75", "wrong PIN, tries now exhausted")
+                return Decision("55", f"wrong PIN ({tries} of {MAX_PIN_TRIES})")
             if card.pin_tries:
                 self.ledger.set_pin_tries(card.pan, 0)
-        return None, found
-
-    def _check_limits(self, acct: Account, amount: int, spent: int) -> Decision | None:
-        if amount > acct.txn_limit:
-            return Decision("61", "over the per-transaction limit")
-        if spent + amount > acct.daily_limit:
-            return Decision("61", "over the daily limit")
         return None
 
     def _find_original(self, req: AuthRequest) -> Txn | None:
@@ -420,6 +407,19 @@ class Issuer:
             return Decision(
                 "95", f"still out of balance: host {host}, terminal {terminal}", totals=host
             )
+
+
+_STATUS_RC = {"lost": "41", "stolen": "43", "restricted": "62", "blocked": "57"}
+_NO_PIN_KINDS = frozenset({TxnKind.REFUND, TxnKind.COMPLETION, TxnKind.PREAUTH_VOID, TxnKind.VOID})
+# Decisions that carry nothing per request, made once (Decision is frozen).
+_NO_AMOUNT = Decision("13", "amount missing or zero")
+_BAD_PAN = Decision("14", "card number invalid (format or Luhn)")
+_UNKNOWN_CARD = Decision("14", "card unknown to the issuer")
+_OVER_TXN_LIMIT = Decision("61", "over the per-transaction limit")
+_OVER_DAILY_LIMIT = Decision("61", "over the daily limit")
+_NO_FUNDS = Decision("51", "insufficient funds")
+_SALE_APPROVED = Decision("00", "sale approved")
+_PREAUTH_APPROVED = Decision("00", "preauth approved")
 
 
 class _NoTerminal:

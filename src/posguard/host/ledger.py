@@ -366,6 +366,17 @@ class Ledger:
             return None
         return Card(*row[:8]), Account(*row[8:14]), int(row[14])
 
+    def card_context(
+        self, tid: str, stan: str, txn_date: str, pan: str, day: str
+    ) -> tuple[bool, tuple[Card, Account, int] | None]:
+        """Whether (terminal, STAN, date) is already a transaction, and the card, its account and
+        the account's approved debits on ``day`` (None for a card the issuer does not know): the
+        reads of a card transaction in one query."""
+        row = self._conn.execute(_CARD_CONTEXT, (tid, stan, txn_date, pan, day)).fetchone()
+        if row[9] is None:  # no such card, or (foreign keys broken) no such account
+            return bool(row[0]), None
+        return bool(row[0]), (Card(*row[1:9]), Account(*row[9:15]), row[15])
+
     def merchant(self, mid: str) -> Merchant | None:
         if mid not in self._merchants:
             row = self._conn.execute("SELECT * FROM merchants WHERE mid=?", (mid,)).fetchone()
@@ -586,4 +597,16 @@ class Ledger:
 _TXN_COLS = (
     "id, tid, mid, stan, batch, txn_date, kind, account_id, pan_masked, amount, rrn,"
     " auth_code, status, rc, orig_id, refunded, source, host_day"
+)
+
+# One row whatever is found: the duplicate flag, then the card (8), its account (6) and the day's
+# spend; the card columns are NULL for an unknown card (a.id is NULL then too).
+_CARD_CONTEXT = (
+    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND stan=? AND txn_date=?),"
+    " c.pan, c.pan_masked, c.account_id, c.expiry, c.status, c.pin_tries, c.pin_salt,"
+    " c.pin_hash, a.id, a.holder, a.balance, a.held, a.daily_limit, a.txn_limit,"
+    " coalesce(d.amount, 0)"
+    " FROM (SELECT 1) LEFT JOIN cards c ON c.pan = ?"
+    " LEFT JOIN accounts a ON a.id = c.account_id"
+    " LEFT JOIN daily_spend d ON d.account_id = c.account_id AND d.day = ?"
 )

@@ -5,8 +5,10 @@ the agent drains to the broker, and how fast the watchdog sees a hang.
   SQLite insert+commit of the same JSON with the same pragmas, same disk, same run.
 - ``PrintQueue.enqueue`` (receipt validation + JSON + durable row) against the same bare insert.
 - ``ReceiptRenderer.render`` per slip (pure, no baseline).
-- MQTT drain (outbox → Mosquitto, QoS 1, PUBACK per event, then ack in SQLite) against raw aiomqtt
-  QoS 1 publishes of the same payloads (skipped when no broker on 127.0.0.1:1883).
+- MQTT drain (outbox → Mosquitto, QoS 1: the agent's drain batch of up to 100 events as one JSON
+  array, one PUBACK each, then ack in SQLite) against raw aiomqtt QoS 1 publishes of the same
+  events one per message, as the agent sent them before it batched (skipped when no broker on
+  127.0.0.1:1883).
 - Watchdog: time from a child's last heartbeat to the DEV.FREEZE report (interval 0.1 s,
   missed 3), with a real child process that hangs.
 """
@@ -204,7 +206,8 @@ def run(quick: bool) -> list[Result]:
                 "events/s",
                 raw,
                 "raw aiomqtt QoS 1",
-                note="PUBACK per event + SQLite ack per batch",
+                note="one JSON array (≤100 events) per PUBACK + SQLite ack per batch; "
+                "baseline: one event per publish",
             )
         )
     freeze = _freeze_detect(tmp, 2 if quick else 5)

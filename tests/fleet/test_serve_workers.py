@@ -99,6 +99,11 @@ def test_two_workers_take_connections_and_store_each_event_once(
             assert again.json()["duplicate"] == 50
     with db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(EventRow)) == 600
+    # any worker's /metrics answers for both (each stored part of the 600)
+    line = 'posguard_fleet_events_total{outcome="stored",transport="http"} 600.0'
+    for _ in range(4):
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert line in client.get("/metrics").text
 
 
 def test_a_killed_worker_is_started_again_and_sigterm_stops_all(

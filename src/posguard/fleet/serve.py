@@ -14,20 +14,26 @@ the other at 0 %). With ``SO_REUSEPORT`` the kernel hashes each new connection t
 
 Only worker 0 runs the diagnosis loop (when the settings ask for it): one loop per database.
 A worker that dies is started again (at most :data:`RESTARTS` times a minute); SIGINT or
-SIGTERM stops them all. Known limit: ``/metrics`` and the login throttle are per process.
+SIGTERM stops them all. ``/metrics`` answers for all workers (prometheus_client's multiprocess
+mode, in a temporary directory the supervisor owns). Known limit: the login throttle is per
+process (put the same limit in the reverse proxy).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections import deque
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 import structlog
+from prometheus_client import multiprocess
 
 from posguard.common.errors import ConfigError
 from posguard.fleet.config import FleetSettings
@@ -88,6 +94,11 @@ def serve_processes(
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     socks = listening_sockets(host, port, workers)
     bound = socks[0].getsockname()[1]
+    # metrics of all workers in one scrape: prometheus_client's multiprocess mode, which the
+    # workers pick up from the environment they are spawned with
+    metrics_dir = tempfile.mkdtemp(prefix="posguard-metrics-")
+    old_env = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     ctx = mp.get_context("spawn")
     stopping = False
 
@@ -127,6 +138,8 @@ def serve_processes(
                     stopping, status = True, 1
                     break
                 log.warning("fleet.serve.worker_restarted", worker=i, code=proc.exitcode)
+                if proc.pid is not None:
+                    multiprocess.mark_process_dead(proc.pid, metrics_dir)  # type: ignore[no-untyped-call]
                 recent.append(now)
                 procs[i] = start(i)
     finally:
@@ -141,5 +154,10 @@ def serve_processes(
             sock.close()
         for s, handler in old.items():
             signal.signal(s, handler)
+        if old_env is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = old_env
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         log.info("fleet.serve.stopped", status=status)
     return status

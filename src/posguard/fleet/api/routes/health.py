@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Response, status
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,5 +34,10 @@ def readyz(ctx: Ctx, response: Response) -> dict[str, str]:
 
 @router.get("/metrics", response_class=Response)
 def metrics() -> Response:
-    """Prometheus metrics."""
+    """Prometheus metrics: of every worker process when served by ``serve --workers N``
+    (``PROMETHEUS_MULTIPROC_DIR`` set), else of this process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -30,7 +30,6 @@ import tempfile
 import time
 from collections import deque
 from multiprocessing.process import BaseProcess
-from typing import Any
 
 import structlog
 from prometheus_client import multiprocess
@@ -86,10 +85,8 @@ def serve_processes(
     port: int,
     workers: int,
     log_level: str = "info",
-    ready: Any = None,
 ) -> int:
-    """Run ``workers`` API processes until SIGINT/SIGTERM; returns the exit status.
-    ``ready(port)`` is called once the sockets listen (tests use it to learn the port)."""
+    """Run ``workers`` API processes until SIGINT/SIGTERM; returns the exit status."""
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     socks = listening_sockets(host, port, workers)
@@ -120,8 +117,6 @@ def serve_processes(
     procs = [start(i) for i in range(workers)]
     restarts = [deque[float]() for _ in range(workers)]
     log.info("fleet.serve.started", host=host, port=bound, workers=workers)
-    if ready is not None:
-        ready(bound)
     status = 0
     try:
         while not stopping:

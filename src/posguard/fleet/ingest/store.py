@@ -60,9 +60,9 @@ class EventStore:
     """The one ingest path. ``credential_terminal`` (HTTP) pins every event to that terminal;
     over MQTT it is None and the event's terminal must simply be known and not revoked.
 
-    A batch costs one schema validation call (:func:`~posguard.common.event_batch.parse_events`),
-    one terminal lookup and one insert statement per 1,000 events; per event only the checks
-    below and building its row run in Python.
+    A batch costs one schema validation call (:mod:`posguard.common.event_batch`), at most one
+    terminal lookup and one insert statement per 1,000 events; per event only the checks below
+    and building its row run in Python.
     """
 
     def __init__(
@@ -222,8 +222,8 @@ class EventStore:
             rows.append(row)
             accepted.append((i, row))
         # everything above is Python with no connection held; only the write below is
-        # serialised (on SQLite by SqliteWriteLock, across threads and processes), so while
-        # one batch is written the next is validated
+        # serialised across processes (on SQLite by SqliteWriteLock), so while one process
+        # writes its batch another validates its own
         prepared = prepare_event_rows(self._dialect, rows, now)
         with self.sessions() as session, self._write_lock:
             stored = write_prepared_rows(session, prepared)

@@ -23,6 +23,7 @@ verdict and the message it would get alone.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import json
 import re
@@ -193,15 +194,7 @@ def parse_batch_json(body: bytes | str) -> list[ParsedEvent | EventError]:
         events = _ENVELOPE.validate_json(body)["events"]
     except ValidationError:
         return parse_events(batch_items(body))
-    out: list[ParsedEvent | EventError | None] = [None] * len(events)
-    cache: list[list[Any]] = []
-
-    def items() -> list[Any]:  # decoded only if some event needs its exact verdict
-        if not cache:
-            cache.append(batch_items(body))
-        return cache[0]
-
-    return _finish(list(enumerate(events)), out, items)
+    return _finish_validated(events, functools.cache(lambda: batch_items(body)))
 
 
 def parse_events_json(payload: bytes | str) -> list[ParsedEvent | EventError] | None:
@@ -224,13 +217,20 @@ def parse_events_json(payload: bytes | str) -> list[ParsedEvent | EventError] | 
             events = [_ONE.validate_json(payload)]
     except ValidationError:
         return None
-    out: list[ParsedEvent | EventError | None] = [None] * len(events)
 
-    def items() -> list[Any]:  # decoded only if some event needs its exact verdict
+    def items() -> list[Any]:
         obj = json.loads(payload)
         return obj if isinstance(obj, list) else [obj]
 
-    return _finish(list(enumerate(events)), out, items)
+    return _finish_validated(events, functools.cache(items))
+
+
+def _finish_validated(
+    events: list[EventFields], items: Callable[[], list[Any]]
+) -> list[ParsedEvent | EventError]:
+    """:func:`_finish` for a batch that passed the plain schema whole, validated from its
+    bytes: ``items`` decodes them (once, cached) only if some event needs its exact verdict."""
+    return _finish(list(enumerate(events)), [None] * len(events), items)
 
 
 def batch_items(body: bytes | str) -> list[Any]:

@@ -5,7 +5,7 @@ with a reason; a bad event never stops the rest of its batch.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
@@ -118,9 +118,7 @@ class EventStore:
         """Validate and store decoded events (objects, or JSON bytes/text each).
         ``known_terminal``: the terminal row the caller has just read (the credential check),
         so a batch of that terminal's own events needs no lookup."""
-        with self._gate, INGEST_SECONDS.labels(transport).time():
-            results = self._store(parse_events(raws), credential_terminal, known_terminal)
-        return self._counted(results, transport)
+        return self._run(lambda: parse_events(raws), transport, credential_terminal, known_terminal)
 
     def store_batch_json(
         self,
@@ -136,22 +134,34 @@ class EventStore:
         :class:`~posguard.common.event_batch.BatchError` when the body is not such an envelope,
         :class:`~posguard.common.event_batch.BatchTooLargeError` when it holds more than
         ``max_events``; nothing is stored then."""
-        with self._gate, INGEST_SECONDS.labels(transport).time():
+
+        def parse() -> list[ParsedEvent | EventError]:
             parsed = parse_batch_json(body)
             if max_events is not None and len(parsed) > max_events:
                 raise BatchTooLargeError(
                     f"at most {max_events} events per batch, got {len(parsed)}"
                 )
-            results = self._store(parsed, credential_terminal, known_terminal)
-        return self._counted(results, transport)
+            return parsed
+
+        return self._run(parse, transport, credential_terminal, known_terminal)
 
     def store_parsed(
         self, parsed: list[ParsedEvent | EventError], *, transport: str
     ) -> list[EventResult]:
         """Store events already validated by :mod:`posguard.common.event_batch` (a transport
         that validated straight from its payload bytes)."""
+        return self._run(lambda: parsed, transport, None, None)
+
+    def _run(
+        self,
+        parse: Callable[[], list[ParsedEvent | EventError]],
+        transport: str,
+        credential_terminal: str | None,
+        known_terminal: Terminal | None,
+    ) -> list[EventResult]:
+        """Validate (inside the per-process gate and the timing) and store, then count."""
         with self._gate, INGEST_SECONDS.labels(transport).time():
-            results = self._store(parsed, None, None)
+            results = self._store(parse(), credential_terminal, known_terminal)
         return self._counted(results, transport)
 
     @staticmethod

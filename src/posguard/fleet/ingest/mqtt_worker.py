@@ -161,11 +161,9 @@ def decode(
     where = split_topic(topic, root)
     if where is None:
         return [], ["bad_topic"]
-    if _ARRAY_START.match(payload) is not None:
-        if len(payload) > MAX_BATCH_PAYLOAD_BYTES:
-            return [], ["batch_too_large"]
-    elif len(payload) > MAX_EVENT_BYTES:
-        return [], ["too_large"]
+    oversize = _oversize(payload)
+    if oversize is not None:
+        return [], [oversize]
     try:
         obj = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -191,6 +189,14 @@ def decode(
         else:
             events.append(item)
     return events, reasons
+
+
+def _oversize(payload: bytes) -> str | None:
+    """``batch_too_large`` for an array over ``MAX_BATCH_PAYLOAD_BYTES``, ``too_large`` for
+    anything else over ``MAX_EVENT_BYTES``, None when the payload's size is allowed."""
+    if _ARRAY_START.match(payload) is not None:
+        return "batch_too_large" if len(payload) > MAX_BATCH_PAYLOAD_BYTES else None
+    return "too_large" if len(payload) > MAX_EVENT_BYTES else None
 
 
 class MqttIngestWorker:
@@ -344,18 +350,14 @@ class MqttIngestWorker:
             first = await self._next(client, inbox, leave)
             if first is None:
                 return
-            batch = [first]
+            batch = self._take(inbox, self.batch_max, first)
             deadline = loop.time() + self.linger_s
             while len(batch) < self.batch_max and not leave.is_set():
-                try:
-                    batch.append(inbox.get_nowait())
-                    continue
-                except asyncio.QueueEmpty:
-                    pass
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
                 await asyncio.sleep(min(remaining, 0.005))
+                batch += self._take(inbox, self.batch_max - len(batch))
             await self._store_and_ack(client, batch)
 
     @staticmethod
@@ -458,8 +460,7 @@ class MqttIngestWorker:
         terminal, validated in one pass over the payload. None: anything else, which
         :func:`decode` and the store then judge event by event."""
         where = split_topic(topic, self.topic_root)
-        limit = MAX_BATCH_PAYLOAD_BYTES if _ARRAY_START.match(payload) else MAX_EVENT_BYTES
-        if where is None or len(payload) > limit:
+        if where is None or _oversize(payload) is not None:
             return None
         parsed = parse_events_json(payload)
         if parsed is None or not 0 < len(parsed) <= MAX_BATCH_EVENTS:

@@ -55,6 +55,7 @@ from posguard.fleet.ingest.store import EventStore
 from posguard.fleet.repo.event_insert import insert_event_rows
 from posguard.fleet.repo.events import INSERT_SQL
 from posguard.fleet.security import new_terminal_credential
+from posguard.fleet.serve import listening_sockets
 
 POSTGRES = os.environ.get(
     "POSGUARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -340,20 +341,11 @@ def _http_ingest(
     path: str = "",
     servers: int = 1,
 ) -> float:
-    # IPPROTO_TCP explicitly, as uvicorn's own bind does: asyncio sets TCP_NODELAY only on
-    # sockets whose proto is TCP, and without it every response waits ~40 ms (Nagle + delayed
-    # ACK), which capped the earlier HTTP figures at ~22 requests/s per client
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)]
-    socks[0].setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    socks[0].bind(("127.0.0.1", 0))
+    # the sockets `posguard fleet serve --workers N` listens on: one per server process
+    # (SO_REUSEPORT, so the kernel spreads connections), bound with IPPROTO_TCP so asyncio
+    # sets TCP_NODELAY (without it every response waited ~40 ms for a delayed ACK)
+    socks = listening_sockets("127.0.0.1", 0, servers)
     port = socks[0].getsockname()[1]
-    for _ in range(servers - 1):  # one listening socket per server: the kernel spreads
-        extra = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        extra.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        extra.bind(("127.0.0.1", port))
-        socks.append(extra)
-    for sock in socks:
-        sock.listen(512)
     procs = [
         mp.get_context("fork").Process(target=_serve, args=(url, sock), daemon=True)
         for sock in socks

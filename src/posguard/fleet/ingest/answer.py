@@ -13,7 +13,7 @@ from typing import Final
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
-from posguard.fleet.ingest.store import EventResult, Outcome
+from posguard.fleet.ingest.store import EventResult, Outcome, outcome_counts
 
 
 class _Answer(TypedDict):
@@ -34,9 +34,7 @@ def batch_answer(results: Sequence[EventResult]) -> bytes:
     >>> batch_answer([EventResult(0, Outcome.STORED, "T1", 7)])
     b'{"stored":1,"duplicate":0,"rejected":0,"results":[{"index":0,"outcome":"stored","terminal_id":"T1","seq":7,"reason":null}]}'
     """
-    counts = dict.fromkeys(Outcome, 0)
-    for r in results:
-        counts[r.outcome] += 1
+    counts = outcome_counts(results)
     return _ANSWER.dump_json(
         {
             "stored": counts[Outcome.STORED],

@@ -56,6 +56,19 @@ class EventResult:
     reason: str | None = None
 
 
+def outcome_counts(results: Sequence[EventResult]) -> dict[Outcome, int]:
+    """How many results have each outcome (every outcome present, 0 when none).
+
+    >>> outcome_counts([EventResult(0, Outcome.STORED), EventResult(1, Outcome.STORED)])[
+    ...     Outcome.STORED]
+    2
+    """
+    counts = dict.fromkeys(Outcome, 0)
+    for r in results:
+        counts[r.outcome] += 1
+    return counts
+
+
 class EventStore:
     """The one ingest path. ``credential_terminal`` (HTTP) pins every event to that terminal;
     over MQTT it is None and the event's terminal must simply be known and not revoked.
@@ -166,10 +179,7 @@ class EventStore:
 
     @staticmethod
     def _counted(results: list[EventResult], transport: str) -> list[EventResult]:
-        counts = dict.fromkeys(Outcome, 0)
-        for r in results:
-            counts[r.outcome] += 1
-        for outcome, n in counts.items():
+        for outcome, n in outcome_counts(results).items():
             if n:
                 EVENTS.labels(transport, outcome.value).inc(n)
         return results

@@ -9,15 +9,13 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from posguard.common.events import EventKind
 from posguard.terminal.engine import messages
-from posguard.terminal.engine.session import HostSession, Status
+from posguard.terminal.engine.session import Status
 from posguard.terminal.journal.records import Record
-from posguard.terminal.journal.store import wall_clock
-from posguard.terminal.link.backoff import Backoff
+from posguard.terminal.journal_sender import JournalSender
 
 
 @dataclass
@@ -27,19 +25,7 @@ class RoundReport:
     last_code: str | None = None
 
 
-class ReversalSender:
-    def __init__(
-        self,
-        session: HostSession,
-        *,
-        backoff: Backoff | None = None,
-        clock: Callable[[], float] = wall_clock,
-    ) -> None:
-        self.session = session
-        self.journal = session.journal
-        self.backoff = backoff or Backoff.from_config(session.cfg.retry)
-        self.clock = clock
-
+class ReversalSender(JournalSender):
     def queued(self, rec: Record) -> None:
         """Tell the world a reversal is due (the journal already holds it)."""
         self.session.emit(

@@ -7,15 +7,13 @@ answers ``94`` (duplicate) to a repeat, it already holds the advice and the queu
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from posguard.common.events import EventKind
 from posguard.terminal.engine import messages
-from posguard.terminal.engine.session import HostSession, Reply, Status
+from posguard.terminal.engine.session import Reply, Status
 from posguard.terminal.journal.records import Record
-from posguard.terminal.journal.store import wall_clock
-from posguard.terminal.link.backoff import Backoff
+from posguard.terminal.journal_sender import JournalSender
 
 
 @dataclass
@@ -25,19 +23,7 @@ class ForwardReport:
     last_code: str | None = None
 
 
-class AdviceForwarder:
-    def __init__(
-        self,
-        session: HostSession,
-        *,
-        backoff: Backoff | None = None,
-        clock: Callable[[], float] = wall_clock,
-    ) -> None:
-        self.session = session
-        self.journal = session.journal
-        self.backoff = backoff or Backoff.from_config(session.cfg.retry)
-        self.clock = clock
-
+class AdviceForwarder(JournalSender):
     async def send_one(self, rec: Record, *, inline: bool = False) -> tuple[Record, Reply]:
         """One try; returns the (possibly resolved) record and the reply."""
         failed = await self.session.ensure_signed_on()

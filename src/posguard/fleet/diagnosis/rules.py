@@ -25,14 +25,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from posguard.catalog.model import CODE_PATTERN, Category, Entry
+from posguard.common.commands import COMMAND_NAMES
 from posguard.common.errors import ConfigError
 from posguard.common.validation import first_error
 
 RULES_DIR = Path(str(files("posguard.fleet") / "rules"))
-
-COMMAND_NAMES = frozenset(
-    {"reboot", "re_sign_on", "reprint", "settle", "rollback", "update_config", "doctor"}
-)
 
 
 class RuleError(ConfigError):

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from posguard.common.commands import COMMAND_NAMES
 from posguard.fleet.db.models import Command, Terminal
-from posguard.fleet.diagnosis.rules import COMMAND_NAMES
 
 
 class CommandStatus(StrEnum):

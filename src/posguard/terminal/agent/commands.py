@@ -3,7 +3,7 @@
 A command is JSON ``{"command_id": "...", "name": "reboot", "args": {...},
 "issued_at": "...", "expires_at": "...?"}`` (the fleet's ``CommandMessage``; ``command`` is
 accepted for ``name``). The runtime supplies one handler per command it supports
-(``reboot``, ``re_sign_on``, ``reprint``, ``settle``, ``rollback``, ``update_config``);
+(the names are ``common.commands.RemoteCommand``, shared with the fleet);
 a handler returns a short detail text or raises. Every command ends in exactly one
 ``command_result`` event with ``command_id``, ``status`` (``ok`` / ``failed``) and
 ``detail``.
@@ -31,6 +31,7 @@ from typing import Annotated, Any, Final
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from posguard.card import redact
+from posguard.common.commands import RemoteCommand
 from posguard.common.events import EventKind
 from posguard.common.validation import first_error
 from posguard.terminal.printer.queue import Emit
@@ -47,14 +48,7 @@ CREATE TABLE IF NOT EXISTS commands_seen (
 """
 
 
-class CommandName(StrEnum):
-    REBOOT = "reboot"
-    RE_SIGN_ON = "re_sign_on"
-    REPRINT = "reprint"
-    SETTLE = "settle"
-    ROLLBACK = "rollback"
-    UPDATE_CONFIG = "update_config"
-    DOCTOR = "doctor"
+CommandName = RemoteCommand  # the one definition, shared with the fleet
 
 
 class Command(BaseModel):

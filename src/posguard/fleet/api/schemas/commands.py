@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CommandName = Literal["reboot", "re_sign_on", "reprint", "settle", "rollback", "update_config"]
+from posguard.common.commands import RemoteCommand as CommandName
 
 
 class CommandBase(BaseModel):

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
+from posguard.common.commands import COMMAND_NAMES, Page, offered_on
 from posguard.fleet.api.deps import Ctx, SessionDep
-from posguard.fleet.diagnosis.rules import COMMAND_NAMES
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo import incidents as incident_repo
 from posguard.fleet.repo import terminals as terminal_repo
@@ -19,8 +19,8 @@ from posguard.fleet.web.session import PostUser, WebUserDep, staff_only
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
-TERMINAL_ACTIONS = ("doctor", "reprint", "re_sign_on", "reboot")
-"""The terminal page's buttons. ``doctor`` is offered only once the fleet accepts it."""
+TERMINAL_ACTIONS = offered_on(Page.TERMINAL)
+"""The terminal page's buttons (``common.commands`` says which commands each page offers)."""
 
 TerminalId = Annotated[str, Path(max_length=64)]
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from posguard.catalog.model import Audience, Category
+from posguard.common.commands import Page, offered_on
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.db.models import Terminal
 from posguard.fleet.repo import commands as command_repo
@@ -23,7 +24,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 IncidentId = Annotated[int, Path(ge=1, le=2**53)]
 STATUSES = ("active", "open", "acknowledged", "resolved", "merged")
-INCIDENT_COMMANDS = ("re_sign_on", "reboot", "reprint", "settle")
+INCIDENT_COMMANDS = offered_on(Page.INCIDENT)
 
 
 def _audiences(user: WebUser) -> set[Audience]:

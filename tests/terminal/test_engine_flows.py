@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from posguard.catalog import default_catalog
 from posguard.common.events import EventKind, parse_event
 from posguard.host.ledger import Ledger
 from posguard.host.seed import SeedData
@@ -107,8 +108,9 @@ async def test_sale_void_refund_preauth_completion_and_settlement(rig: Rig) -> N
 async def test_decline_is_explained_from_the_catalog(rig: Rig) -> None:
     r = await rig.terminal.sale(POOR, LAB_EXPIRY, 5000)
     assert (r.outcome, r.rc, r.code) == (Outcome.DECLINED, "51", "TXN.INSUFFICIENT_FUNDS")
-    assert r.words.cardholder.zh
-    assert r.words.merchant.en
+    entry = default_catalog()["TXN.INSUFFICIENT_FUNDS"]
+    assert r.words.cardholder == entry.title  # the catalog's words, not a generic decline
+    assert (r.words.merchant.zh, r.words.merchant.en) == (entry.steps[0].zh, entry.steps[0].en)
     assert not r.charged
     assert rig.terminal.journal.find(stan=r.stan or "").state is TxnState.DECLINED  # type: ignore[union-attr]
     wrong_pin = await rig.terminal.sale(PAN, LAB_EXPIRY, 100, pin="000000")

@@ -65,7 +65,7 @@ async def test_round_trip() -> None:
     async with serve(echo) as port, Channel(endpoint(port), FAST) as ch:
         await ch.send(b"0800hello")
         assert await ch.receive() == b"0800hello"
-        assert ch.timing.connect >= 0
+        assert 0 < ch.timing.connect < FAST.connect  # measured, not the 0.0 default
 
 
 async def test_refused_port() -> None:
@@ -168,4 +168,4 @@ async def test_name_resolved_through_the_resolver() -> None:
     async with serve(echo) as port, Channel(endpoint(port, host="localhost"), FAST) as ch:
         await ch.send(b"0800dns")
         assert await ch.receive() == b"0800dns"
-        assert ch.timing.dns >= 0
+        assert 0 < ch.timing.dns < FAST.dns  # the resolver ran and was timed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from posguard.catalog import default_catalog
@@ -11,7 +12,8 @@ from posguard.cli import app
 
 from .conftest import WriteCatalog, entry
 
-runner = CliRunner()
+# No language in the environment: the default, Chinese, applies unless --lang says otherwise.
+runner = CliRunner(env={"POSGUARD_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": None})
 
 
 def test_list_json_has_every_entry_with_its_fields() -> None:
@@ -40,9 +42,9 @@ def test_list_json_by_category() -> None:
 
 
 def test_list_unknown_category_is_a_clear_error() -> None:
-    result = runner.invoke(app, ["catalog", "list", "--category", "nowhere"])
+    result = runner.invoke(app, ["catalog", "list", "--category", "nowhere", "--lang", "en"])
     assert result.exit_code == 2
-    assert "unknown category 'nowhere'" in result.stderr
+    assert result.stderr.startswith("error: unknown category 'nowhere'")
     assert "hardware" in result.stderr
 
 
@@ -74,20 +76,59 @@ def test_show_json() -> None:
 
 
 def test_show_unknown_code_suggests_a_near_one() -> None:
-    result = runner.invoke(app, ["catalog", "show", "NET.READ_TIMOUT"])
-    assert result.exit_code == 2
-    assert "unknown code" in result.stderr
-    assert "NET.READ_TIMEOUT" in result.stderr
+    result = runner.invoke(app, ["catalog", "show", "NET.READ_TIMOUT", "--lang", "en"])
+    assert result.exit_code == 4
+    assert result.stderr == (
+        "error: unknown catalog code 'NET.READ_TIMOUT'; did you mean NET.READ_TIMEOUT?\n"
+    )
+    zh = runner.invoke(app, ["catalog", "show", "paper_out"])
+    assert zh.exit_code == 4
+    assert zh.stderr.startswith("错误：目录里没有代码 'paper_out'；您要找的是不是 PRN.PAPER_OUT")
 
 
 def test_show_unknown_language() -> None:
     result = runner.invoke(app, ["catalog", "show", "PRN.PAPER_OUT", "--lang", "fr"])
     assert result.exit_code == 2
-    assert "use zh or en" in result.stderr
+    assert result.stderr == "错误：不支持的语言 'fr'，请用 zh 或 en\n"
+    en = runner.invoke(app, ["catalog", "show", "PRN.PAPER_OUT", "--lang", "fr"],
+                       env={"LANG": "en_US.UTF-8"})  # fmt: skip
+    assert en.stderr == "error: unknown language 'fr'; use zh or en\n"
+
+
+def test_show_in_chinese_translates_every_label() -> None:
+    result = runner.invoke(app, ["catalog", "show", "PRN.PAPER_OUT", "--lang", "zh"])
+    assert result.exit_code == 0
+    assert "硬件 · 轻微 · 需要处理的人: 商户" in result.stdout
+    for english in ("hardware", "minor", "merchant"):
+        assert english not in result.stdout
+    assert "下一步: posguard kb walk PRN.PAPER_OUT" in result.stdout
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_list_table_never_cuts_a_code(columns: int) -> None:
+    result = runner.invoke(app, ["catalog", "list"], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0
+    assert "…" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    cells = {c.strip() for line in lines for c in line.replace("┃", "│").split("│")}
+    assert set(default_catalog()) <= cells
+    assert "04 41 43 57 62" in cells or columns == 80  # response codes whole when shown
+
+
+def test_every_catalog_command_takes_lang() -> None:
+    for args in (["list"], ["list", "--json"], ["show", "PRN.OFFLINE"], ["validate"]):
+        for lang in ("zh", "en"):
+            result = runner.invoke(app, ["catalog", *args, "--lang", lang])
+            assert result.exit_code == 0, (args, lang, result.output)
+    en = runner.invoke(app, ["catalog", "list", "--lang", "en"], env={"COLUMNS": "120"})
+    assert "Printer out of paper" in en.stdout
+    zh = runner.invoke(app, ["catalog", "list"], env={"COLUMNS": "120"})
+    assert "打印机缺纸" in zh.stdout
 
 
 def test_validate_the_shipped_catalog() -> None:
-    result = runner.invoke(app, ["catalog", "validate"])
+    result = runner.invoke(app, ["catalog", "validate", "--lang", "en"])
     assert result.exit_code == 0
     n = len(default_catalog())
     assert f"{n} entries in 10 files" in result.stdout
@@ -96,7 +137,7 @@ def test_validate_the_shipped_catalog() -> None:
 
 def test_validate_a_good_directory(write_catalog: WriteCatalog) -> None:
     d = write_catalog(printer=[entry()])
-    result = runner.invoke(app, ["catalog", "validate", str(d)])
+    result = runner.invoke(app, ["catalog", "validate", str(d), "--lang", "en"])
     assert result.exit_code == 0
     assert "1 entries in 1 files" in result.stdout
 

@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import json
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from posguard.catalog.checks import CHECKS
+from posguard.catalog.labels import CATEGORY, SEVERITY, audience_text
 from posguard.catalog.loader import DATA_DIR, default_catalog, load_catalog
 from posguard.catalog.model import DOMAINS, Category, Entry
+from posguard.catalog.suggest import close_codes
+from posguard.cli_support.errors import CliError, ExitCode, FaceApp, say_error
+from posguard.cli_support.lang import LangOption
+from posguard.cli_support.tables import Col, fit_table
 from posguard.common.errors import CatalogError
 
-app = typer.Typer(help="The exception catalog / 异常目录.", no_args_is_help=True)
-
-_LANGS = ("zh", "en")
+app = FaceApp(help="The exception catalog / 异常目录.", no_args_is_help=True)
 
 
 def _entry_json(entry: Entry) -> dict[str, object]:
     return entry.model_dump(mode="json")
+
+
+def unknown_code(code: str, known: list[str]) -> CliError:
+    """The one-line error for a code that is not in the catalog, with did-you-mean."""
+    near = close_codes(code, known)
+    en = f"unknown catalog code {code!r}"
+    zh = f"目录里没有代码 {code!r}"
+    if near:
+        en += f"; did you mean {', '.join(near)}?"
+        zh += f"；您要找的是不是 {'、'.join(near)}？"
+    else:
+        en += "; see `posguard catalog list`"
+        zh += "；全部代码见 `posguard catalog list`"
+    return CliError(en, zh, exit_code=ExitCode.NOT_FOUND)
 
 
 @app.command("list")
@@ -35,8 +50,10 @@ def list_(
         str | None,
         typer.Option(help=f"Only this category: {', '.join(c.value for c in Category)}."),
     ] = None,
+    lang: LangOption = None,
 ) -> None:
     """List every catalog entry / 列出全部条目."""
+    assert lang is not None  # resolved by FaceApp
     cat = default_catalog()
     if category is None:
         entries = cat.entries()
@@ -45,8 +62,10 @@ def list_(
             entries = cat.by_category(category)
         except ValueError:
             valid = ", ".join(c.value for c in Category)
-            typer.echo(f"unknown category {category!r}; use one of: {valid}", err=True)
-            raise typer.Exit(2) from None
+            raise CliError(
+                f"unknown category {category!r}; use one of: {valid}",
+                f"没有类别 {category!r}，可用：{valid}",
+            ) from None
     if as_json:
         payload = [_entry_json(e) for e in entries]
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
@@ -54,16 +73,26 @@ def list_(
     if markdown:
         typer.echo(markdown_list(entries), nl=False)
         return
-    table = Table("code", "category", "severity", "rc", "title")
-    for e in entries:
-        table.add_row(
+    zh = lang == "zh"
+    cols = [
+        Col("代码" if zh else "code", keep=True),
+        Col("标题" if zh else "title"),
+        Col("应答码" if zh else "rc", keep=True, drop=1),
+        Col("严重度" if zh else "severity", keep=True, drop=2),
+        Col("类别" if zh else "category", keep=True, drop=3),
+    ]
+    rows = [
+        [
             e.code,
-            e.category.value,
-            e.severity.value,
+            e.title.get(lang),
             " ".join(e.iso_response_codes),
-            f"{e.title.zh} / {e.title.en}",
-        )
-    Console(markup=False, highlight=False).print(table)
+            SEVERITY[e.severity].get(lang),
+            CATEGORY[e.category].get(lang),
+        ]
+        for e in entries
+    ]
+    console = Console(highlight=False)
+    console.print(fit_table(cols, rows, width=console.width))
 
 
 def markdown_list(entries: list[Entry]) -> str:
@@ -103,11 +132,12 @@ def _render(entry: Entry, lang: str) -> str:
         "symptoms": "常见说法" if zh else "How people describe it",
         "steps": "处理步骤" if zh else "Steps",
         "check": "自动检查" if zh else "machine check",
+        "next": "下一步" if zh else "next",
     }
     lines = [
         f"{entry.code}  {entry.title.get(lang)}",
-        f"{entry.category.value} · {entry.severity.value} · "
-        f"{label['who']}: {', '.join(a.value for a in entry.audience)}",
+        f"{CATEGORY[entry.category].get(lang)} · {SEVERITY[entry.severity].get(lang)} · "
+        f"{label['who']}: {audience_text(entry.audience, lang)}",
     ]
     if entry.iso_response_codes:
         lines.append(f"{label['rc']}: {', '.join(entry.iso_response_codes)}")
@@ -121,27 +151,22 @@ def _render(entry: Entry, lang: str) -> str:
             lines.append(
                 f"     [{label['check']}: {step.check} — {CHECKS[step.check].title.get(lang)}]"
             )
+    lines += ["", f"{label['next']}: posguard kb walk {entry.code}"]
     return "\n".join(lines)
 
 
 @app.command()
 def show(
     code: Annotated[str, typer.Argument(help="A catalog code, e.g. PRN.PAPER_OUT.")],
-    lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
+    lang: LangOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the entry as JSON.")] = False,
 ) -> None:
     """Show one entry with its steps / 显示一个条目及处理步骤."""
-    lang = lang.lower().split("-")[0]
-    if lang not in _LANGS:
-        typer.echo(f"unknown language {lang!r}; use zh or en", err=True)
-        raise typer.Exit(2)
+    assert lang is not None  # resolved by FaceApp
     cat = default_catalog()
     entry = cat.get(code.strip().upper())
     if entry is None:
-        near = get_close_matches(code.strip().upper(), list(cat), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(near)}?" if near else ""
-        typer.echo(f"unknown code {code!r} / 未知代码{hint}", err=True)
-        raise typer.Exit(2)
+        raise unknown_code(code, list(cat))
     if as_json:
         typer.echo(json.dumps(_entry_json(entry), ensure_ascii=False, indent=2))
         return
@@ -154,14 +179,21 @@ def validate(
         Path | None,
         typer.Argument(help="A directory of catalog *.yaml files (default: the shipped catalog)."),
     ] = None,
+    lang: LangOption = None,
 ) -> None:
-    """Load a catalog directory and report OK or the first fault / 校验目录数据."""
+    """Load a catalog directory and report OK or the first fault / 校验目录数据.
+
+    Exit status 1 when the catalog is invalid."""
+    assert lang is not None  # resolved by FaceApp
     where = directory or DATA_DIR
     try:
         cat = load_catalog(where)
     except CatalogError as exc:
-        typer.echo(f"ERROR {where}: {exc}", err=True)
-        raise typer.Exit(1) from None
+        say_error(f"{where}: {exc}", lang)
+        raise typer.Exit(ExitCode.FINDINGS) from None
     files = len(list(where.glob("*.yaml")))
     rcs = sum(len(e.iso_response_codes) for e in cat.values())
-    typer.echo(f"OK {where}: {len(cat)} entries in {files} files, {rcs} response codes mapped")
+    if lang == "zh":
+        typer.echo(f"OK {where}：{files} 个文件共 {len(cat)} 条，映射了 {rcs} 个应答码")
+    else:
+        typer.echo(f"OK {where}: {len(cat)} entries in {files} files, {rcs} response codes mapped")

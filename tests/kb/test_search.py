@@ -31,15 +31,73 @@ def test_accuracy_on_the_evaluation_set(kb: KnowledgeBase) -> None:
     assert len(cases) >= 150
     report = evaluate(kb, cases)
     misses = [(m.case.query, m.got) for m in report.misses if m.rank is None]
-    assert report.top1_accuracy >= 0.90, report.misses
-    assert report.top3_accuracy >= 0.97, misses
+    figures = f"top-1 {report.top1}/{report.total}, top-3 {report.top3}/{report.total}"
+    print(f"kb_eval.yaml: {figures}")
+    # measured before the frequency prior (issue 17): 228/238 and 236/238; never fewer
+    assert report.top1 >= 228, (figures, report.misses)
+    assert report.top3 >= 236, (figures, misses)
 
 
 def test_accuracy_holds_on_the_held_out_set(kb: KnowledgeBase) -> None:
     report = evaluate(kb, load_cases(DATA / "kb_eval_holdout.yaml"))
     assert report.total >= 50
-    assert report.top1_accuracy >= 0.85
-    assert report.top3_accuracy >= 0.95
+    figures = f"top-1 {report.top1}/{report.total}, top-3 {report.top3}/{report.total}"
+    print(f"kb_eval_holdout.yaml: {figures}")
+    # measured before the frequency prior (issue 17): 47/52 and 51/52; never fewer
+    assert report.top1 >= 47, figures
+    assert report.top3 >= 51, figures
+
+
+@pytest.mark.parametrize("query", ["小票打不出来", "receipt won't print", "打印不了"])
+def test_a_vague_complaint_lands_on_the_most_common_cause_first(
+    kb: KnowledgeBase, query: str
+) -> None:
+    codes = kb.search(query, limit=5).codes
+    assert codes[:2] == ["PRN.PAPER_OUT", "PRN.OFFLINE"], codes
+    if "PRN.QUEUE_STUCK" in codes:
+        assert codes.index("PRN.QUEUE_STUCK") > 1
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("打印头太烫了", "PRN.OVERHEAT"),
+        ("补打也打不出来", "PRN.QUEUE_STUCK"),
+        ("小票上出现红线", "PRN.PAPER_LOW"),
+    ],
+)
+def test_a_specific_word_still_decides_over_the_prior(
+    kb: KnowledgeBase, query: str, code: str
+) -> None:
+    assert kb.search(query).codes[0] == code
+
+
+def test_a_fleets_counts_replace_the_catalog_prior() -> None:
+    from posguard.kb.priors import priors_from_counts
+
+    # a fleet whose printers mostly jam their queue: the same vague complaint follows it
+    fleet = KnowledgeBase(priors=priors_from_counts({"PRN.QUEUE_STUCK": 500, "PRN.PAPER_OUT": 3}))
+    assert fleet.search("小票打不出来").codes[0] == "PRN.QUEUE_STUCK"
+
+
+def test_the_prior_names_only_catalog_codes_with_sane_weights(kb: KnowledgeBase) -> None:
+    from posguard.kb.priors import PRIORS_FILE, load_priors
+
+    priors = load_priors(PRIORS_FILE, codes=kb.catalog)
+    assert priors["PRN.PAPER_OUT"] > priors["PRN.QUEUE_STUCK"]
+    assert priors["PRN.OFFLINE"] > priors["PRN.QUEUE_STUCK"]
+
+
+def test_a_bad_prior_file_names_the_code(tmp_path: Path, kb: KnowledgeBase) -> None:
+    from posguard.kb.priors import load_priors
+
+    bad = tmp_path / "priors.yaml"
+    bad.write_text("PRN.PAPER_OUT: 8\nPRN.NOPE: 1\n")
+    with pytest.raises(ConfigError, match=r"'PRN\.NOPE' is not a catalog code"):
+        load_priors(bad, codes=kb.catalog)
+    bad.write_text("PRN.PAPER_OUT: lots\n")
+    with pytest.raises(ConfigError, match=r"PRN\.PAPER_OUT: weight must be a number"):
+        load_priors(bad)
 
 
 def test_evaluation_labels_are_catalog_codes(kb: KnowledgeBase) -> None:

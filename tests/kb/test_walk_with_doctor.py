@@ -42,13 +42,25 @@ def test_walk_runs_the_doctor_check_and_hands_over_its_finding(tmp_path: Path) -
     answers = "2\n" * at + "4\n"
     r = CliRunner().invoke(
         app,
-        ["kb", "walk", "NET.CONNECT_REFUSED", "--lang", "en", "--config", str(path)],
+        [
+            "kb",
+            "walk",
+            "NET.CONNECT_REFUSED",
+            "--lang",
+            "en",
+            "--config",
+            str(path),
+            "--record",
+            str(tmp_path / "handover.json"),
+        ],
         input=answers,
     )
     assert r.exit_code == 3, r.output
     assert "check doctor.tcp_connect: fail" in r.stdout
-    record = json.loads(r.stdout[r.stdout.index("{") :])
+    record = json.loads((tmp_path / "handover.json").read_text(encoding="utf-8"))
     check = next(c for c in record["checks"] if c["check"] == "doctor.tcp_connect")
     assert check["result"] == "fail"
+    assert check["step"] == at + 1  # numbered 1..N, as on screen
+    assert f"{at + 1}/{len(steps)}" in r.stdout
     assert "NET.CONNECT_REFUSED" in check["detail"]
     assert record["answers"][-1]["answer"] == "escalate"

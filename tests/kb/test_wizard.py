@@ -132,11 +132,21 @@ def test_running_out_of_steps_escalates_with_everything(walk_catalog: Catalog) -
     esc = json.loads(w.escalation().model_dump_json())
     assert esc["code"] == "PRN.PAPER_OUT"
     assert esc["terminal_id"] == "T0042"
-    assert esc["reason"] == "steps done, still not solved"
-    assert [a["answer"] for a in esc["answers"]] == ["not_solved", "cant", "not_solved"]
+    assert esc["reason"] == "steps done, still not solved; step 2 could not be done here"
+    assert [(a["step"], a["answer"]) for a in esc["answers"]] == [
+        (1, "not_solved"),
+        (2, "cant"),
+        (3, "not_solved"),
+    ]
+    assert [(s["step"], s["answered_by"], s["answer"]) for s in esc["steps"]] == [
+        (1, "person", "not_solved"),
+        (2, "person", "cant"),
+        (3, "person", "not_solved"),
+    ]
+    assert esc["steps"][2]["check_result"] == "fail"
     assert esc["answers"][0]["note"] == "printer light is green"
-    assert [(c["check"], c["result"], c["detail"]) for c in esc["checks"]] == [
-        ("printer.test_print", "fail", "nothing came out")
+    assert [(c["step"], c["check"], c["result"], c["detail"]) for c in esc["checks"]] == [
+        (3, "printer.test_print", "fail", "nothing came out")
     ]
     assert esc["started_at"] < esc["ended_at"]
 
@@ -147,7 +157,10 @@ def test_every_check_passing_still_hands_over(walk_catalog: Catalog) -> None:
     w = Wizard.start("PRN.PAPER_OUT", runners=runners, catalog=walk_catalog)
     w.answer(Answer.CANT)  # step 2 has no check; after it the last check passes
     assert w.state.status is Status.ESCALATED
-    assert w.state.reason == "no step could solve it here"
+    assert w.state.reason == "no step could solve it here (could not do step 2)"
+    steps = w.escalation().steps
+    assert [(s.step, s.answered_by) for s in steps] == [(1, "check"), (2, "person"), (3, "check")]
+    assert steps[1].answer is Answer.CANT
 
 
 def test_escalate_hands_over_at_once(walk_catalog: Catalog) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,23 +14,37 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from posguard.catalog.checks import CHECKS, CheckResult
+from posguard.catalog.cli import unknown_code
+from posguard.catalog.labels import audience_text
+from posguard.catalog.suggest import close_codes
+from posguard.cli_support.errors import CliError, ExitCode, FaceApp
+from posguard.cli_support.lang import LangOption
+from posguard.cli_support.tables import Col, fit_table
 from posguard.common.errors import PosguardError
-from posguard.kb.search import MAX_LIMIT, KnowledgeBase, guess_lang
+from posguard.kb.search import MAX_LIMIT, KnowledgeBase, SearchResult
 from posguard.kb.wizard import (
     Answer,
     CheckOutcome,
+    CheckRecord,
     CheckRequest,
     CheckRunner,
+    Escalation,
     Status,
     Wizard,
 )
 
-app = typer.Typer(
-    help="Knowledge base: search and guided troubleshooting / 知识库：搜索与引导排障."
-)
+app = FaceApp(help="Knowledge base: search and guided troubleshooting / 知识库：搜索与引导排障.")
+
+RECORD_DIR = Path("var") / "kb"
+"""Where `kb walk` saves hand-over records unless --record names a file."""
+_CODE_SHAPE = re.compile(r"^[A-Za-z]{2,6}\.[A-Za-z0-9_]+$")
+_REASONS_ZH = {
+    "empty query": "没有输入内容",
+    "no searchable words in the query": "输入里没有可以搜索的词",
+    "nothing in the catalog matches these words": "目录里没有与这些词相符的条目",
+}
 
 _ANSWER_WORDS: Mapping[str, Answer] = {
     "1": Answer.SOLVED,
@@ -58,39 +74,80 @@ _MENU = {
 MAX_PROMPTS = 100
 
 
+def _reason(result: SearchResult, lang: str) -> str:
+    reason = result.reason or ""
+    return _REASONS_ZH.get(reason, reason) if lang == "zh" else reason
+
+
+def _no_hits(query: str, result: SearchResult, lang: str) -> CliError:
+    if result.reason == "empty query":
+        return CliError(
+            'the complaint is empty: say what happens, e.g. posguard kb search "receipt '
+            "won't print\"",
+            '没有输入问题描述：请说明发生了什么，例如 posguard kb search "小票打不出来"',
+            exit_code=ExitCode.USAGE,
+        )
+    near = close_codes(query, list(KnowledgeBase.default().catalog))
+    tail_en = f"; did you mean {', '.join(near)}?" if near else "; try other words"
+    tail_zh = f"；您要找的是不是 {'、'.join(near)}？" if near else "；请换个说法"
+    return CliError(
+        f"no runbook found for {query!r}: {_reason(result, 'en')}{tail_en}",
+        f"没有找到与 {query!r} 相符的处理手册：{_reason(result, 'zh')}{tail_zh}",
+        exit_code=ExitCode.NOT_FOUND,
+    )
+
+
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="The complaint, in Chinese or English.")],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON list of {code, score, ...}, best first.")
     ] = False,
-    lang: Annotated[str | None, typer.Option(help="zh or en (default: from the query).")] = None,
+    lang: LangOption = None,
     limit: Annotated[int, typer.Option(min=1, max=MAX_LIMIT, help="How many entries.")] = 5,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show the score and why each entry matched.")
+    ] = False,
 ) -> None:
-    """Search the runbooks / 搜索故障处理手册."""
+    """Search the runbooks / 搜索故障处理手册.
+
+    Exit status 2 for an empty complaint, 4 when nothing matches."""
+    assert lang is not None  # resolved by FaceApp
     result = KnowledgeBase.default().search(query, limit=limit, lang=lang)
     for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
+        typer.echo(("注意：" if lang == "zh" else "note: ") + note, err=True)
     if as_json:
-        typer.echo(json.dumps([h.to_dict(result.lang) for h in result.hits], ensure_ascii=False))
-        if result.reason:
-            typer.echo(f"no results: {result.reason}", err=True)
-        return
-    console = Console()
+        typer.echo(json.dumps([h.to_dict(lang) for h in result.hits], ensure_ascii=False))
     if not result.hits:
-        msg = "没有结果" if result.lang == "zh" else "no results"
-        console.print(f"{msg}: {escape(result.reason or '')}")
+        raise _no_hits(query, result, lang)
+    if as_json:
         return
-    table = Table("#", "code", "score", "title", "why")
+    zh = lang == "zh"
+    cols = [
+        Col("#", keep=True),
+        Col("代码" if zh else "code", keep=True),
+        Col("问题" if zh else "title"),
+        Col("谁来处理" if zh else "who acts", drop=1),
+    ]
+    if explain:
+        cols.append(Col("得分" if zh else "score", keep=True, drop=2, justify="right"))
+    rows = []
     for i, hit in enumerate(result.hits, start=1):
-        table.add_row(
-            str(i),
-            hit.code,
-            f"{hit.score:.2f}",
-            escape(hit.entry.title.get(result.lang)),
-            escape(hit.why(result.lang)),
-        )
-    console.print(table)
+        row = [str(i), hit.code, hit.entry.title.get(lang), audience_text(hit.entry.audience, lang)]
+        if explain:
+            row.append(f"{hit.score:.2f}")
+        rows.append(row)
+    console = Console(highlight=False)
+    console.print(fit_table(cols, rows, width=console.width))
+    if explain:
+        for hit in result.hits:
+            console.print(f"{hit.code}: {escape(hit.why(lang))}", style="dim")
+    top = result.hits[0].code
+    console.print(
+        f"下一步：posguard kb walk {top}" if zh else f"next: posguard kb walk {top}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _adapt(raw: Any) -> CheckOutcome:
@@ -143,71 +200,162 @@ def _ask(console: Console, lang: str) -> Answer | None:
     return None
 
 
+def _resolve_target(kb: KnowledgeBase, target: str, lang: str, console: Console) -> str:
+    """The catalog code to walk: the code typed, else the best runbook for the complaint."""
+    code = target.strip().upper()
+    if code in kb.catalog:
+        return code
+    if _CODE_SHAPE.match(target.strip()):
+        raise unknown_code(target, list(kb.catalog))
+    found = kb.search(target, limit=1, lang=lang)
+    if not found.hits:
+        raise _no_hits(target, found, lang)
+    hit = found.hits[0]
+    console.print(
+        f"{'匹配' if lang == 'zh' else 'matched'}: {hit.code} {hit.entry.title.get(lang)}",
+        style="dim",
+        markup=False,
+    )
+    return hit.code
+
+
+def _say_check(console: Console, rec: CheckRecord, of: int, lang: str, *, skipped: bool) -> None:
+    """A machine check's result, said as such: which check, what it found, what it means."""
+    text = CHECKS[rec.check].meaning(rec.result) if rec.check in CHECKS else None
+    meaning = f" — {text.get(lang)}" if text else ""
+    detail = f" ({rec.detail})" if rec.detail else ""
+    if skipped:
+        head = (
+            f"{rec.step}/{of} 已由自动检查 {rec.check} 回答：{rec.result.value}"
+            if lang == "zh"
+            else f"{rec.step}/{of} answered by machine check {rec.check}: {rec.result.value}"
+        )
+    else:
+        head = (
+            f"自动检查 {rec.check}：{rec.result.value}"
+            if lang == "zh"
+            else f"machine check {rec.check}: {rec.result.value}"
+        )
+    console.print(f"{head}{detail}{meaning}", style="dim", markup=False)
+
+
+def _save_record(record: Escalation, path: Path | None) -> Path:
+    """Write the hand-over record (JSON) atomically; a default name under var/kb/."""
+    if path is None:
+        stamp = record.ended_at.strftime("%Y%m%dT%H%M%SZ")
+        path = RECORD_DIR / f"handover-{record.code}-{stamp}-{record.session_id[:8]}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CliError(
+            f"cannot save the hand-over record to {path}: {exc.strerror or exc}",
+            f"无法把转交记录保存到 {path}：{exc.strerror or exc}",
+        ) from exc
+    return path
+
+
+def _say_record(console: Console, record: Escalation, of: int, lang: str) -> None:
+    zh = lang == "zh"
+    console.print(("原因：" if zh else "reason: ") + record.reason, markup=False)
+    words = {
+        Answer.SOLVED: ("好了", "solved"),
+        Answer.NOT_SOLVED: ("做了，还不行", "done, not solved"),
+        Answer.CANT: ("做不了", "could not do it"),
+        Answer.ESCALATE: ("转人工", "handed over"),
+    }
+    for s in record.steps:
+        if s.answered_by == "check":
+            how = (
+                f"自动检查 {s.check}：{s.check_result}"
+                if zh
+                else f"machine check {s.check}: {s.check_result}"
+            )
+        else:
+            assert s.answer is not None
+            how = words[s.answer][0 if zh else 1] + (f" — {s.note}" if s.note else "")
+        console.print(f"  {s.step}/{of} {how}", markup=False)
+
+
 @app.command()
 def walk(
     target: Annotated[str, typer.Argument(help="A catalog code (PRN.PAPER_OUT) or a complaint.")],
-    lang: Annotated[str | None, typer.Option(help="zh or en.")] = None,
+    lang: LangOption = None,
     terminal: Annotated[str | None, typer.Option(help="Terminal id, for the checks.")] = None,
     config: Annotated[
         Path | None,
         typer.Option(help="Terminal config file: run the doctor's checks against it."),
     ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Save the hand-over record here (default: var/kb/handover-CODE-TIME.json).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Also print the hand-over record as JSON.")
+    ] = False,
 ) -> None:
-    """Walk a runbook step by step / 按步骤引导排障."""
+    """Walk a runbook step by step / 按步骤引导排障.
+
+    Answers on stdin: 1 solved, 2 not solved, 3 can't do it, 4 hand over. Exit status 0
+    solved, 3 handed over (the record is saved to a file), 4 unknown code."""
+    assert lang is not None  # resolved by FaceApp
     kb = KnowledgeBase.default()
-    lang = "zh" if (lang or guess_lang(target)).lower().startswith("zh") else "en"
-    console = Console()
-    code = target.strip().upper()
-    if code not in kb.catalog:
-        found = kb.search(target, limit=1, lang=lang)
-        if not found.hits:
-            typer.echo(f"no runbook found: {found.reason}", err=True)
-            raise typer.Exit(2)
-        code = found.hits[0].code
-        console.print(
-            ("匹配：" if lang == "zh" else "matched: ") + escape(found.hits[0].why(lang)),
-            style="dim",
-        )
+    console = Console(highlight=False)
+    code = _resolve_target(kb, target, lang, console)
     try:
         runners = doctor_runners(config)
     except PosguardError as exc:
-        typer.echo(f"cannot use {config}: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise CliError(f"cannot use {config}: {exc}", f"无法使用 {config}：{exc}") from exc
     wizard = Wizard.start(code, terminal_id=terminal, lang=lang, runners=runners)
+    of = len(wizard.entry.steps)
     console.print(f"[bold]{code}[/bold]  {escape(wizard.entry.title.get(lang))}")
+    said = 0
     for _ in range(MAX_PROMPTS):
         view = wizard.prompt()
         step = view["step"]
+        number = step["number"] if step else of + 1
+        for rec in wizard.state.checks[said:]:
+            _say_check(console, rec, of, lang, skipped=rec.step < number)
+        said = len(wizard.state.checks)
         if step is None:
             break
-        check = step["check"]
-        if check:
-            console.print(
-                f"  [dim]check {check['id']}: {check['result']}"
-                f" {escape(check['detail'] or '')} {escape(check['meaning'] or '')}[/dim]"
-            )
         console.print(f"[bold]{step['number']}/{step['of']}[/bold] {escape(step['text'])}")
         answer = _ask(console, lang)
         if answer is None:
             wizard.answer(Answer.ESCALATE, "no answer (input ended)")
             break
         wizard.answer(answer)
-    state = wizard.state
-    if state.status is Status.SOLVED:
+    if wizard.state.status is Status.SOLVED:
         console.print("[green]已解决[/green]" if lang == "zh" else "[green]Solved.[/green]")
         return
+    escalation = wizard.escalation()
+    path = _save_record(escalation, record)
     console.print(
-        "[yellow]需要人工处理，已生成转交记录：[/yellow]"
+        "[yellow]需要人工处理，转交记录：[/yellow]"
         if lang == "zh"
-        else "[yellow]Handing over to a person; escalation record:[/yellow]"
+        else "[yellow]Handing over to a person; the record:[/yellow]"
     )
-    typer.echo(wizard.escalation().model_dump_json(indent=2))
-    raise typer.Exit(3)
+    _say_record(console, escalation, of, lang)
+    console.print(
+        f"转交记录已保存：{path}" if lang == "zh" else f"record saved to {path}",
+        markup=False,
+        soft_wrap=True,
+    )
+    if as_json:
+        typer.echo(escalation.model_dump_json(indent=2))
+    raise typer.Exit(ExitCode.HANDED_OVER)
 
 
 @app.command("eval")
 def eval_(
     path: Annotated[str | None, typer.Argument(help="Evaluation set (YAML).")] = None,
+    lang: LangOption = None,
 ) -> None:
     """Print top-1 / top-3 accuracy on the evaluation set / 评估搜索准确率."""
     from posguard.kb import evaluate

@@ -13,11 +13,15 @@ imports the terminal or the fleet. For each step:
 - the person answers ``solved`` (done, and it works), ``not_solved`` (done, still
   broken), ``cant`` (cannot do this step) or ``escalate`` (hand over now).
 
+Steps are numbered 1..N in everything a person sees: the prompt, the check and answer
+records and the hand-over record (``step``). Only the state's cursor ``step_index`` counts
+from 0.
+
 >>> from posguard.catalog.checks import CheckResult
 >>> runners = {"printer.status": lambda req: CheckOutcome(CheckResult.FAIL, "PRN.PAPER_OUT")}
 >>> w = Wizard.start("PRN.PAPER_OUT", runners=runners, catalog=_demo_catalog())
->>> w.state.status.value, w.state.step_index, w.state.checks[0].result.value
-('asking', 0, 'fail')
+>>> w.state.status.value, w.state.step_index, w.state.checks[0].step, w.state.checks[0].result.value
+('asking', 0, 1, 'fail')
 >>> w.answer(Answer.SOLVED).status.value
 'solved'
 """
@@ -29,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -87,7 +91,7 @@ class _Model(BaseModel):
 
 
 class CheckRecord(_Model):
-    step: int = Field(ge=0)
+    step: int = Field(ge=1)  # the step's number, 1..N
     check: str
     result: CheckResult
     detail: str = ""
@@ -95,7 +99,7 @@ class CheckRecord(_Model):
 
 
 class AnswerRecord(_Model):
-    step: int = Field(ge=0)
+    step: int = Field(ge=1)  # the step's number, 1..N
     answer: Answer
     note: str = ""
     at: datetime
@@ -117,6 +121,21 @@ class WizardState(_Model):
     reason: str | None = None
 
 
+class StepOutcome(_Model):
+    """One step reached in the walk, as the hand-over reads it: how it was answered
+    (``check``: a machine check answered it; ``person``: the person did, including "can't
+    do it") and what the check found."""
+
+    step: int = Field(ge=1)
+    text: str
+    answered_by: Literal["check", "person"]
+    check: str | None = None
+    check_result: CheckResult | None = None
+    check_detail: str = ""
+    answer: Answer | None = None
+    note: str = ""
+
+
 class Escalation(_Model):
     """The hand-over to a person: what the fault is, what was tried, what the checks saw."""
 
@@ -125,6 +144,7 @@ class Escalation(_Model):
     title: str
     terminal_id: str | None
     reason: str
+    steps: tuple[StepOutcome, ...] = ()
     answers: tuple[AnswerRecord, ...]
     checks: tuple[CheckRecord, ...]
     started_at: datetime
@@ -237,7 +257,7 @@ class Wizard:
         return out
 
     def _check_view(self, step: int) -> dict[str, Any] | None:
-        rec = next((c for c in reversed(self.state.checks) if c.step == step), None)
+        rec = next((c for c in reversed(self.state.checks) if c.step == step + 1), None)
         if rec is None:
             return None
         meaning = CHECKS[rec.check].meaning(rec.result) if rec.check in CHECKS else None
@@ -260,7 +280,9 @@ class Wizard:
         except ValueError as exc:
             choices = ", ".join(a.value for a in Answer)
             raise WizardError(f"unknown answer {answer!r}; use one of {choices}") from exc
-        rec = AnswerRecord(step=s.step_index, answer=given, note=note[:MAX_DETAIL], at=self.clock())
+        rec = AnswerRecord(
+            step=s.step_index + 1, answer=given, note=note[:MAX_DETAIL], at=self.clock()
+        )
         s = s.model_copy(update={"answers": (*s.answers, rec)})
         if given is Answer.SOLVED:
             self.state = s.model_copy(update={"status": Status.SOLVED, "ended_at": self.clock()})
@@ -283,11 +305,37 @@ class Wizard:
             title=self.entry.title.get(s.lang),
             terminal_id=s.terminal_id,
             reason=s.reason or "",
+            steps=self.step_outcomes(),
             answers=s.answers,
             checks=s.checks,
             started_at=s.started_at,
             ended_at=s.ended_at,
         )
+
+    def step_outcomes(self) -> tuple[StepOutcome, ...]:
+        """Every step reached so far, in order, with how it was answered."""
+        s = self.state
+        out: list[StepOutcome] = []
+        for number, step in enumerate(self.entry.steps, start=1):
+            check = next((c for c in reversed(s.checks) if c.step == number), None)
+            answer = next((a for a in reversed(s.answers) if a.step == number), None)
+            if check is None and answer is None:
+                continue
+            if answer is None and not (check is not None and check.result.passed):
+                continue  # the step being asked now: not answered yet
+            out.append(
+                StepOutcome(
+                    step=number,
+                    text=step.get(s.lang),
+                    answered_by="person" if answer is not None else "check",
+                    check=check.check if check else None,
+                    check_result=check.result if check else None,
+                    check_detail=check.detail if check else "",
+                    answer=answer.answer if answer else None,
+                    note=answer.note if answer else "",
+                )
+            )
+        return tuple(out)
 
     # -- the machine's side ------------------------------------------------------------
 
@@ -308,7 +356,7 @@ class Wizard:
                 break
             outcome = self._run(step.check, runner)
             rec = CheckRecord(
-                step=s.step_index,
+                step=s.step_index + 1,
                 check=step.check,
                 result=outcome.result,
                 detail=outcome.detail[:MAX_DETAIL],
@@ -319,10 +367,7 @@ class Wizard:
                 break  # fail: this step's action applies; unavailable: do it by hand
             s = s.model_copy(update={"step_index": s.step_index + 1})
         if s.step_index >= len(steps):
-            tried = any(a.answer is not Answer.CANT for a in s.answers)
-            s = self._escalated(
-                s, "steps done, still not solved" if tried else "no step could solve it here"
-            )
+            s = self._escalated(s, _out_of_steps_reason(s.answers))
         self.state = s
 
     def _run(self, check_id: str, runner: CheckRunner) -> CheckOutcome:
@@ -334,6 +379,30 @@ class Wizard:
         if not isinstance(outcome, CheckOutcome):
             return CheckOutcome(CheckResult.UNAVAILABLE, f"check returned {type(outcome).__name__}")
         return outcome
+
+
+def _numbers(steps: list[int]) -> str:
+    return ", ".join(str(n) for n in steps)
+
+
+def _out_of_steps_reason(answers: tuple[AnswerRecord, ...]) -> str:
+    """Why a walk that ran out of steps is handed over; steps the person could not do are
+    named as such, never counted as done.
+
+    >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> _out_of_steps_reason((AnswerRecord(step=1, answer=Answer.NOT_SOLVED, at=at),
+    ...                       AnswerRecord(step=2, answer=Answer.CANT, at=at)))
+    'steps done, still not solved; step 2 could not be done here'
+    """
+    cant = [a.step for a in answers if a.answer is Answer.CANT]
+    done = [a.step for a in answers if a.answer is Answer.NOT_SOLVED]
+    if not done:
+        return "no step could solve it here" + (
+            f" (could not do step {_numbers(cant)})" if cant else ""
+        )
+    if not cant:
+        return "steps done, still not solved"
+    return f"steps done, still not solved; step {_numbers(cant)} could not be done here"
 
 
 def _demo_catalog() -> Catalog:

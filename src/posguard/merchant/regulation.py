@@ -175,7 +175,8 @@ def _cert(
         subject=term.terminal_id,
         title=t(
             f"{entry.brand} {entry.model}的{name.zh}{verb_zh}{expires}{tail_zh}",
-            f"{name.en.capitalize()} of {entry.brand} {entry.model} {verb_en} {expires}",
+            f"{name.en[:1].upper()}{name.en[1:]} of {entry.brand} {entry.model} {verb_en} "
+            f"{expires}",
         ),
         detail=t(
             f"终端{term.terminal_id}（{entry.brand} {entry.model}）的{name.zh}（{reference}）"

@@ -113,7 +113,7 @@ def check_caps(
                 kind="cap_exceeded",
                 severity=Severity.MAJOR,
                 subject=subject,
-                title=t(f"{zh}超过监管上限", f"{en.capitalize()} above the regulated cap"),
+                title=t(f"{zh}超过监管上限", f"{en[:1].upper()}{en[1:]} above the regulated cap"),
                 detail=t(
                     f"{b.first}至{b.last}有{b.count}笔{card_type.value}交易的{zh}{rule_zh}，"
                     f"共超出{fen_to_yuan(b.excess)}元。",

@@ -56,6 +56,17 @@ def fen_to_yuan(fen: int) -> str:
     return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
+def format_yuan(fen: int) -> str:
+    """Yuan for people to read, with thousands separators (files and JSON keep
+    :func:`fen_to_yuan`).
+
+    >>> format_yuan(123456789), format_yuan(-5), format_yuan(99999)
+    ('1,234,567.89', '-0.05', '999.99')
+    """
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
 def percent_of(amount_fen: int, percent: Decimal, *, rounding: str = ROUND_HALF_UP) -> int:
     """``amount_fen * percent / 100`` rounded to a whole fen (half-up by default)."""
     return int((Decimal(amount_fen) * percent / _HUNDRED).quantize(Decimal(1), rounding=rounding))

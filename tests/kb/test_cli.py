@@ -220,6 +220,7 @@ def test_every_kb_command_takes_lang() -> None:
     for args in (["search", "paper"], ["eval"]):
         r = runner.invoke(app, ["kb", *args, "--lang", "zh"])
         assert r.exit_code == 0, (args, r.output)
+        assert "accuracy" not in r.stdout
     r = runner.invoke(app, ["kb", "search", "paper", "--lang", "fr"])
     assert r.exit_code == 2
     assert r.stderr == "error: unknown language 'fr'; use zh or en\n"

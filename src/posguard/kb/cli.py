@@ -360,4 +360,4 @@ def eval_(
     """Print top-1 / top-3 accuracy on the evaluation set / 评估搜索准确率."""
     from posguard.kb import evaluate
 
-    raise typer.Exit(evaluate.main([path] if path else []))
+    raise typer.Exit(evaluate.main([*([path] if path else []), "--lang", lang or "zh"]))

@@ -87,13 +87,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m posguard.kb.evaluate")
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_SET)
     parser.add_argument("--quiet", action="store_true", help="only the two figures")
+    parser.add_argument("--lang", choices=("zh", "en"), default="en", help="labels' language")
     args = parser.parse_args(argv)
+    zh = args.lang == "zh"
     kb = KnowledgeBase.default()
     unknown = sorted({c for case in load_cases(args.path) for c in case.codes} - set(kb.catalog))
     report = evaluate(kb, load_cases(args.path))
-    print(f"cases: {report.total}  catalog entries: {len(kb.catalog)}")
-    print(f"top-1 accuracy: {report.top1_accuracy:.3f} ({report.top1}/{report.total})")
-    print(f"top-3 accuracy: {report.top3_accuracy:.3f} ({report.top3}/{report.total})")
+    if zh:
+        print(f"用例：{report.total}  目录条目：{len(kb.catalog)}")
+        print(f"top-1 准确率：{report.top1_accuracy:.3f}（{report.top1}/{report.total}）")
+        print(f"top-3 准确率：{report.top3_accuracy:.3f}（{report.top3}/{report.total}）")
+    else:
+        print(f"cases: {report.total}  catalog entries: {len(kb.catalog)}")
+        print(f"top-1 accuracy: {report.top1_accuracy:.3f} ({report.top1}/{report.total})")
+        print(f"top-3 accuracy: {report.top3_accuracy:.3f} ({report.top3}/{report.total})")
     if unknown:
         print(f"labels not in the catalog ({len(unknown)}): {' '.join(unknown)}")
     if not args.quiet:

@@ -83,7 +83,8 @@ def test_walk_from_a_complaint_escalates_with_a_record_saved_to_a_file(tmp_path:
     # the screen numbers the steps as the record does, and says what could not be done
     assert "1/" in r.stdout
     assert "2/" in r.stdout
-    assert "could not do it" in r.stdout
+    assert "recorded: step 1 could not be done" in r.stdout
+    assert "1/5 could not do it" in r.stdout
     assert not list(tmp_path.glob("*.tmp"))
 
 

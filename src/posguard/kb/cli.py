@@ -331,6 +331,14 @@ def walk(
             wizard.answer(Answer.ESCALATE, "no answer (input ended)")
             break
         wizard.answer(answer)
+        if answer is Answer.CANT:
+            console.print(
+                f"已记录：第 {step['number']} 步做不了"
+                if lang == "zh"
+                else f"recorded: step {step['number']} could not be done",
+                style="dim",
+                markup=False,
+            )
     if wizard.state.status is Status.SOLVED:
         console.print("[green]已解决[/green]" if lang == "zh" else "[green]Solved.[/green]")
         return

@@ -465,3 +465,20 @@ def test_dashboard_login_is_throttled_after_wrong_passwords(client: TestClient) 
     assert locked.status_code == 429
     assert int(locked.headers["Retry-After"]) > 0
     assert "密码错误次数太多" in locked.text or "Too many wrong passwords" in locked.text
+
+
+def test_wizard_hand_over_numbers_steps_from_one(client: TestClient) -> None:
+    """The hand-over list uses the record's own numbering (1..N), as the CLI does."""
+    csrf = login(client, "ops")
+    page = client.post("/ui/troubleshoot/walk", data={"csrf": csrf, "code": "PRN.PAPER_OUT"})
+    for _ in range(10):
+        state = re.search(r'name="state" value="([^"]+)"', page.text)
+        if state is None:
+            break
+        page = client.post(
+            "/ui/troubleshoot/walk/answer",
+            data={"csrf": csrf, "state": state[1], "answer": "not_solved"},
+        )
+    steps = re.findall(r"<dt>#(\d+)</dt>", page.text)
+    assert 'id="escalation"' in page.text
+    assert steps and steps[0] == "1" and "0" not in steps

@@ -229,6 +229,8 @@ def test_two_workers_at_once_send_each_row_once(
     assert {r.status for r in rows} == {"sent"}
     workers = Counter(r.claimed_by for r in rows)
     assert sum(workers.values()) == len(ids)
+    # each worker claims at most 20 rows (20 rounds of 1), so both took part
+    assert set(workers) == {"w0", "w1"}
 
 
 async def test_storm_is_one_message(
@@ -328,3 +330,62 @@ async def test_retry_with_backoff_then_give_up(
     await wired.notifier.step()
     last = outbox_rows(fleet_db)[-1]
     assert (last.status, last.last_error) == ("failed", "HTTP 401")
+
+
+async def test_secrets_never_reach_logs_or_the_database(
+    fleet_db: FleetDB,
+    clock: FakeClock,
+    receiver: Receiver,
+    catalog: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A robot whose secret is wrong fails and retries; its token and secret appear nowhere:
+    not in the delivery log, not in any outbox column, not in what was logged."""
+    import logging
+
+    from sqlalchemy import text
+
+    caplog.set_level(logging.DEBUG)
+    token, secret = "tok-4c1d9e2f7a", "SECd00dfeedbeef42"
+    monkeypatch.setenv("PG_DT_TOKEN", token)
+    monkeypatch.setenv("PG_DT_SECRET", "SECwrong-secret-99")
+    receiver.verify = lambda _r: (200, {"errcode": 310000, "errmsg": "sign not match"})
+    register(fleet_db, "T1")
+    cfg = parse_config(
+        {
+            "channels": [
+                {
+                    "id": "dt",
+                    "type": "dingtalk",
+                    "url": receiver.url + "/robot/send",
+                    "token": {"env": "PG_DT_TOKEN"},
+                    "secret": {"env": "PG_DT_SECRET"},
+                }
+            ],
+            "routes": [{"id": "all", "hold_s": 0, "notify": [{"channel": "dt"}]}],
+        },
+        source="t.yaml",
+    )
+    for w in wire(fleet_db, clock, cfg, catalog):
+        w.incidents.open("T1")
+        await w.notifier.step()
+        monkeypatch.setenv("PG_DT_SECRET", secret)
+        monkeypatch.delenv("PG_DT_TOKEN")  # now the token is missing: said by name only
+        clock.advance(30)
+        await w.notifier.step()
+    assert len(receiver.requests) == 1
+    assert token in receiver.requests[0].query.values()
+    (row,) = outbox_rows(fleet_db)
+    assert (row.status, row.attempts) == ("pending", 2)
+    assert row.last_error == "environment variable PG_DT_TOKEN is not set"
+    with fleet_db.engine.connect() as conn:
+        dump = repr(conn.execute(text("SELECT * FROM notification_outbox")).all())
+    out = capsys.readouterr()
+    logged = out.out + out.err + caplog.text
+    assert "notify.retry" in logged
+    assert "310000" in logged
+    for value in (token, secret, "SECwrong-secret-99"):
+        assert value not in dump
+        assert value not in logged

@@ -4,6 +4,8 @@ the robots and the webhook share (errors translated here, never with a URL or a 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +15,33 @@ import httpx
 
 from posguard.fleet.notify.message import Message
 from posguard.fleet.notify.secrets import redact
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a log: no query (DingTalk's access_token, WeCom's key), no hook id
+    (Feishu keeps its token in the path).
+
+    >>> redact_url("https://oapi.dingtalk.com/robot/send?access_token=abc&sign=x")
+    'https://oapi.dingtalk.com/robot/send?***'
+    >>> redact_url("https://open.feishu.cn/open-apis/bot/v2/hook/5e3d-87")
+    'https://open.feishu.cn/open-apis/bot/v2/hook/***'
+    """
+    url = re.sub(r"\?.*$", "?***", url)
+    return re.sub(r"(/hook/)[^/?]+", r"\1***", url)
+
+
+class _RedactHttpxUrls(logging.Filter):
+    """httpx logs every request's full URL at INFO; robots keep their credential in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactHttpxUrls())
 
 
 class SendStatus(StrEnum):

@@ -238,3 +238,18 @@ def test_escalation_levels_by_minutes_open(catalog: Any) -> None:
     assert [r.level for r in escalations_due(cfg, s, minutes_open=61)] == [1, 2]
     # who was escalated to hears the end as well
     assert {r.recipient for r in recipients(cfg, s, "resolve")} == {"", "lead@x.cn", "head@x.cn"}
+
+
+def test_the_documented_example_is_valid() -> None:
+    """docs/notifications.md's example configuration loads as it is printed."""
+    import re
+
+    import yaml
+
+    doc = (Path(__file__).parents[3] / "docs" / "notifications.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(.*?)```", doc, re.S)
+    assert example is not None
+    cfg = parse_config(yaml.safe_load(example.group(1)), source="notifications.md")
+    assert set(cfg.channels) == {"ops-mail", "ops-hook", "ops-dingtalk", "ops-wecom", "net-feishu"}
+    assert [r.id for r in cfg.routes] == ["network-wide", "east-ops", "shops"]
+    assert cfg.routes[1].send_on == ("open", "ack", "resolve")

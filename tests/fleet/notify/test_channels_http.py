@@ -287,6 +287,7 @@ async def test_webhook_schema_and_signature(
     assert inc["code"] == "PRN.PAPER_OUT"
     assert inc["steps"]
     assert inc["link"] == "https://fleet.example/ui/incidents/42"
+    assert inc["opened_at"] == "2026-11-25T10:00:00+00:00"
 
     # a receiver that does not know the secret refuses: 401 is a permanent failure
     receiver.verify = lambda _r: (401, {"error": "bad signature"})

@@ -141,7 +141,7 @@ def test_fleet_app_runs_notifications(
         _wait(lambda: len(receiver.accepted) == 2)
         assert [r.json()["transition"] for r in receiver.accepted] == ["open", "ack"]
         assert receiver.accepted[1].json()["incidents"][0]["by"] == "ops"
-        assert [(r.transition, r.status) for r in outbox_rows(sqlite_db)] == [
-            ("open", "sent"),
-            ("ack", "sent"),
-        ]
+        # the row is marked sent just after the receiver answered: wait for that too
+        expected = [("open", "sent"), ("ack", "sent")]
+        _wait(lambda e=expected: [(r.transition, r.status) for r in outbox_rows(sqlite_db)] == e)
+        assert [(r.transition, r.status) for r in outbox_rows(sqlite_db)] == expected

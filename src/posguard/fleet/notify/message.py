@@ -83,7 +83,8 @@ class Item:
     severity: str
     code: str
     scope: str
-    opened_at: str
+    opened_at: str  # for people: "2026-11-25 10:00 UTC"
+    opened_iso: str  # for machines: ISO 8601
     steps: tuple[str, ...]
     link: str
     by: str | None
@@ -130,6 +131,7 @@ def _item(
         code=f.code,
         scope=scope_text(f, lang),
         opened_at=f.opened_at.strftime("%Y-%m-%d %H:%M UTC"),
+        opened_iso=f.opened_at.isoformat(),
         steps=steps,
         link=f"{public_url.rstrip('/')}/ui/incidents/{f.id}",
         by=f.by,

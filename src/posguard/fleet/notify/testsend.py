@@ -4,6 +4,7 @@ no incident), so an operator sees that a channel works before an incident needs 
 from __future__ import annotations
 
 import secrets as _random
+from datetime import datetime
 
 from posguard.common.errors import ConfigError
 from posguard.fleet.notify import outbox
@@ -18,7 +19,7 @@ _TITLE = {
 }
 
 
-def build_test_message(channel: str, *, lang: str, public_url: str, now_text: str) -> Message:
+def build_test_message(channel: str, *, lang: str, public_url: str, now: datetime) -> Message:
     key = _random.token_hex(16)
     title = _TITLE[lang].format(c=channel)
     item = Item(
@@ -27,7 +28,8 @@ def build_test_message(channel: str, *, lang: str, public_url: str, now_text: st
         severity="info",
         code="TEST",
         scope=channel,
-        opened_at=now_text,
+        opened_at=now.strftime("%Y-%m-%d %H:%M UTC"),
+        opened_iso=now.isoformat(),
         steps=(),
         link=f"{public_url.rstrip('/')}/ui/",
         by=None,
@@ -61,7 +63,7 @@ async def send_test(
         channel,
         lang=lang,
         public_url=notifier.config.public_url,
-        now_text=now.strftime("%Y-%m-%d %H:%M UTC"),
+        now=now,
     )
     try:
         result = await notifier.senders[channel].send(msg, recipient=recipient)

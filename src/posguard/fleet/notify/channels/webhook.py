@@ -44,7 +44,7 @@ def payload(msg: Message) -> dict[str, Any]:
                 "severity": it.severity,
                 "code": it.code,
                 "scope": it.scope,
-                "opened_at": it.opened_at,
+                "opened_at": it.opened_iso,
                 "steps": list(it.steps),
                 "link": it.link,
                 "by": it.by,

@@ -256,6 +256,7 @@ async def test_storm_is_one_message(
         assert digest["title"].endswith("30 个故障")
         assert {r.incident_id for r in outbox_rows(fleet_db) if r.status == "sent"} == set(papers)
 
+        suppressed_before = _metric("suppressed")
         east = [
             w.incidents.open(t, rule="host-connect-timeouts", code="NET.CONNECT_TIMEOUT")
             for t in terminals[:10]
@@ -279,6 +280,14 @@ async def test_storm_is_one_message(
         }
         assert set(suppressed) == set(east)
         assert all(e == f"merged into incident #{host}" for e in suppressed.values())
+        assert _metric("suppressed") - suppressed_before == 10
+
+
+def _metric(outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"channel": "hook", "outcome": outcome}
+    return REGISTRY.get_sample_value("posguard_fleet_notifications_total", labels) or 0.0
 
 
 async def test_rate_limit_per_channel(

@@ -36,6 +36,7 @@ from posguard.fleet.notify.channels.registry import make_sender
 from posguard.fleet.notify.config import NotifyConfig
 from posguard.fleet.notify.hook import rows_for, subject
 from posguard.fleet.notify.message import IncidentFacts, build_message
+from posguard.fleet.notify.metrics import MESSAGES, NOTIFICATIONS
 from posguard.fleet.notify.outbox import RowStatus
 from posguard.fleet.notify.routing import escalations_due, first_escalation_min
 
@@ -208,6 +209,7 @@ class Notifier:
         for reason, ids in stale.items():
             await asyncio.to_thread(self._finish, ids, RowStatus.SUPPRESSED, reason, None)
             stats.suppressed += len(ids)
+            NOTIFICATIONS.labels(channel, "suppressed").inc(len(ids))
         groups: dict[tuple[str, str, str, str], list[Row]] = {}
         for r in live:
             groups.setdefault((r.recipient, r.transition, r.lang, r.audience), []).append(r)
@@ -216,6 +218,7 @@ class Notifier:
             held = [r.id for g in ordered[budget:] for r in g]
             await asyncio.to_thread(self._release, held)
             stats.rate_limited += len(held)
+            NOTIFICATIONS.labels(channel, "rate_limited").inc(len(held))
             ordered = ordered[:budget]
         for group in ordered:
             await self._send_group(channel, group, incidents, stats)
@@ -250,6 +253,8 @@ class Notifier:
             stats.sent_messages += 1
             stats.sent_rows += len(ids)
             stats.by_channel[channel] = stats.by_channel.get(channel, 0) + 1
+            NOTIFICATIONS.labels(channel, "sent").inc(len(ids))
+            MESSAGES.labels(channel).inc()
             log.info("notify.sent", channel=channel, transition=first.transition, rows=len(ids))
             return
         attempts = max(r.attempts for r in group)
@@ -257,12 +262,14 @@ class Notifier:
         if result.status is SendStatus.FAILED or attempts >= d.max_attempts:
             await asyncio.to_thread(self._finish, ids, RowStatus.FAILED, result.detail, None)
             stats.failed += len(ids)
+            NOTIFICATIONS.labels(channel, "failed").inc(len(ids))
             log.warning("notify.failed", channel=channel, detail=result.detail, attempts=attempts)
             return
         delay = min(d.backoff_s * 2 ** (attempts - 1), d.backoff_max_s)
         retry_at = self.clock.now() + timedelta(seconds=delay)
         await asyncio.to_thread(self._finish, ids, RowStatus.PENDING, result.detail, retry_at)
         stats.retrying += len(ids)
+        NOTIFICATIONS.labels(channel, "retry").inc(len(ids))
         log.warning("notify.retry", channel=channel, detail=result.detail, in_s=delay)
 
     def _sent(self, ids: Sequence[int], key: str) -> None:

@@ -1,5 +1,7 @@
 """Start notifications inside a fleet process: install the transition hook on its sessions and
-run the delivery loop. The fleet app calls :func:`start` once from its lifespan."""
+run the delivery loop. The fleet app calls :func:`start` once from its lifespan; with no
+configuration it returns at once, and the channel code (httpx, smtplib) is not even imported,
+so a worker without notifications starts as fast as before."""
 
 from __future__ import annotations
 
@@ -8,9 +10,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from posguard.fleet.notify.config import load_config
-from posguard.fleet.notify.delivery import Notifier
-from posguard.fleet.notify.hook import install
 from posguard.fleet.notify.settings import NotifySettings, get_notify_settings
 
 if TYPE_CHECKING:
@@ -26,6 +25,10 @@ def start(
     settings = settings or get_notify_settings()
     if settings.config is None:
         return None
+    from posguard.fleet.notify.config import load_config
+    from posguard.fleet.notify.delivery import Notifier
+    from posguard.fleet.notify.hook import install
+
     config = load_config(settings.config)
     install(ctx.sessions, config=config, catalog=ctx.catalog, clock=ctx.clock)
     notifier = Notifier(

@@ -398,3 +398,44 @@ async def test_secrets_never_reach_logs_or_the_database(
     for value in (token, secret, "SECwrong-secret-99"):
         assert value not in dump
         assert value not in logged
+
+
+async def test_the_merchant_is_told_in_its_language(
+    fleet_db: FleetDB, clock: FakeClock, receiver: Receiver, hook_secret: str, catalog: Any
+) -> None:
+    """Paper out (the catalog's audience: merchant) reaches the merchant's own contact in
+    English with the steps; a host-side fault of the same merchant's terminal (audience
+    without merchant) does not."""
+    receiver.verify = _signed(hook_secret)
+    register(fleet_db, "T1", merchant_id="M01")
+    cfg = parse_config(
+        {
+            "channels": [
+                {"id": c, "type": "webhook", "url": f"{receiver.url}/{c}",
+                 "secret": {"env": "PG_TEST_HOOK_SECRET"}} for c in ("ops", "shop")
+            ],
+            "routes": [
+                {"id": "ops", "hold_s": 0, "notify": [{"channel": "ops"}]},
+                {"id": "shops", "hold_s": 0, "match": {"audience": ["merchant"]},
+                 "notify_merchant": True},
+            ],
+            "merchants": {"M01": {"channel": "shop", "lang": "en"}},
+        },
+        source="t.yaml",
+    )  # fmt: skip
+    ops_only = next(
+        e.code for e in catalog.values()
+        if "merchant" not in [a.value for a in e.audience] and e.code.startswith("NET.")
+    )  # fmt: skip
+    for w in wire(fleet_db, clock, cfg, catalog):
+        paper = w.incidents.open("T1")
+        w.incidents.open("T1", rule="host-read-timeouts", code=ops_only)
+        await w.notifier.step()
+    shop = [r.json() for r in receiver.accepted if r.path == "/shop"]
+    assert len(shop) == 1
+    (msg,) = shop
+    assert (msg["audience"], msg["lang"]) == ("merchant", "en")
+    assert [i["id"] for i in msg["incidents"]] == [paper]
+    assert msg["incidents"][0]["steps"] == [s.en for s in catalog["PRN.PAPER_OUT"].steps]
+    ops = [i["id"] for r in receiver.accepted if r.path == "/ops" for i in r.json()["incidents"]]
+    assert len(ops) == 2

@@ -11,8 +11,10 @@ from typing import Annotated
 import typer
 
 from posguard.fleet.config import FleetSettings
+from posguard.fleet.notify.cli import app as notify_app
 
 app = typer.Typer(help="The fleet service / 终端管理服务.", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
 
 DbOpt = Annotated[
     str | None,

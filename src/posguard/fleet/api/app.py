@@ -33,6 +33,7 @@ from posguard.fleet.clock import Clock
 from posguard.fleet.config import FleetSettings
 from posguard.fleet.context import FleetContext
 from posguard.fleet.diagnosis.service import DiagnosisService
+from posguard.fleet.notify import service as notify_service
 
 log = structlog.get_logger(__name__)
 
@@ -96,13 +97,15 @@ def create_app(
             )
             app.state.diagnosis = service
             task = asyncio.create_task(service.run(stop, poll_s=ctx.settings.diagnosis_poll_s))
+        notify_task = notify_service.start(ctx, stop)  # None unless POSGUARD_NOTIFY_CONFIG
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(task, 10)
+            for t in (task, notify_task):
+                if t is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait_for(t, 10)
             if context is None:
                 ctx.close()
 

@@ -207,3 +207,36 @@ class UserPref(Base):
     lang: Mapped[str | None] = mapped_column(String(8), nullable=True)
     logout_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # UNIX seconds
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class NotificationOutbox(Base):
+    """One notification to one recipient about one incident transition (posguard.fleet.notify).
+
+    ``idem_key`` = sha256 of (incident, transition, channel, recipient): enqueued once, whatever
+    replays, restarts or second workers do. No secret and no rendered message is stored: the
+    message is built from the incident when it is sent."""
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (Index("ix_notification_outbox_due", "channel", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    idem_key: Mapped[str] = mapped_column(String(64), unique=True)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id"), nullable=True, index=True
+    )
+    transition: Mapped[str] = mapped_column(String(32))  # open | escalate:<n> | ack | resolve
+    route_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(320))  # an address, or "" for a robot
+    lang: Mapped[str] = mapped_column(String(8))
+    audience: Mapped[str] = mapped_column(String(16))  # ops | merchant
+    # pending | sending | sent | failed | suppressed (merged, acknowledged or cleared first)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    message_key: Mapped[str | None] = mapped_column(String(64), nullable=True)  # one per message
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)

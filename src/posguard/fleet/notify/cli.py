@@ -1,0 +1,145 @@
+"""`posguard fleet notify channels | test CHANNEL | log`: see the configured channels (and
+whether their secrets can be read, never their values), send a test message, read the
+delivery log."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from posguard.common.errors import ConfigError
+
+if TYPE_CHECKING:
+    from posguard.fleet.notify.config import NotifyConfig
+
+app = typer.Typer(help="Incident notifications / 故障通知.", no_args_is_help=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Notification YAML (default: POSGUARD_NOTIFY_CONFIG)."),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: POSGUARD_FLEET_DATABASE_URL)."),
+]
+
+
+def _config_path(config: Path | None) -> Path:
+    from posguard.fleet.notify.settings import NotifySettings
+
+    path = config or NotifySettings().config
+    if path is None:
+        typer.echo(
+            "no notification configuration: give --config or set POSGUARD_NOTIFY_CONFIG", err=True
+        )
+        raise typer.Exit(2)
+    return path
+
+
+def _load(config: Path | None) -> NotifyConfig:
+    from posguard.fleet.notify.config import load_config
+
+    try:
+        return load_config(_config_path(config))
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _db_url(db: str | None) -> str:
+    from posguard.fleet.config import FleetSettings
+
+    return db or FleetSettings().database_url
+
+
+@app.command()
+def channels(config: ConfigOpt = None) -> None:
+    """List the channels and whether each secret can be read / 列出通知渠道."""
+    from posguard.fleet.notify.channels.registry import secret_refs
+    from posguard.fleet.notify.secrets import SecretRef
+
+    cfg = _load(config)
+    bad = 0
+    for cid, ch in cfg.channels.items():
+        parts = []
+        for name, ref in secret_refs(ch).items():
+            assert isinstance(ref, SecretRef)
+            try:
+                ref.resolve()
+                state = "ok"
+            except ConfigError:
+                state, bad = "MISSING", bad + 1
+            parts.append(f"{name}={ref} ({state})")
+        rate = f"{ch.rate_per_min}/min" if ch.rate_per_min else "no limit"
+        typer.echo(f"{cid}\t{ch.type}\t{rate}\t{' '.join(parts)}")
+    typer.echo(f"{len(cfg.channels)} channel(s), {len(cfg.routes)} route(s)")
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command("test")
+def send_test_message(
+    channel: Annotated[str, typer.Argument(help="Channel id.")],
+    to: Annotated[str, typer.Option("--to", help="Recipient (e-mail channels).")] = "",
+    lang: Annotated[str, typer.Option(help="zh or en.")] = "zh",
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Send a test message through one channel and log it / 发送测试消息."""
+    from posguard.catalog import default_catalog
+    from posguard.fleet.clock import SystemClock
+    from posguard.fleet.db.engine import make_engine, make_sessionmaker
+    from posguard.fleet.notify.channels.base import SendStatus
+    from posguard.fleet.notify.delivery import Notifier
+    from posguard.fleet.notify.testsend import send_test
+
+    if lang not in ("zh", "en"):
+        raise typer.BadParameter("zh or en", param_hint="--lang")
+    cfg = _load(config)
+    engine = make_engine(_db_url(db))
+    try:
+        notifier = Notifier(
+            make_sessionmaker(engine), config=cfg, catalog=default_catalog(), clock=SystemClock()
+        )
+        try:
+            result = asyncio.run(send_test(notifier, channel, recipient=to, lang=lang))
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"{channel}: {result.status.value} {result.detail}".rstrip())
+    if result.status is not SendStatus.SENT:
+        raise typer.Exit(1)
+
+
+@app.command("log")
+def delivery_log(
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    status: Annotated[
+        str | None, typer.Option(help="pending, sending, sent, failed or suppressed.")
+    ] = None,
+    incident: Annotated[int | None, typer.Option(help="Only this incident.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """The delivery log, newest first / 通知发送记录."""
+    from posguard.fleet.db.engine import make_engine, make_sessionmaker
+    from posguard.fleet.notify.outbox import delivery_log as read_log
+
+    engine = make_engine(_db_url(db))
+    try:
+        with make_sessionmaker(engine)() as s:
+            rows = read_log(s, limit=limit, status=status, incident_id=incident)
+    finally:
+        engine.dispose()
+    for r in rows:
+        state = "retrying" if r.status == "pending" and r.attempts > 0 else r.status
+        when = (r.sent_at or r.next_attempt_at).strftime("%Y-%m-%d %H:%M:%S")
+        inc = f"#{r.incident_id}" if r.incident_id is not None else "-"
+        typer.echo(
+            f"{r.id}\t{when}\t{inc}\t{r.transition}\t{r.channel}\t{r.recipient or '-'}\t"
+            f"{state}\t{r.attempts}\t{r.last_error or ''}".rstrip()
+        )

@@ -1,0 +1,122 @@
+"""The one place incident transitions enqueue notifications: a SQLAlchemy ``after_flush``
+listener on the fleet's sessionmaker. Whoever opens, acknowledges or resolves an incident
+(the diagnosis loop, the API, the dashboard) does so in a transaction; the outbox rows are
+written in that same transaction, so a transition and its notifications commit or roll back
+together and no code path can forget to notify.
+
+``install(sessions, notifier)`` is called once per process by the fleet app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from posguard.catalog.model import Entry
+from posguard.fleet.clock import Clock
+from posguard.fleet.db.models import Incident, Terminal
+from posguard.fleet.notify import outbox
+from posguard.fleet.notify.config import NotifyConfig
+from posguard.fleet.notify.routing import Recipient, Subject, recipients
+
+# incident status -> the transition a message is about (merged incidents say nothing: their
+# group incident speaks for them)
+STATUS_TRANSITIONS = {"open": "open", "acknowledged": "ack", "resolved": "resolve"}
+
+
+def subject(conn: Any, incident: Incident, catalog: Mapping[str, Entry]) -> Subject:
+    """Routing's view of an incident: its scope, placement and catalog entry."""
+    kind, _, value = incident.scope.partition(":")
+    host = value if kind == "host" else None
+    area = value if kind == "area" else None
+    if incident.terminal_id is not None:
+        row = conn.execute(
+            select(Terminal.acquirer_host, Terminal.area).where(Terminal.id == incident.terminal_id)
+        ).first()
+        if row is not None:
+            host, area = row[0], row[1]
+    return Subject(
+        code=incident.code,
+        severity=incident.severity,
+        scope=incident.scope,
+        terminal_id=incident.terminal_id,
+        merchant_id=incident.merchant_id,
+        host=host,
+        area=area,
+        entry=catalog.get(incident.code),
+    )
+
+
+def rows_for(
+    incident_id: int, transition: str, targets: Sequence[Recipient], clock: Clock
+) -> list[dict[str, Any]]:
+    now = clock.now()
+    out = []
+    for r in targets:
+        hold = r.hold_s if transition == "open" else 0.0
+        out.append(
+            outbox.new_row(
+                incident_id=incident_id,
+                transition=transition,
+                route_id=r.route_id,
+                channel=r.channel,
+                recipient=r.recipient,
+                lang=r.lang,
+                audience=r.audience,
+                now=now,
+                not_before=now + timedelta(seconds=hold),
+            )
+        )
+    return out
+
+
+@dataclass
+class TransitionHook:
+    config: NotifyConfig
+    catalog: Mapping[str, Entry]
+    clock: Clock
+
+    def transitions(self, session: Session) -> list[tuple[Incident, str]]:
+        found: list[tuple[Incident, str]] = []
+        for obj in session.new:
+            if isinstance(obj, Incident) and obj.status in STATUS_TRANSITIONS:
+                found.append((obj, STATUS_TRANSITIONS[obj.status]))
+        for obj in session.dirty:
+            if not isinstance(obj, Incident):
+                continue
+            added = inspect(obj).attrs.status.history.added
+            if added and added[-1] in STATUS_TRANSITIONS and added[-1] != "open":
+                found.append((obj, STATUS_TRANSITIONS[added[-1]]))
+        return found
+
+    def after_flush(self, session: Session, _flush_context: Any) -> None:
+        found = self.transitions(session)
+        if not found:
+            return
+        conn = session.connection()
+        rows: list[dict[str, Any]] = []
+        for incident, transition in found:
+            targets = recipients(self.config, subject(conn, incident, self.catalog), transition)
+            rows.extend(rows_for(incident.id, transition, targets, self.clock))
+        outbox.enqueue(conn, rows)
+
+
+def install(
+    sessions: sessionmaker[Session],
+    *,
+    config: NotifyConfig,
+    catalog: Mapping[str, Entry],
+    clock: Clock,
+) -> TransitionHook:
+    hook = TransitionHook(config, catalog, clock)
+    event.listen(sessions, "after_flush", hook.after_flush)
+    return hook
+
+
+def uninstall(sessions: sessionmaker[Session], hook: TransitionHook) -> None:
+    event.remove(sessions, "after_flush", hook.after_flush)

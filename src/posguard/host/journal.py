@@ -81,8 +81,10 @@ class HostJournal:
         return cls(conn)
 
     def close(self) -> None:
+        """Flush, fold the write-ahead log into the file, close."""
         self.flush()
         with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
     def record(self, entry: JournalEntry) -> None:

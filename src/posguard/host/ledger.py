@@ -38,7 +38,7 @@ from typing import Literal
 from posguard.card import mask_pan
 from posguard.common.errors import ConfigError
 from posguard.host.ledger_schema import SCHEMA, migrate
-from posguard.host.pan_ref import PanRefs, load_or_create_key
+from posguard.host.pan_ref import PanRefs, key_path, load_or_create_key
 from posguard.host.recon import ExceptionKind, ExceptionState, ReconException
 from posguard.host.seed import SeedData
 
@@ -213,9 +213,17 @@ class Ledger:
             conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
+            had_key = where == ":memory:" or key_path(where).exists()
             refs = PanRefs(load_or_create_key(where))
-            migrate(conn, refs.ref)
+            migrated = migrate(conn, refs.ref)
             conn.executescript(SCHEMA)
+            if not (had_key or migrated) and conn.execute("SELECT 1 FROM cards").fetchone():
+                conn.close()
+                key_path(where).unlink()
+                raise ConfigError(
+                    "the ledger has cards but its PAN hash key file is missing: restore it",
+                    path=str(key_path(where)),
+                )
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open host ledger: {exc}", path=where) from exc
         return cls(conn, where, refs)

@@ -59,30 +59,33 @@ async def test_format_error_on_a_decoded_message_keeps_the_connection_usable(
         second = await peer.exchange(
             build("0820", {11: "004712", 41: "10000001", 42: "898310048161234", 60: "00000001301"})
         )
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert parse(first)[39] == "30"
     assert parse(second)["mti"] == "0830"
 
 
 async def test_unionpay_header_the_profile_forbids_is_30_and_journalled(cards: Cards) -> None:
-    async with running_host(spec="unionpay") as (host, port, led):
-        async with HostClient(port, spec="unionpay") as c:
-            assert (await c.sign_on())["39"] == "00"
-            before = led.balance_of_card(cards.good)
-            for bad, why in (
-                ("6100000000603100000000", "TPDU ID 61"),
-                ("6000000000703100000000", "application type 70"),
-                ("6000000000603101000000", "processing request 1"),
-                ("6000000000603120000000", "terminal status 2"),
-            ):
-                msg = {**c.sale_msg(cards.good, 1_000), "h": bad}
-                answer = await c.request(msg)
-                assert answer["39"] == "30", bad
-                assert (answer["11"], answer["41"]) == (msg["11"], msg["41"])
-                entry = host.journal.query(mti="0200")[-1]
-                assert entry.rc == "30"
-                assert why in entry.decision
-            assert led.balance_of_card(cards.good) == before
-            ok = await c.request({**c.sale_msg(cards.good, 1_000), "h": "6000120034603100000000"})
-            assert ok["39"] == "00"
-            assert ok["h"] == "6000340012603100000000"  # TPDU addresses swapped
+    async with (
+        running_host(spec="unionpay") as (host, port, led),
+        HostClient(port, spec="unionpay") as c,
+    ):
+        assert (await c.sign_on())["39"] == "00"
+        before = led.balance_of_card(cards.good)
+        for bad, why in (
+            ("6100000000603100000000", "TPDU ID 61"),
+            ("6000000000703100000000", "application type 70"),
+            ("6000000000603101000000", "processing request 1"),
+            ("6000000000603120000000", "terminal status 2"),
+        ):
+            msg = {**c.sale_msg(cards.good, 1_000), "h": bad}
+            answer = await c.request(msg)
+            assert answer["39"] == "30", bad
+            assert (answer["11"], answer["41"]) == (msg["11"], msg["41"])
+            entry = host.journal.query(mti="0200")[-1]
+            assert entry.rc == "30"
+            assert why in entry.decision
+        assert led.balance_of_card(cards.good) == before
+        ok = await c.request({**c.sale_msg(cards.good, 1_000), "h": "6000120034603100000000"})
+        assert ok["39"] == "00"
+        assert ok["h"] == "6000340012603100000000"  # TPDU addresses swapped

@@ -61,12 +61,12 @@ async def test_currency_the_seed_enables_is_approved(cards: Cards) -> None:
         for a in seed.accounts
     ]
     assert isinstance(accounts[0], AccountSeed)
-    async with running_host(seed.model_copy(update={"accounts": accounts})) as (_, port, led):
-        async with HostClient(port) as c:
-            await c.sign_on()
-            before = led.balance_of_card(cards.good)
-            assert (await c.request({**c.sale_msg(cards.good, 1_000), "49": "840"}))["39"] == "00"
-            assert led.balance_of_card(cards.good) == before - 1_000
+    enabled = seed.model_copy(update={"accounts": accounts})
+    async with running_host(enabled) as (_, port, led), HostClient(port) as c:
+        await c.sign_on()
+        before = led.balance_of_card(cards.good)
+        assert (await c.request({**c.sale_msg(cards.good, 1_000), "49": "840"}))["39"] == "00"
+        assert led.balance_of_card(cards.good) == before - 1_000
 
 
 async def test_impossible_time_or_date_is_30_and_echoes_the_keys(

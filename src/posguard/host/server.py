@@ -123,7 +123,7 @@ class HostServer:
         if self._worker is not None:
             self._worker.stop()  # flushes the journal after the last group
             self._worker = None
-        self.journal.close()
+        self.journal.close(checkpoint=True)
         try:
             self.ledger.checkpoint()
         finally:

@@ -191,6 +191,10 @@ class Ledger:
         # just before its COMMIT (a rolled-back RRN is skipped, never reused).
         self._rrn: int | None = None
         self._rrn_dirty = False
+        # Whether early_reversals has any row, read once per write transaction (another writer
+        # may have added one) and set when this ledger adds one: while it is empty, which is
+        # nearly always, a card transaction's read skips that lookup.
+        self._any_early: bool | None = None
 
     def _forget_static(self) -> None:
         self._terminals.clear()
@@ -254,6 +258,7 @@ class Ledger:
             return
         self._conn.execute("BEGIN IMMEDIATE")
         self._rrn = None  # re-read under the write lock: another writer may have moved it
+        self._any_early = None  # the same for early reversals
         try:
             yield
             if self._rrn_dirty:
@@ -361,8 +366,12 @@ class Ledger:
         came first, and the card (by its keyed hash ``ref``), its account and the account's
         approved debits on ``day`` (None for a card the issuer does not know): the reads of a
         card transaction in one query."""
-        row = self._conn.execute(_CARD_CONTEXT, (tid, batch, stan, tid, batch, stan, ref, day))
-        row = row.fetchone()
+        if self._early_possible():
+            args: tuple[object, ...] = (tid, batch, stan, tid, batch, stan, ref, day)
+            row = self._conn.execute(_CARD_CONTEXT, args).fetchone()
+        else:
+            row = self._conn.execute(_CARD_CONTEXT_NO_EARLY, (tid, batch, stan, ref, day))
+            row = row.fetchone()
         if row[11] is None:  # no such card, or (foreign keys broken) no such account
             return bool(row[0]), bool(row[1]), None
         return bool(row[0]), bool(row[1]), (Card(*row[2:11]), Account(*row[11:19]), row[19])
@@ -434,6 +443,12 @@ class Ledger:
         row = self._conn.execute(_SEEN, (tid, batch, stan, tid, batch, stan)).fetchone()
         return bool(row[0]), bool(row[1])
 
+    def _early_possible(self) -> bool:
+        if self._any_early is None:
+            found = self._conn.execute("SELECT EXISTS(SELECT 1 FROM early_reversals)")
+            self._any_early = bool(found.fetchone()[0])
+        return self._any_early
+
     def early_reversal(self, tid: str, batch: str, stan: str) -> EarlyReversal | None:
         row = self._conn.execute(
             "SELECT tid, batch, stan, amount, card_ref, reason, late_txn_id FROM early_reversals"
@@ -452,6 +467,7 @@ class Ledger:
         reason: str,
     ) -> None:
         """Remember a reversal of an original the host does not have (a repeat counts once)."""
+        self._any_early = True
         self._conn.execute(
             "INSERT INTO early_reversals (tid, batch, stan, amount, card_ref, reason)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT(tid, batch, stan)"
@@ -707,12 +723,20 @@ _SEEN = (
 
 # One row whatever is found: the two flags of _SEEN, then the card (9), its account (8) and the
 # day's spend; the card columns are NULL for an unknown card (a.id is NULL then too).
-_CARD_CONTEXT = (
-    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND batch=? AND stan=?),"
-    " EXISTS(SELECT 1 FROM early_reversals WHERE tid=? AND batch=? AND stan=?),"
+_CARD_CONTEXT_TAIL = (
     f" {_CARD_COLS}, a.id, a.holder, a.balance, a.held, a.daily_limit, a.txn_limit,"
     " a.currency, a.other_currencies, coalesce(d.amount, 0)"
     " FROM (SELECT 1) LEFT JOIN cards c ON c.pan_ref = ?"
     " LEFT JOIN accounts a ON a.id = c.account_id"
     " LEFT JOIN daily_spend d ON d.account_id = c.account_id AND d.day = ?"
+)
+_CARD_CONTEXT = (
+    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND batch=? AND stan=?),"
+    " EXISTS(SELECT 1 FROM early_reversals WHERE tid=? AND batch=? AND stan=?),"
+    + _CARD_CONTEXT_TAIL
+)
+# The same while no early reversal exists at all (the second flag is then 0).
+_CARD_CONTEXT_NO_EARLY = (
+    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND batch=? AND stan=?), 0,"
+    + _CARD_CONTEXT_TAIL
 )

@@ -123,6 +123,7 @@ def test_no_clear_card_number_in_the_fleet_database_or_the_logs(
     report, output, out = played
     assert report["pan_scan"]["clear_pans_found"] == 0
     assert "fleet.db" in report["pan_scan"]["files"]
+    assert "host-ledger.db" in report["pan_scan"]["files"]
     blobs = [output.encode(), (out / "demo.log").read_bytes(), (out / "report.json").read_bytes()]
     blobs += [p.read_bytes() for p in out.glob("fleet.db*")]
     for blob in blobs:

@@ -225,6 +225,7 @@ class _Demo:
             await host.stop()
         scan_files = [
             *fleet_db_files(self.out / "fleet.db"),
+            *sorted(self.out.glob("host-ledger.db*")),  # the issuer keeps keyed hashes only
             self.out / "demo.log",
             *(p for vt in self.terminals for p in vt.root.glob("*.db")),
         ]

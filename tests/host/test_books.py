@@ -26,8 +26,15 @@ from .conftest import Cards
 Host = tuple[HostServer, int, Ledger]
 
 
+SLOW_LINKS = [
+    Fault(kind="delay", direction="request", delay_ms=800, frames=1),
+    Fault(kind="slice", direction="request", pieces=4, piece_delay_ms=270, frames=1),
+]
+
+
+@pytest.mark.parametrize("slow_link", SLOW_LINKS, ids=lambda f: f.kind)
 async def test_late_original_after_its_reversal_is_declined_through_a_slow_link(
-    host: Host, cards: Cards
+    host: Host, cards: Cards, slow_link: Fault
 ) -> None:
     """The terminal times out, reverses on a fresh connection; the delayed 0200 arrives after
     the 0400. The host must not charge the card the terminal reports as reversed."""
@@ -37,7 +44,7 @@ async def test_late_original_after_its_reversal_is_declined_through_a_slow_link(
         slow = HostClient(proxy.port, timeout=0.3)
         async with slow:
             await slow.sign_on()
-            proxy.set_fault(Fault(kind="delay", direction="request", delay_ms=800, frames=1))
+            proxy.set_fault(slow_link)
             sale = slow.sale_msg(cards.good, 100_000)
             with pytest.raises(FrameError):  # no answer in time: the terminal reverses
                 await slow.request(sale)

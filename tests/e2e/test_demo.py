@@ -102,6 +102,7 @@ def test_reconciliation_is_clean_and_the_fleet_has_the_events(
     assert rec["terminals"] == 12
     assert rec["host_rows"] > 50
     assert rec["differences"] == 0, rec["examples"]
+    assert rec["exceptions"] == 0, rec["exception_kinds"]  # nothing for exception handling
     assert report["telemetry_left"] == 0
     assert report["settlement"] == {"terminals": 12, "balanced": 12, "codes": {}}
     assert report["clean"] is True
@@ -122,13 +123,17 @@ def test_no_clear_card_number_in_the_fleet_database_or_the_logs(
     report, output, out = played
     assert report["pan_scan"]["clear_pans_found"] == 0
     assert "fleet.db" in report["pan_scan"]["files"]
+    assert "host-ledger.db" in report["pan_scan"]["files"]
     blobs = [output.encode(), (out / "demo.log").read_bytes(), (out / "report.json").read_bytes()]
     blobs += [p.read_bytes() for p in out.glob("fleet.db*")]
     for blob in blobs:
         for pan in PANS:
             assert pan.encode() not in blob
-    # the host's issuer ledger is the one place a clear PAN belongs: the scan would see it
-    assert any(pan.encode() in (out / "host-ledger.db").read_bytes() for pan in PANS)
+    # the host's issuer ledger keeps keyed hashes and last 4 digits only (PCI DSS 3.5.1)
+    ledger = b"".join(p.read_bytes() for p in out.glob("host-ledger.db*"))
+    assert ledger
+    for pan in PANS:
+        assert pan.encode() not in ledger
 
 
 def test_ctrl_c_stops_cleanly_and_still_writes_the_report(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ class Cards:
     mastercard: str
     issuer_down_91: str
     issuer_down_98: str
+    online_pin: str
 
 
 def cards_of(seed: SeedData) -> Cards:
@@ -47,6 +48,7 @@ def cards_of(seed: SeedData) -> Cards:
         mastercard=c[10].pan,
         issuer_down_91=c[12].pan,
         issuer_down_98=c[13].pan,
+        online_pin=c[14].pan,
     )
 
 

@@ -1,6 +1,6 @@
 """The issuer's reads for a card transaction: whichever path reads the ledger (the one query for
 a card it can look up, the plain duplicate check for one it cannot), a repeat of (terminal,
-STAN, date) is answered 94 and changes nothing."""
+batch, STAN) is answered 94 and changes nothing, whatever its field 13 says."""
 
 from __future__ import annotations
 
@@ -24,9 +24,11 @@ def _issuer() -> tuple[Issuer, Ledger]:
     return Issuer(led, clock=lambda: _CLOCK), led
 
 
-def _sale(pan: str | None, amount: int | None, stan: str = "000001") -> AuthRequest:
+def _sale(
+    pan: str | None, amount: int | None, stan: str = "000001", date: str = "1125"
+) -> AuthRequest:
     return AuthRequest(
-        TxnKind.SALE, "10000001", "898310048160001", stan, "000001", "1125", pan, amount
+        TxnKind.SALE, "10000001", "898310048160001", stan, "000001", date, pan, amount
     )
 
 
@@ -49,6 +51,8 @@ def test_repeat_is_94_and_changes_nothing(pan: str, amount: int, first_rc: str) 
     rows = len(led.transactions())
     again = issuer.authorize(_sale(pan, amount))
     assert again.rc == "94"
+    next_day = issuer.authorize(_sale(pan, amount, date="1126"))  # field 13 changed
+    assert next_day.rc == "94"
     assert led.balance_of_card(cards_of(default_seed()).good) == balance
     assert len(led.transactions()) == rows
 
@@ -57,20 +61,21 @@ def test_card_context_reads_card_account_spend_and_duplicate() -> None:
     issuer, led = _issuer()
     good = cards_of(default_seed()).good
     day = _CLOCK.date().isoformat()
-    dup, found = led.card_context("10000001", "000001", "1125", good, day)
+    ref = led.refs.ref(good)
+    dup, reversed_first, found = led.card_context("10000001", "000001", "000001", ref, day)
     assert dup is False
+    assert reversed_first is False
     assert found is not None
     card, acct, spent = found
-    assert card.pan == good
+    assert card.ref == ref
+    assert card.masked.endswith(good[-4:])
     assert acct.id == card.account_id
     assert spent == 0
     assert issuer.authorize(_sale(good, 250)).rc == "00"
-    dup, found = led.card_context("10000001", "000001", "1125", good, day)
+    dup, _, found = led.card_context("10000001", "000001", "000001", ref, day)
     assert dup is True
     assert found is not None
     assert found[2] == 250
     assert found[1].balance == acct.balance - 250
-    assert led.card_context("10000001", "000002", "1125", "6214839999999999998", day) == (
-        False,
-        None,
-    )
+    unknown = led.refs.ref("6214839999999999998")
+    assert led.card_context("10000001", "000001", "000002", unknown, day) == (False, False, None)

@@ -50,6 +50,8 @@ async def test_reversal_of_unknown_transaction_is_00_and_changes_nothing(
     assert (await client.request(client.reversal_of(ghost)))["39"] == "00"
     assert host[2].balance_of_card(cards.good) == before
     assert host[2].transactions() == []
+    [early] = host[2].early_reversals()
+    assert (early.stan, early.amount, early.late_txn_id) == (str(ghost["11"]), 1_000, None)
 
 
 async def test_void_then_its_reversal_puts_the_sale_back(
@@ -124,7 +126,11 @@ async def test_settlement_in_balance(client: HostClient, cards: Cards) -> None:
     assert tuple(totals) == (1, 1_000, 1, 300)
 
 
-async def test_out_of_balance_detected_and_batch_upload_reconciles(cards: Cards, spec: str) -> None:
+async def test_out_of_balance_upload_records_missing_on_terminal_and_keeps_the_charge(
+    cards: Cards, spec: str
+) -> None:
+    """UnionPay practice: batch upload differences go to exception handling (差错处理); the
+    host never refunds a cardholder because the terminal lacks an approved sale."""
     async with running_host(spec=spec) as (_host, port, ledger), running_proxy(port) as proxy:
         before = ledger.balance_of_card(cards.good)
         async with HostClient(proxy.port, spec=spec, timeout=0.5) as c:
@@ -143,24 +149,84 @@ async def test_out_of_balance_detected_and_batch_upload_reconciles(cards: Cards,
             assert (await c.upload(kept))["39"] == "00"
             end = await c.end_upload()
             assert end["39"] == "00"
-            assert ledger.balance_of_card(cards.good) == before - 1_500
-            assert (await c.settle(1, 1_500))["39"] == "00"
+            end_totals, end_flag = parse_settlement_totals(str(end["48"]))
+            assert end_flag == "2"  # 对账应答代码: not in balance
+            assert tuple(end_totals) == (2, 5_500, 0, 0)
+        assert ledger.balance_of_card(cards.good) == before - 5_500  # as authorised
+        [diff] = ledger.exceptions()
+        assert (diff.kind, diff.stan, diff.host_amount, diff.terminal_amount, diff.state) == (
+            "missing_on_terminal",
+            str(lost["11"]),
+            4_000,
+            None,
+            "open",
+        )
 
 
-async def test_batch_upload_adds_what_the_host_missed(
+async def test_upload_the_host_never_authorised_is_missing_on_host_and_debits_nobody(
     client: HostClient, cards: Cards, host: Host
 ) -> None:
     led = host[2]
     before = led.balance_of_card(cards.good)
-    offline = client.sale_msg(cards.good, 700)  # approved offline, never sent online
+    offline = client.sale_msg(cards.good, 700)  # never sent online
     assert (await client.settle(1, 700))["39"] == "95"
     await client.upload(offline)
-    assert (await client.end_upload())["39"] == "00"
-    assert led.balance_of_card(cards.good) == before - 700
-    assert [t.source for t in led.transactions()] == ["upload"]
+    end = await client.end_upload()
+    assert end["39"] == "00"
+    assert parse_settlement_totals(str(end["48"]))[1] == "2"
+    assert led.balance_of_card(cards.good) == before
+    assert led.transactions() == []
+    [diff] = led.exceptions()
+    assert (diff.kind, diff.stan, diff.terminal_amount, diff.host_txn_id) == (
+        "missing_on_host",
+        str(offline["11"]),
+        700,
+        None,
+    )
 
 
-async def test_end_of_upload_still_out_of_balance_says_95(client: HostClient, cards: Cards) -> None:
+async def test_empty_end_of_upload_keeps_the_batch_and_records_every_sale(
+    client: HostClient, cards: Cards, host: Host
+) -> None:
+    led = host[2]
+    before = led.balance_of_card(cards.good)
     await client.sale(cards.good, 1_000)
-    assert (await client.settle(3, 9_999))["39"] == "95"
-    assert (await client.end_upload())["39"] == "95"
+    await client.sale(cards.good, 2_000)
+    assert (await client.settle(0, 0))["39"] == "95"
+    end = await client.end_upload()
+    assert end["39"] == "00"
+    assert led.balance_of_card(cards.good) == before - 3_000
+    assert [t.status for t in led.transactions()] == ["approved", "approved"]
+    assert sorted((e.kind, e.host_amount) for e in led.exceptions()) == [
+        ("missing_on_terminal", 1_000),
+        ("missing_on_terminal", 2_000),
+    ]
+
+
+async def test_amount_differs_is_recorded_and_a_repeated_upload_records_it_once(
+    client: HostClient, cards: Cards, host: Host
+) -> None:
+    led = host[2]
+    sale = client.sale_msg(cards.good, 1_000)
+    assert (await client.request(sale))["39"] == "00"
+    as_terminal_has_it = {**sale, "4": f"{1_200:012d}"}
+    for _ in range(2):  # the terminal crashed after the first round and settles again
+        assert (await client.settle(1, 1_200))["39"] == "95"
+        await client.upload(as_terminal_has_it)
+        assert (await client.end_upload())["39"] == "00"
+    [diff] = led.exceptions()
+    assert (diff.kind, diff.host_amount, diff.terminal_amount) == ("amount_differs", 1_000, 1_200)
+
+
+async def test_upload_matching_the_books_is_in_balance_with_no_exception(
+    client: HostClient, cards: Cards, host: Host
+) -> None:
+    sale = client.sale_msg(cards.good, 1_000)
+    assert (await client.request(sale))["39"] == "00"
+    assert (await client.settle(1, 999))["39"] == "95"  # the terminal's totals were wrong
+    await client.upload(sale)
+    end = await client.end_upload()
+    assert end["39"] == "00"
+    assert parse_settlement_totals(str(end["48"]))[1] == "2"  # totals still differ
+    assert host[2].exceptions() == []
+    assert (await client.settle(1, 1_000))["39"] == "00"

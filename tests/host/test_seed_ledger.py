@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import sqlite3
 from pathlib import Path
 
@@ -46,24 +47,37 @@ def test_bad_seed_says_what_and_where(tmp_path: Path) -> None:
         load_seed(p)
 
 
-def test_ledger_file_holds_pin_hashes_not_pins_and_masks_pan(tmp_path: Path) -> None:
+def test_ledger_file_holds_pin_hashes_not_pins_and_no_clear_pan(tmp_path: Path) -> None:
+    """PCI DSS 3.5.1: a stored PAN is unreadable, e.g. a keyed cryptographic hash of the whole
+    PAN; the key is kept apart from the data (``host.db.pankey``, mode 0600)."""
     db = tmp_path / "host.db"
     led = Ledger.open(db)
     led.load_seed(default_seed())
     led.close()
+    key = bytes.fromhex((tmp_path / "host.db.pankey").read_text().strip())
+    assert (tmp_path / "host.db.pankey").stat().st_mode & 0o077 == 0
     conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT pan, pan_masked, pin_hash, pin_salt FROM cards").fetchall()
+    rows = conn.execute(
+        "SELECT pan_ref, last4, pan_masked, pin_hash, pin_salt FROM cards"
+    ).fetchall()
     assert len(rows) == len(default_seed().cards)
-    for pan, masked, pin_hash, salt in rows:
-        assert masked != pan
-        assert masked.endswith(pan[-4:])
+    by_ref = {bytes(r[0]): r for r in rows}
+    for card in default_seed().cards:
+        ref = hmac.digest(key, card.pan.encode(), "sha256")
+        _, last4, masked, pin_hash, salt = by_ref[ref]
+        assert last4 == card.pan[-4:]
+        assert masked.endswith(card.pan[-4:])
         assert "*" in masked
         assert len(pin_hash) == 32
         assert len(salt) == 16
         assert b"123456" not in pin_hash
-    salts = {r[3] for r in rows}
+    salts = {r[4] for r in rows}
     assert len(salts) == len(rows)  # one salt per card
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("host.db*") if p.suffix != ".pankey")
+    for card in default_seed().cards:
+        assert card.pan.encode() not in stored
 
 
 def test_a_failed_decision_leaves_no_half_written_state(tmp_path: Path) -> None:

@@ -180,5 +180,8 @@ async def test_out_of_balance_settlement_uploads_the_batch(rig: Rig) -> None:
     assert (result.rc, result.uploaded, result.next_batch) == ("00", 3, "000002")
     assert any(c == "RECON.TOTALS_MISMATCH" for k, c, _d in rig.events if k is EventKind.FAULT)
     rows = {r.stan: r.status for r in await rig.host_rows()}
-    assert rows["900001"] == "reversed"  # the host let go of what the terminal does not have
-    assert await rig.differences() == []
+    # the host keeps its books as authorised and records the difference for exception handling
+    assert rows["900001"] == "approved"
+    recorded: Any = await rig.host.call(lambda: rig.ledger.exceptions(tid=LAB_TID))
+    assert [(e.kind, e.stan) for e in recorded] == [("missing_on_terminal", "900001")]
+    assert [(d.kind, d.stan) for d in await rig.differences()] == [("host_only", "900001")]

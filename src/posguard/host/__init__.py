@@ -4,7 +4,11 @@ everything it saw, and a fault-injecting TCP proxy that reproduces network excep
 Modules, one role each:
 
 - :mod:`seed` — seed data model (accounts, cards, merchants, terminals, unavailable BINs), YAML I/O.
-- :mod:`ledger` — the issuer/acquirer ledger in SQLite (WAL, one transaction per decision).
+- :mod:`ledger` — the issuer/acquirer ledger in SQLite (WAL, one transaction per decision);
+  :mod:`ledger_schema` its tables and the one-time migration; :mod:`pan_ref` the keyed PAN hash
+  (no clear card number is stored).
+- :mod:`recon` — reconciliation exceptions (差错) found by batch upload.
+- :mod:`request_checks` — form checks the codec cannot make (fields 12/13, header, response MTIs).
 - :mod:`settlement` — batch totals (field 48).
 - :mod:`kinds` — which operation a request is, from MTI + processing code + field 60.1.
 - :mod:`issuer` — decision rules: every response code from real ledger state.

@@ -1,11 +1,12 @@
 """`posguard host ...`: serve the acquirer host, run the fault proxy, write seed data, read the
-journal."""
+journal and the reconciliation exceptions."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from posguard.common.errors import ConfigError, PosguardError
 from posguard.common.logging import configure_logging
 from posguard.host.control import ControlServer
 from posguard.host.journal import HostJournal
+from posguard.host.ledger import Ledger
 from posguard.host.proxy import FaultProxy
 from posguard.host.seed import default_seed, dump_seed, load_seed
 from posguard.host.server import HostConfig, HostServer, tls_context
@@ -79,14 +81,22 @@ def serve(
     async def main() -> None:
         server = HostServer(cfg, seed=seed_data)
         await server.start()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
         typer.echo(
             f"host listening on {host}:{server.port} spec={spec} db={db}"
             f"{' tls' if tls else ''} / 主机已启动"
         )
         try:
-            await asyncio.Event().wait()
+            await stopping.wait()
         finally:
-            await server.stop()
+            in_flight = await server.stop()
+        typer.echo(
+            f"host stopped: {in_flight} request(s) in flight answered, journal flushed,"
+            f" WAL checkpointed / 主机已停止"
+        )
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
@@ -183,3 +193,69 @@ def journal(
                 f"{e.ts}  {e.peer:<21} {e.tid:<8} {e.mti:<4} {e.stan:<6} "
                 f"{e.rc or '--':<2} {e.pan_masked:<19} {amount:>10}  {e.decision}"
             )
+
+
+@app.command()
+def exceptions(
+    db: Annotated[Path, typer.Option(help="The host's database.")] = Path("host.db"),
+    tid: Annotated[str | None, typer.Option(help="Only this terminal.")] = None,
+    batch: Annotated[str | None, typer.Option(help="Only this batch (6 digits).")] = None,
+    state: Annotated[str | None, typer.Option(help="Only this state: open or resolved.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+) -> None:
+    """Reconciliation exceptions from batch upload / 对账差错 (missing on terminal, missing on
+    host, amount differs). The ledger is never changed by a settlement: this is the list to
+    work through."""
+    if not db.exists():
+        raise _fail(ConfigError("no such host database", path=str(db)))
+    if state is not None and state not in ("open", "resolved"):
+        raise typer.BadParameter("--state must be open or resolved")
+    try:
+        led = Ledger.open(db)
+    except ConfigError as exc:
+        raise _fail(exc) from exc
+    try:
+        rows = led.exceptions(tid=tid, batch=batch, state=state)
+    finally:
+        led.close()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "id": e.id,
+                        "tid": e.tid,
+                        "batch": e.batch,
+                        "stan": e.stan,
+                        "kind": e.kind.value,
+                        "state": e.state.value,
+                        "txn_kind": e.txn_kind,
+                        "host_txn_id": e.host_txn_id,
+                        "host_amount": e.host_amount,
+                        "terminal_amount": e.terminal_amount,
+                        "pan_masked": e.pan_masked,
+                        "found_at": e.found_at,
+                    }
+                    for e in rows
+                ],
+                ensure_ascii=False,
+            )
+        )
+        return
+    if not rows:
+        typer.echo("no reconciliation exceptions / 无对账差错")
+        return
+    typer.echo(
+        f"{'id':>4}  {'terminal':<8} {'batch':<6} {'stan':<6} {'kind':<19} {'state':<8} "
+        f"{'txn':<10} {'host':>10} {'terminal':>10}  card"
+    )
+    for e in rows:
+        typer.echo(
+            f"{e.id:>4}  {e.tid:<8} {e.batch:<6} {e.stan:<6} {e.kind.value:<19} "
+            f"{e.state.value:<8} {e.txn_kind:<10} {_money(e.host_amount):>10} "
+            f"{_money(e.terminal_amount):>10}  {e.pan_masked}"
+        )
+
+
+def _money(fen: int | None) -> str:
+    return "-" if fen is None else f"{fen / 100:.2f}"

@@ -3,7 +3,11 @@ the issuer, encode and MAC the answer, journal both.
 
 Synchronous by design: the server runs :meth:`HostHandler.handle` on one worker thread, which
 serialises every ledger write. Bad input never raises out of :meth:`handle`: a readable MTI gets
-a format-error answer (``30``), anything else ``None`` (the server closes the connection).
+a format-error answer (``30``, echoing fields 3, 11, 41 and 42 when they could be read), anything
+else ``None`` (the server closes the connection). A response-class MTI (``xx1x``/``xx3x``: an
+answer sent to the host) gets no processing and no answer, only a journal entry. Fields 12/13
+that are not a time / date, and a UnionPay header the profile forbids, are format errors; a
+processing code the profile does not have, from an authenticated terminal, is ``12``.
 
 Answers are MACed with the session key whenever the request's MAC verified; answers that say
 the MAC or the session is wrong (``A0``, ``77``) and answers to requests that could not be
@@ -24,6 +28,7 @@ from posguard.common.errors import MessageDecodeError, MessageEncodeError, Messa
 from posguard.host.issuer import AuthRequest, Decision, Issuer, ReversalRequest
 from posguard.host.journal import HostJournal, JournalEntry
 from posguard.host.kinds import TxnKind, classify, classify_original
+from posguard.host.request_checks import bad_datetime, bad_header, is_response_class
 from posguard.host.sessions import Session, Sessions
 from posguard.host.settlement import Totals
 from posguard.iso8583.codec import Message, decode, encode
@@ -54,10 +59,12 @@ _ECHO = ("3", "4", "11", "12", "13", "14", "22", "25", "41", "42", "49", "60", "
 
 @dataclass(frozen=True, slots=True)
 class HandleResult:
-    """The answer bytes (no frame header), or None: close the connection without answering."""
+    """The answer bytes (no frame header), or None: no answer, and unless ``keep_open`` the
+    connection is closed."""
 
     answer: bytes | None
     entry: JournalEntry
+    keep_open: bool = False
 
 
 def answer_mti(mti: str) -> str:
@@ -97,6 +104,8 @@ class HostHandler:
         except MessageDecodeError as exc:
             return self._undecodable(raw, peer, exc)
         mti = str(msg.get("t", ""))
+        if is_response_class(mti):
+            return self._ignored(msg, raw, peer)
         try:
             answer, decision, session = self._dispatch(msg, raw)
         except MessageError as exc:  # malformed field content found while handling
@@ -128,6 +137,24 @@ class HostHandler:
         self.journal.record(entry)
         return HandleResult(out, entry)
 
+    def _ignored(self, msg: Message, raw: bytes, peer: str) -> HandleResult:
+        """An answer-class message sent to the host: nothing to process, nothing to answer."""
+        mti = str(msg.get("t", ""))
+        log.warning("response-class message ignored", peer=peer, mti=mti)
+        entry = JournalEntry(
+            peer=peer,
+            tid=_text(msg, "41"),
+            mti=mti,
+            stan=_text(msg, "11"),
+            rc="",
+            pan_masked="",
+            amount=_amount(msg),
+            raw_len=len(raw),
+            decision=f"response-class MTI {mti} sent to the host: ignored, not answered",
+        )
+        self.journal.record(entry)
+        return HandleResult(None, entry, keep_open=True)
+
     def _encode_maced(self, answer: Message, session: Session) -> bytes:
         """Encode once with a placeholder MAC, then put the MAC over the packed bytes in place
         (field 64 is the last 8 bytes; the same bytes ``mac.mac_input`` would produce)."""
@@ -156,19 +183,27 @@ class HostHandler:
             "undecodable request", peer=peer, mti=mti or "?", raw_len=len(raw), error=str(exc)
         )
         out: bytes | None = None
+        readable = _readable_fields(exc)
+        if mti is not None and is_response_class(mti):
+            mti = None  # an answer sent to the host is never answered
         if mti is not None:
             answer: Message = {"t": answer_mti(mti), "39": "30"}
             if header is not None:
                 answer["h"] = header
+            answer.update(readable)
             try:
                 out = encode(self.spec, answer)
             except MessageEncodeError:
-                out = None
+                answer = {k: v for k, v in answer.items() if k not in readable}
+                try:
+                    out = encode(self.spec, answer)
+                except MessageEncodeError:
+                    out = None
         entry = JournalEntry(
             peer=peer,
-            tid="",
+            tid=str(readable.get("41", "")),
             mti=mti or "",
-            stan="",
+            stan=str(readable.get("11", "")),
             rc="30" if out else "",
             pan_masked="",
             amount=None,
@@ -204,13 +239,23 @@ class HostHandler:
         if mti not in _REQUEST_MTIS:
             return (
                 self._format_error(msg, "unknown MTI"),
-                Decision("30", f"unknown MTI {mti}"),
+                Decision("30", f"MTI {mti} is not a request of the profile"),
                 None,
             )
+        if self.spec.header_len:
+            header_fault = bad_header(msg.get("h"))
+            if header_fault is not None:
+                return self._format_error(msg, header_fault), Decision("30", header_fault), None
+        unknown_op = False
         try:
             check_mandatory(msg, received=True)
         except MessageError as exc:
-            return self._format_error(msg, str(exc)), Decision("30", exc.message), None
+            unknown_op = _unknown_processing_code(msg, exc)
+            if not unknown_op:
+                return self._format_error(msg, str(exc)), Decision("30", exc.message), None
+        when_fault = bad_datetime(msg)
+        if when_fault is not None:
+            return self._format_error(msg, when_fault), Decision("30", when_fault), None
         tid, mid = _text(msg, "41"), _text(msg, "42")
         f60 = parse_field60(_text(msg, "60"))
         bad_terminal = self.issuer.check_terminal(tid, mid)
@@ -229,7 +274,12 @@ class HostHandler:
         if not isinstance(mac, bytes) or not self._mac_verifies(raw, session):
             d = Decision("A0", "MAC missing" if mac is None else "MAC does not verify")
             return self._answer(msg, d), d, None
-        d = self._route(msg, mti, tid, mid, f60, session)
+        if unknown_op:
+            d = Decision(
+                "12", f"processing code {_text(msg, '3')} is not one of {mti} in the profile"
+            )
+        else:
+            d = self._route(msg, mti, tid, mid, f60, session)
         return self._answer(msg, d), d, session
 
     def _route(
@@ -252,6 +302,7 @@ class HostHandler:
                     _amount(msg),
                     reason=_text(msg, "39"),
                     repeat=mti == "0401",
+                    pan=_text(msg, "2") or None,
                 )
             )
         if mti == "0500":
@@ -304,6 +355,8 @@ class HostHandler:
             orig_stan=orig.stan if orig else None,
             orig_date=orig.mmdd if orig else None,
             orig_rrn=_text(msg, "37") or None,
+            currency=_text(msg, "49") or None,
+            entry_mode=_text(msg, "22"),
         )
 
     def _sign_on(self, msg: Message, tid: str, batch: str) -> tuple[Message, Decision, None]:
@@ -335,7 +388,9 @@ class HostHandler:
         if d.balance is not None:
             out["54"] = f"1002156{'C' if d.balance >= 0 else 'D'}{abs(d.balance):012d}"
         if d.totals is not None and mti in ("0500", "0320"):
-            flag = SettlementFlag.BALANCED if d.approved else SettlementFlag.OUT_OF_BALANCE
+            flag = d.settle_flag or (
+                SettlementFlag.BALANCED if d.approved else SettlementFlag.OUT_OF_BALANCE
+            )
             out["48"] = settlement_totals(
                 SettlementTotals(
                     d.totals.debit_count,
@@ -352,10 +407,39 @@ class HostHandler:
         if "h" in msg:
             with contextlib.suppress(MessageError):
                 out["h"] = response_header(str(msg["h"]))
-        for key in ("11", "41", "42"):
+        for key in _FORMAT_ERROR_ECHO:
             if key in msg:
                 out[key] = msg[key]
         return out
+
+
+#: What a format-error answer echoes whenever it could be read (the profile: every answer carries
+#: 3, 11, 39, 41, 42 so that the terminal can match it).
+_FORMAT_ERROR_ECHO = ("3", "11", "41", "42")
+
+
+def _readable_fields(exc: MessageDecodeError) -> Message:
+    """The echo fields the decoder read before it failed (it keeps them on its own error)."""
+    partial = getattr(exc.__cause__, "doc_dec", None)
+    if not isinstance(partial, dict):
+        return {}
+    return {
+        k: v
+        for k in _FORMAT_ERROR_ECHO
+        if isinstance(v := partial.get(k), str) and v.isascii() and v.isalnum()
+    }
+
+
+def _unknown_processing_code(msg: Message, exc: MessageError) -> bool:
+    """Whether the mandatory check failed only because field 3 is a well-formed processing code
+    the profile does not have for this MTI (answered 12, not 30), the message being otherwise
+    complete enough to authenticate."""
+    f3 = msg.get("3")
+    if exc.context.get("field") != "3" or not isinstance(f3, str):
+        return False
+    if not (len(f3) == 6 and f3.isdigit()):
+        return False
+    return all(msg.get(k) for k in ("11", "41", "42", "60"))
 
 
 def _text(msg: Message, key: str) -> str:

@@ -4,10 +4,18 @@
 settlement totals) and returns a :class:`Decision`. Each call is one ledger transaction, so a
 decision and its effects (balance, hold, PIN try counter, transaction row) land together.
 
-Order of checks for a card transaction: duplicate (94), amount (13), PAN Luhn (14), issuer
-down for the BIN range (91/98...), unknown card (14), card status (41 lost, 43 stolen,
-62 restricted, 57 blocked), expiry (54), PIN tries exhausted (75), PIN (55, then 75 on the
-third wrong try), per-transaction and daily limits (61), funds (51).
+Order of checks for a card transaction: duplicate (94: the same terminal, batch and STAN,
+whatever field 13 says), late original (12: its reversal arrived first), amount (13), PAN Luhn
+(14), issuer down for the BIN range (91/98...), unknown card (14), card status (41 lost,
+43 stolen, 62 restricted, 57 blocked), expiry (54), PIN tries exhausted (75), PIN (55, then 75
+on the third wrong try; 55 also when the card's rules need an online PIN and none came),
+currency not taken by the account (13), per-transaction and daily limits (61), funds (51).
+
+A reversal must match its original: terminal, batch and STAN find it, then the amount (else
+64) and the card (else 25) must be the original's; the original stands when they do not. A
+reversal of an original the host does not have is answered 00 and recorded, so that the
+original, should it arrive late, is declined. Batch upload never changes the ledger: every
+difference goes to the exceptions table (:mod:`posguard.host.recon`).
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from datetime import date, datetime
 from posguard.card import luhn_valid, mask_pan
 from posguard.host.kinds import DEBITS, TxnKind
 from posguard.host.ledger import Account, Card, Ledger, Txn, TxnStatus, Upload
+from posguard.host.recon import differences
 from posguard.host.settlement import Totals
+from posguard.iso8583.fields import SettlementFlag
 
 __all__ = ["MAX_PIN_TRIES", "AuthRequest", "Decision", "Issuer", "ReversalRequest"]
 
@@ -50,11 +60,14 @@ class AuthRequest:
     orig_stan: str | None = None
     orig_date: str | None = None
     orig_rrn: str | None = None
+    currency: str | None = None
+    entry_mode: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ReversalRequest:
-    """A 0400/0401: the original is (terminal, STAN, batch); ``reason`` is its field 39."""
+    """A 0400/0401: the original is (terminal, STAN, batch), and must have ``amount`` and the
+    card ``pan`` (when the reversal carries one); ``reason`` is its field 39."""
 
     tid: str
     stan: str
@@ -62,6 +75,7 @@ class ReversalRequest:
     amount: int | None = None
     reason: str = ""
     repeat: bool = False
+    pan: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +89,8 @@ class Decision:
     balance: int | None = None
     txn_id: int | None = None
     totals: Totals | None = None
+    #: field 48's reconciliation answer code (对账应答代码) when it is not implied by ``rc``
+    settle_flag: str | None = None
 
     @property
     def approved(self) -> bool:
@@ -125,15 +141,21 @@ class Issuer:
                 if down is not None:
                     early = Decision(down, "issuer unavailable for this BIN range")
             found: tuple[Card, Account, int] | None = None
+            ref: bytes | None = None
             if early is None:
                 assert pan is not None
-                dup, found = led.card_context(req.tid, req.stan, req.txn_date, pan, day)
+                ref = led.refs.ref(pan)
+                dup, reversed_first, found = led.card_context(
+                    req.tid, req.batch, req.stan, ref, day
+                )
                 if found is None:
                     early = _UNKNOWN_CARD
             else:
-                dup = led.is_duplicate(req.tid, req.stan, req.txn_date)
+                dup, reversed_first = led.is_duplicate(req.tid, req.batch, req.stan)
             if dup:
-                return Decision("94", "duplicate transmission (terminal, STAN, date)")
+                return Decision("94", "duplicate transmission (terminal, batch, STAN)")
+            if reversed_first:
+                early = _LATE_ORIGINAL
             if early is None:
                 assert found is not None
                 decision, orig_id = self._decide(req, found, day, today)
@@ -158,7 +180,10 @@ class Issuer:
                 status=TxnStatus.APPROVED if approved else TxnStatus.DECLINED,
                 rc=decision.rc,
                 orig_id=orig_id,
+                card_ref=ref if found is not None else None,
             )
+            if reversed_first:
+                led.link_late_original(req.tid, req.batch, req.stan, txn_id)
             return Decision(
                 decision.rc,
                 decision.reason,
@@ -183,6 +208,8 @@ class Issuer:
         kind = req.kind
         if kind is TxnKind.BALANCE:
             return Decision("00", "balance inquiry", balance=acct.available), None
+        if req.currency is not None and not acct.takes(req.currency):
+            return Decision("13", f"currency {req.currency} not taken by the account"), None
         amount = req.amount
         assert amount is not None
         if kind is TxnKind.SALE or kind is TxnKind.PREAUTH:
@@ -265,12 +292,14 @@ class Issuer:
         if req.pin is not None:
             if not self.ledger.verify_pin(card, req.pin):
                 tries = card.pin_tries + 1
-                self.ledger.set_pin_tries(card.pan, tries)
+                self.ledger.set_pin_tries(card.ref, tries)
                 if tries >= MAX_PIN_TRIES:
                     return Decision("75", "wrong PIN, tries now exhausted")
                 return Decision("55", f"wrong PIN ({tries} of {MAX_PIN_TRIES})")
             if card.pin_tries:
-                self.ledger.set_pin_tries(card.pan, 0)
+                self.ledger.set_pin_tries(card.ref, 0)
+        elif _needs_online_pin(card.online_pin, req.entry_mode):
+            return Decision("55", f"online PIN required (card rule {card.online_pin})")
         return None
 
     def _find_original(self, req: AuthRequest) -> Txn | None:
@@ -285,13 +314,28 @@ class Issuer:
     # -- reversal -----------------------------------------------------------------------------
 
     def reverse(self, req: ReversalRequest) -> Decision:
-        """Undo the transaction (terminal, STAN, batch) once. Unknown or already reversed: ``00``,
-        nothing changes (a repeat 0401 is harmless)."""
-        with self.ledger.atomic():
-            orig = self.ledger.find_txn(req.tid, req.stan, req.batch)
+        """Undo the transaction (terminal, STAN, batch) once, when the amount and the card are
+        the original's (else 64 / 25, and the original stands). Already reversed: ``00``, nothing
+        changes (a repeat 0401 is harmless). Unknown: ``00``, and the reversal is recorded so the
+        original is declined if it arrives late."""
+        led = self.ledger
+        with led.atomic():
+            orig = led.find_txn(req.tid, req.stan, req.batch)
             why = f" (reason {req.reason}{', repeat' if req.repeat else ''})"
+            ref = led.refs.ref(req.pan) if req.pan else None
             if orig is None:
-                return Decision("00", "reversal of an unknown transaction: nothing to undo" + why)
+                led.record_early_reversal(req.tid, req.batch, req.stan, req.amount, ref, req.reason)
+                return Decision("00", "reversal before its original: recorded" + why)
+            if req.amount is not None and req.amount != orig.amount:
+                return Decision(
+                    "64",
+                    f"reversal amount {req.amount} is not the original's {orig.amount}" + why,
+                    txn_id=orig.id,
+                )
+            if ref is not None:
+                orig_ref = led.card_ref_of(orig.id)
+                if orig_ref is not None and orig_ref != ref:
+                    return Decision("25", "reversal carries another card than the original" + why)
             if orig.status == TxnStatus.REVERSED:
                 return Decision("00", "already reversed: nothing to undo" + why, txn_id=orig.id)
             self._undo(orig)
@@ -347,65 +391,42 @@ class Issuer:
     ) -> Decision:
         """0320 (60.3 201): remember one transaction as the terminal has it."""
         with self.ledger.atomic():
-            card = self.ledger.card(pan) if pan else None
+            ref = self.ledger.refs.ref(pan) if pan else None
             self.ledger.record_upload(
-                tid,
-                batch,
-                Upload(
-                    stan, kind.value, amount, card.account_id if card else None, mask_pan(pan or "")
-                ),
+                tid, batch, Upload(stan, kind.value, amount, ref, mask_pan(pan or ""))
             )
             return Decision("00", f"batch upload of {kind.value} STAN {stan} recorded")
 
     def end_upload(self, tid: str, batch: str) -> Decision:
-        """0320 (60.3 207): make the ledger's batch agree with what the terminal uploaded, then
-        answer ``00`` when the totals now match the terminal's 0500 totals (``95`` if not)."""
+        """0320 (60.3 207): compare the terminal's upload with the ledger's batch. The ledger is
+        never changed: every difference is recorded for exception handling (差错处理), and the
+        answer is ``00`` (the batch is closed) with field 48's reconciliation code ``1`` in
+        balance or ``2`` not in balance."""
         with self.ledger.atomic():
             led = self.ledger
             settled = led.settlement(tid, batch)
             if settled is None:
                 return Decision("12", "batch upload without a settlement request")
-            uploads = led.uploads(tid, batch)
-            for txn in led.batch_txns(tid, batch):
-                counts = Totals.counts(txn)
-                if counts and txn.stan not in uploads:
-                    self._undo(txn)  # the terminal does not have it: the host lets it go
-            for stan, up in uploads.items():
-                known = led.find_txn(tid, stan, batch)
-                if known is not None and Totals.counts(known):
-                    continue
-                if known is None and up.account_id is not None:
-                    mid = (led.terminal(tid) or _NO_TERMINAL).mid
-                    led.insert_txn(
-                        tid=tid,
-                        mid=mid,
-                        stan=stan,
-                        batch=batch,
-                        txn_date="0000",
-                        host_day=self._today().isoformat(),
-                        kind=up.kind,
-                        account_id=up.account_id,
-                        pan_masked=up.pan_masked,
-                        amount=up.amount,
-                        rrn=led.next_rrn(),
-                        auth_code="",
-                        status=TxnStatus.APPROVED,
-                        rc="00",
-                        source="upload",
-                    )
-                    debit = TxnKind(up.kind) in DEBITS
-                    led.move(up.account_id, balance=-up.amount if debit else up.amount)
-                    if debit:
-                        led.add_spent(up.account_id, self._today().isoformat(), up.amount)
+            diffs = differences(tid, batch, led.batch_txns(tid, batch), led.uploads(tid, batch))
+            new = sum(led.record_exception(d) for d in diffs)
             host = self.host_totals(tid, batch)
             terminal = Totals.decode(settled[0])
-            balanced = host == terminal
+            balanced = host == terminal and not diffs
             led.record_settlement(tid, batch, settled[0], host.encode(), balanced)
             led.clear_uploads(tid, batch)
             if balanced:
-                return Decision("00", "batch upload reconciled: in balance", totals=host)
+                return Decision(
+                    "00",
+                    "batch upload: in balance",
+                    totals=host,
+                    settle_flag=SettlementFlag.BALANCED,
+                )
             return Decision(
-                "95", f"still out of balance: host {host}, terminal {terminal}", totals=host
+                "00",
+                f"batch upload: not in balance (host {host}, terminal {terminal}); "
+                f"{len(diffs)} differences for exception handling ({new} new)",
+                totals=host,
+                settle_flag=SettlementFlag.OUT_OF_BALANCE,
             )
 
 
@@ -419,14 +440,20 @@ _OVER_TXN_LIMIT = Decision("61", "over the per-transaction limit")
 _OVER_DAILY_LIMIT = Decision("61", "over the daily limit")
 _NO_FUNDS = Decision("51", "insufficient funds")
 _SALE_APPROVED = Decision("00", "sale approved")
+_LATE_ORIGINAL = Decision("12", "late original: the terminal reversed it before it arrived")
 _PREAUTH_APPROVED = Decision("00", "preauth approved")
 
 
-class _NoTerminal:
-    mid = ""
+# Entry modes (field 22, first two digits) that count as contact: magnetic stripe (02, 90),
+# fallback to stripe (80), contact chip (05).
+_CONTACT_ENTRY = frozenset({"02", "05", "80", "90"})
 
 
-_NO_TERMINAL = _NoTerminal()
+def _needs_online_pin(rule: str, entry_mode: str) -> bool:
+    """Whether a card with online-PIN ``rule`` needs field 52 for this entry mode."""
+    if rule == "always":
+        return True
+    return rule == "contact" and entry_mode[:2] in _CONTACT_ENTRY
 
 
 def _expired(yymm: str, today: date) -> bool:

@@ -80,9 +80,14 @@ class HostJournal:
             raise ConfigError(f"cannot open host journal: {exc}", path=str(path)) from exc
         return cls(conn)
 
-    def close(self) -> None:
+    def close(self, *, checkpoint: bool = False) -> None:
+        """Flush and close; with ``checkpoint`` (the host's own clean stop) also fold the
+        write-ahead log into the file. A reader (``posguard host journal``) never checkpoints:
+        that would hold up a host still writing."""
         self.flush()
         with self._lock:
+            if checkpoint:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
     def record(self, entry: JournalEntry) -> None:

@@ -6,8 +6,10 @@ Each authorisation, reversal or reconciliation runs inside :meth:`Ledger.atomic`
 none of it. The ledger is not thread-safe by itself: the server drives it from one worker
 thread, which also serialises the write path.
 
-This is the issuer's own ledger, so the card table holds the PAN (as an issuer does) next to a
-masked copy for display; nothing here logs a PAN. PINs are stored as salted PBKDF2 hashes.
+No clear card number is stored: cards are keyed by a keyed hash of the PAN
+(:mod:`posguard.host.pan_ref`, key outside the database) with the last four digits and a masked
+copy for display. PINs are stored as salted PBKDF2 hashes. The schema is
+:mod:`posguard.host.ledger_schema`.
 
 >>> from posguard.host.seed import default_seed
 >>> led = Ledger.open(":memory:")
@@ -16,6 +18,8 @@ masked copy for display; nothing here logs a PAN. PINs are stored as salted PBKD
 10000
 >>> led.card(default_seed().cards[0].pan).masked
 '621483*********0015'
+>>> led.card("6214839999999999998") is None
+True
 """
 
 # ruff: noqa: S608  -- queries interpolate only the constant column list _TXN_COLS
@@ -33,11 +37,15 @@ from typing import Literal
 
 from posguard.card import mask_pan
 from posguard.common.errors import ConfigError
+from posguard.host.ledger_schema import SCHEMA, migrate
+from posguard.host.pan_ref import PanRefs, key_path, load_or_create_key
+from posguard.host.recon import ExceptionKind, ExceptionState, ReconException
 from posguard.host.seed import SeedData
 
 __all__ = [
     "Account",
     "Card",
+    "EarlyReversal",
     "Ledger",
     "Merchant",
     "Terminal",
@@ -48,59 +56,6 @@ __all__ = [
 ]
 
 PIN_HASH_ITERATIONS = 20_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    id TEXT PRIMARY KEY, holder TEXT NOT NULL DEFAULT '',
-    balance INTEGER NOT NULL, held INTEGER NOT NULL DEFAULT 0,
-    daily_limit INTEGER NOT NULL, txn_limit INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cards (
-    pan TEXT PRIMARY KEY, pan_masked TEXT NOT NULL,
-    account_id TEXT NOT NULL REFERENCES accounts(id),
-    expiry TEXT NOT NULL, pin_salt BLOB NOT NULL, pin_hash BLOB NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('active','lost','stolen','restricted','blocked')),
-    pin_tries INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS merchants (
-    mid TEXT PRIMARY KEY, name TEXT NOT NULL, mcc TEXT NOT NULL, status TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS terminals (
-    tid TEXT PRIMARY KEY, mid TEXT NOT NULL, registered INTEGER NOT NULL,
-    tmk_hex TEXT NOT NULL, mac_alg TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS unavailable_bins (prefix TEXT PRIMARY KEY, rc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS transactions (
-    id INTEGER PRIMARY KEY, tid TEXT NOT NULL, mid TEXT NOT NULL, stan TEXT NOT NULL,
-    batch TEXT NOT NULL, txn_date TEXT NOT NULL, host_day TEXT NOT NULL, kind TEXT NOT NULL,
-    account_id TEXT, pan_masked TEXT NOT NULL DEFAULT '', amount INTEGER NOT NULL,
-    rrn TEXT NOT NULL, auth_code TEXT NOT NULL DEFAULT '', status TEXT NOT NULL CHECK
-        (status IN ('approved','declined','reversed','voided','completed')),
-    rc TEXT NOT NULL, orig_id INTEGER REFERENCES transactions(id),
-    refunded INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT 'online',
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-    UNIQUE (tid, stan, txn_date)
-);
-CREATE INDEX IF NOT EXISTS transactions_batch ON transactions (tid, batch, stan);
-CREATE INDEX IF NOT EXISTS transactions_rrn ON transactions (rrn);
--- daily spend is the running total in daily_spend; no query reads transactions by account/day
-DROP INDEX IF EXISTS transactions_spent;
-CREATE TABLE IF NOT EXISTS settlements (
-    tid TEXT NOT NULL, batch TEXT NOT NULL, terminal_totals TEXT NOT NULL,
-    host_totals TEXT NOT NULL, in_balance INTEGER NOT NULL, uploading INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (tid, batch)
-);
-CREATE TABLE IF NOT EXISTS batch_uploads (
-    tid TEXT NOT NULL, batch TEXT NOT NULL, stan TEXT NOT NULL, kind TEXT NOT NULL,
-    amount INTEGER NOT NULL, account_id TEXT, pan_masked TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (tid, batch, stan)
-);
-CREATE TABLE IF NOT EXISTS daily_spend (
-    account_id TEXT NOT NULL, day TEXT NOT NULL, amount INTEGER NOT NULL,
-    PRIMARY KEY (account_id, day)
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
 
 
 class TxnStatus:
@@ -119,15 +74,23 @@ class Account:
     held: int
     daily_limit: int
     txn_limit: int
+    currency: str = "156"
+    other_currencies: str = ""
 
     @property
     def available(self) -> int:
         return self.balance - self.held
 
+    def takes(self, currency: str) -> bool:
+        """Whether the account may be charged in ``currency`` (ISO 4217 numeric)."""
+        return currency == self.currency or currency in self.other_currencies.split(",")
+
 
 @dataclass(frozen=True, slots=True)
 class Card:
-    pan: str
+    """A card as the issuer keeps it: ``ref`` is the keyed hash of its PAN."""
+
+    ref: bytes
     masked: str
     account_id: str
     expiry: str
@@ -135,9 +98,24 @@ class Card:
     pin_tries: int
     pin_salt: bytes
     pin_hash: bytes
+    online_pin: str = "never"
 
-    def __repr__(self) -> str:  # never show the clear PAN or the hash
+    def __repr__(self) -> str:  # never show the hashes
         return f"Card({self.masked}, status={self.status}, pin_tries={self.pin_tries})"
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyReversal:
+    """A reversal that arrived while the host had no original (terminal, batch, STAN): kept so
+    that the original, should it arrive late, is never approved."""
+
+    tid: str
+    batch: str
+    stan: str
+    amount: int | None
+    card_ref: bytes | None
+    reason: str
+    late_txn_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +167,7 @@ class Upload:
     stan: str
     kind: str
     amount: int
-    account_id: str | None
+    card_ref: bytes | None
     pan_masked: str
 
 
@@ -201,9 +179,10 @@ def hash_pin(pin: str, salt: bytes) -> bytes:
 class Ledger:
     """Accounts, cards, merchants, terminals and transactions in SQLite."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, refs: PanRefs) -> None:
         self._conn = conn
         self.path = path
+        self.refs = refs
         # Terminals, merchants and unavailable BINs change only through load_seed(): cached.
         self._terminals: dict[str, Terminal | None] = {}
         self._merchants: dict[str, Merchant | None] = {}
@@ -212,6 +191,10 @@ class Ledger:
         # just before its COMMIT (a rolled-back RRN is skipped, never reused).
         self._rrn: int | None = None
         self._rrn_dirty = False
+        # Whether early_reversals has any row, read once per write transaction (another writer
+        # may have added one) and set when this ledger adds one: while it is empty, which is
+        # nearly always, a card transaction's read skips that lookup.
+        self._any_early: bool | None = None
 
     def _forget_static(self) -> None:
         self._terminals.clear()
@@ -234,10 +217,24 @@ class Ledger:
             conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(_SCHEMA)
+            had_key = where == ":memory:" or key_path(where).exists()
+            refs = PanRefs(load_or_create_key(where))
+            migrated = migrate(conn, refs.ref)
+            conn.executescript(SCHEMA)
+            if not (had_key or migrated) and conn.execute("SELECT 1 FROM cards").fetchone():
+                conn.close()
+                key_path(where).unlink()
+                raise ConfigError(
+                    "the ledger has cards but its PAN hash key file is missing: restore it",
+                    path=str(key_path(where)),
+                )
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open host ledger: {exc}", path=where) from exc
-        return cls(conn, where)
+        return cls(conn, where, refs)
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (a clean stop leaves no WAL)."""
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         self._conn.close()
@@ -261,6 +258,7 @@ class Ledger:
             return
         self._conn.execute("BEGIN IMMEDIATE")
         self._rrn = None  # re-read under the write lock: another writer may have moved it
+        self._any_early = None  # the same for early reversals
         try:
             yield
             if self._rrn_dirty:
@@ -286,15 +284,26 @@ class Ledger:
             for a in seed.accounts:
                 c.execute(
                     "INSERT OR REPLACE INTO accounts (id, holder, balance, held, daily_limit,"
-                    " txn_limit) VALUES (?,?,?,0,?,?)",
-                    (a.id, a.holder, a.balance, a.daily_limit, a.txn_limit),
+                    " txn_limit, currency, other_currencies) VALUES (?,?,?,0,?,?,?,?)",
+                    (
+                        a.id,
+                        a.holder,
+                        a.balance,
+                        a.daily_limit,
+                        a.txn_limit,
+                        a.currency,
+                        ",".join(a.other_currencies),
+                    ),
                 )
             for card in seed.cards:
                 salt = os.urandom(16)
                 c.execute(
-                    "INSERT OR REPLACE INTO cards VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO cards (pan_ref, last4, pan_masked, account_id, expiry,"
+                    " pin_salt, pin_hash, status, pin_tries, online_pin)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (
-                        card.pan,
+                        self.refs.ref(card.pan),
+                        card.pan[-4:],
                         mask_pan(card.pan),
                         card.account,
                         card.expiry,
@@ -302,6 +311,7 @@ class Ledger:
                         hash_pin(card.pin, salt),
                         card.status,
                         card.pin_tries,
+                        card.online_pin,
                     ),
                 )
             for m in seed.merchants:
@@ -337,45 +347,34 @@ class Ledger:
 
     def account(self, account_id: str) -> Account | None:
         row = self._conn.execute(
-            "SELECT id, holder, balance, held, daily_limit, txn_limit FROM accounts WHERE id=?",
+            "SELECT id, holder, balance, held, daily_limit, txn_limit, currency,"
+            " other_currencies FROM accounts WHERE id=?",
             (account_id,),
         ).fetchone()
         return Account(*row) if row else None
 
     def card(self, pan: str) -> Card | None:
         row = self._conn.execute(
-            "SELECT pan, pan_masked, account_id, expiry, status, pin_tries, pin_salt, pin_hash"
-            " FROM cards WHERE pan=?",
-            (pan,),
+            f"SELECT {_CARD_COLS} FROM cards c WHERE pan_ref=?", (self.refs.ref(pan),)
         ).fetchone()
         return Card(*row) if row else None
 
-    def card_account(self, pan: str, day: str) -> tuple[Card, Account, int] | None:
-        """The card, its account and the account's approved debits on ``day``, in one query
-        (the three reads every card transaction needs)."""
-        row = self._conn.execute(
-            "SELECT c.pan, c.pan_masked, c.account_id, c.expiry, c.status, c.pin_tries,"
-            " c.pin_salt, c.pin_hash, a.id, a.holder, a.balance, a.held, a.daily_limit,"
-            " a.txn_limit, coalesce(d.amount, 0)"
-            " FROM cards c JOIN accounts a ON a.id = c.account_id"
-            " LEFT JOIN daily_spend d ON d.account_id = c.account_id AND d.day = ?"
-            " WHERE c.pan = ?",
-            (day, pan),
-        ).fetchone()
-        if row is None:
-            return None
-        return Card(*row[:8]), Account(*row[8:14]), int(row[14])
-
     def card_context(
-        self, tid: str, stan: str, txn_date: str, pan: str, day: str
-    ) -> tuple[bool, tuple[Card, Account, int] | None]:
-        """Whether (terminal, STAN, date) is already a transaction, and the card, its account and
-        the account's approved debits on ``day`` (None for a card the issuer does not know): the
-        reads of a card transaction in one query."""
-        row = self._conn.execute(_CARD_CONTEXT, (tid, stan, txn_date, pan, day)).fetchone()
-        if row[9] is None:  # no such card, or (foreign keys broken) no such account
-            return bool(row[0]), None
-        return bool(row[0]), (Card(*row[1:9]), Account(*row[9:15]), row[15])
+        self, tid: str, batch: str, stan: str, ref: bytes, day: str
+    ) -> tuple[bool, bool, tuple[Card, Account, int] | None]:
+        """Whether (terminal, batch, STAN) is already a transaction, whether a reversal of it
+        came first, and the card (by its keyed hash ``ref``), its account and the account's
+        approved debits on ``day`` (None for a card the issuer does not know): the reads of a
+        card transaction in one query."""
+        if self._early_possible():
+            args: tuple[object, ...] = (tid, batch, stan, tid, batch, stan, ref, day)
+            row = self._conn.execute(_CARD_CONTEXT, args).fetchone()
+        else:
+            row = self._conn.execute(_CARD_CONTEXT_NO_EARLY, (tid, batch, stan, ref, day))
+            row = row.fetchone()
+        if row[11] is None:  # no such card, or (foreign keys broken) no such account
+            return bool(row[0]), bool(row[1]), None
+        return bool(row[0]), bool(row[1]), (Card(*row[2:11]), Account(*row[11:19]), row[19])
 
     def merchant(self, mid: str) -> Merchant | None:
         if mid not in self._merchants:
@@ -438,12 +437,58 @@ class Ledger:
         ).fetchone()
         return Txn(*row) if row else None
 
-    def is_duplicate(self, tid: str, stan: str, txn_date: str) -> bool:
+    def is_duplicate(self, tid: str, batch: str, stan: str) -> tuple[bool, bool]:
+        """Whether (terminal, batch, STAN) is already a transaction; whether a reversal of it
+        came first."""
+        row = self._conn.execute(_SEEN, (tid, batch, stan, tid, batch, stan)).fetchone()
+        return bool(row[0]), bool(row[1])
+
+    def _early_possible(self) -> bool:
+        if self._any_early is None:
+            found = self._conn.execute("SELECT EXISTS(SELECT 1 FROM early_reversals)")
+            self._any_early = bool(found.fetchone()[0])
+        return self._any_early
+
+    def early_reversal(self, tid: str, batch: str, stan: str) -> EarlyReversal | None:
         row = self._conn.execute(
-            "SELECT 1 FROM transactions WHERE tid=? AND stan=? AND txn_date=?",
-            (tid, stan, txn_date),
+            "SELECT tid, batch, stan, amount, card_ref, reason, late_txn_id FROM early_reversals"
+            " WHERE tid=? AND batch=? AND stan=?",
+            (tid, batch, stan),
         ).fetchone()
-        return row is not None
+        return EarlyReversal(*row) if row else None
+
+    def record_early_reversal(
+        self,
+        tid: str,
+        batch: str,
+        stan: str,
+        amount: int | None,
+        card_ref: bytes | None,
+        reason: str,
+    ) -> None:
+        """Remember a reversal of an original the host does not have (a repeat counts once)."""
+        self._any_early = True
+        self._conn.execute(
+            "INSERT INTO early_reversals (tid, batch, stan, amount, card_ref, reason)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT(tid, batch, stan)"
+            " DO UPDATE SET repeats=repeats+1",
+            (tid, batch, stan, amount, card_ref, reason),
+        )
+
+    def link_late_original(self, tid: str, batch: str, stan: str, txn_id: int) -> None:
+        self._conn.execute(
+            "UPDATE early_reversals SET late_txn_id=? WHERE tid=? AND batch=? AND stan=?",
+            (txn_id, tid, batch, stan),
+        )
+
+    def early_reversals(self, tid: str | None = None) -> list[EarlyReversal]:
+        sql = "SELECT tid, batch, stan, amount, card_ref, reason, late_txn_id FROM early_reversals"
+        rows = (
+            self._conn.execute(sql + " WHERE tid=? ORDER BY rowid", (tid,))
+            if tid
+            else self._conn.execute(sql + " ORDER BY rowid")
+        ).fetchall()
+        return [EarlyReversal(*r) for r in rows]
 
     def spent_on(self, account_id: str, host_day: str) -> int:
         """Approved debits (sales, completions still standing) of an account on one host day,
@@ -507,11 +552,12 @@ class Ledger:
         rc: str,
         orig_id: int | None = None,
         source: str = "online",
+        card_ref: bytes | None = None,
     ) -> int:
         cur = self._conn.execute(
             "INSERT INTO transactions (tid, mid, stan, batch, txn_date, host_day, kind,"
-            " account_id, pan_masked, amount, rrn, auth_code, status, rc, orig_id, source)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " account_id, pan_masked, amount, rrn, auth_code, status, rc, orig_id, source,"
+            " card_ref) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 tid,
                 mid,
@@ -529,6 +575,7 @@ class Ledger:
                 rc,
                 orig_id,
                 source,
+                card_ref,
             ),
         )
         assert cur.lastrowid is not None
@@ -549,8 +596,14 @@ class Ledger:
             (balance, held, account_id),
         )
 
-    def set_pin_tries(self, pan: str, tries: int) -> None:
-        self._conn.execute("UPDATE cards SET pin_tries=? WHERE pan=?", (tries, pan))
+    def set_pin_tries(self, ref: bytes, tries: int) -> None:
+        self._conn.execute("UPDATE cards SET pin_tries=? WHERE pan_ref=?", (tries, ref))
+
+    def card_ref_of(self, txn_id: int) -> bytes | None:
+        """The keyed hash of the card that made transaction ``txn_id``."""
+        row = self._conn.execute("SELECT card_ref FROM transactions WHERE id=?", (txn_id,))
+        found = row.fetchone()
+        return bytes(found[0]) if found and found[0] is not None else None
 
     def record_settlement(
         self, tid: str, batch: str, terminal_totals: str, host_totals: str, in_balance: bool
@@ -577,14 +630,14 @@ class Ledger:
                 upload.stan,
                 upload.kind,
                 upload.amount,
-                upload.account_id,
+                upload.card_ref,
                 upload.pan_masked,
             ),
         )
 
     def uploads(self, tid: str, batch: str) -> dict[str, Upload]:
         rows = self._conn.execute(
-            "SELECT stan, kind, amount, account_id, pan_masked FROM batch_uploads"
+            "SELECT stan, kind, amount, card_ref, pan_masked FROM batch_uploads"
             " WHERE tid=? AND batch=?",
             (tid, batch),
         ).fetchall()
@@ -593,20 +646,97 @@ class Ledger:
     def clear_uploads(self, tid: str, batch: str) -> None:
         self._conn.execute("DELETE FROM batch_uploads WHERE tid=? AND batch=?", (tid, batch))
 
+    # -- reconciliation exceptions ------------------------------------------------------------
+
+    def record_exception(self, exc: ReconException) -> bool:
+        """Record one difference; a difference already recorded (same terminal, batch, STAN and
+        kind: a repeated upload) is kept as it is. True when it is new."""
+        cur = self._conn.execute(
+            "INSERT INTO recon_exceptions (tid, batch, stan, kind, state, txn_kind, host_txn_id,"
+            " host_amount, terminal_amount, pan_masked) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(tid, batch, stan, kind) DO NOTHING",
+            (
+                exc.tid,
+                exc.batch,
+                exc.stan,
+                exc.kind.value,
+                exc.state.value,
+                exc.txn_kind,
+                exc.host_txn_id,
+                exc.host_amount,
+                exc.terminal_amount,
+                exc.pan_masked,
+            ),
+        )
+        return cur.rowcount == 1
+
+    def exceptions(
+        self, *, tid: str | None = None, batch: str | None = None, state: str | None = None
+    ) -> list[ReconException]:
+        """Recorded differences, oldest first, filtered by terminal, batch and state."""
+        where, args = [], []
+        for col, value in (("tid", tid), ("batch", batch), ("state", state)):
+            if value is not None:
+                where.append(f"{col}=?")
+                args.append(value)
+        sql = (
+            "SELECT tid, batch, stan, kind, txn_kind, host_txn_id, host_amount, terminal_amount,"
+            " pan_masked, state, id, found_at FROM recon_exceptions"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
+        return [
+            ReconException(
+                r[0],
+                r[1],
+                r[2],
+                ExceptionKind(r[3]),
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                ExceptionState(r[9]),
+                r[10],
+                r[11],
+            )
+            for r in rows
+        ]
+
 
 _TXN_COLS = (
     "id, tid, mid, stan, batch, txn_date, kind, account_id, pan_masked, amount, rrn,"
     " auth_code, status, rc, orig_id, refunded, source, host_day"
 )
 
-# One row whatever is found: the duplicate flag, then the card (8), its account (6) and the day's
-# spend; the card columns are NULL for an unknown card (a.id is NULL then too).
-_CARD_CONTEXT = (
-    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND stan=? AND txn_date=?),"
-    " c.pan, c.pan_masked, c.account_id, c.expiry, c.status, c.pin_tries, c.pin_salt,"
-    " c.pin_hash, a.id, a.holder, a.balance, a.held, a.daily_limit, a.txn_limit,"
-    " coalesce(d.amount, 0)"
-    " FROM (SELECT 1) LEFT JOIN cards c ON c.pan = ?"
+_CARD_COLS = (
+    "c.pan_ref, c.pan_masked, c.account_id, c.expiry, c.status, c.pin_tries, c.pin_salt,"
+    " c.pin_hash, c.online_pin"
+)
+
+# Whether (terminal, batch, STAN) is a transaction already; whether its reversal came first.
+_SEEN = (
+    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND batch=? AND stan=?),"
+    " EXISTS(SELECT 1 FROM early_reversals WHERE tid=? AND batch=? AND stan=?)"
+)
+
+# One row whatever is found: the two flags of _SEEN, then the card (9), its account (8) and the
+# day's spend; the card columns are NULL for an unknown card (a.id is NULL then too).
+_CARD_CONTEXT_TAIL = (
+    f" {_CARD_COLS}, a.id, a.holder, a.balance, a.held, a.daily_limit, a.txn_limit,"
+    " a.currency, a.other_currencies, coalesce(d.amount, 0)"
+    " FROM (SELECT 1) LEFT JOIN cards c ON c.pan_ref = ?"
     " LEFT JOIN accounts a ON a.id = c.account_id"
     " LEFT JOIN daily_spend d ON d.account_id = c.account_id AND d.day = ?"
+)
+_CARD_CONTEXT = (
+    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND batch=? AND stan=?),"
+    " EXISTS(SELECT 1 FROM early_reversals WHERE tid=? AND batch=? AND stan=?),"
+    + _CARD_CONTEXT_TAIL
+)
+# The same while no early reversal exists at all (the second flag is then 0).
+_CARD_CONTEXT_NO_EARLY = (
+    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND batch=? AND stan=?), 0,"
+    + _CARD_CONTEXT_TAIL
 )

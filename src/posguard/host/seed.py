@@ -42,6 +42,7 @@ __all__ = [
 CardStatus = Literal["active", "lost", "stolen", "restricted", "blocked"]
 CARD_STATUSES: tuple[str, ...] = ("active", "lost", "stolen", "restricted", "blocked")
 MacName = Literal["X919", "UNIONPAY_ECB", "SM4"]
+OnlinePin = Literal["never", "contact", "always"]
 
 
 class _Model(BaseModel):
@@ -54,6 +55,18 @@ class AccountSeed(_Model):
     balance: int = Field(ge=0, description="minor units (fen)")
     daily_limit: int = Field(ge=0)
     txn_limit: int = Field(ge=0)
+    currency: str = Field(default="156", pattern=r"^\d{3}$", description="ISO 4217 numeric")
+    other_currencies: list[str] = Field(
+        default=[], description="further currencies the account may be charged in (field 49)"
+    )
+
+    @field_validator("other_currencies")
+    @classmethod
+    def _numeric(cls, v: list[str]) -> list[str]:
+        for code in v:
+            if not (len(code) == 3 and code.isdigit()):
+                raise ValueError(f"currency {code!r} is not an ISO 4217 numeric code")
+        return v
 
 
 class CardSeed(_Model):
@@ -63,6 +76,11 @@ class CardSeed(_Model):
     pin: str = Field(pattern=r"^\d{4,12}$")
     status: CardStatus = "active"
     pin_tries: int = Field(default=0, ge=0)
+    online_pin: OnlinePin = Field(
+        default="never",
+        description="when a sale, pre-auth or balance inquiry needs an online PIN (field 52):"
+        " never; contact = magnetic stripe (22 = 02x) and contact chip (05x); always",
+    )
     note: str = ""
 
 
@@ -286,6 +304,16 @@ def default_seed() -> SeedData:
             expiry="3012",
             pin="123456",
             note="issuer timed out (98)",
+        ),
+        card(
+            up,
+            "9",
+            19,
+            account="ACC-ZHANG",
+            expiry="3012",
+            pin="123456",
+            online_pin="contact",
+            note="UnionPay debit: online PIN on swipe and contact chip",
         ),
     ]
     merchants = [

@@ -225,6 +225,7 @@ class _Demo:
             await host.stop()
         scan_files = [
             *fleet_db_files(self.out / "fleet.db"),
+            *sorted(self.out.glob("host-ledger.db*")),  # the issuer keeps keyed hashes only
             self.out / "demo.log",
             *(p for vt in self.terminals for p in vt.root.glob("*.db")),
         ]
@@ -327,11 +328,16 @@ class _Demo:
             if diffs:
                 per[vt.tid] = len(diffs)
                 examples.extend(f"{vt.tid}: {d!r}" for d in diffs[:3])
+        # batch upload differences the host recorded for exception handling (差错): the ledger
+        # is never rewritten by a settlement, so these are what is left to work through
+        recorded: Any = await host.call(lambda: host.ledger.exceptions())
         return {
             "terminals": len(self.terminals),
             "host_rows": host_rows,
             "journal_rows": journal_rows,
             "differences": sum(per.values()),
+            "exceptions": len(recorded),
+            "exception_kinds": dict(Counter(e.kind.value for e in recorded)),
             "by_terminal": per,
             "examples": examples[:10],
         }

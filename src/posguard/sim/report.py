@@ -150,6 +150,7 @@ class DemoReport:
     def clean(self) -> bool:
         return (
             self.reconciliation["differences"] == 0
+            and self.reconciliation.get("exceptions", 0) == 0
             and self.settlement["balanced"] == self.terminals
             and (self.light is None or self.light["rejected"] == 0)
             and self.reversals_left == 0

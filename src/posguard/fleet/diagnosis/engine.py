@@ -8,6 +8,7 @@ It is pure (no database): it takes :class:`Observed` events and a clock, and ret
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
 from posguard.catalog.model import Category, Entry
 from posguard.fleet.clock import Clock
@@ -72,11 +73,32 @@ class DiagnosisEngine:
                 return False
         return True
 
-    def seed_open(self, *, rule_id: str, scope: str) -> None:
+    def seed_open(self, *, rule_id: str, scope: str, last: datetime | None = None) -> None:
         """Tell the engine a group incident is open (after a restart), so it keeps swallowing."""
         for corr in self.correlations:
             if corr.rule.id == rule_id:
-                corr.seed_open(scope)
+                corr.seed_open(scope, last)
+
+    def sync(self, open_now: Mapping[str, Mapping[str, datetime]]) -> None:
+        """After a warm-up replay, align every rule with the incidents the database has open:
+        ``rule_id -> scope -> latest evidence``. What the database recorded is what was decided;
+        the replay only rebuilt windows and timers."""
+        for corr in self.correlations:
+            corr.sync(dict(open_now.get(corr.rule.id, {})))
+        for ev_out in self.evaluators:
+            scopes = open_now.get(ev_out.rule.id, {})
+            ev_out.sync(
+                {
+                    s.removeprefix("terminal:"): t
+                    for s, t in scopes.items()
+                    if s.startswith("terminal:")
+                }
+            )
+
+    def grace(self, now: datetime, down_s: float) -> None:
+        """The service was down ``down_s`` seconds: absence deadlines move by that much."""
+        for ev_out in self.evaluators:
+            ev_out.grace(now, down_s)
 
     def observe(self, events: Iterable[Observed]) -> list[Decision]:
         """Run the rules over a batch of newly stored events (fleet-wide rules first)."""
@@ -90,9 +112,10 @@ class DiagnosisEngine:
                 out.extend(self._filter(ev_out.observe(ev)))
         return out
 
-    def tick(self) -> list[Decision]:
-        """Evaluate the time-based conditions (duration, absence, quiet clears) at clock.now()."""
-        now = self.clock.now()
+    def tick(self, at: datetime | None = None) -> list[Decision]:
+        """Evaluate the time-based conditions (duration, absence, quiet clears) at ``at``
+        (default clock.now(); a warm-up replay ticks at the replayed events' time)."""
+        now = self.clock.now() if at is None else at
         out: list[Decision] = []
         for corr in self.correlations:
             out.extend(corr.tick(now))

@@ -18,15 +18,66 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.catalog.model import Entry
 from posguard.fleet.clock import Clock
-from posguard.fleet.db.models import EventRow, Incident, Terminal
+from posguard.fleet.db.models import (
+    Command,
+    DiagnosisState,
+    EventRow,
+    Incident,
+    IncidentEvent,
+    Terminal,
+)
 from posguard.fleet.diagnosis.directory import Placement, TerminalDirectory
 from posguard.fleet.diagnosis.engine import DiagnosisEngine
 from posguard.fleet.diagnosis.observed import Observed
-from posguard.fleet.diagnosis.rules import Rule, RuleKind
+from posguard.fleet.diagnosis.rules import Rule
 from posguard.fleet.incidents import Applied, IncidentApplier
 from posguard.fleet.metrics import DIAGNOSIS_LAG, INCIDENTS
 
 MAX_GAPS = 10_000
+WARM_TICK = timedelta(seconds=1)  # a warm-up replay ticks the clock once per second of events
+
+
+def open_incidents(session: Session) -> dict[str, dict[str, datetime]]:
+    """rule_id -> scope -> latest evidence (its newest linked event, or when it opened) of
+    every incident open or acknowledged now."""
+    rows = session.execute(
+        select(Incident.id, Incident.rule_id, Incident.scope, Incident.opened_at).where(
+            Incident.open_key.is_not(None)
+        )
+    ).all()
+    latest: dict[int, datetime] = {}
+    ids = [r.id for r in rows]
+    for chunk in range(0, len(ids), 1000):
+        part = ids[chunk : chunk + 1000]
+        for incident_id, ts in session.execute(
+            select(IncidentEvent.incident_id, func.max(EventRow.ts))
+            .join(EventRow, EventRow.id == IncidentEvent.event_id)
+            .where(IncidentEvent.incident_id.in_(part))
+            .group_by(IncidentEvent.incident_id)
+        ):
+            latest[incident_id] = ts
+    out: dict[str, dict[str, datetime]] = {}
+    for r in rows:
+        last = latest.get(r.id)
+        out.setdefault(r.rule_id, {})[r.scope] = max(r.opened_at, last) if last else r.opened_at
+    return out
+
+
+def name_commands(session: Session, events: list[Observed]) -> None:
+    """Add the command's name to each ``command_result`` event (the terminal sends only its
+    id): an operator's reboot or rollback announces a planned silence."""
+    ids = [e.data.get("command_id") for e in events if e.kind == "command_result"]
+    wanted = [i for i in ids if isinstance(i, str)]
+    if not wanted:
+        return
+    rows = session.execute(select(Command.id, Command.name).where(Command.id.in_(wanted)))
+    names: dict[str, str] = {}
+    for cid, name in rows:
+        names[cid] = name
+    for e in events:
+        name = names.get(e.data.get("command_id", "")) if e.kind == "command_result" else None
+        if name is not None:
+            e.data.setdefault("command", name)
 
 
 def observed(row: EventRow) -> Observed:
@@ -38,7 +89,7 @@ def observed(row: EventRow) -> Observed:
         ts=row.ts,
         kind=row.kind,
         code=row.code,
-        data=row.data or {},
+        data=dict(row.data or {}),
     )
 
 
@@ -52,6 +103,15 @@ def load_directory(session: Session) -> list[tuple[str, Placement]]:
 
 
 class DiagnosisService:
+    """Tails the events table, diagnoses, records decisions, and remembers where it stands.
+
+    The cursor (last event id diagnosed, plus ids below it not yet committed) is saved in
+    ``diagnosis_state`` in the same transaction as the incidents it led to, so after a crash or
+    a restart every event is diagnosed exactly once. On start, the events before the cursor
+    (``replay_s`` back) are replayed only to rebuild the rules' windows and timers: that warm-up
+    records nothing, and its result is then aligned with the incidents the database has open.
+    """
+
     def __init__(
         self,
         sessions: sessionmaker[Session],
@@ -62,6 +122,9 @@ class DiagnosisService:
         default_heartbeat_s: float = 60.0,
         gap_wait_s: float = 5.0,
         batch: int = 5000,
+        shard: str = "0/1",
+        grace_after_s: float = 5.0,
+        save_every_s: float = 5.0,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -78,28 +141,73 @@ class DiagnosisService:
         self.gaps: dict[int, datetime] = {}
         self.gap_wait = timedelta(seconds=gap_wait_s)
         self.batch = batch
+        self.shard = shard
+        self.grace_after_s = grace_after_s
+        self.save_every = timedelta(seconds=save_every_s)
+        self._saved: tuple[int, tuple[int, ...], datetime] | None = None
+        self.warmed_up = 0  # events replayed by the last start()
 
     def start(self, *, replay_s: float = 900.0) -> None:
-        """Load the directory, re-seed open group incidents, and replay recent events so
-        windows and timers hold again after a restart (opens dedupe against the database)."""
+        """Load the directory, rebuild the rules' state from the events already diagnosed, align
+        it with the open incidents, and give terminals a grace period for the service's own
+        downtime. Nothing is recorded here: a restart does not rewrite history."""
         self.refresh_directory()
-        since = self.clock.now() - timedelta(seconds=replay_s)
+        now = self.clock.now()
         with self.sessions() as session:
-            correlation_ids = [
-                r.id for r in self.engine.rules.values() if r.kind is RuleKind.CORRELATION
-            ]
-            if correlation_ids:
-                for rule_id, scope in session.execute(
-                    select(Incident.rule_id, Incident.scope).where(
-                        Incident.open_key.is_not(None), Incident.rule_id.in_(correlation_ids)
-                    )
-                ):
-                    self.engine.seed_open(rule_id=rule_id, scope=scope)
-            first = session.scalar(
-                select(func.min(EventRow.id)).where(EventRow.received_at >= since)
+            state = session.get(DiagnosisState, self.shard)
+            if state is not None:
+                cursor, gaps, last_step = state.cursor, list(state.gaps), state.last_step_at
+            else:  # first start here (or a database from before the cursor was kept)
+                cursor = session.scalar(select(func.max(EventRow.id))) or 0
+                gaps, last_step = [], None
+            anchor = session.scalar(
+                select(EventRow.received_at)
+                .where(EventRow.id <= cursor)
+                .order_by(EventRow.id.desc())
+                .limit(1)
             )
-            last = session.scalar(select(func.max(EventRow.id)))
-        self.cursor = (first - 1) if first is not None else (last or 0)
+            if last_step is None:
+                last_step = anchor
+            if anchor is not None:
+                self.warmed_up = self._warm_up(
+                    session, cursor, set(gaps), anchor - timedelta(seconds=replay_s)
+                )
+            self.engine.sync(open_incidents(session))
+        down_s = (now - last_step).total_seconds() if last_step is not None else 0.0
+        if down_s > self.grace_after_s:
+            self.engine.grace(now, down_s)
+        self.cursor = cursor
+        self.gaps = dict.fromkeys(gaps, now + self.gap_wait)
+        self._saved = (cursor, tuple(sorted(gaps)), last_step or now)
+
+    def _warm_up(self, session: Session, cursor: int, gaps: set[int], since: datetime) -> int:
+        first = session.scalar(select(func.min(EventRow.id)).where(EventRow.received_at >= since))
+        if first is None:
+            return 0
+        after, count = first - 1, 0
+        clock: datetime | None = None
+        while True:
+            rows = session.scalars(
+                select(EventRow)
+                .where(EventRow.id > after, EventRow.id <= cursor)
+                .order_by(EventRow.id)
+                .limit(self.batch)
+            ).all()
+            if not rows:
+                return count
+            after = rows[-1].id
+            for row in rows:
+                if row.id in gaps:
+                    continue
+                ev = observed(row)
+                if clock is None or ev.ts > clock:
+                    if clock is not None and ev.ts - clock >= WARM_TICK:
+                        self.engine.tick(at=clock)
+                    clock = ev.ts
+                self.engine.observe([ev])
+                count += 1
+            if clock is not None:
+                self.engine.tick(at=clock)
 
     def refresh_directory(self) -> None:
         with self.sessions() as session:
@@ -117,14 +225,36 @@ class DiagnosisService:
             ).all()
             events = [observed(r) for r in rows]
             self._advance([e.id for e in events], now)
+            if events:
+                name_commands(session, events)
             decisions = self.engine.observe(events)
             decisions.extend(self.engine.tick())
             applied = self.applier.apply(session, decisions)
+            self._save(session, now)
         if events:
             DIAGNOSIS_LAG.set(max(0.0, (now - max(e.ts for e in events)).total_seconds()))
         INCIDENTS.labels("opened").inc(len(applied.opened))
         INCIDENTS.labels("resolved").inc(len(applied.resolved))
         return applied
+
+    def _save(self, session: Session, now: datetime) -> None:
+        """Keep the cursor with the decisions it led to (same transaction); when nothing moved,
+        only every ``save_every_s`` (it also says when the diagnoser last ran)."""
+        gaps = tuple(sorted(self.gaps))
+        if self._saved is not None:
+            cursor, saved_gaps, at = self._saved
+            if (cursor, saved_gaps) == (self.cursor, gaps) and now - at < self.save_every:
+                return
+        state = session.get(DiagnosisState, self.shard)
+        if state is None:
+            session.add(
+                DiagnosisState(
+                    shard=self.shard, cursor=self.cursor, gaps=list(gaps), last_step_at=now
+                )
+            )
+        else:
+            state.cursor, state.gaps, state.last_step_at = self.cursor, list(gaps), now
+        self._saved = (self.cursor, gaps, now)
 
     def _advance(self, ids: list[int], now: datetime) -> None:
         for i in ids:

@@ -78,15 +78,17 @@ def acknowledge(session: Session, *, incident: Incident, by: str, now: datetime)
     incident.status = IncidentStatus.ACKNOWLEDGED.value
     incident.acknowledged_at = now
     incident.acknowledged_by = by
-    incident.time_to_ack_s = (now - incident.opened_at).total_seconds()
+    incident.time_to_ack_s = max(0.0, (now - incident.opened_at).total_seconds())
     session.flush()
     return True
 
 
 def resolve(session: Session, *, incident: Incident, by: str, now: datetime) -> bool:
-    """Resolve an open or acknowledged incident (and close the ones it swallowed)."""
+    """Resolve an open or acknowledged incident. An incident never closes before it opened: a
+    clear event stamped earlier (a terminal's clock, a late delivery) closes it at its opening."""
     if incident.status not in (IncidentStatus.OPEN.value, IncidentStatus.ACKNOWLEDGED.value):
         return False
+    now = max(now, incident.opened_at)
     incident.status = IncidentStatus.RESOLVED.value
     incident.open_key = None
     incident.resolved_at = now

@@ -248,3 +248,28 @@ def test_a_bad_rollout_on_one_model_is_one_model_incident(rig: Rig) -> None:
     rig.step()
     px = [i for i in _open(rig) if i.terminal_id == "east-050"]
     assert [(i.rule_id, i.scope) for i in px] == [("update-failed", "terminal:east-050")]
+
+
+def test_a_merged_incident_never_closes_before_it_opened(rig: Rig) -> None:
+    """The host incident can open at an earlier event time than a terminal incident it swallows
+    (late deliveries): the child closes when it is merged, not at the parent's opening."""
+    for i in range(10):
+        for k in range(3):
+            rig.send(
+                f"east-{i:03d}", "fault", "NET.CONNECT_TIMEOUT", at=T0 + timedelta(seconds=100 + k)
+            )
+    rig.step()
+    children = [i for i in _open(rig) if i.scope.startswith("terminal:")]
+    assert len(children) == 10
+    for i in range(10, 40):  # the others' faults arrive late, stamped at the start of the outage
+        rig.send(f"east-{i:03d}", "fault", "NET.CONNECT_TIMEOUT", at=T0 + timedelta(seconds=10))
+    rig.step()
+    (group,) = _open(rig)
+    assert group.opened_at < min(c.opened_at for c in children)
+    merged = [i for i in rig.incidents() if i.parent_id == group.id]
+    assert len(merged) == 10
+    for m in merged:
+        assert m.resolved_at is not None
+        assert m.resolved_at >= m.opened_at
+        assert m.time_to_resolve_s is not None
+        assert m.time_to_resolve_s >= 0

@@ -75,9 +75,9 @@ def name_commands(session: Session, events: list[Observed]) -> None:
     for cid, name in rows:
         names[cid] = name
     for e in events:
-        name = names.get(e.data.get("command_id", "")) if e.kind == "command_result" else None
-        if name is not None:
-            e.data.setdefault("command", name)
+        found = names.get(e.data.get("command_id", "")) if e.kind == "command_result" else None
+        if found is not None:
+            e.data.setdefault("command", found)
 
 
 def observed(row: EventRow) -> Observed:

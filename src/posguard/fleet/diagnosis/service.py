@@ -157,9 +157,8 @@ class DiagnosisService:
             state = session.get(DiagnosisState, self.shard)
             if state is not None:
                 cursor, gaps, last_step = state.cursor, list(state.gaps), state.last_step_at
-            else:  # first start here (or a database from before the cursor was kept)
-                cursor = session.scalar(select(func.max(EventRow.id))) or 0
-                gaps, last_step = [], None
+            else:
+                cursor, gaps, last_step = self._first_cursor(session, now, replay_s), [], None
             anchor = session.scalar(
                 select(EventRow.received_at)
                 .where(EventRow.id <= cursor)
@@ -179,6 +178,18 @@ class DiagnosisService:
         self.cursor = cursor
         self.gaps = dict.fromkeys(gaps, now + self.gap_wait)
         self._saved = (cursor, tuple(sorted(gaps)), last_step or now)
+
+    def _first_cursor(self, session: Session, now: datetime, replay_s: float) -> int:
+        """Where a shard that never saved a cursor starts. A database with incidents but no
+        cursor was diagnosed by a version that did not keep one: everything stored counts as
+        diagnosed (replayed only to warm up). Otherwise the recent events (``replay_s``) stored
+        before the first diagnoser started are diagnosed now."""
+        newest = session.scalar(select(func.max(EventRow.id))) or 0
+        if session.scalar(select(Incident.id).limit(1)) is not None:
+            return newest
+        since = now - timedelta(seconds=replay_s)
+        first = session.scalar(select(func.min(EventRow.id)).where(EventRow.received_at >= since))
+        return (first - 1) if first is not None else newest
 
     def _warm_up(self, session: Session, cursor: int, gaps: set[int], since: datetime) -> int:
         first = session.scalar(select(func.min(EventRow.id)).where(EventRow.received_at >= since))

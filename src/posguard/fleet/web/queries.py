@@ -347,23 +347,34 @@ def list_incidents(
     category_codes: Sequence[str] | None,
     terminal_id: str | None = None,
     limit: int = 200,
+    also_ids: Sequence[int] = (),
 ) -> Sequence[tuple[Incident, Terminal | None]]:
-    """Incidents newest first, with their terminal; fleet-wide ones unless a merchant filter."""
+    """Incidents newest first, with their terminal; fleet-wide ones unless a filter narrows to
+    terminals, plus ``also_ids`` (the fleet-wide incidents a merchant's terminals are in)."""
+
+    def narrowed(q: Any) -> Any:
+        if status == "active":
+            q = q.where(Incident.status.in_(OPEN))
+        elif status:
+            q = q.where(Incident.status == status)
+        if severity:
+            q = q.where(Incident.severity == severity)
+        if category_codes is not None:
+            q = q.where(Incident.code.in_(list(category_codes)))
+        if terminal_id:
+            q = q.where(Incident.terminal_id == terminal_id)
+        return q.order_by(Incident.id.desc()).limit(limit)
+
     q = select(Incident, Terminal).outerjoin(Terminal, Terminal.id == Incident.terminal_id)
     if filters.any():
         q = filters.apply(q)
-    if status == "active":
-        q = q.where(Incident.status.in_(OPEN))
-    elif status:
-        q = q.where(Incident.status == status)
-    if severity:
-        q = q.where(Incident.severity == severity)
-    if category_codes is not None:
-        q = q.where(Incident.code.in_(list(category_codes)))
-    if terminal_id:
-        q = q.where(Incident.terminal_id == terminal_id)
-    rows = session.execute(q.order_by(Incident.id.desc()).limit(limit)).all()
-    return [(inc, term) for inc, term in rows]
+    rows = [(inc, term) for inc, term in session.execute(narrowed(q)).all()]
+    if also_ids and not terminal_id:
+        seen = {inc.id for inc, _ in rows}
+        extra = select(Incident).where(Incident.id.in_([i for i in also_ids if i not in seen]))
+        rows += [(inc, None) for inc in session.scalars(narrowed(extra))]
+        rows.sort(key=lambda r: -r[0].id)
+    return rows[:limit]
 
 
 def health_of(

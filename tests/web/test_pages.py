@@ -495,3 +495,36 @@ def test_dashboard_login_is_throttled_after_wrong_passwords(client: TestClient) 
     assert locked.status_code == 429
     assert int(locked.headers["Retry-After"]) > 0
     assert "密码错误次数太多" in locked.text or "Too many wrong passwords" in locked.text
+
+
+def test_merchant_sees_the_fleet_incident_its_terminals_are_in(
+    client: TestClient, seeded: Seeded
+) -> None:
+    """Issue #15: acq-east's three terminals (T1001, T1002 of M01; T2001 of M02) all fail to
+    reach it: one host incident, which each merchant sees with its own terminals only."""
+    now = datetime.now(UTC)
+    for tid in ("T1001", "T1002", "T2001"):
+        ingest(
+            client,
+            seeded,
+            tid,
+            [fault(tid, k + 1, "NET.CONNECT_TIMEOUT", now) for k in range(2)],
+        )
+    host = wait_incident(seeded, "NET.HOST_UNREACHABLE")
+    login(client, "shop1")
+    assert f'href="/ui/incidents/{host}"' in client.get("/ui/incidents?status=all").text
+    page = client.get(f"/ui/incidents/{host}")
+    assert page.status_code == 200
+    affected = re.search(r'<ul class="terms" id="affected">(.*?)</ul>', page.text, re.S)
+    assert affected is not None
+    assert "T1001" in affected[1]
+    assert "T1002" in affected[1]
+    assert "T2001" not in page.text
+    assert "M02" not in page.text
+    assert 'id="steps"' in page.text  # what to do, for a merchant
+    client.cookies.clear()
+    login(client, "shop2")
+    page = client.get(f"/ui/incidents/{host}")
+    assert page.status_code == 200
+    assert "T2001" in page.text
+    assert "T1001" not in page.text

@@ -32,6 +32,7 @@ from posguard.fleet.diagnosis.observed import Observed
 from posguard.fleet.diagnosis.rules import Rule
 from posguard.fleet.incidents import Applied, IncidentApplier
 from posguard.fleet.metrics import DIAGNOSIS_LAG, INCIDENTS
+from posguard.fleet.repo import commands as command_repo
 
 MAX_GAPS = 10_000
 WARM_TICK = timedelta(seconds=1)  # a warm-up replay ticks the clock once per second of events
@@ -125,6 +126,7 @@ class DiagnosisService:
         shard: str = "0/1",
         grace_after_s: float = 5.0,
         save_every_s: float = 5.0,
+        expire_commands: bool = True,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -146,6 +148,7 @@ class DiagnosisService:
         self.save_every = timedelta(seconds=save_every_s)
         self._saved: tuple[int, tuple[int, ...], datetime] | None = None
         self.warmed_up = 0  # events replayed by the last start()
+        self.expire_commands = expire_commands  # the one loop that passes time over commands
 
     def start(self, *, replay_s: float = 900.0) -> None:
         """Load the directory, rebuild the rules' state from the events already diagnosed, align
@@ -242,6 +245,8 @@ class DiagnosisService:
             decisions.extend(self.engine.tick())
             applied = self.applier.apply(session, decisions)
             self._save(session, now)
+            if self.expire_commands:
+                command_repo.expire_due(session, now=now)
         if events:
             DIAGNOSIS_LAG.set(max(0.0, (now - max(e.ts for e in events)).total_seconds()))
         INCIDENTS.labels("opened").inc(len(applied.opened))

@@ -43,9 +43,9 @@ def snapshot(rig: Rig) -> list[tuple[object, ...]]:
     ]
 
 
-def assert_truthful(rig: Rig) -> None:
+def assert_truthful(rig: Rig | list[Incident]) -> None:
     """The invariants: closed after opened, and one incident per rule, scope and cause."""
-    incidents = rig.incidents()
+    incidents = rig if isinstance(rig, list) else rig.incidents()
     for i in incidents:
         assert i.resolved_at is None or i.resolved_at >= i.opened_at, (i.id, i.rule_id)
     causes = [i.cause_key for i in incidents if i.cause_key]

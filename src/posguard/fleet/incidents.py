@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from posguard.catalog.model import Entry, Severity
 from posguard.fleet.db.models import Incident, IncidentEvent
+from posguard.fleet.diagnosis.correlation import MAX_MEMBERS
 from posguard.fleet.diagnosis.observed import Clear, Decision, Open
 from posguard.fleet.diagnosis.rules import Rule, RuleKind
 from posguard.fleet.repo import commands as command_repo
@@ -87,10 +88,10 @@ class IncidentApplier:
         _link(session, existing.id, [e.id for e in d.events])
         if d.members:  # the affected-terminal list is live: terminals that joined later
             known = list(existing.explanation.get("members", []))
-            new = [m for m in d.members if m not in known]
+            new = [m for m in d.members if m not in known][: max(0, MAX_MEMBERS - len(known))]
             if new:
                 existing.explanation = {**existing.explanation, "members": known + new}
-                self._swallow(session, existing, rule, new, at=d.at)
+            self._swallow(session, existing, rule, d.members, at=d.at)
 
     def _open(self, session: Session, d: Open, result: Applied) -> None:
         rule = self.rules[d.rule_id]

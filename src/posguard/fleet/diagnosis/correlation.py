@@ -132,9 +132,10 @@ class CorrelationEvaluator:
             scope = f"{_PREFIX[dim]}:{value}"
             if g.open:
                 g.last = ev.ts
-                new = ev.terminal_id not in g.members
                 g.members.add(ev.terminal_id)
-                members = (ev.terminal_id,) if new else ()
+                # named every time: the incident's list grows, and an incident a shard opened
+                # for this terminal before it learnt of the group one is merged now
+                members = (ev.terminal_id,)
                 return [self._open(dim, scope, (ev,), "more of the same while open", ev, members)]
             size = self._size(dim, value, g, ev.ts)
             hit = len(g.recent)

@@ -28,7 +28,11 @@ class DiagnosisEngine:
         clock: Clock,
         directory: TerminalDirectory,
         default_heartbeat_s: float = 60.0,
+        per_terminal: bool = True,
+        correlate: bool = True,
     ) -> None:
+        self.per_terminal = per_terminal  # run the per-terminal rules (a shard)
+        self.correlate = correlate  # run the fleet-wide rules (the correlator)
         self.rules = {r.id: r for r in rules}
         self.catalog = catalog
         self.clock = clock
@@ -104,23 +108,33 @@ class DiagnosisEngine:
         """Run the rules over a batch of newly stored events (fleet-wide rules first)."""
         batch = list(events)
         out: list[Decision] = []
-        for corr in self.correlations:
+        if self.correlate:
+            for corr in self.correlations:
+                for ev in batch:
+                    out.extend(corr.observe(ev))
+        if self.per_terminal:
             for ev in batch:
-                out.extend(corr.observe(ev))
-        for ev in batch:
-            for ev_out in self.evaluators:
-                out.extend(self._filter(ev_out.observe(ev)))
+                for ev_out in self.evaluators:
+                    out.extend(self._filter(ev_out.observe(ev)))
         return out
+
+    def sync_groups(self, open_now: Mapping[str, Mapping[str, datetime]]) -> None:
+        """A shard that does not correlate: learn which group incidents the correlator has
+        open, so per-terminal incidents they cover are not opened beside them."""
+        for corr in self.correlations:
+            corr.sync(dict(open_now.get(corr.rule.id, {})))
 
     def tick(self, at: datetime | None = None) -> list[Decision]:
         """Evaluate the time-based conditions (duration, absence, quiet clears) at ``at``
         (default clock.now(); a warm-up replay ticks at the replayed events' time)."""
         now = self.clock.now() if at is None else at
         out: list[Decision] = []
-        for corr in self.correlations:
-            out.extend(corr.tick(now))
-        for ev_out in self.evaluators:
-            out.extend(self._filter(ev_out.tick(now)))
+        if self.correlate:
+            for corr in self.correlations:
+                out.extend(corr.tick(now))
+        if self.per_terminal:
+            for ev_out in self.evaluators:
+                out.extend(self._filter(ev_out.tick(now)))
         return out
 
     def _filter(self, decisions: list[Decision]) -> list[Decision]:

@@ -29,7 +29,8 @@ from posguard.fleet.db.models import (
 from posguard.fleet.diagnosis.directory import Placement, TerminalDirectory
 from posguard.fleet.diagnosis.engine import DiagnosisEngine
 from posguard.fleet.diagnosis.observed import Observed
-from posguard.fleet.diagnosis.rules import Rule
+from posguard.fleet.diagnosis.rules import Rule, RuleKind
+from posguard.fleet.diagnosis.shard import ShardRole
 from posguard.fleet.incidents import Applied, IncidentApplier
 from posguard.fleet.metrics import DIAGNOSIS_LAG, INCIDENTS
 from posguard.fleet.repo import commands as command_repo
@@ -123,13 +124,13 @@ class DiagnosisService:
         default_heartbeat_s: float = 60.0,
         gap_wait_s: float = 5.0,
         batch: int = 5000,
-        shard: str = "0/1",
+        role: ShardRole | None = None,
         grace_after_s: float = 5.0,
         save_every_s: float = 5.0,
-        expire_commands: bool = True,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
+        self.role = role or ShardRole()
         self.directory = TerminalDirectory()
         self.engine = DiagnosisEngine(
             rules,
@@ -137,18 +138,22 @@ class DiagnosisService:
             clock=clock,
             directory=self.directory,
             default_heartbeat_s=default_heartbeat_s,
+            per_terminal=self.role.per_terminal,
+            correlate=self.role.correlate,
         )
+        self._group_rules = [r.id for r in rules if r.kind is RuleKind.CORRELATION]
         self.applier = IncidentApplier(rules={r.id: r for r in rules}, catalog=catalog)
         self.cursor = 0
         self.gaps: dict[int, datetime] = {}
         self.gap_wait = timedelta(seconds=gap_wait_s)
         self.batch = batch
-        self.shard = shard
+        self.shard = self.role.key
         self.grace_after_s = grace_after_s
         self.save_every = timedelta(seconds=save_every_s)
         self._saved: tuple[int, tuple[int, ...], datetime] | None = None
         self.warmed_up = 0  # events replayed by the last start()
-        self.expire_commands = expire_commands  # the one loop that passes time over commands
+        # one loop passes time over commands: the correlator (one at a time) or the only process
+        self.expire_commands = self.role.correlate
 
     def start(self, *, replay_s: float = 900.0) -> None:
         """Load the directory, rebuild the rules' state from the events already diagnosed, align
@@ -211,7 +216,7 @@ class DiagnosisService:
                 return count
             after = rows[-1].id
             for row in rows:
-                if row.id in gaps:
+                if row.id in gaps or not self._mine(row.terminal_id):
                     continue
                 ev = observed(row)
                 if clock is None or ev.ts > clock:
@@ -237,10 +242,12 @@ class DiagnosisService:
                 .order_by(EventRow.id)
                 .limit(self.batch)
             ).all()
-            events = [observed(r) for r in rows]
-            self._advance([e.id for e in events], now)
+            self._advance([r.id for r in rows], now)
+            events = [observed(r) for r in rows if self._mine(r.terminal_id)]
             if events:
                 name_commands(session, events)
+            if not self.role.correlate and self._group_rules:
+                self.engine.sync_groups(self._open_groups(session))
             decisions = self.engine.observe(events)
             decisions.extend(self.engine.tick())
             applied = self.applier.apply(session, decisions)
@@ -252,6 +259,22 @@ class DiagnosisService:
         INCIDENTS.labels("opened").inc(len(applied.opened))
         INCIDENTS.labels("resolved").inc(len(applied.resolved))
         return applied
+
+    def _mine(self, terminal_id: str) -> bool:
+        """A shard diagnoses its own terminals; the correlator sees every event."""
+        return self.role.correlate or self.role.owns(terminal_id)
+
+    def _open_groups(self, session: Session) -> dict[str, dict[str, datetime]]:
+        out: dict[str, dict[str, datetime]] = {}
+        for rule_id, scope, opened in session.execute(
+            select(Incident.rule_id, Incident.scope, Incident.opened_at).where(
+                Incident.open_key.is_not(None),
+                Incident.terminal_id.is_(None),
+                Incident.rule_id.in_(self._group_rules),
+            )
+        ):
+            out.setdefault(rule_id, {})[scope] = opened
+        return out
 
     def _save(self, session: Session, now: datetime) -> None:
         """Keep the cursor with the decisions it led to (same transaction); when nothing moved,

@@ -4,6 +4,12 @@ incident; a host outage is still one incident; one correlator at a time (advisor
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -124,3 +130,53 @@ def test_one_correlator_at_a_time_and_a_second_takes_over(pg_db: FleetDB) -> Non
     first._conn = None
     assert second.acquire(poll_s=0.05, timeout_s=5)
     second.release()
+
+
+def _wait_for(proc: subprocess.Popen[str], text: str, timeout: float) -> str:
+    """Read the process's output until ``text`` shows up (a thread: readline blocks)."""
+    seen: list[str] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if text in line:
+                done.set()
+                return
+
+    threading.Thread(target=reader, daemon=True).start()
+    assert done.wait(timeout), f"no {text!r} in {''.join(seen)!r}"
+    return "".join(seen)
+
+
+@pytest.mark.postgres
+def test_a_waiting_correlator_takes_over_when_the_first_is_killed(pg_db: FleetDB) -> None:
+    """Two `posguard fleet diagnose --correlator` processes: one diagnoses, the other waits;
+    kill -9 the first and the second takes over."""
+    cmd = [sys.executable, "-m", "posguard.cli", "fleet", "diagnose", "--correlator"]
+    cmd += ["--db", pg_db.url]
+    env = {**os.environ, "POSGUARD_FLEET_JWT_SECRET": "x" * 40}
+    first = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    second: subprocess.Popen[str] | None = None
+    try:
+        _wait_for(first, "diagnosing as correlator", 60)
+        second = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        out = _wait_for(second, "waiting for the correlator lock", 60)
+        time.sleep(1.5)
+        assert "diagnosing as" not in out
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        _wait_for(second, "diagnosing as correlator", 30)
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()

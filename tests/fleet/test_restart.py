@@ -12,12 +12,12 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from posguard.catalog import default_catalog
 from posguard.fleet.clock import FakeClock
-from posguard.fleet.db.models import DiagnosisState, Incident
+from posguard.fleet.db.models import DiagnosisState, Incident, TerminalLiveness
 from posguard.fleet.diagnosis.rules import load_rules
 from posguard.fleet.diagnosis.service import DiagnosisService
 from posguard.fleet.repo import commands as command_repo
@@ -27,13 +27,13 @@ from .conftest import T0, FleetDB, register
 from .test_rules import Rig
 
 
-def restart(rig: Rig) -> None:
+def restart(rig: Rig, replay_s: float = 900.0) -> None:
     """Throw the diagnoser away and start a new one on the same database."""
     catalog = default_catalog()
     rig.diag = DiagnosisService(
         rig.db.sessions, rules=load_rules(catalog=catalog), catalog=catalog, clock=rig.clock
     )
-    rig.diag.start()
+    rig.diag.start(replay_s=replay_s)
 
 
 def snapshot(rig: Rig) -> list[tuple[object, ...]]:
@@ -224,3 +224,28 @@ def test_check_constraint_is_in_the_schema(rig: Rig) -> None:
                 ).scalars()
             )
     assert "resolved_at >= opened_at" in ddl
+
+
+def test_a_terminal_silent_since_long_before_the_restart_is_still_watched(rig: Rig) -> None:
+    """Heartbeats upsert terminal_liveness; a diagnoser whose replay window holds none of a
+    terminal's heartbeats still knows its last one: after the grace period a terminal that
+    never came back is an incident, one that did is not."""
+    for i in range(6):
+        rig.send(f"T{i}", "heartbeat", at=T0, interval_s=10)
+    rig.send("T0", "heartbeat", at=T0 + timedelta(seconds=10), interval_s=10)
+    rig.step()
+    with rig.db.sessions() as s:
+        rows = {r.terminal_id: r for r in s.scalars(select(TerminalLiveness))}
+    assert set(rows) == {f"T{i}" for i in range(6)}
+    assert rows["T0"].last_heartbeat_at == T0 + timedelta(seconds=10)
+    assert rows["T0"].interval_s == 10.0
+    rig.clock.advance(6 * 3600)  # the service dies and stays down six hours
+    restart(rig, replay_s=5)  # a replay window holding only T0's last heartbeat
+    assert rig.diag.warmed_up == 1
+    rig.step()
+    assert rig.incidents("heartbeat-lost") == []  # the grace period
+    rig.send("T1", "heartbeat", at=rig.clock.now() + timedelta(seconds=5), interval_s=10)
+    rig.step(29)  # 34 s after the restart: the 30 s grace is over, T1's new deadline is not
+    lost = rig.incidents("heartbeat-lost")
+    assert sorted(i.scope for i in lost) == [f"terminal:T{i}" for i in (0, 2, 3, 4, 5)]
+    assert_truthful(rig)

@@ -54,9 +54,10 @@ def explanation(rule: Rule, decision: Open, entry: Entry | None) -> dict[str, An
 
 
 def _link(session: Session, incident_id: int, event_ids: Sequence[int]) -> None:
-    if not event_ids:
+    # id 0: a heartbeat known from terminal_liveness only (no events row to link)
+    rows = [{"incident_id": incident_id, "event_id": i} for i in dict.fromkeys(event_ids) if i > 0]
+    if not rows:
         return
-    rows = [{"incident_id": incident_id, "event_id": i} for i in dict.fromkeys(event_ids)]
     dialect = session.get_bind().dialect.name
     pg = dialect == "postgresql"
     ins = postgresql.insert(IncidentEvent) if pg else sqlite.insert(IncidentEvent)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.catalog.model import Entry
@@ -25,6 +26,7 @@ from posguard.fleet.db.models import (
     Incident,
     IncidentEvent,
     Terminal,
+    TerminalLiveness,
 )
 from posguard.fleet.diagnosis.directory import Placement, TerminalDirectory
 from posguard.fleet.diagnosis.engine import DiagnosisEngine
@@ -63,6 +65,51 @@ def open_incidents(session: Session) -> dict[str, dict[str, datetime]]:
         last = latest.get(r.id)
         out.setdefault(r.rule_id, {})[r.scope] = max(r.opened_at, last) if last else r.opened_at
     return out
+
+
+def upsert_liveness(session: Session, events: list[Observed], now: datetime) -> None:
+    """One ``terminal_liveness`` row per terminal: its newest heartbeat (never an older one)."""
+    newest: dict[str, Observed] = {}
+    for e in events:
+        if e.kind == "heartbeat" and (
+            e.terminal_id not in newest or e.ts > newest[e.terminal_id].ts
+        ):
+            newest[e.terminal_id] = e
+    if not newest:
+        return
+    pg = session.get_bind().dialect.name == "postgresql"
+    rows = []
+    for e in newest.values():
+        raw = e.data.get("interval_s")
+        interval = (
+            float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        )
+        rows.append(
+            {
+                "terminal_id": e.terminal_id,
+                "merchant_id": e.merchant_id,
+                "last_heartbeat_at": e.ts,
+                "received_at": now,
+                "seq": e.seq,
+                "interval_s": interval,
+                "data": e.data,
+            }
+        )
+    ins = postgresql.insert(TerminalLiveness) if pg else sqlite.insert(TerminalLiveness)
+    ex = ins.excluded
+    session.execute(
+        ins.values(rows).on_conflict_do_update(
+            index_elements=[TerminalLiveness.terminal_id],
+            set_={
+                "last_heartbeat_at": ex.last_heartbeat_at,
+                "received_at": ex.received_at,
+                "seq": ex.seq,
+                "interval_s": ex.interval_s,
+                "data": ex.data,
+            },
+            where=TerminalLiveness.last_heartbeat_at < ex.last_heartbeat_at,
+        )
+    )
 
 
 def name_commands(session: Session, events: list[Observed]) -> None:
@@ -175,10 +222,11 @@ class DiagnosisService:
             )
             if last_step is None:
                 last_step = anchor
+            if self.role.per_terminal:  # every terminal's last heartbeat, however old
+                self.engine.observe(self._liveness(session))
             if anchor is not None:
-                self.warmed_up = self._warm_up(
-                    session, cursor, set(gaps), anchor - timedelta(seconds=replay_s)
-                )
+                since = anchor - timedelta(seconds=replay_s)
+                self.warmed_up = self._warm_up(session, cursor, set(gaps), since)
             self.engine.sync(open_incidents(session))
         down_s = (now - last_step).total_seconds() if last_step is not None else 0.0
         if down_s > self.grace_after_s:
@@ -246,6 +294,8 @@ class DiagnosisService:
             events = [observed(r) for r in rows if self._mine(r.terminal_id)]
             if events:
                 name_commands(session, events)
+                if self.role.per_terminal:
+                    upsert_liveness(session, events, now)
             if not self.role.correlate and self._group_rules:
                 self.engine.sync_groups(self._open_groups(session))
             decisions = self.engine.observe(events)
@@ -259,6 +309,28 @@ class DiagnosisService:
         INCIDENTS.labels("opened").inc(len(applied.opened))
         INCIDENTS.labels("resolved").inc(len(applied.resolved))
         return applied
+
+    def _liveness(self, session: Session) -> list[Observed]:
+        """This shard's terminals' last heartbeats from ``terminal_liveness``, as events."""
+        out = []
+        for row in session.scalars(select(TerminalLiveness)):
+            if self.role.owns(row.terminal_id):
+                data = dict(row.data or {})
+                if row.interval_s is not None:
+                    data["interval_s"] = row.interval_s
+                out.append(
+                    Observed(
+                        id=0,
+                        terminal_id=row.terminal_id,
+                        merchant_id=row.merchant_id,
+                        seq=row.seq,
+                        ts=row.last_heartbeat_at,
+                        kind="heartbeat",
+                        data=data,
+                    )
+                )
+        out.sort(key=lambda e: e.ts)
+        return out
 
     def _mine(self, terminal_id: str) -> bool:
         """A shard diagnoses its own terminals; the correlator sees every event."""

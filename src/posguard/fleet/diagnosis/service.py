@@ -1,7 +1,9 @@
 """The diagnosis loop: tail newly stored events, run the engine, apply its decisions.
 
-One diagnoser runs per fleet (inside ``posguard fleet serve`` by default). It tails the events
-table by row id, so any number of ingest workers (HTTP or MQTT) can write. Row ids can commit
+One diagnoser per role runs per fleet: everything inside ``posguard fleet serve`` by default, or
+``posguard fleet diagnose --shard K --of N`` per shard plus one ``--correlator`` (then start
+``serve`` with ``--no-diagnosis``: the in-process diagnoser is shard ``0/1``). It tails the
+events table by row id, so any number of ingest workers (HTTP or MQTT) can write. Row ids can commit
 out of order on PostgreSQL (and ``ON CONFLICT`` burns sequence values), so a gap below the
 newest id seen is re-checked for ``gap_wait_s`` before it is given up.
 """

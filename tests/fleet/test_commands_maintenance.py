@@ -33,8 +33,10 @@ def test_command_round_trip_over_http_pickup(api: Api) -> None:
             "name": "update_config",
             "args": {"host": "10.0.0.2"},
             "issued_at": cmd["issued_at"],
+            "expires_at": cmd["expires_at"],
         }
     ]
+    assert cmd["expires_at"] == "2026-11-25T10:15:00Z"  # 15 minutes to take it
     assert (
         api.client.get(
             "/api/v1/terminals/T1/commands/pending", headers=api.as_terminal("T1")
@@ -147,3 +149,34 @@ def test_maintenance_overdue_and_outdated_firmware(api: Api) -> None:
     assert [(o["terminal_id"], o["firmware"], o["firmware_minimum"]) for o in outdated] == [
         ("T3", "1.0.0", "1.2.0")
     ]
+
+
+def test_a_command_not_taken_in_time_expires_and_says_so(api: Api) -> None:
+    """A command for a terminal that never comes back is not pending forever: after its expiry
+    the pickup no longer hands it out and it shows as expired; a late answer is still kept."""
+    from posguard.fleet.repo import commands as repo
+
+    ops = api.headers["ops"]
+    cmd = api.client.post(
+        "/api/v1/terminals/T1/commands", json={"name": "reboot"}, headers=ops
+    ).json()
+    api.clock.advance(901)
+    picked = api.client.get("/api/v1/terminals/T1/commands/pending", headers=api.as_terminal("T1"))
+    assert picked.json() == []
+    with api.db.sessions.begin() as s:
+        assert repo.expire_due(s, now=api.clock.now()) == 1
+        assert repo.expire_due(s, now=api.clock.now()) == 0
+    shown = api.client.get(f"/api/v1/commands/{cmd['id']}", headers=ops).json()
+    assert shown["status"] == "expired"
+    assert shown["result"]["detail"] == "the terminal did not take it before it expired"
+    with api.db.sessions.begin() as s:
+        late = repo.complete_command(
+            s,
+            terminal_id="T1",
+            data={"command_id": cmd["id"], "status": "ok", "detail": "rebooted"},
+            now=api.clock.now(),
+        )
+        assert late is not None
+    assert api.client.get(f"/api/v1/commands/{cmd['id']}", headers=ops).json()["status"] == (
+        "succeeded"
+    )

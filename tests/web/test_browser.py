@@ -245,3 +245,35 @@ def test_merchant_cannot_reach_another_merchants_terminal(
     expect(page.locator(".tile.total b")).to_have_text("3")
     expect(page.locator("select[name=merchant]")).to_have_count(0)
     ctx.close()
+
+
+def test_merchant_sees_the_fleet_incident_its_terminal_is_in(
+    browser: Any, live_server: tuple[LiveServer, Seeded]
+) -> None:
+    """Issue #15: acq-west (T1003 of M01, T2002 of M02) is unreachable from both terminals
+    that use it: one host incident; merchant M01 opens it from its incident list and sees its
+    own terminal, what to do, and nothing of M02."""
+    from playwright.sync_api import expect
+
+    srv, seeded = live_server
+    now = datetime.now(UTC)
+    for tid in ("T1003", "T2002"):
+        _post(srv, seeded, tid, [fault(tid, 100 + k, "NET.CONNECT_TIMEOUT", now) for k in range(2)])
+    ctx = browser.new_context(locale="en-US")
+    page = ctx.new_page()
+    page.set_default_timeout(10_000)
+    _login(page, srv.url, "shop1")
+    link = page.locator("#incident-list a", has_text="NET.HOST_UNREACHABLE").first
+    for _ in range(50):  # the server's diagnosis loop opens it
+        page.goto(f"{srv.url}/ui/incidents?status=all")
+        if link.count():
+            break
+        page.wait_for_timeout(200)
+    link.click()
+    expect(page.locator(".lead")).to_contain_text("NET.HOST_UNREACHABLE")
+    expect(page.locator("#affected")).to_contain_text("T1003")
+    expect(page.locator("#steps li").first).to_be_visible()
+    expect(page.locator("body")).not_to_contain_text("T2002")
+    expect(page.locator("body")).not_to_contain_text("M02")
+    _shot(page, "merchant-fleet-incident")
+    ctx.close()

@@ -237,11 +237,41 @@ def test_overview_health_counts(client: TestClient, seeded: Seeded) -> None:
         assert m is not None
         return int(m[1])
 
-    # acq-east: T1001 (under the host outage beats its printer), T1002 (frozen wins), T2001
+    # acq-east is out: T1001 still has a heartbeat, so its printer is what is wrong (not
+    # "down"); T1002 is frozen; T2001 has sent nothing since: degraded, not down
     assert count(Health.FROZEN) == 1
-    assert count(Health.DOWN) == 2
-    assert count(Health.DEGRADED) == 1
+    assert count(Health.DOWN) == 0
+    assert count(Health.PRINTER_FAULT) == 1
+    assert count(Health.DEGRADED) == 2  # T2001 under the outage, T1003's read timeouts
     assert count(Health.OK) == 1
+
+    # T2001 approves through the backup host: degraded (failover); T1003 approves through its
+    # own host after its read-timeout incident opened: the cause cleared, it is OK at once;
+    # T2002 has 300 receipts waiting to print: not OK
+    ago = now - timedelta(minutes=1)
+    ingest(
+        client,
+        seeded,
+        "T2001",
+        [event("T2001", 1, "transaction", ago, outcome="approved", host="cup-backup")],
+    )
+    ingest(
+        client,
+        seeded,
+        "T1003",
+        [event("T1003", 1, "transaction", ago, outcome="approved", host="acq-west")],
+    )
+    ingest(
+        client,
+        seeded,
+        "T2002",
+        [event("T2002", 1, "heartbeat", ago, interval_s=60, receipts_queued=300)],
+    )
+    page = client.get("/ui/overview/live").text
+    assert count(Health.FAILOVER) == 1
+    assert count(Health.PRINTER_FAULT) == 2
+    assert count(Health.DEGRADED) == 0
+    assert count(Health.OK) == 1  # T1003 (T2002 left OK for its queue)
     east = client.get("/ui/overview/live?host=acq-west").text
     assert re.search(r'class="tile total"><b>2</b>', east)
     assert 'hx-trigger="every 5s"' in client.get("/ui/").text
@@ -482,3 +512,36 @@ def test_wizard_hand_over_numbers_steps_from_one(client: TestClient) -> None:
     steps = re.findall(r"<dt>#(\d+)</dt>", page.text)
     assert 'id="escalation"' in page.text
     assert steps and steps[0] == "1" and "0" not in steps
+
+
+def test_merchant_sees_the_fleet_incident_its_terminals_are_in(
+    client: TestClient, seeded: Seeded
+) -> None:
+    """Issue #15: acq-east's three terminals (T1001, T1002 of M01; T2001 of M02) all fail to
+    reach it: one host incident, which each merchant sees with its own terminals only."""
+    now = datetime.now(UTC)
+    for tid in ("T1001", "T1002", "T2001"):
+        ingest(
+            client,
+            seeded,
+            tid,
+            [fault(tid, k + 1, "NET.CONNECT_TIMEOUT", now) for k in range(2)],
+        )
+    host = wait_incident(seeded, "NET.HOST_UNREACHABLE")
+    login(client, "shop1")
+    assert f'href="/ui/incidents/{host}"' in client.get("/ui/incidents?status=all").text
+    page = client.get(f"/ui/incidents/{host}")
+    assert page.status_code == 200
+    affected = re.search(r'<ul class="terms" id="affected">(.*?)</ul>', page.text, re.S)
+    assert affected is not None
+    assert "T1001" in affected[1]
+    assert "T1002" in affected[1]
+    assert "T2001" not in page.text
+    assert "M02" not in page.text
+    assert 'id="steps"' in page.text  # what to do, for a merchant
+    client.cookies.clear()
+    login(client, "shop2")
+    page = client.get(f"/ui/incidents/{host}")
+    assert page.status_code == 200
+    assert "T2001" in page.text
+    assert "T1001" not in page.text

@@ -1,4 +1,4 @@
-"""`posguard fleet ...`: migrate, serve, mqtt-worker, create-user, add-terminal."""
+"""`posguard fleet ...`: migrate, serve, mqtt-worker, diagnose, create-user, add-terminal."""
 
 from __future__ import annotations
 
@@ -128,6 +128,66 @@ def mqtt_worker(
     try:
         asyncio.run(main())
     finally:
+        ctx.close()
+
+
+@app.command()
+def diagnose(
+    db: DbOpt = None,
+    shard: Annotated[int, typer.Option(min=0, help="This process's shard K (0 <= K < N).")] = 0,
+    of: Annotated[int, typer.Option("--of", min=1, help="How many shards (N).")] = 1,
+    correlator: Annotated[
+        bool,
+        typer.Option(
+            "--correlator",
+            help="Run the fleet-wide rules (host / area / model / issuer) instead; one at a "
+            "time by a PostgreSQL advisory lock, a second one waits and takes over.",
+        ),
+    ] = False,
+    poll: Annotated[float, typer.Option(min=0.05, max=60, help="Seconds between steps.")] = 0.2,
+) -> None:
+    """Run a diagnoser outside the API: shard K of N, or the correlator / 独立运行诊断分片."""
+    from posguard.fleet.context import FleetContext
+    from posguard.fleet.diagnosis.leader import AdvisoryLock
+    from posguard.fleet.diagnosis.service import DiagnosisService
+    from posguard.fleet.diagnosis.shard import ShardRole
+
+    try:
+        role = ShardRole.correlator() if correlator else ShardRole.parse(shard, of)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    ctx = FleetContext.build(_settings(db))
+    lock = AdvisoryLock(ctx.engine) if role.correlate else None
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        if lock is not None:
+            typer.echo("waiting for the correlator lock / 等待关联分析锁")
+            while not stop.is_set() and not await asyncio.to_thread(lock.try_acquire):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+            if stop.is_set():
+                return
+        service = DiagnosisService(
+            ctx.sessions,
+            rules=ctx.rules,
+            catalog=ctx.catalog,
+            clock=ctx.clock,
+            default_heartbeat_s=ctx.settings.default_heartbeat_interval_s,
+            role=role,
+        )
+        typer.echo(f"diagnosing as {role.key} / 诊断分片 {role.key}")
+        await service.run(stop, poll_s=poll)
+
+    try:
+        asyncio.run(main())
+    finally:
+        if lock is not None:
+            lock.release()
         ctx.close()
 
 

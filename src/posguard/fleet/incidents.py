@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from posguard.catalog.model import Entry, Severity
 from posguard.fleet.db.models import Incident, IncidentEvent
+from posguard.fleet.diagnosis.correlation import MAX_MEMBERS
 from posguard.fleet.diagnosis.observed import Clear, Decision, Open
 from posguard.fleet.diagnosis.rules import Rule, RuleKind
 from posguard.fleet.repo import commands as command_repo
@@ -52,9 +54,10 @@ def explanation(rule: Rule, decision: Open, entry: Entry | None) -> dict[str, An
 
 
 def _link(session: Session, incident_id: int, event_ids: Sequence[int]) -> None:
-    if not event_ids:
+    # id 0: a heartbeat known from terminal_liveness only (no events row to link)
+    rows = [{"incident_id": incident_id, "event_id": i} for i in dict.fromkeys(event_ids) if i > 0]
+    if not rows:
         return
-    rows = [{"incident_id": incident_id, "event_id": i} for i in dict.fromkeys(event_ids)]
     dialect = session.get_bind().dialect.name
     pg = dialect == "postgresql"
     ins = postgresql.insert(IncidentEvent) if pg else sqlite.insert(IncidentEvent)
@@ -82,18 +85,33 @@ class IncidentApplier:
             sev = next(s for s in Severity if s.rank == sev.rank + 1)
         return sev.value
 
+    def _extend(self, session: Session, existing: Incident, rule: Rule, d: Open) -> None:
+        _link(session, existing.id, [e.id for e in d.events])
+        if d.members:  # the affected-terminal list is live: terminals that joined later
+            known = list(existing.explanation.get("members", []))
+            new = [m for m in d.members if m not in known][: max(0, MAX_MEMBERS - len(known))]
+            if new:
+                existing.explanation = {**existing.explanation, "members": known + new}
+            self._swallow(session, existing, rule, d.members, at=d.at)
+
     def _open(self, session: Session, d: Open, result: Applied) -> None:
         rule = self.rules[d.rule_id]
         existing = find_open(session, rule_id=d.rule_id, scope=d.scope)
         if existing is not None:
-            _link(session, existing.id, [e.id for e in d.events])
+            self._extend(session, existing, rule, d)
             result.extended.append(existing.id)
             return
+        cause_key = d.cause_key() if d.cause else None
+        if cause_key is not None and session.scalar(
+            select(Incident.id).where(Incident.cause_key == cause_key)
+        ):
+            return  # this cause was decided already (and closed since): never open it twice
         entry = self.catalog.get(d.code)
         incident = Incident(
             rule_id=d.rule_id,
             scope=d.scope,
             open_key=open_key(d.rule_id, d.scope),
+            cause_key=cause_key,
             code=d.code,
             severity=self._severity(rule, entry),
             status=IncidentStatus.OPEN.value,
@@ -109,13 +127,13 @@ class IncidentApplier:
         except IntegrityError:  # opened concurrently by another diagnoser: extend it instead
             existing = find_open(session, rule_id=d.rule_id, scope=d.scope)
             if existing is not None:
-                _link(session, existing.id, [e.id for e in d.events])
+                self._extend(session, existing, rule, d)
                 result.extended.append(existing.id)
             return
         _link(session, incident.id, [e.id for e in d.events])
         result.opened.append(incident.id)
         if d.members:
-            self._swallow(session, incident, rule, d.members)
+            self._swallow(session, incident, rule, d.members, at=d.at)
         if d.terminal_id is not None and rule.actions:
             terminal = terminal_repo.get_terminal(session, terminal_id=d.terminal_id)
             if terminal is not None:
@@ -132,23 +150,38 @@ class IncidentApplier:
                     result.commands.append(cmd.id)
 
     def _swallow(
-        self, session: Session, parent: Incident, rule: Rule, members: Sequence[str]
+        self,
+        session: Session,
+        parent: Incident,
+        rule: Rule,
+        members: Sequence[str],
+        *,
+        at: datetime,
     ) -> None:
-        category = rule.create.match.category if rule.create.match else None
+        """Merge the members' open incidents of the rule's category into ``parent``. A child
+        closes when it is merged (``at``), never before it opened."""
+        if parent.scope.startswith("issuer:"):
+            return  # an issuer outage is about cards, not terminals: nothing of theirs merges
+        match = rule.create.match
         q = select(Incident).where(
             Incident.terminal_id.in_(list(members)),
             Incident.open_key.is_not(None),
         )
         for child in session.scalars(q):
-            entry = self.catalog.get(child.code)
-            if category is not None and (entry is None or entry.category is not category):
-                continue
+            if match is not None and match.code is not None:
+                if child.code != match.code:
+                    continue
+            elif match is not None and match.category is not None:
+                entry = self.catalog.get(child.code)
+                if entry is None or entry.category is not match.category:
+                    continue
             child.status = IncidentStatus.MERGED.value
             child.open_key = None
             child.parent_id = parent.id
-            child.resolved_at = parent.opened_at
+            closed = max(at, parent.opened_at, child.opened_at)
+            child.resolved_at = closed
             child.resolved_by = f"merged:{parent.id}"
-            child.time_to_resolve_s = (parent.opened_at - child.opened_at).total_seconds()
+            child.time_to_resolve_s = (closed - child.opened_at).total_seconds()
         session.flush()
 
     def _clear(self, session: Session, d: Clear, result: Applied) -> None:

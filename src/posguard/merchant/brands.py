@@ -12,6 +12,9 @@ Definitions (per brand, or per brand and model), over the period that ends when 
   open) / terminal-years. The ranking sorts on it, as it weighs how often a brand fails by
   how long it stays down; ties go to fewer failures, then to the brand name.
 
+With ``until`` (a live dashboard), the period ends at that instant instead: today's incidents
+count, and an open one is down until ``until``.
+
 A group with fewer than ``min_terminals`` terminals or ``min_terminal_years`` of service is
 listed but not ranked: two lucky terminals say nothing about a brand.
 """
@@ -84,12 +87,13 @@ def group_stats(
     incidents: Iterable[FleetIncident],
     *,
     as_of: date,
+    until: datetime | None = None,
 ) -> GroupStats:
     terms = [t for t in terminals if t.installed_on <= as_of]
     ids = {t.terminal_id for t in terms}
     all_incs = list(incidents)
     tz = all_incs[0].opened_at.tzinfo if all_incs else None
-    cutoff = _start_of(as_of, tz)
+    cutoff = until if until is not None else _start_of(as_of, tz)
     incs = [i for i in all_incs if i.terminal_id in ids and i.opened_at < cutoff]
     years = sum((as_of - t.installed_on).days for t in terms) / 365
     resolved = [i for i in incs if i.resolved_at is not None and i.resolved_at <= cutoff]
@@ -134,6 +138,7 @@ def rank(
     as_of: date,
     by_model: bool = False,
     rule: RankingRule | None = None,
+    until: datetime | None = None,
 ) -> Ranking:
     """Stats per brand (or brand and model), ranked best first, small samples apart."""
     rule = rule or RankingRule()
@@ -149,7 +154,7 @@ def rank(
     stats = []
     for (brand, model), terms in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         incs = [i for t in terms for i in by_terminal[t.terminal_id]]
-        stats.append(group_stats(brand, model, terms, incs, as_of=as_of))
+        stats.append(group_stats(brand, model, terms, incs, as_of=as_of, until=until))
     enough = [
         s
         for s in stats

@@ -26,6 +26,10 @@ _NETWORK = frozenset(
 )
 
 
+# the fleet-wide incident a fault becomes carries its own catalog code
+_GROUP_CODES: dict[FaultKind, tuple[str, ...]] = {FaultKind.ISSUER_OUTAGE: ("TXN.ISSUER_OUTAGE",)}
+
+
 @dataclass
 class FaultVerdict:
     fault: str
@@ -50,7 +54,9 @@ def _related(p: Played, incidents: Sequence[IncidentView], t0: float, grace: flo
     kind = p.event.fault
 
     def want(code: str) -> bool:
-        return code.startswith("NET.") if kind in _NETWORK else code == kind.code
+        if kind in _NETWORK:
+            return code.startswith("NET.")
+        return code == kind.code or code in _GROUP_CODES.get(kind, ())
 
     lo = t0 + p.started
     hi = t0 + (p.ended if p.ended is not None else p.started) + grace

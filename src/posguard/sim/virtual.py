@@ -5,6 +5,11 @@ front of a dummy ESC/POS printer (whose paper can run out), the telemetry outbox
 publishing it to the fleet over HTTP with the terminal's own credential, and a two-slot
 firmware updater. Its primary host link goes through its *own* fault proxy (so a fault can hit
 exactly the terminals a timeline targets); its backup goes through the shared backup front-end.
+
+It answers the fleet's remote commands like a real terminal: the agent picks them up over HTTP
+and the runtime's own handlers run them (re-sign-on, reprint, settle, rollback, doctor, and a
+reboot that announces itself, signs on again and resumes), each acknowledged by a
+``command_result`` event. Its heartbeat says how many receipts wait to print.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from posguard.host.proxy import FaultProxy
 from posguard.sim.cardbook import CardBook, terminal_tmk
 from posguard.sim.population import Merchant, TerminalSpec
 from posguard.sim.stats import DemoStats
+from posguard.terminal.agent.commands import CommandDispatcher
+from posguard.terminal.agent.handlers import command_handlers
 from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.agent.publish import HttpPublisher
 from posguard.terminal.agent.runner import Backoff, TelemetryAgent
@@ -33,6 +40,7 @@ from posguard.terminal.config import (
     TerminalConfig,
     Timeouts,
 )
+from posguard.terminal.doctor import DoctorConfig, arun_all
 from posguard.terminal.printer.ports import DummyPort
 from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue
@@ -52,6 +60,7 @@ class Pace:
     mean_interval: float = 2.0
     void_share: float = 0.03
     heartbeat_s: float = 10.0
+    command_poll_s: float = 2.0
 
 
 class VirtualTerminal:
@@ -92,8 +101,10 @@ class VirtualTerminal:
             factory.write_text(spec.firmware + "\n", encoding="utf-8")
         self.terminal: Terminal | None = None
         self.agent: TelemetryAgent | None = None
+        self.dispatcher: CommandDispatcher | None = None
         self._agent_stop = asyncio.Event()
         self._agent_task: asyncio.Task[None] | None = None
+        self._reboots: set[asyncio.Task[None]] = set()
 
     # -- telemetry ------------------------------------------------------------------------------
 
@@ -127,7 +138,24 @@ class VirtualTerminal:
             self._config(self.proxy.port), emit=self.emit, print_receipt=self._print
         )
         await self.terminal.start()
-        publisher = HttpPublisher(self._fleet_url, self._token, timeout=5.0)
+        self.dispatcher = CommandDispatcher(
+            self.root / "commands.db",
+            command_handlers(
+                runtime=self.terminal,
+                print_queue=self.queue,
+                updater=self.updater,
+                reboot=self._reboot,
+                doctor=self._doctor,
+            ),
+            self.emit,
+        )
+        publisher = HttpPublisher(
+            self._fleet_url,
+            self._token,
+            terminal_id=self.tid,
+            on_command=self.dispatcher.handle,
+            timeout=5.0,
+        )
         self.agent = TelemetryAgent(
             self.outbox,
             publisher,
@@ -135,9 +163,33 @@ class VirtualTerminal:
             idle_interval=0.5,
             backoff=Backoff(base=0.5, factor=2.0, cap=4.0, rng=random.Random(self.rng.random())),  # noqa: S311
             heartbeat_interval=self.pace.heartbeat_s,
-            heartbeat_data=lambda: {"firmware": self.updater.version() or ""},
+            heartbeat_data=self._heartbeat_data,
+            command_poll_interval=self.pace.command_poll_s,
         )
         self._agent_task = asyncio.create_task(self.agent.run(self._agent_stop))
+
+    def _heartbeat_data(self) -> dict[str, Any]:
+        return {
+            "firmware": self.updater.version() or "",
+            "receipts_queued": len(self.queue.pending()),
+        }
+
+    async def _doctor(self) -> Any:
+        return await arun_all(DoctorConfig(terminal=self._config(self.proxy.port), echo_count=1))
+
+    def _reboot(self) -> None:
+        """An operator's reboot: announce it, drop the session, sign on again, resume."""
+        task = asyncio.get_running_loop().create_task(self._restart())
+        self._reboots.add(task)
+        task.add_done_callback(self._reboots.discard)
+
+    async def _restart(self) -> None:
+        self.emit(EventKind.LIFECYCLE, None, event="reboot", reason="remote command")
+        await asyncio.sleep(1.0)
+        if self.terminal is not None:
+            with contextlib.suppress(Exception):  # an unreachable host: the next sale retries
+                await self.terminal.sign_on()
+        self.emit(EventKind.LIFECYCLE, None, event="resume", reason="reboot")
 
     def _amount(self) -> int:
         ticket = self.merchant.mean_ticket
@@ -214,7 +266,11 @@ class VirtualTerminal:
                 await asyncio.wait_for(self._agent_task, 10)
         if self.terminal is not None:
             await self.terminal.close()
+        for task in list(self._reboots):
+            task.cancel()
         await self.proxy.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.close()
         self.queue.close()
         self.outbox.close()
 

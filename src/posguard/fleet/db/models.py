@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -113,6 +114,11 @@ class EventRow(Base):
 
 class Incident(Base):
     __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint(
+            "resolved_at IS NULL OR resolved_at >= opened_at", name="resolved_after_opened"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     rule_id: Mapped[str] = mapped_column(String(64))
@@ -120,6 +126,8 @@ class Incident(Base):
     scope: Mapped[str] = mapped_column(String(200))
     # rule_id|scope while open or acknowledged, NULL once closed: one open incident per key.
     open_key: Mapped[str | None] = mapped_column(String(270), unique=True, nullable=True)
+    # rule_id|scope|the event that opened it: a replay reaching the same decision finds it taken
+    cause_key: Mapped[str | None] = mapped_column(String(320), unique=True, nullable=True)
     code: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -162,6 +170,34 @@ class Command(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # not taken by the terminal by then: expired (NULL: never expires)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class DiagnosisState(Base):
+    """Where one diagnoser shard stands: the last event id diagnosed, ids below it not yet
+    committed when it passed (``gaps``), and when it last stepped (its own downtime)."""
+
+    __tablename__ = "diagnosis_state"
+
+    shard: Mapped[str] = mapped_column(String(32), primary_key=True)  # "K/N"
+    cursor: Mapped[int] = mapped_column(BigInteger)
+    gaps: Mapped[list[int]] = mapped_column(JSON)
+    last_step_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TerminalLiveness(Base):
+    """One row per terminal, upserted by each heartbeat: absence rules read it."""
+
+    __tablename__ = "terminal_liveness"
+
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    last_heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    seq: Mapped[int] = mapped_column(BigInteger)
+    interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class MaintenanceSchedule(Base):

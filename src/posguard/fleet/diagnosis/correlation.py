@@ -1,10 +1,17 @@
-"""Fleet-wide correlation: when more than N% of one acquirer host's (or one area's, or one
-model's) terminals hit matching faults within a window, open one group incident instead of one
-per terminal (a host outage, a firewall change in an area, a bad firmware rollout on a model).
+"""Fleet-wide correlation: when more than N% of one acquirer host's (or one area's, one model's,
+one issuer's) terminals hit matching faults within a window, open one group incident instead of
+one per terminal (a host outage, a firewall change in an area, a bad firmware rollout on a
+model, an issuer down behind every host).
 
 Groups are tried in the rule's ``group_by`` order; once a terminal is covered by an open group
 incident, its events feed that incident and count for no other group, so one outage makes one
-incident.
+incident. A group incident carries its rule's own code (or the code the rule names for that
+dimension), never a code borrowed from a terminal's event; the codes seen are in its reason.
+
+Dimensions: ``acquirer_host``, ``area`` and ``model`` come from the terminal directory;
+``issuer`` is the card's BIN (first six digits of the masked PAN in a transaction event). An
+issuer's group size is the number of terminals that did any transaction with that BIN in the
+window, so "unavailable for 40% of the terminals that tried it" means across every host.
 """
 
 from __future__ import annotations
@@ -13,19 +20,37 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from posguard.card import brand_of
 from posguard.fleet.diagnosis.directory import TerminalDirectory
 from posguard.fleet.diagnosis.kinds import MAX_EVIDENCE, Matcher
 from posguard.fleet.diagnosis.observed import Clear, Decision, Observed, Open
 from posguard.fleet.diagnosis.rules import Rule
 
-_PREFIX = {"acquirer_host": "host", "area": "area", "model": "model"}
+_PREFIX = {"acquirer_host": "host", "area": "area", "model": "model", "issuer": "issuer"}
+MAX_MEMBERS = 500  # terminals named in one group incident's explanation
+
+
+def issuer_of(ev: Observed) -> str | None:
+    """The BIN (first six digits) of the card in a transaction event, if it names one."""
+    masked = ev.data.get("masked_pan")
+    if not isinstance(masked, str) or len(masked) < 6 or not masked[:6].isdigit():
+        return None
+    return masked[:6]
+
+
+def issuer_name(bin6: str) -> str:
+    brand = brand_of(bin6 + "0" * 10).value
+    return f"BIN {bin6} ({brand})"
 
 
 @dataclass(slots=True)
 class _Group:
     recent: dict[str, Observed] = field(default_factory=dict)  # terminal -> latest matching event
+    hits: Counter[str] = field(default_factory=Counter)  # terminal -> matching events in window
+    tried: dict[str, datetime] = field(default_factory=dict)  # issuer: terminal -> last try
     open: bool = False
     last: datetime | None = None
+    members: set[str] = field(default_factory=set)
 
 
 class CorrelationEvaluator:
@@ -34,10 +59,18 @@ class CorrelationEvaluator:
         self.matches = matches
         self.directory = directory
         self.groups: dict[tuple[str, str], _Group] = {}
+        self.window = timedelta(seconds=rule.create.within_s or 300.0)
+
+    def _value(self, ev: Observed, dim: str) -> str | None:
+        if dim == "issuer":
+            return issuer_of(ev)
+        return self.directory.group_of(ev.terminal_id, dim)
 
     def covered(self, terminal_id: str) -> str | None:
         """The scope of the open group incident covering this terminal, if any."""
         for dim in self.rule.create.group_by:
+            if dim == "issuer":
+                continue  # an issuer outage covers transactions, not terminals
             value = self.directory.group_of(terminal_id, dim)
             if value is not None:
                 g = self.groups.get((dim, value))
@@ -45,63 +78,111 @@ class CorrelationEvaluator:
                     return f"{_PREFIX[dim]}:{value}"
         return None
 
-    def seed_open(self, scope: str) -> None:
+    def open_scopes(self) -> dict[str, datetime | None]:
+        return {f"{_PREFIX[d]}:{v}": g.last for (d, v), g in self.groups.items() if g.open}
+
+    def seed_open(self, scope: str, last: datetime | None = None) -> None:
         prefix, _, value = scope.partition(":")
         for dim, p in _PREFIX.items():
             if p == prefix:
-                self.groups.setdefault((dim, value), _Group()).open = True
+                g = self.groups.setdefault((dim, value), _Group())
+                g.open = True
+                if last is not None and (g.last is None or g.last < last):
+                    g.last = last
+
+    def sync(self, open_now: dict[str, datetime]) -> None:
+        """Align with the group incidents the database has open for this rule."""
+        for (dim, value), g in self.groups.items():
+            if g.open and f"{_PREFIX[dim]}:{value}" not in open_now:
+                g.open = False
+                g.recent.clear()
+                g.hits.clear()
+                g.members.clear()
+        for scope, last in open_now.items():
+            self.seed_open(scope, last)
+
+    def _size(self, dim: str, value: str, g: _Group, now: datetime) -> int:
+        if dim != "issuer":
+            return self.directory.size(dim, value)
+        start = now - self.window
+        for tid in [t for t, at in g.tried.items() if at < start]:
+            del g.tried[tid]
+        return len(g.tried)
 
     def observe(self, ev: Observed) -> list[Decision]:
-        if not self.matches(self.rule.create.match, ev):
-            return []
         c = self.rule.create
-        assert c.within_s is not None
+        if "issuer" in c.group_by and ev.kind == "transaction":
+            bin6 = issuer_of(ev)
+            if bin6 is not None:
+                self.groups.setdefault(("issuer", bin6), _Group()).tried[ev.terminal_id] = ev.ts
+        if not self.matches(c.match, ev):
+            return []
         assert c.threshold_pct is not None
-        window = timedelta(seconds=c.within_s)
         for dim in c.group_by:
-            value = self.directory.group_of(ev.terminal_id, dim)
+            value = self._value(ev, dim)
             if value is None:
                 continue
-            key = (dim, value)
-            g = self.groups.setdefault(key, _Group())
+            g = self.groups.setdefault((dim, value), _Group())
             g.recent[ev.terminal_id] = ev
-            start = ev.ts - window
+            g.hits[ev.terminal_id] += 1
+            start = ev.ts - self.window
             for tid in [t for t, e in g.recent.items() if e.ts < start]:
                 del g.recent[tid]
+                del g.hits[tid]
             scope = f"{_PREFIX[dim]}:{value}"
             if g.open:
                 g.last = ev.ts
-                return [self._open(scope, (ev,), "more of the same while open", ev.ts, ())]
-            size = self.directory.size(dim, value)
+                g.members.add(ev.terminal_id)
+                # named every time: the incident's list grows, and an incident a shard opened
+                # for this terminal before it learnt of the group one is merged now
+                members = (ev.terminal_id,)
+                return [self._open(dim, scope, (ev,), "more of the same while open", ev, members)]
+            size = self._size(dim, value, g, ev.ts)
             hit = len(g.recent)
-            if size and hit >= c.min_terminals and hit * 100.0 > c.threshold_pct * size:
+            share = hit * 100.0 / size if size else 0.0
+            over = hit >= c.min_terminals and share > c.threshold_pct
+            # a group every one of whose terminals is failing, whatever their number
+            everyone = (
+                dim in c.whole_group
+                and size > 0
+                and hit >= size
+                and all(g.hits[t] >= c.count for t in g.recent)
+            )
+            if size and (over or everyone):
                 g.open, g.last = True, ev.ts
+                g.members = set(g.recent)
                 events = tuple(sorted(g.recent.values(), key=lambda e: (e.ts, e.id)))
+                codes = Counter(e.code for e in events if e.code)
+                seen = ", ".join(f"{code} x{n}" for code, n in codes.most_common(5))
+                what = issuer_name(value) if dim == "issuer" else value
                 reason = (
-                    f"{hit} of {size} terminals on {dim.replace('_', ' ')} {value} "
-                    f"({hit * 100.0 / size:.0f}% > {c.threshold_pct:g}%) within {c.within_s:g} s"
-                )
-                return [self._open(scope, events, reason, ev.ts, tuple(sorted(g.recent)))]
+                    f"{hit} of {size} terminals on {dim.replace('_', ' ')} {what} "
+                    f"({share:.0f}% > {c.threshold_pct:g}%) within {c.within_s:g} s"
+                    if over
+                    else f"all {size} terminals on {dim.replace('_', ' ')} {what} "
+                    f"within {c.within_s:g} s"
+                ) + (f"; faults seen: {seen}" if seen else "")
+                return [self._open(dim, scope, events, reason, ev, tuple(sorted(g.recent)))]
         return []
 
     def _open(
         self,
+        dim: str,
         scope: str,
         events: tuple[Observed, ...],
         reason: str,
-        at: datetime,
+        cause: Observed,
         members: tuple[str, ...],
     ) -> Open:
-        codes = Counter(e.code for e in events if e.code)
-        code = codes.most_common(1)[0][0] if codes else self.rule.code
         return Open(
             rule_id=self.rule.id,
             scope=scope,
-            code=code,
-            at=at,
+            code=self.rule.code_by_group.get(dim, self.rule.code),
+            at=cause.ts,
             reason=reason,
             events=events[:MAX_EVIDENCE],
-            members=members,
+            members=members[:MAX_MEMBERS],
+            cause=cause.anchor,
         )
 
     def tick(self, now: datetime) -> list[Decision]:
@@ -112,6 +193,8 @@ class CorrelationEvaluator:
             if g.open and (g.last is None or g.last <= limit):
                 g.open = False
                 g.recent.clear()
+                g.hits.clear()
+                g.members.clear()
                 out.append(
                     Clear(
                         rule_id=self.rule.id,

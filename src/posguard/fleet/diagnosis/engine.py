@@ -8,6 +8,7 @@ It is pure (no database): it takes :class:`Observed` events and a clock, and ret
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
 from posguard.catalog.model import Category, Entry
 from posguard.fleet.clock import Clock
@@ -27,7 +28,11 @@ class DiagnosisEngine:
         clock: Clock,
         directory: TerminalDirectory,
         default_heartbeat_s: float = 60.0,
+        per_terminal: bool = True,
+        correlate: bool = True,
     ) -> None:
+        self.per_terminal = per_terminal  # run the per-terminal rules (a shard)
+        self.correlate = correlate  # run the fleet-wide rules (the correlator)
         self.rules = {r.id: r for r in rules}
         self.catalog = catalog
         self.clock = clock
@@ -72,32 +77,64 @@ class DiagnosisEngine:
                 return False
         return True
 
-    def seed_open(self, *, rule_id: str, scope: str) -> None:
+    def seed_open(self, *, rule_id: str, scope: str, last: datetime | None = None) -> None:
         """Tell the engine a group incident is open (after a restart), so it keeps swallowing."""
         for corr in self.correlations:
             if corr.rule.id == rule_id:
-                corr.seed_open(scope)
+                corr.seed_open(scope, last)
+
+    def sync(self, open_now: Mapping[str, Mapping[str, datetime]]) -> None:
+        """After a warm-up replay, align every rule with the incidents the database has open:
+        ``rule_id -> scope -> latest evidence``. What the database recorded is what was decided;
+        the replay only rebuilt windows and timers."""
+        for corr in self.correlations:
+            corr.sync(dict(open_now.get(corr.rule.id, {})))
+        for ev_out in self.evaluators:
+            scopes = open_now.get(ev_out.rule.id, {})
+            ev_out.sync(
+                {
+                    s.removeprefix("terminal:"): t
+                    for s, t in scopes.items()
+                    if s.startswith("terminal:")
+                }
+            )
+
+    def grace(self, now: datetime, down_s: float) -> None:
+        """The service was down ``down_s`` seconds: absence deadlines move by that much."""
+        for ev_out in self.evaluators:
+            ev_out.grace(now, down_s)
 
     def observe(self, events: Iterable[Observed]) -> list[Decision]:
         """Run the rules over a batch of newly stored events (fleet-wide rules first)."""
         batch = list(events)
         out: list[Decision] = []
-        for corr in self.correlations:
+        if self.correlate:
+            for corr in self.correlations:
+                for ev in batch:
+                    out.extend(corr.observe(ev))
+        if self.per_terminal:
             for ev in batch:
-                out.extend(corr.observe(ev))
-        for ev in batch:
-            for ev_out in self.evaluators:
-                out.extend(self._filter(ev_out.observe(ev)))
+                for ev_out in self.evaluators:
+                    out.extend(self._filter(ev_out.observe(ev)))
         return out
 
-    def tick(self) -> list[Decision]:
-        """Evaluate the time-based conditions (duration, absence, quiet clears) at clock.now()."""
-        now = self.clock.now()
-        out: list[Decision] = []
+    def sync_groups(self, open_now: Mapping[str, Mapping[str, datetime]]) -> None:
+        """A shard that does not correlate: learn which group incidents the correlator has
+        open, so per-terminal incidents they cover are not opened beside them."""
         for corr in self.correlations:
-            out.extend(corr.tick(now))
-        for ev_out in self.evaluators:
-            out.extend(self._filter(ev_out.tick(now)))
+            corr.sync(dict(open_now.get(corr.rule.id, {})))
+
+    def tick(self, at: datetime | None = None) -> list[Decision]:
+        """Evaluate the time-based conditions (duration, absence, quiet clears) at ``at``
+        (default clock.now(); a warm-up replay ticks at the replayed events' time)."""
+        now = self.clock.now() if at is None else at
+        out: list[Decision] = []
+        if self.correlate:
+            for corr in self.correlations:
+                out.extend(corr.tick(now))
+        if self.per_terminal:
+            for ev_out in self.evaluators:
+                out.extend(self._filter(ev_out.tick(now)))
         return out
 
     def _filter(self, decisions: list[Decision]) -> list[Decision]:

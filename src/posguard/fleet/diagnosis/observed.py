@@ -20,6 +20,11 @@ class Observed:
     code: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def anchor(self) -> str:
+        """The event's identity across restarts and shards: terminal and its own sequence."""
+        return f"{self.terminal_id}#{self.seq}"
+
     def ref(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -44,6 +49,11 @@ class Open:
     merchant_id: str | None = None
     # for fleet-wide incidents: the terminals whose own incidents it swallows
     members: tuple[str, ...] = ()
+    # what caused it ("T1#42": the event that opened it): one incident per rule, scope and cause
+    cause: str = ""
+
+    def cause_key(self) -> str:
+        return f"{self.rule_id}|{self.scope}|{self.cause}"[:320]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ an incident opens). Nothing in a rule file can name code to import.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from importlib.resources import files
@@ -70,10 +71,15 @@ class Condition(_Frozen):
     quiet_s: float | None = Field(None, gt=0, le=7 * 86_400)
     # absence: how many heartbeat intervals without a matching event
     intervals: int | None = Field(None, ge=1, le=100)
+    # absence: how long a terminal may stay silent after announcing a reboot or an update
+    expected_gap_s: float | None = Field(None, gt=0, le=86_400)
     # correlation
     threshold_pct: float | None = Field(None, gt=0, le=100)
     min_terminals: int = Field(3, ge=1)
-    group_by: tuple[Literal["acquirer_host", "area", "model"], ...] = ()
+    group_by: tuple[Literal["acquirer_host", "area", "model", "issuer"], ...] = ()
+    # correlation: dimensions where every terminal of a group failing (each at least ``count``
+    # times) opens the group incident whatever the group's size (a host only two terminals use)
+    whole_group: tuple[Literal["acquirer_host", "area", "model"], ...] = ()
 
 
 class Command(_Frozen):
@@ -95,6 +101,8 @@ class Rule(_Frozen):
     create: Condition
     clear: Condition
     actions: tuple[Command, ...] = ()
+    # correlation: the catalog code of a group incident by dimension (default: ``code``)
+    code_by_group: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _shape(self) -> Rule:
@@ -109,6 +117,13 @@ class Rule(_Frozen):
         for name in needs[k]:
             if not getattr(c, name):
                 raise ValueError(f"a {k.value} rule's create condition needs {name}")
+        for dim, code in self.code_by_group.items():
+            if dim not in c.group_by:
+                raise ValueError(f"code_by_group names {dim!r}, which is not in group_by")
+            if not re.fullmatch(CODE_PATTERN, code):
+                raise ValueError(f"code_by_group[{dim}]: {code!r} is not a catalog code")
+        if not set(c.whole_group) <= set(c.group_by):
+            raise ValueError("whole_group must be a subset of group_by")
         if k is RuleKind.REPEATING and c.count < 2:
             raise ValueError("a repeating rule needs count >= 2")
         if k is not RuleKind.ABSENCE and self.clear.match is None and self.clear.quiet_s is None:
@@ -149,7 +164,7 @@ def load_rules(directory: Path | None = None, *, catalog: Mapping[str, Entry]) -
             if rule.id in seen:
                 raise RuleError(f"{path.name}: rule {rule.id}: already defined in {seen[rule.id]}")
             seen[rule.id] = path.name
-            codes = [rule.code] + [
+            codes = [rule.code, *rule.code_by_group.values()] + [
                 m.code for m in (rule.create.match, rule.clear.match) if m and m.code
             ]
             for code in codes:

@@ -1,7 +1,9 @@
 """The diagnosis loop: tail newly stored events, run the engine, apply its decisions.
 
-One diagnoser runs per fleet (inside ``posguard fleet serve`` by default). It tails the events
-table by row id, so any number of ingest workers (HTTP or MQTT) can write. Row ids can commit
+One diagnoser per role runs per fleet: everything inside ``posguard fleet serve`` by default, or
+``posguard fleet diagnose --shard K --of N`` per shard plus one ``--correlator`` (then start
+``serve`` with ``--no-diagnosis``: the in-process diagnoser is shard ``0/1``). It tails the
+events table by row id, so any number of ingest workers (HTTP or MQTT) can write. Row ids can commit
 out of order on PostgreSQL (and ``ON CONFLICT`` burns sequence values), so a gap below the
 newest id seen is re-checked for ``gap_wait_s`` before it is given up.
 """
@@ -14,19 +16,119 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.catalog.model import Entry
 from posguard.fleet.clock import Clock
-from posguard.fleet.db.models import EventRow, Incident, Terminal
+from posguard.fleet.db.models import (
+    Command,
+    DiagnosisState,
+    EventRow,
+    Incident,
+    IncidentEvent,
+    Terminal,
+    TerminalLiveness,
+)
 from posguard.fleet.diagnosis.directory import Placement, TerminalDirectory
 from posguard.fleet.diagnosis.engine import DiagnosisEngine
 from posguard.fleet.diagnosis.observed import Observed
 from posguard.fleet.diagnosis.rules import Rule, RuleKind
+from posguard.fleet.diagnosis.shard import ShardRole
 from posguard.fleet.incidents import Applied, IncidentApplier
 from posguard.fleet.metrics import DIAGNOSIS_LAG, INCIDENTS
+from posguard.fleet.repo import commands as command_repo
 
 MAX_GAPS = 10_000
+WARM_TICK = timedelta(seconds=1)  # a warm-up replay ticks the clock once per second of events
+
+
+def open_incidents(session: Session) -> dict[str, dict[str, datetime]]:
+    """rule_id -> scope -> latest evidence (its newest linked event, or when it opened) of
+    every incident open or acknowledged now."""
+    rows = session.execute(
+        select(Incident.id, Incident.rule_id, Incident.scope, Incident.opened_at).where(
+            Incident.open_key.is_not(None)
+        )
+    ).all()
+    latest: dict[int, datetime] = {}
+    ids = [r.id for r in rows]
+    for chunk in range(0, len(ids), 1000):
+        part = ids[chunk : chunk + 1000]
+        for incident_id, ts in session.execute(
+            select(IncidentEvent.incident_id, func.max(EventRow.ts))
+            .join(EventRow, EventRow.id == IncidentEvent.event_id)
+            .where(IncidentEvent.incident_id.in_(part))
+            .group_by(IncidentEvent.incident_id)
+        ):
+            latest[incident_id] = ts
+    out: dict[str, dict[str, datetime]] = {}
+    for r in rows:
+        last = latest.get(r.id)
+        out.setdefault(r.rule_id, {})[r.scope] = max(r.opened_at, last) if last else r.opened_at
+    return out
+
+
+def upsert_liveness(session: Session, events: list[Observed], now: datetime) -> None:
+    """One ``terminal_liveness`` row per terminal: its newest heartbeat (never an older one)."""
+    newest: dict[str, Observed] = {}
+    for e in events:
+        if e.kind == "heartbeat" and (
+            e.terminal_id not in newest or e.ts > newest[e.terminal_id].ts
+        ):
+            newest[e.terminal_id] = e
+    if not newest:
+        return
+    pg = session.get_bind().dialect.name == "postgresql"
+    rows = []
+    for e in newest.values():
+        raw = e.data.get("interval_s")
+        interval = (
+            float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        )
+        rows.append(
+            {
+                "terminal_id": e.terminal_id,
+                "merchant_id": e.merchant_id,
+                "last_heartbeat_at": e.ts,
+                "received_at": now,
+                "seq": e.seq,
+                "interval_s": interval,
+                "data": e.data,
+            }
+        )
+    ins = postgresql.insert(TerminalLiveness) if pg else sqlite.insert(TerminalLiveness)
+    ex = ins.excluded
+    session.execute(
+        ins.values(rows).on_conflict_do_update(
+            index_elements=[TerminalLiveness.terminal_id],
+            set_={
+                "last_heartbeat_at": ex.last_heartbeat_at,
+                "received_at": ex.received_at,
+                "seq": ex.seq,
+                "interval_s": ex.interval_s,
+                "data": ex.data,
+            },
+            where=TerminalLiveness.last_heartbeat_at < ex.last_heartbeat_at,
+        )
+    )
+
+
+def name_commands(session: Session, events: list[Observed]) -> None:
+    """Add the command's name to each ``command_result`` event (the terminal sends only its
+    id): an operator's reboot or rollback announces a planned silence."""
+    ids = [e.data.get("command_id") for e in events if e.kind == "command_result"]
+    wanted = [i for i in ids if isinstance(i, str)]
+    if not wanted:
+        return
+    rows = session.execute(select(Command.id, Command.name).where(Command.id.in_(wanted)))
+    names: dict[str, str] = {}
+    for cid, name in rows:
+        names[cid] = name
+    for e in events:
+        found = names.get(e.data.get("command_id", "")) if e.kind == "command_result" else None
+        if found is not None:
+            e.data.setdefault("command", found)
 
 
 def observed(row: EventRow) -> Observed:
@@ -38,7 +140,7 @@ def observed(row: EventRow) -> Observed:
         ts=row.ts,
         kind=row.kind,
         code=row.code,
-        data=row.data or {},
+        data=dict(row.data or {}),
     )
 
 
@@ -52,6 +154,15 @@ def load_directory(session: Session) -> list[tuple[str, Placement]]:
 
 
 class DiagnosisService:
+    """Tails the events table, diagnoses, records decisions, and remembers where it stands.
+
+    The cursor (last event id diagnosed, plus ids below it not yet committed) is saved in
+    ``diagnosis_state`` in the same transaction as the incidents it led to, so after a crash or
+    a restart every event is diagnosed exactly once. On start, the events before the cursor
+    (``replay_s`` back) are replayed only to rebuild the rules' windows and timers: that warm-up
+    records nothing, and its result is then aligned with the incidents the database has open.
+    """
+
     def __init__(
         self,
         sessions: sessionmaker[Session],
@@ -62,9 +173,13 @@ class DiagnosisService:
         default_heartbeat_s: float = 60.0,
         gap_wait_s: float = 5.0,
         batch: int = 5000,
+        role: ShardRole | None = None,
+        grace_after_s: float = 5.0,
+        save_every_s: float = 5.0,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
+        self.role = role or ShardRole()
         self.directory = TerminalDirectory()
         self.engine = DiagnosisEngine(
             rules,
@@ -72,34 +187,96 @@ class DiagnosisService:
             clock=clock,
             directory=self.directory,
             default_heartbeat_s=default_heartbeat_s,
+            per_terminal=self.role.per_terminal,
+            correlate=self.role.correlate,
         )
+        self._group_rules = [r.id for r in rules if r.kind is RuleKind.CORRELATION]
         self.applier = IncidentApplier(rules={r.id: r for r in rules}, catalog=catalog)
         self.cursor = 0
         self.gaps: dict[int, datetime] = {}
         self.gap_wait = timedelta(seconds=gap_wait_s)
         self.batch = batch
+        self.shard = self.role.key
+        self.grace_after_s = grace_after_s
+        self.save_every = timedelta(seconds=save_every_s)
+        self._saved: tuple[int, tuple[int, ...], datetime] | None = None
+        self.warmed_up = 0  # events replayed by the last start()
+        # one loop passes time over commands: the correlator (one at a time) or the only process
+        self.expire_commands = self.role.correlate
 
     def start(self, *, replay_s: float = 900.0) -> None:
-        """Load the directory, re-seed open group incidents, and replay recent events so
-        windows and timers hold again after a restart (opens dedupe against the database)."""
+        """Load the directory, rebuild the rules' state from the events already diagnosed, align
+        it with the open incidents, and give terminals a grace period for the service's own
+        downtime. Nothing is recorded here: a restart does not rewrite history."""
         self.refresh_directory()
-        since = self.clock.now() - timedelta(seconds=replay_s)
+        now = self.clock.now()
         with self.sessions() as session:
-            correlation_ids = [
-                r.id for r in self.engine.rules.values() if r.kind is RuleKind.CORRELATION
-            ]
-            if correlation_ids:
-                for rule_id, scope in session.execute(
-                    select(Incident.rule_id, Incident.scope).where(
-                        Incident.open_key.is_not(None), Incident.rule_id.in_(correlation_ids)
-                    )
-                ):
-                    self.engine.seed_open(rule_id=rule_id, scope=scope)
-            first = session.scalar(
-                select(func.min(EventRow.id)).where(EventRow.received_at >= since)
+            state = session.get(DiagnosisState, self.shard)
+            if state is not None:
+                cursor, gaps, last_step = state.cursor, list(state.gaps), state.last_step_at
+            else:
+                cursor, gaps, last_step = self._first_cursor(session, now, replay_s), [], None
+            anchor = session.scalar(
+                select(EventRow.received_at)
+                .where(EventRow.id <= cursor)
+                .order_by(EventRow.id.desc())
+                .limit(1)
             )
-            last = session.scalar(select(func.max(EventRow.id)))
-        self.cursor = (first - 1) if first is not None else (last or 0)
+            if last_step is None:
+                last_step = anchor
+            if self.role.per_terminal:  # every terminal's last heartbeat, however old
+                self.engine.observe(self._liveness(session))
+            if anchor is not None:
+                since = anchor - timedelta(seconds=replay_s)
+                self.warmed_up = self._warm_up(session, cursor, set(gaps), since)
+            self.engine.sync(open_incidents(session))
+        down_s = (now - last_step).total_seconds() if last_step is not None else 0.0
+        if down_s > self.grace_after_s:
+            self.engine.grace(now, down_s)
+        self.cursor = cursor
+        self.gaps = dict.fromkeys(gaps, now + self.gap_wait)
+        self._saved = (cursor, tuple(sorted(gaps)), last_step or now)
+
+    def _first_cursor(self, session: Session, now: datetime, replay_s: float) -> int:
+        """Where a shard that never saved a cursor starts. A database with incidents but no
+        cursor was diagnosed by a version that did not keep one: everything stored counts as
+        diagnosed (replayed only to warm up). Otherwise the recent events (``replay_s``) stored
+        before the first diagnoser started are diagnosed now."""
+        newest = session.scalar(select(func.max(EventRow.id))) or 0
+        if session.scalar(select(Incident.id).limit(1)) is not None:
+            return newest
+        since = now - timedelta(seconds=replay_s)
+        first = session.scalar(select(func.min(EventRow.id)).where(EventRow.received_at >= since))
+        return (first - 1) if first is not None else newest
+
+    def _warm_up(self, session: Session, cursor: int, gaps: set[int], since: datetime) -> int:
+        first = session.scalar(select(func.min(EventRow.id)).where(EventRow.received_at >= since))
+        if first is None:
+            return 0
+        after, count = first - 1, 0
+        clock: datetime | None = None
+        while True:
+            rows = session.scalars(
+                select(EventRow)
+                .where(EventRow.id > after, EventRow.id <= cursor)
+                .order_by(EventRow.id)
+                .limit(self.batch)
+            ).all()
+            if not rows:
+                return count
+            after = rows[-1].id
+            for row in rows:
+                if row.id in gaps or not self._mine(row.terminal_id):
+                    continue
+                ev = observed(row)
+                if clock is None or ev.ts > clock:
+                    if clock is not None and ev.ts - clock >= WARM_TICK:
+                        self.engine.tick(at=clock)
+                    clock = ev.ts
+                self.engine.observe([ev])
+                count += 1
+            if clock is not None:
+                self.engine.tick(at=clock)
 
     def refresh_directory(self) -> None:
         with self.sessions() as session:
@@ -115,16 +292,82 @@ class DiagnosisService:
                 .order_by(EventRow.id)
                 .limit(self.batch)
             ).all()
-            events = [observed(r) for r in rows]
-            self._advance([e.id for e in events], now)
+            self._advance([r.id for r in rows], now)
+            events = [observed(r) for r in rows if self._mine(r.terminal_id)]
+            if events:
+                name_commands(session, events)
+                if self.role.per_terminal:
+                    upsert_liveness(session, events, now)
+            if not self.role.correlate and self._group_rules:
+                self.engine.sync_groups(self._open_groups(session))
             decisions = self.engine.observe(events)
             decisions.extend(self.engine.tick())
             applied = self.applier.apply(session, decisions)
+            self._save(session, now)
+            if self.expire_commands:
+                command_repo.expire_due(session, now=now)
         if events:
             DIAGNOSIS_LAG.set(max(0.0, (now - max(e.ts for e in events)).total_seconds()))
         INCIDENTS.labels("opened").inc(len(applied.opened))
         INCIDENTS.labels("resolved").inc(len(applied.resolved))
         return applied
+
+    def _liveness(self, session: Session) -> list[Observed]:
+        """This shard's terminals' last heartbeats from ``terminal_liveness``, as events."""
+        out = []
+        for row in session.scalars(select(TerminalLiveness)):
+            if self.role.owns(row.terminal_id):
+                data = dict(row.data or {})
+                if row.interval_s is not None:
+                    data["interval_s"] = row.interval_s
+                out.append(
+                    Observed(
+                        id=0,
+                        terminal_id=row.terminal_id,
+                        merchant_id=row.merchant_id,
+                        seq=row.seq,
+                        ts=row.last_heartbeat_at,
+                        kind="heartbeat",
+                        data=data,
+                    )
+                )
+        out.sort(key=lambda e: e.ts)
+        return out
+
+    def _mine(self, terminal_id: str) -> bool:
+        """A shard diagnoses its own terminals; the correlator sees every event."""
+        return self.role.correlate or self.role.owns(terminal_id)
+
+    def _open_groups(self, session: Session) -> dict[str, dict[str, datetime]]:
+        out: dict[str, dict[str, datetime]] = {}
+        for rule_id, scope, opened in session.execute(
+            select(Incident.rule_id, Incident.scope, Incident.opened_at).where(
+                Incident.open_key.is_not(None),
+                Incident.terminal_id.is_(None),
+                Incident.rule_id.in_(self._group_rules),
+            )
+        ):
+            out.setdefault(rule_id, {})[scope] = opened
+        return out
+
+    def _save(self, session: Session, now: datetime) -> None:
+        """Keep the cursor with the decisions it led to (same transaction); when nothing moved,
+        only every ``save_every_s`` (it also says when the diagnoser last ran)."""
+        gaps = tuple(sorted(self.gaps))
+        if self._saved is not None:
+            cursor, saved_gaps, at = self._saved
+            if (cursor, saved_gaps) == (self.cursor, gaps) and now - at < self.save_every:
+                return
+        state = session.get(DiagnosisState, self.shard)
+        if state is None:
+            session.add(
+                DiagnosisState(
+                    shard=self.shard, cursor=self.cursor, gaps=list(gaps), last_step_at=now
+                )
+            )
+        else:
+            state.cursor, state.gaps, state.last_step_at = self.cursor, list(gaps), now
+        self._saved = (self.cursor, gaps, now)
 
     def _advance(self, ids: list[int], now: datetime) -> None:
         for i in ids:

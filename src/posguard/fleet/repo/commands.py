@@ -1,10 +1,17 @@
-"""Remote commands: issue, hand out (MQTT or HTTP pickup), complete from a command_result event."""
+"""Remote commands: issue, hand out (MQTT or HTTP pickup), complete from a command_result event,
+expire.
+
+A command lives ``ttl_s`` (default :data:`DEFAULT_TTL_S`) after it is issued: a terminal that
+has not taken it by then gets it no more (``expire_due`` marks it ``expired``; the terminal
+also refuses a command whose ``expires_at`` has passed). A result that still arrives later is
+recorded: the terminal did run it.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,9 +27,11 @@ class CommandStatus(StrEnum):
     SENT = "sent"  # published over MQTT or picked up over HTTP
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    EXPIRED = "expired"  # not taken (or not answered) before expires_at
 
 
 OPEN_STATUSES = (CommandStatus.PENDING.value, CommandStatus.SENT.value)
+DEFAULT_TTL_S = 900.0
 
 
 def issue_command(
@@ -34,7 +43,9 @@ def issue_command(
     issued_by: str,
     now: datetime,
     incident_id: int | None = None,
+    ttl_s: float | None = DEFAULT_TTL_S,
 ) -> Command:
+    """Queue a command for a terminal; it expires ``ttl_s`` later (None: never)."""
     if name not in COMMAND_NAMES:
         raise ValueError(f"unknown command {name!r}; one of {sorted(COMMAND_NAMES)}")
     cmd = Command(
@@ -47,6 +58,7 @@ def issue_command(
         issued_at=now,
         issued_by=issued_by,
         incident_id=incident_id,
+        expires_at=None if ttl_s is None else now + timedelta(seconds=ttl_s),
     )
     session.add(cmd)
     session.flush()
@@ -78,10 +90,17 @@ def list_commands(
 
 
 def pending_commands(
-    session: Session, *, terminal_id: str | None = None, limit: int = 100
+    session: Session,
+    *,
+    terminal_id: str | None = None,
+    limit: int = 100,
+    now: datetime | None = None,
 ) -> Sequence[Command]:
-    """Commands not yet handed out (all terminals when ``terminal_id`` is None), oldest first."""
+    """Commands not yet handed out (all terminals when ``terminal_id`` is None), oldest first;
+    with ``now``, none that expired."""
     q = select(Command).where(Command.status == CommandStatus.PENDING.value)
+    if now is not None:
+        q = q.where(Command.expires_at.is_(None) | (Command.expires_at > now))
     if terminal_id is not None:
         q = q.where(Command.terminal_id == terminal_id)
     return session.scalars(q.order_by(Command.issued_at).limit(limit)).all()
@@ -103,7 +122,8 @@ def complete_command(
     if not isinstance(command_id, str):
         return None
     cmd = session.get(Command, command_id)
-    if cmd is None or cmd.terminal_id != terminal_id or cmd.status not in OPEN_STATUSES:
+    late = (CommandStatus.EXPIRED.value,)  # expired waiting for its answer: the answer wins
+    if cmd is None or cmd.terminal_id != terminal_id or cmd.status not in OPEN_STATUSES + late:
         return None
     ok = str(data.get("status", "")).lower() in {"ok", "succeeded", "success", "done"}
     cmd.status = (CommandStatus.SUCCEEDED if ok else CommandStatus.FAILED).value
@@ -113,13 +133,38 @@ def complete_command(
     return cmd
 
 
+def expire_due(session: Session, *, now: datetime) -> int:
+    """Mark the open commands whose time ran out as expired; returns how many."""
+    due = session.scalars(
+        select(Command).where(
+            Command.status.in_(OPEN_STATUSES),
+            Command.expires_at.is_not(None),
+            Command.expires_at <= now,
+        )
+    ).all()
+    for cmd in due:
+        taken = cmd.status == CommandStatus.SENT.value
+        cmd.status = CommandStatus.EXPIRED.value
+        cmd.completed_at = now
+        cmd.result = {
+            "status": "expired",
+            "detail": "sent, no answer before it expired"
+            if taken
+            else "the terminal did not take it before it expired",
+        }
+    if due:
+        session.flush()
+    return len(due)
+
+
 def command_message(cmd: Command) -> dict[str, Any]:
-    """The JSON a terminal receives: ``{command_id, name, args, issued_at}``."""
+    """The JSON a terminal receives: ``{command_id, name, args, issued_at, expires_at}``."""
     return {
         "command_id": cmd.id,
         "name": cmd.name,
         "args": cmd.args,
         "issued_at": cmd.issued_at.isoformat(),
+        "expires_at": None if cmd.expires_at is None else cmd.expires_at.isoformat(),
     }
 
 

@@ -9,7 +9,9 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from posguard.fleet.db.models import EventRow, Incident, IncidentEvent
+from posguard.fleet.db.models import EventRow, Incident, IncidentEvent, Terminal
+
+FLEET_WIDE_LOOKBACK = 1000  # newest fleet-wide incidents searched for a merchant's terminals
 
 
 class IncidentStatus(StrEnum):
@@ -32,10 +34,69 @@ def find_open(session: Session, *, rule_id: str, scope: str) -> Incident | None:
 def get_incident(
     session: Session, *, incident_id: int, merchant_id: str | None = None
 ) -> Incident | None:
+    """An incident, if the caller may see it: a merchant sees its own terminals' incidents and
+    the fleet-wide ones that contain any of its terminals (merchant_terminals_in)."""
     inc = session.get(Incident, incident_id)
-    if inc is None or (merchant_id is not None and inc.merchant_id != merchant_id):
-        return None
-    return inc
+    if inc is None or merchant_id is None or inc.merchant_id == merchant_id:
+        return inc
+    if inc.terminal_id is None and merchant_terminals_in(
+        session, incident=inc, merchant_id=merchant_id
+    ):
+        return inc
+    return None
+
+
+def merchant_terminals_in(session: Session, *, incident: Incident, merchant_id: str) -> list[str]:
+    """The merchant's terminals affected by a fleet-wide incident: named in its member list or
+    owning an incident it swallowed. Nothing about other merchants' terminals."""
+    members = [str(m) for m in incident.explanation.get("members", [])]
+    mine: set[str] = set()
+    for chunk in range(0, len(members), 1000):
+        part = members[chunk : chunk + 1000]
+        mine.update(
+            session.scalars(
+                select(Terminal.id).where(
+                    Terminal.id.in_(part), Terminal.merchant_id == merchant_id
+                )
+            )
+        )
+    mine.update(
+        t
+        for t in session.scalars(
+            select(Incident.terminal_id).where(
+                Incident.parent_id == incident.id, Incident.merchant_id == merchant_id
+            )
+        )
+        if t is not None
+    )
+    return sorted(mine)
+
+
+def fleet_incidents_of_merchant(session: Session, *, merchant_id: str) -> dict[int, list[str]]:
+    """Fleet-wide incidents (no terminal of their own) that contain any of the merchant's
+    terminals, among the newest ``FLEET_WIDE_LOOKBACK``: incident id -> those terminals."""
+    mine = set(session.scalars(select(Terminal.id).where(Terminal.merchant_id == merchant_id)))
+    if not mine:
+        return {}
+    out: dict[int, set[str]] = {}
+    rows = session.execute(
+        select(Incident.id, Incident.explanation)
+        .where(Incident.terminal_id.is_(None))
+        .order_by(Incident.id.desc())
+        .limit(FLEET_WIDE_LOOKBACK)
+    )
+    for iid, explanation in rows:
+        hit = mine.intersection(str(m) for m in (explanation or {}).get("members", []))
+        if hit:
+            out[iid] = hit
+    for parent, tid in session.execute(
+        select(Incident.parent_id, Incident.terminal_id).where(
+            Incident.merchant_id == merchant_id, Incident.parent_id.is_not(None)
+        )
+    ):
+        if parent is not None and tid is not None:
+            out.setdefault(parent, set()).add(tid)
+    return {i: sorted(t) for i, t in out.items()}
 
 
 def list_incidents(
@@ -49,8 +110,9 @@ def list_incidents(
     offset: int = 0,
 ) -> Sequence[Incident]:
     q = select(Incident).order_by(Incident.id.desc())
-    if merchant_id is not None:
-        q = q.where(Incident.merchant_id == merchant_id)
+    if merchant_id is not None:  # its own, and the fleet-wide ones its terminals are in
+        fleet = list(fleet_incidents_of_merchant(session, merchant_id=merchant_id))
+        q = q.where((Incident.merchant_id == merchant_id) | Incident.id.in_(fleet))
     if status is not None:
         q = q.where(Incident.status == status)
     if terminal_id is not None:
@@ -60,15 +122,22 @@ def list_incidents(
     return session.scalars(q.limit(limit).offset(offset)).all()
 
 
-def incident_events(session: Session, *, incident_id: int, limit: int = 100) -> Sequence[EventRow]:
+def incident_events(
+    session: Session,
+    *,
+    incident_id: int,
+    limit: int = 100,
+    terminal_ids: Sequence[str] | None = None,
+) -> Sequence[EventRow]:
+    """The events linked to an incident (only those of ``terminal_ids`` when given)."""
     q = (
         select(EventRow)
         .join(IncidentEvent, IncidentEvent.event_id == EventRow.id)
         .where(IncidentEvent.incident_id == incident_id)
-        .order_by(EventRow.ts)
-        .limit(limit)
     )
-    return session.scalars(q).all()
+    if terminal_ids is not None:
+        q = q.where(EventRow.terminal_id.in_(list(terminal_ids)))
+    return session.scalars(q.order_by(EventRow.ts).limit(limit)).all()
 
 
 def acknowledge(session: Session, *, incident: Incident, by: str, now: datetime) -> bool:
@@ -78,15 +147,17 @@ def acknowledge(session: Session, *, incident: Incident, by: str, now: datetime)
     incident.status = IncidentStatus.ACKNOWLEDGED.value
     incident.acknowledged_at = now
     incident.acknowledged_by = by
-    incident.time_to_ack_s = (now - incident.opened_at).total_seconds()
+    incident.time_to_ack_s = max(0.0, (now - incident.opened_at).total_seconds())
     session.flush()
     return True
 
 
 def resolve(session: Session, *, incident: Incident, by: str, now: datetime) -> bool:
-    """Resolve an open or acknowledged incident (and close the ones it swallowed)."""
+    """Resolve an open or acknowledged incident. An incident never closes before it opened: a
+    clear event stamped earlier (a terminal's clock, a late delivery) closes it at its opening."""
     if incident.status not in (IncidentStatus.OPEN.value, IncidentStatus.ACKNOWLEDGED.value):
         return False
+    now = max(now, incident.opened_at)
     incident.status = IncidentStatus.RESOLVED.value
     incident.open_key = None
     incident.resolved_at = now

@@ -17,11 +17,12 @@ from posguard.catalog.model import Category, Entry
 from posguard.fleet.db.models import EventRow, Incident, Terminal
 from posguard.fleet.repo.incidents import IncidentStatus
 from posguard.fleet.web.filters import Filters
-from posguard.fleet.web.health import Health, classify
+from posguard.fleet.web.health import HEALTH_ORDER, Health, Signals, classify
 
 OPEN = (IncidentStatus.OPEN.value, IncidentStatus.ACKNOWLEDGED.value)
 SEVERITIES = ("critical", "major", "minor", "info")
 PRINTER_WINDOW = timedelta(days=7)
+TRAFFIC_WINDOW = timedelta(minutes=5)  # "traffic": an approved sale this recent
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,31 +104,39 @@ def fault_series(
     )
 
 
-def group_scopes(session: Session, *, catalog: Mapping[str, Entry]) -> tuple[set[str], set[str]]:
-    """Acquirer hosts and areas under an open fleet-wide *network* incident (their terminals
-    cannot reach the host). An issuer outage or a failed rollout on a model leaves terminals
-    able to transact, so it does not count here."""
-    hosts: set[str] = set()
-    areas: set[str] = set()
-    q = select(Incident.scope, Incident.code).where(
+def group_scopes(
+    session: Session, *, catalog: Mapping[str, Entry]
+) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """Acquirer hosts and areas under an open fleet-wide *network* incident, with when it
+    opened. An issuer outage or a failed rollout on a model leaves terminals able to transact,
+    so it does not count here."""
+    hosts: dict[str, datetime] = {}
+    areas: dict[str, datetime] = {}
+    q = select(Incident.scope, Incident.code, Incident.opened_at).where(
         Incident.status.in_(OPEN), Incident.terminal_id.is_(None)
     )
-    for scope, code in session.execute(q):
+    for scope, code, opened in session.execute(q):
         entry = catalog.get(code)
         if entry is None or entry.category is not Category.NETWORK:
             continue
         kind, _, value = scope.partition(":")
-        if kind == "host":
-            hosts.add(value)
-        elif kind == "area":
-            areas.add(value)
+        target = hosts if kind == "host" else areas if kind == "area" else None
+        if target is not None:
+            target[value] = min(opened, target.get(value, opened))
     return hosts, areas
 
 
 def latest_printer_states(
     session: Session, *, filters: Filters, now: datetime, terminal_ids: Sequence[str] | None = None
 ) -> dict[str, str]:
-    """The state in each terminal's newest printer event of the last week.
+    """The state in each terminal's newest printer event of the last week."""
+    return _latest_printer(session, filters, now, terminal_ids)
+
+
+def _latest_printer(
+    session: Session, filters: Filters, now: datetime, terminal_ids: Sequence[str] | None
+) -> dict[str, str]:
+    """terminal -> the state in its newest printer event of the last week.
 
     One pass over the week's printer events, newest kept per terminal in Python: a
     ``max(id) GROUP BY terminal_id`` subquery walks the (terminal_id, ts) index and looks up
@@ -136,16 +145,120 @@ def latest_printer_states(
     q = select(EventRow.id, EventRow.terminal_id, state).where(
         EventRow.kind == "printer", EventRow.ts >= now - PRINTER_WINDOW
     )
+    newest = _newest(session, _narrow(q, filters, terminal_ids))
+    return {t: v[0] for t, v in newest.items() if isinstance(v[0], str)}
+
+
+def _narrow(q: Any, filters: Filters, terminal_ids: Sequence[str] | None) -> Any:
     if filters.merchant:
         q = q.where(EventRow.merchant_id == filters.merchant)
     if terminal_ids is not None:
         q = q.where(EventRow.terminal_id.in_(list(terminal_ids)))
-    newest: dict[str, tuple[int, str | None]] = {}
-    for row_id, tid, value in session.execute(q):
+    return q
+
+
+def _newest(session: Session, q: Any) -> dict[str, Any]:
+    newest: dict[str, tuple[int, Any]] = {}
+    for row_id, tid, *values in session.execute(q):
         seen = newest.get(tid)
         if seen is None or row_id > seen[0]:
-            newest[tid] = (row_id, value)
-    return {tid: value for tid, (_, value) in newest.items() if isinstance(value, str)}
+            newest[tid] = (row_id, tuple(values))
+    return {tid: values for tid, (_, values) in newest.items()}
+
+
+def _latest_approved(
+    session: Session, filters: Filters, now: datetime, terminal_ids: Sequence[str] | None
+) -> dict[str, tuple[datetime, str | None]]:
+    """terminal -> (time, host) of its newest approved sale within ``TRAFFIC_WINDOW``."""
+    q = select(
+        EventRow.id, EventRow.terminal_id, EventRow.ts, EventRow.data["host"].as_string()
+    ).where(
+        EventRow.kind == "transaction",
+        EventRow.ts >= now - TRAFFIC_WINDOW,
+        EventRow.data["outcome"].as_string() == "approved",
+    )
+    return _newest(session, _narrow(q, filters, terminal_ids))
+
+
+def _latest_queue(
+    session: Session, filters: Filters, now: datetime, terminal_ids: Sequence[str] | None
+) -> dict[str, int]:
+    """terminal -> receipts waiting to print, as its newest heartbeat says (if it says)."""
+    q = select(
+        EventRow.id, EventRow.terminal_id, EventRow.data["receipts_queued"].as_integer()
+    ).where(EventRow.kind == "heartbeat", EventRow.ts >= now - TRAFFIC_WINDOW)
+    return {
+        t: int(v[0])
+        for t, v in _newest(session, _narrow(q, filters, terminal_ids)).items()
+        if v[0] is not None
+    }
+
+
+def terminal_signals(
+    session: Session,
+    *,
+    filters: Filters,
+    now: datetime,
+    catalog: Mapping[str, Entry],
+    terminal_ids: Sequence[str] | None = None,
+) -> dict[str, tuple[Signals, str]]:
+    """terminal -> (its signals, its own acquirer host), for every terminal with any signal."""
+    codes: dict[str, dict[str, datetime]] = defaultdict(dict)
+    q = filters.apply(
+        select(Incident.terminal_id, Incident.code, Incident.opened_at)
+        .join(Terminal, Terminal.id == Incident.terminal_id)
+        .where(Incident.status.in_(OPEN))
+    )
+    if terminal_ids is not None:
+        q = q.where(Incident.terminal_id.in_(list(terminal_ids)))
+    for tid, code, opened in session.execute(q):
+        if tid is not None:
+            have = codes[tid].get(code)
+            codes[tid][code] = opened if have is None else min(have, opened)
+    hosts, areas = group_scopes(session, catalog=catalog)
+    placed = select(Terminal.id, Terminal.acquirer_host, Terminal.area)
+    if terminal_ids is not None:
+        placed = placed.where(Terminal.id.in_(list(terminal_ids)))
+    elif hosts or areas:
+        placed = placed.where(Terminal.acquirer_host.in_(hosts) | Terminal.area.in_(areas))
+    grouped: dict[str, datetime] = {}
+    primary: dict[str, str] = {}
+    for tid, host, area in session.execute(filters.apply(placed)):
+        primary[tid] = host
+        since = [t for t in (hosts.get(host), areas.get(area)) if t is not None]
+        if since:
+            grouped[tid] = min(since)
+    printers = _latest_printer(session, filters, now, terminal_ids)
+    approved = _latest_approved(session, filters, now, terminal_ids)
+    queued = _latest_queue(session, filters, now, terminal_ids)
+    wanted = set(codes) | set(grouped) | set(printers) | set(approved) | set(queued)
+    missing = [t for t in wanted if t not in primary]
+    for part in range(0, len(missing), 1000):
+        chunk = missing[part : part + 1000]
+        primary.update(
+            dict(
+                session.execute(
+                    filters.apply(
+                        select(Terminal.id, Terminal.acquirer_host).where(Terminal.id.in_(chunk))
+                    )
+                ).all()
+            )
+        )
+    out: dict[str, tuple[Signals, str]] = {}
+    for tid in wanted:
+        if tid not in primary:
+            continue  # outside the filters (the event queries narrow by merchant only)
+        at, via = approved.get(tid, (None, None))
+        signals = Signals(
+            codes=codes.get(tid, {}),
+            group_since=grouped.get(tid),
+            approved_at=at,
+            approved_host=via,
+            printer_state=printers.get(tid),
+            receipts_queued=queued.get(tid, 0),
+        )
+        out[tid] = (signals, primary[tid])
+    return out
 
 
 def terminal_health(
@@ -153,35 +266,13 @@ def terminal_health(
 ) -> tuple[int, dict[str, Health]]:
     """How many terminals match, and the health of every one that is not ``ok``."""
     total = session.scalar(filters.apply(select(func.count()).select_from(Terminal))) or 0
-    codes: dict[str, set[str]] = defaultdict(set)
-    q = filters.apply(
-        select(Incident.terminal_id, Incident.code)
-        .join(Terminal, Terminal.id == Incident.terminal_id)
-        .where(Incident.status.in_(OPEN))
-    )
-    for tid, code in session.execute(q):
-        if tid is not None:
-            codes[tid].add(code)
-    hosts, areas = group_scopes(session, catalog=catalog)
-    grouped: set[str] = set()
-    if hosts or areas:
-        cond = Terminal.acquirer_host.in_(hosts) | Terminal.area.in_(areas)
-        grouped = set(session.scalars(filters.apply(select(Terminal.id).where(cond))))
-    printers = latest_printer_states(session, filters=filters, now=now)
     out: dict[str, Health] = {}
-    for tid in set(codes) | grouped | set(printers):
-        h = classify(
-            codes.get(tid, ()),
-            catalog=catalog,
-            group_down=tid in grouped,
-            printer_state=printers.get(tid),
-        )
+    for tid, (signals, host) in terminal_signals(
+        session, filters=filters, now=now, catalog=catalog
+    ).items():
+        h = classify(signals, catalog=catalog, primary_host=host)
         if h is not Health.OK:
             out[tid] = h
-    if filters.any() and printers:
-        # the printer query narrows by merchant only; drop terminals outside the other filters
-        known = set(session.scalars(filters.apply(select(Terminal.id).where(Terminal.id.in_(out)))))
-        out = {t: h for t, h in out.items() if t in known}
     return total, out
 
 
@@ -226,13 +317,7 @@ def overview(
     )
 
 
-_RANK = {
-    Health.FROZEN: 4,
-    Health.DOWN: 3,
-    Health.PRINTER_FAULT: 2,
-    Health.DEGRADED: 1,
-    Health.OK: 0,
-}
+_RANK = {h: rank for rank, h in enumerate(HEALTH_ORDER)}  # worst last
 
 
 def filter_options(session: Session, *, merchant_scope: str | None) -> dict[str, list[str]]:
@@ -262,43 +347,48 @@ def list_incidents(
     category_codes: Sequence[str] | None,
     terminal_id: str | None = None,
     limit: int = 200,
+    also_ids: Sequence[int] = (),
 ) -> Sequence[tuple[Incident, Terminal | None]]:
-    """Incidents newest first, with their terminal; fleet-wide ones unless a merchant filter."""
+    """Incidents newest first, with their terminal; fleet-wide ones unless a filter narrows to
+    terminals, plus ``also_ids`` (the fleet-wide incidents a merchant's terminals are in)."""
+
+    def narrowed(q: Any) -> Any:
+        if status == "active":
+            q = q.where(Incident.status.in_(OPEN))
+        elif status:
+            q = q.where(Incident.status == status)
+        if severity:
+            q = q.where(Incident.severity == severity)
+        if category_codes is not None:
+            q = q.where(Incident.code.in_(list(category_codes)))
+        if terminal_id:
+            q = q.where(Incident.terminal_id == terminal_id)
+        return q.order_by(Incident.id.desc()).limit(limit)
+
     q = select(Incident, Terminal).outerjoin(Terminal, Terminal.id == Incident.terminal_id)
     if filters.any():
         q = filters.apply(q)
-    if status == "active":
-        q = q.where(Incident.status.in_(OPEN))
-    elif status:
-        q = q.where(Incident.status == status)
-    if severity:
-        q = q.where(Incident.severity == severity)
-    if category_codes is not None:
-        q = q.where(Incident.code.in_(list(category_codes)))
-    if terminal_id:
-        q = q.where(Incident.terminal_id == terminal_id)
-    rows = session.execute(q.order_by(Incident.id.desc()).limit(limit)).all()
-    return [(inc, term) for inc, term in rows]
+    rows = [(inc, term) for inc, term in session.execute(narrowed(q)).all()]
+    if also_ids and not terminal_id:
+        seen = {inc.id for inc, _ in rows}
+        extra = select(Incident).where(Incident.id.in_([i for i in also_ids if i not in seen]))
+        rows += [(inc, None) for inc in session.scalars(narrowed(extra))]
+        rows.sort(key=lambda r: -r[0].id)
+    return rows[:limit]
 
 
 def health_of(
     session: Session, *, terminal: Terminal, now: datetime, catalog: Mapping[str, Entry]
 ) -> Health:
     """One terminal's health, by the same rules as the overview's counts."""
-    codes = set(
-        session.scalars(
-            select(Incident.code).where(
-                Incident.terminal_id == terminal.id, Incident.status.in_(OPEN)
-            )
-        )
-    )
-    hosts, areas = group_scopes(session, catalog=catalog)
-    printers = latest_printer_states(
-        session, filters=Filters(merchant=terminal.merchant_id), now=now, terminal_ids=[terminal.id]
-    )
-    return classify(
-        codes,
+    found = terminal_signals(
+        session,
+        filters=Filters(merchant=terminal.merchant_id),
+        now=now,
         catalog=catalog,
-        group_down=terminal.acquirer_host in hosts or terminal.area in areas,
-        printer_state=printers.get(terminal.id),
-    )
+        terminal_ids=[terminal.id],
+    ).get(terminal.id)
+    if found is None:
+        return Health.OK
+    signals, host = found
+    return classify(signals, catalog=catalog, primary_host=host)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -92,10 +92,12 @@ def fleet_records(session: Session, *, merchant_id: str | None) -> FleetRecords:
 
 
 def brand_ranking(
-    session: Session, *, merchant_id: str | None, as_of: date, by_model: bool
+    session: Session, *, merchant_id: str | None, now: datetime, by_model: bool
 ) -> Ranking:
+    """Ranked on downtime per terminal-year up to ``now`` (today's incidents count, an open
+    one is down until now); terminals count from their install day up to today."""
     records = fleet_records(session, merchant_id=merchant_id)
-    return rank(records, as_of=as_of, by_model=by_model, rule=DASHBOARD_RULE)
+    return rank(records, as_of=now.date(), by_model=by_model, rule=DASHBOARD_RULE, until=now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,8 +77,9 @@ def pickup(
     ``command_result`` event carrying ``command_id``, ``status`` and ``detail``."""
     if terminal.id != terminal_id:
         raise not_found("terminal")
-    cmds = repo.pending_commands(session, terminal_id=terminal.id)
-    repo.mark_sent(session, commands=cmds, now=ctx.clock.now())
+    now = ctx.clock.now()
+    cmds = repo.pending_commands(session, terminal_id=terminal.id, now=now)
+    repo.mark_sent(session, commands=cmds, now=now)
     COMMANDS_SENT.labels("http").inc(len(cmds))
     return [CommandMessage.model_validate(repo.command_message(c)) for c in cmds]
 

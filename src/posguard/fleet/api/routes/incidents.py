@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -12,6 +12,7 @@ from posguard.fleet.api.deps import Ctx, CurrentUser, Principal, SessionDep, Sta
 from posguard.fleet.api.schemas.events import EventPublic
 from posguard.fleet.api.schemas.incidents import IncidentDetailPublic, IncidentPublic, StepPublic
 from posguard.fleet.db.models import Incident
+from posguard.fleet.merchant_view import merchant_safe_explanation
 from posguard.fleet.metrics import INCIDENTS
 from posguard.fleet.repo import incidents as repo
 from posguard.fleet.repo.users import Role
@@ -33,8 +34,10 @@ def to_public(
     catalog: Mapping[str, Entry],
     user: Principal,
     cls: type[IncidentPublic] = IncidentPublic,
+    own_terminals: Sequence[str] = (),
 ) -> IncidentPublic:
-    """An incident as the caller sees it: steps only if the catalog names the caller's audience."""
+    """An incident as the caller sees it: steps only if the catalog names the caller's audience;
+    a fleet-wide incident seen by a merchant names only ``own_terminals`` (its own)."""
     entry = catalog.get(inc.code)
     steps: list[StepPublic] = []
     audience: list[str] = []
@@ -45,8 +48,8 @@ def to_public(
         if _audiences(user) & set(entry.audience):
             steps = [StepPublic(zh=s.zh, en=s.en, check=s.check) for s in entry.steps]
     explanation = dict(inc.explanation)
-    if user.role is Role.MERCHANT:
-        explanation.pop("members", None)  # other merchants' terminals
+    if user.role is Role.MERCHANT and inc.terminal_id is None:
+        explanation = merchant_safe_explanation(explanation, own_terminals)
     return cls(
         id=inc.id,
         rule_id=inc.rule_id,
@@ -81,7 +84,8 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[IncidentPublic]:
-    """Incidents, newest first. A merchant sees only its terminals' ones (no fleet-wide ones)."""
+    """Incidents, newest first. A merchant sees its terminals' ones and, in a merchant-safe
+    form, the fleet-wide ones its terminals are in."""
     rows = repo.list_incidents(
         session,
         merchant_id=user.merchant_scope,
@@ -90,7 +94,10 @@ def list_incidents(
         limit=limit,
         offset=offset,
     )
-    return [to_public(r, ctx.catalog, user) for r in rows]
+    fleet: dict[int, list[str]] = {}
+    if user.merchant_scope is not None and any(r.terminal_id is None for r in rows):
+        fleet = repo.fleet_incidents_of_merchant(session, merchant_id=user.merchant_scope)
+    return [to_public(r, ctx.catalog, user, own_terminals=fleet.get(r.id, ())) for r in rows]
 
 
 def _get(session: SessionDep, incident_id: int, user: Principal) -> Incident:
@@ -106,13 +113,19 @@ def get_incident(
 ) -> IncidentDetailPublic:
     """One incident with its explanation, the events that matched and the incidents it swallowed."""
     inc = _get(session, incident_id, user)
-    out = to_public(inc, ctx.catalog, user, IncidentDetailPublic)
+    own: list[str] | None = None
+    if user.merchant_scope is not None and inc.terminal_id is None:
+        own = repo.merchant_terminals_in(session, incident=inc, merchant_id=user.merchant_scope)
+    out = to_public(inc, ctx.catalog, user, IncidentDetailPublic, own_terminals=own or ())
     assert isinstance(out, IncidentDetailPublic)
     out.events = [
-        EventPublic.model_validate(e) for e in repo.incident_events(session, incident_id=inc.id)
+        EventPublic.model_validate(e)
+        for e in repo.incident_events(session, incident_id=inc.id, terminal_ids=own)
     ]
-    if user.role is not Role.MERCHANT:
-        out.children = [c.id for c in repo.list_incidents(session, parent_id=inc.id, limit=1000)]
+    children = repo.list_incidents(
+        session, parent_id=inc.id, merchant_id=user.merchant_scope, limit=1000
+    )
+    out.children = [c.id for c in children if c.parent_id == inc.id]
     return out
 
 

@@ -31,6 +31,7 @@ class CommandPublic(CommandBase):
     sent_at: datetime | None = None
     completed_at: datetime | None = None
     result: dict[str, Any] | None = None
+    expires_at: datetime | None = None
 
 
 class CommandMessage(BaseModel):
@@ -40,3 +41,4 @@ class CommandMessage(BaseModel):
     name: str
     args: dict[str, Any]
     issued_at: datetime
+    expires_at: datetime | None = None

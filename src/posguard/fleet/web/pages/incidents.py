@@ -11,6 +11,7 @@ from posguard.catalog.model import Audience, Category
 from posguard.common.commands import Page, offered_on
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.db.models import Terminal
+from posguard.fleet.merchant_view import merchant_safe_explanation
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo import incidents as repo
 from posguard.fleet.repo.users import Role
@@ -52,6 +53,9 @@ def incident_list(request: Request, ctx: Ctx, session: SessionDep, user: WebUser
         severity=severity,
         category_codes=codes,
         terminal_id=terminal,
+        also_ids=list(repo.fleet_incidents_of_merchant(session, merchant_id=user.merchant_scope))
+        if user.merchant_scope is not None
+        else (),
     )
     return render(
         request,
@@ -80,22 +84,35 @@ def _detail(ctx: Ctx, session: SessionDep, user: WebUser, incident_id: int) -> d
     entry = ctx.catalog.get(inc.code)
     rule = next((r for r in ctx.rules if r.id == inc.rule_id), None)
     members: list[str] = []
+    own: list[str] | None = None  # a merchant on a fleet-wide incident: its terminals only
+    explanation = inc.explanation
     if inc.terminal_id:
         members = [inc.terminal_id]
     elif user.merchant_scope is None:
         members = [str(m) for m in inc.explanation.get("members", [])]
+    else:
+        own = members = repo.merchant_terminals_in(
+            session, incident=inc, merchant_id=user.merchant_scope
+        )
+        explanation = merchant_safe_explanation(inc.explanation, own)
     terminals = {
-        t.id: t for t in session.query(Terminal).filter(Terminal.id.in_(members[:200])).all()
+        t.id: t for t in session.query(Terminal).filter(Terminal.id.in_(members[:500])).all()
     }
     show_steps = entry is not None and bool(_audiences(user) & set(entry.audience))
-    children = [] if user.merchant_scope else repo.list_incidents(session, parent_id=inc.id)
+    children = [
+        c
+        for c in repo.list_incidents(session, parent_id=inc.id, merchant_id=user.merchant_scope)
+        if c.parent_id == inc.id
+    ]
     return {
         "inc": inc,
+        "explanation": explanation,
+        "fleet_wide_for_merchant": own is not None,
         "entry": entry,
         "rule": rule,
         "members": members,
         "terminals": terminals,
-        "events": repo.incident_events(session, incident_id=inc.id, limit=200),
+        "events": repo.incident_events(session, incident_id=inc.id, limit=200, terminal_ids=own),
         "show_steps": show_steps,
         "children": children,
         "commands": command_repo.list_commands(session, terminal_id=inc.terminal_id, limit=20)

@@ -24,7 +24,7 @@ REPORTS = ("brands", "models", "trends", "overdue")
 
 def _groups(ctx: Ctx, session: SessionDep, user: WebUser, *, by_model: bool) -> list[GroupStats]:
     ranking = brand_ranking(
-        session, merchant_id=user.merchant_scope, as_of=ctx.clock.now().date(), by_model=by_model
+        session, merchant_id=user.merchant_scope, now=ctx.clock.now(), by_model=by_model
     )
     return [*ranking.ranked, *ranking.insufficient]
 
@@ -61,6 +61,9 @@ def _group_rows(groups: list[GroupStats]) -> list[list[Any]]:
             else round(g.failures_per_terminal_year, 3),
             None if g.mttr_hours is None else round(g.mttr_hours, 2),
             None if g.remote_share is None else round(g.remote_share, 3),
+            None
+            if g.downtime_hours_per_terminal_year is None
+            else round(g.downtime_hours_per_terminal_year, 3),
         ]
         for g in groups
     ]
@@ -84,6 +87,7 @@ def report_csv(name: str, ctx: Ctx, session: SessionDep, user: WebUserDep) -> Re
             t("reports.failure_rate"),
             t("reports.mttr"),
             t("reports.remote_share"),
+            t("reports.downtime"),
         ]
         rows = _group_rows(_groups(ctx, session, user, by_model=name == "models"))
     elif name == "trends":

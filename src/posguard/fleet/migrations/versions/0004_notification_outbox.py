@@ -3,8 +3,8 @@
 One row per (incident, transition, channel, recipient), unique by its idempotency key, so a
 replay or a second worker never enqueues or sends a notification twice (posguard.fleet.notify).
 
-Revision ID: 0003_i18_notification_outbox
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_i18_notification_outbox"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,69 @@
+"""One correlator at a time: a PostgreSQL session-level advisory lock, held on a connection of
+its own for as long as the correlator runs. When its process dies the server drops the
+connection and the lock with it, and a waiting correlator takes over. SQLite has one writer
+machine anyway: the lock is always granted there.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from sqlalchemy import Connection, Engine, text
+
+CORRELATOR_LOCK = 0x706F_7367_0015  # "posg" + issue 15: one number for every fleet process
+
+
+class AdvisoryLock:
+    def __init__(self, engine: Engine, key: int = CORRELATOR_LOCK) -> None:
+        self.engine = engine
+        self.key = key
+        self._conn: Connection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return True
+        if self.engine.dialect.name != "postgresql":
+            self._conn = self.engine.connect()
+            return True
+        conn = self.engine.connect()
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
+        conn.commit()
+        if got:
+            self._conn = conn
+        else:
+            conn.close()
+        return got
+
+    def acquire(self, *, poll_s: float = 1.0, timeout_s: float | None = None) -> bool:
+        """Wait until the lock is ours (or ``timeout_s`` passes); True when held."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self.try_acquire():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_s)
+        return True
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                conn.commit()
+        finally:
+            conn.close()
+
+    def __enter__(self) -> AdvisoryLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()

@@ -511,7 +511,8 @@ def test_wizard_hand_over_numbers_steps_from_one(client: TestClient) -> None:
         )
     steps = re.findall(r"<dt>#(\d+)</dt>", page.text)
     assert 'id="escalation"' in page.text
-    assert steps and steps[0] == "1" and "0" not in steps
+    assert steps[:1] == ["1"]
+    assert "0" not in steps
 
 
 def test_merchant_sees_the_fleet_incident_its_terminals_are_in(

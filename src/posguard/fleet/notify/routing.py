@@ -7,7 +7,7 @@ Pure: the caller passes the incident's placement and its catalog entry.
 >>> cfg = parse_config({"channels": [{"id": "ops", "type": "webhook", "url": "http://x/",
 ...     "secret": {"env": "S"}}], "routes": [{"id": "big", "match": {"severity_at_least":
 ...     "major", "hosts": ["acq-*"]}, "notify": [{"channel": "ops"}]}]}, source="t")
->>> inc = Subject(code="NET.HOST_DOWN", severity="critical", scope="host:acq-east",
+>>> inc = Subject(code="NET.HOST_UNREACHABLE", severity="critical", scope="host:acq-east",
 ...     terminal_id=None, merchant_id=None, host="acq-east", area=None, entry=None)
 >>> [(r.route_id, r.channel, r.level) for r in recipients(cfg, inc, "open")]
 [('big', 'ops', 0)]

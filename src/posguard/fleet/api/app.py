@@ -27,6 +27,8 @@ from posguard.fleet.api.routes import (
     health,
     incidents,
     maintenance,
+    merchants,
+    provision,
     rules,
     terminals,
 )
@@ -57,6 +59,8 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     commands.router,
     rules.router,
     maintenance.router,
+    merchants.router,
+    provision.router,
 )
 
 

@@ -120,7 +120,7 @@ def test_duplicates_and_missing_merchants_are_one_line_errors_without_secrets(
 ) -> None:
     args = ["--merchant", "M1", "--model", "PX-5", "--acquirer-host", "h", "--area", "a"]
     assert _run("add-terminal", "T1", *args, "--db", fleet_db.url)[0] == 0
-    code, out, err = _run("add-terminal", "T1", *args, "--db", fleet_db.url)
+    code, _out, err = _run("add-terminal", "T1", *args, "--db", fleet_db.url)
     assert code == 1
     assert err == "error: terminal T1 already exists (merchant M1) / 终端已存在\n"
     r = CliRunner().invoke(

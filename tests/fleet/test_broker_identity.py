@@ -188,7 +188,7 @@ def test_the_ingest_worker_stores_over_tls_with_a_client_certificate(
 
 
 def test_tls_options_name_the_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--tls-ca .*nope.pem: no such file"):
+    with pytest.raises(ConfigError, match=r"--tls-ca .*nope\.pem: no such file"):
         broker_tls_context(ca_file=tmp_path / "nope.pem")
     with pytest.raises(ConfigError, match="needs both --tls-cert and --tls-key"):
         broker_tls_context(cert_file=tmp_path / "c.pem")

@@ -314,6 +314,7 @@ class MqttIngestWorker:
                 self._store_backoff = min(
                     delay * 2, _STORE_BACKOFF_MAX_S, max(0.5, self.session_expiry_s / 2)
                 )
+        MQTT_CONNECTED.labels(self.client_id).set(0)
 
     async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         """Consume (and dispatch) until ``stop`` is set or a task ends with an error. Nothing is

@@ -197,6 +197,23 @@ def _chunks(items: Sequence[Any], n: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[i : i + n]
 
 
+def _insert_many(
+    session: Session, model: type[Merchant] | type[Terminal], rows: list[dict[str, Any]]
+) -> None:
+    """Insert ``rows`` (same keys each). On PostgreSQL with ``COPY``, inside the session's
+    transaction (an executemany sends one statement a row: 10,000 terminals took ~5 s);
+    elsewhere with the ORM's bulk insert."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(model), rows)
+        return
+    columns = list(rows[0])
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    raw: Any = session.connection().connection.driver_connection  # psycopg.Connection
+    with raw.cursor() as cur, cur.copy(f'COPY "{model.__tablename__}" ({quoted}) FROM STDIN') as cp:
+        for row in rows:
+            cp.write_row([row[c] for c in columns])
+
+
 def apply(session: Session, parsed: Parsed, *, now: datetime) -> ImportReport:
     """Write the parsed rows in ``session`` (the caller commits); returns the report, whose
     ``credentials`` are the new terminals' (to be delivered once)."""
@@ -221,7 +238,7 @@ def apply(session: Session, parsed: Parsed, *, now: datetime) -> ImportReport:
         if i in existing and name is not None and name != existing[i]
     ]
     if new_m:
-        session.execute(insert(Merchant), new_m)
+        _insert_many(session, Merchant, new_m)
     if renames:
         session.execute(update(Merchant), renames)
     report.created["merchants"] = len(new_m)
@@ -239,11 +256,12 @@ def apply(session: Session, parsed: Parsed, *, now: datetime) -> ImportReport:
         seen.add(t.id)
         rows.append((where, t))
     for chunk in _chunks(rows):
+        columns = [getattr(Terminal, f) for f in ("id", *TERMINAL_FIELDS)]
         known = {
             r.id: r
             for r in session.execute(
-                select(Terminal).where(Terminal.id.in_([t.id for _, t in chunk]))
-            ).scalars()
+                select(*columns).where(Terminal.id.in_([t.id for _, t in chunk]))
+            )
         }
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
@@ -278,7 +296,7 @@ def apply(session: Session, parsed: Parsed, *, now: datetime) -> ImportReport:
                 else:
                     report.unchanged["terminals"] += 1
         if inserts:
-            session.execute(insert(Terminal), inserts)
+            _insert_many(session, Terminal, inserts)
         for u in updates:  # few, each with its own columns
             session.execute(update(Terminal).where(Terminal.id == u["id"]).values(**u))
         report.created["terminals"] += len(inserts)

@@ -192,3 +192,28 @@ def test_tls_options_name_the_missing_file(tmp_path: Path) -> None:
         broker_tls_context(ca_file=tmp_path / "nope.pem")
     with pytest.raises(ConfigError, match="needs both --tls-cert and --tls-key"):
         broker_tls_context(cert_file=tmp_path / "c.pem")
+
+
+def test_the_terminal_agent_presents_its_client_certificate(
+    tls_broker: tuple[int, dict[str, Path]],
+) -> None:
+    """The agent side of the same listener: with ``cert_file``/``key_file`` it connects, without
+    them the broker refuses it."""
+    from posguard.terminal.service import AgentSettings
+
+    port, files = tls_broker
+    with_cert = AgentSettings(
+        transport="mqtt", tls=True, ca_file=files["ca"], cert_file=files["cert"],
+        key_file=files["key"],
+    )  # fmt: skip
+    without = AgentSettings(transport="mqtt", tls=True, ca_file=files["ca"])
+
+    async def connect(settings: AgentSettings) -> None:
+        async with aiomqtt.Client("localhost", port, tls_context=settings.tls_context(), timeout=5):
+            pass
+
+    asyncio.run(connect(with_cert))
+    with pytest.raises(aiomqtt.MqttError):
+        asyncio.run(connect(without))
+    with pytest.raises(ConfigError, match="go together"):
+        AgentSettings(transport="mqtt", tls=True, cert_file=files["cert"]).tls_context()

@@ -7,7 +7,7 @@ Rotation (every API worker gets the same settings at each step):
 1. add the new key to ``POSGUARD_FLEET_JWT_KEYS`` next to the old one, still signing with the
    old (``POSGUARD_FLEET_JWT_SIGNING_KEY_ID``); restart the workers one by one;
 2. sign with the new key id; restart again: tokens signed with the old key still verify;
-3. after the token lifetime (``token_ttl_s``; 12 h for web sessions), drop the old key.
+3. after the token lifetime (``token_ttl_s``; 8 h for web sessions), drop the old key.
 
 >>> keys = JwtKeys.build({"a": "s" * 32, "b": "t" * 32}, signing_kid="b")
 >>> keys.signing_kid, keys.signing_secret == "t" * 32, [k for k, _ in keys.verification()]

@@ -114,3 +114,42 @@ def test_the_mqtt_worker_exposes_its_own_counts(
     assert _value("posguard_fleet_mqtt_rejected_total", worker=cid, reason="not_json") == 1
     assert _value("posguard_fleet_mqtt_batch_seconds_count", worker=cid) >= 1
     assert connected == [1.0, 0.0]
+
+
+def test_refusals_of_unknown_terminals_are_logged_per_reason_not_per_event(
+    sqlite_db: FleetDB, mqtt_broker: tuple[str, int]
+) -> None:
+    root = f"obs-{uuid.uuid4().hex[:8]}/v1"
+    store = EventStore(sqlite_db.sessions, catalog=default_catalog(), clock=SystemClock())
+    worker = MqttIngestWorker(
+        store,
+        host=mqtt_broker[0],
+        port=mqtt_broker[1],
+        topic_root=root,
+        share_group=f"g{uuid.uuid4().hex[:8]}",
+        linger_s=0.3,
+    )
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await asyncio.wait_for(worker.subscribed.wait(), 15)
+        async with aiomqtt.Client(*mqtt_broker) as pub:
+            for tid in ("U1", "U2"):
+                events = [event(tid, i, merchant_id="M01") for i in range(1, 26)]
+                body = json.dumps(events, default=str).encode()
+                await pub.publish(f"{root}/M01/{tid}/events", body, qos=1)
+        for _ in range(200):
+            if worker.stats.received >= 50:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+    with capture_logs() as logs:
+        asyncio.run(scenario())
+    lines = [e for e in logs if e["event"] == "fleet.mqtt.refused"]
+    assert 1 <= len(lines) <= 2  # one per batch and reason, not 50
+    assert {e["reason"] for e in lines} == {"unknown terminal {terminal}"}
+    assert sum(e["events"] for e in lines) == 50
+    assert set().union(*(e["terminals"] for e in lines)) == {"U1", "U2"}

@@ -208,6 +208,27 @@ def _oversize(payload: bytes) -> str | None:
     return "too_large" if len(payload) > MAX_EVENT_BYTES else None
 
 
+def _log_refused(refused: list[EventResult]) -> None:
+    """One ``fleet.mqtt.refused`` line per reason in a batch, not one per event (a terminal the
+    fleet does not know resends its whole outbox: 645 lines from 32 terminals in the review):
+    the reason with the terminal id taken out, the events, and the terminals (at most 20)."""
+    groups: dict[str, list[EventResult]] = {}
+    for r in refused:
+        reason = r.reason or "refused"
+        if r.terminal_id:
+            reason = reason.replace(r.terminal_id, "{terminal}")
+        groups.setdefault(reason, []).append(r)
+    for reason, rows in groups.items():
+        terminals = sorted({r.terminal_id for r in rows if r.terminal_id})
+        log.info(
+            "fleet.mqtt.refused",
+            reason=reason,
+            events=len(rows),
+            terminals=terminals[:20],
+            terminal_count=len(terminals),
+        )
+
+
 class MqttIngestWorker:
     def __init__(
         self,
@@ -562,6 +583,7 @@ class MqttIngestWorker:
             MQTT_MALFORMED.labels(reason).inc()
             MQTT_REJECTED.labels(self.client_id, reason).inc()
             MQTT_EVENTS.labels(self.client_id, "rejected").inc()
+        refused: list[EventResult] = []
         for r in results:
             if r.outcome is Outcome.STORED:
                 self.stats.stored += 1
@@ -578,9 +600,8 @@ class MqttIngestWorker:
                 MQTT_MALFORMED.labels(reason).inc()
                 MQTT_REJECTED.labels(self.client_id, reason).inc()
                 MQTT_EVENTS.labels(self.client_id, "rejected").inc()
-                log.info(
-                    "fleet.mqtt.refused", terminal_id=r.terminal_id, seq=r.seq, reason=r.reason
-                )
+                refused.append(r)
+        _log_refused(refused)
         return True
 
     def _claim(self) -> list[tuple[str, dict[str, Any]]]:

@@ -230,7 +230,7 @@ def apply(session: Session, parsed: Parsed, *, now: datetime) -> ImportReport:
     existing: dict[str, str] = {}
     for chunk in _chunks(ids):
         found = session.execute(select(Merchant.id, Merchant.name).where(Merchant.id.in_(chunk)))
-        existing.update((mid, name) for mid, name in found.tuples())
+        existing.update((mid, name) for mid, name in found)
     new_m = [{"id": i, "name": wanted[i] or i, "created_at": now} for i in ids if i not in existing]
     renames = [
         {"id": i, "name": name}

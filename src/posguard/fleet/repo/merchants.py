@@ -62,5 +62,5 @@ def list_merchants(
                 func.lower(Merchant.name).like(pattern, escape="\\"),
             )
         )
-    rows = session.execute(q.limit(limit).offset(offset)).tuples()
+    rows = session.execute(q.limit(limit).offset(offset))
     return [MerchantSummary(i, n, int(c)) for i, n, c in rows]

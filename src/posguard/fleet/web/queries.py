@@ -263,7 +263,7 @@ def merchant_names(session: Session, ids: Sequence[str]) -> dict[str, str]:
             (mid, name)
             for mid, name in session.execute(
                 select(Merchant.id, Merchant.name).where(Merchant.id.in_(chunk))
-            ).tuples()
+            )
         )
     return out
 

@@ -9,8 +9,9 @@ MQTT consume, command dispatch). :func:`supervise` runs one of them:
   to ``backoff_max_s``) and starts a *fresh* body: in-memory state of a failed round is not
   trusted again (the diagnosis loop rebuilds its windows from the database).
 - The first failure is logged at ERROR with its cause (``fleet.loop.failed``); while the loop
-  keeps failing with the same cause it is not logged again, only counted; a different cause is
-  logged again; the first success after failures logs ``fleet.loop.recovered`` with the count.
+  keeps failing with a cause already logged it is not logged again, only counted; a new cause
+  is logged once; the first success after failures logs ``fleet.loop.recovered`` with the
+  count (and the next outage is logged afresh).
 - Liveness: ``posguard_fleet_loop_heartbeat_timestamp_seconds{loop}`` (wall-clock seconds of
   the last beat), ``posguard_fleet_loop_up{loop}`` (1 running and beating, 0 failing or
   stopped) and ``posguard_fleet_loop_failures_total{loop, error}``. A loop that hangs or keeps
@@ -70,6 +71,7 @@ class LoopHealth:
     failures: int = 0  # in a row, since the last beat
     last_error: str | None = None
     restarts: int = 0
+    causes: set[str] = field(default_factory=set)  # logged since the last beat
 
     def age(self, now: float | None = None) -> float:
         return (time.time() if now is None else now) - self.last_beat
@@ -95,6 +97,7 @@ class LoopHealth:
             )
             self.failures = 0
             self.last_error = None
+            self.causes.clear()
 
     def public(self, now: float | None = None) -> dict[str, object]:
         return {
@@ -158,7 +161,8 @@ async def supervise(
         except Exception as exc:
             cause = describe(exc)
             LOOP_FAILURES.labels(name, type(exc).__name__).inc()
-            if cause != health.last_error:
+            if cause not in health.causes:  # two causes taking turns: each logged once
+                health.causes.add(cause)
                 log.error(
                     "fleet.loop.failed",
                     loop=name,

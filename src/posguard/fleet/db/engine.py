@@ -37,6 +37,16 @@ def _count_error(context: Any) -> None:
     DB_ERRORS.labels(type(orig).__name__).inc()
 
 
+_PG_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms unacknowledged data may wait
+}
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite files get their directory created and WAL switched on."""
     try:
@@ -51,6 +61,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(eng, "connect", _sqlite_pragmas)
     else:
         kwargs.setdefault("pool_pre_ping", True)
+        if parsed.get_backend_name() == "postgresql":
+            # a server that vanishes without closing the connection (a host down, a network
+            # partition) fails a call within ~30 s instead of hanging a loop on TCP timeouts
+            args = {**_PG_CONNECT_ARGS, **kwargs.pop("connect_args", {})}
+            kwargs["connect_args"] = args
         eng = create_engine(url, **kwargs)
     event.listen(eng, "handle_error", _count_error)
     return eng

@@ -790,6 +790,54 @@ def _service_rss(n: int) -> Result:
     )
 
 
+def _provision(kind: str, quick: bool) -> list[Result]:
+    """``posguard fleet import``'s path (parse + apply + commit) for a CSV of N terminals of
+    N/10 merchants, into an empty database and again (nothing changes); baseline: the
+    one-at-a-time path (``add_terminal`` and a commit per terminal, what ``add-terminal`` and
+    the API do), on 300 terminals of the same database."""
+    from posguard.fleet.provision import apply, parse
+    from posguard.fleet.repo.terminals import add_terminal
+
+    n = 2_000 if quick else 10_000
+    header = "id,merchant_id,merchant_name,model,brand,firmware,acquirer_host,area\n"
+    body = "".join(
+        f"P{i:07d},PM{i // 10:06d},Shop {i // 10},PX-5,Acme,2.1.0,acq-{i % 10},area-{i % 50}\n"
+        for i in range(n)
+    )
+    data = (header + body).encode()
+    out: list[Result] = []
+    with _database(kind) as url:
+        eng = make_engine(url)
+        sessions = make_sessionmaker(eng)
+        t = time.perf_counter()
+        for i in range(300):
+            with sessions.begin() as s:
+                add_terminal(
+                    s, terminal_id=f"B{i:07d}", merchant_id=f"BM{i // 10:05d}", model="PX-5",
+                    brand="Acme", firmware="2.1.0", acquirer_host="acq-1", area="area-1", now=T0,
+                )  # fmt: skip
+        one_by_one = 300 / (time.perf_counter() - t)
+        for label in ("new", "again, unchanged"):
+            t = time.perf_counter()
+            with sessions.begin() as s:
+                report = apply(s, parse(data, name="fleet.csv"), now=T0)
+            rate = n / (time.perf_counter() - t)
+            assert not report.refused
+            out.append(
+                Result(
+                    f"fleet import {n:,} terminals ({label}), {kind}",
+                    rate,
+                    "terminals/s",
+                    baseline=one_by_one,
+                    baseline_name="add_terminal, a commit each",
+                    target=">= 1,000 terminals/s into PostgreSQL",
+                    note=report.summary(),
+                )
+            )
+        eng.dispose()
+    return out
+
+
 def _log(results: list[Result]) -> list[Result]:
     import sys
 
@@ -810,6 +858,8 @@ def run(quick: bool) -> list[Result]:
         for stored in (0, prefill):
             results.extend(_log(_ingest(kind, quick, prefill=stored)))
     results.extend(_log(_latency(quick)))
+    for kind in kinds:
+        results.extend(_log(_provision(kind, quick)))
     results.extend(_log([_memory(10_000), _memory(100_000)]))
     results.extend(_log([_service_rss(10_000), _service_rss(100_000)]))
     for eng in _ENGINES.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -108,9 +109,10 @@ def test_mqtt_worker_takes_a_stable_client_id_and_session_expiry(
     class Recorder:
         def __init__(self, store: object, **kwargs: object) -> None:
             seen.update(kwargs)
+            self.subscribed = asyncio.Event()
 
-        async def run(self, stop: object) -> None:
-            return None
+        async def run(self, stop: asyncio.Event) -> None:
+            stop.set()  # a supervised loop that returns unasked is started again
 
     monkeypatch.setattr(mqtt_worker, "MqttIngestWorker", Recorder)
     url = f"sqlite:///{tmp_path / 'fleet.db'}"

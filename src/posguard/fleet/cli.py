@@ -1,15 +1,24 @@
-"""`posguard fleet ...`: migrate, serve, mqtt-worker, diagnose, create-user, add-terminal."""
+"""`posguard fleet ...`: migrate, serve, mqtt-worker, diagnose, create-user, add-merchant,
+merchants, add-terminal, import, notify.
+
+Expected failures (bad configuration, a duplicate, a missing merchant, a database that does not
+answer) end with one line on stderr and exit status 1, never a traceback: SQLAlchemy's own text
+would carry the statement's parameters (a password hash, a credential hash)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from posguard.common.errors import ConfigError
 from posguard.fleet.config import FleetSettings
 from posguard.fleet.notify.cli import app as notify_app
 
@@ -24,6 +33,31 @@ DbOpt = Annotated[
 ]
 
 
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def db_error_text(exc: SQLAlchemyError) -> str:
+    """The driver's first line (what rule broke), never SQLAlchemy's statement and parameters."""
+    orig = getattr(exc, "orig", None)
+    first = (str(orig if orig is not None else exc).strip().splitlines() or [""])[0]
+    return f"{type(orig or exc).__name__}: {first}"[:300]
+
+
+@contextlib.contextmanager
+def _one_line_errors(what: str) -> Iterator[None]:
+    """Turn configuration and database errors into one line on stderr and exit status 1."""
+    try:
+        yield
+    except ConfigError as exc:
+        _fail(str(exc))
+    except IntegrityError as exc:
+        _fail(f"{what}: refused by the database ({db_error_text(exc)})")
+    except SQLAlchemyError as exc:
+        _fail(f"{what}: database error ({db_error_text(exc)})")
+
+
 def _settings(db: str | None, **extra: object) -> FleetSettings:
     base = FleetSettings()
     updates: dict[str, object] = {k: v for k, v in extra.items() if v is not None}
@@ -33,18 +67,31 @@ def _settings(db: str | None, **extra: object) -> FleetSettings:
 
 
 @app.command()
-def migrate(db: DbOpt = None, revision: str = "head") -> None:
-    """Create or upgrade the fleet database schema / 创建或升级数据库结构."""
+def migrate(
+    db: DbOpt = None,
+    revision: Annotated[str, typer.Option(help="Target revision (default: the newest).")] = "head",
+    downgrade: Annotated[
+        bool,
+        typer.Option(
+            "--downgrade",
+            help="Allow going back to an older revision (drops what the newer ones added).",
+        ),
+    ] = False,
+) -> None:
+    """Create, upgrade or (with --downgrade) downgrade the fleet database schema /
+    创建、升级或回退数据库结构."""
     from posguard.fleet.db.engine import make_engine
-    from posguard.fleet.db.migrate import upgrade
+    from posguard.fleet.db.migrate import migrate_to
 
     settings = _settings(db)
-    engine = make_engine(settings.database_url)
-    try:
-        upgrade(engine, revision)
-    finally:
-        engine.dispose()
-    typer.echo(f"fleet database at {revision}: {engine.url.render_as_string(hide_password=True)}")
+    with _one_line_errors("migrate"):
+        engine = make_engine(settings.database_url)
+        try:
+            before, after = migrate_to(engine, revision, allow_downgrade=downgrade)
+        finally:
+            engine.dispose()
+    where = engine.url.render_as_string(hide_password=True)
+    typer.echo(f"fleet database {before or 'empty'} -> {after}: {where}")
 
 
 @app.command()
@@ -70,12 +117,16 @@ def serve(
     if workers > 1:
         from posguard.fleet.serve import serve_processes
 
-        raise typer.Exit(serve_processes(settings, host=host, port=port, workers=workers))
+        with _one_line_errors("serve"):
+            status = serve_processes(settings, host=host, port=port, workers=workers)
+        raise typer.Exit(status)
     import uvicorn
 
     from posguard.fleet.api.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    with _one_line_errors("serve"):
+        app_ = create_app(settings)
+    uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False)
 
 
 @app.command("mqtt-worker")
@@ -98,24 +149,89 @@ def mqtt_worker(
         int,
         typer.Option(min=0, max=86_400, help="Seconds the broker keeps this worker's session."),
     ] = 60,
+    username: Annotated[
+        str | None,
+        typer.Option(help="Broker login (or POSGUARD_FLEET_MQTT_USERNAME)."),
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File holding the broker password (or POSGUARD_FLEET_MQTT_PASSWORD); "
+            "never on the command line."
+        ),
+    ] = None,
+    tls: Annotated[
+        bool | None,
+        typer.Option("--tls/--no-tls", help="TLS to the broker (or POSGUARD_FLEET_MQTT_TLS)."),
+    ] = None,
+    tls_ca: Annotated[
+        Path | None, typer.Option(help="CA certificate(s) to verify the broker with.")
+    ] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="Client certificate (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Client certificate's key (PEM).")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65_535, help="Serve Prometheus metrics on this port."),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port.")] = "127.0.0.1",
 ) -> None:
     """Ingest telemetry from the MQTT broker (shared subscription) / 从MQTT接收遥测."""
     from posguard.fleet.context import FleetContext
+    from posguard.fleet.ingest.broker_tls import broker_tls_context
     from posguard.fleet.ingest.mqtt_worker import MqttIngestWorker
+    from posguard.fleet.supervise import Beat, LoopRegistry, beat_while, supervise
 
-    settings = _settings(db, mqtt_host=broker, mqtt_port=broker_port)
-    ctx = FleetContext.build(settings)
+    settings = _settings(
+        db,
+        mqtt_host=broker,
+        mqtt_port=broker_port,
+        mqtt_username=username,
+        mqtt_tls=tls,
+        mqtt_tls_ca_file=tls_ca,
+        mqtt_tls_cert_file=tls_cert,
+        mqtt_tls_key_file=tls_key,
+    )
+    with _one_line_errors("mqtt-worker"):
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        if password_file is not None:
+            try:
+                password = password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"--password-file {password_file}: {exc.strerror}") from exc
+        tls_context = None
+        if settings.mqtt_tls or settings.mqtt_tls_ca_file or settings.mqtt_tls_cert_file:
+            tls_context = broker_tls_context(
+                ca_file=settings.mqtt_tls_ca_file,
+                cert_file=settings.mqtt_tls_cert_file,
+                key_file=settings.mqtt_tls_key_file,
+            )
+        ctx = FleetContext.build(settings)
+    loops = LoopRegistry()
+    dispatch_health = (
+        loops.register("command-dispatch", stale_after_s=settings.loop_stale_after_s)
+        if dispatch_commands
+        else None
+    )
     worker = MqttIngestWorker(
         ctx.store,
         host=settings.mqtt_host,
         port=settings.mqtt_port,
         username=settings.mqtt_username,
-        password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
+        password=password,
         dispatch_commands=dispatch_commands,
         sessions=ctx.sessions,
         client_id=client_id,
         session_expiry_s=session_expiry,
+        tls_context=tls_context,
+        on_dispatch_round=dispatch_health.beat if dispatch_health is not None else None,
     )
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from posguard.fleet.process_metrics import start_process_metrics
+
+        start_http_server(metrics_port, addr=metrics_host)
+        start_process_metrics(ctx.engine)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -123,7 +239,23 @@ def mqtt_worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await worker.run(stop)
+
+        async def consume(beat: Beat) -> None:
+            # the worker reconnects by itself; the supervisor restarts it after anything else
+            # and its heartbeat shows whether it is subscribed
+            alive = asyncio.create_task(beat_while(beat, worker.subscribed.is_set, stop, 5.0))
+            try:
+                await worker.run(stop)
+            finally:
+                alive.cancel()
+
+        await supervise(
+            "mqtt-consume",
+            consume,
+            stop,
+            registry=loops,
+            stale_after_s=settings.loop_stale_after_s,
+        )
 
     try:
         asyncio.run(main())
@@ -203,7 +335,8 @@ def create_user(
 ) -> None:
     """Create an API user (password hashed with argon2) / 创建用户."""
     from posguard.fleet.db.engine import make_engine, make_sessionmaker
-    from posguard.fleet.repo.users import Role
+    from posguard.fleet.db.models import Merchant
+    from posguard.fleet.repo.users import Role, get_user
     from posguard.fleet.repo.users import create_user as create
 
     if len(password) < 10:
@@ -212,22 +345,78 @@ def create_user(
         role_ = Role(role)
     except ValueError as exc:
         raise typer.BadParameter("admin, ops or merchant", param_hint="--role") from exc
-    engine = make_engine(_settings(db).database_url)
-    try:
-        with make_sessionmaker(engine).begin() as session:
-            create(
-                session,
-                username=username,
-                password=password,
-                role=role_,
-                merchant_id=merchant,
-                now=datetime.now(UTC),
-            )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--merchant") from exc
-    finally:
-        engine.dispose()
+    with _one_line_errors(f"user {username}"):
+        engine = make_engine(_settings(db).database_url)
+        try:
+            with make_sessionmaker(engine).begin() as session:
+                if get_user(session, username=username) is not None:
+                    _fail(f"user {username} already exists / 用户已存在")
+                if merchant is not None and session.get(Merchant, merchant) is None:
+                    _fail(
+                        f"merchant {merchant} does not exist (create it with "
+                        "`posguard fleet add-merchant`) / 商户不存在"
+                    )
+                try:
+                    create(
+                        session,
+                        username=username,
+                        password=password,
+                        role=role_,
+                        merchant_id=merchant,
+                        now=datetime.now(UTC),
+                    )
+                except ValueError as exc:
+                    raise typer.BadParameter(str(exc), param_hint="--merchant") from exc
+        finally:
+            engine.dispose()
     typer.echo(f"user {username} ({role_.value}) created")
+
+
+@app.command("add-merchant")
+def add_merchant(
+    merchant_id: str,
+    name: Annotated[str, typer.Option(help="Merchant name (default: its id).")] = "",
+    db: DbOpt = None,
+) -> None:
+    """Create a merchant, or rename an existing one / 创建或更名商户."""
+    from posguard.fleet.db.engine import make_engine, make_sessionmaker
+    from posguard.fleet.repo.merchants import upsert_merchant
+
+    with _one_line_errors(f"merchant {merchant_id}"):
+        engine = make_engine(_settings(db).database_url)
+        try:
+            with make_sessionmaker(engine).begin() as session:
+                outcome = upsert_merchant(
+                    session, merchant_id=merchant_id, name=name, now=datetime.now(UTC)
+                )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        finally:
+            engine.dispose()
+    typer.echo(f"merchant {merchant_id} {outcome}")
+
+
+@app.command("merchants")
+def merchants(
+    search: Annotated[
+        str | None, typer.Option(help="Only merchants whose id or name contains this.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    db: DbOpt = None,
+) -> None:
+    """List merchants with their terminal counts / 列出商户."""
+    from posguard.fleet.db.engine import make_engine, make_sessionmaker
+    from posguard.fleet.repo.merchants import list_merchants
+
+    with _one_line_errors("merchants"):
+        engine = make_engine(_settings(db).database_url)
+        try:
+            with make_sessionmaker(engine)() as session:
+                rows = list_merchants(session, search=search, limit=limit)
+        finally:
+            engine.dispose()
+    for m in rows:
+        typer.echo(f"{m.id}\t{m.terminals}\t{m.name}")
 
 
 @app.command("add-terminal")
@@ -247,6 +436,7 @@ def add_terminal(
     """Register a terminal and print its credential, once / 登记终端并显示其凭证（仅一次）."""
     from posguard.fleet.db.engine import make_engine, make_sessionmaker
     from posguard.fleet.repo.terminals import add_terminal as add
+    from posguard.fleet.repo.terminals import get_terminal
 
     def day(value: str | None, name: str) -> date | None:
         try:
@@ -254,24 +444,103 @@ def add_terminal(
         except ValueError as exc:
             raise typer.BadParameter("expected YYYY-MM-DD", param_hint=name) from exc
 
-    engine = make_engine(_settings(db).database_url)
-    try:
-        with make_sessionmaker(engine).begin() as session:
-            _, cred = add(
-                session,
-                terminal_id=terminal_id,
-                merchant_id=merchant,
-                model=model,
-                brand=brand,
-                firmware=firmware,
-                acquirer_host=acquirer_host,
-                area=area,
-                location=location,
-                install_date=day(install_date, "--install-date"),
-                warranty_end=day(warranty_end, "--warranty-end"),
-                now=datetime.now(UTC),
-            )
-    finally:
-        engine.dispose()
+    with _one_line_errors(f"terminal {terminal_id}"):
+        engine = make_engine(_settings(db).database_url)
+        try:
+            with make_sessionmaker(engine).begin() as session:
+                found = get_terminal(session, terminal_id=terminal_id)
+                if found is not None:
+                    _fail(
+                        f"terminal {terminal_id} already exists (merchant {found.merchant_id}) "
+                        "/ 终端已存在"
+                    )
+                _, cred = add(
+                    session,
+                    terminal_id=terminal_id,
+                    merchant_id=merchant,
+                    model=model,
+                    brand=brand,
+                    firmware=firmware,
+                    acquirer_host=acquirer_host,
+                    area=area,
+                    location=location,
+                    install_date=day(install_date, "--install-date"),
+                    warranty_end=day(warranty_end, "--warranty-end"),
+                    now=datetime.now(UTC),
+                )
+        finally:
+            engine.dispose()
     typer.echo(f"terminal {terminal_id} registered. Credential (shown once / 仅显示一次):")
     typer.echo(cred.token)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV (one terminal a row) or YAML/JSON file.")],
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the new terminals' credentials here (CSV terminal_id,merchant_id,"
+            "credential; mode 0600) for the terminal installer. Needed when terminals are new."
+        ),
+    ] = None,
+    mosquitto_passwd: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also add each new terminal to this Mosquitto password file (user = terminal "
+            "id, password = its credential), for the per-terminal ACL in deploy/mosquitto."
+        ),
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Create or update merchants and terminals from a file, idempotently / 批量导入商户和终端.
+
+    Exit status: 0 all rows applied, 2 some rows refused (the others are applied), 1 nothing
+    was written (unreadable file, database error)."""
+    import json
+
+    from posguard.fleet.broker_passwd import update_passwd_file
+    from posguard.fleet.db.engine import make_engine, make_sessionmaker
+    from posguard.fleet.provision import apply, parse, write_credentials
+
+    with _one_line_errors(f"import {file}"):
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{file}: {exc.strerror}") from exc
+        parsed = parse(data, name=file.name)
+        engine = make_engine(_settings(db).database_url)
+        written = False
+        try:
+            with make_sessionmaker(engine).begin() as session:
+                report = apply(session, parsed, now=datetime.now(UTC))
+                if report.credentials:
+                    if credentials is None:
+                        raise ConfigError(
+                            f"{len(report.credentials)} new terminal(s): --credentials FILE is "
+                            "needed to deliver their credentials (nothing was written)"
+                        )
+                    # written (and synced) before the commit: never terminals whose
+                    # credentials nobody has; a failed commit removes the file again
+                    write_credentials(credentials, report.credentials)
+                    written = True
+                    if mosquitto_passwd is not None:
+                        update_passwd_file(
+                            mosquitto_passwd,
+                            ((c.terminal_id, c.credential) for c in report.credentials),
+                        )
+        except BaseException:
+            if written and credentials is not None:
+                credentials.unlink(missing_ok=True)
+            raise
+        finally:
+            engine.dispose()
+    if json_:
+        typer.echo(json.dumps(report.public(), ensure_ascii=False))
+    else:
+        typer.echo(report.summary())
+        for r in report.refused:
+            typer.echo(f"refused {r.where} ({r.id or '?'}): {r.reason}", err=True)
+    if report.refused:
+        raise typer.Exit(2)

@@ -20,19 +20,34 @@ class FleetSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="POSGUARD_FLEET_", extra="ignore")
 
     database_url: str = "sqlite:///./var/fleet.db"
-    # HS256 secret for user tokens. None: a random secret per process (dev only; tokens
-    # die with the process). Set it in production, the same on every API worker.
+    # HS256 secret for user tokens and web sessions. None (and no jwt_keys): a random secret
+    # per process (dev only; tokens die with the process; serve --workers >1 refuses to
+    # start). Set it in production, the same on every API worker.
     jwt_secret: SecretStr | None = None
+    # Rotation: several verification keys by key id (JSON in POSGUARD_FLEET_JWT_KEYS, e.g.
+    # {"2026-11": "...", "2026-12": "..."}); tokens are signed with jwt_signing_key_id (or
+    # jwt_secret, key id "primary") and carry that id. See docs/operations.md.
+    jwt_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    jwt_signing_key_id: str | None = None
     token_ttl_s: int = Field(900, ge=30, le=86_400)
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(1883, ge=1, le=65_535)
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    # TLS to the broker (port 8883 by convention): the broker's certificate is verified
+    # against mqtt_tls_ca_file (or the system trust store); a client certificate is optional.
+    mqtt_tls: bool = False
+    mqtt_tls_ca_file: Path | None = None
+    mqtt_tls_cert_file: Path | None = None
+    mqtt_tls_key_file: Path | None = None
     # Rules directory; None means the rules shipped in the package.
     rules_dir: Path | None = None
     # Run the diagnosis loop inside the API process (the embedded default).
     diagnosis_in_process: bool = True
     diagnosis_poll_s: float = Field(0.2, gt=0, le=60)
+    # A supervised loop (diagnosis, MQTT consume, command dispatch) that has not completed a
+    # round for this long is reported dead by /readyz (and by the shipped alert rules).
+    loop_stale_after_s: float = Field(60.0, gt=0, le=3600)
     default_heartbeat_interval_s: int = Field(60, ge=1)
     ingest_batch_max: int = Field(1000, ge=1, le=10_000)
     # Largest batch body read (bytes); a longer body is refused with 413 before it is parsed.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ from posguard.fleet.config import FleetSettings, get_settings
 from posguard.fleet.db.engine import make_engine, make_sessionmaker
 from posguard.fleet.diagnosis.rules import Rule, load_rules
 from posguard.fleet.ingest.store import EventStore
+from posguard.fleet.jwt_keys import JwtKeys
 from posguard.fleet.login_guard import LoginGuard
 
 log = structlog.get_logger(__name__)
@@ -31,7 +31,11 @@ class FleetContext:
     rules: Sequence[Rule]
     clock: Clock
     store: EventStore
-    jwt_secret: str
+    jwt_secret: str  # the signing key's secret
+    # kid -> secret: every key a token or a web session may be verified with (empty: just
+    # jwt_secret); jwt_kid names the signing key in the tokens' header
+    jwt_keys: Mapping[str, str] = field(default_factory=dict)
+    jwt_kid: str | None = None
     logins: LoginGuard = field(init=False)  # wrong-password throttle for both login paths
 
     def __post_init__(self) -> None:
@@ -47,10 +51,8 @@ class FleetContext:
         rules = load_rules(settings.rules_dir, catalog=catalog)
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
-        if settings.jwt_secret is not None:
-            secret = settings.jwt_secret.get_secret_value()
-        else:
-            secret = secrets.token_urlsafe(32)
+        keys = JwtKeys.from_settings(settings)
+        if not keys.configured:
             log.warning(
                 "fleet.jwt_secret_unset",
                 detail="random per-process secret; set POSGUARD_FLEET_JWT_SECRET",
@@ -63,8 +65,15 @@ class FleetContext:
             rules=rules,
             clock=clock,
             store=EventStore(sessions, catalog=catalog, clock=clock),
-            jwt_secret=secret,
+            jwt_secret=keys.signing_secret,
+            jwt_keys=keys.keys,
+            jwt_kid=keys.signing_kid,
         )
+
+    def verification_keys(self) -> dict[str, str]:
+        """kid -> secret, the signing key first."""
+        rest = {k: v for k, v in self.jwt_keys.items() if v != self.jwt_secret}
+        return {self.jwt_kid or "": self.jwt_secret, **rest}
 
     def close(self) -> None:
         self.engine.dispose()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,8 +79,15 @@ class TokenError(PosguardError):
 
 
 def issue_token(
-    *, subject: str, role: str, secret: str, ttl_s: int, now: datetime | None = None
+    *,
+    subject: str,
+    role: str,
+    secret: str,
+    ttl_s: int,
+    now: datetime | None = None,
+    kid: str | None = None,
 ) -> str:
+    """An HS256 token; ``kid`` names the signing key in the header (see ``fleet.jwt_keys``)."""
     now = now or datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": subject,
@@ -87,14 +95,39 @@ def issue_token(
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=ttl_s)).timestamp()),
     }
-    return jwt.encode(claims, secret, algorithm="HS256")
+    headers = {"kid": kid} if kid is not None else None
+    return jwt.encode(claims, secret, algorithm="HS256", headers=headers)
 
 
-def read_token(token: str, *, secret: str) -> dict[str, Any]:
+def read_token(
+    token: str, *, secret: str | None = None, keys: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The claims of a valid token. With ``keys`` (kid -> secret) a token naming a key id is
+    checked with that key only (an unknown id is refused); one without an id with each key."""
+    if keys is None:
+        if secret is None:
+            raise TokenError("no key to verify the token with")
+        keys = {"": secret}
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
-        )
+        kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError as exc:
         raise TokenError(str(exc)) from exc
-    return claims
+    if kid is not None and secret is None:
+        if not isinstance(kid, str) or kid not in keys:
+            raise TokenError("token signed with an unknown key id")
+        candidates = [keys[kid]]
+    else:
+        candidates = list(keys.values())
+    error: jwt.PyJWTError | None = None
+    for candidate in candidates:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, candidate, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+            )
+        except jwt.InvalidSignatureError as exc:
+            error = exc
+            continue
+        except jwt.PyJWTError as exc:
+            raise TokenError(str(exc)) from exc
+        return claims
+    raise TokenError(str(error) if error else "no key")

@@ -36,6 +36,7 @@ from prometheus_client import multiprocess
 
 from posguard.common.errors import ConfigError
 from posguard.fleet.config import FleetSettings
+from posguard.fleet.jwt_keys import JwtKeys
 
 log = structlog.get_logger(__name__)
 
@@ -89,6 +90,13 @@ def serve_processes(
     """Run ``workers`` API processes until SIGINT/SIGTERM; returns the exit status."""
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
+    if workers > 1 and not JwtKeys.from_settings(settings).configured:
+        # each worker would sign with its own random secret: a token one issues, the others
+        # refuse (43 of 100 calls got 401 in the review)
+        raise ConfigError(
+            f"--workers {workers} needs a shared token secret: set POSGUARD_FLEET_JWT_SECRET "
+            "(or POSGUARD_FLEET_JWT_KEYS and POSGUARD_FLEET_JWT_SIGNING_KEY_ID)"
+        )
     socks = listening_sockets(host, port, workers)
     bound = socks[0].getsockname()[1]
     # metrics of all workers in one scrape: prometheus_client's multiprocess mode, which the

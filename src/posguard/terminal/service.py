@@ -63,17 +63,31 @@ class AgentSettings(BaseModel):
     password: Annotated[str | None, Field(repr=False)] = None
     tls: bool = False
     ca_file: Path | None = None  # trust this CA instead of the system's (a private PKI)
+    # a client certificate, for a broker that requires one (Mosquitto require_certificate)
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
     def tls_context(self) -> ssl.SSLContext | None:
         """The TLS context for the broker connection (certificate and host name checked)."""
         if not self.tls:
             return None
         try:
-            return ssl.create_default_context(
+            ctx = ssl.create_default_context(
                 cafile=str(self.ca_file) if self.ca_file is not None else None
             )
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"agent.ca_file {self.ca_file}: cannot load: {exc}") from exc
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ConfigError("agent.cert_file and agent.key_file go together")
+        if self.cert_file is not None and self.key_file is not None:
+            try:
+                ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"agent.cert_file {self.cert_file} / key_file {self.key_file}: cannot load: "
+                    f"{exc}"
+                ) from exc
+        return ctx
 
     heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
 

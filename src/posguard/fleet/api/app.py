@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from posguard import __version__
 from posguard.fleet.api.deps import current_user
 from posguard.fleet.api.errors import install_error_handlers
+from posguard.fleet.api.request_log import RequestLogMiddleware
 from posguard.fleet.api.routes import (
     auth,
     commands,
@@ -26,6 +27,8 @@ from posguard.fleet.api.routes import (
     health,
     incidents,
     maintenance,
+    merchants,
+    provision,
     rules,
     terminals,
 )
@@ -34,6 +37,8 @@ from posguard.fleet.config import FleetSettings
 from posguard.fleet.context import FleetContext
 from posguard.fleet.diagnosis.service import DiagnosisService
 from posguard.fleet.notify import service as notify_service
+from posguard.fleet.process_metrics import start_process_metrics
+from posguard.fleet.supervise import Beat, LoopRegistry, supervise
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +60,8 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     commands.router,
     rules.router,
     maintenance.router,
+    merchants.router,
+    provision.router,
 )
 
 
@@ -87,16 +94,30 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task: asyncio.Task[None] | None = None
+        start_process_metrics(ctx.engine)
         if ctx.settings.diagnosis_in_process:
-            service = DiagnosisService(
-                ctx.sessions,
-                rules=ctx.rules,
-                catalog=ctx.catalog,
-                clock=ctx.clock,
-                default_heartbeat_s=ctx.settings.default_heartbeat_interval_s,
+
+            async def diagnose(beat: Beat) -> None:
+                # a fresh service each (re)start: it rebuilds its windows from the database
+                service = DiagnosisService(
+                    ctx.sessions,
+                    rules=ctx.rules,
+                    catalog=ctx.catalog,
+                    clock=ctx.clock,
+                    default_heartbeat_s=ctx.settings.default_heartbeat_interval_s,
+                )
+                app.state.diagnosis = service
+                await service.run(stop, poll_s=ctx.settings.diagnosis_poll_s, beat=beat)
+
+            task = asyncio.create_task(
+                supervise(
+                    "diagnosis",
+                    diagnose,
+                    stop,
+                    registry=app.state.loops,
+                    stale_after_s=ctx.settings.loop_stale_after_s,
+                )
             )
-            app.state.diagnosis = service
-            task = asyncio.create_task(service.run(stop, poll_s=ctx.settings.diagnosis_poll_s))
         notify_task = notify_service.start(ctx, stop)  # None unless POSGUARD_NOTIFY_CONFIG
         try:
             yield
@@ -117,7 +138,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.fleet = ctx
+    app.state.loops = LoopRegistry()
     install_error_handlers(app)
+    app.add_middleware(RequestLogMiddleware)
     for router in CORE_ROUTERS:
         app.include_router(router)
     for router, access in _optional_routers():

@@ -30,11 +30,15 @@ Ctx = Annotated[FleetContext, Depends(get_context)]
 
 
 def get_session(ctx: Ctx) -> Iterator[Session]:
+    """One transaction per request, committed when the route returns and *before* the answer
+    is sent (``scope="function"``: FastAPI's default runs a dependency's exit after the
+    response has left, so a client could read its own write as not done yet). A commit that
+    fails on a uniqueness or foreign-key rule becomes ``409`` (see ``api.errors``)."""
     with ctx.sessions.begin() as session:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 _oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 _bearer = HTTPBearer(auto_error=False, description="The terminal's credential")
@@ -59,17 +63,21 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def current_user(
-    ctx: Ctx, session: SessionDep, token: Annotated[str | None, Depends(_oauth2)]
+    request: Request,
+    ctx: Ctx,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(_oauth2)],
 ) -> Principal:
     if not token:
         raise _unauthorized("not authenticated")
     try:
-        claims = read_token(token, secret=ctx.jwt_secret)
+        claims = read_token(token, keys=ctx.verification_keys())
     except TokenError as exc:
         raise _unauthorized("invalid or expired token") from exc
     user = get_user(session, username=str(claims["sub"]))
     if user is None or user.disabled:
         raise _unauthorized("invalid or expired token")
+    request.state.user = user.username  # for the request log line
     return Principal(user.username, Role(user.role), user.merchant_id)
 
 
@@ -93,7 +101,9 @@ AdminUser = Annotated[Principal, Depends(require_admin)]
 
 
 def current_terminal(
-    ctx: Ctx, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    ctx: Ctx,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Terminal:
     """The terminal whose bearer credential came with the request: 401 unknown, 403 revoked.
 
@@ -109,6 +119,7 @@ def current_terminal(
             session.expunge(terminal)
     if terminal is None or not verify_terminal_secret(creds.credentials, terminal.credential_hash):
         raise _unauthorized("unknown terminal credential")
+    request.state.user = f"terminal:{terminal.id}"
     if terminal.revoked:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "terminal revoked")
     return terminal

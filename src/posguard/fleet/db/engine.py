@@ -28,6 +28,25 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _count_error(context: Any) -> None:
+    """Every database call that raises, by the driver's error class
+    (``posguard_fleet_db_errors_total``); the error itself propagates unchanged."""
+    from posguard.fleet.metrics import DB_ERRORS
+
+    orig = context.original_exception
+    DB_ERRORS.labels(type(orig).__name__).inc()
+
+
+_PG_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms unacknowledged data may wait
+}
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite files get their directory created and WAL switched on."""
     try:
@@ -40,9 +59,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         eng = create_engine(url, **kwargs)
         event.listen(eng, "connect", _sqlite_pragmas)
-        return eng
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        if parsed.get_backend_name() == "postgresql":
+            # a server that vanishes without closing the connection (a host down, a network
+            # partition) fails a call within ~30 s instead of hanging a loop on TCP timeouts
+            args = {**_PG_CONNECT_ARGS, **kwargs.pop("connect_args", {})}
+            kwargs["connect_args"] = args
+        eng = create_engine(url, **kwargs)
+    event.listen(eng, "handle_error", _count_error)
+    return eng
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -306,8 +306,8 @@ class DiagnosisService:
             self._save(session, now)
             if self.expire_commands:
                 command_repo.expire_due(session, now=now)
-        if events:
-            DIAGNOSIS_LAG.set(max(0.0, (now - max(e.ts for e in events)).total_seconds()))
+        lag = (now - max(e.ts for e in events)).total_seconds() if events else 0.0
+        DIAGNOSIS_LAG.set(max(0.0, lag))  # every step: a frozen value would look healthy
         INCIDENTS.labels("opened").inc(len(applied.opened))
         INCIDENTS.labels("resolved").inc(len(applied.resolved))
         return applied
@@ -385,9 +385,15 @@ class DiagnosisService:
             del self.gaps[gid]
 
     async def run(
-        self, stop: asyncio.Event, *, poll_s: float = 0.2, directory_every_s: float = 30.0
+        self,
+        stop: asyncio.Event,
+        *,
+        poll_s: float = 0.2,
+        directory_every_s: float = 30.0,
+        beat: Callable[[], None] | None = None,
     ) -> None:
-        """Step every ``poll_s`` until ``stop`` is set; errors are logged by the caller's task."""
+        """Step every ``poll_s`` until ``stop`` is set, calling ``beat`` after each step; an
+        error ends the run (the caller supervises it, see :mod:`posguard.fleet.supervise`)."""
         await asyncio.to_thread(self.start)
         loop = asyncio.get_running_loop()
         next_refresh = loop.time() + directory_every_s
@@ -396,6 +402,8 @@ class DiagnosisService:
             if loop.time() >= next_refresh:
                 await asyncio.to_thread(self.refresh_directory)
                 next_refresh = loop.time() + directory_every_s
+            if beat is not None:
+                beat()
             if not applied.opened and not applied.extended:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), poll_s)

@@ -55,8 +55,10 @@ import asyncio
 import contextlib
 import json
 import re
+import ssl
+import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -74,7 +76,14 @@ from posguard.common.events import MAX_EVENT_BYTES
 from posguard.fleet.clock import Clock, SystemClock
 from posguard.fleet.db.models import Command
 from posguard.fleet.ingest.store import EventResult, EventStore, Outcome
-from posguard.fleet.metrics import COMMANDS_SENT, MQTT_MALFORMED
+from posguard.fleet.metrics import (
+    COMMANDS_SENT,
+    MQTT_BATCH_SECONDS,
+    MQTT_CONNECTED,
+    MQTT_EVENTS,
+    MQTT_MALFORMED,
+    MQTT_REJECTED,
+)
 from posguard.fleet.repo.commands import (
     CommandStatus,
     command_message,
@@ -199,6 +208,27 @@ def _oversize(payload: bytes) -> str | None:
     return "too_large" if len(payload) > MAX_EVENT_BYTES else None
 
 
+def _log_refused(refused: list[EventResult]) -> None:
+    """One ``fleet.mqtt.refused`` line per reason in a batch, not one per event (a terminal the
+    fleet does not know resends its whole outbox: 645 lines from 32 terminals in the review):
+    the reason with the terminal id taken out, the events, and the terminals (at most 20)."""
+    groups: dict[str, list[EventResult]] = {}
+    for r in refused:
+        reason = r.reason or "refused"
+        if r.terminal_id:
+            reason = reason.replace(r.terminal_id, "{terminal}")
+        groups.setdefault(reason, []).append(r)
+    for reason, rows in groups.items():
+        terminals = sorted({r.terminal_id for r in rows if r.terminal_id})
+        log.info(
+            "fleet.mqtt.refused",
+            reason=reason,
+            events=len(rows),
+            terminals=terminals[:20],
+            terminal_count=len(terminals),
+        )
+
+
 class MqttIngestWorker:
     def __init__(
         self,
@@ -218,10 +248,14 @@ class MqttIngestWorker:
         topic_root: str = TOPIC_ROOT,
         share_group: str = SHARE_GROUP,
         session_expiry_s: int = 60,
+        tls_context: ssl.SSLContext | None = None,
+        on_dispatch_round: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.host, self.port = host, port
         self.username, self.password = username, password
+        self.tls_context = tls_context  # None: plain TCP (see posguard.fleet.ingest.broker)
+        self.on_dispatch_round = on_dispatch_round  # called after each dispatch round that ran
         self.client_id = client_id or f"posguard-ingest-{uuid.uuid4().hex[:8]}"
         self.batch_max = batch_max
         self.linger_s = linger_s
@@ -253,6 +287,7 @@ class MqttIngestWorker:
             properties=connect,
             timeout=10,
             queue_type=cast(Any, self._make_inbox),
+            tls_context=self.tls_context,
         )
         # aiomqtt 2.5.1 has no manual acknowledgement: paho's, on the client underneath
         client._client.manual_ack_set(True)
@@ -273,6 +308,7 @@ class MqttIngestWorker:
                 async with self._client() as client:
                     await client.subscribe(self.subscription, qos=1)
                     self.subscribed.set()
+                    MQTT_CONNECTED.labels(self.client_id).set(1)
                     backoff = 0.5
                     log.info(
                         "fleet.mqtt.subscribed", client_id=self.client_id, topic=self.subscription
@@ -280,6 +316,7 @@ class MqttIngestWorker:
                     await self._serve(client, stop)
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
+                MQTT_CONNECTED.labels(self.client_id).set(0)
                 log.warning("fleet.mqtt.disconnected", error=str(exc), retry_in_s=backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
@@ -288,6 +325,7 @@ class MqttIngestWorker:
                 # disconnected (the session stays): on reconnecting the broker delivers again
                 # what this worker left unacknowledged
                 self.subscribed.clear()
+                MQTT_CONNECTED.labels(self.client_id).set(0)
                 delay = self._store_backoff
                 log.warning(
                     "fleet.mqtt.store_unavailable", unacknowledged=exc.messages, retry_in_s=delay
@@ -297,6 +335,7 @@ class MqttIngestWorker:
                 self._store_backoff = min(
                     delay * 2, _STORE_BACKOFF_MAX_S, max(0.5, self.session_expiry_s / 2)
                 )
+        MQTT_CONNECTED.labels(self.client_id).set(0)
 
     async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         """Consume (and dispatch) until ``stop`` is set or a task ends with an error. Nothing is
@@ -477,6 +516,23 @@ class MqttIngestWorker:
         """Decode and store a batch; False when the store failed with a database error. Only a
         batch whose store call returned is counted (stats and malformed metrics), so one that
         failed counts once, when it is delivered again."""
+        started = time.perf_counter()
+        before = (self.stats.received, self.stats.stored, self.stats.duplicate)
+        ok = self._handle_batch(batch)
+        if ok:
+            self._count(before, time.perf_counter() - started)
+        return ok
+
+    def _count(self, before: tuple[int, int, int], seconds: float) -> None:
+        """Per-worker metrics of one stored batch (the rejections are counted where known)."""
+        worker = self.client_id
+        MQTT_BATCH_SECONDS.labels(worker).observe(seconds)
+        received, stored, duplicate = before
+        MQTT_EVENTS.labels(worker, "received").inc(self.stats.received - received)
+        MQTT_EVENTS.labels(worker, "stored").inc(self.stats.stored - stored)
+        MQTT_EVENTS.labels(worker, "duplicate").inc(self.stats.duplicate - duplicate)
+
+    def _handle_batch(self, batch: list[aiomqtt.Message]) -> bool:
         plain: list[ParsedEvent | EventError] = []
         objs: list[dict[str, Any]] = []
         received = 0
@@ -525,6 +581,9 @@ class MqttIngestWorker:
         self.stats.malformed += len(dropped)
         for reason in dropped:
             MQTT_MALFORMED.labels(reason).inc()
+            MQTT_REJECTED.labels(self.client_id, reason).inc()
+            MQTT_EVENTS.labels(self.client_id, "rejected").inc()
+        refused: list[EventResult] = []
         for r in results:
             if r.outcome is Outcome.STORED:
                 self.stats.stored += 1
@@ -539,9 +598,10 @@ class MqttIngestWorker:
                     else "refused"
                 )
                 MQTT_MALFORMED.labels(reason).inc()
-                log.info(
-                    "fleet.mqtt.refused", terminal_id=r.terminal_id, seq=r.seq, reason=r.reason
-                )
+                MQTT_REJECTED.labels(self.client_id, reason).inc()
+                MQTT_EVENTS.labels(self.client_id, "rejected").inc()
+                refused.append(r)
+        _log_refused(refused)
         return True
 
     def _claim(self) -> list[tuple[str, dict[str, Any]]]:
@@ -571,12 +631,22 @@ class MqttIngestWorker:
     async def _dispatch(self, client: aiomqtt.Client, leave: asyncio.Event) -> None:
         """Claim and publish pending commands every ``dispatch_every_s`` until ``leave`` is set
         (a claim or publish under way is finished first). A database error skips a round."""
+        failing: str | None = None  # the cause being logged once, until a round works
         while not leave.is_set():
             try:
                 claimed = await asyncio.to_thread(self._claim)
             except SQLAlchemyError as exc:
-                log.warning("fleet.mqtt.dispatch_failed", error=str(exc))
+                cause = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"[:300]
+                if cause != failing:
+                    log.warning("fleet.mqtt.dispatch_failed", error=cause)
+                failing = cause
                 claimed = []
+            else:
+                if failing is not None:
+                    log.info("fleet.mqtt.dispatch_recovered", last_error=failing)
+                failing = None
+                if self.on_dispatch_round is not None:
+                    self.on_dispatch_round()
             for topic, message in claimed:
                 try:
                     await client.publish(topic, json.dumps(message).encode(), qos=1, timeout=10)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import Merchant, Terminal
@@ -15,11 +16,19 @@ from posguard.fleet.security import TerminalCredential, new_terminal_credential
 def get_or_create_merchant(
     session: Session, *, merchant_id: str, name: str, now: datetime
 ) -> Merchant:
+    """The merchant, created if new. Two transactions creating the same merchant at once both
+    succeed: the loser's insert is rolled back to a savepoint and it reads the winner's row."""
     merchant = session.get(Merchant, merchant_id)
-    if merchant is None:
-        merchant = Merchant(id=merchant_id, name=name or merchant_id, created_at=now)
-        session.add(merchant)
-        session.flush()
+    if merchant is not None:
+        return merchant
+    try:
+        with session.begin_nested():
+            merchant = Merchant(id=merchant_id, name=name or merchant_id, created_at=now)
+            session.add(merchant)
+    except IntegrityError:
+        merchant = session.get(Merchant, merchant_id, populate_existing=True)
+        if merchant is None:
+            raise
     return merchant
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from posguard.catalog.model import Category, Entry
-from posguard.fleet.db.models import EventRow, Incident, Terminal
+from posguard.fleet.db.models import EventRow, Incident, Merchant, Terminal
 from posguard.fleet.repo.incidents import IncidentStatus
 from posguard.fleet.web.filters import Filters
 from posguard.fleet.web.health import HEALTH_ORDER, Health, Signals, classify
@@ -331,10 +331,25 @@ def filter_options(session: Session, *, merchant_scope: str | None) -> dict[str,
     }
     out: dict[str, list[str]] = {}
     for name, col in cols.items():
-        q = select(col).distinct().order_by(col).limit(500)
+        # merchants go into a searchable list, the others into drop-downs
+        q = select(col).distinct().order_by(col).limit(20_000 if name == "merchant" else 500)
         if merchant_scope is not None:
             q = q.where(Terminal.merchant_id == merchant_scope)
         out[name] = [str(v) for v in session.scalars(q)]
+    return out
+
+
+def merchant_names(session: Session, ids: Sequence[str]) -> dict[str, str]:
+    """id -> name of the merchants named, for the merchant filter's list."""
+    out: dict[str, str] = {}
+    for i in range(0, len(ids), 1000):
+        chunk = list(ids[i : i + 1000])
+        out.update(
+            (mid, name)
+            for mid, name in session.execute(
+                select(Merchant.id, Merchant.name).where(Merchant.id.in_(chunk))
+            )
+        )
     return out
 
 

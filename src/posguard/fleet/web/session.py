@@ -50,7 +50,7 @@ class WebUser:
 
 
 def session_signer(ctx: FleetContext) -> Signer:
-    return Signer(ctx.jwt_secret, purpose="session")
+    return Signer(list(ctx.verification_keys().values()), purpose="session")
 
 
 def _secure(request: Request) -> bool:
@@ -101,7 +101,7 @@ def request_lang(request: Request) -> str:
 
 def prelogin_token(request: Request, ctx: FleetContext) -> tuple[str, str | None]:
     """The login form's CSRF token, and a new cookie value when the browser has none."""
-    signer = Signer(ctx.jwt_secret, purpose="prelogin")
+    signer = Signer(list(ctx.verification_keys().values()), purpose="prelogin")
     current = signer.loads(request.cookies.get(PRELOGIN_COOKIE), max_age_s=PRELOGIN_TTL_S)
     if current is not None and isinstance(current.get("c"), str):
         return current["c"], None
@@ -110,7 +110,7 @@ def prelogin_token(request: Request, ctx: FleetContext) -> tuple[str, str | None
 
 
 def check_prelogin(request: Request, ctx: FleetContext, submitted: str | None) -> bool:
-    signer = Signer(ctx.jwt_secret, purpose="prelogin")
+    signer = Signer(list(ctx.verification_keys().values()), purpose="prelogin")
     current = signer.loads(request.cookies.get(PRELOGIN_COOKIE), max_age_s=PRELOGIN_TTL_S)
     expected = current.get("c") if current else None
     return (
@@ -144,6 +144,7 @@ def current_web_user(request: Request, ctx: Ctx, session: SessionDep) -> WebUser
     ):
         raise _login_redirect(request)  # logged out since this session began
     lang = saved.lang or request_lang(request)
+    request.state.user = user.username  # for the request log line
     return WebUser(user.username, Role(user.role), user.merchant_id, str(claims["c"]), lang)
 
 

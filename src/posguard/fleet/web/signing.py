@@ -11,6 +11,11 @@ never be replayed as a wizard state and vice versa.
 True
 >>> Signer("secret", purpose="wizard").loads(tok, max_age_s=60, now=1030) is None
 True
+
+Rotation: given several secrets, the first signs and each verifies.
+
+>>> Signer(["new", "secret"], purpose="session").loads(tok, max_age_s=60, now=1030)
+{'u': 'ops'}
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -34,11 +40,15 @@ def _unb64(text: str) -> bytes:
 class Signer:
     """``dumps`` a JSON object to ``payload.issued.mac``; ``loads`` returns it or None."""
 
-    def __init__(self, secret: str, *, purpose: str) -> None:
-        self._key = hmac.new(secret.encode(), f"posguard.web.{purpose}".encode(), "sha256").digest()
+    def __init__(self, secret: str | Sequence[str], *, purpose: str) -> None:
+        secrets = [secret] if isinstance(secret, str) else list(secret)
+        label = f"posguard.web.{purpose}".encode()
+        self._keys = [hmac.new(s.encode(), label, "sha256").digest() for s in secrets]
+        self._key = self._keys[0]
 
-    def _mac(self, body: str) -> str:
-        return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
+    def _mac(self, body: str, key: bytes | None = None) -> str:
+        mac = hmac.new(key or self._key, body.encode("ascii"), hashlib.sha256).digest()
+        return _b64(mac)
 
     def dumps(self, obj: dict[str, Any], *, now: float | None = None) -> str:
         issued = int(time.time() if now is None else now)
@@ -52,7 +62,7 @@ class Signer:
         if not token or len(token) > 64_000:
             return None
         body, sep, mac = token.rpartition(".")
-        if not sep or not hmac.compare_digest(mac, self._mac(body)):
+        if not sep or not any(hmac.compare_digest(mac, self._mac(body, k)) for k in self._keys):
             return None
         payload, _, issued = body.partition(".")
         try:

@@ -49,7 +49,9 @@ def token(
     ctx.logins.succeeded(key)
     ttl = ctx.settings.token_ttl_s
     # wall-clock time on purpose: token expiry is checked against the real clock
-    access = issue_token(subject=user.username, role=user.role, secret=ctx.jwt_secret, ttl_s=ttl)
+    access = issue_token(
+        subject=user.username, role=user.role, secret=ctx.jwt_secret, ttl_s=ttl, kid=ctx.jwt_kid
+    )
     return TokenPublic(access_token=access, expires_in=ttl)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
+from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from posguard.fleet.api.deps import Ctx
+from posguard.fleet.supervise import LoopRegistry
 
 router = APIRouter(tags=["health"])
 
@@ -20,24 +23,74 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "database not reachable or not migrated"}})
-def readyz(ctx: Ctx, response: Response) -> dict[str, str]:
-    """The database answers and carries the fleet schema."""
+def _multiprocess_registry() -> CollectorRegistry | None:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def other_processes_loops(registry: CollectorRegistry) -> dict[str, dict[str, Any]]:
+    """Loops of every live worker process, from the multiprocess metric files: name ->
+    heartbeat age and threshold (a loop in another worker has no state object here)."""
+    beats: dict[str, float] = {}
+    stale: dict[str, float] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            loop = sample.labels.get("loop")
+            if loop is None:
+                continue
+            if sample.name == "posguard_fleet_loop_heartbeat_timestamp_seconds":
+                beats[loop] = sample.value
+            elif sample.name == "posguard_fleet_loop_stale_after_seconds":
+                stale[loop] = sample.value
+    now = time.time()
+    return {
+        name: {"heartbeat_age_s": round(now - beat, 3), "stale_after_s": stale.get(name, 60.0)}
+        for name, beat in beats.items()
+    }
+
+
+@router.get(
+    "/readyz",
+    responses={503: {"description": "database not reachable or not migrated, or a loop is dead"}},
+)
+def readyz(ctx: Ctx, request: Request, response: Response) -> dict[str, Any]:
+    """The database answers and carries the fleet schema, and no supervised loop (diagnosis,
+    ...) of this service has gone without a heartbeat for longer than its threshold."""
     try:
         with ctx.engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except SQLAlchemyError as exc:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return {"status": "unavailable", "detail": type(exc).__name__}
-    return {"status": "ready", "schema": str(version)}
+    registry: LoopRegistry = request.app.state.loops
+    loops: dict[str, dict[str, Any]] = {}
+    shared = _multiprocess_registry()
+    if shared is not None:
+        loops.update(other_processes_loops(shared))
+    loops.update({name: h.public() for name, h in registry.loops.items()})
+    dead = sorted(
+        name
+        for name, info in loops.items()
+        if info.get("state") != "stopped" and info["heartbeat_age_s"] > info["stale_after_s"]
+    )
+    if dead:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return {
+            "status": "unavailable",
+            "detail": f"loop(s) without a heartbeat: {', '.join(dead)}",
+            "loops": loops,
+        }
+    return {"status": "ready", "schema": str(version), "loops": loops}
 
 
 @router.get("/metrics", response_class=Response)
 def metrics() -> Response:
     """Prometheus metrics: of every worker process when served by ``serve --workers N``
     (``PROMETHEUS_MULTIPROC_DIR`` set), else of this process."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry = _multiprocess_registry()
+    if registry is not None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -57,6 +57,7 @@ def incident_list(request: Request, ctx: Ctx, session: SessionDep, user: WebUser
         if user.merchant_scope is not None
         else (),
     )
+    options = queries.filter_options(session, merchant_scope=user.merchant_scope)
     return render(
         request,
         "incidents.html",
@@ -70,7 +71,8 @@ def incident_list(request: Request, ctx: Ctx, session: SessionDep, user: WebUser
             "statuses": STATUSES,
             "severities": queries.SEVERITIES,
             "categories": [c.value for c in Category],
-            "options": queries.filter_options(session, merchant_scope=user.merchant_scope),
+            "options": options,
+            "merchant_names": queries.merchant_names(session, options["merchant"]),
             "catalog": ctx.catalog,
         },
         user=user,

@@ -28,7 +28,7 @@ MAX_QUERY = 2000
 
 
 def _signer(ctx: Ctx) -> Signer:
-    return Signer(ctx.jwt_secret, purpose="wizard")
+    return Signer(list(ctx.verification_keys().values()), purpose="wizard")
 
 
 def _runners(ctx: Ctx, session: SessionDep, user: WebUser) -> Any:

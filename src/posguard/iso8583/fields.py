@@ -11,8 +11,8 @@ Field60(type_code='22', batch='000001', net_code='000')
 '0000010001231125'
 >>> totals = SettlementTotals(debit_count=2, debit_amount=1500, credit_count=1, credit_amount=500)
 >>> settlement_totals(totals)
-'0020000000015000010000000005000'
->>> parse_settlement_totals('0020000000015000010000000005001')
+'0000000015000020000000005000010'
+>>> parse_settlement_totals('0000000015000020000000005000011')
 (SettlementTotals(debit_count=2, debit_amount=1500, credit_count=1, credit_amount=500), '1')
 >>> unionpay_header(tpdu_dest="0001")
 '6000010000603100000000'
@@ -59,7 +59,7 @@ class NetworkCode:
     SIGN_OFF = "002"
     SIGN_ON = "003"  # double-length keys
     SETTLEMENT = "201"  # also each batch-upload 0320
-    BATCH_UPLOAD_END = "207"
+    BATCH_UPLOAD_END = "202"  # end of the batch upload after an out-of-balance settlement
     ECHO = "301"
 
 
@@ -143,14 +143,15 @@ def parse_field61(value: str) -> Field61:
 
 
 def settlement_totals(totals: SettlementTotals, flag: str = SettlementFlag.REQUEST) -> str:
-    """Field 48 of 0500/0510: counts (3) and amounts (12) for debits then credits, + flag."""
+    """Field 48 of 0500/0510 (UnionPay layout): debit amount N12, debit count N3, credit
+    amount N12, credit count N3, then the flag (0 in a request; 对账应答代码 in the answer)."""
     if flag not in ("0", "1", "2", "3"):
         raise MessageEncodeError(f"field 48: settlement flag {flag!r} is not 0-3", field="48")
     return (
-        _digits("48", "debit count", totals.debit_count, 3)
-        + _digits("48", "debit amount", totals.debit_amount, 12)
-        + _digits("48", "credit count", totals.credit_count, 3)
+        _digits("48", "debit amount", totals.debit_amount, 12)
+        + _digits("48", "debit count", totals.debit_count, 3)
         + _digits("48", "credit amount", totals.credit_amount, 12)
+        + _digits("48", "credit count", totals.credit_count, 3)
         + flag
     )
 
@@ -162,7 +163,10 @@ def parse_settlement_totals(value: str) -> tuple[SettlementTotals, str]:
     if flag not in ("0", "1", "2", "3"):
         raise MessageDecodeError(f"field 48: settlement flag {flag!r} is not 0-3", field="48")
     totals = SettlementTotals(
-        int(value[0:3]), int(value[3:15]), int(value[15:18]), int(value[18:30])
+        debit_count=int(value[12:15]),
+        debit_amount=int(value[0:12]),
+        credit_count=int(value[27:30]),
+        credit_amount=int(value[15:27]),
     )
     return totals, flag
 

@@ -75,6 +75,19 @@ class RetryConfig(_Frozen):
     attempts_per_run: Annotated[int, Field(ge=1, le=100)] = 3
 
 
+class PracticeConfig(_Frozen):
+    """Acquirer practice the terminal follows (UnionPay defaults)."""
+
+    reversal_tries: Annotated[int, Field(ge=1, le=9)] = 3
+    """冲正重发次数: tries of one reversal that may reach the host unanswered before it is
+    marked failed (RECON.REVERSAL_FAILED) and stops blocking sales and settlement."""
+    partial_approval: bool = False
+    """Accept a partial approval (10) for the amount in field 4; when off it is reversed."""
+    settle_rc95_out_of_balance: bool = False
+    """Variant for non-UnionPay hosts: a 0510 with rc 95 and no field-48 flag is out of
+    balance. UnionPay hosts say it in field 48 (对账应答代码 1/2/3), which always decides."""
+
+
 MacName = Literal["X919", "UNIONPAY_ECB", "SM4"]
 
 
@@ -93,6 +106,7 @@ class TerminalConfig(BaseSettings):
     timeouts: Timeouts = Timeouts()
     breaker: BreakerConfig = BreakerConfig()
     retry: RetryConfig = RetryConfig()
+    practice: PracticeConfig = PracticeConfig()
     tmk: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{32}$", repr=False)]
     mac_algorithm: MacName = "X919"
     spec: Literal["iso87ascii", "unionpay"] = "iso87ascii"

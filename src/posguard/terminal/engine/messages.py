@@ -18,6 +18,22 @@ from posguard.terminal.engine.profile import ROUTES
 from posguard.terminal.journal.records import Record, Totals
 
 
+PIN_CAPTURE_CODE = "12"
+"""Field 26: the longest PIN the terminal accepts (12 digits)."""
+SECURITY_CONTROL = "2600000000000000"
+"""Field 53: PIN block format 2 (ISO 9564 format 0, with the PAN), algorithm 6 (double-length
+3DES working key), the rest zeros."""
+
+
+def entry_mode(pos: str, *, pin: bool) -> str:
+    """Field 22: the card's entry (2 digits) then the PIN digit, 1 PIN entered, 2 no PIN.
+
+    >>> entry_mode("051", pin=False), entry_mode("02", pin=True)
+    ('052', '021')
+    """
+    return pos[:2] + ("1" if pin else "2")
+
+
 def _base(cfg: TerminalConfig, mti: str, stan: str) -> Message:
     msg: Message = {"t": mti, "11": stan, "41": cfg.terminal_id, "42": cfg.merchant_id}
     if cfg.spec == "unionpay":
@@ -73,6 +89,8 @@ def financial(
     }
     if pin_block is not None:
         msg["52"] = pin_block
+        msg["26"] = PIN_CAPTURE_CODE
+        msg["53"] = SECURITY_CONTROL
     return msg
 
 
@@ -121,7 +139,8 @@ def batch_upload(cfg: TerminalConfig, rec: Record, pan: str, expiry: str) -> Mes
 
 
 def batch_upload_end(cfg: TerminalConfig, stan: str, batch: str, count: int) -> Message:
-    """The last 0320 (60.3 = 207); field 48 carries how many transactions were uploaded."""
+    """The last 0320 after an out-of-balance settlement (60.3 = 202); field 48 carries how
+    many transactions were uploaded."""
     return {
         **_base(cfg, "0320", stan),
         "48": f"{count:04d}",

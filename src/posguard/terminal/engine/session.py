@@ -15,6 +15,7 @@ from enum import StrEnum
 from posguard.common.errors import LinkError, MessageError
 from posguard.common.events import EventKind
 from posguard.iso8583.codec import Message, decode, encode
+from posguard.iso8583.fields import parse_field60
 from posguard.iso8583.keys import WorkingKeys, unwrap_working_keys
 from posguard.iso8583.mac import MacAlgorithm, apply_mac, check_mac_bytes
 from posguard.iso8583.response_codes import lookup
@@ -22,7 +23,7 @@ from posguard.iso8583.spec import MessageSpec
 from posguard.terminal.config import TerminalConfig
 from posguard.terminal.engine import messages
 from posguard.terminal.engine.profile import response_mti
-from posguard.terminal.journal.store import Journal
+from posguard.terminal.journal.store import Journal, JournalError
 from posguard.terminal.link.channel import maybe_delivered
 from posguard.terminal.link.failover import HostLink
 
@@ -100,7 +101,28 @@ class HostSession:
             return Reply(Status.BAD_ANSWER, reply.answer, reply.host, "TXN.MAC_ERROR")
         self.sign_ons += 1
         self.emit(EventKind.LIFECYCLE, None, event="signed_on", host=reply.host or "")
+        self._adopt_batch(reply.answer)
         return reply
+
+    def _adopt_batch(self, answer: Message) -> None:
+        """UnionPay: the host assigns the batch number in the 0810's field 60.2."""
+        f60 = answer.get("60")
+        if not isinstance(f60, str):
+            return
+        try:
+            batch = parse_field60(f60).batch
+            before = self.journal.current_batch()
+            if self.journal.adopt_batch(batch):
+                self.emit(EventKind.LIFECYCLE, None, event="batch_adopted", batch=batch, was=before)
+            elif batch != before:
+                self.emit(
+                    EventKind.FAULT,
+                    "RECON.TOTALS_MISMATCH",
+                    stage="sign_on",
+                    detail=f"host batch {batch}, terminal batch {before} holds transactions",
+                )
+        except (MessageError, JournalError) as exc:
+            self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", stage="sign_on", detail=str(exc))
 
     async def ensure_signed_on(self) -> Reply | None:
         """None when keys are in hand (signing on if needed), else the failed sign-on's reply."""
@@ -152,7 +174,7 @@ class HostSession:
         keys = self.keys if mac else None
         if (
             keys is not None
-            and ("64" in answer or rc == "00")
+            and ("64" in answer or (isinstance(rc, str) and lookup(rc).approved))
             and not check_mac_bytes(self.spec, got.payload, self.mac_alg, keys.mac_key)
         ):
             self.emit(EventKind.FAULT, "TXN.MAC_ERROR", host=got.host, stage="answer")

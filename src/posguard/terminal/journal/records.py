@@ -43,7 +43,9 @@ class TxnState(StrEnum):
     DECLINED = "declined"  # the host declined it: nothing to reverse
     NOT_SENT = "not_sent"  # never left the terminal (no host reachable): no charge
     REVERSAL_PENDING = "reversal_pending"  # answer lost / bad / not completed: reversal queued
-    REVERSED = "reversed"  # the host acknowledged the reversal
+    REVERSED = "reversed"  # the host answered the reversal (any authentic 0410 closes it)
+    REVERSAL_FAILED = "reversal_failed"  # unanswered after the configured tries, or of an
+    # earlier day (not sent): a reconciliation item (RECON.REVERSAL_FAILED), no longer blocking
     ADVICE_PENDING = "advice_pending"  # an advice waiting in the store-and-forward queue
 
 
@@ -71,6 +73,8 @@ class Record:
     code: str | None = None
     reversal_reason: str | None = None
     reversal_attempts: int = 0
+    reversal_unanswered: int = 0
+    reversal_rc: str | None = None
     advice_attempts: int = 0
     voided: bool = False
     orig_id: int | None = None

@@ -171,6 +171,69 @@ def parse_settlement_totals(value: str) -> tuple[SettlementTotals, str]:
     return totals, flag
 
 
+class UploadEntry(NamedTuple):
+    """One magnetic-stripe transaction in a batch-upload 0320's field 48."""
+
+    org: str  # card organisation code, 2 digits (00 UnionPay)
+    stan: str  # the transaction's STAN, 6 digits
+    pan: str  # never logged
+    amount: int  # minor units
+
+    def __repr__(self) -> str:  # the PAN stays out of reprs and tracebacks
+        return f"UploadEntry(org={self.org!r}, stan={self.stan!r}, amount={self.amount})"
+
+
+MAX_UPLOAD_ENTRIES = 8
+_ENTRY_LEN = 2 + 6 + 20 + 12
+
+
+def upload_entries(entries: list[UploadEntry]) -> str:
+    """Field 48 of a magnetic-stripe batch upload (0320, 60.3 = 201): count N2, then per
+    transaction card organisation N2 + STAN N6 + PAN N20 (right-aligned, zero-filled) +
+    amount N12; at most 8 transactions (2 + 8 x 40 = 322 digits).
+
+    >>> e = UploadEntry("00", "000012", "6214839000000000015", 1500)
+    >>> text = upload_entries([e])
+    >>> len(text), text[:10]
+    (42, '0100000012')
+    >>> parse_upload_entries(text)[0] == e
+    True
+    """
+    if not 1 <= len(entries) <= MAX_UPLOAD_ENTRIES:
+        raise MessageEncodeError(
+            f"field 48: a batch upload carries 1-{MAX_UPLOAD_ENTRIES} transactions, "
+            f"not {len(entries)}",
+            field="48",
+        )
+    out = f"{len(entries):02d}"
+    for e in entries:
+        out += (
+            _digits("48", "card organisation", e.org, 2)
+            + _digits("48", "STAN", e.stan, 6)
+            + _digits("48", "PAN", e.pan.rjust(20, "0") if isinstance(e.pan, str) else "", 20)
+            + _digits("48", "amount", e.amount, 12)
+        )
+    return out
+
+
+def parse_upload_entries(value: str) -> list[UploadEntry]:
+    """The transactions of a magnetic-stripe batch upload's field 48."""
+    if not isinstance(value, str) or len(value) < 2 or not value[:2].isdigit():
+        raise MessageDecodeError("field 48: batch upload must start with a 2-digit count", field="48")
+    n = int(value[:2])
+    if not 1 <= n <= MAX_UPLOAD_ENTRIES:
+        raise MessageDecodeError(f"field 48: batch upload count {n} is not 1-8", field="48")
+    _need_digits("48", value, (2 + n * _ENTRY_LEN,))
+    entries = []
+    for i in range(n):
+        at = 2 + i * _ENTRY_LEN
+        chunk = value[at : at + _ENTRY_LEN]
+        entries.append(
+            UploadEntry(chunk[0:2], chunk[2:8], chunk[8:28].lstrip("0"), int(chunk[28:40]))
+        )
+    return entries
+
+
 def unionpay_header(
     *,
     tpdu_dest: str = "0000",

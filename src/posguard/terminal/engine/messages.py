@@ -8,10 +8,12 @@ from posguard.iso8583.fields import (
     MessageTypeCode,
     NetworkCode,
     SettlementTotals,
+    UploadEntry,
     field60,
     field61,
     settlement_totals,
     unionpay_header,
+    upload_entries,
 )
 from posguard.terminal.config import TerminalConfig
 from posguard.terminal.engine.profile import ROUTES
@@ -136,6 +138,16 @@ def batch_upload(cfg: TerminalConfig, rec: Record, pan: str, expiry: str) -> Mes
     if rec.auth_code:
         msg["38"] = rec.auth_code
     return msg
+
+
+def batch_upload_swiped(cfg: TerminalConfig, stan: str, batch: str, entries: list[UploadEntry]) -> Message:
+    """0320 (60.3 = 201) carrying up to 8 magnetic-stripe transactions in field 48, as
+    UnionPay terminals upload them (chip transactions go one per message)."""
+    return {
+        **_base(cfg, "0320", stan),
+        "48": upload_entries(entries),
+        "60": field60(MessageTypeCode.ADMIN, batch, NetworkCode.SETTLEMENT),
+    }
 
 
 def batch_upload_end(cfg: TerminalConfig, stan: str, batch: str, count: int) -> Message:

@@ -11,11 +11,16 @@ from dataclasses import dataclass
 from posguard.common.events import EventKind
 from posguard.common.errors import MessageError
 from posguard.iso8583.codec import Message
-from posguard.iso8583.fields import SettlementFlag, parse_settlement_totals
+from posguard.iso8583.fields import (
+    MAX_UPLOAD_ENTRIES,
+    SettlementFlag,
+    UploadEntry,
+    parse_settlement_totals,
+)
 from posguard.iso8583.response_codes import lookup
 from posguard.terminal.engine import messages
 from posguard.terminal.engine.session import HostSession, Reply, Status
-from posguard.terminal.journal.records import Totals
+from posguard.terminal.journal.records import Kind, Record, Totals
 from posguard.terminal.reversal import ReversalSender
 from posguard.terminal.saf import AdviceForwarder
 
@@ -39,6 +44,19 @@ async def _send(session: HostSession, msg: Message) -> Reply:
     if stale and await session.ensure_signed_on() is None:
         reply = await session.exchange(msg)
     return reply
+
+
+_ORG = {"unionpay": "00", "visa": "01", "mastercard": "02", "jcb": "04", "amex": "06"}
+
+
+def packs_in_field48(rec: Record) -> bool:
+    """A magnetic-stripe (swiped or keyed) sale or completion: uploaded 8 to a 0320 in field
+    48. Chip and contactless ones, and refunds, go one per 0320 with their own fields."""
+    return rec.entry_mode[:2] in ("02", "01") and rec.kind in (Kind.SALE, Kind.COMPLETION)
+
+
+def _entry(rec: Record, pan: str) -> UploadEntry:
+    return UploadEntry(_ORG.get(rec.brand, "99"), rec.stan, pan, rec.amount)
 
 
 def balance_verdict(answer: Message | None, *, rc95_variant: bool) -> str:
@@ -101,8 +119,18 @@ async def settle(
     j.record_settlement(batch, totals, "out_of_balance", close=False)
     session.emit(EventKind.FAULT, "RECON.TOTALS_MISMATCH", batch=batch, stage="settlement")
     uploaded = 0
-    for rec in j.records(batch=batch):
-        if not rec.counts_as_charge or rec.voided:
+    owed = [r for r in j.records(batch=batch) if r.counts_as_charge and not r.voided]
+    swiped = [r for r in owed if packs_in_field48(r)]
+    for i in range(0, len(swiped), MAX_UPLOAD_ENTRIES):
+        group = swiped[i : i + MAX_UPLOAD_ENTRIES]
+        entries = [_entry(r, j.card(r)[0]) for r in group]
+        msg = messages.batch_upload_swiped(cfg, j.next_stan(), batch, entries)
+        up = await _send(session, msg)
+        if up.status is not Status.OK or up.rc != "00":
+            return result(up.code or "RECON.TOTALS_MISMATCH", up.rc, uploaded)
+        uploaded += len(group)
+    for rec in owed:
+        if packs_in_field48(rec):
             continue
         pan, expiry = j.card(rec)
         up = await _send(session, messages.batch_upload(cfg, rec, pan, expiry))

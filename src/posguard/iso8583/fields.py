@@ -37,6 +37,7 @@ class ProcessingCode:
     PRE_AUTH = "030000"
     PRE_AUTH_VOID = "200000"
     COMPLETION = "000000"
+    COMPLETION_VOID = "200000"
 
 
 class MessageTypeCode:
@@ -47,6 +48,7 @@ class MessageTypeCode:
     PRE_AUTH = "10"
     PRE_AUTH_VOID = "11"
     COMPLETION = "20"
+    COMPLETION_VOID = "21"
     SALE = "22"
     VOID = "23"
     REFUND = "25"

@@ -53,6 +53,13 @@ Emit = Callable[..., object]
 PrintReceipt = Callable[..., object]
 
 
+_VOID_OF = {
+    Kind.SALE: Kind.VOID,
+    Kind.PREAUTH: Kind.PREAUTH_VOID,
+    Kind.COMPLETION: Kind.COMPLETION_VOID,
+}
+
+
 class Terminal:
     def __init__(
         self,
@@ -317,10 +324,12 @@ class Terminal:
         return await self._do(TxnInput(kind, amt, pan, expiry, orig.entry_mode, None, orig))
 
     async def void(self, stan: str, *, batch: str | None = None) -> TransactionResult:
-        """Void a sale (or a pre-authorisation) of the current batch by its STAN."""
-        orig = self._original(stan, batch, (Kind.SALE, Kind.PREAUTH))
-        kind = Kind.PREAUTH_VOID if orig is not None and orig.kind is Kind.PREAUTH else Kind.VOID
-        return await self._follow_up(kind, stan, batch, None, (Kind.SALE, Kind.PREAUTH))
+        """Void a sale, a pre-authorisation or a pre-auth completion (0200, 60.1 = 21) of the
+        current batch by its STAN."""
+        voidable = tuple(_VOID_OF)
+        orig = self._original(stan, batch, voidable)
+        kind = _VOID_OF[orig.kind] if orig is not None else Kind.VOID
+        return await self._follow_up(kind, stan, batch, None, voidable)
 
     async def refund(
         self, stan: str, amount: int, *, batch: str | None = None

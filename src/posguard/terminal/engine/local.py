@@ -46,7 +46,7 @@ class CheckLocal(Step):
                 ctx.fail(Failure.LOCAL, "TXN.ORIGINAL_NOT_FOUND")
                 ctx.notes.append(f"original STAN {o.stan} is {o.state.value}, voided={o.voided}")
                 return ABORTED
-            if i.kind in (Kind.VOID, Kind.PREAUTH_VOID) and i.amount != o.amount:
+            if i.kind.cancels_original and i.amount != o.amount:
                 ctx.fail(Failure.LOCAL, "TXN.INVALID_AMOUNT")
                 return ABORTED
         return PREPARED

@@ -14,10 +14,12 @@ class Kind(StrEnum):
     PREAUTH = "preauth"
     PREAUTH_VOID = "preauth_void"
     COMPLETION = "completion"
+    COMPLETION_VOID = "completion_void"
 
     @property
     def reversible(self) -> bool:
-        """Sale, void, pre-auth, its void and completion are reversed when the answer is lost."""
+        """Sale, void, pre-auth, its void, completion and completion void are reversed when
+        the answer is lost."""
         return self in _REVERSIBLE
 
     @property
@@ -27,10 +29,19 @@ class Kind(StrEnum):
 
     @property
     def cancels_original(self) -> bool:
-        return self in (Kind.VOID, Kind.PREAUTH_VOID)
+        return self in (Kind.VOID, Kind.PREAUTH_VOID, Kind.COMPLETION_VOID)
 
 
-_REVERSIBLE = frozenset({Kind.SALE, Kind.VOID, Kind.PREAUTH, Kind.PREAUTH_VOID, Kind.COMPLETION})
+_REVERSIBLE = frozenset(
+    {
+        Kind.SALE,
+        Kind.VOID,
+        Kind.PREAUTH,
+        Kind.PREAUTH_VOID,
+        Kind.COMPLETION,
+        Kind.COMPLETION_VOID,
+    }
+)
 
 
 class TxnState(StrEnum):

@@ -67,6 +67,9 @@ class ReferenceHost:
         mtis = (mti,) if isinstance(mti, str) else mti
         return [r.msg for r in self.received if r.msg.get("t") in mtis]
 
+    def received_msgs(self) -> list[Message]:
+        return [r.msg for r in self.received]
+
     def times(self, mti: str) -> list[float]:
         return [r.at for r in self.received if r.msg.get("t") == mti]
 

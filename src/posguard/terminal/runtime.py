@@ -191,6 +191,20 @@ class Terminal:
                 due_before=time.time()
             ):
                 await self.catch_up(only_due=True)
+            await self.keep_signed_on()
+
+    async def keep_signed_on(self) -> list[str]:
+        """Sign on to every reachable host that has no session yet (a backup included), so
+        the first sale after a failover is not refused 77; the names signed on to."""
+        s = self.services
+        done = []
+        for name in s.session.link.available():
+            if s.session.keys_for(name) is not None:
+                continue
+            async with self._lock:
+                if await s.session.ensure_signed_on(name) is None:
+                    done.append(name)
+        return done
 
     async def _echo_probe(self, ch: Channel) -> None:
         """Half-open probe: an ISO echo test (0820/301) answered by the host."""

@@ -377,6 +377,14 @@ class Terminal:
         async with self._lock:
             return await self.services.session.sign_on()
 
+    def mac_key_for(self, host: str) -> bytes | None:
+        """The session MAC key with ``host`` (None when not signed on to it): what the doctor's
+        ISO echo needs to carry a MAC (``DoctorConfig(mac_keys=terminal.mac_key_for)``)."""
+        if self._s is None:
+            return None
+        keys = self._s.session.keys_for(host)
+        return keys.mac_key if keys is not None else None
+
     async def echo(self) -> Reply:
         s = self.services
         async with self._lock:

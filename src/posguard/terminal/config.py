@@ -16,11 +16,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from posguard.common.errors import ConfigError
 from posguard.common.validation import first_error
+from posguard.terminal.keystore import KeySource, vault_key
 
 
 class _Frozen(BaseModel):
@@ -107,7 +115,13 @@ class TerminalConfig(BaseSettings):
     breaker: BreakerConfig = BreakerConfig()
     retry: RetryConfig = RetryConfig()
     practice: PracticeConfig = PracticeConfig()
-    tmk: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{32}$", repr=False)]
+    tmk: Annotated[str | None, Field(pattern=r"^[0-9A-Fa-f]{32}$", repr=False)] = None
+    """The TMK in clear: labs and tests only. A real terminal names ``tmk_source``."""
+    tmk_source: KeySource | None = None
+    """Where the TMK is: ``{file: PATH}`` (owner-only, hex) or ``{env: VARIABLE}``."""
+    vault_key: KeySource | None = None
+    """The journal's card-vault key (its own key, not the TMK); default: an owner-only
+    ``<journal>.vault.key`` created on first use."""
     mac_algorithm: MacName = "X919"
     spec: Literal["iso87ascii", "unionpay"] = "iso87ascii"
     length_header: Literal["BINARY2", "ASCII4"] = "BINARY2"
@@ -123,9 +137,22 @@ class TerminalConfig(BaseSettings):
             raise ValueError(f"host names must be unique, got {names}")
         return hosts
 
+    @model_validator(mode="after")
+    def _one_tmk(self) -> TerminalConfig:
+        if (self.tmk is None) == (self.tmk_source is None):
+            raise ValueError("name the TMK once: 'tmk_source' (file or env), or 'tmk' in a lab")
+        return self
+
     @property
     def tmk_bytes(self) -> bytes:
-        return bytes.fromhex(self.tmk)
+        """The TMK (read from its source each time: nothing secret is cached here)."""
+        if self.tmk is not None:
+            return bytes.fromhex(self.tmk)
+        assert self.tmk_source is not None
+        return self.tmk_source.read("TMK", 16)
+
+    def vault_key_bytes(self) -> bytes:
+        return vault_key(self.vault_key, self.journal_path)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -557,7 +557,7 @@ def _reversals_check(check_id: str, cfg: DoctorConfig) -> CheckReport:
     if not t.journal_path.exists():
         return _report(check_id, CheckResult.PASS, target, "no journal yet: nothing pending")
     try:
-        journal = Journal.open(t.journal_path, key=t.tmk_bytes, terminal_id=t.terminal_id)
+        journal = Journal.open(t.journal_path, key=t.vault_key_bytes(), terminal_id=t.terminal_id)
     except PosguardError as exc:
         return _report(check_id, CheckResult.UNAVAILABLE, target, f"cannot read: {exc.message}")
     try:

@@ -94,7 +94,10 @@ class Terminal:
     async def start(self) -> dict[str, int]:
         """Open the journal, recover from a crash, and send what is owed (best effort)."""
         journal = Journal.open(
-            self.cfg.journal_path, key=self.cfg.tmk_bytes, terminal_id=self.cfg.terminal_id
+            self.cfg.journal_path,
+            key=self.cfg.vault_key_bytes(),
+            terminal_id=self.cfg.terminal_id,
+            legacy_keys=(self.cfg.tmk_bytes,),
         )
         self._journal = journal
         recovered = journal.recover()

@@ -62,7 +62,11 @@ class Journal:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, key: bytes, terminal_id: str) -> Journal:
+    def open(
+        cls, path: Path, *, key: bytes, terminal_id: str, legacy_keys: tuple[bytes, ...] = ()
+    ) -> Journal:
+        """Open (or create) the journal; ``key`` is the card-vault key, ``legacy_keys`` the
+        keys older records may be sealed under (the TMK, before the vault key existed)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
@@ -98,7 +102,7 @@ class Journal:
             raise ConfigError(
                 f"journal {path} belongs to terminal {owner}, not {terminal_id}", path=str(path)
             )
-        return cls(conn, CardVault(key, terminal_id), path)
+        return cls(conn, CardVault(key, terminal_id, legacy_keys), path)
 
     def close(self) -> None:
         self._db.close()

@@ -15,9 +15,10 @@ from posguard.common.events import EventKind
 from posguard.terminal.config import PracticeConfig, TerminalConfig, Timeouts
 from posguard.terminal.runtime import Terminal
 from posguard.terminal.testing import EventRecorder, lab_cards, local_config
+
 sys.path.insert(0, str(Path(__file__).parent))  # refhost.py, imported by the tests too
 
-from refhost import ReferenceHost, Script, reference_host  # noqa: E402
+from refhost import ReferenceHost, Script, reference_host
 
 PAN = lab_cards()[0]
 EXPIRY = "3012"
@@ -47,7 +48,9 @@ def config(ports: int | list[int], journal: Path, **practice: Any) -> TerminalCo
 @pytest.fixture
 def lab_factory(tmp_path: Path) -> Callable[..., Any]:
     @asynccontextmanager
-    async def make(script: Script, *, batch: str | None = None, **practice: Any) -> AsyncIterator[Lab]:
+    async def make(
+        script: Script, *, batch: str | None = None, **practice: Any
+    ) -> AsyncIterator[Lab]:
         async with reference_host(script, batch=batch) as host:
             events = EventRecorder()
             printed: list[Any] = []

@@ -137,7 +137,9 @@ class ReferenceHost:
 
 
 @contextlib.asynccontextmanager
-async def reference_host(script: Script = lambda _m: None, **kw: Any) -> AsyncIterator[ReferenceHost]:
+async def reference_host(
+    script: Script = lambda _m: None, **kw: Any
+) -> AsyncIterator[ReferenceHost]:
     host = ReferenceHost(script, **kw)
     await host.start()
     try:

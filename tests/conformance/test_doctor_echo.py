@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import config
 from refhost import reference_host
 
+from conftest import config
 from posguard.catalog.checks import CheckResult
 from posguard.iso8583.codec import Message
 from posguard.iso8583.mac import MacAlgorithm, check_mac
@@ -24,9 +24,13 @@ def strict_after_sign_on(host: Any) -> Any:
     """Echo without a session: 00 unMACed. With a session: a MAC is required (A0 if not)."""
 
     def script(msg: Message) -> Any:
-        if msg["t"] == "0820" and host.keys is not None:
-            if not check_mac(host.spec, msg, MacAlgorithm.X919, host.keys.mac_key):
-                return {"39": "A0", "mac": False}
+        keys = host.keys
+        if (
+            msg["t"] == "0820"
+            and keys is not None
+            and not check_mac(host.spec, msg, MacAlgorithm.X919, keys.mac_key)
+        ):
+            return {"39": "A0", "mac": False}
         return None
 
     return script
@@ -42,7 +46,9 @@ async def test_doctor_echo_after_sign_on_carries_a_mac_and_passes(tmp_path: Path
         cfg = config(host.port, tmp_path / "j.db")
         async with Terminal(cfg) as term:
             await term.sign_on()
-            inside = await arun_check("doctor.iso_echo", DoctorConfig(cfg, mac_keys=term.mac_key_for))
+            inside = await arun_check(
+                "doctor.iso_echo", DoctorConfig(cfg, mac_keys=term.mac_key_for)
+            )
             assert (inside.result, inside.code) == (CheckResult.PASS, None), inside.detail
             echo = host.requests("0820")[-1]
             assert isinstance(echo.get("64"), bytes)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import EXPIRY, PAN, config
 from refhost import reference_host
 
+from conftest import EXPIRY, PAN, config
 from posguard.iso8583.codec import Message
 from posguard.terminal.result import Outcome
 from posguard.terminal.runtime import Terminal
@@ -36,7 +36,9 @@ async def test_failover_signs_on_to_the_backup_first_no_77(tmp_path: Path) -> No
     Source: UnionPay POS practice (签到 per host; 77)."""
     async with reference_host(name="primary") as primary, reference_host(name="backup") as backup:
         backup.script = refusing_77_without_session(backup)
-        term = Terminal(config([primary.port, backup.port], tmp_path / "j.db"), emit=EventRecorder())
+        term = Terminal(
+            config([primary.port, backup.port], tmp_path / "j.db"), emit=EventRecorder()
+        )
         async with term:
             assert (await term.sale(PAN, EXPIRY, 1000)).host == "primary"
             assert (primary.sign_ons, backup.sign_ons) == (1, 0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import EXPIRY, PAN
-
 from posguard.common.events import EventKind
 from posguard.iso8583.codec import Message
 from posguard.iso8583.fields import parse_field60

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXPIRY, PAN, config
 from refhost import reference_host
 
+from conftest import EXPIRY, PAN, config
 from posguard.common.errors import ConfigError
 from posguard.terminal.journal.cardvault import CardVault
 from posguard.terminal.keystore import KeySource
@@ -78,7 +78,11 @@ async def test_vault_key_is_its_own_key_not_the_tmk(tmp_path: Path) -> None:
             r = await term.sale(PAN, EXPIRY, 1000)
             rec = term.journal.find(stan=r.stan or "")
             assert rec is not None
-            blob = bytes(term.journal._db.execute("SELECT card FROM txns WHERE id=?", (rec.id,)).fetchone()[0])
+            blob = bytes(
+                term.journal._db.execute("SELECT card FROM txns WHERE id=?", (rec.id,)).fetchone()[
+                    0
+                ]
+            )
             assert term.journal.card(rec) == (PAN, EXPIRY)
         key_file = tmp_path / "j.db.vault.key"
         assert os.stat(key_file).st_mode & 0o077 == 0

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import EXPIRY, PAN
 
+from conftest import EXPIRY, PAN
 from posguard.iso8583.codec import Message
 from posguard.terminal.journal import TxnState
 from posguard.terminal.result import Outcome
@@ -85,7 +85,9 @@ async def test_partial_approval_not_supported_is_reversed(lab_factory: Any) -> N
 
 
 @pytest.mark.parametrize("rc", ["96", "98", "A0"])
-async def test_96_98_A0_in_field_39_are_declines_without_reversal(lab_factory: Any, rc: str) -> None:
+async def test_96_98_A0_in_field_39_are_declines_without_reversal(
+    lab_factory: Any, rc: str
+) -> None:
     """Rule: 96, 98, A0 *received in field 39* are the host's decline: nothing was charged,
     so no reversal is sent (A0 also makes the terminal sign on again at once).
     Source: UnionPay POS practice: reversal reasons are the terminal's own (98 no answer,

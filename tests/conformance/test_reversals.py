@@ -13,9 +13,9 @@ import time
 from datetime import date, timedelta
 from typing import Any
 
-from conftest import EXPIRY, PAN, READ
 from refhost import NO_ANSWER
 
+from conftest import EXPIRY, PAN, READ
 from posguard.common.events import EventKind
 from posguard.iso8583.codec import Message
 from posguard.terminal.journal import TxnState

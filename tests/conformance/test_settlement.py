@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import EXPIRY, PAN
-
 from posguard.iso8583.codec import Message
 from posguard.iso8583.fields import parse_field60, parse_upload_entries
 from posguard.terminal.result import Outcome

@@ -221,7 +221,9 @@ def upload_entries(entries: list[UploadEntry]) -> str:
 def parse_upload_entries(value: str) -> list[UploadEntry]:
     """The transactions of a magnetic-stripe batch upload's field 48."""
     if not isinstance(value, str) or len(value) < 2 or not value[:2].isdigit():
-        raise MessageDecodeError("field 48: batch upload must start with a 2-digit count", field="48")
+        raise MessageDecodeError(
+            "field 48: batch upload must start with a 2-digit count", field="48"
+        )
     n = int(value[:2])
     if not 1 <= n <= MAX_UPLOAD_ENTRIES:
         raise MessageDecodeError(f"field 48: batch upload count {n} is not 1-8", field="48")

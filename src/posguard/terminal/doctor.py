@@ -324,9 +324,12 @@ async def _echo_once(
         ) from exc
     rc_raw = answer.get("39", "")
     rc = rc_raw.decode("ascii", "replace") if isinstance(rc_raw, bytes) else rc_raw
-    if mac_key is not None and ("64" in answer or rc == "00"):
-        if not check_mac_bytes(spec, raw, alg, mac_key):
-            raise _CheckFailedError("TXN.MAC_ERROR", "the echo answer's MAC does not verify")
+    if (
+        mac_key is not None
+        and ("64" in answer or rc == "00")
+        and not check_mac_bytes(spec, raw, alg, mac_key)
+    ):
+        raise _CheckFailedError("TXN.MAC_ERROR", "the echo answer's MAC does not verify")
     if mac_key is None and answer.get("t") == "0830" and rc == "A0":
         raise _SessionOpen(elapsed)
     if answer.get("t") != "0830" or rc != "00":

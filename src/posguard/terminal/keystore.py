@@ -19,7 +19,7 @@ read, or a missing variable, is a :class:`ConfigError` naming it.
 >>> KeySource(file=p).read("TMK", 16)
 Traceback (most recent call last):
 ...
-posguard.common.errors.ConfigError: TMK key file ... is readable by group or others (mode 644); chmod 600 it
+posguard.common.errors.ConfigError: TMK key file ... is readable by group or others (mode 644); ...
 """
 
 from __future__ import annotations
@@ -75,8 +75,7 @@ def _read_owner_only(path: Path, what: str) -> str:
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         mode = stat.S_IMODE(st.st_mode)
         raise ConfigError(
-            f"{what} key file {path} is readable by group or others (mode {mode:o}); "
-            "chmod 600 it"
+            f"{what} key file {path} is readable by group or others (mode {mode:o}); chmod 600 it"
         )
     try:
         return path.read_text(encoding="ascii")

@@ -16,12 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from posguard.common.events import EventKind
+from posguard.iso8583.response_codes import lookup
 from posguard.terminal.engine import messages
 from posguard.terminal.engine.session import Reply, Status
-from posguard.iso8583.response_codes import lookup
 from posguard.terminal.journal.records import Record, TxnState
 from posguard.terminal.journal_sender import JournalSender
-
 
 TRANSIENT = frozenset({"90", "91", "96", "98", "06", "77", "99", "A0"})
 DECLINED_CODE = "TXN.REFUND_DECLINED"

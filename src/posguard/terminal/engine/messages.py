@@ -19,7 +19,6 @@ from posguard.terminal.config import TerminalConfig
 from posguard.terminal.engine.profile import ROUTES
 from posguard.terminal.journal.records import Record, Totals
 
-
 PIN_CAPTURE_CODE = "12"
 """Field 26: the longest PIN the terminal accepts (12 digits)."""
 SECURITY_CONTROL = "2600000000000000"
@@ -140,7 +139,9 @@ def batch_upload(cfg: TerminalConfig, rec: Record, pan: str, expiry: str) -> Mes
     return msg
 
 
-def batch_upload_swiped(cfg: TerminalConfig, stan: str, batch: str, entries: list[UploadEntry]) -> Message:
+def batch_upload_swiped(
+    cfg: TerminalConfig, stan: str, batch: str, entries: list[UploadEntry]
+) -> Message:
     """0320 (60.3 = 201) carrying up to 8 magnetic-stripe transactions in field 48, as
     UnionPay terminals upload them (chip transactions go one per message)."""
     return {

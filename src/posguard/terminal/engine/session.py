@@ -140,6 +140,7 @@ class HostSession:
     async def ensure_signed_on(self, host: str | None = None) -> Reply | None:
         """None when keys for ``host`` (default: the preferred host) are in hand, signing on
         if needed; else the failed sign-on's reply."""
+
         def have() -> bool:
             return (self._keys.get(host) if host else self.keys) is not None
 
@@ -165,9 +166,7 @@ class HostSession:
 
         return build
 
-    async def exchange(
-        self, msg: Message, *, mac: bool = True, only: str | None = None
-    ) -> Reply:
+    async def exchange(self, msg: Message, *, mac: bool = True, only: str | None = None) -> Reply:
         """Send ``msg`` and return the checked answer (see :class:`Status`). With ``mac`` it
         is MACed with the keys of the host the link connects to; a host without a session is
         signed on to first (once), so failing over never sends a MAC the host cannot check."""

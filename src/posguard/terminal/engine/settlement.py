@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from posguard.common.events import EventKind
 from posguard.common.errors import MessageError
+from posguard.common.events import EventKind
 from posguard.iso8583.codec import Message
 from posguard.iso8583.fields import (
     MAX_UPLOAD_ENTRIES,
@@ -65,7 +65,8 @@ def balance_verdict(answer: Message | None, *, rc95_variant: bool) -> str:
 
     >>> balance_verdict({"39": "00", "48": "0" * 30 + "2"}, rc95_variant=False)
     '2'
-    >>> balance_verdict({"39": "95"}, rc95_variant=False), balance_verdict({"39": "95"}, rc95_variant=True)
+    >>> rc95 = {"39": "95"}
+    >>> balance_verdict(rc95, rc95_variant=False), balance_verdict(rc95, rc95_variant=True)
     ('3', '2')
     """
     answer = answer or {}

@@ -11,8 +11,8 @@ at once and the operator sees its outcome."""
 from __future__ import annotations
 
 from posguard.terminal.engine.context import REVERSAL_REASON, Context, Failure
-from posguard.terminal.engine.messages import entry_mode
 from posguard.terminal.engine.flow import PREPARED, Step, Verdict
+from posguard.terminal.engine.messages import entry_mode
 from posguard.terminal.engine.services import Services
 from posguard.terminal.journal.store import Draft
 from posguard.terminal.result import Outcome

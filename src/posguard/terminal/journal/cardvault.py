@@ -26,9 +26,7 @@ from posguard.common.errors import ConfigError
 
 
 class CardVault:
-    def __init__(
-        self, master_key: bytes, terminal_id: str, legacy: tuple[bytes, ...] = ()
-    ) -> None:
+    def __init__(self, master_key: bytes, terminal_id: str, legacy: tuple[bytes, ...] = ()) -> None:
         self._aeads = [AESGCM(_derive(k, terminal_id)) for k in (master_key, *legacy)]
         self._aead = self._aeads[0]
         self._aad = terminal_id.encode()

@@ -312,9 +312,7 @@ class Journal:
     def mark_reversed(self, rid: int, *, rc: str | None = None) -> Record:
         """The host answered the reversal: whatever its field 39 (``rc``), it is closed."""
         with self._write():
-            self._update(
-                rid, state=TxnState.REVERSED.value, reversal_rc=rc
-            )
+            self._update(rid, state=TxnState.REVERSED.value, reversal_rc=rc)
         return self.get(rid)
 
     def reversal_unanswered(self, rid: int) -> Record:

@@ -167,6 +167,8 @@ def test_flags() -> None:
     assert {rc for rc in known_codes() if lookup(rc).defective} == {"A2", "A4", "A5", "A6"}
     assert lookup("A2").catalog_code == "TXN.APPROVED_WITH_DEFECT"
     assert lookup("11").catalog_code is None
+    for rc in ("00", "10", "11"):  # plain approvals own no catalog entry
+        assert default_catalog().by_response_code(rc) is None
     assert NO_ANSWER.reversal_due
     assert NO_ANSWER.catalog_code == "NET.READ_TIMEOUT"
     assert lookup("00").approved

@@ -49,11 +49,21 @@ class ActionClass(enum.Enum):
 class ResponseCode:
     rc: str
     action: ActionClass
-    catalog_code: str | None
+    fixed_code: str | None  # the catalog code of a code the table does not know
     needs_sign_on: bool = False
     reversal_due: bool = False
     text: Mapping[str, str] = field(default_factory=dict)
     known: bool = True
+
+    @property
+    def catalog_code(self) -> str | None:
+        """The catalog entry that owns this code (read from the catalog when first asked, so
+        the hot path of an approval never loads it)."""
+        if not self.known:
+            return self.fixed_code
+        if self.action is ActionClass.A and not self.defective:
+            return None  # a plain approval is no fault (checked against the catalog by a test)
+        return _catalog_code(self.rc)
 
     @property
     def approved(self) -> bool:
@@ -184,7 +194,7 @@ def lookup(rc: str) -> ResponseCode:
     return ResponseCode(
         rc=shown,
         action=E,
-        catalog_code=UNKNOWN_CATALOG_CODE,
+        fixed_code=UNKNOWN_CATALOG_CODE,
         text=MappingProxyType(
             {"zh": f"未知应答码（{shown}）", "en": f"Unknown response ({shown})"}
         ),
@@ -198,7 +208,7 @@ def _known(key: str) -> ResponseCode:
     return ResponseCode(
         rc=key,
         action=action,
-        catalog_code=_catalog_code(key),
+        fixed_code=None,
         needs_sign_on=sign_on,
         reversal_due=False,
         text=MappingProxyType({"zh": zh, "en": en}),
@@ -208,7 +218,7 @@ def _known(key: str) -> ResponseCode:
 NO_ANSWER = ResponseCode(
     rc="",
     action=E,
-    catalog_code="NET.READ_TIMEOUT",
+    fixed_code="NET.READ_TIMEOUT",
     reversal_due=True,
     text=MappingProxyType(
         {"zh": "主机无应答，交易将冲正", "en": "No answer from host, will be reversed"}

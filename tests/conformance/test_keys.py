@@ -95,7 +95,9 @@ def test_runtime_takes_a_pin_block_from_a_pin_pad() -> None:
     """Rule: the runtime API takes the PIN block from a PIN-pad abstraction (the clear PIN
     stays in the PIN pad). Source: PCI PIN Security requirements."""
     for name in ("sale", "preauth", "balance_inquiry"):
-        assert "pin_pad" in inspect.signature(getattr(Terminal, name)).parameters
+        params = inspect.signature(getattr(Terminal, name)).parameters
+        assert "pin_pad" in params
+        assert "pin" not in params  # no clear PIN enters the runtime
 
 
 @pytest.mark.parametrize(

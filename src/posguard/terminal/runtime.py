@@ -272,12 +272,11 @@ class Terminal:
         amount: int,
         *,
         entry_mode: str = "051",
-        pin: str | None = None,
         pin_pad: PinPad | None = None,
     ) -> TransactionResult:
-        """A sale. ``pin_pad`` gives the PIN block (encrypted under the session's PIN key);
-        ``pin`` (a clear PIN) is only for labs and tests."""
-        inp = TxnInput(Kind.SALE, amount, pan, expiry, entry_mode, pin)
+        """A sale. ``pin_pad`` gives the PIN block, encrypted under the session's PIN key: the
+        runtime never sees a clear PIN."""
+        inp = TxnInput(Kind.SALE, amount, pan, expiry, entry_mode)
         return await self._do(inp, pin_pad)
 
     async def balance_inquiry(
@@ -286,10 +285,9 @@ class Terminal:
         expiry: str,
         *,
         entry_mode: str = "051",
-        pin: str | None = None,
         pin_pad: PinPad | None = None,
     ) -> TransactionResult:
-        inp = TxnInput(Kind.BALANCE, 0, pan, expiry, entry_mode, pin)
+        inp = TxnInput(Kind.BALANCE, 0, pan, expiry, entry_mode)
         return await self._do(inp, pin_pad)
 
     async def preauth(
@@ -299,10 +297,9 @@ class Terminal:
         amount: int,
         *,
         entry_mode: str = "051",
-        pin: str | None = None,
         pin_pad: PinPad | None = None,
     ) -> TransactionResult:
-        inp = TxnInput(Kind.PREAUTH, amount, pan, expiry, entry_mode, pin)
+        inp = TxnInput(Kind.PREAUTH, amount, pan, expiry, entry_mode)
         return await self._do(inp, pin_pad)
 
     def _original(self, stan: str, batch: str | None, kinds: tuple[Kind, ...]) -> Record | None:
@@ -338,7 +335,7 @@ class Terminal:
             return self._no_original(kind, stan)
         pan, expiry = self.journal.card(orig)
         amt = orig.amount if amount is None else amount
-        return await self._do(TxnInput(kind, amt, pan, expiry, orig.entry_mode, None, orig))
+        return await self._do(TxnInput(kind, amt, pan, expiry, orig.entry_mode, orig))
 
     async def void(self, stan: str, *, batch: str | None = None) -> TransactionResult:
         """Void a sale, a pre-authorisation or a pre-auth completion (0200, 60.1 = 21) of the

@@ -41,14 +41,13 @@ class TxnInput:
     pan: str = field(repr=False)
     expiry: str = field(repr=False)
     entry_mode: str = "051"
-    pin: str | None = field(default=None, repr=False)
     orig: Record | None = None
     pin_block: bytes | None = field(default=None, repr=False)  # from a PIN pad, encrypted
 
     @property
     def has_pin(self) -> bool:
         """A PIN goes with this request (follow-ups never carry one)."""
-        return self.orig is None and (self.pin is not None or self.pin_block is not None)
+        return self.orig is None and self.pin_block is not None
 
 
 @dataclass

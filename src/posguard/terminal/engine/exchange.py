@@ -14,7 +14,6 @@ UnionPay practice for field 39 of the answer:
 
 from __future__ import annotations
 
-from posguard.iso8583.keys import encrypt_pin_block
 from posguard.iso8583.response_codes import lookup
 from posguard.terminal.engine import messages
 from posguard.terminal.engine.context import Context, Failure
@@ -39,9 +38,7 @@ class Exchange(Step):
     async def prepare(self, ctx: Context) -> Verdict:
         rec, i, session = ctx.record, ctx.input, self.s.session
         assert rec is not None
-        pin_block = i.pin_block
-        if pin_block is None and i.pin is not None and session.keys is not None:
-            pin_block = encrypt_pin_block(session.keys.pin_key, i.pin, i.pan)
+        pin_block = i.pin_block if i.has_pin else None
         ctx.request = messages.financial(self.s.cfg, rec, i.pan, i.expiry, pin_block)
         reply = await session.exchange(ctx.request)
         ctx.host = reply.host

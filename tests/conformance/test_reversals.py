@@ -150,3 +150,25 @@ async def test_no_reversal_of_an_earlier_day(lab_factory: Any) -> None:
         assert lab.host.requests(("0400", "0401")) == []
         failed = lab.reversal_events("failed")
         assert [(c, d["why"]) for c, d in failed] == [("RECON.REVERSAL_FAILED", "earlier_day")]
+
+
+async def test_approval_with_a_bad_mac_is_reversed_with_A0(lab_factory: Any) -> None:
+    """Rule: an approving answer whose MAC does not verify cannot be trusted as approval nor as
+    decline: the terminal signs on again and reverses it with reason A0.
+    Source: UnionPay practice (冲正原因 A0: MAC校验错)."""
+    bad: list[str] = []
+
+    def script(msg: Message) -> Any:
+        if msg["t"] == "0200" and not bad:
+            bad.append(str(msg["11"]))
+            return {"39": "00", "37": "000000000001", "64": b"\x00" * 8, "mac": False}
+        return None
+
+    async with lab_factory(script) as lab:
+        await lab.terminal.sign_on()
+        r = await lab.terminal.sale(PAN, EXPIRY, 1000)
+        assert (r.outcome, r.reversal_reason, r.code) == (Outcome.REVERSED, "A0", "TXN.MAC_ERROR")
+        (rev,) = lab.host.requests("0400")
+        assert (rev["11"], rev["39"]) == (r.stan, "A0")
+        assert lab.host.sign_ons == 2  # new keys before the reversal
+        assert lab.printed == []

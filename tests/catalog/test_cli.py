@@ -64,7 +64,7 @@ def test_show_in_both_languages() -> None:
     en = runner.invoke(app, ["catalog", "show", "TXN.ISSUER_UNAVAILABLE", "--lang", "en"])
     assert en.exit_code == 0
     assert "Card's bank temporarily unavailable" in en.stdout
-    assert "Response codes: 90, 91, 92, 98" in en.stdout
+    assert "Response codes: 68, 90, 91, 92, 98" in en.stdout
     first_step = default_catalog()["TXN.ISSUER_UNAVAILABLE"].steps[0].en
     assert f"1. {first_step}" in en.stdout
 

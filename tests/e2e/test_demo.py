@@ -67,7 +67,10 @@ def test_every_fault_of_the_story_is_injected_and_accounted_for(
     assert report["reversals"]["acknowledged"] >= 1
     assert report["reversals"]["acknowledged"] == report["reversals"]["queued"]
     assert report["reversals_left"] == 0
-    assert report["transactions"]["reversed"] >= 1
+    # a sale whose answer was lost is answered "pending reversal" at the read timeout and
+    # reversed right after, in the background (issue #13); both end acknowledged (above)
+    txns = report["transactions"]
+    assert txns.get("reversed", 0) + txns.get("pending_reversal", 0) >= 1
     # the host outage became a host-level incident in the fleet
     assert by[FaultKind.HOST_OUTAGE.value]["incidents"]
     outage = [i for i in report["incidents"] if i["rule"] == "network-outage"]

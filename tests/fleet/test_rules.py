@@ -240,3 +240,15 @@ def test_failed_update_opens_an_incident_that_clears_when_quiet(rig: Rig) -> Non
     assert (inc.code, inc.status) == ("SW.UPDATE_FAILED", "open")
     rig.step(3601)
     assert rig.incidents("update-failed")[0].status == "resolved"
+
+
+def test_a_failed_reversal_and_a_declined_refund_open_incidents(rig: Rig) -> None:
+    """The terminal gives up a reversal (RECON.REVERSAL_FAILED, a reversal event) or a stored
+    refund is declined (TXN.REFUND_DECLINED fault): each needs a person, so each opens one."""
+    rig.send("T1", "reversal", "RECON.REVERSAL_FAILED", stage="failed", stan="000007")
+    rig.send("T2", "fault", "TXN.REFUND_DECLINED", stage="advice", stan="000009")
+    rig.step()
+    (rev,) = rig.incidents("reversal-failed")
+    (ref,) = rig.incidents("refund-declined")
+    assert (rev.terminal_id, rev.code, rev.status) == ("T1", "RECON.REVERSAL_FAILED", "open")
+    assert (ref.terminal_id, ref.code, ref.status) == ("T2", "TXN.REFUND_DECLINED", "open")

@@ -86,18 +86,39 @@ def test_sm4_block_cipher_standard_vector() -> None:
     assert enc.update(K).hex() == "681edf34d206965e86b3e94f536e4246"
 
 
-def test_sm4_mac_is_cbc_mac_with_padding_method_2() -> None:
-    data = b"0200 sale"
-    padded = data + b"\x80" + bytes(16 - len(data) - 1)
+def _sm4_block(block: bytes) -> bytes:
     enc = Cipher(SM4(K), modes.ECB()).encryptor()
-    assert compute_mac(MacAlgorithm.SM4, K, data) == enc.update(padded)[:8]
-    # method 2 always pads: a whole block gets a full block of padding
-    one_block = b"A" * 16
-    enc = Cipher(SM4(K), modes.ECB()).encryptor()
-    first = enc.update(one_block)
-    second = enc.update(bytes(a ^ b for a, b in zip(first, b"\x80" + bytes(15), strict=True)))
-    assert compute_mac(MacAlgorithm.SM4, K, one_block) == second[:8]
-    assert compute_mac(MacAlgorithm.SM4, K, b"") != compute_mac(MacAlgorithm.SM4, K, b"\x00")
+    return enc.update(block) + enc.finalize()
+
+
+def test_sm4_mac_is_the_unionpay_pos_algorithm_step_by_step() -> None:
+    """UnionPay POS SM4 MAC: XOR the zero-padded 16-byte blocks, expand to 32 hex
+    characters, SM4 the first 16, XOR with the last 16, SM4 again, expand, first 8 chars."""
+    data = b"0200 sale of 12.34 CNY, STAN 000123"  # 35 bytes: 3 blocks after zero padding
+    padded = data + bytes(48 - len(data))
+    xor = bytes(a ^ b ^ c for a, b, c in zip(padded[:16], padded[16:32], padded[32:], strict=True))
+    hexed = xor.hex().upper().encode()
+    temp = bytes(a ^ b for a, b in zip(_sm4_block(hexed[:16]), hexed[16:], strict=True))
+    expected = _sm4_block(temp).hex().upper()[:8].encode()
+    assert compute_mac(MacAlgorithm.SM4, K, data) == expected
+    # not SM4-CBC-MAC
+    cbc = Cipher(SM4(K), modes.CBC(bytes(16))).encryptor()
+    assert compute_mac(MacAlgorithm.SM4, K, data) != (cbc.update(padded) + cbc.finalize())[-16:][:8]
+
+
+@pytest.mark.parametrize(
+    ("data", "mac"),
+    [
+        (b"", b"961360EF"),
+        (b"1234567890ABCDEF", b"11ACBE3F"),
+        (b"0200302004C020C0981100000000000000005100183402100006", b"52FB1728"),
+        (bytes(range(40)), b"31A90AFA"),
+    ],
+)
+def test_sm4_mac_known_answers(data: bytes, mac: bytes) -> None:
+    """Known answers, key 0123456789ABCDEFFEDCBA9876543210 (the GB/T 32907 example key, whose
+    block vector is checked above), frozen from the step-by-step derivation above."""
+    assert compute_mac(MacAlgorithm.SM4, K, data) == mac
 
 
 @pytest.mark.parametrize("alg", list(MacAlgorithm))

@@ -93,15 +93,15 @@ def test_bad_spec_files(tmp_path: Path) -> None:
 # The profile's table (docs/iso8583-profile.md): rc -> (catalog code, class).
 PROFILE = {
     "01": ("TXN.DO_NOT_HONOR", "C"),
-    "03": ("TXN.INVALID_MERCHANT", "D"),
+    "03": ("TXN.INVALID_MERCHANT", "C"),
     "04": ("TXN.RESTRICTED_CARD", "D"),
     "05": ("TXN.DO_NOT_HONOR", "C"),
     "06": ("TXN.HOST_ERROR", "E"),
     "12": ("TXN.INVALID_TRANSACTION", "C"),
-    "13": ("TXN.INVALID_AMOUNT", "C"),
-    "14": ("TXN.INVALID_CARD", "C"),
+    "13": ("TXN.INVALID_AMOUNT", "B"),
+    "14": ("TXN.INVALID_CARD", "B"),
     "15": ("TXN.INVALID_CARD", "C"),
-    "22": ("TXN.HOST_ERROR", "E"),
+    "22": ("TXN.HOST_ERROR", "C"),
     "25": ("TXN.ORIGINAL_NOT_FOUND", "C"),
     "30": ("TXN.FORMAT_ERROR", "E"),
     "33": ("TXN.EXPIRED_CARD", "D"),
@@ -110,6 +110,7 @@ PROFILE = {
     "40": ("TXN.INVALID_TRANSACTION", "C"),
     "41": ("TXN.RESTRICTED_CARD", "D"),
     "43": ("TXN.RESTRICTED_CARD", "D"),
+    "45": ("TXN.INVALID_TRANSACTION", "C"),
     "51": ("TXN.INSUFFICIENT_FUNDS", "C"),
     "54": ("TXN.EXPIRED_CARD", "C"),
     "55": ("TXN.WRONG_PIN", "B"),
@@ -120,6 +121,7 @@ PROFILE = {
     "62": ("TXN.RESTRICTED_CARD", "C"),
     "64": ("TXN.INVALID_AMOUNT", "C"),
     "65": ("TXN.EXCEEDS_LIMIT", "C"),
+    "68": ("TXN.ISSUER_UNAVAILABLE", "B"),
     "75": ("TXN.PIN_TRIES_EXCEEDED", "D"),
     "77": ("CFG.NOT_SIGNED_ON", "D"),
     "90": ("TXN.ISSUER_UNAVAILABLE", "B"),
@@ -157,7 +159,16 @@ def test_every_known_code_is_in_the_profile_or_approved() -> None:
 
 def test_flags() -> None:
     assert {rc for rc in known_codes() if lookup(rc).needs_sign_on} == {"77", "99", "A0"}
-    assert {rc for rc in known_codes() if lookup(rc).reversal_due} == {"96", "98", "A0"}
+    # UnionPay practice: a code received in field 39 is the host's decision, never a
+    # reason to reverse; only the terminal's own failures (NO_ANSWER, ...) are.
+    assert {rc for rc in known_codes() if lookup(rc).reversal_due} == set()
+    approved = {rc for rc in known_codes() if lookup(rc).approved}
+    assert approved == {"00", "10", "11", "A2", "A4", "A5", "A6"}
+    assert {rc for rc in known_codes() if lookup(rc).defective} == {"A2", "A4", "A5", "A6"}
+    assert lookup("A2").catalog_code == "TXN.APPROVED_WITH_DEFECT"
+    assert lookup("11").catalog_code is None
+    for rc in ("00", "10", "11"):  # plain approvals own no catalog entry
+        assert default_catalog().by_response_code(rc) is None
     assert NO_ANSWER.reversal_due
     assert NO_ANSWER.catalog_code == "NET.READ_TIMEOUT"
     assert lookup("00").approved

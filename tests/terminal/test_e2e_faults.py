@@ -105,6 +105,7 @@ async def test_black_hole_reverses_before_next_sale(rig: Rig) -> None:
         "NET.READ_TIMEOUT",
         "98",
     )
+    await rig.terminal.drain()  # the background try (0400) is black-holed too
     rig.proxy.clear()
     nxt = await rig.terminal.sale(PAN, LAB_EXPIRY, 700)  # the reversal goes first (as 0401)
     assert nxt.outcome is Outcome.APPROVED
@@ -118,7 +119,12 @@ async def test_delay_beyond_timeout_is_reversed(rig: Rig) -> None:
         Fault(kind="delay", delay_ms=READ * 1000 + 400, direction="response", frames=1)
     )
     r = await rig.terminal.sale(PAN, LAB_EXPIRY, 900)
-    assert (r.outcome, r.code, r.reversal_reason) == (Outcome.REVERSED, "NET.READ_TIMEOUT", "98")
+    assert (r.outcome, r.code, r.reversal_reason) == (
+        Outcome.PENDING_REVERSAL,
+        "NET.READ_TIMEOUT",
+        "98",
+    )
+    await rig.terminal.drain()  # answered at the timeout, reversed right after
     assert await host_status(rig, r.stan or "") == "reversed"  # it was approved, then undone
     await rig.books_agree()
 
@@ -126,7 +132,8 @@ async def test_delay_beyond_timeout_is_reversed(rig: Rig) -> None:
 async def test_dropped_response_is_reversed(rig: Rig) -> None:
     rig.proxy.set_fault(Fault(kind="drop_response", frames=1))
     r = await rig.terminal.sale(PAN, LAB_EXPIRY, 1100)
-    assert (r.outcome, r.code) == (Outcome.REVERSED, "NET.READ_TIMEOUT")
+    assert (r.outcome, r.code) == (Outcome.PENDING_REVERSAL, "NET.READ_TIMEOUT")
+    await rig.terminal.drain()  # answered at once, reversed right after
     assert await host_status(rig, r.stan or "") == "reversed"
     await rig.books_agree()
 
@@ -134,7 +141,8 @@ async def test_dropped_response_is_reversed(rig: Rig) -> None:
 async def test_reset_mid_frame_is_reversed(rig: Rig) -> None:
     rig.proxy.set_fault(Fault(kind="reset_mid_frame", frames=1))
     r = await rig.terminal.sale(PAN, LAB_EXPIRY, 1300)
-    assert (r.outcome, r.code) == (Outcome.REVERSED, "NET.CONNECTION_RESET")
+    assert (r.outcome, r.code) == (Outcome.PENDING_REVERSAL, "NET.CONNECTION_RESET")
+    await rig.terminal.drain()  # answered at once, reversed right after
     assert await host_status(rig, r.stan or "") == "reversed"
     await rig.books_agree()
 
@@ -167,7 +175,8 @@ async def test_corrupt_answer_is_reversed(rig: Rig, position: int, code: str, re
 async def test_half_open_connection_is_reversed(rig: Rig) -> None:
     rig.proxy.set_fault(Fault(kind="half_open", frames=1))
     r = await rig.terminal.sale(PAN, LAB_EXPIRY, 1900)
-    assert (r.outcome, r.code) == (Outcome.REVERSED, "NET.CONNECTION_RESET")
+    assert (r.outcome, r.code) == (Outcome.PENDING_REVERSAL, "NET.CONNECTION_RESET")
+    await rig.terminal.drain()  # answered at once, reversed right after
     assert await host_status(rig, r.stan or "") == "reversed"
     await rig.books_agree()
 
@@ -175,7 +184,8 @@ async def test_half_open_connection_is_reversed(rig: Rig) -> None:
 async def test_starved_bandwidth_times_out_and_reverses(rig: Rig) -> None:
     rig.proxy.set_fault(Fault(kind="bandwidth", bytes_per_s=60, direction="response", frames=1))
     r = await rig.terminal.sale(PAN, LAB_EXPIRY, 2100)
-    assert (r.outcome, r.code) == (Outcome.REVERSED, "NET.READ_TIMEOUT")
+    assert (r.outcome, r.code) == (Outcome.PENDING_REVERSAL, "NET.READ_TIMEOUT")
+    await rig.terminal.drain()  # answered at once, reversed right after
     assert await host_status(rig, r.stan or "") == "reversed"
     await rig.books_agree()
 
@@ -200,6 +210,7 @@ async def test_background_maintenance_sends_the_reversal_without_a_new_sale(rig:
     rig.proxy.set_fault(Fault(kind="blackhole"))
     r = await rig.terminal.sale(PAN, LAB_EXPIRY, 2300)
     assert r.outcome is Outcome.PENDING_REVERSAL
+    await rig.terminal.drain()  # the background try (0400) is black-holed too
     rig.proxy.clear()
     stop = asyncio.Event()
     task = asyncio.create_task(rig.terminal.maintain(stop, interval=0.05))

@@ -16,6 +16,7 @@ from posguard.host.seed import SeedData
 from posguard.host.server import HostServer
 from posguard.host.testing import HostClient, running_host
 from posguard.terminal.journal import TxnState
+from posguard.terminal.pinpad import LabPinPad
 from posguard.terminal.reconcile import reconcile
 from posguard.terminal.result import Outcome
 from posguard.terminal.runtime import Terminal
@@ -92,7 +93,7 @@ async def test_sale_void_refund_preauth_completion_and_settlement(rig: Rig) -> N
     pre = await t.preauth(PAN, LAB_EXPIRY, 10000)
     done = await t.completion(pre.stan or "", 11000)
     assert (pre.outcome, done.outcome) == (Outcome.APPROVED, Outcome.APPROVED)
-    inquiry = await t.balance_inquiry(PAN, LAB_EXPIRY, pin="123456")
+    inquiry = await t.balance_inquiry(PAN, LAB_EXPIRY, pin_pad=LabPinPad("123456"))
     assert inquiry.outcome is Outcome.APPROVED
     assert inquiry.balance == 10**12 - 5000 + 2000 - 11000  # one account behind PAN and PAN2
     assert await rig.differences() == []
@@ -113,7 +114,7 @@ async def test_decline_is_explained_from_the_catalog(rig: Rig) -> None:
     assert (r.words.merchant.zh, r.words.merchant.en) == (entry.steps[0].zh, entry.steps[0].en)
     assert not r.charged
     assert rig.terminal.journal.find(stan=r.stan or "").state is TxnState.DECLINED  # type: ignore[union-attr]
-    wrong_pin = await rig.terminal.sale(PAN, LAB_EXPIRY, 100, pin="000000")
+    wrong_pin = await rig.terminal.sale(PAN, LAB_EXPIRY, 100, pin_pad=LabPinPad("000000"))
     assert (wrong_pin.rc, wrong_pin.code) == ("55", "TXN.WRONG_PIN")
     assert rig.receipts == []
     assert await rig.differences() == []
@@ -157,7 +158,9 @@ async def test_host_forgets_session_then_terminal_signs_on_again(rig: Rig) -> No
     rig.host.handler.sessions.sign_off(LAB_TID)  # e.g. the host restarted: answers 77
     first = await t.sale(PAN, LAB_EXPIRY, 200)
     assert (first.outcome, first.rc, first.code) == (Outcome.DECLINED, "77", "CFG.NOT_SIGNED_ON")
-    assert t.services.session.keys is None
+    # UnionPay practice: 77 is cured by signing on at once; the operator retries.
+    assert t.services.session.keys is not None
+    assert t.services.session.sign_ons == 2
     second = await t.sale(PAN, LAB_EXPIRY, 200)
     assert second.outcome is Outcome.APPROVED
     assert t.services.session.sign_ons == 2

@@ -180,3 +180,41 @@ def test_a_full_disk_is_a_journal_error_and_leaves_no_half_record(journal: Journ
     stans = [r.stan for r in after]
     assert len(set(stans)) == len(stans)
     journal.begin(sale())  # the journal works again once there is room
+
+
+def test_a_version_1_journal_is_upgraded_in_place_and_its_cards_still_open(
+    tmp_path: Path,
+) -> None:
+    """A journal written before schema 2 (no reversal outcome columns; card data sealed under
+    the TMK) opens: the columns are added, old records keep their card data readable through
+    the legacy key, new ones are sealed under the vault key."""
+    from posguard.terminal.journal.schema import DDL
+
+    path = tmp_path / "v1.db"
+    old = Journal.open(path, key=KEY, terminal_id=TID)  # KEY plays the TMK of version 1
+    rec = old.begin(Draft(Kind.SALE, 100, PAN, "3012", "051"))
+    old.close()
+    conn = sqlite3.connect(path)
+    for col in ("reversal_unanswered", "reversal_rc"):
+        conn.execute(f"ALTER TABLE txns DROP COLUMN {col}")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    conn.commit()
+    conn.close()
+    assert "reversal_rc" in DDL
+    vault = bytes(range(32))
+    j = Journal.open(path, key=vault, terminal_id=TID, legacy_keys=(KEY,))
+    try:
+        assert j.card(j.get(rec.id)) == (PAN, "3012")
+        assert j.get(rec.id).reversal_unanswered == 0
+        schema = j._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0]
+        assert schema == "2"
+        new = j.begin(Draft(Kind.SALE, 200, PAN, "3012", "051"))
+        assert j.card(new) == (PAN, "3012")
+    finally:
+        j.close()
+    j2 = Journal.open(path, key=vault, terminal_id=TID)  # without the legacy key
+    try:
+        with pytest.raises(ConfigError, match="wrong vault key"):
+            j2.card(j2.get(rec.id))
+    finally:
+        j2.close()

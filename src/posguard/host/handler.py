@@ -40,6 +40,7 @@ from posguard.iso8583.fields import (
     parse_field60,
     parse_field61,
     parse_settlement_totals,
+    parse_upload_entries,
     response_header,
     settlement_totals,
 )
@@ -311,6 +312,8 @@ class HostHandler:
         if mti == "0320":
             if net == NetworkCode.BATCH_UPLOAD_END:
                 return self.issuer.end_upload(tid, batch)
+            if "48" in msg and "2" not in msg:  # up to 8 magnetic-stripe sales in field 48
+                return self._upload_swiped(tid, batch, _text(msg, "48"))
             kind = classify_original(_text(msg, "3"), type_code)
             amount = _amount(msg)
             if kind is None or amount is None:
@@ -324,6 +327,13 @@ class HostHandler:
         if kind is None:
             return Decision("12", "operation not in the profile (MTI, field 3, 60.1)")
         return self.issuer.authorize(self._auth_request(msg, kind, tid, mid, batch, session))
+
+    def _upload_swiped(self, tid: str, batch: str, field48: str) -> Decision:
+        for e in parse_upload_entries(field48):
+            d = self.issuer.upload(tid, batch, TxnKind.SALE, e.stan, e.amount, e.pan or None)
+            if not d.approved:
+                return d
+        return Decision("00", "batch upload of magnetic-stripe transactions recorded")
 
     def _auth_request(
         self, msg: Message, kind: TxnKind, tid: str, mid: str, batch: str, session: Session

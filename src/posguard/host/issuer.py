@@ -398,7 +398,7 @@ class Issuer:
             return Decision("00", f"batch upload of {kind.value} STAN {stan} recorded")
 
     def end_upload(self, tid: str, batch: str) -> Decision:
-        """0320 (60.3 207): compare the terminal's upload with the ledger's batch. The ledger is
+        """End of upload (0320, 60.3 202): compare the upload with the ledger's batch. The ledger is
         never changed: every difference is recorded for exception handling (差错处理), and the
         answer is ``00`` (the batch is closed) with field 48's reconciliation code ``1`` in
         balance or ``2`` not in balance."""

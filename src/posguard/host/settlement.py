@@ -1,10 +1,10 @@
-"""Settlement totals (field 48 of 0500/0510): debit count (3) + debit amount (12) + credit count
-(3) + credit amount (12), then a one-digit flag (``0`` in requests; ``1`` balanced, ``2`` out of
-balance, ``3`` error in answers).
+"""Settlement totals (field 48 of 0500/0510, UnionPay layout): debit amount (12) + debit count
+(3) + credit amount (12) + credit count (3), then a one-digit flag (``0`` in requests; ``1``
+balanced, ``2`` out of balance, ``3`` error in answers).
 
 >>> t = Totals(2, 1500, 1, 200)
 >>> t.encode()
-'002000000001500001000000000200'
+'000000001500002000000000200001'
 >>> Totals.decode(t.encode() + "0") == t
 True
 """
@@ -30,8 +30,8 @@ class Totals:
 
     def encode(self) -> str:
         return (
-            f"{self.debit_count:03d}{self.debit_amount:012d}"
-            f"{self.credit_count:03d}{self.credit_amount:012d}"
+            f"{self.debit_amount:012d}{self.debit_count:03d}"
+            f"{self.credit_amount:012d}{self.credit_count:03d}"
         )
 
     @classmethod
@@ -39,7 +39,7 @@ class Totals:
         body = text[:30]
         if len(body) != 30 or not body.isdigit():
             raise MessageDecodeError("settlement totals must be 30 digits", field="48")
-        return cls(int(body[0:3]), int(body[3:15]), int(body[15:18]), int(body[18:30]))
+        return cls(int(body[12:15]), int(body[0:12]), int(body[27:30]), int(body[15:27]))
 
     @staticmethod
     def counts(txn: Txn) -> int:

@@ -11,8 +11,8 @@ Field60(type_code='22', batch='000001', net_code='000')
 '0000010001231125'
 >>> totals = SettlementTotals(debit_count=2, debit_amount=1500, credit_count=1, credit_amount=500)
 >>> settlement_totals(totals)
-'0020000000015000010000000005000'
->>> parse_settlement_totals('0020000000015000010000000005001')
+'0000000015000020000000005000010'
+>>> parse_settlement_totals('0000000015000020000000005000011')
 (SettlementTotals(debit_count=2, debit_amount=1500, credit_count=1, credit_amount=500), '1')
 >>> unionpay_header(tpdu_dest="0001")
 '6000010000603100000000'
@@ -37,6 +37,7 @@ class ProcessingCode:
     PRE_AUTH = "030000"
     PRE_AUTH_VOID = "200000"
     COMPLETION = "000000"
+    COMPLETION_VOID = "200000"
 
 
 class MessageTypeCode:
@@ -47,6 +48,7 @@ class MessageTypeCode:
     PRE_AUTH = "10"
     PRE_AUTH_VOID = "11"
     COMPLETION = "20"
+    COMPLETION_VOID = "21"
     SALE = "22"
     VOID = "23"
     REFUND = "25"
@@ -59,7 +61,7 @@ class NetworkCode:
     SIGN_OFF = "002"
     SIGN_ON = "003"  # double-length keys
     SETTLEMENT = "201"  # also each batch-upload 0320
-    BATCH_UPLOAD_END = "207"
+    BATCH_UPLOAD_END = "202"  # end of the batch upload after an out-of-balance settlement
     ECHO = "301"
 
 
@@ -143,14 +145,15 @@ def parse_field61(value: str) -> Field61:
 
 
 def settlement_totals(totals: SettlementTotals, flag: str = SettlementFlag.REQUEST) -> str:
-    """Field 48 of 0500/0510: counts (3) and amounts (12) for debits then credits, + flag."""
+    """Field 48 of 0500/0510 (UnionPay layout): debit amount N12, debit count N3, credit
+    amount N12, credit count N3, then the flag (0 in a request; 对账应答代码 in the answer)."""
     if flag not in ("0", "1", "2", "3"):
         raise MessageEncodeError(f"field 48: settlement flag {flag!r} is not 0-3", field="48")
     return (
-        _digits("48", "debit count", totals.debit_count, 3)
-        + _digits("48", "debit amount", totals.debit_amount, 12)
-        + _digits("48", "credit count", totals.credit_count, 3)
+        _digits("48", "debit amount", totals.debit_amount, 12)
+        + _digits("48", "debit count", totals.debit_count, 3)
         + _digits("48", "credit amount", totals.credit_amount, 12)
+        + _digits("48", "credit count", totals.credit_count, 3)
         + flag
     )
 
@@ -162,9 +165,77 @@ def parse_settlement_totals(value: str) -> tuple[SettlementTotals, str]:
     if flag not in ("0", "1", "2", "3"):
         raise MessageDecodeError(f"field 48: settlement flag {flag!r} is not 0-3", field="48")
     totals = SettlementTotals(
-        int(value[0:3]), int(value[3:15]), int(value[15:18]), int(value[18:30])
+        debit_count=int(value[12:15]),
+        debit_amount=int(value[0:12]),
+        credit_count=int(value[27:30]),
+        credit_amount=int(value[15:27]),
     )
     return totals, flag
+
+
+class UploadEntry(NamedTuple):
+    """One magnetic-stripe transaction in a batch-upload 0320's field 48."""
+
+    org: str  # card organisation code, 2 digits (00 UnionPay)
+    stan: str  # the transaction's STAN, 6 digits
+    pan: str  # never logged
+    amount: int  # minor units
+
+    def __repr__(self) -> str:  # the PAN stays out of reprs and tracebacks
+        return f"UploadEntry(org={self.org!r}, stan={self.stan!r}, amount={self.amount})"
+
+
+MAX_UPLOAD_ENTRIES = 8
+_ENTRY_LEN = 2 + 6 + 20 + 12
+
+
+def upload_entries(entries: list[UploadEntry]) -> str:
+    """Field 48 of a magnetic-stripe batch upload (0320, 60.3 = 201): count N2, then per
+    transaction card organisation N2 + STAN N6 + PAN N20 (right-aligned, zero-filled) +
+    amount N12; at most 8 transactions (2 + 8 x 40 = 322 digits).
+
+    >>> e = UploadEntry("00", "000012", "6214839000000000015", 1500)
+    >>> text = upload_entries([e])
+    >>> len(text), text[:10]
+    (42, '0100000012')
+    >>> parse_upload_entries(text)[0] == e
+    True
+    """
+    if not 1 <= len(entries) <= MAX_UPLOAD_ENTRIES:
+        raise MessageEncodeError(
+            f"field 48: a batch upload carries 1-{MAX_UPLOAD_ENTRIES} transactions, "
+            f"not {len(entries)}",
+            field="48",
+        )
+    out = f"{len(entries):02d}"
+    for e in entries:
+        out += (
+            _digits("48", "card organisation", e.org, 2)
+            + _digits("48", "STAN", e.stan, 6)
+            + _digits("48", "PAN", e.pan.rjust(20, "0") if isinstance(e.pan, str) else "", 20)
+            + _digits("48", "amount", e.amount, 12)
+        )
+    return out
+
+
+def parse_upload_entries(value: str) -> list[UploadEntry]:
+    """The transactions of a magnetic-stripe batch upload's field 48."""
+    if not isinstance(value, str) or len(value) < 2 or not value[:2].isdigit():
+        raise MessageDecodeError(
+            "field 48: batch upload must start with a 2-digit count", field="48"
+        )
+    n = int(value[:2])
+    if not 1 <= n <= MAX_UPLOAD_ENTRIES:
+        raise MessageDecodeError(f"field 48: batch upload count {n} is not 1-8", field="48")
+    _need_digits("48", value, (2 + n * _ENTRY_LEN,))
+    entries = []
+    for i in range(n):
+        at = 2 + i * _ENTRY_LEN
+        chunk = value[at : at + _ENTRY_LEN]
+        entries.append(
+            UploadEntry(chunk[0:2], chunk[2:8], chunk[8:28].lstrip("0"), int(chunk[28:40]))
+        )
+    return entries
 
 
 def unionpay_header(

@@ -2,7 +2,7 @@
 
 Action classes follow the manner of UnionPay's response-code appendix:
 
-- A: approved;
+- A: approved (``00``, ``11``; ``10`` partial; ``A2``-``A6`` defective success);
 - B: failed, the same transaction may be retried (later, or with a corrected PIN);
 - C: failed, do not retry this card/transaction;
 - D: failed, the operator (merchant, ops) must act first;
@@ -17,7 +17,9 @@ or malformed codes never raise: they are class E "unknown response", handled as
 >>> rc.action, rc.catalog_code, rc.approved, rc.text["en"]
 (<ActionClass.B: 'B'>, 'TXN.WRONG_PIN', False, 'Incorrect PIN, please try again')
 >>> lookup("A0").needs_sign_on, lookup("A0").reversal_due
-(True, True)
+(True, False)
+>>> lookup("11").approved, lookup("A2").defective, lookup("10").partial
+(True, True, True)
 >>> lookup("Z9").action, lookup("Z9").catalog_code
 (<ActionClass.E: 'E'>, 'TXN.HOST_ERROR')
 """
@@ -47,15 +49,35 @@ class ActionClass(enum.Enum):
 class ResponseCode:
     rc: str
     action: ActionClass
-    catalog_code: str | None
+    fixed_code: str | None  # the catalog code of a code the table does not know
     needs_sign_on: bool = False
     reversal_due: bool = False
     text: Mapping[str, str] = field(default_factory=dict)
     known: bool = True
 
     @property
+    def catalog_code(self) -> str | None:
+        """The catalog entry that owns this code (read from the catalog when first asked, so
+        the hot path of an approval never loads it)."""
+        if not self.known:
+            return self.fixed_code
+        if self.action is ActionClass.A and not self.defective:
+            return None  # a plain approval is no fault (checked against the catalog by a test)
+        return _catalog_code(self.rc)
+
+    @property
     def approved(self) -> bool:
         return self.action is ActionClass.A
+
+    @property
+    def defective(self) -> bool:
+        """Approved, but the operator must confirm with the issuer (A2, A4, A5, A6)."""
+        return self.rc in DEFECTIVE_SUCCESS
+
+    @property
+    def partial(self) -> bool:
+        """Approved for the amount in field 4 of the answer (10)."""
+        return self.rc == PARTIAL_APPROVAL
 
     @property
     def retry_allowed(self) -> bool:
@@ -64,52 +86,92 @@ class ResponseCode:
 
 A, B, C, D, E = ActionClass.A, ActionClass.B, ActionClass.C, ActionClass.D, ActionClass.E
 
-# rc: (class, needs_sign_on, reversal_due, zh, en)
-_TABLE: dict[str, tuple[ActionClass, bool, bool, str, str]] = {
-    "00": (A, False, False, "交易成功", "Approved"),
-    "10": (A, False, False, "部分金额批准", "Approved for a partial amount"),
-    "11": (A, False, False, "交易成功（VIP）", "Approved (VIP)"),
-    "01": (C, False, False, "请持卡人与发卡银行联系", "Refer to card issuer"),
-    "03": (D, False, False, "无效商户，请联系收单机构", "Invalid merchant, call your acquirer"),
-    "04": (D, False, False, "此卡被没收，请联系发卡行", "Pick up card, call the issuer"),
-    "05": (C, False, False, "发卡行拒绝交易", "Declined by the issuer (do not honour)"),
-    "06": (E, False, False, "交易出错，请稍后重试", "Error, please try again later"),
-    "12": (C, False, False, "无效交易", "Invalid transaction"),
-    "13": (C, False, False, "无效金额", "Invalid amount"),
-    "14": (C, False, False, "无效卡号", "Invalid card number"),
-    "15": (C, False, False, "此卡无对应发卡方", "No such issuer"),
-    "22": (E, False, False, "系统故障，请稍后重试", "Suspected malfunction, try again later"),
-    "25": (C, False, False, "找不到原始交易", "Original transaction not found"),
-    "30": (E, False, False, "报文格式错误", "Message format error"),
-    "33": (D, False, False, "过期卡，请没收", "Expired card, pick up"),
-    "34": (D, False, False, "有作弊嫌疑，请没收", "Suspected fraud, pick up"),
-    "38": (D, False, False, "密码错误次数超限，请没收", "PIN tries exceeded, pick up"),
-    "40": (C, False, False, "发卡方不支持的交易", "Function not supported by the issuer"),
-    "41": (D, False, False, "挂失卡，请没收", "Lost card, pick up"),
-    "43": (D, False, False, "被窃卡，请没收", "Stolen card, pick up"),
-    "51": (C, False, False, "余额不足", "Insufficient funds"),
-    "54": (C, False, False, "卡已过期", "Expired card"),
-    "55": (B, False, False, "密码错误，请重新输入", "Incorrect PIN, please try again"),
-    "57": (C, False, False, "不允许持卡人进行此交易", "Transaction not permitted to cardholder"),
-    "58": (D, False, False, "不允许此终端进行此交易", "Transaction not permitted to terminal"),
-    "59": (D, False, False, "有作弊嫌疑", "Suspected fraud"),
-    "61": (C, False, False, "超出金额限制", "Exceeds amount limit"),
-    "62": (C, False, False, "受限制的卡", "Restricted card"),
-    "64": (C, False, False, "原始金额错误", "Original amount incorrect"),
-    "65": (C, False, False, "超出取款或消费次数限制", "Exceeds frequency limit"),
-    "75": (D, False, False, "密码错误次数超限", "PIN tries exceeded"),
-    "77": (D, True, False, "请重新签到后再交易", "Please sign on again"),
-    "90": (B, False, False, "日切处理中，请稍后重试", "Cut-off in progress, try again shortly"),
-    "91": (B, False, False, "发卡方不能操作，请稍后重试", "Issuer unavailable, try again later"),
-    "92": (B, False, False, "发卡方线路异常，请稍后重试", "Issuer unreachable, try again later"),
-    "94": (C, False, False, "重复交易", "Duplicate transaction"),
-    "95": (D, False, False, "结算不平，请上送批次明细", "Settlement out of balance, upload batch"),
-    "96": (E, False, True, "系统故障，交易已冲正", "System malfunction, will be reversed"),
-    "97": (D, False, False, "终端未登记，请联系收单机构", "Terminal not registered, call acquirer"),
-    "98": (E, False, True, "发卡方超时，交易将冲正", "Issuer timed out, will be reversed"),
-    "99": (E, True, False, "PIN格式错误，请重新签到", "PIN format error, please sign on again"),
-    "A0": (E, True, True, "MAC校验错，请重新签到", "MAC check failed, please sign on again"),
+# rc: (class, needs_sign_on, zh, en). No field-39 code makes a reversal due: a host that
+# answers has decided, and nothing it declined was charged (reversals come from the terminal's
+# own failures: no answer, a bad MAC on an approval, an approval it could not complete).
+_TABLE: dict[str, tuple[ActionClass, bool, str, str]] = {
+    "00": (A, False, "交易成功", "Approved"),
+    "10": (A, False, "部分金额批准，请按批准金额收款", "Approved for a partial amount"),
+    "11": (A, False, "交易成功（VIP）", "Approved (VIP)"),
+    "A2": (A, False, "交易成功，请向发卡行确认", "Approved with a defect: confirm with the issuer"),
+    "A4": (A, False, "交易成功，请向发卡行确认", "Approved with a defect: confirm with the issuer"),
+    "A5": (A, False, "交易成功，请向发卡行确认", "Approved with a defect: confirm with the issuer"),
+    "A6": (A, False, "交易成功，请向发卡行确认", "Approved with a defect: confirm with the issuer"),
+    "01": (C, False, "请持卡人与发卡银行联系", "Refer to card issuer"),
+    "03": (C, False, "无效商户，请联系收单机构", "Invalid merchant, call your acquirer"),
+    "04": (D, False, "没收卡，请联系收单行", "Pick up card, call the acquirer"),
+    "05": (C, False, "发卡行拒绝交易", "Declined by the issuer (do not honour)"),
+    "06": (
+        E,
+        False,
+        "交易出错，未扣款，请勿重试，联系收单机构",
+        "Error, not charged: do not retry, call the acquirer",
+    ),
+    "12": (C, False, "无效交易", "Invalid transaction"),
+    "13": (B, False, "无效金额，请核对金额后重试", "Invalid amount, check it and try again"),
+    "14": (B, False, "无效卡号，请重新读卡", "Invalid card number, read the card again"),
+    "15": (C, False, "此卡无对应发卡方", "No such issuer"),
+    "22": (
+        C,
+        False,
+        "交易异常，请勿重试，联系收单机构",
+        "Suspected malfunction: do not retry, call the acquirer",
+    ),
+    "25": (C, False, "找不到原始交易", "Original transaction not found"),
+    "30": (
+        E,
+        False,
+        "报文格式错误，请勿重试，联系收单机构",
+        "Message format error: do not retry, call the acquirer",
+    ),
+    "33": (D, False, "过期卡，请没收", "Expired card, pick up"),
+    "34": (D, False, "有作弊嫌疑，请没收", "Suspected fraud, pick up"),
+    "38": (D, False, "密码错误次数超限，请没收", "PIN tries exceeded, pick up"),
+    "40": (C, False, "发卡方不支持的交易", "Function not supported by the issuer"),
+    "41": (D, False, "挂失卡，请没收", "Lost card, pick up"),
+    "43": (D, False, "被窃卡，请没收", "Stolen card, pick up"),
+    "45": (C, False, "不允许降级交易，请插卡", "Fallback not allowed, insert the chip card"),
+    "51": (C, False, "余额不足", "Insufficient funds"),
+    "54": (C, False, "卡已过期", "Expired card"),
+    "55": (B, False, "密码错误，请重新输入", "Incorrect PIN, please try again"),
+    "57": (C, False, "不允许持卡人进行此交易", "Transaction not permitted to cardholder"),
+    "58": (D, False, "不允许此终端进行此交易", "Transaction not permitted to terminal"),
+    "59": (D, False, "有作弊嫌疑", "Suspected fraud"),
+    "61": (C, False, "超出金额限制", "Exceeds amount limit"),
+    "62": (C, False, "受限制的卡", "Restricted card"),
+    "64": (C, False, "原始金额错误", "Original amount incorrect"),
+    "65": (C, False, "超出取款或消费次数限制", "Exceeds frequency limit"),
+    "68": (B, False, "交易超时，未扣款，请重试", "Answer came too late, not charged: try again"),
+    "75": (D, False, "密码错误次数超限", "PIN tries exceeded"),
+    "77": (D, True, "终端已重新签到，请重试交易", "Signed on again: please retry the sale"),
+    "90": (B, False, "日切处理中，请稍后重试", "Cut-off in progress, try again shortly"),
+    "91": (B, False, "发卡方不能操作，请稍后重试", "Issuer unavailable, try again later"),
+    "92": (B, False, "发卡方线路异常，请稍后重试", "Issuer unreachable, try again later"),
+    "94": (C, False, "重复交易", "Duplicate transaction"),
+    "95": (D, False, "结算不平，请上送批次明细", "Settlement out of balance, upload batch"),
+    "96": (
+        E,
+        False,
+        "系统故障，交易失败，未扣款，请勿重试",
+        "System malfunction, not charged: do not retry",
+    ),
+    "97": (D, False, "终端未登记，请联系收单机构", "Terminal not registered, call acquirer"),
+    "98": (E, False, "发卡方超时，交易失败，未扣款", "Issuer timed out: declined, not charged"),
+    "99": (E, True, "PIN格式错误，终端已重新签到", "PIN format error, signed on again"),
+    "A0": (
+        E,
+        True,
+        "MAC校验错，终端已重新签到，请重试",
+        "MAC check failed, signed on again: retry",
+    ),
 }
+
+DEFECTIVE_SUCCESS = frozenset({"A2", "A4", "A5", "A6"})
+"""Approved, but "defective success" (有缺陷的成功): complete the sale, print the receipt and
+tell the operator to confirm with the issuer (请向发卡行确认)."""
+
+PARTIAL_APPROVAL = "10"
+"""Approved for the amount in the answer's field 4, which may be less than asked."""
 
 
 @cache
@@ -132,7 +194,7 @@ def lookup(rc: str) -> ResponseCode:
     return ResponseCode(
         rc=shown,
         action=E,
-        catalog_code=UNKNOWN_CATALOG_CODE,
+        fixed_code=UNKNOWN_CATALOG_CODE,
         text=MappingProxyType(
             {"zh": f"未知应答码（{shown}）", "en": f"Unknown response ({shown})"}
         ),
@@ -142,13 +204,13 @@ def lookup(rc: str) -> ResponseCode:
 
 @cache
 def _known(key: str) -> ResponseCode:
-    action, sign_on, reversal, zh, en = _TABLE[key]
+    action, sign_on, zh, en = _TABLE[key]
     return ResponseCode(
         rc=key,
         action=action,
-        catalog_code=_catalog_code(key),
+        fixed_code=None,
         needs_sign_on=sign_on,
-        reversal_due=reversal,
+        reversal_due=False,
         text=MappingProxyType({"zh": zh, "en": en}),
     )
 
@@ -156,7 +218,7 @@ def _known(key: str) -> ResponseCode:
 NO_ANSWER = ResponseCode(
     rc="",
     action=E,
-    catalog_code="NET.READ_TIMEOUT",
+    fixed_code="NET.READ_TIMEOUT",
     reversal_due=True,
     text=MappingProxyType(
         {"zh": "主机无应答，交易将冲正", "en": "No answer from host, will be reversed"}

@@ -16,11 +16,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from posguard.common.errors import ConfigError
 from posguard.common.validation import first_error
+from posguard.terminal.keystore import KeySource, vault_key
 
 
 class _Frozen(BaseModel):
@@ -75,6 +83,19 @@ class RetryConfig(_Frozen):
     attempts_per_run: Annotated[int, Field(ge=1, le=100)] = 3
 
 
+class PracticeConfig(_Frozen):
+    """Acquirer practice the terminal follows (UnionPay defaults)."""
+
+    reversal_tries: Annotated[int, Field(ge=1, le=9)] = 3
+    """冲正重发次数: tries of one reversal that may reach the host unanswered before it is
+    marked failed (RECON.REVERSAL_FAILED) and stops blocking sales and settlement."""
+    partial_approval: bool = False
+    """Accept a partial approval (10) for the amount in field 4; when off it is reversed."""
+    settle_rc95_out_of_balance: bool = False
+    """Variant for non-UnionPay hosts: a 0510 with rc 95 and no field-48 flag is out of
+    balance. UnionPay hosts say it in field 48 (对账应答代码 1/2/3), which always decides."""
+
+
 MacName = Literal["X919", "UNIONPAY_ECB", "SM4"]
 
 
@@ -93,7 +114,14 @@ class TerminalConfig(BaseSettings):
     timeouts: Timeouts = Timeouts()
     breaker: BreakerConfig = BreakerConfig()
     retry: RetryConfig = RetryConfig()
-    tmk: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{32}$", repr=False)]
+    practice: PracticeConfig = PracticeConfig()
+    tmk: Annotated[str | None, Field(pattern=r"^[0-9A-Fa-f]{32}$", repr=False)] = None
+    """The TMK in clear: labs and tests only. A real terminal names ``tmk_source``."""
+    tmk_source: KeySource | None = None
+    """Where the TMK is: ``{file: PATH}`` (owner-only, hex) or ``{env: VARIABLE}``."""
+    vault_key: KeySource | None = None
+    """The journal's card-vault key (its own key, not the TMK); default: an owner-only
+    ``<journal>.vault.key`` created on first use."""
     mac_algorithm: MacName = "X919"
     spec: Literal["iso87ascii", "unionpay"] = "iso87ascii"
     length_header: Literal["BINARY2", "ASCII4"] = "BINARY2"
@@ -109,9 +137,22 @@ class TerminalConfig(BaseSettings):
             raise ValueError(f"host names must be unique, got {names}")
         return hosts
 
+    @model_validator(mode="after")
+    def _one_tmk(self) -> TerminalConfig:
+        if (self.tmk is None) == (self.tmk_source is None):
+            raise ValueError("name the TMK once: 'tmk_source' (file or env), or 'tmk' in a lab")
+        return self
+
     @property
     def tmk_bytes(self) -> bytes:
-        return bytes.fromhex(self.tmk)
+        """The TMK (read from its source each time: nothing secret is cached here)."""
+        if self.tmk is not None:
+            return bytes.fromhex(self.tmk)
+        assert self.tmk_source is not None
+        return self.tmk_source.read("TMK", 16)
+
+    def vault_key_bytes(self) -> bytes:
+        return vault_key(self.vault_key, self.journal_path)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

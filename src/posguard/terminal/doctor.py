@@ -9,7 +9,11 @@ doctor.tcp_connect   open a TCP connection to each host and port
 doctor.tls_handshake TLS handshake with the configured trust anchor; warn when the
                      host certificate expires within 30 days
 doctor.iso_echo      an ISO 8583 echo test (0820, network code 301) framed on a socket;
-                     the host must answer 0830 with field 39 = 00
+                     the host must answer 0830 with field 39 = 00. Once the terminal has
+                     a session with the host (``DoctorConfig.mac_keys``: the running
+                     terminal's MAC key per host) the echo carries a MAC and the answer's
+                     MAC is checked, as on the real path; without the key (a separate
+                     process) an A0 answer means "session open, MAC required": reachable
 doctor.round_trip    median time of a few echo tests; warn above 2 s
 printer.status       DLE EOT status and liveness of the printer, and its profile (GS I)
 printer.test_print   print a short test slip and check the printer afterwards
@@ -54,6 +58,7 @@ from posguard.common.errors import ConfigError, MessageError, PosguardError
 from posguard.common.validation import first_error
 from posguard.iso8583.codec import decode, encode
 from posguard.iso8583.framing import LengthHeader, frame, read_frame
+from posguard.iso8583.mac import MacAlgorithm, apply_mac, check_mac_bytes
 from posguard.iso8583.response_codes import lookup
 from posguard.iso8583.spec import load_spec
 from posguard.terminal.config import HostEndpoint, TerminalConfig, read_config_file
@@ -117,6 +122,9 @@ class DoctorConfig:
     terminal: TerminalConfig
     printer: PrinterSettings | None = None
     echo_count: int = 3
+    # The running terminal's session MAC key with a host (by name), None when not signed on:
+    # ``Terminal.mac_key_for``. Absent for a doctor run in its own process.
+    mac_keys: Callable[[str], bytes | None] | None = None
 
 
 def load_doctor_config(path: Path) -> DoctorConfig:
@@ -203,6 +211,14 @@ class _CheckFailedError(Exception):
         self.detail = detail
 
 
+class _SessionOpen(Exception):  # noqa: N818 - a verdict, not an error
+    """An unMACed echo answered A0: the host is up and holds a session with this terminal."""
+
+    def __init__(self, ms: float) -> None:
+        super().__init__("session open")
+        self.ms = ms
+
+
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000
 
@@ -272,11 +288,18 @@ async def _close(writer: asyncio.StreamWriter) -> None:
 
 
 async def _echo_once(
-    cfg: TerminalConfig, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stan: int
+    cfg: TerminalConfig,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    stan: int,
+    mac_key: bytes | None = None,
 ) -> float:
     spec = load_spec(cfg.spec)
     header = LengthHeader[cfg.length_header]
+    alg = MacAlgorithm[cfg.mac_algorithm]
     msg = echo(cfg, f"{stan % 999999 + 1:06d}", "000001")
+    if mac_key is not None:
+        msg = apply_mac(spec, msg, alg, mac_key)
     t0 = time.perf_counter()
     try:
         writer.write(frame(encode(spec, msg), header))
@@ -301,6 +324,14 @@ async def _echo_once(
         ) from exc
     rc_raw = answer.get("39", "")
     rc = rc_raw.decode("ascii", "replace") if isinstance(rc_raw, bytes) else rc_raw
+    if (
+        mac_key is not None
+        and ("64" in answer or rc == "00")
+        and not check_mac_bytes(spec, raw, alg, mac_key)
+    ):
+        raise _CheckFailedError("TXN.MAC_ERROR", "the echo answer's MAC does not verify")
+    if mac_key is None and answer.get("t") == "0830" and rc == "A0":
+        raise _SessionOpen(elapsed)
     if answer.get("t") != "0830" or rc != "00":
         info = lookup(rc) if rc else None
         code = (info.catalog_code if info else None) or "TXN.HOST_ERROR"
@@ -355,10 +386,21 @@ async def _host_check(check_id: str, cfg: DoctorConfig, host: HostEndpoint) -> C
             return _report(check_id, CheckResult.PASS, target, f"{version}{left}", ms=_ms(t0))
         if check_id in ("doctor.iso_echo", "doctor.round_trip"):
             reader, writer = await _connect(t, host, tls=True)
+            key = cfg.mac_keys(host.name) if cfg.mac_keys is not None else None
             try:
                 n = 1 if check_id == "doctor.iso_echo" else max(1, cfg.echo_count)
                 base = int(time.time())
-                rtts = [await _echo_once(t, reader, writer, base + i) for i in range(n)]
+                rtts = [await _echo_once(t, reader, writer, base + i, key) for i in range(n)]
+            except _SessionOpen as open_session:
+                return _report(
+                    check_id,
+                    CheckResult.PASS,
+                    target,
+                    f"0830 in {open_session.ms:.0f} ms: the host has a session with this "
+                    "terminal and wants a MACed echo (A0); run the doctor from the terminal "
+                    "(remote command) to check the MAC too",
+                    ms=_ms(t0),
+                )
             finally:
                 await _close(writer)
             if check_id == "doctor.iso_echo":
@@ -518,7 +560,7 @@ def _reversals_check(check_id: str, cfg: DoctorConfig) -> CheckReport:
     if not t.journal_path.exists():
         return _report(check_id, CheckResult.PASS, target, "no journal yet: nothing pending")
     try:
-        journal = Journal.open(t.journal_path, key=t.tmk_bytes, terminal_id=t.terminal_id)
+        journal = Journal.open(t.journal_path, key=t.vault_key_bytes(), terminal_id=t.terminal_id)
     except PosguardError as exc:
         return _report(check_id, CheckResult.UNAVAILABLE, target, f"cannot read: {exc.message}")
     try:

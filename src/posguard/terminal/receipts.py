@@ -9,7 +9,30 @@ from posguard.terminal.journal.records import Record
 from posguard.terminal.printer.receipt import ReceiptData
 
 _CURRENCY = {"156": "CNY", "344": "HKD", "446": "MOP", "840": "USD", "978": "EUR"}
-_ENTRY = {"021": "swipe", "051": "chip", "071": "contactless", "012": "keyed"}
+_ENTRY = {"02": "swipe", "05": "chip", "07": "contactless", "01": "keyed"}
+
+
+def fault_slip(cfg: TerminalConfig, rec: Record) -> ReceiptData:
+    """The slip printed when a reversal is given up on (RECON.REVERSAL_FAILED): the record's
+    trace data, for the merchant to reconcile by hand."""
+    return ReceiptData(
+        merchant_name=cfg.merchant_name or cfg.merchant_id,
+        merchant_id=cfg.merchant_id,
+        terminal_id=cfg.terminal_id,
+        operator=cfg.operator,
+        txn_type="reversal_failed",
+        masked_pan=rec.masked_pan,
+        card_brand=rec.brand,
+        entry_mode=_ENTRY.get(rec.entry_mode[:2], rec.entry_mode),
+        amount_minor=rec.amount,
+        currency=_CURRENCY.get(rec.currency, "CNY"),
+        batch=rec.batch,
+        stan=rec.stan,
+        rrn=rec.rrn or "",
+        auth_code=rec.auth_code or "",
+        ts=datetime.now(),
+        copy="merchant",
+    )
 
 
 def receipt_copies(cfg: TerminalConfig, rec: Record) -> list[ReceiptData]:
@@ -24,7 +47,7 @@ def receipt_copies(cfg: TerminalConfig, rec: Record) -> list[ReceiptData]:
         txn_type=rec.kind.value,
         masked_pan=rec.masked_pan,
         card_brand=rec.brand,
-        entry_mode=_ENTRY.get(rec.entry_mode, rec.entry_mode),
+        entry_mode=_ENTRY.get(rec.entry_mode[:2], rec.entry_mode),
         amount_minor=rec.amount,
         currency=_CURRENCY.get(rec.currency, "CNY"),
         batch=rec.batch,

@@ -69,11 +69,13 @@ _PENDING = Explanation(
 )
 _STORED = Explanation(
     cardholder=Text(
-        zh="退货已受理，款项将退回您的卡。", en="Refund accepted; it will be credited to your card."
+        zh="退货已提交，正在等待银行处理，尚未退回到卡上。",
+        en="Refund submitted and pending with the bank; it is not credited yet.",
     ),
     merchant=Text(
-        zh="主机暂时连不上，退货已保存，恢复后自动上送。",
-        en="The host is unreachable; the refund is saved and sent automatically when it is back.",
+        zh="退货已保存在终端上，会自动上送银行；银行确认前不算退款成功。",
+        en="The refund is saved on the terminal and sent to the bank automatically; it is not "
+        "done until the bank confirms it.",
     ),
 )
 

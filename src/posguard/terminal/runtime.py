@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date
 from types import TracebackType
 
@@ -41,7 +41,8 @@ from posguard.terminal.journal.records import Kind, Record, TxnState
 from posguard.terminal.journal.store import Journal
 from posguard.terminal.link.channel import Channel
 from posguard.terminal.link.failover import HostLink
-from posguard.terminal.receipts import receipt_copies
+from posguard.terminal.pinpad import PinPad
+from posguard.terminal.receipts import fault_slip, receipt_copies
 from posguard.terminal.result import Outcome, TransactionResult
 from posguard.terminal.reversal import ReversalSender
 from posguard.terminal.saf import AdviceForwarder
@@ -50,6 +51,13 @@ log = logging.getLogger("posguard.terminal")
 
 Emit = Callable[..., object]
 PrintReceipt = Callable[..., object]
+
+
+_VOID_OF = {
+    Kind.SALE: Kind.VOID,
+    Kind.PREAUTH: Kind.PREAUTH_VOID,
+    Kind.COMPLETION: Kind.COMPLETION_VOID,
+}
 
 
 class Terminal:
@@ -71,6 +79,7 @@ class Terminal:
         self._link: HostLink | None = None
         self._s: Services | None = None
         self.recovered: dict[str, int] = {}  # what the last start() found unfinished
+        self._background: set[asyncio.Task[object]] = set()
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -85,7 +94,10 @@ class Terminal:
     async def start(self) -> dict[str, int]:
         """Open the journal, recover from a crash, and send what is owed (best effort)."""
         journal = Journal.open(
-            self.cfg.journal_path, key=self.cfg.tmk_bytes, terminal_id=self.cfg.terminal_id
+            self.cfg.journal_path,
+            key=self.cfg.vault_key_bytes(),
+            terminal_id=self.cfg.terminal_id,
+            legacy_keys=(self.cfg.tmk_bytes,),
         )
         self._journal = journal
         recovered = journal.recover()
@@ -99,7 +111,7 @@ class Terminal:
             emit=self._emit,
         )
         session = HostSession(self.cfg, self.spec, self._link, journal, self._emit)
-        reversals = ReversalSender(session)
+        reversals = ReversalSender(session, on_failed=self._reversal_slip)
         self._s = Services(
             cfg=self.cfg,
             session=session,
@@ -117,6 +129,7 @@ class Terminal:
         return recovered
 
     async def close(self) -> None:
+        await self.drain()
         if self._link is not None:
             await self._link.aclose()
         if self._journal is not None:
@@ -149,6 +162,17 @@ class Terminal:
         assert self._link is not None
         return self._link
 
+    def _in_background(self, work: Callable[[], Awaitable[object]]) -> None:
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(_quietly(work))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for the work started in the background (a reversal sent after the operator
+        was answered)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
     async def catch_up(self, *, only_due: bool = False) -> tuple[int, int]:
         """Send pending reversals, then queued advices; (reversals left, advices left)."""
         s = self.services
@@ -170,6 +194,20 @@ class Terminal:
                 due_before=time.time()
             ):
                 await self.catch_up(only_due=True)
+            await self.keep_signed_on()
+
+    async def keep_signed_on(self) -> list[str]:
+        """Sign on to every reachable host that has no session yet (a backup included), so
+        the first sale after a failover is not refused 77; the names signed on to."""
+        s = self.services
+        done = []
+        for name in s.session.link.available():
+            if s.session.keys_for(name) is not None:
+                continue
+            async with self._lock:
+                if await s.session.ensure_signed_on(name) is None:
+                    done.append(name)
+        return done
 
     async def _echo_probe(self, ch: Channel) -> None:
         """Half-open probe: an ISO echo test (0820/301) answered by the host."""
@@ -186,10 +224,19 @@ class Terminal:
         for copy in receipt_copies(self.cfg, rec):
             self._print(copy)
 
+    def _reversal_slip(self, rec: Record, _why: str) -> None:
+        """The fault slip of a reversal given up on (merchant copy only)."""
+        if self._print is not None:
+            self._print(fault_slip(self.cfg, rec))
+
     # -- operations ----------------------------------------------------------------------------
 
     async def _run(self, steps: list[flow.Participant], ctx: Context) -> TransactionResult:
         await flow.run(steps, ctx)
+        if ctx.reverse_in_background:
+            # The operator has waited the read timeout already: answer now, reverse right after
+            # (the reversal is in the journal; catch_up takes the lock once this op is done).
+            self._in_background(lambda: self.catch_up())
         return self._result(ctx)
 
     def _financial(self) -> list[flow.Participant]:
@@ -203,9 +250,14 @@ class Terminal:
             Complete(s),
         ]
 
-    async def _do(self, inp: TxnInput) -> TransactionResult:
+    async def _do(self, inp: TxnInput, pin_pad: PinPad | None = None) -> TransactionResult:
         s = self.services
         async with self._lock:
+            if pin_pad is not None:
+                failed = await s.session.ensure_signed_on()
+                keys = s.session.keys
+                if failed is None and keys is not None:
+                    inp.pin_block = pin_pad.pin_block(keys.pin_key, inp.pan)
             ctx = Context(inp)
             if inp.kind is Kind.REFUND:
                 steps: list[flow.Participant] = [CheckLocal(s), WriteAhead(s), ForwardAdvice(s)]
@@ -214,19 +266,41 @@ class Terminal:
             return await self._run(steps, ctx)
 
     async def sale(
-        self, pan: str, expiry: str, amount: int, *, entry_mode: str = "051", pin: str | None = None
+        self,
+        pan: str,
+        expiry: str,
+        amount: int,
+        *,
+        entry_mode: str = "051",
+        pin_pad: PinPad | None = None,
     ) -> TransactionResult:
-        return await self._do(TxnInput(Kind.SALE, amount, pan, expiry, entry_mode, pin))
+        """A sale. ``pin_pad`` gives the PIN block, encrypted under the session's PIN key: the
+        runtime never sees a clear PIN."""
+        inp = TxnInput(Kind.SALE, amount, pan, expiry, entry_mode)
+        return await self._do(inp, pin_pad)
 
     async def balance_inquiry(
-        self, pan: str, expiry: str, *, entry_mode: str = "051", pin: str | None = None
+        self,
+        pan: str,
+        expiry: str,
+        *,
+        entry_mode: str = "051",
+        pin_pad: PinPad | None = None,
     ) -> TransactionResult:
-        return await self._do(TxnInput(Kind.BALANCE, 0, pan, expiry, entry_mode, pin))
+        inp = TxnInput(Kind.BALANCE, 0, pan, expiry, entry_mode)
+        return await self._do(inp, pin_pad)
 
     async def preauth(
-        self, pan: str, expiry: str, amount: int, *, entry_mode: str = "051", pin: str | None = None
+        self,
+        pan: str,
+        expiry: str,
+        amount: int,
+        *,
+        entry_mode: str = "051",
+        pin_pad: PinPad | None = None,
     ) -> TransactionResult:
-        return await self._do(TxnInput(Kind.PREAUTH, amount, pan, expiry, entry_mode, pin))
+        inp = TxnInput(Kind.PREAUTH, amount, pan, expiry, entry_mode)
+        return await self._do(inp, pin_pad)
 
     def _original(self, stan: str, batch: str | None, kinds: tuple[Kind, ...]) -> Record | None:
         rec = self.journal.find(stan=stan, batch=batch)
@@ -261,13 +335,15 @@ class Terminal:
             return self._no_original(kind, stan)
         pan, expiry = self.journal.card(orig)
         amt = orig.amount if amount is None else amount
-        return await self._do(TxnInput(kind, amt, pan, expiry, orig.entry_mode, None, orig))
+        return await self._do(TxnInput(kind, amt, pan, expiry, orig.entry_mode, orig))
 
     async def void(self, stan: str, *, batch: str | None = None) -> TransactionResult:
-        """Void a sale (or a pre-authorisation) of the current batch by its STAN."""
-        orig = self._original(stan, batch, (Kind.SALE, Kind.PREAUTH))
-        kind = Kind.PREAUTH_VOID if orig is not None and orig.kind is Kind.PREAUTH else Kind.VOID
-        return await self._follow_up(kind, stan, batch, None, (Kind.SALE, Kind.PREAUTH))
+        """Void a sale, a pre-authorisation or a pre-auth completion (0200, 60.1 = 21) of the
+        current batch by its STAN."""
+        voidable = tuple(_VOID_OF)
+        orig = self._original(stan, batch, voidable)
+        kind = _VOID_OF[orig.kind] if orig is not None else Kind.VOID
+        return await self._follow_up(kind, stan, batch, None, voidable)
 
     async def refund(
         self, stan: str, amount: int, *, batch: str | None = None
@@ -301,6 +377,14 @@ class Terminal:
         async with self._lock:
             return await self.services.session.sign_on()
 
+    def mac_key_for(self, host: str) -> bytes | None:
+        """The session MAC key with ``host`` (None when not signed on to it): what the doctor's
+        ISO echo needs to carry a MAC (``DoctorConfig(mac_keys=terminal.mac_key_for)``)."""
+        if self._s is None:
+            return None
+        keys = self._s.session.keys_for(host)
+        return keys.mac_key if keys is not None else None
+
     async def echo(self) -> Reply:
         s = self.services
         async with self._lock:
@@ -319,7 +403,7 @@ class Terminal:
         result = TransactionResult(
             outcome=outcome,
             kind=kind.value,
-            amount=ctx.input.amount,
+            amount=rec.amount if rec else ctx.input.amount,
             masked_pan=rec.masked_pan if rec else mask_pan(ctx.input.pan),
             rc=ctx.rc,
             code=code,
@@ -346,3 +430,13 @@ class Terminal:
             host=result.host or "",
         )
         return result
+
+
+async def _quietly(work: Callable[[], Awaitable[object]]) -> object:
+    """Background work never raises into the loop: a failure is logged (and the journal still
+    holds whatever was owed, for the next round)."""
+    try:
+        return await work()
+    except Exception:
+        log.exception("background work failed")
+        return None

@@ -21,6 +21,13 @@ class ForwardAdvice(Step):
         rec, reply = await self.s.advices.send_one(ctx.record, inline=True)
         ctx.record, ctx.host, ctx.answer = rec, reply.host, reply.answer
         ctx.rc, ctx.code = reply.rc, reply.code
+        if rec.state is TxnState.ADVICE_PENDING:
+            # Queued (no answer, or a transient one): the operator hears "pending", not a fault.
+            if reply.code:
+                ctx.notes.append(f"advice queued after {reply.rc or 'no answer'}: {reply.code}")
+            ctx.code = None
+        elif rec.state is TxnState.DECLINED:
+            ctx.code = "TXN.REFUND_DECLINED"
         return PREPARED
 
     async def commit(self, ctx: Context) -> None:

@@ -25,6 +25,7 @@ class Complete(Step):
             rrn=rrn if isinstance(rrn, str) else None,
             auth_code=auth if isinstance(auth, str) else None,
             host=ctx.host or "",
+            amount=ctx.approved_amount,
         )
         if not ctx.record.kind.reversible:
             return PREPARED  # an inquiry is complete once answered

@@ -20,7 +20,8 @@ class Failure(StrEnum):
     NO_ANSWER = "no_answer"  # request may have arrived, answer lost: reversal 98
     BAD_MAC = "bad_mac"  # the answer's MAC failed: reversal A0
     BAD_ANSWER = "bad_answer"  # undecodable / mismatched answer, or host says reverse: 06
-    NOT_COMPLETED = "not_completed"  # approved but the terminal could not finish: 96
+    NOT_COMPLETED = "not_completed"  # approved but the terminal could not finish (or a partial
+    # approval it does not accept): 96
 
 
 REVERSAL_REASON: dict[Failure, str] = {
@@ -40,8 +41,13 @@ class TxnInput:
     pan: str = field(repr=False)
     expiry: str = field(repr=False)
     entry_mode: str = "051"
-    pin: str | None = field(default=None, repr=False)
     orig: Record | None = None
+    pin_block: bytes | None = field(default=None, repr=False)  # from a PIN pad, encrypted
+
+    @property
+    def has_pin(self) -> bool:
+        """A PIN goes with this request (follow-ups never carry one)."""
+        return self.orig is None and self.pin_block is not None
 
 
 @dataclass
@@ -56,6 +62,8 @@ class Context:
     failure: Failure | None = None
     outcome: Outcome | None = None
     balance: int | None = None
+    approved_amount: int | None = None  # a partial approval's field 4
+    reverse_in_background: bool = False  # the operator is answered first (no answer in time)
     notes: list[str] = field(default_factory=list)
 
     def fail(self, failure: Failure, code: str | None, rc: str | None = None) -> None:

@@ -1,8 +1,19 @@
-"""Build the request from the journal record, send it, and read the answer's verdict."""
+"""Build the request from the journal record, send it, and read the answer's verdict.
+
+UnionPay practice for field 39 of the answer:
+
+- approved class (``00``, ``11``; ``10`` partial; ``A2``/``A4``/``A5``/``A6`` "defective
+  success"): the transaction goes on to completion. A defective success is completed and
+  printed like any approval, with a note telling the operator to confirm with the issuer.
+  A partial approval is for the amount in field 4; when the configuration does not accept
+  partial approvals it is reversed (reason 96), never silently dropped.
+- any other code is the host's decision: declined, nothing charged, no reversal (this
+  includes ``96``, ``98`` and ``A0`` received in field 39). ``77``, ``99`` and ``A0`` also
+  drop the working keys, and the terminal signs on again at once so the operator can retry.
+"""
 
 from __future__ import annotations
 
-from posguard.iso8583.keys import encrypt_pin_block
 from posguard.iso8583.response_codes import lookup
 from posguard.terminal.engine import messages
 from posguard.terminal.engine.context import Context, Failure
@@ -17,6 +28,8 @@ _FAILURE = {
     Status.BAD_MAC: Failure.BAD_MAC,
 }
 
+CONFIRM_WITH_ISSUER = "defective success: confirm with the issuer (请向发卡行确认)"
+
 
 class Exchange(Step):
     def __init__(self, services: Services) -> None:
@@ -25,9 +38,7 @@ class Exchange(Step):
     async def prepare(self, ctx: Context) -> Verdict:
         rec, i, session = ctx.record, ctx.input, self.s.session
         assert rec is not None
-        pin_block = None
-        if i.pin is not None and session.keys is not None:
-            pin_block = encrypt_pin_block(session.keys.pin_key, i.pin, i.pan)
+        pin_block = i.pin_block if i.has_pin else None
         ctx.request = messages.financial(self.s.cfg, rec, i.pan, i.expiry, pin_block)
         reply = await session.exchange(ctx.request)
         ctx.host = reply.host
@@ -39,16 +50,40 @@ class Exchange(Step):
             return ABORTED
         rc = reply.rc or ""
         ctx.rc = rc
-        if rc == "00":
-            balance = reply.answer.get("54") if reply.answer else None
+        meaning = lookup(rc)
+        answer = reply.answer or {}
+        if meaning.approved:
+            ctx.code = meaning.catalog_code
+            if meaning.defective:
+                ctx.notes.append(CONFIRM_WITH_ISSUER)
+            if meaning.partial:
+                return self._partial(ctx, answer.get("4"))
+            balance = answer.get("54")
             if isinstance(balance, str) and len(balance) >= 20 and balance[-12:].isdigit():
                 sign = -1 if balance[-13] == "D" else 1
                 ctx.balance = sign * int(balance[-12:])
             return PREPARED
-        meaning = lookup(rc)
         ctx.code = reply.code or meaning.catalog_code
-        if meaning.reversal_due and rec.kind.reversible:
-            ctx.fail(Failure.BAD_ANSWER, ctx.code, rc)
-        else:
-            ctx.fail(Failure.DECLINED, ctx.code, rc)
+        ctx.fail(Failure.DECLINED, ctx.code, rc)
+        if meaning.needs_sign_on:
+            await session.ensure_signed_on()  # 77 / 99 / A0: new keys now, the operator retries
         return ABORTED
+
+    def _partial(self, ctx: Context, field4: object) -> Verdict:
+        """``10``: the approved amount is field 4 of the answer."""
+        rec = ctx.record
+        assert rec is not None
+        if not (isinstance(field4, str) and field4.isdigit() and 0 < int(field4) <= rec.amount):
+            ctx.fail(Failure.NOT_COMPLETED, "TXN.INVALID_AMOUNT", ctx.rc)
+            ctx.notes.append(f"partial approval with an unusable field 4 {field4!r}: reversed")
+            return ABORTED
+        ctx.approved_amount = int(field4)
+        if not self.s.cfg.practice.partial_approval:
+            ctx.fail(Failure.NOT_COMPLETED, None, ctx.rc)
+            ctx.notes.append(
+                f"partial approval of {ctx.approved_amount} not accepted by the configuration: "
+                "reversed"
+            )
+            return ABORTED
+        ctx.notes.append(f"partial approval: {ctx.approved_amount} of {rec.amount} approved")
+        return PREPARED

@@ -10,7 +10,8 @@ from posguard.terminal.engine.services import Services
 from posguard.terminal.journal.records import Kind, TxnState
 
 MAX_AMOUNT = 999_999_999_999
-_ENTRY_MODES = frozenset({"021", "051", "071", "012"})
+# Field 22 digits 1-2 (how the card was read); digit 3 (PIN or not) is the terminal's.
+_ENTRY_MODES = frozenset({"02", "05", "07", "01"})
 
 
 class CheckLocal(Step):
@@ -24,9 +25,16 @@ class CheckLocal(Step):
         except CardError as exc:
             ctx.fail(Failure.LOCAL, exc.code or "CARD.BAD_FORMAT")
             return ABORTED
-        if i.entry_mode not in _ENTRY_MODES:
+        if (
+            len(i.entry_mode) != 3
+            or i.entry_mode[:2] not in _ENTRY_MODES
+            or i.entry_mode[2] not in "012"
+        ):
             ctx.fail(Failure.LOCAL, "TXN.INVALID_TRANSACTION")
-            ctx.notes.append(f"entry mode {i.entry_mode!r} is not one of {sorted(_ENTRY_MODES)}")
+            ctx.notes.append(
+                f"entry mode {i.entry_mode!r}: digits 1-2 must be one of {sorted(_ENTRY_MODES)}, "
+                "digit 3 one of 0/1/2"
+            )
             return ABORTED
         needs_amount = i.kind is not Kind.BALANCE
         if needs_amount and not 0 < i.amount <= MAX_AMOUNT:
@@ -38,7 +46,7 @@ class CheckLocal(Step):
                 ctx.fail(Failure.LOCAL, "TXN.ORIGINAL_NOT_FOUND")
                 ctx.notes.append(f"original STAN {o.stan} is {o.state.value}, voided={o.voided}")
                 return ABORTED
-            if i.kind in (Kind.VOID, Kind.PREAUTH_VOID) and i.amount != o.amount:
+            if i.kind.cancels_original and i.amount != o.amount:
                 ctx.fail(Failure.LOCAL, "TXN.INVALID_AMOUNT")
                 return ABORTED
         return PREPARED

@@ -8,14 +8,31 @@ from posguard.iso8583.fields import (
     MessageTypeCode,
     NetworkCode,
     SettlementTotals,
+    UploadEntry,
     field60,
     field61,
     settlement_totals,
     unionpay_header,
+    upload_entries,
 )
 from posguard.terminal.config import TerminalConfig
 from posguard.terminal.engine.profile import ROUTES
 from posguard.terminal.journal.records import Record, Totals
+
+PIN_CAPTURE_CODE = "12"
+"""Field 26: the longest PIN the terminal accepts (12 digits)."""
+SECURITY_CONTROL = "2600000000000000"
+"""Field 53: PIN block format 2 (ISO 9564 format 0, with the PAN), algorithm 6 (double-length
+3DES working key), the rest zeros."""
+
+
+def entry_mode(pos: str, *, pin: bool) -> str:
+    """Field 22: the card's entry (2 digits) then the PIN digit, 1 PIN entered, 2 no PIN.
+
+    >>> entry_mode("051", pin=False), entry_mode("02", pin=True)
+    ('052', '021')
+    """
+    return pos[:2] + ("1" if pin else "2")
 
 
 def _base(cfg: TerminalConfig, mti: str, stan: str) -> Message:
@@ -73,6 +90,8 @@ def financial(
     }
     if pin_block is not None:
         msg["52"] = pin_block
+        msg["26"] = PIN_CAPTURE_CODE
+        msg["53"] = SECURITY_CONTROL
     return msg
 
 
@@ -120,8 +139,21 @@ def batch_upload(cfg: TerminalConfig, rec: Record, pan: str, expiry: str) -> Mes
     return msg
 
 
+def batch_upload_swiped(
+    cfg: TerminalConfig, stan: str, batch: str, entries: list[UploadEntry]
+) -> Message:
+    """0320 (60.3 = 201) carrying up to 8 magnetic-stripe transactions in field 48, as
+    UnionPay terminals upload them (chip transactions go one per message)."""
+    return {
+        **_base(cfg, "0320", stan),
+        "48": upload_entries(entries),
+        "60": field60(MessageTypeCode.ADMIN, batch, NetworkCode.SETTLEMENT),
+    }
+
+
 def batch_upload_end(cfg: TerminalConfig, stan: str, batch: str, count: int) -> Message:
-    """The last 0320 (60.3 = 207); field 48 carries how many transactions were uploaded."""
+    """The last 0320 after an out-of-balance settlement (60.3 = 202); field 48 carries how
+    many transactions were uploaded."""
     return {
         **_base(cfg, "0320", stan),
         "48": f"{count:04d}",

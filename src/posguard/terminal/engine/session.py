@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from posguard.common.errors import LinkError, MessageError
+from posguard.common.errors import LinkError, MessageEncodeError, MessageError
 from posguard.common.events import EventKind
 from posguard.iso8583.codec import Message, decode, encode
+from posguard.iso8583.fields import parse_field60
 from posguard.iso8583.keys import WorkingKeys, unwrap_working_keys
 from posguard.iso8583.mac import MacAlgorithm, apply_mac, check_mac_bytes
 from posguard.iso8583.response_codes import lookup
@@ -22,9 +23,9 @@ from posguard.iso8583.spec import MessageSpec
 from posguard.terminal.config import TerminalConfig
 from posguard.terminal.engine import messages
 from posguard.terminal.engine.profile import response_mti
-from posguard.terminal.journal.store import Journal
+from posguard.terminal.journal.store import Journal, JournalError
 from posguard.terminal.link.channel import maybe_delivered
-from posguard.terminal.link.failover import HostLink
+from posguard.terminal.link.failover import HostLink, NoSession
 
 Emit = Callable[..., object]
 
@@ -66,7 +67,7 @@ class HostSession:
         self.spec = spec
         self.link = link
         self.journal = journal
-        self.keys: WorkingKeys | None = None
+        self._keys: dict[str, WorkingKeys] = {}  # host name -> its session's working keys
         self.mac_alg = MacAlgorithm[cfg.mac_algorithm]
         self._emit = emit
         self.sign_ons = 0
@@ -75,17 +76,29 @@ class HostSession:
         if self._emit is not None:
             self._emit(kind, code, **data)
 
-    def drop_keys(self, why: str) -> None:
-        """Forget the working keys: the next exchange signs on first."""
-        if self.keys is not None:
-            self.keys = None
-            self.emit(EventKind.LIFECYCLE, None, event="keys_dropped", reason=why)
+    @property
+    def keys(self) -> WorkingKeys | None:
+        """The working keys of the host the next exchange goes to first (None: not signed on
+        to it). Each host keeps its own session: a backup is signed on to before it is used."""
+        return self._keys.get(self.link.preferred())
 
-    async def sign_on(self) -> Reply:
-        """0800 / 0810: fetch and check new working keys (field 62, under the TMK)."""
+    def keys_for(self, host: str) -> WorkingKeys | None:
+        return self._keys.get(host)
+
+    def drop_keys(self, why: str, host: str | None = None) -> None:
+        """Forget the working keys of ``host`` (all hosts when None): the next exchange with
+        it signs on first."""
+        hosts = list(self._keys) if host is None else [host]
+        for name in hosts:
+            if self._keys.pop(name, None) is not None:
+                self.emit(EventKind.LIFECYCLE, None, event="keys_dropped", reason=why, host=name)
+
+    async def sign_on(self, host: str | None = None) -> Reply:
+        """0800 / 0810 with ``host`` (default: the preferred host): fetch and check new
+        working keys (field 62, under the TMK), and adopt the batch the host assigns."""
         stan = self.journal.next_stan()
         msg = messages.sign_on(self.cfg, stan, self.journal.current_batch())
-        reply = await self.exchange(msg, mac=False)
+        reply = await self.exchange(msg, mac=False, only=host)
         if reply.status is not Status.OK or reply.answer is None:
             return reply
         if reply.rc != "00":
@@ -94,20 +107,47 @@ class HostSession:
         try:
             if not isinstance(f62, bytes):
                 raise MessageError("0810 approved without working keys in field 62", field="62")
-            self.keys = unwrap_working_keys(self.cfg.tmk_bytes, f62)
+            keys = unwrap_working_keys(self.cfg.tmk_bytes, f62)
         except MessageError as exc:
             self.emit(EventKind.FAULT, "TXN.MAC_ERROR", stage="sign_on", detail=exc.message)
             return Reply(Status.BAD_ANSWER, reply.answer, reply.host, "TXN.MAC_ERROR")
+        self._keys[reply.host or self.link.preferred()] = keys
         self.sign_ons += 1
         self.emit(EventKind.LIFECYCLE, None, event="signed_on", host=reply.host or "")
+        self._adopt_batch(reply.answer)
         return reply
 
-    async def ensure_signed_on(self) -> Reply | None:
-        """None when keys are in hand (signing on if needed), else the failed sign-on's reply."""
-        if self.keys is not None:
+    def _adopt_batch(self, answer: Message) -> None:
+        """UnionPay: the host assigns the batch number in the 0810's field 60.2."""
+        f60 = answer.get("60")
+        if not isinstance(f60, str):
+            return
+        try:
+            batch = parse_field60(f60).batch
+            before = self.journal.current_batch()
+            if self.journal.adopt_batch(batch):
+                self.emit(EventKind.LIFECYCLE, None, event="batch_adopted", batch=batch, was=before)
+            elif batch != before:
+                self.emit(
+                    EventKind.FAULT,
+                    "RECON.TOTALS_MISMATCH",
+                    stage="sign_on",
+                    detail=f"host batch {batch}, terminal batch {before} holds transactions",
+                )
+        except (MessageError, JournalError) as exc:
+            self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", stage="sign_on", detail=str(exc))
+
+    async def ensure_signed_on(self, host: str | None = None) -> Reply | None:
+        """None when keys for ``host`` (default: the preferred host) are in hand, signing on
+        if needed; else the failed sign-on's reply."""
+
+        def have() -> bool:
+            return (self._keys.get(host) if host else self.keys) is not None
+
+        if have():
             return None
-        reply = await self.sign_on()
-        if self.keys is not None:
+        reply = await self.sign_on(host)  # no host named: the link may fail over
+        if have():
             return None
         if reply.status is Status.OK:  # answered, but not approved
             return Reply(
@@ -115,29 +155,49 @@ class HostSession:
             )
         return reply
 
-    async def exchange(self, msg: Message, *, mac: bool = True) -> Reply:
-        """Send ``msg`` and return the checked answer (see :class:`Status`)."""
+    def _builder(self, msg: Message, mac: bool) -> Callable[[str], bytes | None]:
+        def build(host: str) -> bytes | None:
+            if not mac:
+                return encode(self.spec, msg)
+            keys = self._keys.get(host)
+            if keys is None:
+                return None
+            return encode(self.spec, apply_mac(self.spec, msg, self.mac_alg, keys.mac_key))
+
+        return build
+
+    async def exchange(self, msg: Message, *, mac: bool = True, only: str | None = None) -> Reply:
+        """Send ``msg`` and return the checked answer (see :class:`Status`). With ``mac`` it
+        is MACed with the keys of the host the link connects to; a host without a session is
+        signed on to first (once), so failing over never sends a MAC the host cannot check."""
         t0 = time.perf_counter()
-        if mac:
-            if self.keys is None:
-                return Reply(Status.NOT_SENT, code="CFG.NOT_SIGNED_ON")
-            msg = apply_mac(self.spec, msg, self.mac_alg, self.keys.mac_key)
-        data = encode(self.spec, msg)
-        try:
-            got = await self.link.exchange(data)
-        except LinkError as exc:
-            status = Status.NO_ANSWER if maybe_delivered(exc) else Status.NOT_SENT
-            return Reply(
-                status,
-                code=exc.code,
-                host=exc.context.get("host"),
-                seconds=time.perf_counter() - t0,
-            )
-        except MessageError as exc:  # a garbage frame header
-            self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", stage="frame", detail=exc.message)
-            return Reply(
-                Status.BAD_ANSWER, code="TXN.FORMAT_ERROR", seconds=time.perf_counter() - t0
-            )
+        for _ in range(2):
+            try:
+                got = await self.link.exchange(self._builder(msg, mac), only=only)
+                break
+            except NoSession as need:
+                failed = await self.ensure_signed_on(need.host)
+                if failed is not None:
+                    return Reply(Status.NOT_SENT, code=failed.code or "CFG.NOT_SIGNED_ON")
+                only = need.host
+            except LinkError as exc:
+                status = Status.NO_ANSWER if maybe_delivered(exc) else Status.NOT_SENT
+                return Reply(
+                    status,
+                    code=exc.code,
+                    host=exc.context.get("host"),
+                    seconds=time.perf_counter() - t0,
+                )
+            except MessageEncodeError:
+                raise  # our own message is wrong: a bug, not an answer
+            except MessageError as exc:  # a garbage frame header
+                self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", stage="frame", detail=exc.message)
+                return Reply(
+                    Status.BAD_ANSWER, code="TXN.FORMAT_ERROR", seconds=time.perf_counter() - t0
+                )
+        else:
+            return Reply(Status.NOT_SENT, code="CFG.NOT_SIGNED_ON")
+        keys = self._keys.get(got.host) if mac else None
         seconds = time.perf_counter() - t0
         try:
             answer = decode(self.spec, got.payload)
@@ -149,19 +209,18 @@ class HostSession:
             self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", host=got.host, detail=mismatch)
             return Reply(Status.BAD_ANSWER, answer, got.host, "TXN.FORMAT_ERROR", seconds)
         rc = answer.get("39")
-        keys = self.keys if mac else None
         if (
             keys is not None
-            and ("64" in answer or rc == "00")
+            and ("64" in answer or (isinstance(rc, str) and lookup(rc).approved))
             and not check_mac_bytes(self.spec, got.payload, self.mac_alg, keys.mac_key)
         ):
             self.emit(EventKind.FAULT, "TXN.MAC_ERROR", host=got.host, stage="answer")
-            self.drop_keys("MAC of an answer failed")
+            self.drop_keys("MAC of an answer failed", got.host)
             return Reply(Status.BAD_MAC, answer, got.host, "TXN.MAC_ERROR", seconds)
         if isinstance(rc, str) and rc != "00":
             meaning = lookup(rc)
             if meaning.needs_sign_on:
-                self.drop_keys(f"host answered {rc}")
+                self.drop_keys(f"host answered {rc}", got.host)
             return Reply(Status.OK, answer, got.host, meaning.catalog_code, seconds)
         return Reply(Status.OK, answer, got.host, None, seconds)
 

@@ -1,11 +1,18 @@
 """Write before send: the journal record (and, for reversible kinds, the reversal record with
 reason 98) is committed before the request leaves. On abort it is resolved by why the flow
-failed: not sent, declined, or reversal due (then the reversal is tried at once)."""
+failed: not sent, declined, or reversal due.
+
+A reversal due because no answer came in time is *not* tried here: the operator has already
+waited the read timeout, so the flow answers now (PENDING_REVERSAL) and the runtime sends the
+reversal right after, in the background (it is already persisted). The other reasons (bad
+MAC, bad answer, not completed) come with a host that just answered, so the reversal is tried
+at once and the operator sees its outcome."""
 
 from __future__ import annotations
 
 from posguard.terminal.engine.context import REVERSAL_REASON, Context, Failure
 from posguard.terminal.engine.flow import PREPARED, Step, Verdict
+from posguard.terminal.engine.messages import entry_mode
 from posguard.terminal.engine.services import Services
 from posguard.terminal.journal.store import Draft
 from posguard.terminal.result import Outcome
@@ -23,7 +30,7 @@ class WriteAhead(Step):
                 amount=i.amount,
                 pan=i.pan,
                 expiry=i.expiry,
-                entry_mode=i.entry_mode,
+                entry_mode=entry_mode(i.entry_mode, pin=i.has_pin),
                 currency=self.s.cfg.currency,
                 orig=i.orig,
             )
@@ -45,9 +52,18 @@ class WriteAhead(Step):
             ctx.outcome = Outcome.FAILED_NO_CHARGE
             return
         ctx.record = j.mark_reversal_due(
-            rec.id, reason=reason, code=ctx.code, rc=ctx.rc, host=ctx.host
+            rec.id,
+            reason=reason,
+            code=ctx.code,
+            rc=ctx.rc,
+            host=ctx.host,
+            amount=ctx.approved_amount,
         )
         self.s.reversals.queued(ctx.record)
+        if failure is Failure.NO_ANSWER:
+            ctx.reverse_in_background = True
+            ctx.outcome = Outcome.PENDING_REVERSAL
+            return
         ok, _code = await self.s.reversals.send_one(ctx.record)
         ctx.record = j.get(rec.id)
         ctx.outcome = Outcome.REVERSED if ok else Outcome.PENDING_REVERSAL

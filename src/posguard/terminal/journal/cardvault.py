@@ -1,7 +1,9 @@
 """Card data at rest: the PAN and expiry a reversal or batch upload needs, sealed with AES-GCM.
 
-The key is derived from the terminal master key (HKDF-SHA256), so the journal file alone
-never reveals a card number.
+The key is derived (HKDF-SHA256) from the journal's own vault key, not from the terminal
+master key (see :mod:`posguard.terminal.keystore`), so the journal file alone never reveals a
+card number. ``legacy`` keys (a journal written before the vault key existed, sealed under
+the TMK) can still be opened; new data is always sealed under the vault key.
 
 >>> v = CardVault(b"k" * 16, "T0000001")
 >>> blob = v.seal("6212345678901232", "3012")
@@ -24,11 +26,9 @@ from posguard.common.errors import ConfigError
 
 
 class CardVault:
-    def __init__(self, master_key: bytes, terminal_id: str) -> None:
-        key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"posguard journal card data"
-        ).derive(master_key + terminal_id.encode())
-        self._aead = AESGCM(key)
+    def __init__(self, master_key: bytes, terminal_id: str, legacy: tuple[bytes, ...] = ()) -> None:
+        self._aeads = [AESGCM(_derive(k, terminal_id)) for k in (master_key, *legacy)]
+        self._aead = self._aeads[0]
         self._aad = terminal_id.encode()
 
     def seal(self, pan: str, expiry: str) -> bytes:
@@ -36,11 +36,21 @@ class CardVault:
         return nonce + self._aead.encrypt(nonce, f"{pan}={expiry}".encode(), self._aad)
 
     def open(self, blob: bytes) -> tuple[str, str]:
-        try:
-            clear = self._aead.decrypt(blob[:12], blob[12:], self._aad).decode()
-        except (InvalidTag, ValueError) as exc:
+        for aead in self._aeads:
+            try:
+                clear = aead.decrypt(blob[:12], blob[12:], self._aad).decode()
+                break
+            except (InvalidTag, ValueError):
+                continue
+        else:
             raise ConfigError(
-                "journal card data cannot be decrypted: wrong terminal master key or terminal id"
-            ) from exc
+                "journal card data cannot be decrypted: wrong vault key or terminal id"
+            )
         pan, _, expiry = clear.partition("=")
         return pan, expiry
+
+
+def _derive(key: bytes, terminal_id: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"posguard journal card data"
+    ).derive(key + terminal_id.encode())

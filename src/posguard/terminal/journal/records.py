@@ -14,10 +14,12 @@ class Kind(StrEnum):
     PREAUTH = "preauth"
     PREAUTH_VOID = "preauth_void"
     COMPLETION = "completion"
+    COMPLETION_VOID = "completion_void"
 
     @property
     def reversible(self) -> bool:
-        """Sale, void, pre-auth, its void and completion are reversed when the answer is lost."""
+        """Sale, void, pre-auth, its void, completion and completion void are reversed when
+        the answer is lost."""
         return self in _REVERSIBLE
 
     @property
@@ -27,10 +29,19 @@ class Kind(StrEnum):
 
     @property
     def cancels_original(self) -> bool:
-        return self in (Kind.VOID, Kind.PREAUTH_VOID)
+        return self in (Kind.VOID, Kind.PREAUTH_VOID, Kind.COMPLETION_VOID)
 
 
-_REVERSIBLE = frozenset({Kind.SALE, Kind.VOID, Kind.PREAUTH, Kind.PREAUTH_VOID, Kind.COMPLETION})
+_REVERSIBLE = frozenset(
+    {
+        Kind.SALE,
+        Kind.VOID,
+        Kind.PREAUTH,
+        Kind.PREAUTH_VOID,
+        Kind.COMPLETION,
+        Kind.COMPLETION_VOID,
+    }
+)
 
 
 class TxnState(StrEnum):
@@ -43,7 +54,9 @@ class TxnState(StrEnum):
     DECLINED = "declined"  # the host declined it: nothing to reverse
     NOT_SENT = "not_sent"  # never left the terminal (no host reachable): no charge
     REVERSAL_PENDING = "reversal_pending"  # answer lost / bad / not completed: reversal queued
-    REVERSED = "reversed"  # the host acknowledged the reversal
+    REVERSED = "reversed"  # the host answered the reversal (any authentic 0410 closes it)
+    REVERSAL_FAILED = "reversal_failed"  # unanswered after the configured tries, or of an
+    # earlier day (not sent): a reconciliation item (RECON.REVERSAL_FAILED), no longer blocking
     ADVICE_PENDING = "advice_pending"  # an advice waiting in the store-and-forward queue
 
 
@@ -71,6 +84,8 @@ class Record:
     code: str | None = None
     reversal_reason: str | None = None
     reversal_attempts: int = 0
+    reversal_unanswered: int = 0
+    reversal_rc: str | None = None
     advice_attempts: int = 0
     voided: bool = False
     orig_id: int | None = None

@@ -1,10 +1,10 @@
-"""The journal's SQL schema (version 1)."""
+"""The journal's SQL schema (version 2: reversal outcome columns, added in place to a v1 file)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 DDL: Final = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS txns (
     reversal_reason TEXT,
     reversal_attempts INTEGER NOT NULL DEFAULT 0,
     reversal_next_at REAL NOT NULL DEFAULT 0,
+    reversal_unanswered INTEGER NOT NULL DEFAULT 0,
+    reversal_rc TEXT,
     advice_attempts INTEGER NOT NULL DEFAULT 0,
     advice_next_at REAL NOT NULL DEFAULT 0,
     voided INTEGER NOT NULL DEFAULT 0,
@@ -63,3 +65,9 @@ CREATE TABLE IF NOT EXISTS settlements (
     result TEXT NOT NULL
 );
 """
+
+# Columns added after version 1: (name, SQL type and default), added by ALTER TABLE on open.
+ADDED_COLUMNS: Final = (
+    ("reversal_unanswered", "INTEGER NOT NULL DEFAULT 0"),
+    ("reversal_rc", "TEXT"),
+)

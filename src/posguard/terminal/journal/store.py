@@ -27,7 +27,7 @@ from posguard.card import brand_of, mask_pan
 from posguard.common.errors import ConfigError, PosguardError
 from posguard.terminal.journal.cardvault import CardVault
 from posguard.terminal.journal.records import Kind, Record, Totals, TxnState
-from posguard.terminal.journal.schema import DDL, SCHEMA_VERSION
+from posguard.terminal.journal.schema import ADDED_COLUMNS, DDL, SCHEMA_VERSION
 from posguard.terminal.storage import immediate
 
 MAX_STAN = 999_999
@@ -62,7 +62,11 @@ class Journal:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, key: bytes, terminal_id: str) -> Journal:
+    def open(
+        cls, path: Path, *, key: bytes, terminal_id: str, legacy_keys: tuple[bytes, ...] = ()
+    ) -> Journal:
+        """Open (or create) the journal; ``key`` is the card-vault key, ``legacy_keys`` the
+        keys older records may be sealed under (the TMK, before the vault key existed)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
@@ -73,7 +77,15 @@ class Journal:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(DDL)
+            have = {r[1] for r in conn.execute("PRAGMA table_info(txns)")}
             with immediate(conn):
+                for name, decl in ADDED_COLUMNS:
+                    if name not in have:
+                        conn.execute(f"ALTER TABLE txns ADD COLUMN {name} {decl}")
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema' AND CAST(value AS INT) < ?",
+                    (str(SCHEMA_VERSION), SCHEMA_VERSION),
+                )
                 conn.execute(
                     "INSERT OR IGNORE INTO meta(key, value) "
                     "VALUES ('schema', ?), ('terminal_id', ?)",
@@ -90,7 +102,7 @@ class Journal:
             raise ConfigError(
                 f"journal {path} belongs to terminal {owner}, not {terminal_id}", path=str(path)
             )
-        return cls(conn, CardVault(key, terminal_id), path)
+        return cls(conn, CardVault(key, terminal_id, legacy_keys), path)
 
     def close(self) -> None:
         self._db.close()
@@ -113,6 +125,24 @@ class Journal:
     def current_batch(self) -> str:
         row = self._db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()
         return f"{row[0]:06d}"
+
+    def adopt_batch(self, batch: str) -> bool:
+        """Take the batch number the host assigned at sign-on (UnionPay: the batch is the
+        host's). Only an empty current batch is renumbered, so no record changes batch; False
+        when the batch was kept (it already holds records) or was already ``batch``."""
+        if not (batch.isdigit() and len(batch) == 6) or int(batch) == 0:
+            raise JournalError(f"host batch number {batch!r} is not 6 digits (000001-999999)")
+        with self._write():
+            current = self.current_batch()
+            if current == batch:
+                return False
+            used = self._db.execute(
+                "SELECT 1 FROM txns WHERE batch = ? LIMIT 1", (current,)
+            ).fetchone()
+            if used is not None:
+                return False
+            self._db.execute("UPDATE counters SET value = ? WHERE name = 'batch'", (int(batch),))
+        return True
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -177,11 +207,21 @@ class Journal:
         self._db.execute(f"UPDATE txns SET {sets} WHERE id = ?", (*cols.values(), rid))  # noqa: S608
 
     def mark_approved(
-        self, rid: int, *, rc: str, rrn: str | None, auth_code: str | None, host: str
+        self,
+        rid: int,
+        *,
+        rc: str,
+        rrn: str | None,
+        auth_code: str | None,
+        host: str,
+        amount: int | None = None,
     ) -> Record:
-        """The host approved; until :meth:`mark_completed` a crash means reversal reason 96."""
+        """The host approved (``amount``: what it approved, when a partial approval (10) gave
+        less); until :meth:`mark_completed` a crash means reversal reason 96."""
         rec = self.get(rid)
         with self._write():
+            if amount is not None and amount != rec.amount:
+                self._update(rid, amount=amount)
             if rec.kind.reversible:
                 self._update(
                     rid,
@@ -244,6 +284,7 @@ class Journal:
         code: str | None,
         rc: str | None = None,
         host: str | None = None,
+        amount: int | None = None,
     ) -> Record:
         cols: dict[str, Any] = {
             "state": TxnState.REVERSAL_PENDING.value,
@@ -254,6 +295,8 @@ class Journal:
             cols["rc"] = rc
         if host is not None:
             cols["host"] = host
+        if amount is not None:
+            cols["amount"] = amount
         with self._write():
             self._update(rid, **cols)
         return self.get(rid)
@@ -266,9 +309,26 @@ class Journal:
                 (next_at, _now(), rid),
             )
 
-    def mark_reversed(self, rid: int) -> Record:
+    def mark_reversed(self, rid: int, *, rc: str | None = None) -> Record:
+        """The host answered the reversal: whatever its field 39 (``rc``), it is closed."""
         with self._write():
-            self._update(rid, state=TxnState.REVERSED.value)
+            self._update(rid, state=TxnState.REVERSED.value, reversal_rc=rc)
+        return self.get(rid)
+
+    def reversal_unanswered(self, rid: int) -> Record:
+        """One more try that may have reached the host went unanswered."""
+        with self._write():
+            self._db.execute(
+                "UPDATE txns SET reversal_unanswered = reversal_unanswered + 1, updated_at = ? "
+                "WHERE id = ?",
+                (_now(), rid),
+            )
+        return self.get(rid)
+
+    def mark_reversal_failed(self, rid: int, *, code: str) -> Record:
+        """Given up (tries spent, or an earlier day's): a reconciliation item, not blocking."""
+        with self._write():
+            self._update(rid, state=TxnState.REVERSAL_FAILED.value, code=code)
         return self.get(rid)
 
     def advice_attempted(self, rid: int, *, next_at: float) -> None:
@@ -422,6 +482,8 @@ def _record(row: sqlite3.Row) -> Record:
         code=row["code"],
         reversal_reason=row["reversal_reason"],
         reversal_attempts=row["reversal_attempts"],
+        reversal_unanswered=row["reversal_unanswered"],
+        reversal_rc=row["reversal_rc"],
         advice_attempts=row["advice_attempts"],
         voided=bool(row["voided"]),
         orig_id=row["orig_id"],

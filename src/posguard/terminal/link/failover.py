@@ -26,6 +26,16 @@ from posguard.terminal.link.channel import Channel, maybe_delivered
 
 Emit = Callable[..., object]
 Probe = Callable[[Channel], Awaitable[None]]
+# Builds the request for the host the link chose (by name); None: "no session with it yet".
+Builder = Callable[[str], bytes | None]
+
+
+class NoSession(Exception):  # noqa: N818 - a result, not an error: sign on to ``host`` first
+    """The host the link chose has no session (working keys) yet; nothing was sent."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"no session with host {host}")
+        self.host = host
 
 
 async def connect_only(channel: Channel) -> None:
@@ -78,7 +88,17 @@ class HostLink:
     def channel(self, endpoint: HostEndpoint) -> Channel:
         return Channel(endpoint, self.timeouts, header=self.header)
 
-    def _candidates(self) -> list[HostEndpoint]:
+    def preferred(self) -> str:
+        """The name of the host the next exchange will try first."""
+        return self._candidates()[0].name
+
+    def available(self) -> list[str]:
+        """The hosts whose breaker lets traffic through, in failover order."""
+        return [h.name for h in self.hosts if self.breakers[h.name].allows_traffic()]
+
+    def _candidates(self, only: str | None = None) -> list[HostEndpoint]:
+        if only is not None:
+            return [h for h in self.hosts if h.name == only]
         closed = [h for h in self.hosts if self.breakers[h.name].allows_traffic()]
         if closed:
             return closed
@@ -131,11 +151,12 @@ class HostLink:
         if code is not None and self._emit is not None:
             self._emit(EventKind.FAULT_CLEARED, code, host=endpoint.name)
 
-    async def open(self) -> Channel:
-        """A connected channel to the best available host; LinkError (nothing sent) if none."""
+    async def open(self, *, only: str | None = None) -> Channel:
+        """A connected channel to the best available host (or to host ``only``); LinkError
+        (nothing sent) if none."""
         self._start_due_probes()
         first: LinkError | None = None
-        for endpoint in self._candidates():
+        for endpoint in self._candidates(only):
             ch = self.channel(endpoint)
             try:
                 await ch.connect()
@@ -147,12 +168,25 @@ class HostLink:
         assert first is not None
         raise first
 
-    async def exchange(self, payload: bytes, *, read_timeout: float | None = None) -> Answer:
-        """Send one request and return its answer; see the module doc for failover rules."""
+    async def exchange(
+        self,
+        payload: bytes | Builder,
+        *,
+        read_timeout: float | None = None,
+        only: str | None = None,
+    ) -> Answer:
+        """Send one request and return its answer; see the module doc for failover rules.
+
+        ``payload`` may be a builder called with the name of the host the link connected to
+        (each host has its own session keys); when it returns None, :class:`NoSession` is
+        raised and nothing is sent. ``only`` sends to that host (e.g. a sign-on to it)."""
         t0 = time.perf_counter()
-        ch = await self.open()
+        ch = await self.open(only=only)
         try:
-            await ch.send(payload)
+            data = payload(ch.endpoint.name) if callable(payload) else payload
+            if data is None:
+                raise NoSession(ch.endpoint.name)
+            await ch.send(data)
             answer = await ch.receive(read_timeout)
         except LinkError as exc:
             if maybe_delivered(exc):

@@ -29,7 +29,8 @@ from posguard.card import contains_pan
 
 Copy = Literal["merchant", "cardholder"]
 
-_MASKED_RE = re.compile(r"^[0-9]{0,10}\*{2,15}[0-9]{0,4}$")
+# PCI DSS 3.4: at most the first six and last four digits; a PAN has 12-19 digits.
+_MASKED_RE = re.compile(r"^[0-9]{6}\*{2,9}[0-9]{4}$")
 _DIGITS_RE = re.compile(r"^[0-9]{6}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
@@ -71,7 +72,7 @@ class ReceiptData:
         if not _MASKED_RE.match(self.masked_pan):
             raise ValueError(
                 f"receipt field masked_pan {self.masked_pan!r} is not a masked card number "
-                "(digits, then '*', then up to 4 digits)"
+                "(exactly the first 6 digits, '*', then the last 4 digits)"
             )
         if isinstance(self.amount_minor, bool) or not isinstance(self.amount_minor, int):
             raise ValueError("receipt field amount_minor must be an int number of fen (cents)")

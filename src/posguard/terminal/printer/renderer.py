@@ -73,6 +73,7 @@ _CURRENCY_SYMBOL: Final = {"CNY": "RMB", "156": "RMB", "HKD": "HKD", "USD": "USD
 # txn_type -> (zh, en). Types not listed print their name in capitals.
 _TXN_LABEL: Final = {
     "sale": ("消费", "SALE"),
+    "reversal_failed": ("冲正失败", "REVERSAL FAILED"),
     "void": ("消费撤销", "VOID"),
     "refund": ("退货", "REFUND"),
     "preauth": ("预授权", "PRE-AUTH"),

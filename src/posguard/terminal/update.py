@@ -52,7 +52,6 @@ from typing import Any, Final
 from posguard.common.errors import ConfigError
 from posguard.common.events import EventKind
 from posguard.terminal.healthcheck import HealthCheck, HealthResult, process_health_check
-from posguard.terminal.printer.queue import Emit
 from posguard.terminal.update_state import (
     UpdateFailure,
     UpdateRecord,
@@ -62,6 +61,8 @@ from posguard.terminal.update_state import (
     update_lock,
     write_record,
 )
+
+Emit = Callable[..., object]  # the outbox's emit(kind, code=None, **data)
 
 __all__ = [
     "FAILED",

@@ -51,7 +51,8 @@ from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from posguard.common.events import EventKind
-from posguard.terminal.printer.queue import Emit
+
+Emit = Callable[..., object]  # the outbox's emit(kind, code=None, **data)
 
 FD_ENV: Final = "POSGUARD_WATCHDOG_FD"
 INTERVAL_ENV: Final = "POSGUARD_WATCHDOG_INTERVAL"

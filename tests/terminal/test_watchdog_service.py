@@ -235,3 +235,120 @@ async def test_remote_reboot_over_mqtt_restarts_the_service_without_a_fault(
     assert not [e for e in seen if e["kind"] == "fault"]
     heartbeat = next(e for e in seen if e["kind"] == "heartbeat")
     assert heartbeat["data"]["firmware"]
+
+
+def _service_argv(conf: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        "from posguard.cli import main; main()",
+        "terminal",
+        "run",
+        "--config",
+        str(conf),
+    ]
+
+
+async def test_black_holed_host_with_a_pending_reversal_never_freezes_the_service(
+    tmp_path: Path,
+) -> None:
+    """Liveness never depends on the network: a reversal is owed, the host is black-holed
+    (every read waits 2 s, a catch-up round takes several), the watchdog counts a hang after
+    1 s of silence. The service keeps beating, reports the NET fault, and the reversal goes
+    once the host is back."""
+    from posguard.host.faults import Fault
+    from posguard.host.testing import running_proxy
+    from posguard.terminal.config import BreakerConfig, RetryConfig, Timeouts
+    from posguard.terminal.journal import TxnState
+    from posguard.terminal.result import Outcome
+    from posguard.terminal.runtime import Terminal
+    from posguard.terminal.testing import LAB_EXPIRY, lab_cards
+
+    data = tmp_path / "data"
+    data.mkdir()
+    outbox_path = data / "outbox.db"
+    async with (
+        running_host(SeedData.model_validate(lab_seed())) as (_host, port, _ledger),
+        running_proxy(port) as proxy,
+    ):
+        cfg = local_config(
+            proxy.port,
+            data / "journal.db",
+            timeouts=Timeouts(dns=1, connect=1, read=2),
+            breaker=BreakerConfig(open_seconds=0.5, max_open_seconds=1),
+            retry=RetryConfig(base=0.2, cap=0.5, attempts_per_run=3),
+        )
+        async with Terminal(cfg) as term:
+            assert (await term.sign_on()).rc == "00"
+            proxy.set_fault(Fault(kind="blackhole"))
+            owed = await term.sale(lab_cards()[0], LAB_EXPIRY, 4200)
+        assert owed.outcome is Outcome.PENDING_REVERSAL
+        conf = tmp_path / "terminal.yaml"
+        conf.write_text(
+            yaml.safe_dump(
+                {
+                    **cfg.model_dump(mode="json"),
+                    "agent": {"transport": "none"},
+                    "service": {
+                        "data_dir": str(data),
+                        "catch_up_s": 0.5,
+                        "catch_up_timeout_s": 20,
+                        "resume_s": 3,
+                    },
+                }
+            )
+        )
+        box = Outbox(outbox_path, LAB_TID, LAB_MID)
+        sup = Supervisor(
+            _service_argv(conf),
+            interval=0.2,
+            missed=5,
+            grace=1.0,
+            startup=60,
+            emit=box.emit,
+            restart_backoff=0.1,
+        )
+        runner = asyncio.create_task(asyncio.to_thread(sup.run))
+        try:
+            await until(
+                lambda: _lifecycle(_events(outbox_path), "resume"), what="resume", timeout=60
+            )
+            await asyncio.sleep(8)  # several catch-up rounds into the black hole
+            assert sup.stats.freezes == 0
+            assert sup.stats.history == ["boot"]
+            net = [e for e in _events(outbox_path) if (e.code or "").startswith("NET.")]
+            assert net, "the network fault is reported"
+            assert net[0].kind is EventKind.FAULT
+            proxy.clear()
+
+            # the black hole swallowed the sale itself, so the host never had it: the
+            # reversal is owed all the same, and acknowledged once the host is back
+            await until(
+                lambda: any(
+                    e.kind is EventKind.REVERSAL
+                    and e.data.get("stage") == "acknowledged"
+                    and e.data.get("stan") == owed.stan
+                    for e in _events(outbox_path)
+                ),
+                what="the owed reversal to be acknowledged",
+                timeout=30,
+                interval=0.2,
+            )
+        finally:
+            sup.stop()
+            stats = await asyncio.wait_for(runner, 30)
+            box.close()
+    assert stats.freezes == 0
+    assert stats.supervisor_exit_code == 0
+    events = _events(outbox_path)
+    assert not [e for e in events if e.code == "DEV.FREEZE"]
+    assert _lifecycle(events, "stop")[-1].data["exit_code"] == 0
+    from posguard.terminal.journal.store import Journal
+
+    journal = Journal.open(data / "journal.db", key=cfg.tmk_bytes, terminal_id=LAB_TID)
+    try:
+        rec = journal.find(stan=owed.stan or "")
+        assert rec is not None
+        assert rec.state is TxnState.REVERSED  # nothing lost: the owed reversal went
+    finally:
+        journal.close()

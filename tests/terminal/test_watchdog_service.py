@@ -352,3 +352,75 @@ async def test_black_holed_host_with_a_pending_reversal_never_freezes_the_servic
         assert rec.state is TxnState.REVERSED  # nothing lost: the owed reversal went
     finally:
         journal.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path: Path) -> None:
+    """A second runtime on the same journal is refused in one line; kill -9 of the supervisor
+    takes its runtime with it, so a new supervisor starts the only runtime."""
+    import subprocess
+
+    data = tmp_path / "data"
+    outbox_path = data / "outbox.db"
+    async with running_host(SeedData.model_validate(lab_seed())) as (_host, port, _ledger):
+        term = local_config(port, data / "journal.db").model_dump(mode="json")
+        conf = tmp_path / "terminal.yaml"
+        conf.write_text(
+            yaml.safe_dump(
+                {**term, "agent": {"transport": "none"}, "service": {"data_dir": str(data)}}
+            )
+        )
+        cli = [sys.executable, "-c", "from posguard.cli import main; main()", "terminal"]
+        supervise = [*cli, "supervise", "--config", str(conf), "--interval", "0.2", "--"]
+        first = subprocess.Popen([*supervise, *_service_argv(conf)])
+        second: subprocess.Popen[bytes] | None = None
+        try:
+            await until(
+                lambda: outbox_path.exists() and _lifecycle(_events(outbox_path), "resume"),
+                what="the first runtime",
+                timeout=60,
+                interval=0.2,
+            )
+            owner = int((data / "runtime.lock").read_text())
+            intruder = await asyncio.to_thread(
+                subprocess.run,
+                _service_argv(conf),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert intruder.returncode == 2
+            assert f"another terminal runtime (pid {owner})" in intruder.stderr
+            assert len(intruder.stderr.strip().splitlines()) == 1
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(10)
+            await until(lambda: not _alive(owner), what="the orphan to die", timeout=5)
+            second = subprocess.Popen([*supervise, *_service_argv(conf)])
+            await until(
+                lambda: len(_lifecycle(_events(outbox_path), "resume")) == 2,
+                what="the new runtime",
+                timeout=60,
+                interval=0.2,
+            )
+            assert int((data / "runtime.lock").read_text()) != owner
+            second.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(second.wait, 30) == 0
+        finally:
+            for p in (first, second):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait()
+    events = _events(outbox_path)
+    starts = [e for e in _lifecycle(events, "start") if "reason" in e.data]
+    assert [e.data["reason"] for e in starts] == ["boot", "boot"]  # the watchdog's, via --config
+    assert not [e for e in events if e.kind is EventKind.FAULT]
+    seqs = [e.seq for e in events]
+    assert len(set(seqs)) == len(seqs)

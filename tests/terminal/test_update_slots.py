@@ -378,3 +378,52 @@ def test_status_of_a_mistyped_root_creates_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no two-slot layout" in result.output
     assert not wrong.exists()
+
+
+def test_failed_update_reaches_telemetry_and_update_status(
+    tmp_path: Path, updater: tuple[SlotUpdater, EventRecorder]
+) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from posguard.cli import app
+    from posguard.terminal.agent.outbox import Outbox
+    from posguard.terminal.testing import LAB_MID, LAB_TID, local_config
+
+    up, _ = updater
+    data = tmp_path / "data"
+    conf = tmp_path / "terminal.yaml"
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                **local_config(9, data / "journal.db").model_dump(mode="json"),
+                "service": {"data_dir": str(data)},
+            }
+        )
+    )
+    pkg = package(tmp_path, "2.0.0", healthy=False)
+    runner = CliRunner()
+    applied = runner.invoke(
+        app,
+        ["terminal", "update", "apply", str(pkg), "--root", str(up.root), "--config", str(conf)],
+    )
+    assert applied.exit_code == 1
+    assert applied.output.startswith("failed: slot b runs 1.0.0")
+    box = Outbox(data / "outbox.db", LAB_TID, LAB_MID)
+    try:
+        faults = [e for e in box.peek(100) if e.kind is EventKind.FAULT]
+    finally:
+        box.close()
+    assert [e.code for e in faults] == ["SW.UPDATE_FAILED"]
+    assert faults[0].data["to_version"] == "2.0.0"
+    assert faults[0].data["stage"] == "health_check"
+    status = runner.invoke(app, ["terminal", "update", "status", "--root", str(up.root)])
+    assert status.exit_code == 0
+    lines = status.output.splitlines()
+    assert lines[0] == "  a: 2.0.0"
+    assert lines[1] == "* b: 1.0.0 (known good)"
+    assert lines[2].startswith("last failure: SW.UPDATE_FAILED at ")
+    assert "2.0.0 (health_check): healthcheck exited 1" in lines[2]
+    refused = runner.invoke(app, ["terminal", "update", "rollback", "--root", str(up.root)])
+    assert refused.exit_code == 1
+    assert refused.output.startswith("refused: slot a holds 2.0.0, which is not known good")

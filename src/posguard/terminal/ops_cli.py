@@ -17,6 +17,12 @@ from posguard.common.errors import PosguardError
 
 _CONFIG = typer.Option("--config", "-c", help="Terminal config file (YAML) / 终端配置文件")
 _ROOT = typer.Option("--root", help="Directory holding slots/a, slots/b and current.")
+_EVENTS_CONFIG = typer.Option(
+    "--config",
+    "-c",
+    help="The service's terminal YAML: SW.UPDATE_FAILED and the update's lifecycle go to its "
+    "outbox (the fleet hears of them).",
+)
 
 
 def doctor(
@@ -167,19 +173,30 @@ def update_apply(
         ),
     ] = 0.0,
     check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
+    config: Annotated[Path | None, _EVENTS_CONFIG] = None,
 ) -> None:
     """Install into the inactive slot, health-check it there, switch; probation.
-    Exit 0 switched, 1 failed or refused (the old version runs), 2 bad --root."""
+    Exit 0 switched, 1 failed or refused (the old version runs), 2 bad --root or --config."""
+    from posguard.terminal.supervise_events import SupervisorEvents
     from posguard.terminal.update import SlotUpdater, UpdateOutcome, process_health_check
 
+    events: SupervisorEvents | None = None
     try:
+        events = SupervisorEvents.from_options(config, None, "T0000000", "000000000000000")
         up = SlotUpdater(
-            root, process_health_check(check_timeout), probation_s=probation, create=False
+            root,
+            process_health_check(check_timeout),
+            emit=events,
+            probation_s=probation,
+            create=False,
         )
         result = up.apply(package, sha256=sha256)
     except PosguardError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    finally:
+        if events is not None:
+            events.close()
     typer.echo(
         f"{result.outcome.value}: slot {result.active_slot} runs {result.version} ({result.detail})"
     )
@@ -200,16 +217,24 @@ def update_init(root: Annotated[Path, _ROOT]) -> None:
 def update_rollback(
     root: Annotated[Path, _ROOT],
     check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
+    config: Annotated[Path | None, _EVENTS_CONFIG] = None,
 ) -> None:
     """Switch back to the other slot, if it holds a known good version that passes its check.
-    Exit 0 rolled back, 1 refused (nothing switched), 2 bad --root."""
+    Exit 0 rolled back, 1 refused (nothing switched), 2 bad --root or --config."""
+    from posguard.terminal.supervise_events import SupervisorEvents
     from posguard.terminal.update import SlotUpdater, UpdateOutcome, process_health_check
 
+    events: SupervisorEvents | None = None
     try:
-        result = SlotUpdater(root, process_health_check(check_timeout), create=False).rollback()
+        events = SupervisorEvents.from_options(config, None, "T0000000", "000000000000000")
+        up = SlotUpdater(root, process_health_check(check_timeout), emit=events, create=False)
+        result = up.rollback()
     except PosguardError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    finally:
+        if events is not None:
+            events.close()
     if result.outcome is not UpdateOutcome.ROLLED_BACK:
         typer.echo(f"refused: {result.detail}; slot {result.active_slot} runs {result.version}")
         raise typer.Exit(1)

@@ -28,6 +28,7 @@ class RuntimeLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.wait
         while True:

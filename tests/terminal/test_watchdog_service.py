@@ -424,3 +424,29 @@ async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path
     assert not [e for e in events if e.kind is EventKind.FAULT]
     seqs = [e.seq for e in events]
     assert len(set(seqs)) == len(seqs)
+
+
+def test_heartbeat_reports_the_version_current_names(tmp_path: Path) -> None:
+    """With a two-slot root the service reports the version it runs, not the package's own."""
+    from posguard.terminal.service import TerminalService, load_service_config
+    from posguard.terminal.update import SlotUpdater
+
+    root = tmp_path / "firmware"
+    up = SlotUpdater(root)
+    (up.slot_dir("a") / "VERSION").write_text("7.1.0\n")
+    conf = tmp_path / "terminal.yaml"
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                **local_config(9, tmp_path / "journal.db").model_dump(mode="json"),
+                "service": {"data_dir": str(tmp_path / "data"), "update_root": str(root)},
+            }
+        )
+    )
+    service = TerminalService(load_service_config(conf))
+    try:
+        assert service.version == "7.1.0"
+        assert service._heartbeat_data()["firmware"] == "7.1.0"
+    finally:
+        service.outbox.close()
+        service.lock.release()

@@ -303,3 +303,42 @@ def test_clean_stop_after_a_crash_exits_0(tmp_path: Path) -> None:
     assert sup.returncode == 0, err
     assert "1 crash(es)" in out
     assert "no --config or --outbox" in err  # says the fleet will not hear of faults
+
+
+BLOCKED_LOOP = textwrap.dedent(
+    """
+    import asyncio, os, sys, time
+    from posguard.terminal.service import beat_forever
+    from posguard.terminal.watchdog import run_supervised
+
+    async def serve(hb):
+        beating = asyncio.create_task(beat_forever(hb))
+        reader = asyncio.create_task(asyncio.sleep(3))  # I/O in flight: beats go on
+        await reader
+        if os.environ["POSGUARD_RESTARTS"] == "0":
+            time.sleep(30)  # a blocking call on the loop: no beat can be sent
+        beating.cancel()
+        return 0
+
+    sys.exit(run_supervised(lambda hb: asyncio.run(serve(hb)), lambda reason: None))
+    """
+)
+
+
+def test_a_blocked_event_loop_is_a_freeze_and_waiting_io_is_not() -> None:
+    rec = EventRecorder()
+    sup = Supervisor(
+        [sys.executable, "-c", BLOCKED_LOOP],
+        interval=0.2,
+        missed=5,
+        grace=0.5,
+        emit=rec,
+        restart_backoff=0.05,
+    )
+    stats = sup.run()
+    assert stats.history == ["boot", "freeze"]  # the 3 s wait did not count, the block did
+    assert stats.freezes == 1
+    assert stats.supervisor_exit_code == 0
+    freeze = next(d for k, c, d in rec.events if c == "DEV.FREEZE" and k is EventKind.FAULT)
+    assert freeze["before_first_beat"] is False
+    assert 1.0 <= freeze["silent_s"] < 5

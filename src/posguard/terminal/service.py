@@ -275,6 +275,7 @@ class TerminalService:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
+            heartbeat.stopping()  # the process ends now: its teardown is not a freeze
             self.lock.release()
 
     async def _serve(self, stop: asyncio.Event, reason: StartReason) -> int:

@@ -59,6 +59,7 @@ INTERVAL_ENV: Final = "POSGUARD_WATCHDOG_INTERVAL"
 REASON_ENV: Final = "POSGUARD_START_REASON"
 RESTART_EXIT_CODE: Final = 75  # the child asks to be restarted (remote reboot): not a crash
 RESTARTS_ENV: Final = "POSGUARD_RESTARTS"
+STOPPING: Final = b"S"  # on the heartbeat pipe: the child is shutting down on purpose
 CRASH_LOOP: Final = "SW.CRASH_LOOP"
 
 log = logging.getLogger("posguard.terminal.watchdog")
@@ -120,6 +121,14 @@ class Heartbeat:
         except OSError:
             self._fd = None  # the supervisor is gone; keep running unsupervised
 
+    def stopping(self) -> None:
+        """Tell the supervisor this process is shutting down on purpose: its last beats may
+        be more than ``missed`` intervals apart (teardown), up to the supervisor's grace."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self._fd, STOPPING)
+
 
 def start_reason(environ: Mapping[str, str] | None = None) -> StartReason:
     env = os.environ if environ is None else environ
@@ -138,7 +147,10 @@ def run_supervised(
     heartbeat = Heartbeat.from_env(environ)
     resume(start_reason(environ))
     heartbeat.beat()
-    return main(heartbeat)
+    try:
+        return main(heartbeat)
+    finally:
+        heartbeat.stopping()
 
 
 @dataclass
@@ -291,6 +303,7 @@ class Supervisor:
         last_beat = time.monotonic()
         first_beat: float | None = None
         healthy_reported = False
+        stopping = False
         next_check = 0.0
         allowed = self.startup  # imports and resume() run before the first beat
         while not self._stopping:
@@ -310,7 +323,9 @@ class Supervisor:
                 data = os.read(read_fd, 4096)
                 if data:
                     last_beat = time.monotonic()
-                    allowed = self.hang_after
+                    # a child shutting down on purpose gets the grace period to finish
+                    stopping = stopping or STOPPING in data
+                    allowed = self.hang_after + (self.grace if stopping else 0.0)
                     if first_beat is None:
                         first_beat = last_beat
                     if on_alive is not None:

@@ -364,7 +364,8 @@ def _alive(pid: int) -> bool:
 
 async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path: Path) -> None:
     """A second runtime on the same journal is refused in one line; kill -9 of the supervisor
-    takes its runtime with it, so a new supervisor starts the only runtime."""
+    takes its runtime with it, so a new supervisor starts the only runtime; a runtime stopped
+    behind the supervisor's back is reported and restarted; a clean stop exits 0."""
     import subprocess
 
     data = tmp_path / "data"
@@ -410,7 +411,15 @@ async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path
                 timeout=60,
                 interval=0.2,
             )
-            assert int((data / "runtime.lock").read_text()) != owner
+            runtime = int((data / "runtime.lock").read_text())
+            assert runtime != owner
+            os.kill(runtime, signal.SIGTERM)  # to the runtime alone: it stops cleanly...
+            await until(  # ...and, since nobody asked the supervisor, is restarted
+                lambda: len(_lifecycle(_events(outbox_path), "resume")) == 3,
+                what="the runtime stopped behind the supervisor's back to be restarted",
+                timeout=60,
+                interval=0.2,
+            )
             second.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(second.wait, 30) == 0
         finally:
@@ -420,8 +429,11 @@ async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path
                     p.wait()
     events = _events(outbox_path)
     starts = [e for e in _lifecycle(events, "start") if "reason" in e.data]
-    assert [e.data["reason"] for e in starts] == ["boot", "boot"]  # the watchdog's, via --config
-    assert not [e for e in events if e.kind is EventKind.FAULT]
+    # the watchdog's own events, via --config
+    assert [e.data["reason"] for e in starts] == ["boot", "boot", "crash"]
+    faults = [e for e in events if e.kind is EventKind.FAULT]
+    assert [(e.code, e.data["exit_code"]) for e in faults] == [("SW.CRASH", 0)]
+    assert [e.data["exit_code"] for e in _lifecycle(events, "stop")] == [0, 0]
     seqs = [e.seq for e in events]
     assert len(set(seqs)) == len(seqs)
 

@@ -119,9 +119,34 @@ def sale(
     amount: AmountOpt,
     lang: LangOpt = "zh",
     as_json: JsonOpt = False,
+    via_service: Annotated[
+        bool,
+        typer.Option(
+            "--via-service",
+            help="Ask the running terminal service (its local socket) instead of opening the "
+            "journal here / 通过运行中的终端服务交易",
+        ),
+    ] = False,
 ) -> None:
     """Sale / 消费."""
-    _show(_with_terminal(config, lambda t: t.sale(pan, expiry, to_fen(amount))), lang, as_json)
+    fen = to_fen(amount)
+    if via_service:
+        _show(_via_service(config, pan, expiry, fen), lang, as_json)
+        return
+    _show(_with_terminal(config, lambda t: t.sale(pan, expiry, fen)), lang, as_json)
+
+
+def _via_service(config: Path, pan: str, expiry: str, fen: int) -> TransactionResult:
+    from posguard.common.errors import PosguardError
+    from posguard.terminal.local_api import SOCKET_NAME, LocalApiError, request_sale
+    from posguard.terminal.service import load_service_config
+
+    try:
+        path = load_service_config(config).service.data_dir / SOCKET_NAME
+        return asyncio.run(request_sale(path, pan, expiry, fen))
+    except (PosguardError, LocalApiError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()

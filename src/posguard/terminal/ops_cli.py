@@ -84,6 +84,14 @@ def supervise(
         Path | None,
         typer.Option(help="Two-slot update root: recover, confirm after probation, roll back."),
     ] = None,
+    exit_ends: Annotated[
+        bool,
+        typer.Option(
+            "--exit-ends",
+            help="A clean exit of COMMAND ends supervision (default: a runtime that stops "
+            "without the supervisor asking is reported as SW.CRASH and restarted).",
+        ),
+    ] = False,
     outbox: Annotated[
         Path | None, typer.Option(help="Event outbox (SQLite) for DEV.FREEZE / SW.CRASH.")
     ] = None,
@@ -118,6 +126,7 @@ def supervise(
             crash_limit=crash_limit,
             crash_window=crash_window,
             hooks=hooks,
+            restart_on_clean_exit=not exit_ends,
         )
     except (PosguardError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -8,8 +8,10 @@ takes the terminal's runtime lock (one runtime per journal, outbox and print que
 *resumes* (an interrupted update is finished, the journal's crash recovery and pending
 reversals / advices via ``Terminal.start()`` within ``resume_s``, then the receipts still
 queued), then loops: a due catch-up of reversals and advices every ``catch_up_s`` (each
-bounded by ``catch_up_timeout_s``), the print worker, the telemetry agent and remote
-commands.
+bounded by ``catch_up_timeout_s``), the print worker, the telemetry agent, remote
+commands and the cash register's sales on a local Unix socket (``local_api.py``,
+``posguard terminal sale --via-service``), so the terminal that is supervised is the one that
+sells.
 
 Liveness never depends on the network: the heartbeat to the watchdog comes from its own
 task on the event loop, from before ``resume`` until the end, whatever I/O is in flight. It
@@ -51,6 +53,7 @@ from posguard.terminal.agent.publish import HttpPublisher, MqttPublisher, Publis
 from posguard.terminal.agent.runner import TelemetryAgent
 from posguard.terminal.config import TerminalConfig, read_config_file
 from posguard.terminal.doctor import CheckReport, DoctorConfig, PrinterSettings, arun_all
+from posguard.terminal.local_api import SOCKET_NAME, LocalApi
 from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue, PrintWorker
 from posguard.terminal.printer.renderer import ReceiptRenderer
@@ -98,6 +101,7 @@ class ServiceSettings(BaseModel):
     catch_up_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     catch_up_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     resume_s: Annotated[float, Field(gt=0, le=3600)] = 30.0  # then the loop's catch-up goes on
+    local_api: bool = True  # <data_dir>/service.sock: the cash register's sales (local_api.py)
     print_poll_s: Annotated[float, Field(gt=0, le=600)] = 2.0
 
 
@@ -308,6 +312,10 @@ class TerminalService:
         worker = PrintWorker(self.queue, self.cfg.service.print_poll_s) if self.queue else None
         if worker is not None:
             worker.start()
+        local: LocalApi | None = None
+        if self.cfg.service.local_api:
+            local = LocalApi(self.terminal, self.cfg.service.data_dir / SOCKET_NAME)
+            await local.start()
         next_catch_up = loop.time() + self.cfg.service.catch_up_s
         try:
             while not stop.is_set():
@@ -321,6 +329,8 @@ class TerminalService:
             for task in tasks:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 10)
+            if local is not None:
+                await local.close()
             if worker is not None:
                 worker.stop()
             await self.terminal.close()

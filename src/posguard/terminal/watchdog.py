@@ -7,8 +7,10 @@ beat arrives for ``missed`` intervals the child is hung: the supervisor reports
 starts it again. Before its first beat a child gets ``startup`` seconds (imports,
 ``resume()``). A child that dies on its own with a non-zero status is reported as
 ``SW.CRASH`` and restarted the same way; status 0 is a clean shutdown and ends the
-supervisor; status ``RESTART_EXIT_CODE`` (75) is a requested restart (remote reboot):
-restarted at once, no fault. Restarts back off exponentially so a child that dies at once
+supervisor (with ``restart_on_clean_exit``, as ``supervise`` runs the terminal service, a
+stop the supervisor did not ask for is a ``SW.CRASH`` too, and restarted); status
+``RESTART_EXIT_CODE`` (75) is a requested restart (remote reboot): restarted at once, no
+fault. Restarts back off exponentially so a child that dies at once
 does not spin; the backoff starts again once a child has run healthy for ``healthy_s``.
 ``crash_limit`` crashes or freezes within ``crash_window`` seconds end the supervisor in a
 final state (``SW.CRASH_LOOP``, a message on stderr saying what to do), instead of a loop
@@ -202,6 +204,7 @@ class Supervisor:
         crash_window: float = 300.0,
         healthy_s: float = 60.0,
         hooks: SupervisorHooks | None = None,
+        restart_on_clean_exit: bool = False,
     ) -> None:
         if interval <= 0 or missed < 1:
             raise ValueError("watchdog interval must be > 0 and missed >= 1")
@@ -215,6 +218,9 @@ class Supervisor:
         self.crash_window = crash_window
         self.healthy_s = healthy_s
         self.hooks = hooks
+        # a runtime meant to run for good: a stop nobody asked for (exit 0 after a SIGTERM
+        # sent to it alone, say) is reported and restarted, not taken as the end
+        self.restart_on_clean_exit = restart_on_clean_exit
         self._failures: deque[float] = deque()
         self._restarts = 0
         self.max_restarts = max_restarts
@@ -371,7 +377,7 @@ class Supervisor:
         self.stats.exit_code = code
         if self._stopping:
             return None
-        if code == 0:
+        if code == 0 and not self.restart_on_clean_exit:
             self._emit(
                 EventKind.LIFECYCLE,
                 None,
@@ -384,6 +390,8 @@ class Supervisor:
             return StartReason.REBOOT
         self.stats.crashes += 1
         data: dict[str, Any] = {"exit_code": code}
+        if code == 0:
+            data["detail"] = "the runtime stopped without the supervisor asking"
         if code < 0:
             with contextlib.suppress(ValueError):
                 data["signal"] = signal.Signals(-code).name

@@ -342,3 +342,20 @@ def test_a_blocked_event_loop_is_a_freeze_and_waiting_io_is_not() -> None:
     freeze = next(d for k, c, d in rec.events if c == "DEV.FREEZE" and k is EventKind.FAULT)
     assert freeze["before_first_beat"] is False
     assert 1.0 <= freeze["silent_s"] < 5
+
+
+def test_a_command_that_cannot_start_ends_in_the_crash_loop_state(tmp_path: Path) -> None:
+    rec = EventRecorder()
+    sup = Supervisor(
+        [str(tmp_path / "no-such-runtime")],
+        interval=0.2,
+        emit=rec,
+        restart_backoff=0.01,
+        crash_limit=3,
+    )
+    stats = sup.run()
+    assert stats.final == "crash_loop"
+    assert stats.supervisor_exit_code == 3
+    faults = [(c, d) for k, c, d in rec.events if k is EventKind.FAULT]
+    assert [c for c, _ in faults] == ["SW.CRASH"] * 3 + ["SW.CRASH_LOOP"]
+    assert "cannot start" in str(faults[0][1]["detail"])

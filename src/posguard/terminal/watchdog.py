@@ -398,13 +398,27 @@ class Supervisor:
         self._emit(EventKind.FAULT, "SW.CRASH", **data)
         return StartReason.CRASH
 
-    def _start_child(self, reason: StartReason) -> tuple[subprocess.Popen[bytes], int]:
+    def _start_child(self, reason: StartReason) -> tuple[subprocess.Popen[bytes], int] | None:
+        """Start the child; None (reported as SW.CRASH) when it cannot even be started."""
         if self.hooks is not None:
             try:
                 self.hooks.before_start(reason)  # update recovery: before the clock runs
             except Exception:
                 log.exception("watchdog: update guard failed before start")
-        return self._spawn(reason)
+        try:
+            return self._spawn(reason)
+        except OSError as exc:  # no such program, not executable, out of processes
+            self.stats.starts += 1
+            self.stats.history.append(reason.value)
+            self.stats.crashes += 1
+            self.stats.exit_code = 127
+            self._emit(
+                EventKind.FAULT,
+                "SW.CRASH",
+                exit_code=127,
+                detail=f"cannot start {self.argv[0]}: {exc.strerror or exc}",
+            )
+            return None
 
     def _crash_loop(self) -> bool:
         """Record a crash or freeze; True when there were ``crash_limit`` within the window."""
@@ -427,20 +441,24 @@ class Supervisor:
         self._restarts = 0
         open_fault: str | None = None
         while reason is not None and not self._stopping:
-            child, read_fd = self._start_child(reason)
-            self.child = child
-            # the fault is over once the new child proves it is alive
-            on_alive = (
-                None
-                if open_fault is None
-                else functools.partial(
-                    self._emit, EventKind.FAULT_CLEARED, open_fault, pid=child.pid
+            started = self._start_child(reason)
+            if started is None:
+                reason = StartReason.CRASH
+            else:
+                child, read_fd = started
+                self.child = child
+                # the fault is over once the new child proves it is alive
+                on_alive = (
+                    None
+                    if open_fault is None
+                    else functools.partial(
+                        self._emit, EventKind.FAULT_CLEARED, open_fault, pid=child.pid
+                    )
                 )
-            )
-            try:
-                reason = self._watch(child, read_fd, on_alive)
-            finally:
-                os.close(read_fd)
+                try:
+                    reason = self._watch(child, read_fd, on_alive)
+                finally:
+                    os.close(read_fd)
             if reason is None:
                 break
             if reason in (StartReason.REBOOT, StartReason.UPDATE):

@@ -178,9 +178,10 @@ def update_apply(
         float,
         typer.Option(
             help="Seconds the new version must run healthy under `supervise --update-root` "
-            "before it is known good (0: confirmed once its health check passes)."
+            "(which confirms it, or rolls it back if it crashes or freezes first) before it is "
+            "known good; 0 confirms it once its health check passes (no watchdog)."
         ),
-    ] = 0.0,
+    ] = 120.0,
     check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
     config: Annotated[Path | None, _EVENTS_CONFIG] = None,
 ) -> None:

@@ -427,3 +427,16 @@ def test_failed_update_reaches_telemetry_and_update_status(
     refused = runner.invoke(app, ["terminal", "update", "rollback", "--root", str(up.root)])
     assert refused.exit_code == 1
     assert refused.output.startswith("refused: slot a holds 2.0.0, which is not known good")
+
+
+def test_a_refused_package_keeps_the_rollback_target(
+    tmp_path: Path, updater: tuple[SlotUpdater, EventRecorder]
+) -> None:
+    up, _ = updater
+    up.apply(package(tmp_path, "1.1.0", True))
+    assert up.known_good() == {"a": "1.1.0", "b": "1.0.0"}
+    refused = up.apply(package(tmp_path, "1.2.0", True), sha256="0" * 64)
+    assert refused.outcome is UpdateOutcome.REFUSED
+    assert up.known_good() == {"a": "1.1.0", "b": "1.0.0"}  # slot b was never touched
+    assert up.rollback().outcome is UpdateOutcome.ROLLED_BACK
+    assert up.version() == "1.0.0"

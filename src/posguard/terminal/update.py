@@ -257,6 +257,7 @@ class SlotUpdater:
                 raise ConfigError(f"update package {package.name}: VERSION is empty", code=FAILED)
             old = self.slot_dir(target)
             trash = self.root / "slots" / f".old-{target}-{os.getpid()}"
+            self._forget_good(target)  # what the slot held is about to go
             os.replace(old, trash)
             self._step("slot_removed")
             os.replace(staging, old)
@@ -278,6 +279,13 @@ class SlotUpdater:
             raise
         return version
 
+    def _forget_good(self, slot: str) -> None:
+        rec = self.record()
+        good = self.known_good(rec)
+        if slot in good or good != rec.good:
+            good.pop(slot, None)
+            self._write(rec.but(good=good, changed_at=rec.changed_at or self._clock()))
+
     # -- apply --------------------------------------------------------------------------------
     def apply(self, package: str | Path, *, sha256: str | None = None) -> UpdateResult:
         """Install, check in the new slot, switch, then probation (or confirm at once)."""
@@ -295,11 +303,9 @@ class SlotUpdater:
                 )
             from_slot = self.active_slot()
             target = _other(from_slot)
-            good = self.known_good(rec)
-            good.pop(target, None)  # the slot about to be overwritten is no longer good
             rec = self._write(
                 rec.but(
-                    good=good,
+                    good=self.known_good(rec),  # recorded, the factory version included
                     from_slot=from_slot,
                     to_slot=target,
                     from_version=self.version(from_slot),
@@ -311,8 +317,9 @@ class SlotUpdater:
             try:
                 to_version = self.install(package, sha256=sha256)
             except ConfigError as exc:
-                self._failed(rec, "install", exc.message, to_version=None)
+                self._failed(self.record(), "install", exc.message, to_version=None)
                 return self._result(UpdateOutcome.REFUSED, exc.message)
+            rec = self.record()  # install forgot the slot's good mark
             rec = self._write(
                 rec.but(
                     state=UpdateState.CHECKING, to_version=to_version, probation_s=self.probation_s

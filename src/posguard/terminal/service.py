@@ -214,8 +214,13 @@ class TerminalService:
             EventKind.LIFECYCLE, None, event="resume", reason=reason.value, version=self.version
         )
         if self.updater is not None:  # an update a crash interrupted: finish it (no check)
+            started_on = self.updater.active_slot()
             await asyncio.to_thread(self.updater.recover)
-            self.version = self.updater.version() or self.version
+            if self.updater.active_slot() != started_on:
+                # ``current`` moved: this process is not what it names; restart on it (the
+                # version reported meanwhile stays the one that runs)
+                self.request_restart()
+                return {}
         try:
             # journal recovery first (synchronous), then what is owed to the host: a host that
             # does not answer must not hold the service back; the loop's catch-up goes on

@@ -26,7 +26,7 @@ from posguard.terminal.printer.queue import PrintQueue
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.testing import sample_receipt
 from posguard.terminal.testing import LAB_MID, LAB_TID, lab_seed, local_config
-from posguard.terminal.watchdog import Supervisor
+from posguard.terminal.watchdog import StartReason, Supervisor
 
 RECEIPT = sample_receipt(
     merchant_name="Watchdog Mart",
@@ -462,3 +462,46 @@ def test_heartbeat_reports_the_version_current_names(tmp_path: Path) -> None:
     finally:
         service.outbox.close()
         service.lock.release()
+
+
+async def test_recovery_that_moves_current_restarts_the_service_on_it(tmp_path: Path) -> None:
+    """Power went between recording the switch and making it: recovery finishes the switch,
+    and the service (still the old code) asks to be restarted on the version now current,
+    reporting its own version meanwhile."""
+    from posguard.terminal.service import TerminalService, load_service_config
+    from posguard.terminal.update import SlotUpdater
+    from posguard.terminal.update_state import UpdateState, write_record
+    from posguard.terminal.watchdog import RESTART_EXIT_CODE, Heartbeat
+
+    root = tmp_path / "firmware"
+    up = SlotUpdater(root)
+    (up.slot_dir("a") / "VERSION").write_text("1.0.0\n")
+    (up.slot_dir("b") / "VERSION").write_text("2.0.0\n")
+    write_record(
+        up.state_file,
+        up.record().but(
+            state=UpdateState.PROBATION,
+            from_slot="a",
+            to_slot="b",
+            from_version="1.0.0",
+            to_version="2.0.0",
+            probation_s=30,
+        ),
+    )
+    data = tmp_path / "data"
+    conf = tmp_path / "terminal.yaml"
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                **local_config(9, data / "journal.db").model_dump(mode="json"),
+                "service": {"data_dir": str(data), "update_root": str(root)},
+            }
+        )
+    )
+    service = TerminalService(load_service_config(conf))
+    code = await asyncio.wait_for(service.serve(Heartbeat(None, 0.2), StartReason.BOOT), 30)
+    assert code == RESTART_EXIT_CODE
+    assert up.active_slot() == "b"
+    assert up.record().state is UpdateState.PROBATION  # the watchdog confirms it, later
+    resume = _lifecycle(_events(data / "outbox.db"), "resume")
+    assert [e.data["version"] for e in resume] == ["1.0.0"]  # what this process was

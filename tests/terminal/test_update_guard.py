@@ -40,6 +40,9 @@ def main(hb):
         f.write(f"{version} {os.getpid()}\\n")
     if "crash" in version:
         sys.exit(1)  # passes its health check, dies at start
+    if "hang" in version:
+        hb.beat()
+        time.sleep(3600)  # passes its health check, hangs once serving
     while True:
         hb.beat()
         time.sleep(0.05)
@@ -231,3 +234,17 @@ async def test_rollback_held_by_the_broker_is_not_executed_after_the_fix(
     assert up.version() == "1.0.0"
     acks = [d for k, _, d in rec.events if k is EventKind.COMMAND_RESULT]
     assert [a["status"] for a in acks] == ["failed", "failed"]
+
+
+def test_version_freezing_within_its_probation_is_rolled_back(
+    root: Path, tmp_path: Path, supervised: Supervised
+) -> None:
+    log = tmp_path / "ran.log"
+    up = SlotUpdater(root, probation_s=30, create=False)
+    assert up.apply(package(tmp_path, "2.1.0-hang")).outcome is UpdateOutcome.ON_PROBATION
+    wait(lambda: len(running(log)) == 3, 60, "the rollback")
+    assert running(log) == ["1.0.0", "2.1.0-hang", "1.0.0"]
+    assert supervised.sup.stats.history == ["boot", "update", "freeze"]
+    faults = [(c, d.get("stage")) for k, c, d in supervised.rec.events if k is EventKind.FAULT]
+    assert faults == [("DEV.FREEZE", None), ("SW.UPDATE_FAILED", "probation")]
+    assert "froze during its probation" in up.status()["last_failure"]["reason"]

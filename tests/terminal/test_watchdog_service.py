@@ -505,3 +505,38 @@ async def test_recovery_that_moves_current_restarts_the_service_on_it(tmp_path: 
     assert up.record().state is UpdateState.PROBATION  # the watchdog confirms it, later
     resume = _lifecycle(_events(data / "outbox.db"), "resume")
     assert [e.data["version"] for e in resume] == ["1.0.0"]  # what this process was
+
+
+async def test_service_keeps_serving_when_its_lifecycle_events_cannot_be_stored(
+    tmp_path: Path,
+) -> None:
+    from posguard.terminal.agent.outbox import OutboxError
+    from posguard.terminal.service import TerminalService, load_service_config
+    from posguard.terminal.watchdog import Heartbeat
+
+    data = tmp_path / "data"
+    conf = tmp_path / "terminal.yaml"
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                **local_config(9, data / "journal.db").model_dump(mode="json"),
+                "service": {"data_dir": str(data), "local_api": False},
+            }
+        )
+    )
+    service = TerminalService(load_service_config(conf))
+    tried: list[str] = []
+
+    def locked(kind: EventKind, code: str | None = None, **data: Any) -> Event:
+        tried.append(str(data.get("event")))
+        raise OutboxError("event outbox write failed: database is locked")
+
+    service.outbox.emit = locked  # type: ignore[method-assign]
+    serving = asyncio.create_task(service.serve(Heartbeat(None, 0.2), StartReason.BOOT))
+    await asyncio.sleep(1.0)
+    assert not serving.done()  # resumed and serving, the failed write notwithstanding
+    assert service._stop is not None
+    service._stop.set()
+    assert await asyncio.wait_for(serving, 30) == 0
+    assert tried[0] == "resume"
+    assert tried[-1] == "stop"

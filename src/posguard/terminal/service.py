@@ -43,7 +43,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from posguard import __version__
-from posguard.common.errors import ConfigError
+from posguard.common.errors import ConfigError, PosguardError
 from posguard.common.events import EventKind
 from posguard.common.validation import first_error
 from posguard.terminal.agent.commands import CommandDispatcher
@@ -203,6 +203,14 @@ class TerminalService:
             data["printer"] = status.value if status is not None else "unknown"
         return data
 
+    def _note(self, **data: Any) -> None:
+        """A lifecycle event of the service; an outbox that cannot take it (locked, full) is
+        logged, never a reason to stop serving."""
+        try:
+            self.outbox.emit(EventKind.LIFECYCLE, None, **data)
+        except PosguardError:
+            log.exception("service: lifecycle event %s not recorded", data.get("event"))
+
     def request_restart(self) -> None:
         self.exit_code = RESTART_EXIT_CODE
         if self._stop is not None:
@@ -210,9 +218,7 @@ class TerminalService:
 
     async def resume(self, reason: StartReason) -> dict[str, int]:
         """Everything owed from before this start: journal recovery, reversals, advices, slips."""
-        self.outbox.emit(
-            EventKind.LIFECYCLE, None, event="resume", reason=reason.value, version=self.version
-        )
+        self._note(event="resume", reason=reason.value, version=self.version)
         if self.updater is not None:  # an update a crash interrupted: finish it (no check)
             started_on = self.updater.active_slot()
             await asyncio.to_thread(self.updater.recover)
@@ -227,9 +233,7 @@ class TerminalService:
             recovered = await self._bounded(self.terminal.start(), self.cfg.service.resume_s)
         except TimeoutError:
             recovered = dict(self.terminal.recovered)
-            self.outbox.emit(
-                EventKind.LIFECYCLE,
-                None,
+            self._note(
                 event="resume_deferred",
                 detail=f"host work not done within {self.cfg.service.resume_s:g} s; "
                 "the catch-up goes on in the background",
@@ -340,7 +344,7 @@ class TerminalService:
                 worker.stop()
             await self.terminal.close()
             dispatcher.close()
-            self.outbox.emit(EventKind.LIFECYCLE, None, event="stop", exit_code=self.exit_code)
+            self._note(event="stop", exit_code=self.exit_code)
             self.outbox.close()
             if self.queue is not None:
                 self.queue.close()

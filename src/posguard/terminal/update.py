@@ -34,14 +34,11 @@ executable ``healthcheck`` that exits 0 when the new version works on this termi
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
-import tarfile
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +49,7 @@ from typing import Any, Final
 from posguard.common.errors import ConfigError
 from posguard.common.events import EventKind
 from posguard.terminal.healthcheck import HealthCheck, HealthResult, process_health_check
+from posguard.terminal.update_package import FAILED, check_sha256, unpack
 from posguard.terminal.update_state import (
     UpdateFailure,
     UpdateRecord,
@@ -75,7 +73,6 @@ __all__ = [
 ]
 
 SLOTS: Final = ("a", "b")
-FAILED: Final = "SW.UPDATE_FAILED"
 
 log = logging.getLogger("posguard.terminal.update")
 
@@ -229,32 +226,12 @@ class SlotUpdater:
         """Copy ``package`` into the inactive slot; returns its version. Raises ConfigError."""
         package = Path(package)
         if sha256 is not None:
-            digest = _sha256(package)
-            if digest != sha256.lower():
-                raise ConfigError(
-                    f"update package {package.name} checksum {digest[:12]}... does not match "
-                    f"the expected {sha256[:12]}...",
-                    code=FAILED,
-                )
+            check_sha256(package, sha256)
         target = self.inactive_slot()
         staging = Path(tempfile.mkdtemp(prefix=f".install-{target}-", dir=self.root / "slots"))
         try:
-            if package.is_dir():
-                shutil.copytree(package, staging, dirs_exist_ok=True, symlinks=True)
-            elif package.is_file() and package.name.endswith((".tar.gz", ".tgz")):
-                with tarfile.open(package, "r:gz") as tar:
-                    tar.extractall(staging, filter="data")
-            else:
-                raise ConfigError(
-                    f"update package {package} is not a directory or .tar.gz", code=FAILED
-                )
+            version = unpack(package, staging)
             self._step("copied")
-            version_file = staging / "VERSION"
-            if not version_file.is_file():
-                raise ConfigError(f"update package {package.name} has no VERSION file", code=FAILED)
-            version = version_file.read_text(encoding="utf-8").strip()
-            if not version:
-                raise ConfigError(f"update package {package.name}: VERSION is empty", code=FAILED)
             old = self.slot_dir(target)
             trash = self.root / "slots" / f".old-{target}-{os.getpid()}"
             self._forget_good(target)  # what the slot held is about to go
@@ -263,13 +240,7 @@ class SlotUpdater:
             os.replace(staging, old)
             shutil.rmtree(trash, ignore_errors=True)
             fsync_dir(self.root / "slots")
-        except (EOFError, zlib.error) as exc:  # a truncated or corrupt archive
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ConfigError(
-                f"update package {package.name} is truncated or corrupt ({exc}): not installed",
-                code=FAILED,
-            ) from exc
-        except (OSError, tarfile.TarError) as exc:
+        except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise ConfigError(
                 f"cannot install update package {package.name}: {exc}", code=FAILED
@@ -550,16 +521,3 @@ class SlotUpdater:
                 "reason": failure.reason,
             },
         }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    if path.is_dir():
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
-            h.update(str(f.relative_to(path)).encode())
-            h.update(f.read_bytes())
-    else:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(65536), b""):
-                h.update(chunk)
-    return h.hexdigest()

@@ -359,3 +359,43 @@ def test_a_command_that_cannot_start_ends_in_the_crash_loop_state(tmp_path: Path
     faults = [(c, d) for k, c, d in rec.events if k is EventKind.FAULT]
     assert [c for c, _ in faults] == ["SW.CRASH"] * 3 + ["SW.CRASH_LOOP"]
     assert "cannot start" in str(faults[0][1]["detail"])
+
+
+LONG_RESUME = textwrap.dedent(
+    """
+    import os, sys, time
+    from posguard.terminal.watchdog import run_supervised
+
+    def resume(reason):
+        time.sleep(float(sys.argv[1]))  # a long journal recovery, the loop blocked
+
+    def main(hb):
+        for _ in range(10):
+            hb.beat()
+            time.sleep(0.05)
+        return 0
+
+    sys.exit(run_supervised(main, resume))
+    """
+)
+
+
+def test_recovery_runs_under_the_startup_deadline_not_the_missed_beats() -> None:
+    """hang_after is 1 s; a 3 s recovery (after the first beat) is not a freeze, because the
+    child says it is resuming and the startup deadline (6 s) applies; one of 20 s is."""
+    results = {}
+    for seconds in (3, 20):
+        rec = EventRecorder()
+        sup = Supervisor(
+            [sys.executable, "-c", LONG_RESUME, str(seconds)],
+            interval=0.2,
+            missed=5,
+            startup=6,
+            grace=0.5,
+            emit=rec,
+            max_restarts=0,
+        )
+        results[seconds] = sup.run()
+    assert results[3].history == ["boot"]
+    assert results[3].freezes == 0
+    assert results[20].freezes == 1  # recovery hung past its deadline is still caught

@@ -15,7 +15,9 @@ sells.
 
 Liveness never depends on the network: the heartbeat to the watchdog comes from its own
 task on the event loop, from before ``resume`` until the end, whatever I/O is in flight. It
-stops only when the loop itself is blocked -- which is what the watchdog must catch. A
+stops only when the loop itself is blocked -- which is what the watchdog must catch. While
+``resume`` runs (the journal's recovery is synchronous and may be long) the beats are marked
+*resuming*, and the watchdog's ``startup`` deadline applies instead of ``missed`` beats. A
 ``reboot`` command ends the process with
 :data:`~posguard.terminal.watchdog.RESTART_EXIT_CODE`, which the supervisor restarts without
 reporting a crash.
@@ -283,7 +285,7 @@ class TerminalService:
                 loop.add_signal_handler(sig, stop.set)
         beating = asyncio.create_task(beat_forever(heartbeat))
         try:
-            return await self._serve(stop, reason)
+            return await self._serve(stop, reason, heartbeat)
         finally:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -291,9 +293,10 @@ class TerminalService:
             heartbeat.stopping()  # the process ends now: its teardown is not a freeze
             self.lock.release()
 
-    async def _serve(self, stop: asyncio.Event, reason: StartReason) -> int:
+    async def _serve(self, stop: asyncio.Event, reason: StartReason, heartbeat: Heartbeat) -> int:
         loop = asyncio.get_running_loop()
-        await self.resume(reason)
+        with heartbeat.resuming():  # journal recovery may block the loop: startup deadline
+            await self.resume(reason)
         dispatcher = CommandDispatcher(
             self.cfg.service.data_dir / "commands.db",
             command_handlers(

@@ -47,7 +47,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, Protocol
@@ -61,7 +61,10 @@ INTERVAL_ENV: Final = "POSGUARD_WATCHDOG_INTERVAL"
 REASON_ENV: Final = "POSGUARD_START_REASON"
 RESTART_EXIT_CODE: Final = 75  # the child asks to be restarted (remote reboot): not a crash
 RESTARTS_ENV: Final = "POSGUARD_RESTARTS"
-STOPPING: Final = b"S"  # on the heartbeat pipe: the child is shutting down on purpose
+# on the heartbeat pipe: a beat; a beat while resuming (startup deadline); shutting down
+BEAT: Final = b"."
+RESUMING: Final = b"R"
+STOPPING: Final = b"S"
 CRASH_LOOP: Final = "SW.CRASH_LOOP"
 
 log = logging.getLogger("posguard.terminal.watchdog")
@@ -100,6 +103,7 @@ class Heartbeat:
         self._fd = fd
         self.interval = interval
         self.beats = 0
+        self._mark = BEAT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Heartbeat:
@@ -117,11 +121,24 @@ class Heartbeat:
         if self._fd is None:
             return
         try:
-            os.write(self._fd, b".")
+            os.write(self._fd, self._mark)
         except BlockingIOError:
             pass  # the supervisor is behind on reading; it has seen us alive anyway
         except OSError:
             self._fd = None  # the supervisor is gone; keep running unsupervised
+
+    @contextlib.contextmanager
+    def resuming(self) -> Iterator[None]:
+        """Recovery at start (journal, what is owed, an interrupted update) runs under the
+        supervisor's ``startup`` deadline, not the ``missed`` beats of normal running: a long
+        recovery is not a freeze, and a recovery hung past ``startup`` still is."""
+        self._mark = RESUMING
+        self.beat()
+        try:
+            yield
+        finally:
+            self._mark = BEAT
+            self.beat()
 
     def stopping(self) -> None:
         """Tell the supervisor this process is shutting down on purpose: its last beats may
@@ -147,8 +164,8 @@ def run_supervised(
 ) -> Any:
     """The child's entry point: ``resume(reason)`` first, then ``main(heartbeat)``."""
     heartbeat = Heartbeat.from_env(environ)
-    resume(start_reason(environ))
-    heartbeat.beat()
+    with heartbeat.resuming():
+        resume(start_reason(environ))
     try:
         return main(heartbeat)
     finally:
@@ -331,7 +348,10 @@ class Supervisor:
                     last_beat = time.monotonic()
                     # a child shutting down on purpose gets the grace period to finish
                     stopping = stopping or STOPPING in data
-                    allowed = self.hang_after + (self.grace if stopping else 0.0)
+                    if data.endswith(RESUMING):  # recovering: the startup deadline applies
+                        allowed = self.startup
+                    else:
+                        allowed = self.hang_after + (self.grace if stopping else 0.0)
                     if first_beat is None:
                         first_beat = last_beat
                     if on_alive is not None:

@@ -26,7 +26,7 @@ from posguard.terminal.printer.queue import PrintQueue
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.testing import sample_receipt
 from posguard.terminal.testing import LAB_MID, LAB_TID, lab_seed, local_config
-from posguard.terminal.watchdog import Supervisor
+from posguard.terminal.watchdog import StartReason, Supervisor
 
 RECEIPT = sample_receipt(
     merchant_name="Watchdog Mart",
@@ -235,3 +235,308 @@ async def test_remote_reboot_over_mqtt_restarts_the_service_without_a_fault(
     assert not [e for e in seen if e["kind"] == "fault"]
     heartbeat = next(e for e in seen if e["kind"] == "heartbeat")
     assert heartbeat["data"]["firmware"]
+
+
+def _service_argv(conf: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        "from posguard.cli import main; main()",
+        "terminal",
+        "run",
+        "--config",
+        str(conf),
+    ]
+
+
+async def test_black_holed_host_with_a_pending_reversal_never_freezes_the_service(
+    tmp_path: Path,
+) -> None:
+    """Liveness never depends on the network: a reversal is owed, the host is black-holed
+    (every read waits 2 s, a catch-up round takes several), the watchdog counts a hang after
+    1 s of silence. The service keeps beating, reports the NET fault, and the reversal goes
+    once the host is back."""
+    from posguard.host.faults import Fault
+    from posguard.host.testing import running_proxy
+    from posguard.terminal.config import BreakerConfig, RetryConfig, Timeouts
+    from posguard.terminal.journal import TxnState
+    from posguard.terminal.result import Outcome
+    from posguard.terminal.runtime import Terminal
+    from posguard.terminal.testing import LAB_EXPIRY, lab_cards
+
+    data = tmp_path / "data"
+    data.mkdir()
+    outbox_path = data / "outbox.db"
+    async with (
+        running_host(SeedData.model_validate(lab_seed())) as (_host, port, _ledger),
+        running_proxy(port) as proxy,
+    ):
+        cfg = local_config(
+            proxy.port,
+            data / "journal.db",
+            timeouts=Timeouts(dns=1, connect=1, read=2),
+            breaker=BreakerConfig(open_seconds=0.5, max_open_seconds=1),
+            retry=RetryConfig(base=0.2, cap=0.5, attempts_per_run=3),
+        )
+        async with Terminal(cfg) as term:
+            assert (await term.sign_on()).rc == "00"
+            proxy.set_fault(Fault(kind="blackhole"))
+            owed = await term.sale(lab_cards()[0], LAB_EXPIRY, 4200)
+        assert owed.outcome is Outcome.PENDING_REVERSAL
+        conf = tmp_path / "terminal.yaml"
+        conf.write_text(
+            yaml.safe_dump(
+                {
+                    **cfg.model_dump(mode="json"),
+                    "agent": {"transport": "none"},
+                    "service": {
+                        "data_dir": str(data),
+                        "catch_up_s": 0.5,
+                        "catch_up_timeout_s": 20,
+                        "resume_s": 3,
+                    },
+                }
+            )
+        )
+        box = Outbox(outbox_path, LAB_TID, LAB_MID)
+        sup = Supervisor(
+            _service_argv(conf),
+            interval=0.2,
+            missed=5,
+            grace=1.0,
+            startup=60,
+            emit=box.emit,
+            restart_backoff=0.1,
+        )
+        runner = asyncio.create_task(asyncio.to_thread(sup.run))
+        try:
+            await until(
+                lambda: _lifecycle(_events(outbox_path), "resume"), what="resume", timeout=60
+            )
+            await asyncio.sleep(8)  # several catch-up rounds into the black hole
+            assert sup.stats.freezes == 0
+            assert sup.stats.history == ["boot"]
+            net = [e for e in _events(outbox_path) if (e.code or "").startswith("NET.")]
+            assert net, "the network fault is reported"
+            assert net[0].kind is EventKind.FAULT
+            proxy.clear()
+
+            # the black hole swallowed the sale itself, so the host never had it: the
+            # reversal is owed all the same, and acknowledged once the host is back
+            await until(
+                lambda: any(
+                    e.kind is EventKind.REVERSAL
+                    and e.data.get("stage") == "acknowledged"
+                    and e.data.get("stan") == owed.stan
+                    for e in _events(outbox_path)
+                ),
+                what="the owed reversal to be acknowledged",
+                timeout=30,
+                interval=0.2,
+            )
+        finally:
+            sup.stop()
+            stats = await asyncio.wait_for(runner, 30)
+            box.close()
+    assert stats.freezes == 0
+    assert stats.supervisor_exit_code == 0
+    events = _events(outbox_path)
+    assert not [e for e in events if e.code == "DEV.FREEZE"]
+    assert _lifecycle(events, "stop")[-1].data["exit_code"] == 0
+    from posguard.terminal.journal.store import Journal
+
+    journal = Journal.open(data / "journal.db", key=cfg.tmk_bytes, terminal_id=LAB_TID)
+    try:
+        rec = journal.find(stan=owed.stan or "")
+        assert rec is not None
+        assert rec.state is TxnState.REVERSED  # nothing lost: the owed reversal went
+    finally:
+        journal.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path: Path) -> None:
+    """A second runtime on the same journal is refused in one line; kill -9 of the supervisor
+    takes its runtime with it, so a new supervisor starts the only runtime; a runtime stopped
+    behind the supervisor's back is reported and restarted; a clean stop exits 0."""
+    import subprocess
+
+    data = tmp_path / "data"
+    outbox_path = data / "outbox.db"
+    async with running_host(SeedData.model_validate(lab_seed())) as (_host, port, _ledger):
+        term = local_config(port, data / "journal.db").model_dump(mode="json")
+        conf = tmp_path / "terminal.yaml"
+        conf.write_text(
+            yaml.safe_dump(
+                {**term, "agent": {"transport": "none"}, "service": {"data_dir": str(data)}}
+            )
+        )
+        cli = [sys.executable, "-c", "from posguard.cli import main; main()", "terminal"]
+        supervise = [*cli, "supervise", "--config", str(conf), "--interval", "0.2", "--"]
+        first = subprocess.Popen([*supervise, *_service_argv(conf)])
+        second: subprocess.Popen[bytes] | None = None
+        try:
+            await until(
+                lambda: outbox_path.exists() and _lifecycle(_events(outbox_path), "resume"),
+                what="the first runtime",
+                timeout=60,
+                interval=0.2,
+            )
+            owner = int((data / "runtime.lock").read_text())
+            intruder = await asyncio.to_thread(
+                subprocess.run,
+                _service_argv(conf),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert intruder.returncode == 2
+            assert f"another terminal runtime (pid {owner})" in intruder.stderr
+            assert len(intruder.stderr.strip().splitlines()) == 1
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(10)
+            await until(lambda: not _alive(owner), what="the orphan to die", timeout=5)
+            second = subprocess.Popen([*supervise, *_service_argv(conf)])
+            await until(
+                lambda: len(_lifecycle(_events(outbox_path), "resume")) == 2,
+                what="the new runtime",
+                timeout=60,
+                interval=0.2,
+            )
+            runtime = int((data / "runtime.lock").read_text())
+            assert runtime != owner
+            os.kill(runtime, signal.SIGTERM)  # to the runtime alone: it stops cleanly...
+            await until(  # ...and, since nobody asked the supervisor, is restarted
+                lambda: len(_lifecycle(_events(outbox_path), "resume")) == 3,
+                what="the runtime stopped behind the supervisor's back to be restarted",
+                timeout=60,
+                interval=0.2,
+            )
+            second.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(second.wait, 30) == 0
+        finally:
+            for p in (first, second):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait()
+    events = _events(outbox_path)
+    starts = [e for e in _lifecycle(events, "start") if "reason" in e.data]
+    # the watchdog's own events, via --config
+    assert [e.data["reason"] for e in starts] == ["boot", "boot", "crash"]
+    faults = [e for e in events if e.kind is EventKind.FAULT]
+    assert [(e.code, e.data["exit_code"]) for e in faults] == [("SW.CRASH", 0)]
+    assert [e.data["exit_code"] for e in _lifecycle(events, "stop")] == [0, 0]
+    seqs = [e.seq for e in events]
+    assert len(set(seqs)) == len(seqs)
+
+
+def test_heartbeat_reports_the_version_current_names(tmp_path: Path) -> None:
+    """With a two-slot root the service reports the version it runs, not the package's own."""
+    from posguard.terminal.service import TerminalService, load_service_config
+    from posguard.terminal.update import SlotUpdater
+
+    root = tmp_path / "firmware"
+    up = SlotUpdater(root)
+    (up.slot_dir("a") / "VERSION").write_text("7.1.0\n")
+    conf = tmp_path / "terminal.yaml"
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                **local_config(9, tmp_path / "journal.db").model_dump(mode="json"),
+                "service": {"data_dir": str(tmp_path / "data"), "update_root": str(root)},
+            }
+        )
+    )
+    service = TerminalService(load_service_config(conf))
+    try:
+        assert service.version == "7.1.0"
+        assert service._heartbeat_data()["firmware"] == "7.1.0"
+    finally:
+        service.outbox.close()
+        service.lock.release()
+
+
+async def test_recovery_that_moves_current_restarts_the_service_on_it(tmp_path: Path) -> None:
+    """Power went between recording the switch and making it: recovery finishes the switch,
+    and the service (still the old code) asks to be restarted on the version now current,
+    reporting its own version meanwhile."""
+    from posguard.terminal.service import TerminalService, load_service_config
+    from posguard.terminal.update import SlotUpdater
+    from posguard.terminal.update_state import UpdateState, write_record
+    from posguard.terminal.watchdog import RESTART_EXIT_CODE, Heartbeat
+
+    root = tmp_path / "firmware"
+    up = SlotUpdater(root)
+    (up.slot_dir("a") / "VERSION").write_text("1.0.0\n")
+    (up.slot_dir("b") / "VERSION").write_text("2.0.0\n")
+    write_record(
+        up.state_file,
+        up.record().but(
+            state=UpdateState.PROBATION,
+            from_slot="a",
+            to_slot="b",
+            from_version="1.0.0",
+            to_version="2.0.0",
+            probation_s=30,
+        ),
+    )
+    data = tmp_path / "data"
+    conf = tmp_path / "terminal.yaml"
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                **local_config(9, data / "journal.db").model_dump(mode="json"),
+                "service": {"data_dir": str(data), "update_root": str(root)},
+            }
+        )
+    )
+    service = TerminalService(load_service_config(conf))
+    code = await asyncio.wait_for(service.serve(Heartbeat(None, 0.2), StartReason.BOOT), 30)
+    assert code == RESTART_EXIT_CODE
+    assert up.active_slot() == "b"
+    assert up.record().state is UpdateState.PROBATION  # the watchdog confirms it, later
+    resume = _lifecycle(_events(data / "outbox.db"), "resume")
+    assert [e.data["version"] for e in resume] == ["1.0.0"]  # what this process was
+
+
+async def test_service_keeps_serving_when_its_lifecycle_events_cannot_be_stored(
+    tmp_path: Path,
+) -> None:
+    from posguard.terminal.agent.outbox import OutboxError
+    from posguard.terminal.service import TerminalService, load_service_config
+    from posguard.terminal.watchdog import Heartbeat
+
+    data = tmp_path / "data"
+    conf = tmp_path / "terminal.yaml"
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                **local_config(9, data / "journal.db").model_dump(mode="json"),
+                "service": {"data_dir": str(data), "local_api": False},
+            }
+        )
+    )
+    service = TerminalService(load_service_config(conf))
+    tried: list[str] = []
+
+    def locked(kind: EventKind, code: str | None = None, **data: Any) -> Event:
+        tried.append(str(data.get("event")))
+        raise OutboxError("event outbox write failed: database is locked")
+
+    service.outbox.emit = locked  # type: ignore[method-assign]
+    serving = asyncio.create_task(service.serve(Heartbeat(None, 0.2), StartReason.BOOT))
+    await asyncio.sleep(1.0)
+    assert not serving.done()  # resumed and serving, the failed write notwithstanding
+    assert service._stop is not None
+    service._stop.set()
+    assert await asyncio.wait_for(serving, 30) == 0
+    assert tried[0] == "resume"
+    assert tried[-1] == "stop"

@@ -11,8 +11,8 @@ response_drop      the proxies forward requests and swallow the answers: the hos
 paper_out          the virtual printers report paper end; slips wait in the queue
 printer_cover_open the virtual printers report the cover open
 issuer_outage      the host's ledger marks the BIN range unavailable (rc 91)
-bad_firmware       a package whose health check fails is flashed: two-slot
-                   rollback and SW.UPDATE_FAILED
+bad_firmware       a package whose health check fails is flashed: checked in the
+                   inactive slot, never switched to, SW.UPDATE_FAILED
 fee_rate_change    the acquirer quietly raises the rate of the targeted merchants;
                    the merchant fee audit runs on the settled batch at the end
 ================== ===============================================================

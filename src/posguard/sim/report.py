@@ -100,10 +100,15 @@ def judge(
         handled = True
         how = f"{declined} sales declined with 91, no charge, cardholder told to use another card"
     elif kind is FaultKind.BAD_FIRMWARE:
-        rolled = d.get("lifecycle", {}).get("rolled_back", 0)
+        # the health check runs in the inactive slot before any switch: a bad package never
+        # runs, and no terminal may report it as its version
+        switched = d.get("lifecycle", {}).get("update_switched", 0)
         failed = faults.get("SW.UPDATE_FAILED", 0)
-        handled = bool(p.terminals) and rolled == len(p.terminals) and failed == len(p.terminals)
-        how = f"{failed} health checks failed, {rolled} terminals rolled back to the previous slot"
+        handled = bool(p.terminals) and failed == len(p.terminals) and switched == 0
+        how = (
+            f"{failed} health checks failed in the inactive slot, {switched} switched: "
+            "the previous version kept running"
+        )
     elif kind is FaultKind.FEE_RATE_CHANGE and fee is not None:
         flagged = set(fee.get("merchants_flagged", []))
         raised = set(fee.get("merchants_raised", []))

@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from posguard.terminal.config import load_config
 from posguard.terminal.engine.settlement import SettlementResult
 from posguard.terminal.result import Outcome, TransactionResult
 from posguard.terminal.runtime import Terminal
@@ -53,11 +52,36 @@ def to_fen(amount: str) -> int:
 
 
 def _with_terminal(config: Path, op: Callable[[Terminal], Awaitable[T]]) -> T:
+    """Run ``op`` on the terminal of ``config``: the terminal's YAML, or the service's (its
+    ``printer`` / ``agent`` / ``service`` sections are accepted). With a ``service`` section
+    the runtime lock of its data directory is taken: a sale from here never runs beside the
+    service on the same journal."""
+    from posguard.common.errors import PosguardError
+    from posguard.terminal.config import read_config_file
+    from posguard.terminal.runtime_lock import RuntimeLock
+    from posguard.terminal.service import load_service_config
+
     async def main() -> T:
-        async with Terminal(load_config(config)) as t:
+        async with Terminal(cfg.terminal) as t:
             return await op(t)
 
-    return asyncio.run(main())
+    try:
+        cfg = load_service_config(config)
+        lock = (
+            RuntimeLock(cfg.service.data_dir, wait=0)
+            if "service" in read_config_file(config)
+            else None
+        )
+        if lock is not None:
+            lock.acquire()
+    except PosguardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        return asyncio.run(main())
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _show(result: TransactionResult, lang: str, as_json: bool) -> None:
@@ -95,9 +119,34 @@ def sale(
     amount: AmountOpt,
     lang: LangOpt = "zh",
     as_json: JsonOpt = False,
+    via_service: Annotated[
+        bool,
+        typer.Option(
+            "--via-service",
+            help="Ask the running terminal service (its local socket) instead of opening the "
+            "journal here / 通过运行中的终端服务交易",
+        ),
+    ] = False,
 ) -> None:
     """Sale / 消费."""
-    _show(_with_terminal(config, lambda t: t.sale(pan, expiry, to_fen(amount))), lang, as_json)
+    fen = to_fen(amount)
+    if via_service:
+        _show(_via_service(config, pan, expiry, fen), lang, as_json)
+        return
+    _show(_with_terminal(config, lambda t: t.sale(pan, expiry, fen)), lang, as_json)
+
+
+def _via_service(config: Path, pan: str, expiry: str, fen: int) -> TransactionResult:
+    from posguard.common.errors import PosguardError
+    from posguard.terminal.local_api import SOCKET_NAME, LocalApiError, request_sale
+    from posguard.terminal.service import load_service_config
+
+    try:
+        path = load_service_config(config).service.data_dir / SOCKET_NAME
+        return asyncio.run(request_sale(path, pan, expiry, fen))
+    except (PosguardError, LocalApiError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()

@@ -17,6 +17,12 @@ from posguard.common.errors import PosguardError
 
 _CONFIG = typer.Option("--config", "-c", help="Terminal config file (YAML) / 终端配置文件")
 _ROOT = typer.Option("--root", help="Directory holding slots/a, slots/b and current.")
+_EVENTS_CONFIG = typer.Option(
+    "--config",
+    "-c",
+    help="The service's terminal YAML: SW.UPDATE_FAILED and the update's lifecycle go to its "
+    "outbox (the fleet hears of them).",
+)
 
 
 def doctor(
@@ -52,26 +58,95 @@ def doctor(
 
 def supervise(
     command: Annotated[list[str], typer.Argument(help="The runtime command to supervise.")],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="The service's terminal YAML: its outbox, terminal and merchant IDs are used "
+            "for DEV.FREEZE / SW.CRASH (unless --outbox is given).",
+        ),
+    ] = None,
     interval: Annotated[float, typer.Option(help="Heartbeat interval, seconds.")] = 1.0,
     missed: Annotated[int, typer.Option(help="Missed heartbeats that count as a hang.")] = 5,
+    grace: Annotated[float, typer.Option(help="Seconds from SIGTERM to SIGKILL.")] = 5.0,
+    startup: Annotated[float, typer.Option(help="Seconds allowed before the first beat.")] = 30.0,
+    backoff: Annotated[float, typer.Option(help="First restart delay, seconds (doubles).")] = 0.5,
+    backoff_cap: Annotated[float, typer.Option(help="Longest restart delay, seconds.")] = 30.0,
+    healthy: Annotated[
+        float, typer.Option(help="Seconds of healthy running that reset the backoff.")
+    ] = 60.0,
+    crash_limit: Annotated[
+        int, typer.Option(help="Crashes/freezes within --crash-window that end in SW.CRASH_LOOP.")
+    ] = 5,
+    crash_window: Annotated[float, typer.Option(help="Crash-loop window, seconds.")] = 300.0,
+    update_root: Annotated[
+        Path | None,
+        typer.Option(help="Two-slot update root: recover, confirm after probation, roll back."),
+    ] = None,
+    exit_ends: Annotated[
+        bool,
+        typer.Option(
+            "--exit-ends",
+            help="A clean exit of COMMAND ends supervision (default: a runtime that stops "
+            "without the supervisor asking is reported as SW.CRASH and restarted).",
+        ),
+    ] = False,
     outbox: Annotated[
         Path | None, typer.Option(help="Event outbox (SQLite) for DEV.FREEZE / SW.CRASH.")
     ] = None,
     terminal_id: Annotated[str, typer.Option(help="Terminal ID for events.")] = "T0000000",
     merchant_id: Annotated[str, typer.Option(help="Merchant ID for events.")] = "000000000000000",
 ) -> None:
-    """Run COMMAND under the watchdog: restart it when it hangs or crashes / 看门狗守护运行."""
-    from posguard.terminal.agent.outbox import Outbox
+    """Run COMMAND under the watchdog: restart it when it hangs or crashes / 看门狗守护运行.
+
+    Exit status: 0 after a clean stop, 2 for bad options, 3 when it stopped restarting
+    (crash loop)."""
+    from posguard.terminal.supervise_events import SupervisorEvents
+    from posguard.terminal.update_guard import UpdateGuard
     from posguard.terminal.watchdog import Supervisor, install_signal_handlers
 
-    box = Outbox(outbox, terminal_id, merchant_id) if outbox else None
-    sup = Supervisor(command, interval=interval, missed=missed, emit=box.emit if box else None)
+    try:
+        events = SupervisorEvents.from_options(config, outbox, terminal_id, merchant_id)
+        hooks = None
+        if update_root is not None:
+            from posguard.terminal.update import SlotUpdater
+
+            hooks = UpdateGuard(SlotUpdater(update_root, emit=events, create=False))
+        sup = Supervisor(
+            command,
+            interval=interval,
+            missed=missed,
+            grace=grace,
+            startup=startup,
+            emit=events,
+            restart_backoff=backoff,
+            restart_backoff_cap=backoff_cap,
+            healthy_s=healthy,
+            crash_limit=crash_limit,
+            crash_window=crash_window,
+            hooks=hooks,
+            restart_on_clean_exit=not exit_ends,
+        )
+    except (PosguardError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if events.target is None:
+        typer.echo(
+            "warning: no --config or --outbox: DEV.FREEZE / SW.CRASH are only logged, "
+            "not reported to the fleet",
+            err=True,
+        )
     install_signal_handlers(sup)
-    stats = sup.run()
+    try:
+        stats = sup.run()
+    finally:
+        events.close()
     typer.echo(
         f"supervisor: {stats.starts} start(s), {stats.freezes} freeze(s), {stats.crashes} crash(es)"
+        + (f", stopped: {stats.final}" if stats.final else "")
     )
-    raise typer.Exit(stats.exit_code or 0)
+    raise typer.Exit(stats.supervisor_exit_code)
 
 
 def run(config: Annotated[Path, _CONFIG] = Path("terminal.yaml")) -> None:
@@ -99,40 +174,115 @@ def update_apply(
     package: Annotated[Path, typer.Argument(help="Package directory or .tar.gz")],
     root: Annotated[Path, _ROOT],
     sha256: Annotated[str | None, typer.Option(help="Expected SHA-256 of the package.")] = None,
+    probation: Annotated[
+        float,
+        typer.Option(
+            help="Seconds the new version must run healthy under `supervise --update-root` "
+            "(which confirms it, or rolls it back if it crashes or freezes first) before it is "
+            "known good; 0 confirms it once its health check passes (no watchdog)."
+        ),
+    ] = 120.0,
+    check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
+    config: Annotated[Path | None, _EVENTS_CONFIG] = None,
 ) -> None:
-    """Install into the inactive slot, switch, health-check; roll back on failure."""
-    from posguard.terminal.update import SlotUpdater, UpdateOutcome
+    """Install into the inactive slot, health-check it there, switch; probation.
+    Exit 0 switched, 1 failed or refused (the old version runs), 2 bad --root or --config."""
+    from posguard.terminal.supervise_events import SupervisorEvents
+    from posguard.terminal.update import SlotUpdater, UpdateOutcome, process_health_check
 
-    result = SlotUpdater(root).apply(package, sha256=sha256)
-    typer.echo(
-        f"{result.outcome.value}: slot {result.active_slot} runs {result.version} ({result.detail})"
-    )
-    raise typer.Exit(0 if result.outcome is UpdateOutcome.UPDATED else 1)
-
-
-@update_app.command("rollback")
-def update_rollback(root: Annotated[Path, _ROOT]) -> None:
-    """Switch back to the other slot."""
-    from posguard.terminal.update import SlotUpdater
-
+    events: SupervisorEvents | None = None
     try:
-        result = SlotUpdater(root).rollback()
+        events = SupervisorEvents.from_options(config, None, "T0000000", "000000000000000")
+        up = SlotUpdater(
+            root,
+            process_health_check(check_timeout),
+            emit=events,
+            probation_s=probation,
+            create=False,
+        )
+        result = up.apply(package, sha256=sha256)
     except PosguardError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    finally:
+        if events is not None:
+            events.close()
+    typer.echo(
+        f"{result.outcome.value}: slot {result.active_slot} runs {result.version} ({result.detail})"
+    )
+    ok = result.outcome in (UpdateOutcome.UPDATED, UpdateOutcome.ON_PROBATION)
+    raise typer.Exit(0 if ok else 1)
+
+
+@update_app.command("init")
+def update_init(root: Annotated[Path, _ROOT]) -> None:
+    """Create the slot layout (slots/a, slots/b, current -> slots/a) under --root."""
+    from posguard.terminal.update import SlotUpdater
+
+    up = SlotUpdater(root)
+    typer.echo(f"slot {up.active_slot()} runs {up.version() or '(empty)'}")
+
+
+@update_app.command("rollback")
+def update_rollback(
+    root: Annotated[Path, _ROOT],
+    check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
+    config: Annotated[Path | None, _EVENTS_CONFIG] = None,
+) -> None:
+    """Switch back to the other slot, if it holds a known good version that passes its check.
+    Exit 0 rolled back, 1 refused (nothing switched), 2 bad --root or --config."""
+    from posguard.terminal.supervise_events import SupervisorEvents
+    from posguard.terminal.update import SlotUpdater, UpdateOutcome, process_health_check
+
+    events: SupervisorEvents | None = None
+    try:
+        events = SupervisorEvents.from_options(config, None, "T0000000", "000000000000000")
+        up = SlotUpdater(root, process_health_check(check_timeout), emit=events, create=False)
+        result = up.rollback()
+    except PosguardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        if events is not None:
+            events.close()
+    if result.outcome is not UpdateOutcome.ROLLED_BACK:
+        typer.echo(f"refused: {result.detail}; slot {result.active_slot} runs {result.version}")
+        raise typer.Exit(1)
     typer.echo(f"slot {result.active_slot} runs {result.version}")
 
 
 @update_app.command("status")
-def update_status(root: Annotated[Path, _ROOT]) -> None:
-    """Show which slot runs which version."""
+def update_status(
+    root: Annotated[Path, _ROOT],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output / 输出 JSON")] = False,
+) -> None:
+    """Which slot runs which version, what is known good, the update under way, the last
+    failure (SW.UPDATE_FAILED). Never creates anything under --root."""
+    import json
+
     from posguard.terminal.update import SlotUpdater
 
-    up = SlotUpdater(root)
-    active = up.active_slot()
+    try:
+        st = SlotUpdater(root, create=False).status()
+    except PosguardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json.dumps(st, ensure_ascii=False, sort_keys=True))
+        return
     for slot in ("a", "b"):
-        mark = "*" if slot == active else " "
-        typer.echo(f"{mark} {slot}: {up.version(slot) or '(empty)'}")
+        mark = "*" if slot == st["active_slot"] else " "
+        good = " (known good)" if st["known_good"].get(slot) == st["slots"][slot] else ""
+        typer.echo(f"{mark} {slot}: {st['slots'][slot] or '(empty)'}{good}")
+    if st["state"] != "idle":
+        extra = f", probation {st['probation_s']:g} s" if st["probation_s"] else ""
+        typer.echo(f"update: {st['state']} {st['to_version']}{extra}")
+    failure = st["last_failure"]
+    if failure is not None:
+        typer.echo(
+            f"last failure: {failure['code']} at {failure['at']}: {failure['to_version']} "
+            f"({failure['stage']}): {failure['reason']}"
+        )
 
 
 printer_app = typer.Typer(help="Receipt printer / 小票打印机.", no_args_is_help=True)

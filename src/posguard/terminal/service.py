@@ -1,11 +1,24 @@
 """The terminal as a long-running service: the runtime plus everything around it, one process.
 
 ``posguard terminal run --config terminal.yaml`` starts it; run it under the watchdog with
-``posguard terminal supervise -- posguard terminal run --config terminal.yaml``. On every
-start it first *resumes* (the journal's crash recovery and pending reversals / advices via
-``Terminal.start()``, then the receipts still queued), then loops: a heartbeat to the
-watchdog, a due catch-up of reversals and advices every ``catch_up_s``, the print worker, the
-telemetry agent and remote commands. A ``reboot`` command ends the process with
+``posguard terminal supervise --config terminal.yaml -- posguard terminal run --config
+terminal.yaml`` (``--config`` gives the watchdog the terminal's outbox, so its DEV.FREEZE /
+SW.CRASH reach the fleet; add ``--update-root`` for two-slot updates). On every start it
+takes the terminal's runtime lock (one runtime per journal, outbox and print queue), then
+*resumes* (an interrupted update is finished, the journal's crash recovery and pending
+reversals / advices via ``Terminal.start()`` within ``resume_s``, then the receipts still
+queued), then loops: a due catch-up of reversals and advices every ``catch_up_s`` (each
+bounded by ``catch_up_timeout_s``), the print worker, the telemetry agent, remote
+commands and the cash register's sales on a local Unix socket (``local_api.py``,
+``posguard terminal sale --via-service``), so the terminal that is supervised is the one that
+sells.
+
+Liveness never depends on the network: the heartbeat to the watchdog comes from its own
+task on the event loop, from before ``resume`` until the end, whatever I/O is in flight. It
+stops only when the loop itself is blocked -- which is what the watchdog must catch. While
+``resume`` runs (the journal's recovery is synchronous and may be long) the beats are marked
+*resuming*, and the watchdog's ``startup`` deadline applies instead of ``missed`` beats. A
+``reboot`` command ends the process with
 :data:`~posguard.terminal.watchdog.RESTART_EXIT_CODE`, which the supervisor restarts without
 reporting a crash.
 
@@ -22,15 +35,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import ssl
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from posguard import __version__
-from posguard.common.errors import ConfigError
+from posguard.common.errors import ConfigError, PosguardError
 from posguard.common.events import EventKind
 from posguard.common.validation import first_error
 from posguard.terminal.agent.commands import CommandDispatcher
@@ -40,10 +55,12 @@ from posguard.terminal.agent.publish import HttpPublisher, MqttPublisher, Publis
 from posguard.terminal.agent.runner import TelemetryAgent
 from posguard.terminal.config import TerminalConfig, read_config_file
 from posguard.terminal.doctor import CheckReport, DoctorConfig, PrinterSettings, arun_all
+from posguard.terminal.local_api import SOCKET_NAME, LocalApi
 from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue, PrintWorker
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.runtime import Terminal
+from posguard.terminal.runtime_lock import RuntimeLock
 from posguard.terminal.update import SlotUpdater
 from posguard.terminal.watchdog import RESTART_EXIT_CODE, Heartbeat, StartReason
 
@@ -98,6 +115,9 @@ class ServiceSettings(BaseModel):
     data_dir: Path = Path(".")
     update_root: Path | None = None  # two-slot update root (slots/a, slots/b, current)
     catch_up_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    catch_up_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    resume_s: Annotated[float, Field(gt=0, le=3600)] = 30.0  # then the loop's catch-up goes on
+    local_api: bool = True  # <data_dir>/service.sock: the cash register's sales (local_api.py)
     print_poll_s: Annotated[float, Field(gt=0, le=600)] = 2.0
 
 
@@ -121,13 +141,34 @@ def load_service_config(path: Path) -> ServiceConfig:
         raise ConfigError(f"terminal config {path}: field '{where}': {msg}") from exc
 
 
+log = logging.getLogger("posguard.terminal.service")
+T = TypeVar("T")
+
+
+async def beat_forever(heartbeat: Heartbeat) -> None:
+    """Beat twice an interval for as long as the event loop runs tasks."""
+    while True:
+        heartbeat.beat()
+        await asyncio.sleep(heartbeat.interval / 2)
+
+
 class TerminalService:
     """The runtime, its print queue, outbox, agent and command dispatcher, in one process."""
 
-    def __init__(self, cfg: ServiceConfig) -> None:
+    def __init__(self, cfg: ServiceConfig, *, lock_wait: float = 5.0) -> None:
         self.cfg = cfg
         data = cfg.service.data_dir
         data.mkdir(parents=True, exist_ok=True)
+        self.lock = RuntimeLock(data, wait=lock_wait)
+        self.lock.acquire()  # before anything opens the journal, outbox or print queue
+        try:
+            self._open(cfg)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, cfg: ServiceConfig) -> None:
+        data = cfg.service.data_dir
         t = cfg.terminal
         self.outbox = Outbox(data / "outbox.db", t.terminal_id, t.merchant_id)
         self.queue: PrintQueue | None = None
@@ -146,6 +187,8 @@ class TerminalService:
             if cfg.service.update_root is not None
             else None
         )
+        # the version that runs: the slot ``current`` named when this process started
+        self.version = (self.updater.version() if self.updater is not None else None) or __version__
         self.exit_code = 0
         self._stop: asyncio.Event | None = None
 
@@ -169,12 +212,20 @@ class TerminalService:
         return None
 
     def _heartbeat_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"firmware": __version__, "spec": self.cfg.terminal.spec}
+        data: dict[str, Any] = {"firmware": self.version, "spec": self.cfg.terminal.spec}
         if self.queue is not None:
             data["print_pending"] = len(self.queue.pending())
             status = self.queue.last_status
             data["printer"] = status.value if status is not None else "unknown"
         return data
+
+    def _note(self, **data: Any) -> None:
+        """A lifecycle event of the service; an outbox that cannot take it (locked, full) is
+        logged, never a reason to stop serving."""
+        try:
+            self.outbox.emit(EventKind.LIFECYCLE, None, **data)
+        except PosguardError:
+            log.exception("service: lifecycle event %s not recorded", data.get("event"))
 
     def request_restart(self) -> None:
         self.exit_code = RESTART_EXIT_CODE
@@ -183,14 +234,57 @@ class TerminalService:
 
     async def resume(self, reason: StartReason) -> dict[str, int]:
         """Everything owed from before this start: journal recovery, reversals, advices, slips."""
-        self.outbox.emit(EventKind.LIFECYCLE, None, event="resume", reason=reason.value)
-        if self.updater is not None:  # an update a crash interrupted: confirm or roll back
+        self._note(event="resume", reason=reason.value, version=self.version)
+        if self.updater is not None:  # an update a crash interrupted: finish it (no check)
+            started_on = self.updater.active_slot()
             await asyncio.to_thread(self.updater.recover)
-        recovered = await self.terminal.start()
+            if self.updater.active_slot() != started_on:
+                # ``current`` moved: this process is not what it names; restart on it (the
+                # version reported meanwhile stays the one that runs)
+                self.request_restart()
+                return {}
+        try:
+            # journal recovery first (synchronous), then what is owed to the host: a host that
+            # does not answer must not hold the service back; the loop's catch-up goes on
+            recovered = await self._bounded(self.terminal.start(), self.cfg.service.resume_s)
+        except TimeoutError:
+            recovered = dict(self.terminal.recovered)
+            self._note(
+                event="resume_deferred",
+                detail=f"host work not done within {self.cfg.service.resume_s:g} s; "
+                "the catch-up goes on in the background",
+            )
         if self.queue is not None:
             await asyncio.to_thread(self.queue.verify_profile)  # PRN.WRONG_PROFILE once, if so
             await asyncio.to_thread(self.queue.process)
         return recovered
+
+    async def _catch_up(self) -> None:
+        """The due reversals and advices, within ``catch_up_timeout_s``; the host link reports
+        its own NET.* faults, and what is not sent stays owed for the next round."""
+        limit = self.cfg.service.catch_up_timeout_s
+        try:
+            await self._bounded(self.terminal.catch_up(only_due=True), limit)
+        except TimeoutError:
+            log.warning("catch-up not finished within %g s; tried again next round", limit)
+
+    async def _bounded(self, work: Coroutine[Any, Any, T], limit: float) -> T:
+        """``work`` within ``limit`` seconds (else TimeoutError), cut short by a stop request
+        (then TimeoutError too): a SIGTERM never waits for a host that does not answer."""
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(self._stop.wait() if self._stop else asyncio.sleep(limit))
+        try:
+            done, _ = await asyncio.wait(
+                {task, stopping}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopping.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise TimeoutError
 
     async def run_doctor(self) -> list[CheckReport]:
         """Every ``terminal doctor`` check against this terminal's own configuration."""
@@ -203,9 +297,20 @@ class TerminalService:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        heartbeat.beat()
-        await self.resume(reason)
-        heartbeat.beat()
+        beating = asyncio.create_task(beat_forever(heartbeat))
+        try:
+            return await self._serve(stop, reason, heartbeat)
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            heartbeat.stopping()  # the process ends now: its teardown is not a freeze
+            self.lock.release()
+
+    async def _serve(self, stop: asyncio.Event, reason: StartReason, heartbeat: Heartbeat) -> int:
+        loop = asyncio.get_running_loop()
+        with heartbeat.resuming():  # journal recovery may block the loop: startup deadline
+            await self.resume(reason)
         dispatcher = CommandDispatcher(
             self.cfg.service.data_dir / "commands.db",
             command_handlers(
@@ -222,7 +327,7 @@ class TerminalService:
         if publisher is not None:
             if isinstance(publisher, MqttPublisher):
                 with contextlib.suppress(Exception):  # offline now: the agent retries
-                    await publisher.connect()
+                    await asyncio.wait_for(publisher.connect(), 10)
             agent = TelemetryAgent(
                 self.outbox,
                 publisher,
@@ -233,25 +338,30 @@ class TerminalService:
         worker = PrintWorker(self.queue, self.cfg.service.print_poll_s) if self.queue else None
         if worker is not None:
             worker.start()
+        local: LocalApi | None = None
+        if self.cfg.service.local_api:
+            local = LocalApi(self.terminal, self.cfg.service.data_dir / SOCKET_NAME)
+            await local.start()
         next_catch_up = loop.time() + self.cfg.service.catch_up_s
         try:
             while not stop.is_set():
-                heartbeat.beat()
                 if loop.time() >= next_catch_up:
-                    await self.terminal.catch_up(only_due=True)
+                    await self._catch_up()
                     next_catch_up = loop.time() + self.cfg.service.catch_up_s
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), heartbeat.interval / 2)
+                    await asyncio.wait_for(stop.wait(), 0.5)
         finally:
             stop.set()
             for task in tasks:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 10)
+            if local is not None:
+                await local.close()
             if worker is not None:
                 worker.stop()
             await self.terminal.close()
             dispatcher.close()
-            self.outbox.emit(EventKind.LIFECYCLE, None, event="stop", exit_code=self.exit_code)
+            self._note(event="stop", exit_code=self.exit_code)
             self.outbox.close()
             if self.queue is not None:
                 self.queue.close()

@@ -1,56 +1,88 @@
-"""Software update with two slots (A/B) and automatic rollback.
+"""Software update with two slots (A/B): checked before it runs, proven before it is trusted.
 
 Layout under ``root``::
 
     slots/a/          one installed version (a directory with a VERSION file)
     slots/b/          the other
     current -> slots/a   symlink: the version that runs; switched atomically
-    update.json       what the updater was doing, so a crash mid-update is finished on boot
+    update.json       what the updater is doing and which versions are known good
+                      (``posguard.terminal.update_state``)
+    update.lock       held during an install, a rollback or a recovery
 
-An update is: install the package into the *inactive* slot (copied to a temporary
-directory first, then renamed into place, so a half-copied slot never exists), switch
-``current`` to it (a new symlink renamed over the old one: ``rename(2)`` is atomic, so
-``current`` is always one whole version), then run the health check *in the new slot*.
-If it fails -- or the terminal dies before it passes -- ``current`` is switched back to
-the previous slot and ``SW.UPDATE_FAILED`` is reported with both versions and the reason.
+An update (:meth:`SlotUpdater.apply`) never makes the running terminal worse:
 
-A package is a directory (or a ``.tar.gz`` of one) holding ``VERSION`` and, usually,
-an executable ``healthcheck`` that exits 0 when the new version works on this terminal.
+1. the package is copied into the *inactive* slot (a temporary directory renamed into
+   place; the slot loses its *known good* mark first);
+2. its health check runs *in that slot* while ``current`` still points to the running
+   version, so a runtime restart during the check still runs the old one; a failed check
+   leaves everything as it was and reports ``SW.UPDATE_FAILED``;
+3. ``current`` is switched (a new symlink renamed over the old: ``rename(2)`` is atomic);
+4. the new version is on *probation*: the watchdog (``posguard terminal supervise
+   --update-root``, :mod:`posguard.terminal.update_guard`) confirms it once it has run
+   healthy for ``probation_s``, and rolls it back if it crashes or freezes before that.
+   With ``probation_s = 0`` it is confirmed at once.
+
+:meth:`SlotUpdater.rollback` switches only to the other slot's version if it is *known
+good* (it passed its probation on this terminal), after its health check, and refuses a
+request issued before the software last changed. :meth:`SlotUpdater.recover` (at every
+start) removes staging copies an interrupted install left, abandons an update whose check
+was cut off, and finishes a switch or a rollback a power cut interrupted.
+
+A package is a directory (or a ``.tar.gz`` of one) holding ``VERSION`` and, usually, an
+executable ``healthcheck`` that exits 0 when the new version works on this terminal.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
 import os
 import shutil
-import subprocess
-import tarfile
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
 from posguard.common.errors import ConfigError
 from posguard.common.events import EventKind
-from posguard.terminal.printer.queue import Emit
+from posguard.terminal.healthcheck import HealthCheck, HealthResult, process_health_check
+from posguard.terminal.update_package import FAILED, check_sha256, unpack
+from posguard.terminal.update_state import (
+    UpdateFailure,
+    UpdateRecord,
+    UpdateState,
+    fsync_dir,
+    read_record,
+    update_lock,
+    write_record,
+)
+
+Emit = Callable[..., object]  # the outbox's emit(kind, code=None, **data)
+
+__all__ = [
+    "FAILED",
+    "HealthCheck",
+    "HealthResult",
+    "SlotUpdater",
+    "UpdateOutcome",
+    "UpdateResult",
+    "process_health_check",
+]
 
 SLOTS: Final = ("a", "b")
-FAILED: Final = "SW.UPDATE_FAILED"
+
+log = logging.getLogger("posguard.terminal.update")
 
 
 class UpdateOutcome(StrEnum):
-    UPDATED = "updated"  # switched and healthy
-    ROLLED_BACK = "rolled_back"  # switched, unhealthy, switched back
-    REFUSED = "refused"  # package bad (checksum, no VERSION, ...): nothing switched
-
-
-@dataclass(frozen=True, slots=True)
-class HealthResult:
-    ok: bool
-    detail: str
+    UPDATED = "updated"  # switched and confirmed known good
+    ON_PROBATION = "on_probation"  # switched; confirmed after running healthy for a while
+    FAILED = "failed"  # the new version failed its check or probation: the old one runs
+    ROLLED_BACK = "rolled_back"  # switched back to a known good version
+    REFUSED = "refused"  # bad package, or a rollback that does not apply: nothing switched
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,45 +93,41 @@ class UpdateResult:
     detail: str
 
 
-HealthCheck = Callable[[Path], HealthResult]
+def _other(slot: str) -> str:
+    return "b" if slot == "a" else "a"
 
 
-def process_health_check(timeout: float = 60.0, program: str = "healthcheck") -> HealthCheck:
-    """Run ``<slot>/healthcheck`` (cwd = the slot); exit 0 within ``timeout`` means healthy."""
-
-    def check(slot: Path) -> HealthResult:
-        exe = slot / program
-        if not exe.is_file():
-            return HealthResult(False, f"{program} is missing from the package")
-        try:
-            proc = subprocess.run(  # noqa: S603
-                [str(exe)], cwd=slot, capture_output=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired:
-            return HealthResult(False, f"{program} gave no answer within {timeout:g} s")
-        except OSError as exc:
-            return HealthResult(False, f"{program} could not run: {exc}")
-        tail = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()[-300:]
-        if proc.returncode != 0:
-            return HealthResult(False, f"{program} exited {proc.returncode}: {tail}")
-        return HealthResult(True, tail or "healthy")
-
-    return check
-
-
-def _no_emit(kind: EventKind, code: str | None = None, **data: Any) -> object:
+def _no_step(step: str) -> None:
     return None
 
 
 class SlotUpdater:
-    """Installs, switches, checks and rolls back versions in two slots under ``root``."""
+    """Installs, checks, switches, confirms and rolls back versions in two slots."""
 
     def __init__(
-        self, root: str | Path, health_check: HealthCheck | None = None, emit: Emit | None = None
+        self,
+        root: str | Path,
+        health_check: HealthCheck | None = None,
+        emit: Emit | None = None,
+        *,
+        probation_s: float = 0.0,
+        create: bool = True,
+        on_step: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.root = Path(root)
         self.health_check = health_check or process_health_check()
-        self._emit: Emit = emit or _no_emit
+        self._emit_hook = emit
+        self.probation_s = probation_s
+        self._step = on_step or _no_step
+        self._clock = clock
+        if not create:
+            if not self.current_link.is_symlink() or not (self.root / "slots").is_dir():
+                raise ConfigError(
+                    f"{self.root} holds no two-slot layout (no slots/ and current link): "
+                    "check --root"
+                )
+            return
         (self.root / "slots").mkdir(parents=True, exist_ok=True)
         for s in SLOTS:
             (self.root / "slots" / s).mkdir(exist_ok=True)
@@ -126,27 +154,35 @@ class SlotUpdater:
         return slot
 
     def inactive_slot(self) -> str:
-        return "b" if self.active_slot() == "a" else "a"
+        return _other(self.active_slot())
 
     def version(self, slot: str | None = None) -> str | None:
         f = self.slot_dir(slot or self.active_slot()) / "VERSION"
-        return f.read_text(encoding="utf-8").strip() if f.is_file() else None
-
-    def _read_state(self) -> dict[str, Any]:
         try:
-            data: dict[str, Any] = json.loads(self.state_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return {"state": "idle"}
-        return data
+            return f.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
-    def _write_state(self, **state: Any) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_file)
-        _fsync_dir(self.root)
+    def record(self) -> UpdateRecord:
+        return read_record(self.state_file)
+
+    def known_good(self, record: UpdateRecord | None = None) -> dict[str, str]:
+        """Slot -> version that proved itself here (and is still what the slot holds).
+
+        Before any update has been recorded, the version that runs is taken as known good
+        (it was installed by the factory or by hand)."""
+        rec = record or self.record()
+        good = dict(rec.good)
+        if not good and rec.state is UpdateState.IDLE and rec.changed_at == 0.0:
+            active = self.active_slot()
+            v = self.version(active)
+            if v is not None:
+                good[active] = v
+        return {s: v for s, v in good.items() if s in SLOTS and self.version(s) == v}
+
+    def _write(self, record: UpdateRecord) -> UpdateRecord:
+        write_record(self.state_file, record)
+        return record
 
     def _point_current(self, slot: str) -> None:
         tmp = self.root / f".current-{os.getpid()}"
@@ -154,167 +190,334 @@ class SlotUpdater:
             tmp.unlink()
         os.symlink(Path("slots") / slot, tmp)
         os.replace(tmp, self.current_link)  # atomic: always one whole version
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
-    # -- steps --------------------------------------------------------------------------------
+    def _emit(self, kind: EventKind, code: str | None = None, **data: Any) -> None:
+        if self._emit_hook is None:
+            return
+        try:
+            self._emit_hook(kind, code, **data)
+        except Exception:  # a failing event store never stops an update or a rollback
+            log.exception("update event %s %s could not be recorded", kind.value, code)
+
+    def _result(self, outcome: UpdateOutcome, detail: str) -> UpdateResult:
+        active = self.active_slot()
+        return UpdateResult(outcome, active, self.version(active), detail)
+
+    def _failed(
+        self, rec: UpdateRecord, stage: str, reason: str, *, to_version: str | None
+    ) -> UpdateRecord:
+        """Record and report a failed update (``SW.UPDATE_FAILED``)."""
+        failure = UpdateFailure(self._clock(), to_version, stage, reason[:300])
+        rec = self._write(rec.but(last_failure=failure))
+        self._emit(
+            EventKind.FAULT,
+            FAILED,
+            from_version=rec.from_version,
+            to_version=to_version,
+            stage=stage,
+            reason=reason[:300],
+            running=self.version(),
+        )
+        return rec
+
+    # -- install ------------------------------------------------------------------------------
     def install(self, package: str | Path, *, sha256: str | None = None) -> str:
         """Copy ``package`` into the inactive slot; returns its version. Raises ConfigError."""
         package = Path(package)
         if sha256 is not None:
-            digest = _sha256(package)
-            if digest != sha256.lower():
-                raise ConfigError(
-                    f"update package {package.name} checksum {digest[:12]}... does not match "
-                    f"the expected {sha256[:12]}...",
-                    code=FAILED,
-                )
+            check_sha256(package, sha256)
         target = self.inactive_slot()
         staging = Path(tempfile.mkdtemp(prefix=f".install-{target}-", dir=self.root / "slots"))
         try:
-            if package.is_dir():
-                shutil.copytree(package, staging, dirs_exist_ok=True, symlinks=True)
-            elif package.is_file() and package.name.endswith((".tar.gz", ".tgz")):
-                with tarfile.open(package, "r:gz") as tar:
-                    tar.extractall(staging, filter="data")
-            else:
-                raise ConfigError(
-                    f"update package {package} is not a directory or .tar.gz", code=FAILED
-                )
-            version_file = staging / "VERSION"
-            if not version_file.is_file():
-                raise ConfigError(f"update package {package.name} has no VERSION file", code=FAILED)
-            version = version_file.read_text(encoding="utf-8").strip()
+            version = unpack(package, staging)
+            self._step("copied")
             old = self.slot_dir(target)
             trash = self.root / "slots" / f".old-{target}-{os.getpid()}"
+            self._forget_good(target)  # what the slot held is about to go
             os.replace(old, trash)
+            self._step("slot_removed")
             os.replace(staging, old)
             shutil.rmtree(trash, ignore_errors=True)
-            _fsync_dir(self.root / "slots")
-        except (OSError, tarfile.TarError) as exc:
+            fsync_dir(self.root / "slots")
+        except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise ConfigError(
-                f"cannot install update package {package}: {exc}", code=FAILED
+                f"cannot install update package {package.name}: {exc}", code=FAILED
             ) from exc
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return version
 
-    def apply(self, package: str | Path, *, sha256: str | None = None) -> UpdateResult:
-        """Install, switch, check; roll back on failure. Never leaves a broken version active."""
-        from_slot = self.active_slot()
-        from_version = self.version(from_slot)
-        try:
-            to_version = self.install(package, sha256=sha256)
-        except ConfigError as exc:
-            self._emit(
-                EventKind.FAULT,
-                FAILED,
-                from_version=from_version,
-                to_version=None,
-                stage="install",
-                reason=exc.message,
-            )
-            return UpdateResult(UpdateOutcome.REFUSED, from_slot, from_version, exc.message)
-        to_slot = self.inactive_slot()
-        self._emit(
-            EventKind.LIFECYCLE,
-            None,
-            event="update_started",
-            from_version=from_version,
-            to_version=to_version,
-            slot=to_slot,
-        )
-        self._write_state(
-            state="switched",
-            from_slot=from_slot,
-            to_slot=to_slot,
-            from_version=from_version,
-            to_version=to_version,
-        )
-        self._point_current(to_slot)
-        return self._confirm_or_roll_back()
+    def _forget_good(self, slot: str) -> None:
+        rec = self.record()
+        good = self.known_good(rec)
+        if slot in good or good != rec.good:
+            good.pop(slot, None)
+            self._write(rec.but(good=good, changed_at=rec.changed_at or self._clock()))
 
-    def _confirm_or_roll_back(self) -> UpdateResult:
-        st = self._read_state()
-        to_slot, from_slot = st["to_slot"], st["from_slot"]
-        result = self.health_check(self.slot_dir(to_slot))
-        if result.ok:
-            self._write_state(state="idle", confirmed=st["to_version"], previous_slot=from_slot)
+    # -- apply --------------------------------------------------------------------------------
+    def apply(self, package: str | Path, *, sha256: str | None = None) -> UpdateResult:
+        """Install, check in the new slot, switch, then probation (or confirm at once)."""
+        with update_lock(self.root, wait=False) as locked:
+            if not locked:
+                return self._result(
+                    UpdateOutcome.REFUSED, "another update or rollback is in progress"
+                )
+            rec = self._recover_locked(self.record())
+            if rec.state is UpdateState.PROBATION:
+                return self._result(
+                    UpdateOutcome.REFUSED,
+                    f"version {rec.to_version} is still on probation: wait until the watchdog "
+                    "confirms it, or roll back",
+                )
+            from_slot = self.active_slot()
+            target = _other(from_slot)
+            rec = self._write(
+                rec.but(
+                    good=self.known_good(rec),  # recorded, the factory version included
+                    from_slot=from_slot,
+                    to_slot=target,
+                    from_version=self.version(from_slot),
+                    to_version=None,
+                    back_to=None,
+                    changed_at=rec.changed_at or self._clock(),
+                )
+            )
+            try:
+                to_version = self.install(package, sha256=sha256)
+            except ConfigError as exc:
+                self._failed(self.record(), "install", exc.message, to_version=None)
+                return self._result(UpdateOutcome.REFUSED, exc.message)
+            rec = self.record()  # install forgot the slot's good mark
+            rec = self._write(
+                rec.but(
+                    state=UpdateState.CHECKING, to_version=to_version, probation_s=self.probation_s
+                )
+            )
             self._emit(
                 EventKind.LIFECYCLE,
                 None,
-                event="updated",
-                from_version=st["from_version"],
-                to_version=st["to_version"],
-                slot=to_slot,
+                event="update_started",
+                from_version=rec.from_version,
+                to_version=to_version,
+                slot=target,
             )
-            return UpdateResult(UpdateOutcome.UPDATED, to_slot, st["to_version"], result.detail)
-        self._point_current(from_slot)
-        self._write_state(state="idle", rolled_back=st["to_version"], previous_slot=to_slot)
+            self._step("checking")
+            check = self.health_check(self.slot_dir(target))
+            self._step("checked")
+            if not check.ok:
+                rec = self._write(rec.but(state=UpdateState.IDLE))
+                self._failed(rec, "health_check", check.detail, to_version=to_version)
+                return self._result(UpdateOutcome.FAILED, check.detail)
+            rec = self._write(rec.but(state=UpdateState.PROBATION, changed_at=self._clock()))
+            self._step("probation")
+            self._point_current(target)
+            self._step("switched")
+            self._emit(
+                EventKind.LIFECYCLE,
+                None,
+                event="update_switched",
+                from_version=rec.from_version,
+                to_version=to_version,
+                slot=target,
+                probation_s=rec.probation_s,
+            )
+            if rec.probation_s <= 0:
+                return self._confirm_locked(rec, check.detail)
+            return self._result(
+                UpdateOutcome.ON_PROBATION,
+                f"{check.detail}; on probation for {rec.probation_s:g} s under the watchdog",
+            )
+
+    # -- probation: confirm or fail -------------------------------------------------------------
+    def confirm(self) -> UpdateResult | None:
+        """The version on probation ran healthy long enough: it becomes known good."""
+        with update_lock(self.root, wait=False) as locked:
+            rec = self.record()
+            if not locked or rec.state is not UpdateState.PROBATION:
+                return None
+            if self.active_slot() != rec.to_slot:
+                return None  # not switched yet: recover() finishes that first
+            return self._confirm_locked(rec, "ran healthy through its probation")
+
+    def _confirm_locked(self, rec: UpdateRecord, detail: str) -> UpdateResult:
+        slot = self.active_slot()
+        running = self.version(slot)
+        good = dict(self.known_good(rec))
+        if running is not None:
+            good[slot] = running
+        self._write(rec.but(state=UpdateState.IDLE, good=good, changed_at=self._clock()))
+        self._step("confirmed")
         self._emit(
-            EventKind.FAULT,
-            FAILED,
-            from_version=st["from_version"],
-            to_version=st["to_version"],
-            stage="health_check",
-            reason=result.detail[:300],
+            EventKind.LIFECYCLE,
+            None,
+            event="updated",
+            from_version=rec.from_version,
+            to_version=running,  # what ``current`` really points to
+            slot=slot,
         )
+        return self._result(UpdateOutcome.UPDATED, detail)
+
+    def fail_probation(self, reason: str) -> UpdateResult | None:
+        """The version on probation crashed or froze: back to the known good version."""
+        with update_lock(self.root, wait=True):
+            rec = self.record()
+            if rec.state is not UpdateState.PROBATION or rec.from_slot is None:
+                return None
+            return self._roll_back_locked(rec, rec.from_slot, "probation", reason)
+
+    def _roll_back_locked(
+        self, rec: UpdateRecord, back_to: str, stage: str | None, reason: str
+    ) -> UpdateResult:
+        failed_version = self.version()
+        rec = self._write(rec.but(state=UpdateState.ROLLING_BACK, back_to=back_to))
+        self._step("rolling_back")
+        self._point_current(back_to)
+        self._step("rolled_back")
+        rec = self._write(rec.but(state=UpdateState.IDLE, back_to=None, changed_at=self._clock()))
+        if stage is not None:
+            self._failed(rec, stage, reason, to_version=failed_version)
         self._emit(
             EventKind.LIFECYCLE,
             None,
             event="rolled_back",
-            version=st["from_version"],
-            slot=from_slot,
-            automatic=True,
+            version=self.version(back_to),
+            slot=back_to,
+            from_version=failed_version,
+            automatic=stage is not None,
         )
-        return UpdateResult(UpdateOutcome.ROLLED_BACK, from_slot, st["from_version"], result.detail)
+        return self._result(
+            UpdateOutcome.ROLLED_BACK if stage is None else UpdateOutcome.FAILED, reason
+        )
 
+    # -- recovery at start ------------------------------------------------------------------------
     def recover(self) -> UpdateResult | None:
-        """At boot: finish an update a crash interrupted between switch and confirmation."""
-        if self._read_state().get("state") != "switched":
-            return None
-        return self._confirm_or_roll_back()
+        """At every start: clean up and finish what a crash or power cut interrupted.
 
-    def rollback(self) -> UpdateResult:
-        """Switch back to the other slot on request (remote command ``rollback``)."""
-        other = self.inactive_slot()
-        version = self.version(other)
-        if version is None:
-            raise ConfigError(f"slot {other} holds no version to roll back to")
-        previous = self.version()
-        self._point_current(other)
-        self._write_state(state="idle", previous_slot=self.inactive_slot())
-        self._emit(
-            EventKind.LIFECYCLE,
-            None,
-            event="rolled_back",
-            version=version,
-            slot=other,
-            from_version=previous,
-            automatic=False,
-        )
-        return UpdateResult(
-            UpdateOutcome.ROLLED_BACK, other, version, f"rolled back from {previous}"
-        )
+        Cheap (no health check runs here), so it fits before the watchdog counts. Returns
+        None when there was nothing to finish, or when another process is updating."""
+        with update_lock(self.root, wait=False) as locked:
+            if not locked:
+                return None
+            before = self.record()
+            after = self._recover_locked(before)
+            if after == before:
+                return None
+            outcome = {
+                UpdateState.PROBATION: UpdateOutcome.ON_PROBATION,
+                UpdateState.IDLE: UpdateOutcome.FAILED
+                if before.state is UpdateState.CHECKING
+                else UpdateOutcome.ROLLED_BACK,
+            }.get(after.state, UpdateOutcome.REFUSED)
+            return self._result(outcome, f"recovered from {before.state.value}")
 
+    def _recover_locked(self, rec: UpdateRecord) -> UpdateRecord:
+        self._clean_staging()
+        if rec.state is UpdateState.CHECKING:
+            # cut off during its check: ``current`` never moved; the update is abandoned
+            rec = self._write(rec.but(state=UpdateState.IDLE))
+            return self._failed(
+                rec,
+                "health_check",
+                "interrupted during its health check (power loss or restart): not installed, "
+                "send the update again",
+                to_version=rec.to_version,
+            )
+        if rec.state is UpdateState.ROLLING_BACK and rec.back_to is not None:
+            self._point_current(rec.back_to)
+            return self._write(
+                rec.but(state=UpdateState.IDLE, back_to=None, changed_at=self._clock())
+            )
+        if rec.state is UpdateState.PROBATION and rec.to_slot is not None:
+            if self.active_slot() != rec.to_slot:
+                self._point_current(rec.to_slot)  # checked, recorded, switch cut off: finish it
+                rec = self._write(rec.but(changed_at=self._clock()))
+            if rec.probation_s <= 0:  # no probation asked for: it passed its check
+                self._confirm_locked(rec, "health check passed before the interruption")
+                return self.record()
+        return rec
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    if path.is_dir():
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
-            h.update(str(f.relative_to(path)).encode())
-            h.update(f.read_bytes())
-    else:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(65536), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    def _clean_staging(self) -> None:
+        """Remove copies an interrupted install left, and recreate a slot it had moved away."""
+        slots = self.root / "slots"
+        for leftover in [*slots.glob(".install-*"), *slots.glob(".old-*")]:
+            shutil.rmtree(leftover, ignore_errors=True)
+        for s in SLOTS:
+            (slots / s).mkdir(exist_ok=True)
 
+    # -- rollback on request ----------------------------------------------------------------------
+    def rollback(self, *, issued_at: datetime | None = None) -> UpdateResult:
+        """Switch to the other slot if it holds a known good version that passes its check.
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        ``issued_at`` (a remote command): refused when the software changed after it was
+        issued -- the request was made about a state that is gone."""
+        with update_lock(self.root, wait=False) as locked:
+            if not locked:
+                return self._result(
+                    UpdateOutcome.REFUSED, "another update or rollback is in progress"
+                )
+            rec = self._recover_locked(self.record())
+            if issued_at is not None and issued_at.tzinfo is None:
+                issued_at = issued_at.replace(tzinfo=UTC)
+            if issued_at is not None and rec.changed_at:
+                changed = datetime.fromtimestamp(rec.changed_at, UTC)
+                if issued_at < changed:
+                    return self._result(
+                        UpdateOutcome.REFUSED,
+                        f"issued {issued_at.isoformat(timespec='seconds')}, before the software "
+                        f"last changed ({changed.isoformat(timespec='seconds')}): "
+                        "no longer applies",
+                    )
+            target = self.inactive_slot()
+            version = self.version(target)
+            if version is None:
+                return self._result(
+                    UpdateOutcome.REFUSED, f"slot {target} holds no version to roll back to"
+                )
+            if self.known_good(rec).get(target) != version:
+                return self._result(
+                    UpdateOutcome.REFUSED,
+                    f"slot {target} holds {version}, which is not known good on this terminal "
+                    "(it never passed its probation): not switching to it",
+                )
+            check = self.health_check(self.slot_dir(target))
+            if not check.ok:
+                self._failed(rec, "rollback_check", check.detail, to_version=version)
+                return self._result(
+                    UpdateOutcome.REFUSED, f"{version} failed its health check: {check.detail}"
+                )
+            if rec.state is UpdateState.PROBATION:  # an update on probation is abandoned
+                rec = self._write(
+                    rec.but(
+                        last_failure=UpdateFailure(
+                            self._clock(), rec.to_version, "probation", "rolled back on request"
+                        )
+                    )
+                )
+            return self._roll_back_locked(rec, target, None, f"rolled back to {version}")
+
+    # -- status -----------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        rec = self.record()
+        active = self.active_slot()
+        failure = rec.last_failure
+        return {
+            "active_slot": active,
+            "running": self.version(active),
+            "slots": {s: self.version(s) for s in SLOTS},
+            "known_good": self.known_good(rec),
+            "state": rec.state.value,
+            "to_version": rec.to_version if rec.state is not UpdateState.IDLE else None,
+            "probation_s": rec.probation_s if rec.state is UpdateState.PROBATION else None,
+            "last_failure": None
+            if failure is None
+            else {
+                "code": FAILED,
+                "at": datetime.fromtimestamp(failure.at, UTC).isoformat(timespec="seconds"),
+                "to_version": failure.to_version,
+                "stage": failure.stage,
+                "reason": failure.reason,
+            },
+        }

@@ -6,7 +6,9 @@
 re_sign_on     ``runtime.sign_on()``; fails unless the host answers 00
 settle         ``runtime.settle()``; fails with the catalog code when it does not balance
 reprint        ``print_queue.reprint_last(copy=args.copy)``; fails when nothing printed yet
-rollback       ``updater.rollback()`` (two-slot update)
+rollback       ``updater.rollback(issued_at=)`` (two-slot update): only to the other slot's
+               version if it is known good and passes its health check, and only if
+               the software has not changed since the command was issued; else failed
 reboot         ``reboot()`` scheduled ``reboot_delay`` s later, so the acknowledgement is
                stored first (the supervisor restarts the runtime, which resumes its work)
 update_config  ``update_config(args)``, supplied by the runtime; returns a short detail
@@ -26,7 +28,7 @@ from typing import Any, Protocol
 
 from posguard.terminal.agent.commands import Command, CommandName, Handler
 from posguard.terminal.printer.queue import PrintQueue
-from posguard.terminal.update import SlotUpdater
+from posguard.terminal.update import SlotUpdater, UpdateOutcome
 
 
 class CommandFailedError(Exception):
@@ -109,8 +111,11 @@ def command_handlers(
 
     if updater is not None:
 
-        def rollback(cmd: Command) -> str:
-            result = updater.rollback()
+        async def rollback(cmd: Command) -> str:
+            # the health check of the target runs in a thread: the loop keeps beating
+            result = await asyncio.to_thread(updater.rollback, issued_at=cmd.issued_at)
+            if result.outcome is not UpdateOutcome.ROLLED_BACK:
+                raise CommandFailedError(f"rollback refused: {result.detail}")
             return f"slot {result.active_slot} now runs {result.version}"
 
         handlers[CommandName.ROLLBACK] = rollback

@@ -287,8 +287,15 @@ class TerminalService:
         raise TimeoutError
 
     async def run_doctor(self) -> list[CheckReport]:
-        """Every ``terminal doctor`` check against this terminal's own configuration."""
-        return await arun_all(DoctorConfig(terminal=self.cfg.terminal, printer=self.cfg.printer))
+        """Every ``terminal doctor`` check against this terminal's own configuration; the ISO
+        echo carries a MAC under the running session's key, as a sale does."""
+        return await arun_all(
+            DoctorConfig(
+                terminal=self.cfg.terminal,
+                printer=self.cfg.printer,
+                mac_keys=self.terminal.mac_key_for,
+            )
+        )
 
     async def serve(self, heartbeat: Heartbeat, reason: StartReason) -> int:
         """Resume, then run until SIGTERM / SIGINT or a reboot command; returns the exit code."""

@@ -62,6 +62,8 @@ def test_batch_lands_the_good_events_and_explains_each_bad_one(api: Api) -> None
     assert "not the merchant" in outcome[5][1]
     assert "clear card number" in outcome[6][1]
     assert _count(api) == 2
+    # what the terminal may forget: stored or already stored; a refused event stays with it
+    assert body["confirmed"] == [[1, 1], [6, 6]]
 
 
 def test_unknown_or_wrong_credential_is_401_and_revoked_is_403(api: Api) -> None:
@@ -134,7 +136,13 @@ def test_a_body_over_the_byte_limit_is_refused_before_it_is_parsed(api: Api) -> 
 def test_an_empty_batch_stores_nothing_and_says_so(api: Api) -> None:
     r = api.client.post("/api/v1/ingest/batch", json={"events": []}, headers=api.as_terminal("T1"))
     assert r.status_code == 200
-    assert r.json() == {"stored": 0, "duplicate": 0, "rejected": 0, "results": []}
+    assert r.json() == {
+        "stored": 0,
+        "duplicate": 0,
+        "rejected": 0,
+        "results": [],
+        "confirmed": [],
+    }
 
 
 def test_health_readiness_and_metrics(api: Api) -> None:

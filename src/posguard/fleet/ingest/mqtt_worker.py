@@ -69,11 +69,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.common.errors import EventError
+from posguard.common.event_ack import ack_payload, seq_ranges
 from posguard.common.event_batch import ParsedEvent, parse_events, parse_events_json
 from posguard.common.events import MAX_EVENT_BYTES
 from posguard.fleet.clock import Clock, SystemClock
 from posguard.fleet.db.models import Command
 from posguard.fleet.ingest.store import EventResult, EventStore, Outcome
+from posguard.fleet.ingest.store import settled as is_settled
 from posguard.fleet.metrics import COMMANDS_SENT, MQTT_MALFORMED
 from posguard.fleet.repo.commands import (
     CommandStatus,
@@ -123,6 +125,30 @@ class WorkerStats:
     duplicate: int = 0
     refused: int = 0
     malformed: int = 0
+    confirmed: int = 0
+    """Seqs confirmed back to their terminals (stored or duplicate)."""
+
+
+Settled = dict[tuple[str, str], list[int]]
+"""(merchant_id, terminal_id) -> the seqs a store call settled for that terminal."""
+
+
+def _settle(
+    settled: Settled,
+    parsed: list[ParsedEvent | EventError],
+    start: int,
+    results: list[EventResult],
+) -> None:
+    """Add to ``settled`` the events of ``results`` (of ``parsed[start:]``) the fleet now holds
+    (:func:`~posguard.fleet.ingest.store.settled`)."""
+    for r in results:
+        if not is_settled(r):
+            continue
+        event = parsed[start + r.index]
+        assert not isinstance(event, EventError)
+        assert r.terminal_id is not None
+        assert r.seq is not None
+        settled.setdefault((event[0]["merchant_id"], r.terminal_id), []).append(r.seq)
 
 
 def split_topic(topic: str, root: str = TOPIC_ROOT) -> tuple[str, str] | None:
@@ -413,15 +439,29 @@ class MqttIngestWorker:
         acknowledges what it stored before going."""
         store = asyncio.ensure_future(asyncio.to_thread(self._handle, batch))
         try:
-            stored = await asyncio.shield(store)
+            settled = await asyncio.shield(store)
         except asyncio.CancelledError:
-            if await store:
+            settled = await store
+            if settled is not None:
+                self._confirm(client, settled)
                 self._ack(client, batch)
             raise
-        if not stored:
+        if settled is None:
             raise _StoreFailedError(len(batch))
         self._store_backoff = 0.5
+        self._confirm(client, settled)
         self._ack(client, batch)
+
+    def _confirm(self, client: aiomqtt.Client, settled: Settled) -> None:
+        """Tell each terminal which of its seqs are now settled (stored, or stored before), on
+        ``{root}/{merchant}/{terminal}/acks`` at QoS 1, after the commit and before the PUBACKs.
+        Not awaited: paho sends it in order with the PUBACKs. Lost (a crash, a broker restart),
+        the terminal resends those events after its timeout and gets them confirmed then."""
+        paho = client._client
+        for (merchant_id, terminal_id), seqs in settled.items():
+            topic = f"{self.topic_root}/{merchant_id}/{terminal_id}/acks"
+            paho.publish(topic, ack_payload(terminal_id, seq_ranges(seqs)), qos=1)
+            self.stats.confirmed += len(seqs)
 
     @staticmethod
     def _ack(client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
@@ -473,10 +513,11 @@ class MqttIngestWorker:
                 return None
         return parsed
 
-    def _handle(self, batch: list[aiomqtt.Message]) -> bool:
-        """Decode and store a batch; False when the store failed with a database error. Only a
-        batch whose store call returned is counted (stats and malformed metrics), so one that
-        failed counts once, when it is delivered again."""
+    def _handle(self, batch: list[aiomqtt.Message]) -> Settled | None:
+        """Decode and store a batch; the seqs it settled per (merchant, terminal), or None when
+        the store failed with a database error. Only a batch whose store call returned is
+        counted (stats and malformed metrics), so one that failed counts once, when it is
+        delivered again."""
         plain: list[ParsedEvent | EventError] = []
         objs: list[dict[str, Any]] = []
         received = 0
@@ -501,16 +542,16 @@ class MqttIngestWorker:
         if objs:
             plain.extend(parse_events(objs))
         results: list[EventResult] = []
+        settled: Settled = {}
         if plain:
             try:
                 # at most batch_max events a store call, however many each message carried
-                results = [
-                    r
-                    for i in range(0, len(plain), self.batch_max)
-                    for r in self.store.store_parsed(
-                        plain[i : i + self.batch_max], transport="mqtt"
+                for start in range(0, len(plain), self.batch_max):
+                    part = self.store.store_parsed(
+                        plain[start : start + self.batch_max], transport="mqtt"
                     )
-                ]
+                    results.extend(part)
+                    _settle(settled, plain, start, part)
             except SQLAlchemyError as exc:
                 # the database is down: the batch stays unacknowledged and the broker delivers
                 # it again (a part an earlier call stored is then a duplicate)
@@ -520,7 +561,7 @@ class MqttIngestWorker:
                     events=len(plain),
                     messages=len(batch),
                 )
-                return False
+                return None
         self.stats.received += received
         self.stats.malformed += len(dropped)
         for reason in dropped:
@@ -542,7 +583,7 @@ class MqttIngestWorker:
                 log.info(
                     "fleet.mqtt.refused", terminal_id=r.terminal_id, seq=r.seq, reason=r.reason
                 )
-        return True
+        return settled
 
     def _claim(self) -> list[tuple[str, dict[str, Any]]]:
         assert self.sessions is not None

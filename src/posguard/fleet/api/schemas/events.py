@@ -44,3 +44,7 @@ class BatchResultPublic(BaseModel):
     duplicate: int
     rejected: int
     results: list[IngestResultPublic]
+    confirmed: list[tuple[int, int]] = Field(
+        description="Inclusive [first, last] seq ranges the fleet holds (stored or duplicate): "
+        "the terminal may forget these events; a rejected one is not confirmed."
+    )

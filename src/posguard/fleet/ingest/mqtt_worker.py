@@ -192,7 +192,7 @@ def decode(
         return [], [oversize]
     try:
         obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return [], ["not_json"]
     merchant_id, terminal_id = where
     if isinstance(obj, dict):

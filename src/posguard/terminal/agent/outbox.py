@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from posguard.common.errors import ConfigError, EventError, PosguardError
 from posguard.common.event_ack import seq_ranges
-from posguard.common.events import Event, EventKind, parse_event
+from posguard.common.events import MAX_EVENT_BYTES, Event, EventKind, parse_event
 from posguard.common.validation import field_path
 from posguard.terminal.storage import guarded_write, open_durable
 
@@ -131,7 +131,12 @@ class Outbox:
                     f"{field_path(e['loc'], 'event')}: {e['msg']}" for e in exc.errors()
                 )
                 raise EventError(f"invalid event: {parts}", kind=kind.value, code=code) from exc
-            db.execute("UPDATE outbox SET body=? WHERE seq=?", (event.model_dump_json(), seq))
+            body = event.model_dump_json()
+            if len(body.encode()) > MAX_EVENT_BYTES:  # the fleet would refuse it on every path
+                raise EventError(
+                    f"invalid event: larger than {MAX_EVENT_BYTES} bytes", kind=kind.value
+                )
+            db.execute("UPDATE outbox SET body=? WHERE seq=?", (body, seq))
             self._trim(db)
         for listener in list(self._listeners):
             listener()

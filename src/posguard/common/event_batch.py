@@ -60,10 +60,10 @@ _LARGE_DATA: Final = MAX_EVENT_BYTES // 4 - 1024
 class EventFields(TypedDict):
     """A valid event's fields as plain values (``v``, ``code``, ``data`` may be absent)."""
 
-    v: NotRequired[Annotated[int, Field(ge=1, le=SCHEMA_VERSION)]]
+    v: NotRequired[Annotated[int, Field(ge=1, le=SCHEMA_VERSION, strict=True)]]
     terminal_id: Annotated[str, Field(pattern=_ID_RE)]
     merchant_id: Annotated[str, Field(pattern=_ID_RE)]
-    seq: Annotated[int, Field(ge=0, lt=2**63)]
+    seq: Annotated[int, Field(ge=0, lt=2**63, strict=True)]
     ts: AwareDatetime
     kind: EventKind
     code: NotRequired[Annotated[str, Field(pattern=_CODE_RE.pattern)] | None]

@@ -126,10 +126,11 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    v: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
+    # strict: a JSON true or 1.0 is not a number here, as the published schema says
+    v: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION, strict=True)
     terminal_id: Annotated[str, Field(pattern=_ID_RE)]
     merchant_id: Annotated[str, Field(pattern=_ID_RE)]
-    seq: Annotated[int, Field(ge=0, lt=2**63)]
+    seq: Annotated[int, Field(ge=0, lt=2**63, strict=True)]
     ts: datetime
     kind: EventKind
     code: str | None = None

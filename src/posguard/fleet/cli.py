@@ -73,7 +73,13 @@ def serve(
 
     from posguard.fleet.api.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        **settings.uvicorn_proxy_options(),
+    )
 
 
 @app.command("mqtt-worker")

@@ -74,7 +74,12 @@ def _run_worker(settings: FleetSettings, sock: socket.socket, log_level: str) ->
     from posguard.fleet.api.app import create_app
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops us with SIGTERM
-    config = uvicorn.Config(create_app(settings), log_level=log_level, access_log=False)
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level=log_level,
+        access_log=False,
+        **settings.uvicorn_proxy_options(),
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

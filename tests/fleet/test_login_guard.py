@@ -43,7 +43,7 @@ def test_a_success_forgets_earlier_failures(api: Api) -> None:
 
 
 def _served(db: FleetDB, clock: FakeClock, trusted: list[str]) -> Iterator[str]:
-    """The fleet app behind a real uvicorn on 127.0.0.1 with ``trusted_proxies``, as serve runs it."""
+    """The fleet app behind a real uvicorn on 127.0.0.1 with ``trusted_proxies``, as served."""
     import threading
 
     import uvicorn

@@ -150,7 +150,7 @@ def test_an_empty_batch_stores_nothing_and_says_so(api: Api) -> None:
 
 
 def test_health_readiness_and_metrics(api: Api) -> None:
-    assert api.client.get("/healthz").json() == {"status": "ok"}
+    assert api.client.get("/healthz").json() == {"status": "ok", "database": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["schema"] == "0002"  # the newest migration

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from posguard.common.errors import ConfigError
 from posguard.fleet.config import FleetSettings
 
 app = typer.Typer(help="The fleet service / 终端管理服务.", no_args_is_help=True)
@@ -65,6 +66,8 @@ def serve(
 ) -> None:
     """Serve the fleet API (uvicorn) with the diagnosis loop / 启动API服务."""
     settings = _settings(db, diagnosis_in_process=False if no_diagnosis else None)
+    _require_usable_database(settings)
+    _check_port(port)
     if workers > 1:
         from posguard.fleet.serve import serve_processes
 
@@ -72,14 +75,28 @@ def serve(
     import uvicorn
 
     from posguard.fleet.api.app import create_app
+    from posguard.fleet.serve import listening_socket
 
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level="info",
-        **settings.uvicorn_proxy_options(),
+    sock = listening_socket(host, port)  # a busy or forbidden port: one line, before anything
+    config = uvicorn.Config(
+        create_app(settings), log_level="info", **settings.uvicorn_proxy_options()
     )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _check_port(port: int) -> None:
+    if not 0 <= port <= 65_535:
+        raise ConfigError(f"--port {port}: a TCP port is 0 to 65535")
+
+
+def _require_usable_database(settings: FleetSettings) -> None:
+    """Refuse to start on a database the service cannot use, in one line with the fix."""
+    from posguard.fleet.db.check import check_database
+
+    url = settings.database_url
+    state = check_database(url)
+    if not state.ok:
+        raise ConfigError(state.line(url))
 
 
 @app.command("mqtt-worker")
@@ -108,6 +125,7 @@ def mqtt_worker(
     from posguard.fleet.ingest.mqtt_worker import MqttIngestWorker
 
     settings = _settings(db, mqtt_host=broker, mqtt_port=broker_port)
+    _require_usable_database(settings)
     ctx = FleetContext.build(settings)
     worker = MqttIngestWorker(
         ctx.store,
@@ -146,8 +164,11 @@ def create_user(
     ] = "",
 ) -> None:
     """Create an API user (password hashed with argon2) / 创建用户."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from posguard.fleet.db.engine import make_engine, make_sessionmaker
-    from posguard.fleet.repo.users import Role
+    from posguard.fleet.db.models import Merchant
+    from posguard.fleet.repo.users import Role, get_user
     from posguard.fleet.repo.users import create_user as create
 
     if len(password) < 10:
@@ -156,9 +177,15 @@ def create_user(
         role_ = Role(role)
     except ValueError as exc:
         raise typer.BadParameter("admin, ops or merchant", param_hint="--role") from exc
-    engine = make_engine(_settings(db).database_url)
+    settings = _settings(db)
+    _require_usable_database(settings)
+    engine = make_engine(settings.database_url)
     try:
         with make_sessionmaker(engine).begin() as session:
+            if merchant is not None and session.get(Merchant, merchant) is None:
+                raise ConfigError(f"--merchant {merchant}: no such merchant in the fleet")
+            if get_user(session, username=username) is not None:
+                raise ConfigError(f"user {username} exists already")
             create(
                 session,
                 username=username,
@@ -168,7 +195,9 @@ def create_user(
                 now=datetime.now(UTC),
             )
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--merchant") from exc
+        raise ConfigError(f"--merchant: {exc}") from exc
+    except SQLAlchemyError as exc:  # never the statement: it holds the new password's hash
+        raise ConfigError(f"user {username} not created: {type(exc).__name__}") from None
     finally:
         engine.dispose()
     typer.echo(f"user {username} ({role_.value}) created")

@@ -6,30 +6,38 @@ import os
 
 from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from posguard.fleet.api.deps import Ctx
+from posguard.fleet.context import FleetContext
+from posguard.fleet.db.check import DatabaseState, check_database
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+def healthz(ctx: Ctx) -> dict[str, str]:
+    """The process is up (always 200: restarting it would not help a database), and the
+    database's state in one word (``ok`` or ``unavailable``; ``/readyz`` says why)."""
+    return {"status": "ok", "database": "ok" if _state(ctx).ok else "unavailable"}
 
 
-@router.get("/readyz", responses={503: {"description": "database not reachable or not migrated"}})
+@router.get(
+    "/readyz",
+    responses={503: {"description": "database unreachable, not migrated, behind or read-only"}},
+)
 def readyz(ctx: Ctx, response: Response) -> dict[str, str]:
-    """The database answers and carries the fleet schema."""
-    try:
-        with ctx.engine.connect() as conn:
-            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except SQLAlchemyError as exc:
+    """Ready for traffic: the database answers, carries this version's schema and can be
+    written. 503 otherwise, saying what is wrong and what to run, so a load balancer stops
+    sending traffic here."""
+    state = _state(ctx)
+    if not state.ok:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"status": "unavailable", "detail": type(exc).__name__}
-    return {"status": "ready", "schema": str(version)}
+        return {"status": "unavailable", "detail": f"{state.problem}; {state.fix}"}
+    return {"status": "ready", "schema": str(state.schema)}
+
+
+def _state(ctx: FleetContext) -> DatabaseState:
+    return check_database(ctx.settings.database_url, ctx.engine)
 
 
 @router.get("/metrics", response_class=Response)

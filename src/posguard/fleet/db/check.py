@@ -93,7 +93,8 @@ def check_database(url: str, engine: Engine | None = None) -> DatabaseState:
                 )
             writable = _writable(conn)
     except SQLAlchemyError as exc:
-        reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).splitlines()[0]
+        orig = getattr(exc, "orig", None)
+        reason = str(orig if orig is not None else exc).splitlines()[0]
         return DatabaseState(False, problem=f"cannot connect ({reason})", fix="check --db")
     finally:
         if own:

@@ -37,12 +37,15 @@ the group. On stop, ``run`` lets a store already running finish and acknowledges
 batching, unsubscribes, and stores and acknowledges whatever the broker still delivers until it
 has been quiet for a moment, so a stopped worker leaves nothing it received unstored.
 
-Not guaranteed: a worker that dies (or stops while the database is down) with unacknowledged
-messages gets them back only if it reconnects with the same ``client_id`` within
-``session_expiry_s``; with the default random id they are dropped when the session expires. The
-broker still drops QoS 1 messages queued beyond its per-client limit (Mosquitto
-``max_queued_messages``) for a worker that falls behind or is away, and a database error that
-repeats for one batch (not an outage) holds that worker's session back until it is fixed.
+Confirmation: after a batch's store call returns, and before its PUBACKs, the worker publishes
+to each terminal whose events it settled (stored now, or stored before) the seq ranges on
+``posguard/v1/{merchant}/{terminal}/acks`` at QoS 1 (:mod:`posguard.common.event_ack`). The
+terminal's agent keeps every event until then and resends what stays unconfirmed, so what the
+broker loses is not lost: a worker that dies with unacknowledged messages (they come back only
+if it reconnects with the same ``client_id`` within ``session_expiry_s``), messages Mosquitto
+drops beyond ``max_queued_messages``, a broker restart. A refused event is not confirmed (a
+terminal not yet registered keeps its events). A database error that repeats for one batch
+(not an outage) still holds that worker's session back until it is fixed.
 
 With ``dispatch_commands`` the worker also publishes pending remote commands to
 ``posguard/v1/{merchant}/{terminal}/commands`` (QoS 1). Each command is claimed by one

@@ -167,7 +167,7 @@ def run(quick: bool = False) -> list[Result]:
             "events/s",
             baseline=puback,
             baseline_name="PUBACK-only drain (the agent before confirmation), same run",
-            note="no faults: the cost of confirmation; what it buys: tests/e2e/test_mqtt_delivery.py",
+            note="no faults: the cost of confirmation (what it buys: tests/e2e)",
         )
     ]
 

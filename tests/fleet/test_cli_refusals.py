@@ -78,7 +78,7 @@ def test_a_never_migrated_file_is_refused_with_the_command_to_run(
 
 def test_a_read_only_or_outdated_database_is_not_usable(migrated: str, tmp_path: Path) -> None:
     path = migrated.removeprefix("sqlite:///")
-    read_only = check_database(f"sqlite:///file:{path}?mode=ro&uri=true")
+    read_only = check_database(f"sqlite:///file:{path}?mode=ro&uri=true", probe_write=True)
     assert (read_only.ok, read_only.problem) == (False, "read-only")
     engine = make_engine(migrated)
     with engine.begin() as conn:

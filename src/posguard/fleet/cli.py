@@ -94,7 +94,7 @@ def _require_usable_database(settings: FleetSettings) -> None:
     from posguard.fleet.db.check import check_database
 
     url = settings.database_url
-    state = check_database(url)
+    state = check_database(url, probe_write=True)
     if not state.ok:
         raise ConfigError(state.line(url))
 

@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from posguard.fleet.db.engine import make_engine
-from posguard.fleet.db.migrate import alembic_config
 
 
 @dataclass(frozen=True)
@@ -43,12 +41,23 @@ class DatabaseState:
 @cache
 def head_revision() -> str:
     """The newest migration shipped with this code."""
+    # imported here, not at the top: alembic is not needed to serve, and API workers start
+    # (and restart) faster without it
+    from alembic.script import ScriptDirectory
+
+    from posguard.fleet.db.migrate import alembic_config
+
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     return str(head)
 
 
-def check_database(url: str, engine: Engine | None = None) -> DatabaseState:
-    """Look at the database behind ``url`` (through ``engine`` when one is open already)."""
+def check_database(
+    url: str, engine: Engine | None = None, *, probe_write: bool = False
+) -> DatabaseState:
+    """Look at the database behind ``url`` (through ``engine`` when one is open already).
+    ``probe_write``: on SQLite also try a write (and undo it), which waits while another
+    process writes: for a start-up check, not for a health probe answered every few seconds
+    (that one relies on the file's and folder's permissions)."""
     migrate = f"run `posguard fleet migrate --db {url}`"
     try:
         parsed = make_url(url)
@@ -91,7 +100,7 @@ def check_database(url: str, engine: Engine | None = None) -> DatabaseState:
                     problem=f"schema {version}, this version needs {head_revision()}",
                     fix=migrate,
                 )
-            writable = _writable(conn)
+            writable = _writable(conn, probe_write)
     except SQLAlchemyError as exc:
         orig = getattr(exc, "orig", None)
         reason = str(orig if orig is not None else exc).splitlines()[0]
@@ -106,13 +115,15 @@ def check_database(url: str, engine: Engine | None = None) -> DatabaseState:
     return DatabaseState(True, schema=str(version))
 
 
-def _writable(conn: object) -> bool:
+def _writable(conn: object, probe_write: bool) -> bool:
     """Whether this connection may write: SQLite tries a write and undoes it, PostgreSQL
     says whether the session is read-only (a standby, a read-only role default)."""
     from sqlalchemy import Connection
 
     assert isinstance(conn, Connection)
     if conn.dialect.name == "sqlite":
+        if not probe_write:
+            return True
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:  # a write that changes nothing, undone: a read-only file refuses even this

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -70,6 +72,9 @@ _BIN_TABLE: tuple[tuple[Brand, int, int, int, frozenset[int]], ...] = (
 _PAN_RE = re.compile(r"^[0-9]{12,19}$")
 # A run of 12-19 digits, optionally split by single spaces or dashes, not inside a longer number.
 _PAN_IN_TEXT = re.compile(r"(?<![0-9])(?:[0-9][ -]?){11,18}[0-9](?![0-9])")
+# A run of digits with up to 3 group separators between them (see pan_candidates).
+_RUN_IN_TEXT = re.compile(r"[0-9](?:[\s\-._/\\]{0,3}[0-9])*")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def luhn_valid(pan: str) -> bool:
@@ -152,14 +157,62 @@ def plausible_pan(digits: str) -> bool:
     return False
 
 
+def pan_text(text: str) -> str:
+    """``text`` the way card numbers are looked for in it: NFKC (full-width digits become
+    ASCII), every other Unicode decimal digit as its ASCII digit, format characters (zero-width
+    space and joiners, word joiner, BOM) removed, any other space as a plain space.
+
+    >>> pan_text("６２１２\u200b3456")
+    '62123456'
+    """
+    if text.isascii():
+        return text
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFKC", text):
+        if ch.isascii():
+            out.append(ch)
+        elif (digit := unicodedata.decimal(ch, None)) is not None:
+            out.append(str(digit))
+        elif unicodedata.category(ch) == "Cf":
+            continue
+        else:
+            out.append(" " if ch.isspace() else ch)
+    return "".join(out)
+
+
+def pan_candidates(text: str) -> Iterator[str]:
+    """Every digit string in ``text`` that could be a card number written in groups: runs of
+    digits with up to 3 separators (whitespace, ``-``, ``.``, ``_``, ``/``, ``\\``) between
+    them, after :func:`pan_text`; from each run, the joined digits of every sequence of whole
+    groups 12 to 19 digits long. A longer unbroken number is none (an id, not a card).
+
+    >>> list(pan_candidates("ref 4111.1111/1111_1111 x"))
+    ['411111111111', '4111111111111111', '111111111111']
+    """
+    for m in _RUN_IN_TEXT.finditer(pan_text(text)):
+        if len(m.group()) < 12:
+            continue
+        groups = _DIGITS.findall(m.group())
+        for i in range(len(groups)):
+            digits = ""
+            for group in groups[i:]:
+                digits += group
+                if len(digits) > 19:
+                    break
+                if len(digits) >= 12:
+                    yield digits
+
+
 def contains_pan(text: str) -> bool:
-    """True when ``text`` holds something that plausibly is a clear card number.
+    """True when ``text`` holds something that plausibly is a clear card number, however its
+    groups are separated (:func:`pan_candidates`).
 
     >>> contains_pan("card 4111 1111 1111 1111"), contains_pan("mid 898310048161234")
     (True, False)
+    >>> contains_pan("４１１１\u200b1111  1111_1111")
+    True
     """
-    runs = (re.sub(r"[ -]", "", m.group(0)) for m in _PAN_IN_TEXT.finditer(text))
-    return any(plausible_pan(digits) for digits in runs)
+    return any(plausible_pan(digits) for digits in pan_candidates(text))
 
 
 @dataclass(frozen=True, slots=True)

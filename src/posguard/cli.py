@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from posguard import __version__
+from posguard.common.errors import PosguardError
 
 # (sub-command, module holding `app`). One line per face; keep sorted by name.
 FACES: tuple[tuple[str, str], ...] = (
@@ -52,7 +53,17 @@ app.command("demo")(import_module("posguard.sim.demo_cli").demo)
 
 
 def main() -> None:
-    app()
+    """Run the CLI. A refusal (bad configuration, a busy or impossible port, a database the
+    command cannot use) is one line on stderr and exit status 2, never a traceback."""
+    try:
+        app()
+    except PosguardError as exc:
+        typer.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+        raise SystemExit(2) from None
+    except OSError as exc:  # the system refused (a port in use, a folder not writable, ...)
+        where = f" ({exc.filename})" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

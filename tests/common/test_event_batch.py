@@ -71,8 +71,8 @@ def test_each_bad_event_is_refused_with_its_own_reason_and_the_rest_pass() -> No
         _event(5, data={"rows": [{"pan": int(PAN)}]}),
         _event(6, data={"x": "\u0001" + PAN}),  # behind a \\u escape in the JSON text
         _event(7, data={"x": "终端" + PAN}),  # right after non-ASCII text
-        _event(8, data={"amount": float(PAN)}),  # a float is not scanned
-        _event(9, data={PAN: 1}),  # nor is a key
+        _event(8, data={"amount": float(PAN)}),  # a card number written as a float
+        _event(9, data={PAN: 1}),  # or as a key
         _event(10, data={"rrn": "412345678901", "mid": "898310048161234"}),
         _event(11, data={"v": float("nan")}),
         json.dumps(_event(12)).encode(),
@@ -88,8 +88,8 @@ def test_each_bad_event_is_refused_with_its_own_reason_and_the_rest_pass() -> No
             continue  # NaN: refused here, see below
         assert verdicts[k] == _alone(item), k
     assert [v[0] for v in verdicts] == [
-        "ok", "error", "error", "error", "error", "error", "error", "ok",
-        "ok", "ok", "error", "ok", "error", "ok", "error", "ok",
+        "ok", "error", "error", "error", "error", "error", "error", "error",
+        "error", "ok", "error", "ok", "error", "ok", "error", "ok",
     ]  # fmt: skip
     assert "data.note" in verdicts[3][1]
     assert "data.rows[0].pan" in verdicts[4][1]

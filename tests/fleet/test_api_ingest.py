@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -31,7 +33,9 @@ def test_bad_event_is_rejected_with_a_reason(api: Api) -> None:
     ev = event("T1", 1, kind="fault")  # a fault needs a code
     r = api.client.post("/api/v1/ingest", json=ev, headers=api.as_terminal("T1"))
     assert r.status_code == 422
-    assert "needs a catalog code" in r.json()["detail"]
+    (detail,) = r.json()["detail"]  # the documented 422 shape: a list saying where and what
+    assert detail["loc"] == ["body"]
+    assert "needs a catalog code" in detail["msg"]
     assert _count(api) == 0
 
 
@@ -62,6 +66,8 @@ def test_batch_lands_the_good_events_and_explains_each_bad_one(api: Api) -> None
     assert "not the merchant" in outcome[5][1]
     assert "clear card number" in outcome[6][1]
     assert _count(api) == 2
+    # what the terminal may forget: stored or already stored; a refused event stays with it
+    assert body["confirmed"] == [[1, 1], [6, 6]]
 
 
 def test_unknown_or_wrong_credential_is_401_and_revoked_is_403(api: Api) -> None:
@@ -134,7 +140,13 @@ def test_a_body_over_the_byte_limit_is_refused_before_it_is_parsed(api: Api) -> 
 def test_an_empty_batch_stores_nothing_and_says_so(api: Api) -> None:
     r = api.client.post("/api/v1/ingest/batch", json={"events": []}, headers=api.as_terminal("T1"))
     assert r.status_code == 200
-    assert r.json() == {"stored": 0, "duplicate": 0, "rejected": 0, "results": []}
+    assert r.json() == {
+        "stored": 0,
+        "duplicate": 0,
+        "rejected": 0,
+        "results": [],
+        "confirmed": [],
+    }
 
 
 def _newest_migration() -> str:
@@ -150,10 +162,73 @@ def _newest_migration() -> str:
 
 
 def test_health_readiness_and_metrics(api: Api) -> None:
-    assert api.client.get("/healthz").json() == {"status": "ok"}
+    assert api.client.get("/healthz").json() == {"status": "ok", "database": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["schema"] == _newest_migration()
     api.client.post("/api/v1/ingest", json=event("T1", 1), headers=api.as_terminal("T1"))
     text = api.client.get("/metrics").text
     assert 'posguard_fleet_events_total{outcome="stored",transport="http"}' in text
+
+
+def _chunked(data: bytes, size: int = 16_384) -> Iterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_an_event_over_64_kib_is_a_413_on_the_single_path_and_nothing_is_stored(
+    api: Api, chunked: bool
+) -> None:
+    body = json.dumps(event("T1", 1, data={"pad": "x" * 70_000})).encode()
+    headers = {**api.as_terminal("T1"), "Content-Type": "application/json"}
+    content: bytes | Iterator[bytes] = _chunked(body * 30) if chunked else body  # 2 MB chunked
+    r = api.client.post("/api/v1/ingest", content=content, headers=headers)
+    assert r.status_code == 413, r.text
+    assert _count(api) == 0
+
+
+def test_an_event_over_64_kib_in_a_batch_is_refused_and_the_rest_stored(api: Api) -> None:
+    events = [event("T1", 1), event("T1", 2, data={"pad": "x" * 70_000}), event("T1", 3)]
+    r = api.client.post(
+        "/api/v1/ingest/batch", json={"events": events}, headers=api.as_terminal("T1")
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [res["outcome"] for res in body["results"]] == ["stored", "rejected", "stored"]
+    assert "larger than 65536 bytes" in body["results"][1]["reason"]
+    assert body["confirmed"] == [[1, 1], [3, 3]]
+    assert _count(api) == 2
+
+
+@pytest.mark.parametrize("path", ["/api/v1/ingest", "/api/v1/ingest/batch"])
+def test_json_nested_thousands_deep_is_a_422_not_a_server_error(api: Api, path: str) -> None:
+    deep = "[" * 3000 + "]" * 3000
+    one = json.dumps(event("T1", 1, data={"x": 0})).replace('"x": 0', f'"x": {deep}')
+    body = one if path.endswith("/ingest") else '{"events": [' + one + "]}"
+    r = api.client.post(
+        path,
+        content=body.encode(),
+        headers={**api.as_terminal("T1"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert _count(api) == 0
+
+
+def test_the_schema_is_what_is_accepted_booleans_and_numbers_for_dates_are_not(api: Api) -> None:
+    r = api.client.post(
+        "/api/v1/ingest", json={**event("T1", 1), "seq": True}, headers=api.as_terminal("T1")
+    )
+    assert r.status_code == 422
+    r = api.client.get("/api/v1/events", params={"since": "0.5"}, headers=api.headers["admin"])
+    assert r.status_code == 422
+    r = api.client.get(
+        "/api/v1/events", params={"since": "2026-11-25T10:00:00Z"}, headers=api.headers["admin"]
+    )
+    assert r.status_code == 200
+    r = api.client.post(
+        "/api/v1/ingest",
+        content=b"\xff{not json",
+        headers={**api.as_terminal("T1"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422  # documented, where FastAPI alone answers an undocumented 400

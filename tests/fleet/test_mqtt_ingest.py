@@ -313,13 +313,19 @@ async def test_the_agents_batch_is_one_array_message_and_the_worker_stores_it_al
         await raw.subscribe(publish.events_topic("M01", tid), qos=1)
         pub = publish.MqttPublisher(*mqtt_broker, merchant_id="M01", terminal_id=tid)
         try:
-            assert await TelemetryAgent(box, pub, heartbeat_interval=None).drain_once() == 3
+            agent = TelemetryAgent(box, pub, heartbeat_interval=None)
+            assert await agent.drain_once() == 3
+            msg = await asyncio.wait_for(anext(aiext(raw)), 10)
+            with pytest.raises(TimeoutError):  # nothing else: the batch was that one message
+                await asyncio.wait_for(anext(aiext(raw)), 0.5)
+            await until(lambda: worker.stats.stored >= 3, timeout=20, interval=0.05)
+            # the worker confirms what it stored on the terminal's acks topic; only then does
+            # the terminal forget the events
+            await until(lambda: box.pending() == 0, timeout=10, what="the confirmation")
         finally:
             await pub.close()
-        msg = await asyncio.wait_for(anext(aiext(raw)), 10)
-        with pytest.raises(TimeoutError):  # nothing else: the batch was that one message
-            await asyncio.wait_for(anext(aiext(raw)), 0.5)
-        await until(lambda: worker.stats.stored >= 3, timeout=20, interval=0.05)
+        assert worker.stats.confirmed == 3
+        assert agent.state.confirmed == 3
     assert isinstance(msg.payload, bytes)
     body = json.loads(msg.payload)
     assert isinstance(body, list)

@@ -20,10 +20,16 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from posguard.common.event_ack import ack_payload
 from posguard.common.events import EventKind, parse_event
-from posguard.common.testing import free_port, write_self_signed_cert
+from posguard.common.testing import free_port, until, write_self_signed_cert
 from posguard.terminal.agent.outbox import Outbox
-from posguard.terminal.agent.publish import MqttPublisher, PublishError, events_topic
+from posguard.terminal.agent.publish import (
+    MqttPublisher,
+    PublishError,
+    acks_topic,
+    events_topic,
+)
 from posguard.terminal.agent.runner import TelemetryAgent
 from posguard.terminal.service import AgentSettings
 
@@ -118,10 +124,12 @@ async def test_events_reach_a_tls_broker_with_the_terminals_login(
         pub = _publisher(_settings(tls_broker, SECRET))
         assert await TelemetryAgent(box, pub, heartbeat_interval=None).drain_once() == 3
         await asyncio.wait_for(collector, 10)
+        assert box.pending() == 3  # kept until the fleet confirms, over the same TLS session
+        await fleet.publish(acks_topic(MID, TID), ack_payload(TID, [(1, 3)]), qos=1)
+        await until(lambda: box.pending() == 0, timeout=10, what="the confirmation")
         await pub.close()
     (batch,) = received  # the batch of 3 in one message, a JSON array
     assert [parse_event(e).seq for e in json.loads(batch)] == [1, 2, 3]
-    assert box.pending() == 0
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,10 @@ def test_bad_events_are_refused_and_leave_no_row_or_gap(tmp_path: Path) -> None:
         box.emit(EventKind.FAULT)
     with pytest.raises(EventError, match="not an event kind"):
         box.emit("explosion")
+    with pytest.raises(EventError, match="larger than 65536 bytes"):  # the fleet's limit
+        box.emit(EventKind.LIFECYCLE, note="x" * 70_000)
+    with pytest.raises(EventError, match="card number"):  # however it is written
+        box.emit(EventKind.TRANSACTION, card=["6212", "3456", "7890", "1232"])
     assert box.pending() == 0
     assert box.emit(EventKind.FAULT, "NET.READ_TIMEOUT").seq == 1  # rolled back: no gap
 

@@ -14,6 +14,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from posguard.common.event_ack import ack_payload
 from posguard.common.events import EventKind, parse_event
 from posguard.common.testing import free_port, until
 from posguard.terminal.agent.commands import CommandDispatcher, CommandName
@@ -24,6 +25,7 @@ from posguard.terminal.agent.publish import (
     HttpPublisher,
     MqttPublisher,
     PublishError,
+    acks_topic,
     commands_topic,
     events_topic,
     mqtt_payloads,
@@ -245,13 +247,19 @@ async def test_mqtt_events_arrive_on_the_terminal_topic_with_qos1(
         box.emit(EventKind.LIFECYCLE, event="boot")
         assert await agent.drain_once() == 1  # a batch of one: the plain object
         await asyncio.wait_for(collector, 10)
+        assert box.pending() == 4  # the broker's PUBACK is not the fleet storing them
+        # the fleet confirms 1-3 (stored), and says nothing of 4 yet
+        await fleet.publish(acks_topic(MID, tid), ack_payload(tid, [(1, 3)]), qos=1)
+        await until(lambda: box.pending() == 1, timeout=10)
+        assert agent.state.confirmed == 3
+        assert agent.unconfirmed == 1
         await pub.close()
     assert len(received) == 2
     assert isinstance(json.loads(received[0]), list)
     assert isinstance(json.loads(received[1]), dict)
     events = [parse_event(e) for r in received for e in _events(r)]
     assert [e.seq for e in events] == [1, 2, 3, 4]
-    assert box.pending() == 0
+    assert [e.seq for e in box.peek()] == [4]
 
 
 def test_mqtt_payloads_keep_order_and_stay_within_the_workers_limits() -> None:

@@ -34,32 +34,36 @@ from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError, with_co
 from pydantic_core import PydanticSerializationError, to_json
 from typing_extensions import TypedDict
 
-from posguard.card import contains_pan
+from posguard.card import pan_text, plausible_pan
 from posguard.common.errors import EventError
 from posguard.common.events import (
     _CODE_RE,
     _ID_RE,
     _NEEDS_CODE,
+    MAX_DATA_DEPTH,
+    MAX_EVENT_BYTES,
     SCHEMA_VERSION,
     EventKind,
     parse_event,
 )
 
-# a run of 12 or more digits, single spaces or dashes between them: every clear card number
-# that ``contains_pan`` can find lies inside one such run of the JSON text
-_DIGIT_RUN: Final = re.compile(r"[0-9](?:[ -]?[0-9]){11,}")
-# its superset, twice as fast to scan for: 12 or more digits, spaces and dashes from a digit
-_WIDE_RUN: Final = re.compile(r"[0-9][0-9 -]{11,}")
+# 12 or more digits with at most 8 separators or JSON punctuation characters between them:
+# every clear card number the exact check can find (in a string, a number, a key, a list of
+# digit strings) lies inside one such run of the JSON text
+_WIDE_RUN: Final = re.compile(r'[0-9](?:[\s\-._/\\",:\[\]{}]{0,8}[0-9]){11,}')
+_GROUPS: Final = re.compile(r"[0-9]+")
+# data JSON this long may make its event larger than MAX_EVENT_BYTES: measured exactly then
+_LARGE_DATA: Final = MAX_EVENT_BYTES // 4 - 1024
 
 
 @with_config({"extra": "forbid"})
 class EventFields(TypedDict):
     """A valid event's fields as plain values (``v``, ``code``, ``data`` may be absent)."""
 
-    v: NotRequired[Annotated[int, Field(ge=1, le=SCHEMA_VERSION)]]
+    v: NotRequired[Annotated[int, Field(ge=1, le=SCHEMA_VERSION, strict=True)]]
     terminal_id: Annotated[str, Field(pattern=_ID_RE)]
     merchant_id: Annotated[str, Field(pattern=_ID_RE)]
-    seq: Annotated[int, Field(ge=0, lt=2**63)]
+    seq: Annotated[int, Field(ge=0, lt=2**63, strict=True)]
     ts: AwareDatetime
     kind: EventKind
     code: NotRequired[Annotated[str, Field(pattern=_CODE_RE.pattern)] | None]
@@ -115,7 +119,11 @@ def _exact(raw: Any) -> ParsedEvent | EventError:
         return exc
     fields = cast(EventFields, event.model_dump(exclude_none=False))
     text = _data_json(event.data)
-    return text if isinstance(text, EventError) else (fields, text)
+    if isinstance(text, EventError):
+        return text
+    if len(text) > _LARGE_DATA and len(event.model_dump_json().encode()) > MAX_EVENT_BYTES:
+        return EventError(f"invalid event: larger than {MAX_EVENT_BYTES} bytes")
+    return fields, text
 
 
 def _schema_pass(
@@ -140,27 +148,51 @@ def _schema_pass(
 
 
 def _suspects(texts: list[str]) -> set[int]:
-    """Indexes of the texts that may hold a clear card number (one regex pass over them all).
+    """Indexes of the texts that may hold a clear card number, or nest too deeply (one regex
+    pass over them all); the others are plainly clean.
 
-    ``data`` is JSON-serialised without ASCII escaping, so digits, spaces and dashes appear as
-    themselves and every other character as something that is neither; a digit run of the text
-    is then exactly a digit run of one string or number. Only ``\\u`` escapes (control
-    characters) could end in a digit: texts holding one are always suspects.
+    ``data`` is JSON-serialised without ASCII escaping, so digits appear as themselves. A card
+    number written in a string (its groups split by the separators :func:`contains_pan` knows),
+    as a number, as an object key or as a list of digit strings (``"4111","1111"``) lies in a
+    run of digits with at most 8 separator or JSON punctuation characters between them, and
+    some run of its whole groups is a plausible card number: every such text is a suspect. So
+    is every text with an escape (``\\t``, ``\\u0001``: a control character between groups), with
+    characters outside ASCII
+    that :func:`pan_text` changes (full-width digits, zero-width spaces), or with more brackets
+    than :data:`MAX_DATA_DEPTH`. A suspect gets :func:`parse_event`'s exact verdict.
     """
-    joined = "\n".join(texts)
     found: set[int] = set()
-    if "\\u" in joined:
-        found.update(k for k, t in enumerate(texts) if "\\u" in t)
+    for k, t in enumerate(texts):
+        if (
+            "\\" in t
+            or (not t.isascii() and pan_text(t) != t)
+            or t.count("[") + t.count("{") >= MAX_DATA_DEPTH
+        ):
+            found.add(k)
+    # joined by a character no JSON text holds raw and no run crosses
+    joined = "\x00".join(texts)
     starts: list[int] | None = None
-    # a cheap pass first (runs of 12+ digits, spaces and dashes from a digit: every digit run
-    # lies inside one, and few texts have any), the exact pattern only inside those
     for wide in _WIDE_RUN.finditer(joined):
-        for m in _DIGIT_RUN.finditer(wide.group()):
-            if contains_pan(m.group()):
-                if starts is None:
-                    starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
-                found.add(bisect.bisect_right(starts, wide.start() + m.start()) - 1)
+        groups = _GROUPS.findall(wide.group())
+        if any(plausible_pan(d) for d in _group_windows(groups)):
+            if starts is None:
+                starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+            found.add(bisect.bisect_right(starts, wide.start()) - 1)
     return found
+
+
+def _group_windows(groups: list[str]) -> list[str]:
+    """The digits of every run of whole consecutive groups, 12 to 19 digits long."""
+    out: list[str] = []
+    for i in range(len(groups)):
+        digits = ""
+        for group in groups[i:]:
+            digits += group
+            if len(digits) > 19:
+                break
+            if len(digits) >= 12:
+                out.append(digits)
+    return out
 
 
 def parse_events(raws: Sequence[Any]) -> list[ParsedEvent | EventError]:
@@ -239,6 +271,8 @@ def batch_items(body: bytes | str) -> list[Any]:
         obj = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BatchError(f"body: not JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise BatchError("body: JSON nested too deeply") from exc
     if not isinstance(obj, dict):
         raise BatchError('body: must be a JSON object {"events": [...]}')
     if "events" not in obj:
@@ -268,7 +302,7 @@ def _finish(
         for _, f in plain:
             text = _data_json(f.get("data", {}))
             texts.append(text if isinstance(text, str) else "")
-    odd = {k for k, t in enumerate(texts) if not t} | _suspects(texts)
+    odd = {k for k, t in enumerate(texts) if not t or len(t) > _LARGE_DATA} | _suspects(texts)
     joined = "".join(texts)
     if "NaN" in joined or "Infinity" in joined:
         odd.update(k for k, t in enumerate(texts) if "NaN" in t or "Infinity" in t)

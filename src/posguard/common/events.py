@@ -3,8 +3,10 @@
 An event is ``{v, terminal_id, merchant_id, seq, ts, kind, code?, data}``.
 ``(terminal_id, seq)`` is unique, so a resend is stored once. ``code`` is an
 exception-catalog code (checked against the catalog by the fleet on ingest).
-``data`` holds JSON scalars or lists/objects of them; it is refused when any
-string in it looks like a clear card number.
+``data`` holds JSON scalars or lists/objects of them (at most :data:`MAX_DATA_DEPTH` deep);
+it is refused when anything in it looks like a clear card number (a string however its groups
+are separated, a number, an object key, a list of digit groups). An event is at most
+:data:`MAX_EVENT_BYTES` of JSON.
 
 >>> e = Event.model_validate({"v": 1, "terminal_id": "T0001", "merchant_id": "M01",
 ...     "seq": 7, "ts": "2026-11-25T10:00:00Z", "kind": "fault", "code": "NET.READ_TIMEOUT",
@@ -35,11 +37,14 @@ from pydantic import (
     model_validator,
 )
 
-from posguard.card import contains_pan
+from posguard.card import contains_pan, pan_text
 from posguard.common.errors import EventError
 
 SCHEMA_VERSION: Final = 1
 MAX_EVENT_BYTES: Final = 64 * 1024
+"""The largest event, as compact JSON (UTF-8), on every path in."""
+MAX_DATA_DEPTH: Final = 32
+"""How deeply ``data`` may nest objects and lists."""
 
 _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _CODE_RE = re.compile(r"^[A-Z]{2,6}\.[A-Z0-9_]{2,48}$")
@@ -59,23 +64,60 @@ class EventKind(StrEnum):
 _NEEDS_CODE: Final = frozenset({EventKind.FAULT, EventKind.FAULT_CLEARED})
 
 
+_GROUP_RE: Final = re.compile(r"[0-9]{1,8}")
+
+
+def _split_card_number(items: list[Any]) -> bool:
+    """Whether consecutive strings of a list, each a short group of digits, together spell a
+    card number (``["6212", "3456", "7890", "1232"]``)."""
+    run: list[str] = []
+    for item in [*items, None]:
+        group = pan_text(item).strip() if isinstance(item, str) and len(item) <= 24 else None
+        if group is not None and _GROUP_RE.fullmatch(group):
+            run.append(group)
+            continue
+        if len(run) >= 2 and contains_pan(" ".join(run)):
+            return True
+        run = []
+    return False
+
+
+def _number_is_pan(value: int | float) -> bool:
+    """A card number written as a JSON number (``6212345678901232`` or ``6.212345678901232e15``)."""
+    if isinstance(value, float):
+        if not value.is_integer() or not 1e11 <= abs(value) < 1e20:
+            return False
+        value = int(value)
+    return abs(value) >= 10**11 and contains_pan(str(abs(value)))
+
+
 def _no_clear_pan(value: Any, path: str = "data") -> Any:
-    if isinstance(value, str):
-        if contains_pan(value):
-            raise ValueError(f"{path} looks like a clear card number; mask it first")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _no_clear_pan(v, f"{path}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _no_clear_pan(v, f"{path}[{i}]")
-    elif (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and value >= 10**11
-        and contains_pan(str(value))
-    ):
-        raise ValueError(f"{path} looks like a clear card number; mask it first")
+    """Refuse ``data`` holding a clear card number anywhere: in a string (however its groups are
+    separated, full-width digits or zero-width characters included), as a JSON number, as an
+    object key, or split into a list of digit groups; and data nested deeper than
+    :data:`MAX_DATA_DEPTH`. Walks without recursion, so no input can exhaust the stack."""
+    pending: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while pending:
+        item, where, depth = pending.pop()
+        if isinstance(item, str):
+            if contains_pan(item):
+                raise ValueError(f"{where} looks like a clear card number; mask it first")
+        elif isinstance(item, dict | list):
+            if depth >= MAX_DATA_DEPTH:
+                raise ValueError(f"{where} is nested deeper than {MAX_DATA_DEPTH} levels")
+            if isinstance(item, dict):
+                children = []
+                for k, v in item.items():
+                    if contains_pan(str(k)):
+                        raise ValueError(f"{where} has a key that looks like a clear card number")
+                    children.append((v, f"{where}.{k}", depth + 1))
+            else:
+                if _split_card_number(item):
+                    raise ValueError(f"{where} holds a card number split into a list of groups")
+                children = [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(item)]
+            pending.extend(reversed(children))
+        elif isinstance(item, int | float) and not isinstance(item, bool) and _number_is_pan(item):
+            raise ValueError(f"{where} looks like a clear card number; mask it first")
     return value
 
 
@@ -84,10 +126,11 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    v: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
+    # strict: a JSON true or 1.0 is not a number here, as the published schema says
+    v: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION, strict=True)
     terminal_id: Annotated[str, Field(pattern=_ID_RE)]
     merchant_id: Annotated[str, Field(pattern=_ID_RE)]
-    seq: Annotated[int, Field(ge=0, lt=2**63)]
+    seq: Annotated[int, Field(ge=0, lt=2**63, strict=True)]
     ts: datetime
     kind: EventKind
     code: str | None = None
@@ -131,6 +174,8 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> Event:
             obj = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise EventError(f"invalid event: not JSON ({exc})") from exc
+        except RecursionError as exc:
+            raise EventError(f"invalid event: data nested deeper than {MAX_DATA_DEPTH}") from exc
     else:
         obj = raw
     if not isinstance(obj, dict):

@@ -114,6 +114,8 @@ def serve(
 ) -> None:
     """Serve the fleet API (uvicorn) with the diagnosis loop / 启动API服务."""
     settings = _settings(db, diagnosis_in_process=False if no_diagnosis else None)
+    _require_usable_database(settings)
+    _check_port(port)
     if workers > 1:
         from posguard.fleet.serve import serve_processes
 
@@ -123,10 +125,30 @@ def serve(
     import uvicorn
 
     from posguard.fleet.api.app import create_app
+    from posguard.fleet.serve import listening_socket
 
+    sock = listening_socket(host, port)  # a busy or forbidden port: one line, before anything
     with _one_line_errors("serve"):
         app_ = create_app(settings)
-    uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False)
+    config = uvicorn.Config(
+        app_, log_level="info", access_log=False, **settings.uvicorn_proxy_options()
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _check_port(port: int) -> None:
+    if not 0 <= port <= 65_535:
+        raise ConfigError(f"--port {port}: a TCP port is 0 to 65535")
+
+
+def _require_usable_database(settings: FleetSettings) -> None:
+    """Refuse to start on a database the service cannot use, in one line with the fix."""
+    from posguard.fleet.db.check import check_database
+
+    url = settings.database_url
+    state = check_database(url, probe_write=True)
+    if not state.ok:
+        raise ConfigError(state.line(url))
 
 
 @app.command("mqtt-worker")
@@ -191,6 +213,7 @@ def mqtt_worker(
         mqtt_tls_cert_file=tls_cert,
         mqtt_tls_key_file=tls_key,
     )
+    _require_usable_database(settings)
     with _one_line_errors("mqtt-worker"):
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         if password_file is not None:
@@ -334,6 +357,7 @@ def create_user(
     ] = "",
 ) -> None:
     """Create an API user (password hashed with argon2) / 创建用户."""
+
     from posguard.fleet.db.engine import make_engine, make_sessionmaker
     from posguard.fleet.db.models import Merchant
     from posguard.fleet.repo.users import Role, get_user
@@ -345,8 +369,10 @@ def create_user(
         role_ = Role(role)
     except ValueError as exc:
         raise typer.BadParameter("admin, ops or merchant", param_hint="--role") from exc
+    settings = _settings(db)
+    _require_usable_database(settings)
     with _one_line_errors(f"user {username}"):
-        engine = make_engine(_settings(db).database_url)
+        engine = make_engine(settings.database_url)
         try:
             with make_sessionmaker(engine).begin() as session:
                 if get_user(session, username=username) is not None:

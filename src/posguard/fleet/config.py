@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,22 @@ class FleetSettings(BaseSettings):
     ingest_batch_max: int = Field(1000, ge=1, le=10_000)
     # Largest batch body read (bytes); a longer body is refused with 413 before it is parsed.
     ingest_body_max_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    # networks, e.g. ["10.0.0.5", "10.1.0.0/16"]). Default: none, so the client address (the
+    # login throttle's key, the logs) is always the peer's own, whatever headers it sends.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    def uvicorn_proxy_options(self) -> dict[str, Any]:
+        """uvicorn's options for forwarded headers: off unless proxies are trusted (uvicorn's
+        own default believes any loopback peer).
+
+        >>> FleetSettings().uvicorn_proxy_options()
+        {'proxy_headers': False, 'forwarded_allow_ips': ''}
+        """
+        return {
+            "proxy_headers": bool(self.trusted_proxies),
+            "forwarded_allow_ips": ",".join(self.trusted_proxies),
+        }
 
 
 @cache

@@ -69,13 +69,34 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return socks
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """One TCP socket listening on ``host:port``; a busy or forbidden port is a
+    :class:`ConfigError` in one line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+    return sock
+
+
 def _run_worker(settings: FleetSettings, sock: socket.socket, log_level: str) -> None:
     import uvicorn
 
     from posguard.fleet.api.app import create_app
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops us with SIGTERM
-    config = uvicorn.Config(create_app(settings), log_level=log_level, access_log=False)
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level=log_level,
+        access_log=False,
+        **settings.uvicorn_proxy_options(),
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

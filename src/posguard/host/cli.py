@@ -64,6 +64,8 @@ def serve(
         tls = tls_context(tls_cert, tls_key or tls_cert) if tls_cert else None
         if sync.upper() not in ("FULL", "NORMAL"):
             raise ConfigError("--sync must be FULL or NORMAL", value=sync)
+        if not 0 <= port <= 65_535:
+            raise ConfigError(f"--port {port}: a TCP port is 0 to 65535")
         cfg = HostConfig(
             host=host,
             port=port,

@@ -134,7 +134,12 @@ class EmbeddedFleet:
             raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="on", log_config=None
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            log_config=None,
+            proxy_headers=False,  # the client address is the peer's own
         )
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

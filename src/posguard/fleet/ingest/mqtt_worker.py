@@ -37,12 +37,15 @@ the group. On stop, ``run`` lets a store already running finish and acknowledges
 batching, unsubscribes, and stores and acknowledges whatever the broker still delivers until it
 has been quiet for a moment, so a stopped worker leaves nothing it received unstored.
 
-Not guaranteed: a worker that dies (or stops while the database is down) with unacknowledged
-messages gets them back only if it reconnects with the same ``client_id`` within
-``session_expiry_s``; with the default random id they are dropped when the session expires. The
-broker still drops QoS 1 messages queued beyond its per-client limit (Mosquitto
-``max_queued_messages``) for a worker that falls behind or is away, and a database error that
-repeats for one batch (not an outage) holds that worker's session back until it is fixed.
+Confirmation: after a batch's store call returns, and before its PUBACKs, the worker publishes
+to each terminal whose events it settled (stored now, or stored before) the seq ranges on
+``posguard/v1/{merchant}/{terminal}/acks`` at QoS 1 (:mod:`posguard.common.event_ack`). The
+terminal's agent keeps every event until then and resends what stays unconfirmed, so what the
+broker loses is not lost: a worker that dies with unacknowledged messages (they come back only
+if it reconnects with the same ``client_id`` within ``session_expiry_s``), messages Mosquitto
+drops beyond ``max_queued_messages``, a broker restart. A refused event is not confirmed (a
+terminal not yet registered keeps its events). A database error that repeats for one batch
+(not an outage) still holds that worker's session back until it is fixed.
 
 With ``dispatch_commands`` the worker also publishes pending remote commands to
 ``posguard/v1/{merchant}/{terminal}/commands`` (QoS 1). Each command is claimed by one
@@ -71,11 +74,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.common.errors import EventError
+from posguard.common.event_ack import ack_payload, seq_ranges
 from posguard.common.event_batch import ParsedEvent, parse_events, parse_events_json
 from posguard.common.events import MAX_EVENT_BYTES
 from posguard.fleet.clock import Clock, SystemClock
 from posguard.fleet.db.models import Command
 from posguard.fleet.ingest.store import EventResult, EventStore, Outcome
+from posguard.fleet.ingest.store import settled as is_settled
 from posguard.fleet.metrics import (
     COMMANDS_SENT,
     MQTT_BATCH_SECONDS,
@@ -132,6 +137,30 @@ class WorkerStats:
     duplicate: int = 0
     refused: int = 0
     malformed: int = 0
+    confirmed: int = 0
+    """Seqs confirmed back to their terminals (stored or duplicate)."""
+
+
+Settled = dict[tuple[str, str], list[int]]
+"""(merchant_id, terminal_id) -> the seqs a store call settled for that terminal."""
+
+
+def _settle(
+    settled: Settled,
+    parsed: list[ParsedEvent | EventError],
+    start: int,
+    results: list[EventResult],
+) -> None:
+    """Add to ``settled`` the events of ``results`` (of ``parsed[start:]``) the fleet now holds
+    (:func:`~posguard.fleet.ingest.store.settled`)."""
+    for r in results:
+        if not is_settled(r):
+            continue
+        event = parsed[start + r.index]
+        assert not isinstance(event, EventError)
+        assert r.terminal_id is not None
+        assert r.seq is not None
+        settled.setdefault((event[0]["merchant_id"], r.terminal_id), []).append(r.seq)
 
 
 def split_topic(topic: str, root: str = TOPIC_ROOT) -> tuple[str, str] | None:
@@ -175,7 +204,7 @@ def decode(
         return [], [oversize]
     try:
         obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return [], ["not_json"]
     merchant_id, terminal_id = where
     if isinstance(obj, dict):
@@ -452,15 +481,29 @@ class MqttIngestWorker:
         acknowledges what it stored before going."""
         store = asyncio.ensure_future(asyncio.to_thread(self._handle, batch))
         try:
-            stored = await asyncio.shield(store)
+            settled = await asyncio.shield(store)
         except asyncio.CancelledError:
-            if await store:
+            settled = await store
+            if settled is not None:
+                self._confirm(client, settled)
                 self._ack(client, batch)
             raise
-        if not stored:
+        if settled is None:
             raise _StoreFailedError(len(batch))
         self._store_backoff = 0.5
+        self._confirm(client, settled)
         self._ack(client, batch)
+
+    def _confirm(self, client: aiomqtt.Client, settled: Settled) -> None:
+        """Tell each terminal which of its seqs are now settled (stored, or stored before), on
+        ``{root}/{merchant}/{terminal}/acks`` at QoS 1, after the commit and before the PUBACKs.
+        Not awaited: paho sends it in order with the PUBACKs. Lost (a crash, a broker restart),
+        the terminal resends those events after its timeout and gets them confirmed then."""
+        paho = client._client
+        for (merchant_id, terminal_id), seqs in settled.items():
+            topic = f"{self.topic_root}/{merchant_id}/{terminal_id}/acks"
+            paho.publish(topic, ack_payload(terminal_id, seq_ranges(seqs)), qos=1)
+            self.stats.confirmed += len(seqs)
 
     @staticmethod
     def _ack(client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
@@ -512,16 +555,17 @@ class MqttIngestWorker:
                 return None
         return parsed
 
-    def _handle(self, batch: list[aiomqtt.Message]) -> bool:
-        """Decode and store a batch; False when the store failed with a database error. Only a
-        batch whose store call returned is counted (stats and malformed metrics), so one that
-        failed counts once, when it is delivered again."""
+    def _handle(self, batch: list[aiomqtt.Message]) -> Settled | None:
+        """Decode and store a batch; the seqs it settled per (merchant, terminal), or None when
+        the store failed with a database error. Only a batch whose store call returned is
+        counted (stats and malformed metrics), so one that failed counts once, when it is
+        delivered again."""
         started = time.perf_counter()
         before = (self.stats.received, self.stats.stored, self.stats.duplicate)
-        ok = self._handle_batch(batch)
-        if ok:
+        settled = self._handle_batch(batch)
+        if settled is not None:
             self._count(before, time.perf_counter() - started)
-        return ok
+        return settled
 
     def _count(self, before: tuple[int, int, int], seconds: float) -> None:
         """Per-worker metrics of one stored batch (the rejections are counted where known)."""
@@ -532,7 +576,7 @@ class MqttIngestWorker:
         MQTT_EVENTS.labels(worker, "stored").inc(self.stats.stored - stored)
         MQTT_EVENTS.labels(worker, "duplicate").inc(self.stats.duplicate - duplicate)
 
-    def _handle_batch(self, batch: list[aiomqtt.Message]) -> bool:
+    def _handle_batch(self, batch: list[aiomqtt.Message]) -> Settled | None:
         plain: list[ParsedEvent | EventError] = []
         objs: list[dict[str, Any]] = []
         received = 0
@@ -557,16 +601,16 @@ class MqttIngestWorker:
         if objs:
             plain.extend(parse_events(objs))
         results: list[EventResult] = []
+        settled: Settled = {}
         if plain:
             try:
                 # at most batch_max events a store call, however many each message carried
-                results = [
-                    r
-                    for i in range(0, len(plain), self.batch_max)
-                    for r in self.store.store_parsed(
-                        plain[i : i + self.batch_max], transport="mqtt"
+                for start in range(0, len(plain), self.batch_max):
+                    part = self.store.store_parsed(
+                        plain[start : start + self.batch_max], transport="mqtt"
                     )
-                ]
+                    results.extend(part)
+                    _settle(settled, plain, start, part)
             except SQLAlchemyError as exc:
                 # the database is down: the batch stays unacknowledged and the broker delivers
                 # it again (a part an earlier call stored is then a duplicate)
@@ -576,7 +620,7 @@ class MqttIngestWorker:
                     events=len(plain),
                     messages=len(batch),
                 )
-                return False
+                return None
         self.stats.received += received
         self.stats.malformed += len(dropped)
         for reason in dropped:
@@ -602,7 +646,7 @@ class MqttIngestWorker:
                 MQTT_EVENTS.labels(self.client_id, "rejected").inc()
                 refused.append(r)
         _log_refused(refused)
-        return True
+        return settled
 
     def _claim(self) -> list[tuple[str, dict[str, Any]]]:
         assert self.sessions is not None

@@ -69,6 +69,20 @@ def outcome_counts(results: Sequence[EventResult]) -> dict[Outcome, int]:
     return counts
 
 
+def settled(r: EventResult) -> bool:
+    """Whether the fleet now holds this event for good (stored, or stored before), so the
+    terminal may forget it (:mod:`posguard.common.event_ack`). A refused event is not: an unknown
+    or revoked terminal may be registered again, and an event the fleet's catalog does not know
+    yet may be accepted after an upgrade, so the terminal keeps it and resends it with backoff.
+
+    >>> settled(EventResult(0, Outcome.DUPLICATE, "T1", 7))
+    True
+    >>> settled(EventResult(1, Outcome.REJECTED, "T1", 8, "unknown terminal T1"))
+    False
+    """
+    return r.outcome is not Outcome.REJECTED and r.terminal_id is not None and r.seq is not None
+
+
 class EventStore:
     """The one ingest path. ``credential_terminal`` (HTTP) pins every event to that terminal;
     over MQTT it is None and the event's terminal must simply be known and not revoked.

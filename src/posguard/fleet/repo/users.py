@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import User
-from posguard.fleet.security import hash_password, verify_password
+from posguard.fleet.security import dummy_password_hash, hash_password, verify_password
 
 
 class Role(StrEnum):
@@ -44,8 +44,13 @@ def create_user(
 
 
 def authenticate(session: Session, *, username: str, password: str) -> User | None:
+    """The user when the password is right. An unknown or disabled user costs the same time as
+    a wrong password (a dummy hash is verified), so timing does not tell who exists."""
     user = session.get(User, username)
-    if user is None or user.disabled or not verify_password(password, user.password_hash):
+    if user is None or user.disabled:
+        verify_password(password, dummy_password_hash())
+        return None
+    if not verify_password(password, user.password_hash):
         return None
     return user
 

@@ -4,7 +4,8 @@
 (:mod:`posguard.common.events`), gives it the next sequence number of this terminal
 and commits it (SQLite, WAL, ``synchronous=FULL``) -- a local write of about a
 millisecond, never a network call, so it cannot hold up a sale. A publisher drains
-the outbox in the background (``peek`` / ``ack``); what it cannot send stays here.
+the outbox in the background (``peek`` / ``ack``); an event stays here until the fleet
+confirms it stored it (:mod:`posguard.common.event_ack`), not merely until it was sent.
 
 ``seq`` is monotonic per terminal and survives restarts (SQLite AUTOINCREMENT never
 reuses a number, even after acknowledged rows are deleted), so ``(terminal_id, seq)``
@@ -37,7 +38,8 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from posguard.common.errors import ConfigError, EventError, PosguardError
-from posguard.common.events import Event, EventKind, parse_event
+from posguard.common.event_ack import seq_ranges
+from posguard.common.events import MAX_EVENT_BYTES, Event, EventKind, parse_event
 from posguard.common.validation import field_path
 from posguard.terminal.storage import guarded_write, open_durable
 
@@ -129,7 +131,12 @@ class Outbox:
                     f"{field_path(e['loc'], 'event')}: {e['msg']}" for e in exc.errors()
                 )
                 raise EventError(f"invalid event: {parts}", kind=kind.value, code=code) from exc
-            db.execute("UPDATE outbox SET body=? WHERE seq=?", (event.model_dump_json(), seq))
+            body = event.model_dump_json()
+            if len(body.encode()) > MAX_EVENT_BYTES:  # the fleet would refuse it on every path
+                raise EventError(
+                    f"invalid event: larger than {MAX_EVENT_BYTES} bytes", kind=kind.value
+                )
+            db.execute("UPDATE outbox SET body=? WHERE seq=?", (body, seq))
             self._trim(db)
         for listener in list(self._listeners):
             listener()
@@ -161,20 +168,38 @@ class Outbox:
         self._listeners.append(listener)
 
     # -- draining ------------------------------------------------------------------------------
-    def peek(self, limit: int = 100) -> list[Event]:
-        """The oldest unsent events, in seq order (they stay until :meth:`ack`)."""
+    def peek(self, limit: int = 100, *, after: int = 0) -> list[Event]:
+        """The oldest unconfirmed events with ``seq > after``, in seq order (they stay until
+        :meth:`ack`)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT body FROM outbox ORDER BY seq LIMIT ?", (limit,)
+                "SELECT body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
             ).fetchall()
         return [parse_event(r[0]) for r in rows]
 
+    def get(self, seqs: Iterable[int]) -> list[Event]:
+        """The events among ``seqs`` still here (not yet confirmed), in seq order."""
+        wanted = sorted(set(seqs))
+        rows: list[Any] = []
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                rows += self._db.execute(
+                    f"SELECT seq, body FROM outbox WHERE seq IN ({','.join('?' * len(part))})",  # noqa: S608
+                    part,
+                ).fetchall()
+        return [parse_event(body) for _, body in sorted(rows)]
+
     def ack(self, seqs: Iterable[int]) -> int:
-        """Forget events the fleet has acknowledged; returns how many were removed."""
-        seq_list = [(s,) for s in seqs]
+        """Forget events the fleet has confirmed; returns how many were removed."""
+        return self.ack_ranges(seq_ranges(seqs))
+
+    def ack_ranges(self, ranges: Iterable[tuple[int, int]]) -> int:
+        """Forget the events in the inclusive ``(first, last)`` ranges the fleet confirmed;
+        returns how many were removed (a repeated confirmation removes nothing)."""
         with self._tx() as db:
             before = db.total_changes
-            db.executemany("DELETE FROM outbox WHERE seq=?", seq_list)
+            db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", list(ranges))
             return db.total_changes - before
 
     def pending(self) -> int:

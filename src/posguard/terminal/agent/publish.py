@@ -1,8 +1,12 @@
 """Publishers: move a batch of events from the outbox to the fleet, over MQTT or HTTP.
 
-A publisher either delivers the whole batch (the broker or the fleet acknowledged it)
-or raises :class:`PublishError` carrying the catalog code of what failed; the caller
-keeps the batch in the outbox and backs off. Nothing here decides to drop an event.
+A publisher either hands the whole batch over (the broker or the fleet took it) or raises
+:class:`PublishError` carrying the catalog code of what failed; the caller keeps the batch in
+the outbox and backs off. Nothing here decides to drop an event. Handing over is not storing:
+an event leaves the outbox only when the fleet confirms it stored it
+(:mod:`posguard.common.event_ack`). Over HTTP the answer carries that confirmation, so
+:meth:`~Publisher.publish` returns it; over MQTT it arrives later on the terminal's ``acks``
+topic and goes to the ``on_confirm`` sink.
 
 - MQTT: on ``posguard/v1/{merchant_id}/{terminal_id}/events``, QoS 1, a batch of several
   events goes as one message holding a JSON array of them (one PUBACK for the batch) and a
@@ -12,10 +16,12 @@ keeps the batch in the outbox and backs off. Nothing here decides to drop an eve
   stays in the outbox (a resend of the delivered part is stored once: events are keyed by
   ``(terminal_id, seq)``). The same session subscribes to ``.../commands`` (QoS 1) and hands
   every command to a callback.
+  The session also subscribes to ``.../acks`` (QoS 1): the fleet's confirmations, kept by the
+  broker while the terminal is away (persistent session).
 - HTTP: ``POST {base}/api/v1/ingest/batch`` with ``{"events": [...]}`` and
-  ``Authorization: Bearer <terminal token>``; any 2xx acknowledges the batch (the fleet
-  answers per event: stored, duplicate or rejected, and a rejected event must not block the
-  rest, so it is not resent). 413 means the batch is too large: ``PublishError.too_large``
+  ``Authorization: Bearer <terminal token>``; a 2xx answer's ``confirmed`` ranges are what the
+  fleet stored (an answer without them, from an older fleet, confirms the whole batch).
+  413 means the batch is too large: ``PublishError.too_large``
   tells the agent to halve it. Commands are picked up with
   ``GET {base}/api/v1/terminals/{terminal_id}/commands/pending`` (:meth:`poll_commands`),
   and also taken from a ``{"commands": [...]}`` member of an ingest answer.
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,7 +41,8 @@ from typing import Any, Final, Protocol
 import aiomqtt
 import httpx
 
-from posguard.common.errors import LinkError
+from posguard.common.errors import EventError, LinkError
+from posguard.common.event_ack import Ack, parse_ack, parse_ack_ranges, seq_ranges
 from posguard.common.events import Event
 from posguard.terminal.agent.outbox import event_json
 
@@ -47,7 +55,13 @@ INGEST_PATH: Final = "/api/v1/ingest/batch"
 MAX_BATCH_PAYLOAD_BYTES: Final = 1024 * 1024
 MAX_BATCH_EVENTS: Final = 1000
 
+log = logging.getLogger("posguard.terminal.agent")
+
 CommandSink = Callable[[bytes], Awaitable[object]]  # what it returns is not used
+ConfirmSink = Callable[[Ack], object]
+"""Takes each confirmation from the fleet; called on the publisher's event loop, must not block
+for long."""
+Ranges = list[tuple[int, int]]
 
 
 class PublishError(LinkError):
@@ -58,8 +72,9 @@ class PublishError(LinkError):
 
 
 class Publisher(Protocol):
-    async def publish(self, batch: Sequence[Event]) -> None:
-        """Deliver every event of ``batch`` or raise :class:`PublishError`."""
+    async def publish(self, batch: Sequence[Event]) -> Ranges:
+        """Hand every event of ``batch`` over or raise :class:`PublishError`; returns the seq
+        ranges the fleet confirmed in its answer (none when confirmations come later)."""
 
     async def close(self) -> None:
         """Release connections."""
@@ -76,6 +91,11 @@ def events_topic(merchant_id: str, terminal_id: str) -> str:
 
 def commands_topic(merchant_id: str, terminal_id: str) -> str:
     return f"{TOPIC_ROOT}/{merchant_id}/{terminal_id}/commands"
+
+
+def acks_topic(merchant_id: str, terminal_id: str) -> str:
+    """Where the fleet confirms this terminal's stored events (:mod:`posguard.common.event_ack`)."""
+    return f"{TOPIC_ROOT}/{merchant_id}/{terminal_id}/acks"
 
 
 def mqtt_payloads(
@@ -118,6 +138,7 @@ class MqttPublisher:
         merchant_id: str,
         terminal_id: str,
         on_command: CommandSink | None = None,
+        on_confirm: ConfirmSink | None = None,
         timeout: float = 5.0,
         username: str | None = None,
         password: str | None = None,
@@ -128,6 +149,7 @@ class MqttPublisher:
         self.merchant_id, self.terminal_id = merchant_id, terminal_id
         self.timeout = timeout
         self._on_command = on_command
+        self.on_confirm = on_confirm
         self._auth = (username, password)
         self._client: aiomqtt.Client | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -152,31 +174,54 @@ class MqttPublisher:
         )
         try:
             await asyncio.wait_for(client.__aenter__(), self.timeout)
+            await client.subscribe(acks_topic(self.merchant_id, self.terminal_id), qos=1)
             if self._on_command is not None:
                 await client.subscribe(commands_topic(self.merchant_id, self.terminal_id), qos=1)
-                self._listener = asyncio.create_task(self._listen(client))
+            self._listener = asyncio.create_task(self._listen(client))
         except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
             raise _mqtt_error(exc, self.host, self.port) from exc
         self._client = client
         return client
 
     async def _listen(self, client: aiomqtt.Client) -> None:
-        assert self._on_command is not None
+        acks = acks_topic(self.merchant_id, self.terminal_id)
         with contextlib.suppress(aiomqtt.MqttError):
             async for message in client.messages:
                 payload = message.payload
-                if isinstance(payload, bytes | bytearray):
-                    await self._on_command(bytes(payload))
-                elif isinstance(payload, str):
-                    await self._on_command(payload.encode())
+                raw = (
+                    bytes(payload)
+                    if isinstance(payload, bytes | bytearray)
+                    else str(payload).encode()
+                )
+                if message.topic.matches(acks):
+                    self._confirmed(raw)
+                elif self._on_command is not None:
+                    await self._on_command(raw)
+
+    def _confirmed(self, raw: bytes) -> None:
+        try:
+            ack = parse_ack(raw)
+        except EventError as exc:
+            log.warning("terminal %s: acknowledgement ignored: %s", self.terminal_id, exc)
+            return
+        if ack.terminal_id != self.terminal_id:
+            log.warning(
+                "terminal %s: acknowledgement for terminal %s ignored",
+                self.terminal_id,
+                ack.terminal_id,
+            )
+            return
+        if self.on_confirm is not None:
+            self.on_confirm(ack)
 
     async def connect(self) -> None:
         """Open the session now (to receive commands before there is anything to send)."""
         await self._connect()
 
-    async def publish(self, batch: Sequence[Event]) -> None:
-        """Deliver ``batch`` as one message (a JSON array, or the object of a single event), or
-        as several when it is over the fleet's per-message limits; each waits for its PUBACK."""
+    async def publish(self, batch: Sequence[Event]) -> Ranges:
+        """Hand ``batch`` to the broker as one message (a JSON array, or the object of a single
+        event), or as several when it is over the fleet's per-message limits; each waits for
+        its PUBACK. Confirms nothing: the fleet's confirmation comes on the acks topic."""
         payloads = mqtt_payloads([event.model_dump_json().encode() for event in batch])
         client = await self._connect()
         try:
@@ -185,6 +230,7 @@ class MqttPublisher:
         except (aiomqtt.MqttError, OSError) as exc:
             await self.close()
             raise _mqtt_error(exc, self.host, self.port) from exc
+        return []
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -238,7 +284,7 @@ class HttpPublisher:
         self._on_command = on_command
         self._client = client or httpx.AsyncClient(timeout=timeout)
 
-    async def publish(self, batch: Sequence[Event]) -> None:
+    async def publish(self, batch: Sequence[Event]) -> Ranges:
         body = {"events": [event_json(e) for e in batch]}
         try:
             resp = await self._client.post(self.url, json=body, headers=self._headers)
@@ -276,7 +322,12 @@ class HttpPublisher:
             raise PublishError(
                 f"fleet {self.url} answered HTTP {resp.status_code}", code="TP.API_ERROR"
             )
-        await self._dispatch_commands(resp)
+        try:
+            answer: Any = resp.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            answer = None
+        await self._dispatch_commands(answer)
+        return _confirmed_ranges(answer, batch)
 
     async def poll_commands(self) -> int:
         """Collect pending commands from the fleet and hand each to the command callback."""
@@ -305,12 +356,8 @@ class HttpPublisher:
             await self._on_command(json.dumps(cmd).encode())
         return len(commands)
 
-    async def _dispatch_commands(self, resp: httpx.Response) -> None:
+    async def _dispatch_commands(self, body: Any) -> None:
         if self._on_command is None:
-            return
-        try:
-            body: Any = resp.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
             return
         commands = body.get("commands") if isinstance(body, dict) else None
         if isinstance(commands, list):
@@ -319,3 +366,19 @@ class HttpPublisher:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _confirmed_ranges(answer: Any, batch: Sequence[Event]) -> Ranges:
+    """The seq ranges an ingest answer confirms: its ``confirmed`` member (the fleet's stored
+    or duplicate events), or, from a fleet that does not send one, the whole batch.
+
+    >>> _confirmed_ranges({"confirmed": [[1, 2]]}, [])
+    [(1, 2)]
+    """
+    confirmed = answer.get("confirmed") if isinstance(answer, dict) else None
+    if isinstance(confirmed, list):
+        try:
+            return list(parse_ack_ranges(confirmed))
+        except EventError:
+            return []
+    return seq_ranges(e.seq for e in batch)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from posguard.common.event_batch import BatchError, BatchTooLargeError
+from posguard.common.events import MAX_EVENT_BYTES
 from posguard.fleet.api.deps import Ctx, CurrentUser, SessionDep, TerminalAuth, not_found
+from posguard.fleet.api.errors import iso_datetime_only, unprocessable
 from posguard.fleet.api.schemas.events import (
     BatchCreate,
     BatchResultPublic,
     EventPublic,
     IngestResultPublic,
+    event_json_schema,
 )
 from posguard.fleet.ingest.answer import batch_answer
 from posguard.fleet.ingest.store import Outcome
@@ -29,27 +32,41 @@ _AUTH: dict[int | str, dict[str, Any]] = {
 }
 
 
+_EVENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": event_json_schema()}},
+    }
+}
+
+
 @router.post(
     "/ingest",
     status_code=status.HTTP_201_CREATED,
     responses={
         **_AUTH,
-        200: {"description": "already stored (resend)"},
-        422: {"description": "rejected"},
+        200: {"description": "already stored (resend)", "model": IngestResultPublic},
+        413: {"description": f"an event over {MAX_EVENT_BYTES} bytes"},
+        422: {"description": "rejected (the reason says why)"},
     },
+    openapi_extra=_EVENT_BODY,
 )
-def ingest_one(
-    event: Annotated[dict[str, Any], Body(description="One telemetry event")],
-    terminal: TerminalAuth,
-    ctx: Ctx,
-    response: Response,
+async def ingest_one(
+    request: Request, terminal: TerminalAuth, ctx: Ctx, response: Response
 ) -> IngestResultPublic:
-    """Store one event from the authenticated terminal (201 stored, 200 duplicate, 422 rejected)."""
-    (result,) = ctx.store.store(
-        [event], transport="http", credential_terminal=terminal.id, known_terminal=terminal
+    """Store one event from the authenticated terminal (201 stored, 200 duplicate, 422 rejected,
+    413 over 64 KiB, with or without Content-Length: the body is read raw, never past the
+    limit)."""
+    body = await _read_body(request, MAX_EVENT_BYTES)
+    (result,) = await run_in_threadpool(
+        ctx.store.store,
+        [body],
+        transport="http",
+        credential_terminal=terminal.id,
+        known_terminal=terminal,
     )
     if result.outcome is Outcome.REJECTED:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, result.reason)
+        raise unprocessable(result.reason or "rejected")
     if result.outcome is Outcome.DUPLICATE:
         response.status_code = status.HTTP_200_OK
     return IngestResultPublic.model_validate(result, from_attributes=True)
@@ -122,7 +139,7 @@ def list_events(
     session: SessionDep,
     terminal_id: Annotated[str | None, Query(max_length=64)] = None,
     code: Annotated[str | None, Query(max_length=64)] = None,
-    since: AwareDatetime | None = None,
+    since: Annotated[AwareDatetime | None, BeforeValidator(iso_datetime_only)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[EventPublic]:

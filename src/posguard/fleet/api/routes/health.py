@@ -8,19 +8,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from posguard.fleet.api.deps import Ctx
+from posguard.fleet.context import FleetContext
+from posguard.fleet.db.check import DatabaseState, check_database
 from posguard.fleet.supervise import LoopRegistry
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+def healthz(ctx: Ctx) -> dict[str, str]:
+    """The process is up (always 200: restarting it would not help a database), and the
+    database's state in one word (``ok`` or ``unavailable``; ``/readyz`` says why)."""
+    return {"status": "ok", "database": "ok" if _state(ctx).ok else "unavailable"}
 
 
 def _multiprocess_registry() -> CollectorRegistry | None:
@@ -54,17 +55,23 @@ def other_processes_loops(registry: CollectorRegistry) -> dict[str, dict[str, An
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "database not reachable or not migrated, or a loop is dead"}},
+    responses={
+        503: {
+            "description": "database unreachable, not migrated, behind or read-only, "
+            "or a supervised loop without a heartbeat"
+        }
+    },
 )
 def readyz(ctx: Ctx, request: Request, response: Response) -> dict[str, Any]:
-    """The database answers and carries the fleet schema, and no supervised loop (diagnosis,
-    ...) of this service has gone without a heartbeat for longer than its threshold."""
-    try:
-        with ctx.engine.connect() as conn:
-            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except SQLAlchemyError as exc:
+    """Ready for traffic: the database answers, carries this version's schema and can be
+    written, and no supervised loop (diagnosis, ...) of this service has gone without a
+    heartbeat for longer than its threshold. 503 otherwise, saying what is wrong and what to
+    run, so a load balancer stops sending traffic here."""
+    state = _state(ctx)
+    if not state.ok:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"status": "unavailable", "detail": type(exc).__name__}
+        return {"status": "unavailable", "detail": f"{state.problem}; {state.fix}"}
+    version = state.schema
     registry: LoopRegistry = request.app.state.loops
     loops: dict[str, dict[str, Any]] = {}
     shared = _multiprocess_registry()
@@ -84,6 +91,10 @@ def readyz(ctx: Ctx, request: Request, response: Response) -> dict[str, Any]:
             "loops": loops,
         }
     return {"status": "ready", "schema": str(version), "loops": loops}
+
+
+def _state(ctx: FleetContext) -> DatabaseState:
+    return check_database(ctx.settings.database_url, ctx.engine)
 
 
 @router.get("/metrics", response_class=Response)

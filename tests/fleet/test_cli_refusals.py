@@ -133,11 +133,20 @@ def test_create_user_refuses_an_unmigrated_database_and_an_unknown_merchant(
     upgrade(engine)
     engine.dispose()
     capsys.readouterr()  # the migration's own log
-    line = _run(
-        monkeypatch, capsys, "fleet", "create-user", "bob", "--role", "merchant",
+    # a missing merchant is an expected failure of the command (exit 1), not a usage error
+    monkeypatch.setattr(sys, "argv", [
+        "posguard", "fleet", "create-user", "bob", "--role", "merchant",
         "--merchant", "M404", "--password", password, "--db", f"sqlite:///{tmp_path / 'm.db'}",
-    )  # fmt: skip
-    assert line == "error: --merchant M404: no such merchant in the fleet"
+    ])  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    out = capsys.readouterr()
+    assert exit_.value.code == 1, out
+    assert out.err.strip().splitlines() == [
+        "error: merchant M404 does not exist (create it with `posguard fleet add-merchant`)"
+        " / 商户不存在"
+    ]
+    assert password not in out.err + out.out
 
 
 def test_readiness_reports_a_database_gone_wrong(api: Api) -> None:

@@ -179,6 +179,7 @@ def test_serve_with_several_workers_refuses_without_a_shared_secret(
     monkeypatch.delenv("POSGUARD_FLEET_JWT_SECRET", raising=False)
     monkeypatch.delenv("POSGUARD_FLEET_JWT_KEYS", raising=False)
     url = f"sqlite:///{tmp_path / 's.db'}"
+    assert _run("migrate", "--db", url)[0] == 0  # a usable database: the secret is what is wrong
     code, _, err = _run("serve", "--db", url, "--port", "0", "--workers", workers)
     assert code == 1
     assert err.startswith(f"error: --workers {workers} needs a shared token secret")

@@ -81,7 +81,7 @@ async def test_agent_and_fleet_speak_the_same_protocol(tmp_path: Path) -> None:
             name="reprint",
             args={"copy": "cardholder"},
             issued_by="user:ops",
-            now=NOW,
+            now=datetime.now(UTC),  # commands expire (15 min): the pickup runs on the real clock
         )
         command_id = cmd.id
     assert await pub.poll_commands() == 1

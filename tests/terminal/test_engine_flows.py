@@ -179,8 +179,11 @@ async def test_out_of_balance_settlement_uploads_the_batch(rig: Rig) -> None:
         stray = await clone.sale(PAN2, 999, expiry=LAB_EXPIRY, stan="900001")
         assert stray["39"] == "00"
     result = await t.settle()
-    assert result.balanced
+    # the upload closes the batch, and the host's answer to its end (field 48 flag 2) says the
+    # books still differ: the terminal reports it instead of calling the batch balanced
+    assert not result.balanced
     assert (result.rc, result.uploaded, result.next_batch) == ("00", 3, "000002")
+    assert result.code == "RECON.TOTALS_MISMATCH"
     assert any(c == "RECON.TOTALS_MISMATCH" for k, c, _d in rig.events if k is EventKind.FAULT)
     rows = {r.stan: r.status for r in await rig.host_rows()}
     # the host keeps its books as authorised and records the difference for exception handling

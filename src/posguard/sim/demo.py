@@ -34,7 +34,7 @@ from posguard.sim.fees import SettledSale, run_fee_audit
 from posguard.sim.fleet_embed import DASHBOARD_USER, EmbeddedFleet, IncidentView, fleet_db_files
 from posguard.sim.inject import FaultInjector, Played
 from posguard.sim.light_feed import LightFeed
-from posguard.sim.live import render
+from posguard.sim.live import progress_line, render
 from posguard.sim.population import Estate, build_estate
 from posguard.sim.report import DemoReport, judge, scan_for_pans
 from posguard.sim.stats import DemoStats
@@ -305,6 +305,21 @@ class _Demo:
                 user=DASHBOARD_USER,
                 password=fleet.password,
             )
+
+        if not self.console.is_terminal:  # CI, `| tee`: a line every few seconds, not silence
+            said: set[str] = set()  # the log's lines are time-stamped: new ones print once
+            while True:
+                with contextlib.suppress(Exception):  # a busy database never breaks the view
+                    self.incidents = await asyncio.to_thread(fleet.incidents)
+                for said_line in [s for s in self.stats.log if s not in said]:
+                    self.console.print(said_line, soft_wrap=True, highlight=False, markup=False)
+                    said.add(said_line)
+                t = min(loop.time() - t0, self.timeline.duration)
+                line = progress_line(
+                    self.stats, played, self.incidents, t=t, duration=self.timeline.duration
+                )
+                self.console.print(line, soft_wrap=True, highlight=False)
+                await asyncio.sleep(5.0)
 
         with Live(frame(), console=self.console, refresh_per_second=4, transient=False) as live:
             while True:

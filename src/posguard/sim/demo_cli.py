@@ -81,9 +81,64 @@ def _summary(console: Console, r: object) -> None:
     from posguard.sim.report import DemoReport
 
     assert isinstance(r, DemoReport)
+    _fault_table(console, r)
+    rec = r.reconciliation
+    approved = r.transactions.get("approved", 0)
+    console.print(
+        f"transactions 交易: {sum(r.transactions.values())} ({approved} approved, "
+        f"¥{r.amount_approved_fen / 100:,.2f}); reversals 冲正: "
+        f"{r.reversals.get('acknowledged', 0)} acknowledged, {r.reversals_left} left; "
+        f"incidents 工单: {len(r.incidents)} opened, "
+        f"{sum(1 for i in r.incidents if i['status'] == 'resolved')} cleared"
+    )
+    console.print(
+        f"reconciliation 对账: {rec['host_rows']} host rows vs {rec['journal_rows']} journal rows "
+        f"on {rec['terminals']} terminals: [bold]{rec['differences']} differences[/], "
+        f"{rec.get('exceptions', 0)} host exceptions 差错; "
+        f"clear card numbers in fleet DB and logs: {r.pan_scan['clear_pans_found']}"
+    )
+    if r.light is not None:
+        lt = r.light
+        console.print(
+            f"light fleet 轻量终端: {lt['terminals']} terminals, {lt['events']} events, "
+            f"{lt['stored']} stored, {lt['rejected']} rejected"
+        )
+    st = r.settlement
+    console.print(f"settlement 结算: {st['balanced']}/{st['terminals']} batches balanced 平账")
+    # one path a line: a path folded in the middle cannot be copied
+    console.print("report 报告:", f"{r.out_dir}/report.json", soft_wrap=True, highlight=False)
+    console.print("fleet DB:", str(r.databases["fleet"]), soft_wrap=True, highlight=False)
+    console.print("host ledger:", str(r.databases["host_ledger"]), soft_wrap=True, highlight=False)
+    verdict = "[green]clean / 全部正常[/]" if r.clean else "[red]NOT clean / 存在问题[/]"
+    console.print(f"result 结论: {verdict}" + (" (stopped early)" if r.stopped_early else ""))
+
+
+WIDE_REPORT = 120
+"""Below this many columns the report lists each fault as a block: a table of six columns
+would cut the codes an operator must copy (``PRN.PAPER…``)."""
+
+
+def _fault_table(console: Console, r: object) -> None:
+    from posguard.sim.report import DemoReport
+
+    assert isinstance(r, DemoReport)
+    if console.width < WIDE_REPORT:
+        console.print("[bold]posguard demo report / 演示报告[/]")
+        for f in r.faults:
+            handled = (
+                "[green]handled 已自动处理[/]" if f.handled else "[yellow]not handled 未处理[/]"
+            )
+            incidents = ", ".join(f"#{i}" for i in f.incidents) or "-"
+            console.print(
+                f"- {f.fault}  {f.code}  ({len(f.terminals)} terminals 终端) · {handled} · "
+                f"incidents 工单 {incidents}",
+                highlight=False,
+            )
+            console.print(f"  {f.how}", highlight=False, markup=False)
+        return
     t = Table(title="posguard demo report / 演示报告", show_lines=False)
-    t.add_column("fault 故障")
-    t.add_column("code")
+    t.add_column("fault 故障", no_wrap=True)
+    t.add_column("code", no_wrap=True)
     t.add_column("terminals", justify="right")
     t.add_column("handled 自动处理")
     t.add_column("incidents 工单")
@@ -98,31 +153,3 @@ def _summary(console: Console, r: object) -> None:
             f.how,
         )
     console.print(t)
-    rec = r.reconciliation
-    approved = r.transactions.get("approved", 0)
-    console.print(
-        f"transactions 交易: {sum(r.transactions.values())} ({approved} approved, "
-        f"¥{r.amount_approved_fen / 100:,.2f}); reversals 冲正: "
-        f"{r.reversals.get('acknowledged', 0)} acknowledged, {r.reversals_left} left; "
-        f"incidents 工单: {len(r.incidents)} opened, "
-        f"{sum(1 for i in r.incidents if i['status'] == 'resolved')} cleared"
-    )
-    console.print(
-        f"reconciliation 对账: {rec['host_rows']} host rows vs {rec['journal_rows']} journal rows "
-        f"on {rec['terminals']} terminals: [bold]{rec['differences']} differences[/]; "
-        f"clear card numbers in fleet DB and logs: {r.pan_scan['clear_pans_found']}"
-    )
-    if r.light is not None:
-        lt = r.light
-        console.print(
-            f"light fleet 轻量终端: {lt['terminals']} terminals, {lt['events']} events, "
-            f"{lt['stored']} stored, {lt['rejected']} rejected"
-        )
-    st = r.settlement
-    console.print(f"settlement 结算: {st['balanced']}/{st['terminals']} batches balanced 平账")
-    console.print(
-        f"report 报告: {r.out_dir}/report.json · fleet DB: {r.databases['fleet']} · "
-        f"host ledger: {r.databases['host_ledger']}"
-    )
-    verdict = "[green]clean / 全部正常[/]" if r.clean else "[red]NOT clean / 存在问题[/]"
-    console.print(f"result 结论: {verdict}" + (" (stopped early)" if r.stopped_early else ""))

@@ -79,3 +79,28 @@ def render(
         log,
         Text("Ctrl-C stops cleanly and writes the report / 按 Ctrl-C 结束并生成报告"),
     )
+
+
+def progress_line(
+    stats: DemoStats,
+    played: Sequence[Played],
+    incidents: Sequence[IncidentView],
+    *,
+    t: float,
+    duration: float,
+) -> str:
+    """One plain line of progress for output that is not a terminal (CI, ``| tee``), where a
+    live view would print nothing until the end; under 80 columns for the usual figures.
+
+    >>> progress_line(DemoStats(), [], [], t=12.3, duration=60)
+    ' 12/60s 0 approved, 0 declined, 0 reversed; 0 faults; 0/0 incidents open'
+    """
+    outcomes = stats.outcomes
+    active = sum(1 for p in played if p.active)
+    opened = len(incidents)
+    still_open = sum(1 for i in incidents if i.status != "resolved")
+    return (
+        f"{t:3.0f}/{duration:.0f}s {outcomes.get('approved', 0)} approved, "
+        f"{outcomes.get('declined', 0)} declined, {outcomes.get('reversed', 0)} reversed; "
+        f"{active} faults; {still_open}/{opened} incidents open"
+    )

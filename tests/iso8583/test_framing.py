@@ -181,3 +181,37 @@ async def test_read_frame_fuzz_only_frame_errors(data: bytes, header: LengthHead
             assert 1 <= len(body) <= 40
     except FrameError:
         pass
+
+
+def test_split_keeps_the_frames_before_a_bad_header_and_says_where_it_broke() -> None:
+    """The proxy relies on this: a good frame followed by garbage in one read is forwarded as
+    a frame, then the garbage raw; nothing is dropped."""
+    dec = FrameDecoder(LengthHeader.BINARY2, max_size=16)
+    frames, error = dec.split(frame(b"0800ok") + b"\xff\xffgarbage")
+    assert frames == [b"0800ok"]
+    assert error is not None
+    assert "oversized" in error.message
+    assert dec.unconsumed() == b"\xff\xffgarbage"
+
+
+def test_unconsumed_gives_back_a_frame_under_way_with_its_header() -> None:
+    dec = FrameDecoder(LengthHeader.ASCII4)
+    assert dec.feed(b"0006080") == []
+    assert dec.unconsumed() == b"0006080"
+    assert dec.feed(b"0ok") == [b"0800ok"]
+    assert dec.unconsumed() == b""
+
+
+def test_the_proxy_splitter_forwards_good_frames_then_garbage_raw() -> None:
+    from posguard.host.proxy import FrameSplitter
+
+    s = FrameSplitter(max_size=16)
+    good = frame(b"0800ok")
+    assert s.feed(good + frame(b"0810") + b"\x00\x00junk") == [
+        good,
+        frame(b"0810"),
+        b"\x00\x00junk",
+    ]
+    assert s.raw
+    assert s.feed(b"more") == [b"more"]
+    assert s.rest() == b""

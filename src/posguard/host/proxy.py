@@ -19,21 +19,22 @@ import structlog
 
 from posguard.host.faults import Direction, Fault, FaultKind
 from posguard.host.listener import AcceptingListener, FullBacklogListener, bind_listener
+from posguard.iso8583.framing import MAX_FRAME_SIZE, FrameDecoder, LengthHeader, frame
 
 __all__ = ["ArmedFault", "FaultProxy", "FrameSplitter"]
 
 log = structlog.get_logger("posguard.host.proxy")
 
-MAX_FRAME = 8192
 _READ = 65536
 # faults that act on frames of a connection (drop_connect acts on the listening port only)
 _FRAME_KINDS = tuple(k for k in FaultKind if k is not FaultKind.DROP_CONNECT)
 
 
 class FrameSplitter:
-    """Cut a byte stream into whole frames (header included). Bytes that cannot be a frame
-    (a length over ``max_size``) switch the stream to raw pass-through, so the proxy stays
-    transparent for garbage.
+    """Cut a byte stream into whole frames (header included), with the one frame decoder
+    (:class:`posguard.iso8583.framing.FrameDecoder`). Bytes that cannot be a frame (a zero,
+    garbage or over-``max_size`` length) switch the stream to raw pass-through, so the proxy
+    stays transparent for garbage.
 
     >>> s = FrameSplitter()
     >>> s.feed(b"\\x00\\x03ab")
@@ -43,43 +44,27 @@ class FrameSplitter:
     """
 
     def __init__(
-        self, header: Literal["binary2", "ascii4"] = "binary2", max_size: int = MAX_FRAME
+        self, header: Literal["binary2", "ascii4"] = "binary2", max_size: int = MAX_FRAME_SIZE
     ) -> None:
-        self._hlen = 2 if header == "binary2" else 4
-        self._ascii = header == "ascii4"
-        self._max = max_size
-        self._buf = bytearray()
+        self._header = LengthHeader.BINARY2 if header == "binary2" else LengthHeader.ASCII4
+        self._decoder = FrameDecoder(self._header, max_size)
         self.raw = False
-
-    def _length(self) -> int | None:
-        head = bytes(self._buf[: self._hlen])
-        if self._ascii:
-            return int(head) if head.isdigit() else None
-        return int(struct.unpack(">H", head)[0])
 
     def feed(self, data: bytes) -> list[bytes]:
         if self.raw:
             return [data] if data else []
-        self._buf += data
-        out: list[bytes] = []
-        while len(self._buf) >= self._hlen:
-            n = self._length()
-            if n is None or n > self._max:
-                self.raw = True
-                out.append(bytes(self._buf))
-                self._buf.clear()
-                break
-            if len(self._buf) < self._hlen + n:
-                break
-            out.append(bytes(self._buf[: self._hlen + n]))
-            del self._buf[: self._hlen + n]
+        bodies, error = self._decoder.split(data)
+        out = [frame(body, self._header) for body in bodies]
+        if error is not None:
+            self.raw = True
+            garbage = self._decoder.unconsumed()
+            if garbage:
+                out.append(garbage)
         return out
 
     def rest(self) -> bytes:
         """Bytes of an unfinished frame (forwarded as is when the stream ends)."""
-        data = bytes(self._buf)
-        self._buf.clear()
-        return data
+        return b"" if self.raw else self._decoder.unconsumed()
 
 
 @dataclass

@@ -32,7 +32,13 @@ from posguard.host.journal import HostJournal, JournalEntry
 from posguard.host.ledger import Ledger
 from posguard.host.seed import SeedData
 from posguard.host.worker import LedgerWorker
-from posguard.iso8583.framing import LengthHeader, PeerClosedError, frame, read_frame
+from posguard.iso8583.framing import (
+    MAX_FRAME_SIZE,
+    LengthHeader,
+    PeerClosedError,
+    frame,
+    read_frame,
+)
 from posguard.iso8583.spec import load_spec
 
 __all__ = ["HostConfig", "HostServer", "tls_context"]
@@ -52,7 +58,7 @@ class HostConfig:
     db: str = ":memory:"
     journal_db: str | None = None
     length_header: LengthHeader = LengthHeader.BINARY2
-    max_frame: int = 8192
+    max_frame: int = MAX_FRAME_SIZE
     idle_timeout: float = 300.0
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     tls: ssl.SSLContext | None = None

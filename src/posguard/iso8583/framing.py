@@ -29,7 +29,9 @@ import enum
 
 from posguard.common.errors import FrameError
 
-DEFAULT_MAX_SIZE = 8192
+MAX_FRAME_SIZE = 8192
+"""The one limit on an ISO 8583 frame's body, for the terminal's link, the host and the proxy."""
+DEFAULT_MAX_SIZE = MAX_FRAME_SIZE
 
 
 class LengthHeader(enum.Enum):
@@ -164,30 +166,48 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[bytes]:
+        """Every frame completed so far; raises :class:`FrameError` on a bad length header
+        (the frames completed before it in the same call are then lost: use :meth:`split`
+        to keep them)."""
+        frames, error = self.split(data)
+        if error is not None:
+            raise error
+        return frames
+
+    def split(self, data: bytes) -> tuple[list[bytes], FrameError | None]:
+        """Like :meth:`feed`, but returns the frames completed before an error with it."""
         if self._error is not None:
-            raise FrameError(f"decoder is broken by an earlier error: {self._error.message}")
+            return [], FrameError(f"decoder is broken by an earlier error: {self._error.message}")
         self._buf += data
         out: list[bytes] = []
         hsize = self.header.size
         while True:
             if self._need is None:
                 if len(self._buf) < hsize:
-                    return out
+                    return out, None
                 try:
                     self._need = parse_length(
                         bytes(self._buf[:hsize]), self.header, self.max_size, self._offset
                     )
                 except FrameError as exc:
                     self._error = exc
-                    raise
+                    return out, exc
                 del self._buf[:hsize]
                 self._offset += hsize
             if len(self._buf) < self._need:
-                return out
+                return out, None
             out.append(bytes(self._buf[: self._need]))
             del self._buf[: self._need]
             self._offset += self._need
             self._need = None
+
+    def unconsumed(self) -> bytes:
+        """The bytes fed that are in no returned frame, as they arrived: the length header of
+        a frame under way included, and after an error everything from the bad header on."""
+        if self._need is None:
+            return bytes(self._buf)
+        head = frame(b"\0" * self._need, self.header)[: self.header.size]
+        return head + bytes(self._buf)
 
     def close(self) -> None:
         """End of stream: raise ``FrameError`` if a frame was cut short."""

@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 
 from posguard.common.errors import FrameError, LinkError
-from posguard.iso8583.framing import LengthHeader, frame, read_frame
+from posguard.iso8583.framing import MAX_FRAME_SIZE, LengthHeader, frame, read_frame
 from posguard.terminal.config import HostEndpoint, Timeouts
 from posguard.terminal.link.classify import DNS_FAILURE, Stage, classify
 from posguard.terminal.link.tls import client_context
 
-MAX_FRAME = 8192
+MAX_FRAME = MAX_FRAME_SIZE  # the one limit, from the ISO 8583 layer
 
 
 def maybe_delivered(err: LinkError) -> bool:

@@ -54,6 +54,20 @@ class MessageTypeCode:
     REFUND = "25"
 
 
+def answer_mti(mti: str) -> str:
+    """The MTI of the answer to ``mti``, the one rule for host and terminal (ISO 8583:1987,
+    message function in the third digit: request 0 -> response 1, advice 2 -> advice
+    response 3; the fourth digit, a repeat's 1 included, becomes 0). A response MTI maps to
+    itself, which a caller can test to refuse it.
+
+    >>> [answer_mti(m) for m in ("0200", "0220", "0400", "0401", "0820", "0210")]
+    ['0210', '0230', '0410', '0410', '0830', '0210']
+    """
+    if len(mti) != 4 or not mti.isdigit():
+        raise ValueError(f"MTI {mti!r} is not 4 digits")
+    return mti[:2] + str(int(mti[2]) | 1) + "0"
+
+
 class NetworkCode:
     """Field 60.3 values of the profile."""
 

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from posguard.iso8583.fields import MessageTypeCode as T
 from posguard.iso8583.fields import ProcessingCode as P
+from posguard.iso8583.fields import answer_mti
 from posguard.terminal.journal.records import Kind
 
 
@@ -34,6 +35,5 @@ ROUTES: dict[Kind, Route] = {
 }
 
 
-def response_mti(mti: str) -> str:
-    """The MTI of the answer to ``mti`` (0200 -> 0210, 0401 -> 0410)."""
-    return mti[:2] + str(int(mti[2]) + 1) + "0"
+response_mti = answer_mti
+"""The MTI of the answer to ``mti``: the one rule, :func:`posguard.iso8583.fields.answer_mti`."""

@@ -95,3 +95,29 @@ def test_the_merchant_filter_is_a_searchable_list_with_names(seeded: Seeded) -> 
             assert '<select name="merchant"' not in page
         picked = client.get("/ui/incidents?merchant=M02&status=all").text
         assert 'name="merchant" list="merchant-options" value="M02"' in picked
+
+
+def test_dashboard_and_api_transitions_go_through_one_service(seeded: Seeded) -> None:
+    """Issue 21: the dashboard's acknowledge/resolve used to skip the incident metric; both
+    faces now count through ``fleet.incident_actions``, and a second resolve is refused."""
+    from prometheus_client import REGISTRY
+
+    def counted(action: str) -> float:
+        value = REGISTRY.get_sample_value("posguard_fleet_incidents_total", {"transition": action})
+        return value or 0.0
+
+    inc = _incident(seeded)
+    before = {a: counted(a) for a in ("acknowledged", "resolved")}
+    with TestClient(create_app(seeded.settings), base_url="http://127.0.0.1") as client:
+        csrf = login(client, "ops")
+        for action in ("ack", "resolve"):
+            r = client.post(
+                f"/ui/incidents/{inc}/{action}", data={"csrf": csrf}, follow_redirects=False
+            )
+            assert r.status_code == 303, r.text
+        again = client.post(
+            f"/ui/incidents/{inc}/resolve", data={"csrf": csrf}, follow_redirects=False
+        )
+        assert again.status_code == 409
+    assert counted("acknowledged") == before["acknowledged"] + 1
+    assert counted("resolved") == before["resolved"] + 1

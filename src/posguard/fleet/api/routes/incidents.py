@@ -12,8 +12,8 @@ from posguard.fleet.api.deps import Ctx, CurrentUser, Principal, SessionDep, Sta
 from posguard.fleet.api.schemas.events import EventPublic
 from posguard.fleet.api.schemas.incidents import IncidentDetailPublic, IncidentPublic, StepPublic
 from posguard.fleet.db.models import Incident
+from posguard.fleet.incident_actions import Action, TransitionRefusedError, act
 from posguard.fleet.merchant_view import merchant_safe_explanation
-from posguard.fleet.metrics import INCIDENTS
 from posguard.fleet.repo import incidents as repo
 from posguard.fleet.repo.users import Role
 
@@ -136,11 +136,7 @@ def get_incident(
 def acknowledge(
     incident_id: IncidentId, user: StaffUser, ctx: Ctx, session: SessionDep
 ) -> IncidentPublic:
-    inc = _get(session, incident_id, user)
-    if not repo.acknowledge(session, incident=inc, by=user.username, now=ctx.clock.now()):
-        raise HTTPException(status.HTTP_409_CONFLICT, f"incident is {inc.status}, not open")
-    INCIDENTS.labels("acknowledged").inc()
-    return to_public(inc, ctx.catalog, user)
+    return _act(session, ctx, user, incident_id, Action.ACKNOWLEDGE)
 
 
 @router.post(
@@ -150,8 +146,17 @@ def acknowledge(
 def resolve(
     incident_id: IncidentId, user: StaffUser, ctx: Ctx, session: SessionDep
 ) -> IncidentPublic:
+    return _act(session, ctx, user, incident_id, Action.RESOLVE)
+
+
+def _act(
+    session: SessionDep, ctx: Ctx, user: Principal, incident_id: int, action: Action
+) -> IncidentPublic:
     inc = _get(session, incident_id, user)
-    if not repo.resolve(session, incident=inc, by=f"user:{user.username}", now=ctx.clock.now()):
-        raise HTTPException(status.HTTP_409_CONFLICT, f"incident is already {inc.status}")
-    INCIDENTS.labels("resolved").inc()
+    try:
+        act(session, incident=inc, action=action, username=user.username, role=user.role,
+            now=ctx.clock.now())  # fmt: skip
+    except TransitionRefusedError as exc:
+        code = status.HTTP_403_FORBIDDEN if exc.forbidden else status.HTTP_409_CONFLICT
+        raise HTTPException(code, exc.message) from None
     return to_public(inc, ctx.catalog, user)

@@ -11,6 +11,7 @@ from posguard.catalog.model import Audience, Category
 from posguard.common.commands import Page, offered_on
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.db.models import Terminal
+from posguard.fleet.incident_actions import Action, TransitionRefusedError, act
 from posguard.fleet.merchant_view import merchant_safe_explanation
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo import incidents as repo
@@ -141,13 +142,17 @@ def _transition(
     inc = repo.get_incident(session, incident_id=incident_id)
     if inc is None:
         raise HTTPException(404, "incident")
-    now = ctx.clock.now()
-    if action == "ack":
-        done = repo.acknowledge(session, incident=inc, by=user.username, now=now)
-    else:
-        done = repo.resolve(session, incident=inc, by=f"user:{user.username}", now=now)
-    if not done:
-        raise HTTPException(409, inc.status)
+    try:
+        act(
+            session,
+            incident=inc,
+            action=Action.ACKNOWLEDGE if action == "ack" else Action.RESOLVE,
+            username=user.username,
+            role=user.role,
+            now=ctx.clock.now(),
+        )
+    except TransitionRefusedError as exc:
+        raise HTTPException(403 if exc.forbidden else 409, inc.status) from None
     return RedirectResponse(f"/ui/incidents/{incident_id}", status_code=303)
 
 

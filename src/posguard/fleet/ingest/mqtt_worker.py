@@ -57,7 +57,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import ssl
 import time
 import uuid
@@ -69,16 +68,35 @@ import aiomqtt
 import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.common.errors import EventError
 from posguard.common.event_ack import ack_payload, seq_ranges
 from posguard.common.event_batch import ParsedEvent, parse_events, parse_events_json
-from posguard.common.events import MAX_EVENT_BYTES
 from posguard.fleet.clock import Clock, SystemClock
-from posguard.fleet.db.models import Command
+from posguard.fleet.ingest.mqtt_payload import (
+    MAX_BATCH_EVENTS,
+    MAX_BATCH_PAYLOAD_BYTES,
+    SHARE_GROUP,
+    SHARED_TOPIC,
+    TOPIC_ROOT,
+    decode,
+    oversize,
+    split_topic,
+)
+
+__all__ = [  # the payload rules are re-exported: callers know the worker's limits by its name
+    "MAX_BATCH_EVENTS",
+    "MAX_BATCH_PAYLOAD_BYTES",
+    "SHARED_TOPIC",
+    "SHARE_GROUP",
+    "TOPIC_ROOT",
+    "MqttIngestWorker",
+    "WorkerStats",
+    "decode",
+    "split_topic",
+]
 from posguard.fleet.ingest.store import EventResult, EventStore, Outcome
 from posguard.fleet.ingest.store import settled as is_settled
 from posguard.fleet.metrics import (
@@ -89,26 +107,9 @@ from posguard.fleet.metrics import (
     MQTT_MALFORMED,
     MQTT_REJECTED,
 )
-from posguard.fleet.repo.commands import (
-    CommandStatus,
-    command_message,
-    command_topic,
-    pending_commands,
-)
+from posguard.fleet.repo.commands import claim_pending, command_message, command_topic, unclaim
 
 log = structlog.get_logger(__name__)
-
-SHARE_GROUP = "posguard-ingest"
-TOPIC_ROOT = "posguard/v1"
-SHARED_TOPIC = f"$share/{SHARE_GROUP}/{TOPIC_ROOT}/+/+/events"
-
-MAX_BATCH_PAYLOAD_BYTES: Final = 1024 * 1024
-"""The largest payload holding a JSON array of events (one event alone: ``MAX_EVENT_BYTES``)."""
-MAX_BATCH_EVENTS: Final = 1000
-"""The most events one array payload may hold (the HTTP batch's default limit too)."""
-
-# JSON whitespace then "[": the payload is an array, so the array's size limit applies to it
-_ARRAY_START: Final = re.compile(rb"[ \t\n\r]*\[")
 
 _STORE_BACKOFF_MAX_S: Final = 10.0
 """The longest wait before reconnecting after a failed store (well within the session expiry)."""
@@ -161,80 +162,6 @@ def _settle(
         assert r.terminal_id is not None
         assert r.seq is not None
         settled.setdefault((event[0]["merchant_id"], r.terminal_id), []).append(r.seq)
-
-
-def split_topic(topic: str, root: str = TOPIC_ROOT) -> tuple[str, str] | None:
-    """(merchant_id, terminal_id) of an events topic under ``root``, or None.
-
-    >>> split_topic("posguard/v1/M01/T0001/events")
-    ('M01', 'T0001')
-    >>> split_topic("posguard/v1/M01/events") is None
-    True
-    """
-    head, sep, rest = topic.partition(root + "/")
-    parts = rest.split("/")
-    if head or not sep or len(parts) != 3 or parts[2] != "events" or not parts[0] or not parts[1]:
-        return None
-    return parts[0], parts[1]
-
-
-def decode(
-    topic: str, payload: bytes, root: str = TOPIC_ROOT
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The event objects of one message, and a reason for each part of it that is dropped.
-
-    A payload dropped whole gives one reason: ``bad_topic``, ``too_large`` (one event over
-    ``MAX_EVENT_BYTES``), ``batch_too_large`` (an array over ``MAX_BATCH_PAYLOAD_BYTES``),
-    ``not_json``, ``not_object`` (neither an object nor an array), ``empty_batch`` or
-    ``batch_too_many`` (an array of more than ``MAX_BATCH_EVENTS``). Otherwise each element of
-    an array that is not an object gives ``not_object`` and each event whose ``merchant_id`` or
-    ``terminal_id`` is not its topic's gives ``topic_mismatch``; the other events are returned.
-    Schema checks happen in the store.
-
-    >>> decode("posguard/v1/M1/T1/events", b'[{"merchant_id": "M1", "terminal_id": "T1"}, 7]')
-    ([{'merchant_id': 'M1', 'terminal_id': 'T1'}], ['not_object'])
-    >>> decode("posguard/v1/M1/T1/events", b" []")
-    ([], ['empty_batch'])
-    """
-    where = split_topic(topic, root)
-    if where is None:
-        return [], ["bad_topic"]
-    oversize = _oversize(payload)
-    if oversize is not None:
-        return [], [oversize]
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return [], ["not_json"]
-    merchant_id, terminal_id = where
-    if isinstance(obj, dict):
-        if obj.get("merchant_id") != merchant_id or obj.get("terminal_id") != terminal_id:
-            return [], ["topic_mismatch"]
-        return [obj], []
-    if not isinstance(obj, list):
-        return [], ["not_object"]
-    if not obj:
-        return [], ["empty_batch"]
-    if len(obj) > MAX_BATCH_EVENTS:
-        return [], ["batch_too_many"]
-    events: list[dict[str, Any]] = []
-    reasons: list[str] = []
-    for item in obj:
-        if not isinstance(item, dict):
-            reasons.append("not_object")
-        elif item.get("merchant_id") != merchant_id or item.get("terminal_id") != terminal_id:
-            reasons.append("topic_mismatch")
-        else:
-            events.append(item)
-    return events, reasons
-
-
-def _oversize(payload: bytes) -> str | None:
-    """``batch_too_large`` for an array over ``MAX_BATCH_PAYLOAD_BYTES``, ``too_large`` for
-    anything else over ``MAX_EVENT_BYTES``, None when the payload's size is allowed."""
-    if _ARRAY_START.match(payload) is not None:
-        return "batch_too_large" if len(payload) > MAX_BATCH_PAYLOAD_BYTES else None
-    return "too_large" if len(payload) > MAX_EVENT_BYTES else None
 
 
 def _log_refused(refused: list[EventResult]) -> None:
@@ -542,7 +469,7 @@ class MqttIngestWorker:
         terminal, validated in one pass over the payload. None: anything else, which
         :func:`decode` and the store then judge event by event."""
         where = split_topic(topic, self.topic_root)
-        if where is None or _oversize(payload) is not None:
+        if where is None or oversize(payload) is not None:
             return None
         parsed = parse_events_json(payload)
         if parsed is None or not 0 < len(parsed) <= MAX_BATCH_EVENTS:
@@ -650,27 +577,16 @@ class MqttIngestWorker:
 
     def _claim(self) -> list[tuple[str, dict[str, Any]]]:
         assert self.sessions is not None
-        out: list[tuple[str, dict[str, Any]]] = []
         with self.sessions.begin() as session:
-            for cmd in pending_commands(session, limit=200):
-                claimed = session.execute(
-                    update(Command)
-                    .where(Command.id == cmd.id, Command.status == CommandStatus.PENDING.value)
-                    .values(status=CommandStatus.SENT.value, sent_at=self.clock.now())
-                )
-                if getattr(claimed, "rowcount", 0) == 1:
-                    topic = command_topic(cmd).replace(TOPIC_ROOT, self.topic_root, 1)
-                    out.append((topic, command_message(cmd)))
-        return out
+            return [
+                (command_topic(cmd).replace(TOPIC_ROOT, self.topic_root, 1), command_message(cmd))
+                for cmd in claim_pending(session, now=self.clock.now())
+            ]
 
     def _unclaim(self, command_id: str) -> None:
         assert self.sessions is not None
         with self.sessions.begin() as session:
-            session.execute(
-                update(Command)
-                .where(Command.id == command_id, Command.status == CommandStatus.SENT.value)
-                .values(status=CommandStatus.PENDING.value, sent_at=None)
-            )
+            unclaim(session, command_id=command_id)
 
     async def _dispatch(self, client: aiomqtt.Client, leave: asyncio.Event) -> None:
         """Claim and publish pending commands every ``dispatch_every_s`` until ``leave`` is set

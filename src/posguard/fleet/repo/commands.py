@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from posguard.common.commands import COMMAND_NAMES
@@ -170,3 +170,27 @@ def command_message(cmd: Command) -> dict[str, Any]:
 
 def command_topic(cmd: Command) -> str:
     return f"posguard/v1/{cmd.merchant_id}/{cmd.terminal_id}/commands"
+
+
+def claim_pending(session: Session, *, now: datetime, limit: int = 200) -> list[Command]:
+    """Claim up to ``limit`` pending commands for sending (marked sent at ``now``), each by one
+    conditional UPDATE, so two workers never send the same command."""
+    claimed: list[Command] = []
+    for cmd in pending_commands(session, limit=limit):
+        result = session.execute(
+            update(Command)
+            .where(Command.id == cmd.id, Command.status == CommandStatus.PENDING.value)
+            .values(status=CommandStatus.SENT.value, sent_at=now)
+        )
+        if getattr(result, "rowcount", 0) == 1:
+            claimed.append(cmd)
+    return claimed
+
+
+def unclaim(session: Session, *, command_id: str) -> None:
+    """Put a claimed command back to pending (its publish failed)."""
+    session.execute(
+        update(Command)
+        .where(Command.id == command_id, Command.status == CommandStatus.SENT.value)
+        .values(status=CommandStatus.PENDING.value, sent_at=None)
+    )

@@ -53,6 +53,7 @@ def test_a_storm_of_evidence_is_stored_within_the_caps() -> None:
                 "code": "NET.CONNECT_TIMEOUT",
                 "description": "d" * 5000,
                 "create": {"match": {"kind": "fault", "code": "NET.CONNECT_TIMEOUT"}},
+                "clear": {"quiet_s": 60},
             }
         ],
         source="test",

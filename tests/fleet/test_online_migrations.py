@@ -83,7 +83,7 @@ def test_indexes_are_built_and_dropped_concurrently_and_round_trip(pg_engine: En
         kinds = dict(
             c.execute(
                 text(
-                    "SELECT conname, contype || ':' || convalidated FROM pg_constraint "
+                    "SELECT conname, contype::text || ':' || convalidated::text FROM pg_constraint "
                     "WHERE conrelid = 'incidents'::regclass"
                 )
             ).all()

@@ -301,11 +301,15 @@ def diagnose(
     ] = False,
     poll: Annotated[float, typer.Option(min=0.05, max=60, help="Seconds between steps.")] = 0.2,
 ) -> None:
-    """Run a diagnoser outside the API: shard K of N, or the correlator / 独立运行诊断分片."""
+    """Run a diagnoser outside the API: shard K of N, or the correlator / 独立运行诊断分片.
+
+    Supervised: a database restart fails a round, which is logged once and started again with
+    back-off; the process keeps running (SIGINT / SIGTERM stop it)."""
     from posguard.fleet.context import FleetContext
     from posguard.fleet.diagnosis.leader import AdvisoryLock
-    from posguard.fleet.diagnosis.service import DiagnosisService
+    from posguard.fleet.diagnosis.runner import run_diagnoser
     from posguard.fleet.diagnosis.shard import ShardRole
+    from posguard.fleet.supervise import LoopRegistry
 
     try:
         role = ShardRole.correlator() if correlator else ShardRole.parse(shard, of)
@@ -320,29 +324,22 @@ def diagnose(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        if lock is not None:
-            typer.echo("waiting for the correlator lock / 等待关联分析锁")
-            while not stop.is_set() and not await asyncio.to_thread(lock.try_acquire):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
-            if stop.is_set():
-                return
-        service = DiagnosisService(
-            ctx.sessions,
-            rules=ctx.rules,
-            catalog=ctx.catalog,
-            clock=ctx.clock,
-            default_heartbeat_s=ctx.settings.default_heartbeat_interval_s,
-            role=role,
+        await run_diagnoser(
+            ctx,
+            role,
+            stop,
+            poll_s=poll,
+            registry=LoopRegistry(),
+            lock=lock,
+            say=typer.echo,
         )
-        typer.echo(f"diagnosing as {role.key} / 诊断分片 {role.key}")
-        await service.run(stop, poll_s=poll)
 
     try:
         asyncio.run(main())
     finally:
         if lock is not None:
-            lock.release()
+            with contextlib.suppress(Exception):
+                lock.release()
         ctx.close()
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from posguard.catalog.model import Entry, Severity
 from posguard.fleet.db.models import Incident, IncidentEvent
-from posguard.fleet.diagnosis.correlation import MAX_MEMBERS
+from posguard.fleet.diagnosis.evidence import MAX_MEMBERS, bounded
 from posguard.fleet.diagnosis.observed import Clear, Decision, Open
 from posguard.fleet.diagnosis.rules import Rule, RuleKind
 from posguard.fleet.repo import commands as command_repo
@@ -34,23 +34,26 @@ class Applied:
 
 
 def explanation(rule: Rule, decision: Open, entry: Entry | None) -> dict[str, Any]:
-    """Why this incident exists: the rule, the events that matched, the catalog entry."""
-    return {
-        "rule_id": rule.id,
-        "rule_kind": rule.kind.value,
-        "rule_description": rule.description,
-        "reason": decision.reason,
-        "events": [e.ref() for e in decision.events],
-        "members": list(decision.members),
-        "catalog": None
-        if entry is None
-        else {
-            "code": entry.code,
-            "category": entry.category.value,
-            "severity": entry.severity.value,
-            "title": {"zh": entry.title.zh, "en": entry.title.en},
-        },
-    }
+    """Why this incident exists: the rule, the events that matched, the catalog entry; within
+    the bounds of :mod:`posguard.fleet.diagnosis.evidence`."""
+    return bounded(
+        {
+            "rule_id": rule.id,
+            "rule_kind": rule.kind.value,
+            "rule_description": rule.description,
+            "reason": decision.reason,
+            "events": [e.ref() for e in decision.events],
+            "members": list(decision.members),
+            "catalog": None
+            if entry is None
+            else {
+                "code": entry.code,
+                "category": entry.category.value,
+                "severity": entry.severity.value,
+                "title": {"zh": entry.title.zh, "en": entry.title.en},
+            },
+        }
+    )
 
 
 def _link(session: Session, incident_id: int, event_ids: Sequence[int]) -> None:
@@ -69,11 +72,16 @@ class IncidentApplier:
         self.rules = rules
         self.catalog = catalog
 
-    def apply(self, session: Session, decisions: Sequence[Decision]) -> Applied:
+    def apply(
+        self, session: Session, decisions: Sequence[Decision], *, now: datetime | None = None
+    ) -> Applied:
+        """Apply ``decisions``; ``now`` is the detection time stored beside the event time
+        (``detected_at`` of the incidents opened and of the commands issued; default: the
+        decision's own time)."""
         result = Applied([], [], [], [])
         for d in decisions:
             if isinstance(d, Open):
-                self._open(session, d, result)
+                self._open(session, d, result, detected_at=d.at if now is None else now)
             else:
                 self._clear(session, d, result)
         return result
@@ -94,7 +102,7 @@ class IncidentApplier:
                 existing.explanation = {**existing.explanation, "members": known + new}
             self._swallow(session, existing, rule, d.members, at=d.at)
 
-    def _open(self, session: Session, d: Open, result: Applied) -> None:
+    def _open(self, session: Session, d: Open, result: Applied, *, detected_at: datetime) -> None:
         rule = self.rules[d.rule_id]
         existing = find_open(session, rule_id=d.rule_id, scope=d.scope)
         if existing is not None:
@@ -119,6 +127,7 @@ class IncidentApplier:
             merchant_id=d.merchant_id,
             explanation=explanation(rule, d, entry),
             opened_at=d.at,
+            detected_at=detected_at,
         )
         try:
             with session.begin_nested():
@@ -145,6 +154,7 @@ class IncidentApplier:
                         args=dict(action.args),
                         issued_by=f"rule:{rule.id}",
                         now=d.at,
+                        detected_at=detected_at,
                         incident_id=incident.id,
                     )
                     result.commands.append(cmd.id)
@@ -189,5 +199,5 @@ class IncidentApplier:
         if incident is None:
             return
         resolve(session, incident=incident, by="rule", now=d.at)
-        incident.explanation = {**incident.explanation, "cleared": d.reason}
+        incident.explanation = bounded({**incident.explanation, "cleared": d.reason})
         result.resolved.append(incident.id)

@@ -28,16 +28,20 @@ def alembic_config(url: str) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database behind ``engine`` to ``revision`` (default: the newest)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    # not engine.begin(): Alembic runs each revision in a transaction of its own, and a revision
+    # that builds an index CONCURRENTLY (db.online_ddl) must be able to leave it
+    with engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        conn.commit()
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
+        conn.commit()
 
 
 def current_revision(engine: Engine) -> str | None:

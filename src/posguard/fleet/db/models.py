@@ -139,7 +139,10 @@ class Incident(Base):
         ForeignKey("incidents.id"), nullable=True, index=True
     )
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the time of the event that opened it; detected_at: when the diagnoser opened it (NULL:
+    # opened before migration 0005)
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    detected_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -164,7 +167,10 @@ class Command(Base):
     name: Mapped[str] = mapped_column(String(32))
     args: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True)
+    # a rule's command: issued_at is the time of the event that caused it, detected_at when the
+    # diagnoser issued it; an operator's command: issued_at is when they did, detected_at NULL
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    detected_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     issued_by: Mapped[str] = mapped_column(String(64))
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

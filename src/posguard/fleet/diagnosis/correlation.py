@@ -22,12 +22,34 @@ from datetime import datetime, timedelta
 
 from posguard.card import brand_of
 from posguard.fleet.diagnosis.directory import TerminalDirectory
+from posguard.fleet.diagnosis.evidence import MAX_MEMBERS
 from posguard.fleet.diagnosis.kinds import MAX_EVIDENCE, Matcher
 from posguard.fleet.diagnosis.observed import Clear, Decision, Observed, Open
 from posguard.fleet.diagnosis.rules import Rule
 
 _PREFIX = {"acquirer_host": "host", "area": "area", "model": "model", "issuer": "issuer"}
-MAX_MEMBERS = 500  # terminals named in one group incident's explanation
+
+
+def share_vs_threshold(share: float, threshold: float) -> str:
+    """``share`` against ``threshold`` (percent) with the sign that is true and as many decimals
+    as it takes for the two to read differently (a 30.4% share over a 30% threshold once read
+    "30% > 30%"); ``≥`` only when no precision up to 6 decimals tells them apart.
+
+    >>> share_vs_threshold(7 * 100 / 23, 30)
+    '30.4% > 30%'
+    >>> share_vs_threshold(50.0, 30), share_vs_threshold(30.0, 30), share_vs_threshold(29.96, 30)
+    ('50% > 30%', '30% = 30%', '29.96% < 30%')
+    """
+    sign = ">" if share > threshold else "=" if share == threshold else "<"
+    thr = f"{threshold:g}%"
+    if sign == "=":
+        return f"{share:g}% = {thr}"
+    for digits in range(7):
+        text = f"{share:.{digits}f}"
+        shown = float(text)
+        if (shown > threshold) == (sign == ">") and shown != threshold:
+            return f"{text}% {sign} {thr}"
+    return f"{share:.6f}% {'≥' if sign == '>' else '≤'} {thr}"
 
 
 def issuer_of(ev: Observed) -> str | None:
@@ -157,7 +179,7 @@ class CorrelationEvaluator:
                 what = issuer_name(value) if dim == "issuer" else value
                 reason = (
                     f"{hit} of {size} terminals on {dim.replace('_', ' ')} {what} "
-                    f"({share:.0f}% > {c.threshold_pct:g}%) within {c.within_s:g} s"
+                    f"({share_vs_threshold(share, c.threshold_pct)}) within {c.within_s:g} s"
                     if over
                     else f"all {size} terminals on {dim.replace('_', ' ')} {what} "
                     f"within {c.within_s:g} s"

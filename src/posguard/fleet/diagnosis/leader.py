@@ -6,6 +6,7 @@ machine anyway: the lock is always granted there.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from types import TracebackType
 
@@ -38,6 +39,22 @@ class AdvisoryLock:
         else:
             conn.close()
         return got
+
+    def alive(self) -> bool:
+        """Held, and its connection still answers; a connection the server dropped (and the
+        lock with it) is closed and forgotten, so :meth:`try_acquire` takes the lock afresh."""
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            conn.execute(text("SELECT 1")).scalar()
+            conn.commit()
+            return True
+        except Exception:
+            self._conn = None
+            with contextlib.suppress(Exception):
+                conn.close()
+            return False
 
     def acquire(self, *, poll_s: float = 1.0, timeout_s: float | None = None) -> bool:
         """Wait until the lock is ours (or ``timeout_s`` passes); True when held."""

@@ -302,7 +302,7 @@ class DiagnosisService:
                 self.engine.sync_groups(self._open_groups(session))
             decisions = self.engine.observe(events)
             decisions.extend(self.engine.tick())
-            applied = self.applier.apply(session, decisions)
+            applied = self.applier.apply(session, decisions, now=now)
             self._save(session, now)
             if self.expire_commands:
                 command_repo.expire_due(session, now=now)

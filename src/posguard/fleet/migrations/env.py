@@ -27,7 +27,10 @@ def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            transaction_per_migration=True,  # a CONCURRENTLY index commits what precedes it
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -36,7 +39,10 @@ def run_migrations_online() -> None:
     try:
         with engine.connect() as conn:
             context.configure(
-                connection=conn, target_metadata=target_metadata, render_as_batch=True
+                connection=conn,
+                target_metadata=target_metadata,
+                render_as_batch=True,
+                transaction_per_migration=True,
             )
             with context.begin_transaction():
                 context.run_migrations()

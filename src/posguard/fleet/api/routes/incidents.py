@@ -61,6 +61,7 @@ def to_public(
         merchant_id=inc.merchant_id,
         parent_id=inc.parent_id,
         opened_at=inc.opened_at,
+        detected_at=inc.detected_at,
         acknowledged_at=inc.acknowledged_at,
         acknowledged_by=inc.acknowledged_by,
         resolved_at=inc.resolved_at,

@@ -26,6 +26,7 @@ class CommandPublic(CommandBase):
     terminal_id: str
     status: str
     issued_at: datetime
+    detected_at: datetime | None = None  # a rule's command: when the diagnoser issued it
     issued_by: str
     incident_id: int | None = None
     sent_at: datetime | None = None

@@ -29,7 +29,8 @@ class IncidentBase(BaseModel):
 class IncidentPublic(IncidentBase):
     id: int
     parent_id: int | None = None
-    opened_at: datetime
+    opened_at: datetime  # the time of the event that opened it
+    detected_at: datetime | None = None  # when the diagnoser opened it (None: before 0005)
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None

@@ -10,6 +10,10 @@ cause (``cause_key``), the diagnoser's cursor per shard, terminal liveness, comm
 - ``terminal_liveness``: one row per terminal, upserted by each heartbeat.
 - ``commands.expires_at``: a command not taken by then is expired, not pending forever.
 
+On PostgreSQL the unique index and the index are built ``CONCURRENTLY`` and the CHECK is
+validated after it is added ``NOT VALID`` (posguard.fleet.db.online_ddl): ingest goes on while
+the incidents table is indexed.
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-02
@@ -21,6 +25,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from posguard.fleet.db import online_ddl
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -35,11 +41,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("cause_key", sa.String(length=320), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f("uq_incidents_cause_key"), ["cause_key"])
-        batch_op.create_check_constraint(
-            op.f("ck_incidents_resolved_after_opened"),
-            "resolved_at IS NULL OR resolved_at >= opened_at",
-        )
     with op.batch_alter_table("commands", schema=None) as batch_op:
         batch_op.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
@@ -66,15 +67,20 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("terminal_id", name=op.f("pk_terminal_liveness")),
     )
-    with op.batch_alter_table("terminal_liveness", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_terminal_liveness_last_heartbeat_at", ["last_heartbeat_at"], unique=False
-        )
+    # last: what precedes an index built concurrently is committed before it
+    online_ddl.add_check_constraint(
+        "ck_incidents_resolved_after_opened",
+        "incidents",
+        "resolved_at IS NULL OR resolved_at >= opened_at",
+    )
+    online_ddl.add_unique_constraint("uq_incidents_cause_key", "incidents", ["cause_key"])
+    online_ddl.create_index(
+        "ix_terminal_liveness_last_heartbeat_at", "terminal_liveness", ["last_heartbeat_at"]
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("terminal_liveness", schema=None) as batch_op:
-        batch_op.drop_index("ix_terminal_liveness_last_heartbeat_at")
+    online_ddl.drop_index("ix_terminal_liveness_last_heartbeat_at", "terminal_liveness")
     op.drop_table("terminal_liveness")
     op.drop_table("diagnosis_state")
     with op.batch_alter_table("commands", schema=None) as batch_op:

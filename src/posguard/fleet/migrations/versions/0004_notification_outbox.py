@@ -2,6 +2,7 @@
 
 One row per (incident, transition, channel, recipient), unique by its idempotency key, so a
 replay or a second worker never enqueues or sends a notification twice (posguard.fleet.notify).
+Its indexes are built ``CONCURRENTLY`` on PostgreSQL (posguard.fleet.db.online_ddl).
 
 Revision ID: 0004
 Revises: 0003
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from posguard.fleet.db import online_ddl
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -51,17 +54,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_outbox")),
         sa.UniqueConstraint("idem_key", name=op.f("uq_notification_outbox_idem_key")),
     )
-    with op.batch_alter_table("notification_outbox", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_notification_outbox_due", ["channel", "status", "next_attempt_at"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_notification_outbox_incident_id"), ["incident_id"], unique=False
-        )
+    online_ddl.create_index(
+        "ix_notification_outbox_due",
+        "notification_outbox",
+        ["channel", "status", "next_attempt_at"],
+    )
+    online_ddl.create_index(
+        "ix_notification_outbox_incident_id", "notification_outbox", ["incident_id"]
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("notification_outbox", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_notification_outbox_incident_id"))
-        batch_op.drop_index("ix_notification_outbox_due")
+    online_ddl.drop_index("ix_notification_outbox_incident_id", "notification_outbox")
+    online_ddl.drop_index("ix_notification_outbox_due", "notification_outbox")
     op.drop_table("notification_outbox")

@@ -69,8 +69,10 @@ async def test_host_moves_the_batch_terminal_is_refused_77_then_takes_the_hosts_
     await host.call(lambda: ledger.set_open_batch(LAB_TID, "000005"))
     refused = await t.sale(PAN, LAB_EXPIRY, 200)
     assert (refused.outcome, refused.rc, refused.charged) == (Outcome.DECLINED, "77", False)
-    assert t.journal.find(stan=refused.stan or "").state is TxnState.DECLINED  # type: ignore[union-attr]
     assert t.journal.current_batch() == "000005"  # signed on again at once, the host's batch
+    left = t.journal.find(stan=refused.stan or "", batch="000002")
+    assert left is not None
+    assert left.state is TxnState.DECLINED  # stays in its batch, counted nowhere
     retried = await t.sale(PAN, LAB_EXPIRY, 200)
     assert (retried.outcome, retried.batch) == (Outcome.APPROVED, "000005")
     assert await _differences(host, ledger, t) == []

@@ -33,7 +33,7 @@ async def test_run_doctor_echo_passes_against_a_signed_on_host_with_a_mac(tmp_pa
                 reports = {r.check_id: r for r in await service.run_doctor()}
                 echo = reports["doctor.iso_echo"]
                 assert (echo.result, echo.code) == (CheckResult.PASS, None), echo.detail
-                answered = [e for e in host.journal.query(tid=LAB_TID, mti="0820")]
+                answered = host.journal.query(tid=LAB_TID, mti="0820")
                 assert answered
                 assert {e.rc for e in answered} == {"00"}  # MAC verified: not A0
                 # the check can fail: the same echo under a key the host did not issue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Mapping
 
 # field -> (kind, length): "F" fixed, "LL" / "LLL" variable with 2 / 3 ASCII length digits.
 LAYOUT: dict[int, tuple[str, int]] = {
@@ -30,17 +31,21 @@ LAYOUT: dict[int, tuple[str, int]] = {
     54: ("LLL", 240),
     60: ("LLL", 100),
     61: ("LLL", 100),
+    62: ("LLL", 512),  # binary (the 0810's working keys)
+    64: ("F", 8),  # binary (the MAC)
 }
 
 
-def build(mti: str, fields: dict[int, str]) -> bytes:
-    """The message bytes (no frame). Values are written as given: a test may break them."""
+def build(mti: str, fields: Mapping[int, str | bytes]) -> bytes:
+    """The message bytes (no frame). Values are written as given: a test may break them.
+    A bytes value is written raw (62, 64)."""
     bitmap = 0
     body = b""
     for num in sorted(fields):
         bitmap |= 1 << (64 - num)
         kind, _ = LAYOUT[num]
-        value = fields[num].encode("latin-1")
+        raw = fields[num]
+        value = raw if isinstance(raw, bytes) else raw.encode("latin-1")
         if kind == "LL":
             body += f"{len(value):02d}".encode()
         elif kind == "LLL":
@@ -50,7 +55,9 @@ def build(mti: str, fields: dict[int, str]) -> bytes:
 
 
 def parse(raw: bytes) -> dict[int | str, str]:
-    """Fields of an answer (only those in :data:`LAYOUT`; stops at the first other one)."""
+    """Fields of an answer (only those in :data:`LAYOUT`; stops at the first other one).
+    Binary fields (62, 64) come back as latin-1 text: ``value.encode("latin-1")`` restores
+    their bytes."""
     out: dict[int | str, str] = {"mti": raw[:4].decode()}
     bitmap = int(raw[4:20], 16)
     pos = 20

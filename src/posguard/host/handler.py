@@ -25,6 +25,7 @@ import structlog
 
 from posguard.card import mask_pan
 from posguard.common.errors import MessageDecodeError, MessageEncodeError, MessageError
+from posguard.host import batches
 from posguard.host.issuer import AuthRequest, Decision, Issuer, ReversalRequest
 from posguard.host.journal import HostJournal, JournalEntry
 from posguard.host.kinds import TxnKind, classify, classify_original
@@ -263,7 +264,7 @@ class HostHandler:
         if bad_terminal is not None:
             return self._answer(msg, bad_terminal), bad_terminal, None
         if mti == "0800":
-            return self._sign_on(msg, tid, f60.batch)
+            return self._sign_on(msg, tid, f60)
         session = self.sessions.get(tid)
         if mti == "0820" and f60.net_code == NetworkCode.ECHO and session is None:
             d = Decision("00", "echo test")
@@ -275,6 +276,10 @@ class HostHandler:
         if not isinstance(mac, bytes) or not self._mac_verifies(raw, session):
             d = Decision("A0", "MAC missing" if mac is None else "MAC does not verify")
             return self._answer(msg, d), d, None
+        off_batch = batches.mismatch(self.issuer.ledger, tid, mti, f60.batch)
+        if off_batch is not None:
+            d = Decision("77", off_batch)
+            return self._answer(msg, d), d, session
         if unknown_op:
             d = Decision(
                 "12", f"processing code {_text(msg, '3')} is not one of {mti} in the profile"
@@ -369,12 +374,17 @@ class HostHandler:
             entry_mode=_text(msg, "22"),
         )
 
-    def _sign_on(self, msg: Message, tid: str, batch: str) -> tuple[Message, Decision, None]:
+    def _sign_on(self, msg: Message, tid: str, f60: Field60) -> tuple[Message, Decision, None]:
+        """New working keys (field 62) and the terminal's open batch (field 60.2), which the
+        host assigns (:mod:`posguard.host.batches`)."""
         term = self.issuer.ledger.terminal(tid)
         assert term is not None  # check_terminal passed
+        batch = batches.assign_at_sign_on(self.issuer.ledger, tid, f60.batch)
         _session, field62 = self.sessions.sign_on(tid, term.tmk, term.mac_alg, batch)
-        d = Decision("00", "signed on, working keys issued")
+        d = Decision("00", f"signed on, working keys issued, batch {batch}")
         answer = self._answer(msg, d)
+        asked = _text(msg, "60")
+        answer["60"] = asked[:2] + batch + asked[8:]  # 60.1, 60.3 (and any 60.4...) as asked
         answer["62"] = field62
         return answer, d, None
 

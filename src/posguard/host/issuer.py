@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from posguard.card import luhn_valid, mask_pan
+from posguard.host import batches
 from posguard.host.kinds import DEBITS, TxnKind
 from posguard.host.ledger import Account, Card, Ledger, Txn, TxnStatus, Upload
 from posguard.host.recon import differences
@@ -123,7 +124,8 @@ class Issuer:
     # -- card transactions --------------------------------------------------------------------
 
     def authorize(self, req: AuthRequest) -> Decision:
-        """Decide a balance inquiry, sale, void, refund, pre-auth, pre-auth void or completion."""
+        """Decide a balance inquiry, sale, void, refund, pre-auth, pre-auth void, completion or
+        completion void."""
         led = self.ledger
         with led.atomic():
             today = self._clock().date()
@@ -231,6 +233,10 @@ class Issuer:
             return Decision("25", "original transaction not found"), None
         if orig.account_id != card.account_id:
             return Decision("25", "original was made with another card"), None
+        if kind is TxnKind.COMPLETION_VOID:
+            orig_ref = self.ledger.card_ref_of(orig.id)
+            if orig_ref is not None and orig_ref != card.ref:
+                return Decision("25", "original completion was made with another card"), None
         return self._apply_follow_up(req, orig, amount), orig.id
 
     def _apply_follow_up(self, req: AuthRequest, orig: Txn, amount: int) -> Decision:
@@ -254,6 +260,8 @@ class Issuer:
             led.move(acct, held=-amount)
             led.set_status(orig.id, TxnStatus.VOIDED)
             return Decision("00", "pre-authorisation voided")
+        if kind is TxnKind.COMPLETION_VOID:
+            return self._void_completion(orig, amount)
         if kind is TxnKind.COMPLETION:
             if orig.kind != TxnKind.PREAUTH or orig.status != TxnStatus.APPROVED:
                 return Decision("12", f"cannot complete a {orig.kind} that is {orig.status}")
@@ -275,6 +283,27 @@ class Issuer:
         led.move(acct, balance=amount)
         led.add_refunded(orig.id, amount)
         return Decision("00", "refund accepted")
+
+    def _void_completion(self, orig: Txn, amount: int) -> Decision:
+        """Void of a pre-auth completion (0200, 60.1 = 21): the completion's amount goes back
+        to the account and the pre-authorisation stands again as it was before it was completed
+        (its hold back in place: it may be completed again, or voided), exactly what a reversal
+        of the completion undoes."""
+        led, acct = self.ledger, orig.account_id
+        assert acct is not None
+        if orig.kind != TxnKind.COMPLETION or orig.status != TxnStatus.APPROVED:
+            return Decision("12", f"cannot void a {orig.kind} that is {orig.status}")
+        if amount != orig.amount:
+            return Decision("64", "void amount differs from the completion")
+        led.move(acct, balance=amount)
+        led.add_spent(acct, orig.host_day, -amount)
+        led.set_status(orig.id, TxnStatus.VOIDED)
+        if orig.orig_id is not None:
+            preauth = led.txn(orig.orig_id)
+            if preauth is not None and preauth.status == TxnStatus.COMPLETED:
+                led.move(acct, held=preauth.amount)
+                led.set_status(preauth.id, TxnStatus.APPROVED)
+        return Decision("00", "pre-authorisation completion voided")
 
     def _check_card(self, req: AuthRequest, card: Card, today: date) -> Decision | None:
         """A decline for a known card (status, expiry, PIN), or None."""
@@ -366,8 +395,23 @@ class Issuer:
                 elif kind is TxnKind.COMPLETION:
                     led.move(acct, balance=orig.amount, held=base.amount)
                     led.add_spent(acct, orig.host_day, -orig.amount)
+                elif kind is TxnKind.COMPLETION_VOID:
+                    self._redo_completion(base)
                 led.set_status(base.id, TxnStatus.APPROVED)
         led.set_status(orig.id, TxnStatus.REVERSED)
+
+    def _redo_completion(self, completion: Txn) -> None:
+        """Undo a completion void: the completion charges again and its pre-authorisation is
+        completed again (its hold released), as before the void."""
+        led, acct = self.ledger, completion.account_id
+        assert acct is not None
+        led.move(acct, balance=-completion.amount)
+        led.add_spent(acct, completion.host_day, completion.amount)
+        if completion.orig_id is not None:
+            preauth = led.txn(completion.orig_id)
+            if preauth is not None and preauth.status == TxnStatus.APPROVED:
+                led.move(acct, held=-preauth.amount)
+                led.set_status(preauth.id, TxnStatus.COMPLETED)
 
     # -- settlement and batch upload ----------------------------------------------------------
 
@@ -376,14 +420,17 @@ class Issuer:
         return Totals.of(self.ledger.batch_txns(tid, batch))
 
     def settle(self, tid: str, batch: str, terminal: Totals) -> Decision:
-        """0500: compare the terminal's totals with the ledger's; ``00`` balanced, ``95`` not."""
+        """0500: compare the terminal's totals with the ledger's; ``00`` balanced (the batch is
+        closed: :func:`batches.close`), ``95`` not (it stays open for the batch upload)."""
         with self.ledger.atomic():
             host = self.host_totals(tid, batch)
             balanced = host == terminal
             self.ledger.record_settlement(tid, batch, terminal.encode(), host.encode(), balanced)
             self.ledger.clear_uploads(tid, batch)
             if balanced:
-                return Decision("00", "settlement in balance", totals=host)
+                following = batches.close(self.ledger, tid, batch)
+                closed = f"; batch closed, next {following}" if following else ""
+                return Decision("00", "settlement in balance" + closed, totals=host)
             return Decision("95", f"out of balance: host {host}, terminal {terminal}", totals=host)
 
     def upload(
@@ -414,24 +461,34 @@ class Issuer:
             balanced = host == terminal and not diffs
             led.record_settlement(tid, batch, settled[0], host.encode(), balanced)
             led.clear_uploads(tid, batch)
+            following = batches.close(led, tid, batch)
+            closed = f"; batch closed, next {following}" if following else ""
             if balanced:
                 return Decision(
                     "00",
-                    "batch upload: in balance",
+                    "batch upload: in balance" + closed,
                     totals=host,
                     settle_flag=SettlementFlag.BALANCED,
                 )
             return Decision(
                 "00",
                 f"batch upload: not in balance (host {host}, terminal {terminal}); "
-                f"{len(diffs)} differences for exception handling ({new} new)",
+                f"{len(diffs)} differences for exception handling ({new} new){closed}",
                 totals=host,
                 settle_flag=SettlementFlag.OUT_OF_BALANCE,
             )
 
 
 _STATUS_RC = {"lost": "41", "stolen": "43", "restricted": "62", "blocked": "57"}
-_NO_PIN_KINDS = frozenset({TxnKind.REFUND, TxnKind.COMPLETION, TxnKind.PREAUTH_VOID, TxnKind.VOID})
+_NO_PIN_KINDS = frozenset(
+    {
+        TxnKind.REFUND,
+        TxnKind.COMPLETION,
+        TxnKind.COMPLETION_VOID,
+        TxnKind.PREAUTH_VOID,
+        TxnKind.VOID,
+    }
+)
 # Decisions that carry nothing per request, made once (Decision is frozen).
 _NO_AMOUNT = Decision("13", "amount missing or zero")
 _BAD_PAN = Decision("14", "card number invalid (format or Luhn)")

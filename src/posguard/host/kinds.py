@@ -5,6 +5,8 @@ profile's message-type table (docs/iso8583-profile.md).
 <TxnKind.SALE: 'sale'>
 >>> classify("0200", "000000", "20")
 <TxnKind.COMPLETION: 'completion'>
+>>> classify("0200", "200000", "21")
+<TxnKind.COMPLETION_VOID: 'completion_void'>
 >>> classify("0200", "999999", "22") is None
 True
 """
@@ -24,6 +26,7 @@ class TxnKind(StrEnum):
     PREAUTH = "preauth"
     PREAUTH_VOID = "preauth_void"
     COMPLETION = "completion"
+    COMPLETION_VOID = "completion_void"
 
 
 _TABLE: dict[tuple[str, str, str], TxnKind] = {
@@ -34,13 +37,21 @@ _TABLE: dict[tuple[str, str, str], TxnKind] = {
     ("0100", "030000", "10"): TxnKind.PREAUTH,
     ("0100", "200000", "11"): TxnKind.PREAUTH_VOID,
     ("0200", "000000", "20"): TxnKind.COMPLETION,
+    ("0200", "200000", "21"): TxnKind.COMPLETION_VOID,
 }
 
 #: Kinds that count as debits in settlement totals; refunds are the credits.
 DEBITS = frozenset({TxnKind.SALE, TxnKind.COMPLETION})
 #: Kinds a reversal can undo.
 REVERSIBLE = frozenset(
-    {TxnKind.SALE, TxnKind.VOID, TxnKind.PREAUTH, TxnKind.PREAUTH_VOID, TxnKind.COMPLETION}
+    {
+        TxnKind.SALE,
+        TxnKind.VOID,
+        TxnKind.PREAUTH,
+        TxnKind.PREAUTH_VOID,
+        TxnKind.COMPLETION,
+        TxnKind.COMPLETION_VOID,
+    }
 )
 
 

@@ -646,6 +646,29 @@ class Ledger:
     def clear_uploads(self, tid: str, batch: str) -> None:
         self._conn.execute("DELETE FROM batch_uploads WHERE tid=? AND batch=?", (tid, batch))
 
+    # -- batches ------------------------------------------------------------------------------
+
+    def open_batch(self, tid: str) -> str | None:
+        """The batch the host has open for ``tid`` (None before its first sign-on)."""
+        row = self._conn.execute(
+            "SELECT open_batch FROM terminal_batches WHERE tid=?", (tid,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def set_open_batch(self, tid: str, batch: str) -> None:
+        self._conn.execute(
+            "INSERT INTO terminal_batches (tid, open_batch) VALUES (?,?) ON CONFLICT(tid)"
+            " DO UPDATE SET open_batch=excluded.open_batch,"
+            " opened_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')",
+            (tid, batch),
+        )
+
+    def last_settled_batch(self, tid: str) -> str | None:
+        """The highest batch number of ``tid`` that has a settlement record."""
+        row = self._conn.execute("SELECT max(batch) FROM settlements WHERE tid=?", (tid,))
+        found = row.fetchone()
+        return str(found[0]) if found and found[0] is not None else None
+
     # -- reconciliation exceptions ------------------------------------------------------------
 
     def record_exception(self, exc: ReconException) -> bool:

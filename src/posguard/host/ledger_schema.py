@@ -11,7 +11,10 @@ Schema 2:
   the same transaction; ``card_ref`` says which card made it;
 - ``early_reversals``: a reversal that arrived before (or instead of) its original;
 - ``recon_exceptions``: every difference batch upload found (the ledger itself is never
-  changed by a settlement).
+  changed by a settlement);
+- ``terminal_batches``: each terminal's open batch, the one the host assigns at sign-on
+  (field 60.2 of the 0810); settlement closes it and opens the next (added in place to an
+  older ledger: ``CREATE TABLE IF NOT EXISTS``).
 """
 
 from __future__ import annotations
@@ -109,6 +112,10 @@ CREATE TABLE IF NOT EXISTS recon_exceptions (
     UNIQUE (tid, batch, stan, kind)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS terminal_batches (
+    tid TEXT PRIMARY KEY, open_batch TEXT NOT NULL CHECK (length(open_batch) = 6),
+    opened_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+);
 """
 )
 

@@ -199,7 +199,7 @@ class HostClient:
                 "3": f3,
                 "4": f"{amount:012d}",
                 "22": "051",
-                "25": "06" if type_code in ("10", "11", "20") else "00",
+                "25": "06" if type_code in ("10", "11", "20", "21") else "00",
                 "49": "156",
             }
         )
@@ -223,6 +223,9 @@ class HostClient:
             assert isinstance(f62, bytes)
             keys = unwrap_working_keys(self.tmk, f62)
             self.pin_key, self.mac_key = keys.pin_key, keys.mac_key
+            f60 = answer.get("60")
+            if isinstance(f60, str) and len(f60) >= 8:
+                self.batch = f60[2:8]  # the host assigns the batch (60.2), as a terminal adopts it
         return answer
 
     async def echo(self) -> Message:
@@ -313,6 +316,19 @@ class HostClient:
                 "0200",
                 ProcessingCode.COMPLETION,
                 MessageTypeCode.COMPLETION,
+                pan,
+                amount,
+                original=original,
+            )
+        )
+
+    async def completion_void(self, original: Message, pan: str, amount: int) -> Message:
+        """Void of a pre-auth completion (0200, 60.1 = 21): ``original`` is the completion."""
+        return await self.request(
+            self.card_txn(
+                "0200",
+                ProcessingCode.COMPLETION_VOID,
+                MessageTypeCode.COMPLETION_VOID,
                 pan,
                 amount,
                 original=original,

@@ -8,7 +8,8 @@ from posguard.terminal.engine.services import Services
 
 
 class SignedOn(Step):
-    """Sign on (key exchange) when the session has no working keys."""
+    """Sign on (key exchange) when the session has no working keys; again when the host
+    answered that the session or batch is stale (77 / 99 / A0)."""
 
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -19,6 +20,13 @@ class SignedOn(Step):
             return PREPARED
         ctx.fail(Failure.NOT_SENT, failed.code or "CFG.NOT_SIGNED_ON", failed.rc)
         return ABORTED
+
+    async def abort(self, ctx: Context) -> None:
+        """The host answered 77 / 99 / A0: sign on again at once. This step comes before the
+        journal's, so its abort runs after the record is resolved as declined, and the 0810's
+        batch is taken when the current batch holds nothing else."""
+        if ctx.sign_on_again:
+            await self.s.session.ensure_signed_on()
 
 
 class ClearReversals(Step):

@@ -64,6 +64,10 @@ class Context:
     balance: int | None = None
     approved_amount: int | None = None  # a partial approval's field 4
     reverse_in_background: bool = False  # the operator is answered first (no answer in time)
+    # 77 / 99 / A0 in field 39: sign on again once the record is resolved (declined), so the
+    # batch the host assigns in the 0810 can be taken (a batch holding a transaction in
+    # flight cannot be renumbered)
+    sign_on_again: bool = False
     notes: list[str] = field(default_factory=list)
 
     def fail(self, failure: Failure, code: str | None, rc: str | None = None) -> None:

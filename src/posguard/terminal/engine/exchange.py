@@ -66,7 +66,7 @@ class Exchange(Step):
         ctx.code = reply.code or meaning.catalog_code
         ctx.fail(Failure.DECLINED, ctx.code, rc)
         if meaning.needs_sign_on:
-            await session.ensure_signed_on()  # 77 / 99 / A0: new keys now, the operator retries
+            ctx.sign_on_again = True  # 77 / 99 / A0: SignedOn signs on, the operator retries
         return ABORTED
 
     def _partial(self, ctx: Context, field4: object) -> Verdict:

@@ -128,8 +128,11 @@ class Journal:
 
     def adopt_batch(self, batch: str) -> bool:
         """Take the batch number the host assigned at sign-on (UnionPay: the batch is the
-        host's). Only an empty current batch is renumbered, so no record changes batch; False
-        when the batch was kept (it already holds records) or was already ``batch``."""
+        host's). Only a current batch without a transaction the host may have booked is
+        renumbered (records the host declined or never received stay where they are, counted
+        nowhere: so a host that refused a sale ``77`` because it moved the batch is followed);
+        no record changes batch. False when the batch was kept (it holds a transaction) or was
+        already ``batch``."""
         if not (batch.isdigit() and len(batch) == 6) or int(batch) == 0:
             raise JournalError(f"host batch number {batch!r} is not 6 digits (000001-999999)")
         with self._write():
@@ -137,7 +140,8 @@ class Journal:
             if current == batch:
                 return False
             used = self._db.execute(
-                "SELECT 1 FROM txns WHERE batch = ? LIMIT 1", (current,)
+                "SELECT 1 FROM txns WHERE batch = ? AND state NOT IN (?, ?) LIMIT 1",
+                (current, TxnState.DECLINED.value, TxnState.NOT_SENT.value),
             ).fetchone()
             if used is not None:
                 return False

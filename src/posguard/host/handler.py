@@ -38,6 +38,7 @@ from posguard.iso8583.fields import (
     NetworkCode,
     SettlementFlag,
     SettlementTotals,
+    answer_mti,
     parse_field60,
     parse_field61,
     parse_settlement_totals,
@@ -67,15 +68,6 @@ class HandleResult:
     answer: bytes | None
     entry: JournalEntry
     keep_open: bool = False
-
-
-def answer_mti(mti: str) -> str:
-    """``0200`` -> ``0210``, ``0401`` -> ``0410``.
-
-    >>> answer_mti("0401")
-    '0410'
-    """
-    return mti[:2] + str(int(mti[2]) | 1) + "0"
 
 
 class HostHandler:

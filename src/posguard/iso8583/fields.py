@@ -63,8 +63,8 @@ def answer_mti(mti: str) -> str:
     >>> [answer_mti(m) for m in ("0200", "0220", "0400", "0401", "0820", "0210")]
     ['0210', '0230', '0410', '0410', '0830', '0210']
     """
-    if len(mti) != 4 or not mti.isdigit():
-        raise ValueError(f"MTI {mti!r} is not 4 digits")
+    if len(mti) != 4 or not (mti.isascii() and mti.isdigit()):
+        raise ValueError(f"MTI {mti!r} is not 4 ASCII digits")
     return mti[:2] + str(int(mti[2]) | 1) + "0"
 
 

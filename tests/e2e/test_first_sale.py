@@ -46,7 +46,8 @@ def test_readme_first_sale_runs_as_written(tmp_path: Path) -> None:
     steps = readme_steps()
     commands = [s for s in steps if s[0] == POSGUARD]
     assert [tuple(c[1:3]) for c in commands] == SEQUENCE
-    assert steps[0][-1] == "&" and steps[-1] == ["kill", "%1"]
+    assert steps[0][-1] == "&"
+    assert steps[-1] == ["kill", "%1"]
     port = free_port()
     env = {**os.environ, "POSGUARD_LANG": "en", "COLUMNS": "80"}
     posguard = [sys.executable, "-m", "posguard.cli"]
@@ -81,11 +82,14 @@ def test_readme_first_sale_runs_as_written(tmp_path: Path) -> None:
         sale = commands[SEQUENCE.index(("terminal", "sale"))]
         pan = sale[sale.index("--pan") + 1]
         assert out["sale"].startswith("approved sale 12.34"), out["sale"]
-        assert "rc=00" in out["sale"] and pan not in out["sale"]
+        assert "rc=00" in out["sale"]
+        assert pan not in out["sale"]
         journal_rows = [ln for ln in out["journal"].splitlines() if mask_pan(pan) in ln]
         assert len(journal_rows) == 1, out["journal"]
-        assert "sale" in journal_rows[0] and "completed" in journal_rows[0]
-        assert "12.34" in journal_rows[0] and "00" in journal_rows[0]
+        assert "sale" in journal_rows[0]
+        assert "completed" in journal_rows[0]
+        assert "12.34" in journal_rows[0]
+        assert "00" in journal_rows[0]
         assert pan not in out["journal"]
         # the README's card is one the lab lists as approving, not an invented number
         lab = json.loads(run([*posguard, "host", "lab", "--json"]).stdout)

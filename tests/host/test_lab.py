@@ -50,7 +50,8 @@ def test_tables_keep_ids_cards_and_amounts_whole(width: int, lang: str) -> None:
         assert mask_pan(card.pan) in text
         assert card.pan not in text
     for t in seed.terminals:
-        assert t.tid in text and t.mid in text
+        assert t.tid in text
+        assert t.mid in text
     assert "50,000.00" in text
 
 
@@ -65,10 +66,13 @@ def test_json_lists_the_seed_masked_and_the_cli_takes_lang() -> None:
     for card in seed.cards:
         assert card.pan not in result.stdout
     poor = [c for c in data["cards"] if c["rc"] == "51"]
-    assert len(poor) == 1 and poor[0]["balance"] == 10_000
-    assert "51" in poor[0]["purpose"]["zh"] and "poor card" in poor[0]["purpose"]["en"]
+    assert len(poor) == 1
+    assert poor[0]["balance"] == 10_000
+    assert "51" in poor[0]["purpose"]["zh"]
+    assert "poor card" in poor[0]["purpose"]["en"]
     bad = CliRunner().invoke(app, ["host", "lab", "--lang", "fr"])
-    assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.exit_code == 2
+    assert len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_a_bad_seed_file_is_one_line(tmp_path: Path) -> None:
@@ -76,4 +80,5 @@ def test_a_bad_seed_file_is_one_line(tmp_path: Path) -> None:
     seed.write_text("cards: [{pan: '123'}]\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["host", "lab", "--seed", str(seed), "--lang", "en"])
     assert result.exit_code == 2
-    assert result.stderr.count("\n") == 1 and "invalid seed data" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "invalid seed data" in result.stderr

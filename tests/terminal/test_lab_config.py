@@ -23,9 +23,11 @@ def test_config_agrees_with_the_lab_seed(tmp_path: Path) -> None:
     cfg = load_config(path)
     seed = default_seed()
     term = next(t for t in seed.terminals if t.tid == cfg.terminal_id)
-    assert term.registered and term.mid == cfg.merchant_id
+    assert term.registered
+    assert term.mid == cfg.merchant_id
     assert next(m for m in seed.merchants if m.mid == term.mid).status == "active"
-    assert cfg.tmk is None and cfg.tmk_source is not None  # the key is not in the config
+    assert cfg.tmk is None
+    assert cfg.tmk_source is not None
     assert cfg.tmk_bytes == bytes.fromhex(term.tmk)
     assert cfg.mac_algorithm == term.mac
     assert [h.address for h in cfg.hosts] == ["127.0.0.1:6001", "127.0.0.1:5801"]
@@ -43,7 +45,8 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     path.write_text("# mine\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["terminal", "init", str(path), "--lang", "en"])
     assert result.exit_code == 2
-    assert result.stderr.count("\n") == 1 and "--force" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "--force" in result.stderr
     assert path.read_text(encoding="utf-8") == "# mine\n"
     assert not (tmp_path / "tmk.key").exists()
     forced = CliRunner().invoke(app, ["terminal", "init", str(path), "--force"])
@@ -59,7 +62,8 @@ def test_a_bad_host_address_is_one_line_and_writes_nothing(tmp_path: Path, bad: 
         app, ["terminal", "init", str(path), "--primary", bad, "--lang", "en"]
     )
     assert result.exit_code == 2
-    assert result.stderr.count("\n") == 1 and "--primary" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "--primary" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 

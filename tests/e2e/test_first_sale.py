@@ -57,7 +57,7 @@ def test_readme_first_sale_runs_as_written(tmp_path: Path) -> None:
             argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
         )
 
-    serve = commands[0][1:-1] + ["--port", str(port)]  # the README's, without its '&'
+    serve = [*commands[0][1:-1], "--port", str(port)]  # the README's, without its '&'
     host = subprocess.Popen(
         posguard + serve, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
@@ -68,7 +68,8 @@ def test_readme_first_sale_runs_as_written(tmp_path: Path) -> None:
         while "host listening on" not in seen and time.monotonic() < deadline:
             seen += host.stdout.readline()
             assert host.poll() is None, seen
-        assert f"127.0.0.1:{port}" in seen and "var/host/host.db" in seen, seen
+        assert f"127.0.0.1:{port}" in seen, seen
+        assert "var/host/host.db" in seen, seen
 
         out = {}
         for argv in commands[1:]:

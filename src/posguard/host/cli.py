@@ -12,7 +12,10 @@ from typing import Annotated
 
 import typer
 
+from posguard.cli_support.errors import guarded
+from posguard.cli_support.lang import LangOption
 from posguard.common.errors import ConfigError, PosguardError
+from posguard.common.lab import LAB_HOST_PORT
 from posguard.common.logging import configure_logging
 from posguard.host.control import ControlServer
 from posguard.host.journal import HostJournal
@@ -36,6 +39,22 @@ def _addr(text: str, what: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+DATA_DIR = Path("var/host")
+DataDirOpt = Annotated[
+    Path, typer.Option("--data-dir", help="Where the host keeps its files / 主机数据目录.")
+]
+
+
+def _db_path(data_dir: Path, db: Path | None, *, create: bool = False) -> Path:
+    """The host database: ``--db`` when given, else ``<data_dir>/host.db`` (the directory made
+    when ``create``)."""
+    if db is not None:
+        return db
+    if create:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir / "host.db"
+
+
 def _fail(exc: PosguardError) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(2)
@@ -43,10 +62,13 @@ def _fail(exc: PosguardError) -> typer.Exit:
 
 @app.command()
 def serve(
-    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8583,
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = LAB_HOST_PORT,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     spec: Annotated[str, typer.Option(help="Message spec: iso87ascii or unionpay.")] = "iso87ascii",
-    db: Annotated[Path, typer.Option(help="Ledger and journal (SQLite).")] = Path("host.db"),
+    data_dir: DataDirOpt = DATA_DIR,
+    db: Annotated[
+        Path | None, typer.Option(help="Ledger and journal (SQLite); default DATA_DIR/host.db.")
+    ] = None,
     seed: Annotated[
         Path | None, typer.Option(help="Seed file (YAML/JSON) loaded into the ledger at start.")
     ] = None,
@@ -58,8 +80,10 @@ def serve(
     ] = "FULL",
     log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
 ) -> None:
-    """Run the ISO 8583 host / 运行ISO 8583主机. A new ledger gets the default seed."""
+    """Run the ISO 8583 host / 运行ISO 8583主机. A new ledger gets the default seed
+    (`posguard host lab` lists it). Its files go under --data-dir (default var/host/)."""
     try:
+        db = _db_path(data_dir, db, create=True)
         seed_data = load_seed(seed) if seed else (None if db.exists() else default_seed())
         tls = tls_context(tls_cert, tls_key or tls_cert) if tls_cert else None
         if sync.upper() not in ("FULL", "NORMAL"):
@@ -75,8 +99,11 @@ def serve(
             length_header=LengthHeader[header.upper()],
             synchronous="FULL" if sync.upper() == "FULL" else "NORMAL",
         )
-    except (PosguardError, OSError, KeyError) as exc:
+    except (PosguardError, KeyError) as exc:
         raise _fail(exc if isinstance(exc, PosguardError) else ConfigError(str(exc))) from exc
+    except OSError as exc:
+        where = str(exc.filename or data_dir)
+        raise _fail(ConfigError(exc.strerror or str(exc), path=where)) from exc
 
     configure_logging(json=log_json)
 
@@ -90,6 +117,10 @@ def serve(
         typer.echo(
             f"host listening on {host}:{server.port} spec={spec} db={db}"
             f"{' tls' if tls else ''} / 主机已启动"
+        )
+        typer.echo(
+            "next / 下一步: posguard host lab (test cards / 测试卡); posguard terminal init;"
+            " posguard terminal sign-on; posguard terminal sale ..."
         )
         try:
             await stopping.wait()
@@ -170,7 +201,8 @@ def seed_cmd(
 
 @app.command()
 def journal(
-    db: Annotated[Path, typer.Option(help="The host's database.")] = Path("host.db"),
+    data_dir: DataDirOpt = DATA_DIR,
+    db: Annotated[Path | None, typer.Option(help="The host's database (DATA_DIR/host.db).")] = None,
     tid: Annotated[str | None, typer.Option(help="Only this terminal.")] = None,
     since: Annotated[
         str | None, typer.Option(help="ISO time (UTC), e.g. 2026-01-31T08:00.")
@@ -179,6 +211,7 @@ def journal(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Show what the host saw and answered / 查看主机流水 (PANs masked)."""
+    db = _db_path(data_dir, db)
     if not db.exists():
         raise _fail(ConfigError("no such host database", path=str(db)))
     j = HostJournal.open(db)
@@ -199,7 +232,8 @@ def journal(
 
 @app.command()
 def exceptions(
-    db: Annotated[Path, typer.Option(help="The host's database.")] = Path("host.db"),
+    data_dir: DataDirOpt = DATA_DIR,
+    db: Annotated[Path | None, typer.Option(help="The host's database (DATA_DIR/host.db).")] = None,
     tid: Annotated[str | None, typer.Option(help="Only this terminal.")] = None,
     batch: Annotated[str | None, typer.Option(help="Only this batch (6 digits).")] = None,
     state: Annotated[str | None, typer.Option(help="Only this state: open or resolved.")] = None,
@@ -208,6 +242,7 @@ def exceptions(
     """Reconciliation exceptions from batch upload / 对账差错 (missing on terminal, missing on
     host, amount differs). The ledger is never changed by a settlement: this is the list to
     work through."""
+    db = _db_path(data_dir, db)
     if not db.exists():
         raise _fail(ConfigError("no such host database", path=str(db)))
     if state is not None and state not in ("open", "resolved"):
@@ -261,3 +296,22 @@ def exceptions(
 
 def _money(fen: int | None) -> str:
     return "-" if fen is None else f"{fen / 100:.2f}"
+
+
+@app.command()
+@guarded
+def lab(
+    seed: Annotated[
+        Path | None, typer.Option(help="A seed file instead of the default seed / 种子文件")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    lang: LangOption = None,
+) -> None:
+    """The lab host's terminals, merchants and test cards / 实验主机的终端、商户与测试卡.
+
+    From the seed, not from a host database; card numbers masked. The full test numbers are
+    lab data: `posguard host seed` (src/posguard/host/data/seed.yaml)."""
+    from posguard.host.lab_cli import print_lab
+
+    assert lang is not None  # resolved by guarded
+    print_lab(load_seed(seed) if seed else default_seed(), lang=lang, as_json=as_json)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from posguard.card import luhn_valid
 from posguard.common.errors import ConfigError
+from posguard.common.lab import LAB_TERMINAL
 from posguard.common.validation import first_error
 
 __all__ = [
@@ -317,7 +318,9 @@ def default_seed() -> SeedData:
         ),
     ]
     merchants = [
-        MerchantSeed(mid="898310048161234", name="Hualian Supermarket / 华联超市", mcc="5411"),
+        MerchantSeed(
+            mid=LAB_TERMINAL.merchant_id, name="Hualian Supermarket / 华联超市", mcc="5411"
+        ),
         MerchantSeed(mid="898310058125678", name="Jinjiang Hotel / 锦江饭店", mcc="7011"),
         MerchantSeed(mid="898310054110001", name="Sinopec Station 12 / 中石化12号站", mcc="5541"),
         MerchantSeed(
@@ -325,7 +328,13 @@ def default_seed() -> SeedData:
         ),
     ]
     terminals = [
-        TerminalSeed(tid="10000001", mid="898310048161234", tmk="0123456789ABCDEFFEDCBA9876543210"),
+        # the lab terminal: `posguard terminal init` writes its config (posguard.common.lab)
+        TerminalSeed(
+            tid=LAB_TERMINAL.terminal_id,
+            mid=LAB_TERMINAL.merchant_id,
+            tmk=LAB_TERMINAL.tmk,
+            mac=LAB_TERMINAL.mac_algorithm,
+        ),
         TerminalSeed(tid="10000002", mid="898310048161234", tmk="11223344556677888877665544332211"),
         TerminalSeed(
             tid="20000001",

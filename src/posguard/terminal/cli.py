@@ -15,8 +15,11 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from posguard.cli_support.errors import say_error
+from posguard.cli_support.lang import default_lang
+from posguard.common.lab import LAB_BACKUP_PORT, LAB_HOST, LAB_HOST_PORT, LAB_TERMINAL
+from posguard.terminal.config import DEFAULT_CONFIG
 from posguard.terminal.engine.settlement import SettlementResult
 from posguard.terminal.result import Outcome, TransactionResult
 from posguard.terminal.runtime import Terminal
@@ -25,7 +28,10 @@ app = typer.Typer(help="The terminal runtime / 终端运行时.", no_args_is_hel
 
 T = TypeVar("T")
 ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="Terminal config (YAML) / 终端配置文件", exists=True)
+    Path,
+    typer.Option(
+        "--config", "-c", help="Terminal config (YAML; `terminal init` writes it) / 终端配置文件"
+    ),
 ]
 PanOpt = Annotated[
     str, typer.Option("--pan", envvar="POSGUARD_PAN", help="Card number (lab use) / 卡号")
@@ -65,6 +71,7 @@ def _with_terminal(config: Path, op: Callable[[Terminal], Awaitable[T]]) -> T:
         async with Terminal(cfg.terminal) as t:
             return await op(t)
 
+    _need_config(config)
     try:
         cfg = load_service_config(config)
         lock = (
@@ -82,6 +89,21 @@ def _with_terminal(config: Path, op: Callable[[Terminal], Awaitable[T]]) -> T:
     finally:
         if lock is not None:
             lock.release()
+
+
+def _need_config(config: Path) -> None:
+    """A missing config file is one line naming it and how to write one (exit 2)."""
+    if config.exists():
+        return
+    init = "posguard terminal init" + ("" if config == DEFAULT_CONFIG else f" {config}")
+    lang = default_lang()
+    say_error(
+        f"没有终端配置 {config}。请先运行 `{init}` 写一份实验主机的配置。"
+        if lang == "zh"
+        else f"no terminal config at {config}. Write one for the lab host with `{init}`.",
+        lang,
+    )
+    raise typer.Exit(2)
 
 
 def _show(result: TransactionResult, lang: str, as_json: bool) -> None:
@@ -113,10 +135,10 @@ def _show(result: TransactionResult, lang: str, as_json: bool) -> None:
 
 @app.command()
 def sale(
-    config: ConfigOpt,
     pan: PanOpt,
     expiry: ExpiryOpt,
     amount: AmountOpt,
+    config: ConfigOpt = DEFAULT_CONFIG,
     lang: LangOpt = "zh",
     as_json: JsonOpt = False,
     via_service: Annotated[
@@ -141,6 +163,7 @@ def _via_service(config: Path, pan: str, expiry: str, fen: int) -> TransactionRe
     from posguard.terminal.local_api import SOCKET_NAME, LocalApiError, request_sale
     from posguard.terminal.service import load_service_config
 
+    _need_config(config)
     try:
         path = load_service_config(config).service.data_dir / SOCKET_NAME
         return asyncio.run(request_sale(path, pan, expiry, fen))
@@ -151,9 +174,9 @@ def _via_service(config: Path, pan: str, expiry: str, fen: int) -> TransactionRe
 
 @app.command()
 def balance(
-    config: ConfigOpt,
     pan: PanOpt,
     expiry: ExpiryOpt,
+    config: ConfigOpt = DEFAULT_CONFIG,
     lang: LangOpt = "zh",
     as_json: JsonOpt = False,
 ) -> None:
@@ -166,8 +189,8 @@ def balance(
 
 @app.command()
 def void(
-    config: ConfigOpt,
     stan: Annotated[str, typer.Option(help="STAN of the sale")],
+    config: ConfigOpt = DEFAULT_CONFIG,
     lang: LangOpt = "zh",
     as_json: JsonOpt = False,
 ) -> None:
@@ -177,10 +200,10 @@ def void(
 
 @app.command()
 def refund(
-    config: ConfigOpt,
     stan: Annotated[str, typer.Option(help="STAN of the sale")],
     amount: AmountOpt,
     batch: Annotated[str | None, typer.Option()] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
     lang: LangOpt = "zh",
     as_json: JsonOpt = False,
 ) -> None:
@@ -191,10 +214,10 @@ def refund(
 
 @app.command()
 def preauth(
-    config: ConfigOpt,
     pan: PanOpt,
     expiry: ExpiryOpt,
     amount: AmountOpt,
+    config: ConfigOpt = DEFAULT_CONFIG,
     lang: LangOpt = "zh",
     as_json: JsonOpt = False,
 ) -> None:
@@ -204,9 +227,9 @@ def preauth(
 
 @app.command()
 def completion(
-    config: ConfigOpt,
     stan: Annotated[str, typer.Option(help="STAN of the pre-auth")],
     amount: AmountOpt,
+    config: ConfigOpt = DEFAULT_CONFIG,
     lang: LangOpt = "zh",
     as_json: JsonOpt = False,
 ) -> None:
@@ -215,7 +238,7 @@ def completion(
 
 
 @app.command()
-def settle(config: ConfigOpt) -> None:
+def settle(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Settle the batch (batch upload when out of balance) / 结算."""
     r: SettlementResult = _with_terminal(config, lambda t: t.settle())
     t = r.totals
@@ -230,7 +253,7 @@ def settle(config: ConfigOpt) -> None:
 
 
 @app.command("sign-on")
-def sign_on(config: ConfigOpt) -> None:
+def sign_on(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Sign on and fetch working keys / 签到."""
     reply = _with_terminal(config, lambda t: t.sign_on())
     typer.echo(
@@ -241,7 +264,7 @@ def sign_on(config: ConfigOpt) -> None:
 
 
 @app.command("catch-up")
-def catch_up(config: ConfigOpt) -> None:
+def catch_up(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Send pending reversals and queued advices now / 立即发送冲正和离线通知."""
     left = _with_terminal(config, lambda t: t.catch_up())
     typer.echo(f"reversals pending: {left[0]}, advices queued: {left[1]}")
@@ -250,7 +273,9 @@ def catch_up(config: ConfigOpt) -> None:
 
 
 @app.command()
-def journal(config: ConfigOpt, batch: Annotated[str | None, typer.Option()] = None) -> None:
+def journal(
+    config: ConfigOpt = DEFAULT_CONFIG, batch: Annotated[str | None, typer.Option()] = None
+) -> None:
     """Show the journal (card numbers masked) / 查看流水."""
 
     async def rows(t: Terminal) -> list[list[str]]:
@@ -269,10 +294,99 @@ def journal(config: ConfigOpt, batch: Annotated[str | None, typer.Option()] = No
             for r in t.journal.records(batch=batch)
         ]
 
-    table = Table("STAN", "batch", "type", "state", "amount", "card", "rc", "code", "rev")
-    for row in _with_terminal(config, rows):
-        table.add_row(*row)
-    Console().print(table)
+    from posguard.cli_support.tables import Col, fit_table
+
+    cols = [
+        Col("STAN", keep=True),
+        Col("batch", keep=True, drop=2),
+        Col("type", keep=True),
+        Col("state", keep=True),
+        Col("amount", keep=True, justify="right"),
+        Col("card", keep=True),
+        Col("rc", keep=True),
+        Col("code", keep=True, drop=3),
+        Col("rev", drop=1),
+    ]
+    console = Console()
+    console.print(fit_table(cols, _with_terminal(config, rows), width=console.width))
+
+
+@app.command()
+def init(
+    path: Annotated[
+        Path, typer.Argument(help="Where to write the config / 配置文件路径")
+    ] = DEFAULT_CONFIG,
+    primary: Annotated[
+        str, typer.Option(help="The lab host, HOST:PORT / 主用主机")
+    ] = f"{LAB_HOST}:{LAB_HOST_PORT}",
+    backup: Annotated[
+        str, typer.Option(help="The backup host, HOST:PORT / 备用主机")
+    ] = f"{LAB_HOST}:{LAB_BACKUP_PORT}",
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing config and key file / 覆盖")
+    ] = False,
+    lang: Annotated[str | None, typer.Option("--lang", help="zh or en")] = None,
+) -> None:
+    """Write a working terminal config for the lab host / 生成实验主机的终端配置.
+
+    The lab terminal's IDs, its TMK in an owner-only key file beside the config, the lab host
+    and a backup; prints the next commands."""
+    from posguard.common.errors import PosguardError
+    from posguard.terminal.lab_config import ConfigExistsError, write_lab_config
+
+    lang = _lang(lang)
+    try:
+        w = write_lab_config(path, primary=primary, backup=backup, force=force)
+    except ConfigExistsError as exc:
+        say_error(
+            f"{exc.path} 已存在：保留它，或加 --force 覆盖" if lang == "zh" else str(exc), lang
+        )
+        raise typer.Exit(2) from None
+    except PosguardError as exc:
+        say_error(str(exc), lang)
+        raise typer.Exit(2) from None
+    c = "" if path == DEFAULT_CONFIG else f" -c {path}"
+    port = primary.rpartition(":")[2]
+    host = "" if port == str(LAB_HOST_PORT) else f" --port {port}"
+    t = LAB_TERMINAL
+    if lang == "zh":
+        typer.echo(
+            f"已写入 {w.config}（终端 {t.terminal_id}，商户 {t.merchant_id}，主机 {w.primary}，"
+            f"备用 {w.backup}）；主密钥在 {w.key_file}（仅属主可读）。"
+        )
+        typer.echo("下一步：")
+        steps = [
+            (f"posguard host serve{host} &", "启动实验主机（若尚未运行）"),
+            (f"posguard terminal sign-on{c}", "签到，取工作密钥"),
+            ("posguard host lab", "测试卡；完整卡号见 posguard host seed"),
+            (f"posguard terminal sale{c} --pan 卡号 --expiry YYMM --amount 12.34", "消费"),
+            (f"posguard terminal journal{c}", "查看流水"),
+        ]
+    else:
+        typer.echo(
+            f"wrote {w.config} (terminal {t.terminal_id}, merchant {t.merchant_id}, host "
+            f"{w.primary}, backup {w.backup}); its TMK is in {w.key_file} (owner only)."
+        )
+        typer.echo("next:")
+        steps = [
+            (f"posguard host serve{host} &", "the lab host, if it is not running"),
+            (f"posguard terminal sign-on{c}", "sign on, fetch working keys"),
+            ("posguard host lab", "test cards; full numbers: posguard host seed"),
+            (f"posguard terminal sale{c} --pan PAN --expiry YYMM --amount 12.34", "a sale"),
+            (f"posguard terminal journal{c}", "the journal"),
+        ]
+    for command, why in steps:
+        typer.echo(f"  {command}    # {why}")
+
+
+def _lang(value: str | None) -> str:
+    from posguard.cli_support.lang import UnknownLanguageError, resolve_lang
+
+    try:
+        return resolve_lang(value)
+    except UnknownLanguageError:
+        say_error(f"unknown language {value!r}; use zh or en", "en")
+        raise typer.Exit(2) from None
 
 
 # Operations commands (doctor, supervise, update, printer) live in their own module.

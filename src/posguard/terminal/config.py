@@ -30,6 +30,18 @@ from posguard.common.errors import ConfigError
 from posguard.common.validation import first_error
 from posguard.terminal.keystore import KeySource, vault_key
 
+DEFAULT_CONFIG = Path("var/terminal/terminal.yaml")
+"""Where ``posguard terminal init`` writes the config and every terminal command looks for it."""
+
+
+def missing_config(path: Path) -> ConfigError:
+    """The one-line error for a config file that is not there, with the way to make one."""
+    init = "posguard terminal init" + ("" if path == DEFAULT_CONFIG else f" {path}")
+    return ConfigError(
+        f"no terminal config at {path}: write one with `{init}` / 没有终端配置 {path}，"
+        f"请先运行 {init}"
+    )
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -160,6 +172,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     ``agent``, ``service``, which :func:`load_config` does not take); errors name the file."""
     import yaml
 
+    if not path.exists():
+        raise missing_config(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -173,6 +187,8 @@ def load_config(path: Path) -> TerminalConfig:
     """Read a YAML (or JSON) file into a :class:`TerminalConfig`; errors name the file and field."""
     import yaml
 
+    if not path.exists():
+        raise missing_config(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

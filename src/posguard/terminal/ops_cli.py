@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from posguard.common.errors import PosguardError
+from posguard.terminal.config import DEFAULT_CONFIG
 
 _CONFIG = typer.Option("--config", "-c", help="Terminal config file (YAML) / 终端配置文件")
 _ROOT = typer.Option("--root", help="Directory holding slots/a, slots/b and current.")
@@ -26,7 +27,7 @@ _EVENTS_CONFIG = typer.Option(
 
 
 def doctor(
-    config: Annotated[Path, _CONFIG] = Path("terminal.yaml"),
+    config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output / 输出 JSON")] = False,
     check: Annotated[
         str | None, typer.Option("--check", help="Run one check only, e.g. doctor.iso_echo.")
@@ -149,7 +150,7 @@ def supervise(
     raise typer.Exit(stats.supervisor_exit_code)
 
 
-def run(config: Annotated[Path, _CONFIG] = Path("terminal.yaml")) -> None:
+def run(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG) -> None:
     """Run the terminal service (resume, heartbeat, catch-up, printing, telemetry, commands).
     终端常驻服务。Run it under `posguard terminal supervise -- ...`."""
     import asyncio

@@ -15,7 +15,7 @@ from posguard.cli import app as cli
 from posguard.fleet.clock import FakeClock
 from posguard.fleet.notify.settings import get_notify_settings
 
-from ..conftest import FleetDB, make_api
+from ..conftest import FleetDB, make_api, register
 from .conftest import Receiver, outbox_rows
 
 
@@ -145,3 +145,43 @@ def test_fleet_app_runs_notifications(
         expected = [("open", "sent"), ("ack", "sent")]
         _wait(lambda e=expected: [(r.transition, r.status) for r in outbox_rows(sqlite_db)] == e)
         assert [(r.transition, r.status) for r in outbox_rows(sqlite_db)] == expected
+
+
+def test_a_diagnosis_shard_enqueues_what_it_opens(
+    notify_env: None, sqlite_db: FleetDB, catalog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``fleet diagnose`` shard opens incidents through its own sessions: it installs the
+    enqueueing hook (the API workers deliver), so its incidents are notified too."""
+    from posguard.fleet.config import FleetSettings
+    from posguard.fleet.context import FleetContext
+    from posguard.fleet.diagnosis.observed import Open
+    from posguard.fleet.diagnosis.rules import load_rules
+    from posguard.fleet.incidents import IncidentApplier
+    from posguard.fleet.notify.service import install_hook
+
+    register(sqlite_db, "T1", merchant_id="M01")
+    ctx = FleetContext.build(FleetSettings(database_url=sqlite_db.url, jwt_secret="s" * 40))
+    try:
+        assert install_hook(ctx)
+        applier = IncidentApplier(
+            rules={r.id: r for r in load_rules(catalog=catalog)}, catalog=catalog
+        )
+        with ctx.sessions.begin() as s:
+            applier.apply(
+                s,
+                [
+                    Open(rule_id="printer-paper-out", scope="terminal:T1", code="PRN.PAPER_OUT",
+                         at=ctx.clock.now(), reason="t", events=(), terminal_id="T1",
+                         merchant_id="M01")
+                ],
+            )  # fmt: skip
+        assert [r.transition for r in outbox_rows(sqlite_db)] == ["open"]
+    finally:
+        ctx.close()
+    monkeypatch.delenv("POSGUARD_NOTIFY_CONFIG")
+    get_notify_settings.cache_clear()
+    bare = FleetContext.build(FleetSettings(database_url=sqlite_db.url, jwt_secret="s" * 40))
+    try:
+        assert not install_hook(bare)
+    finally:
+        bare.close()

@@ -19,6 +19,7 @@ from posguard.fleet.context import FleetContext
 from posguard.fleet.diagnosis.leader import AdvisoryLock
 from posguard.fleet.diagnosis.service import DiagnosisService
 from posguard.fleet.diagnosis.shard import ShardRole
+from posguard.fleet.notify import service as notify_service
 from posguard.fleet.supervise import Beat, LoopRegistry, supervise
 
 
@@ -39,7 +40,9 @@ async def run_diagnoser(
     say: Callable[[str], None] | None = None,
 ) -> None:
     """Diagnose as ``role`` until ``stop`` is set, restarting after any failure; ``say``
-    prints the operator's progress lines (waiting for the lock, diagnosing)."""
+    prints the operator's progress lines (waiting for the lock, diagnosing). The incidents it
+    opens and closes enqueue their notifications like the API's in-process diagnosis does."""
+    notify_service.install_hook(ctx)
 
     async def take_lock(beat: Beat) -> bool:
         assert lock is not None

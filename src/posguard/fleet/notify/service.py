@@ -18,6 +18,20 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+def install_hook(ctx: FleetContext, settings: NotifySettings | None = None) -> bool:
+    """Only the enqueueing side, for a process that changes incidents but delivers nothing
+    (a ``fleet diagnose`` shard or correlator: the API workers' delivery loop sends what it
+    enqueues). False when no configuration is set."""
+    settings = settings or get_notify_settings()
+    if settings.config is None:
+        return False
+    from posguard.fleet.notify.config import load_config
+    from posguard.fleet.notify.hook import install
+
+    install(ctx.sessions, config=load_config(settings.config), catalog=ctx.catalog, clock=ctx.clock)
+    return True
+
+
 def start(
     ctx: FleetContext, stop: asyncio.Event, settings: NotifySettings | None = None
 ) -> asyncio.Task[None] | None:

@@ -85,6 +85,7 @@ class ResponseCode:
 
 
 A, B, C, D, E = ActionClass.A, ActionClass.B, ActionClass.C, ActionClass.D, ActionClass.E
+_DEFECTIVE_CODES = ("A2", "A4", "A5", "A6")  # "defective success": one text, one set
 
 # rc: (class, needs_sign_on, zh, en). No field-39 code makes a reversal due: a host that
 # answers has decided, and nothing it declined was charged (reversals come from the terminal's
@@ -93,10 +94,10 @@ _TABLE: dict[str, tuple[ActionClass, bool, str, str]] = {
     "00": (A, False, "交易成功", "Approved"),
     "10": (A, False, "部分金额批准，请按批准金额收款", "Approved for a partial amount"),
     "11": (A, False, "交易成功（VIP）", "Approved (VIP)"),
-    "A2": (A, False, "交易成功，请向发卡行确认", "Approved with a defect: confirm with the issuer"),
-    "A4": (A, False, "交易成功，请向发卡行确认", "Approved with a defect: confirm with the issuer"),
-    "A5": (A, False, "交易成功，请向发卡行确认", "Approved with a defect: confirm with the issuer"),
-    "A6": (A, False, "交易成功，请向发卡行确认", "Approved with a defect: confirm with the issuer"),
+    **dict.fromkeys(
+        _DEFECTIVE_CODES,
+        (A, False, "交易成功，请向发卡行确认", "Approved with a defect: confirm with the issuer"),
+    ),
     "01": (C, False, "请持卡人与发卡银行联系", "Refer to card issuer"),
     "03": (C, False, "无效商户，请联系收单机构", "Invalid merchant, call your acquirer"),
     "04": (D, False, "没收卡，请联系收单行", "Pick up card, call the acquirer"),
@@ -166,7 +167,7 @@ _TABLE: dict[str, tuple[ActionClass, bool, str, str]] = {
     ),
 }
 
-DEFECTIVE_SUCCESS = frozenset({"A2", "A4", "A5", "A6"})
+DEFECTIVE_SUCCESS = frozenset(_DEFECTIVE_CODES)
 """Approved, but "defective success" (有缺陷的成功): complete the sale, print the receipt and
 tell the operator to confirm with the issuer (请向发卡行确认)."""
 

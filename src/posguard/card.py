@@ -20,7 +20,7 @@ from __future__ import annotations
 import calendar
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -192,15 +192,24 @@ def pan_candidates(text: str) -> Iterator[str]:
     for m in _RUN_IN_TEXT.finditer(pan_text(text)):
         if len(m.group()) < 12:
             continue
-        groups = _DIGITS.findall(m.group())
-        for i in range(len(groups)):
-            digits = ""
-            for group in groups[i:]:
-                digits += group
-                if len(digits) > 19:
-                    break
-                if len(digits) >= 12:
-                    yield digits
+        yield from group_windows(_DIGITS.findall(m.group()))
+
+
+def group_windows(groups: Sequence[str]) -> Iterator[str]:
+    """The digits of every run of whole consecutive digit groups, 12 to 19 digits long (the
+    lengths a card number can have), shortest first from each group on.
+
+    >>> list(group_windows(["6212", "3456", "7890", "1232"]))
+    ['621234567890', '6212345678901232', '345678901232']
+    """
+    for i in range(len(groups)):
+        digits = ""
+        for group in groups[i:]:
+            digits += group
+            if len(digits) > 19:
+                break
+            if len(digits) >= 12:
+                yield digits
 
 
 def contains_pan(text: str) -> bool:

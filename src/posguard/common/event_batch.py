@@ -34,7 +34,7 @@ from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError, with_co
 from pydantic_core import PydanticSerializationError, to_json
 from typing_extensions import TypedDict
 
-from posguard.card import pan_text, plausible_pan
+from posguard.card import group_windows, pan_text, plausible_pan
 from posguard.common.errors import EventError
 from posguard.common.events import (
     _CODE_RE,
@@ -174,25 +174,11 @@ def _suspects(texts: list[str]) -> set[int]:
     starts: list[int] | None = None
     for wide in _WIDE_RUN.finditer(joined):
         groups = _GROUPS.findall(wide.group())
-        if any(plausible_pan(d) for d in _group_windows(groups)):
+        if any(plausible_pan(d) for d in group_windows(groups)):
             if starts is None:
                 starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
             found.add(bisect.bisect_right(starts, wide.start()) - 1)
     return found
-
-
-def _group_windows(groups: list[str]) -> list[str]:
-    """The digits of every run of whole consecutive groups, 12 to 19 digits long."""
-    out: list[str] = []
-    for i in range(len(groups)):
-        digits = ""
-        for group in groups[i:]:
-            digits += group
-            if len(digits) > 19:
-                break
-            if len(digits) >= 12:
-                out.append(digits)
-    return out
 
 
 def parse_events(raws: Sequence[Any]) -> list[ParsedEvent | EventError]:

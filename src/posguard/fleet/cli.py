@@ -309,6 +309,7 @@ def diagnose(
     from posguard.fleet.diagnosis.leader import AdvisoryLock
     from posguard.fleet.diagnosis.runner import run_diagnoser
     from posguard.fleet.diagnosis.shard import ShardRole
+    from posguard.fleet.notify import service as notify_service
     from posguard.fleet.supervise import LoopRegistry
 
     try:
@@ -317,6 +318,8 @@ def diagnose(
         raise typer.BadParameter(str(exc)) from exc
     ctx = FleetContext.build(_settings(db))
     lock = AdvisoryLock(ctx.engine) if role.correlate else None
+    # the incidents this process opens enqueue their notifications; the API workers deliver
+    notify_service.install_hook(ctx)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -35,10 +35,11 @@ from posguard.fleet.api.routes import (
 from posguard.fleet.clock import Clock
 from posguard.fleet.config import FleetSettings
 from posguard.fleet.context import FleetContext
-from posguard.fleet.diagnosis.service import DiagnosisService
+from posguard.fleet.diagnosis.runner import run_diagnoser
+from posguard.fleet.diagnosis.shard import ShardRole
 from posguard.fleet.notify import service as notify_service
 from posguard.fleet.process_metrics import start_process_metrics
-from posguard.fleet.supervise import Beat, LoopRegistry, supervise
+from posguard.fleet.supervise import LoopRegistry
 
 log = structlog.get_logger(__name__)
 
@@ -96,26 +97,16 @@ def create_app(
         task: asyncio.Task[None] | None = None
         start_process_metrics(ctx.engine)
         if ctx.settings.diagnosis_in_process:
-
-            async def diagnose(beat: Beat) -> None:
-                # a fresh service each (re)start: it rebuilds its windows from the database
-                service = DiagnosisService(
-                    ctx.sessions,
-                    rules=ctx.rules,
-                    catalog=ctx.catalog,
-                    clock=ctx.clock,
-                    default_heartbeat_s=ctx.settings.default_heartbeat_interval_s,
-                )
-                app.state.diagnosis = service
-                await service.run(stop, poll_s=ctx.settings.diagnosis_poll_s, beat=beat)
-
+            # the one supervised diagnoser (``fleet diagnose`` runs the same), as shard 0 of 1
+            # with the fleet-wide rules; a fresh service each (re)start rebuilds its windows
             task = asyncio.create_task(
-                supervise(
-                    "diagnosis",
-                    diagnose,
+                run_diagnoser(
+                    ctx,
+                    ShardRole(),
                     stop,
+                    poll_s=ctx.settings.diagnosis_poll_s,
                     registry=app.state.loops,
-                    stale_after_s=ctx.settings.loop_stale_after_s,
+                    name="diagnosis",
                 )
             )
         notify_task = notify_service.start(ctx, stop)  # None unless POSGUARD_NOTIFY_CONFIG

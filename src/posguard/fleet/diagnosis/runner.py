@@ -19,7 +19,6 @@ from posguard.fleet.context import FleetContext
 from posguard.fleet.diagnosis.leader import AdvisoryLock
 from posguard.fleet.diagnosis.service import DiagnosisService
 from posguard.fleet.diagnosis.shard import ShardRole
-from posguard.fleet.notify import service as notify_service
 from posguard.fleet.supervise import Beat, LoopRegistry, supervise
 
 
@@ -38,11 +37,11 @@ async def run_diagnoser(
     backoff_s: float = 0.5,
     backoff_max_s: float = 30.0,
     say: Callable[[str], None] | None = None,
+    name: str | None = None,
 ) -> None:
     """Diagnose as ``role`` until ``stop`` is set, restarting after any failure; ``say``
-    prints the operator's progress lines (waiting for the lock, diagnosing). The incidents it
-    opens and closes enqueue their notifications like the API's in-process diagnosis does."""
-    notify_service.install_hook(ctx)
+    prints the operator's progress lines (waiting for the lock, diagnosing); ``name`` is the
+    supervised loop's (default ``diagnosis-K/N`` or ``diagnosis-correlator``)."""
 
     async def take_lock(beat: Beat) -> bool:
         assert lock is not None
@@ -74,7 +73,7 @@ async def run_diagnoser(
         await service.run(stop, poll_s=poll_s, beat=beat)
 
     await supervise(
-        loop_name(role),
+        name or loop_name(role),
         body,
         stop,
         registry=registry,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -96,6 +96,9 @@ def outcome_rates(session: Session, *, terminal_id: str, now: datetime) -> list[
     return out
 
 
+REVERSAL_WINDOW = timedelta(days=30)
+
+
 def pending_reversals(session: Session, *, terminal_id: str, now: datetime) -> list[dict[str, Any]]:
     """Reversals the terminal reported queued or unacknowledged and not yet acknowledged."""
     q = (
@@ -103,13 +106,28 @@ def pending_reversals(session: Session, *, terminal_id: str, now: datetime) -> l
         .where(
             EventRow.terminal_id == terminal_id,
             EventRow.kind == "reversal",
-            EventRow.ts >= now - timedelta(days=30),
+            EventRow.ts >= now - REVERSAL_WINDOW,
         )
         .order_by(EventRow.ts, EventRow.id)
         .limit(5000)
     )
+    return open_reversals(session.execute(q).all())
+
+
+def open_reversals(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """From one terminal's reversal events ``(ts, data, code)``, oldest first: the reversals
+    still open (their last stage is not ``acknowledged``), one per batch and STAN.
+
+    >>> from datetime import UTC
+    >>> at = datetime(2026, 12, 1, tzinfo=UTC)
+    >>> rows = [(at, {"stan": "1", "stage": "queued"}, None),
+    ...         (at, {"stan": "2", "stage": "queued"}, None),
+    ...         (at, {"stan": "1", "stage": "acknowledged"}, None)]
+    >>> [r["stan"] for r in open_reversals(rows)]
+    ['2']
+    """
     by_stan: dict[str, dict[str, Any]] = {}
-    for ts, data, code in session.execute(q):
+    for ts, data, code in rows:
         stan = str((data or {}).get("stan", ""))
         if not stan:
             continue

@@ -1,4 +1,5 @@
-"""Dashboard strings in zh-CN and en, kept as data (``messages.yaml``).
+"""Dashboard strings in zh-CN and en, kept as data: ``messages.yaml`` and one more file per
+page family (``console.yaml``: inventory, bulk actions, settings), each key in one file only.
 
 >>> t = translator("en")
 >>> t("nav.overview"), translator("zh-CN")("nav.overview")
@@ -23,17 +24,24 @@ Translator = Callable[..., str]
 
 @cache
 def messages() -> Mapping[str, Mapping[str, str]]:
-    """Every key with its ``zh`` and ``en`` text; refuses a key missing either language."""
-    raw = yaml.safe_load((files(__package__) / "messages.yaml").read_text(encoding="utf-8"))
-    if not isinstance(raw, dict):
-        raise ConfigError("web i18n: messages.yaml must be a mapping")
+    """Every key with its ``zh`` and ``en`` text; refuses a key missing either language, and
+    a key defined in two files."""
     out: dict[str, dict[str, str]] = {}
-    for key, texts in raw.items():
-        if not isinstance(texts, dict) or not all(
-            isinstance(texts.get(lang), str) and texts[lang] for lang in ("zh", "en")
-        ):
-            raise ConfigError(f"web i18n: key {key!r} needs non-empty zh and en texts")
-        out[str(key)] = {"zh": texts["zh"], "en": texts["en"]}
+    where: dict[str, str] = {}
+    folder = files(__package__)
+    for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml")):
+        raw = yaml.safe_load((folder / name).read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ConfigError(f"web i18n: {name} must be a mapping")
+        for key, texts in raw.items():
+            if not isinstance(texts, dict) or not all(
+                isinstance(texts.get(lang), str) and texts[lang] for lang in ("zh", "en")
+            ):
+                raise ConfigError(f"web i18n: {name}: key {key!r} needs non-empty zh and en texts")
+            if str(key) in where:
+                raise ConfigError(f"web i18n: {name}: key {key!r} is also in {where[str(key)]}")
+            where[str(key)] = name
+            out[str(key)] = {"zh": texts["zh"], "en": texts["en"]}
     return out
 
 

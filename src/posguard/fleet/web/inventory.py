@@ -6,7 +6,8 @@ cursor), so page 2,000 costs what page 1 costs: each sort column has an index th
 printer, pending reversals, open incidents) are read for the page's terminals only.
 
 A status (health) filter needs every terminal's health: the same classification the overview
-counts with (``queries.terminal_health``), which reads only terminals that have any signal.
+counts with (``queries.terminal_health``), which reads only terminals that have any signal,
+kept ``HEALTH_TTL`` for the pages that follow.
 
 >>> q = InventoryQuery.from_query({"q": " T10 ", "sort": "model", "order": "desc"}, None)
 >>> q.search, q.sort, q.descending, q.query_string()
@@ -36,6 +37,7 @@ from posguard.catalog.model import Entry
 from posguard.fleet.db.models import EventRow, Incident, Merchant, Terminal, TerminalLiveness
 from posguard.fleet.web.filters import MAX_FILTER_LEN, Filters
 from posguard.fleet.web.health import Health, classify
+from posguard.fleet.web.option_cache import remember
 from posguard.fleet.web.queries import (
     OPEN,
     latest_printer_states,
@@ -55,6 +57,9 @@ SORTS: Mapping[str, Any] = {
     "firmware": Terminal.firmware,
 }
 STATUSES = tuple(h.value for h in Health)
+HEALTH_TTL = timedelta(seconds=10)
+"""A status filter reuses the fleet's health map this long: paging through "degraded" walks
+one stable set, and the overview refreshes every 5 s anyway."""
 
 
 def encode_cursor(key: tuple[str, str]) -> str:
@@ -186,7 +191,14 @@ def _matching(
             )
         )
     if q.status:
-        _, unhealthy = terminal_health(session, filters=q.filters, now=now, catalog=catalog)
+        unhealthy: dict[str, Health] = remember(
+            session,
+            "health",
+            q.filters.query_string(),
+            now,
+            HEALTH_TTL,
+            lambda: terminal_health(session, filters=q.filters, now=now, catalog=catalog)[1],
+        )
         if q.status == Health.OK.value:
             if unhealthy:
                 stmt = stmt.where(Terminal.id.not_in(list(unhealthy)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,12 +23,26 @@ _lock = threading.Lock()
 _cache: dict[tuple[str, str, str | None], tuple[datetime, object]] = {}
 
 
-def _cached(key: tuple[str, str, str | None], now: datetime) -> object | None:
+def _cached(key: tuple[str, str, str | None], now: datetime, ttl: timedelta = TTL) -> object | None:
     with _lock:
         hit = _cache.get(key)
-    if hit is not None and timedelta(0) <= now - hit[0] < TTL:
+    if hit is not None and timedelta(0) <= now - hit[0] < ttl:
         return hit[1]
     return None
+
+
+def remember(
+    session: Session, kind: str, scope: str | None, now: datetime, ttl: timedelta, compute: Any
+) -> Any:
+    """``compute()``, or its value from less than ``ttl`` ago for the same database, ``kind``
+    and ``scope``."""
+    key = (kind, _db(session), scope)
+    hit = _cached(key, now, ttl)
+    if hit is not None:
+        return hit
+    value = compute()
+    _keep(key, now, value)
+    return value
 
 
 def _keep(key: tuple[str, str, str | None], now: datetime, value: object) -> None:
@@ -50,6 +65,18 @@ def cached_filter_options(
     if isinstance(hit, dict):
         return hit
     value = queries.filter_options(session, merchant_scope=merchant_scope)
+    _keep(key, now, value)
+    return value
+
+
+def cached_merchant_names(
+    session: Session, *, ids: list[str], merchant_scope: str | None, now: datetime
+) -> dict[str, str]:
+    key = ("merchant_names", _db(session), merchant_scope)
+    hit = _cached(key, now)
+    if isinstance(hit, dict):
+        return hit
+    value = queries.merchant_names(session, ids)
     _keep(key, now, value)
     return value
 

@@ -11,7 +11,6 @@ from fastapi.responses import Response, StreamingResponse
 
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.context import FleetContext
-from posguard.fleet.web import queries
 from posguard.fleet.web.csv_export import csv_bytes, csv_lines
 from posguard.fleet.web.formatting import Formatter
 from posguard.fleet.web.i18n import translator
@@ -24,13 +23,18 @@ from posguard.fleet.web.inventory import (
     iter_matching,
     terminals_page,
 )
-from posguard.fleet.web.option_cache import cached_filter_options, firmware_options
+from posguard.fleet.web.option_cache import (
+    cached_filter_options,
+    cached_merchant_names,
+    firmware_options,
+)
 from posguard.fleet.web.render import PageRoute, render
 from posguard.fleet.web.session import WebUser, WebUserDep
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 CSV_CHUNK = 500
+MAX_MERCHANT_OPTIONS = 500
 PRINTER_STATES = frozenset(
     {"ok", "paper_low", "paper_out", "cover_open", "cutter_jam", "overheat", "hardware_fault"}
     | {"offline", "wrong_profile"}
@@ -43,12 +47,17 @@ def inventory_page(request: Request, ctx: Ctx, session: SessionDep, user: WebUse
     now = ctx.clock.now()
     page = terminals_page(session, q, now=now, catalog=ctx.catalog)
     options = cached_filter_options(session, merchant_scope=user.merchant_scope, now=now)
+    if len(options["merchant"]) > MAX_MERCHANT_OPTIONS:
+        # thousands of <option>s cost more than the page: the search box finds merchants
+        options = {**options, "merchant": []}
     data: dict[str, Any] = {
         "q": q,
         "filters": q.filters,
         "page": page,
         "options": options,
-        "merchant_names": queries.merchant_names(session, options["merchant"]),
+        "merchant_names": cached_merchant_names(
+            session, ids=options["merchant"], merchant_scope=user.merchant_scope, now=now
+        ),
         "firmwares": firmware_options(session, merchant_scope=user.merchant_scope, now=now),
         "statuses": STATUSES,
         "sorts": tuple(SORTS),

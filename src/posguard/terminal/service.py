@@ -190,6 +190,7 @@ class TerminalService:
         # the version that runs: the slot ``current`` named when this process started
         self.version = (self.updater.version() if self.updater is not None else None) or __version__
         self.exit_code = 0
+        self._commands: list[str] | None = None  # the remote commands it runs (heartbeat)
         self._stop: asyncio.Event | None = None
 
     def _publisher(self, on_command: Any) -> Publisher | None:
@@ -213,6 +214,8 @@ class TerminalService:
 
     def _heartbeat_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"firmware": self.version, "spec": self.cfg.terminal.spec}
+        if self._commands is not None:  # what this terminal can run: the fleet offers only these
+            data["commands"] = self._commands
         if self.queue is not None:
             data["print_pending"] = len(self.queue.pending())
             status = self.queue.last_status
@@ -318,16 +321,16 @@ class TerminalService:
         loop = asyncio.get_running_loop()
         with heartbeat.resuming():  # journal recovery may block the loop: startup deadline
             await self.resume(reason)
+        handlers = command_handlers(
+            runtime=self.terminal,
+            print_queue=self.queue,
+            updater=self.updater,
+            reboot=self.request_restart,
+            doctor=self.run_doctor,
+        )
+        self._commands = sorted(c.value for c in handlers)
         dispatcher = CommandDispatcher(
-            self.cfg.service.data_dir / "commands.db",
-            command_handlers(
-                runtime=self.terminal,
-                print_queue=self.queue,
-                updater=self.updater,
-                reboot=self.request_restart,
-                doctor=self.run_doctor,
-            ),
-            self.outbox.emit,
+            self.cfg.service.data_dir / "commands.db", handlers, self.outbox.emit
         )
         publisher = self._publisher(dispatcher.handle)
         tasks: list[asyncio.Task[Any]] = []

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from posguard.fleet.web.pages import (
     auth,
+    bulk,
     commands,
     incidents,
     inventory,
@@ -27,5 +28,6 @@ for _page in (
     troubleshoot,
     reports,
     inventory,
+    bulk,
 ):
     router.include_router(_page.router)

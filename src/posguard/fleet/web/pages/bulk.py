@@ -1,0 +1,125 @@
+"""Bulk actions in the dashboard: pick a command for the selected terminals, confirm once, then
+watch each terminal's answer arrive (an htmx fragment polled while any is open)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Path, Request
+from fastapi.responses import RedirectResponse, Response
+
+from posguard.common.commands import RemoteCommand
+from posguard.fleet import bulk as bulk_service
+from posguard.fleet.api.deps import Ctx, SessionDep
+from posguard.fleet.db.models import Incident, Terminal
+from posguard.fleet.web.bulk_selection import Selection, resolve
+from posguard.fleet.web.render import PageRoute, render
+from posguard.fleet.web.session import PostUser, WebUser, WebUserDep, staff_only
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+BulkId = Annotated[int, Path(ge=1, le=2**53)]
+POLL_S = 2
+
+
+def _summary(terminals: list[Terminal]) -> dict[str, Any]:
+    return {
+        "count": len(terminals),
+        "by_model": Counter(f"{t.brand} {t.model}" for t in terminals).most_common(8),
+        "by_host": Counter(t.acquirer_host for t in terminals).most_common(8),
+        "sample": [t.id for t in terminals[:20]],
+    }
+
+
+def _selected(
+    ctx: Ctx, session: SessionDep, user: WebUser, selection: Selection
+) -> tuple[list[Terminal], Incident | None]:
+    staff_only(user)
+    try:
+        terminals, incident = resolve(session, selection, now=ctx.clock.now(), catalog=ctx.catalog)
+    except bulk_service.TooManyTerminalsError as exc:
+        raise HTTPException(409, str(exc)) from None
+    if selection.kind == "incident" and incident is None:
+        raise HTTPException(404, "incident")
+    return terminals, incident
+
+
+@router.get("/ui/bulk/new")
+def choose(request: Request, ctx: Ctx, session: SessionDep, user: WebUserDep) -> Response:
+    """The selection's summary and the commands, each with how many terminals can run it."""
+    selection = Selection.from_query(request.query_params.multi_items())
+    terminals, incident = _selected(ctx, session, user, selection)
+    data = {
+        "selection": selection,
+        "incident": incident,
+        "offers": bulk_service.offers(session, terminals) if terminals else {},
+        **_summary(terminals),
+    }
+    return render(request, "bulk_new.html", data, user=user)
+
+
+@router.post("/ui/bulk")
+async def confirm_or_send(
+    request: Request,
+    ctx: Ctx,
+    session: SessionDep,
+    user: PostUser,
+    name: Annotated[str, Form(max_length=32)],
+    confirm: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Without ``confirm=yes``: the one confirmation (what, to how many, who is skipped).
+    With it: the commands are queued and the progress page follows."""
+    if name not in {c.value for c in bulk_service.BULK_COMMANDS}:
+        raise HTTPException(422, f"not a bulk command: {name}")
+    form = await request.form()
+    selection = Selection.from_query(
+        (k, v) for k, v in form.multi_items() if isinstance(v, str) and k not in ("csrf",)
+    )
+    terminals, incident = _selected(ctx, session, user, selection)
+    planned = bulk_service.plan(session, terminals, RemoteCommand(name))
+    if not planned.send_to:
+        raise HTTPException(409, "no selected terminal can run this command")
+    if confirm != "yes":
+        data = {"selection": selection, "incident": incident, "planned": planned}
+        return render(request, "bulk_confirm.html", {**data, **_summary(terminals)}, user=user)
+    done = bulk_service.send(
+        session,
+        planned=planned,
+        selection=selection.record(),
+        username=user.username,
+        now=ctx.clock.now(),
+        incident_id=incident.id if incident else None,
+    )
+    return RedirectResponse(f"/ui/bulk/{done.id}", status_code=303)
+
+
+def _progress(session: SessionDep, user: WebUser, bulk_id: int) -> bulk_service.Progress:
+    staff_only(user)
+    found = bulk_service.progress(session, bulk_id=bulk_id)
+    if found is None:
+        raise HTTPException(404, "bulk action")
+    return found
+
+
+@router.get("/ui/bulk/{bulk_id}")
+def progress_page(
+    request: Request, bulk_id: BulkId, session: SessionDep, user: WebUserDep
+) -> Response:
+    data = {"p": _progress(session, user, bulk_id), "poll_s": POLL_S}
+    return render(request, "bulk.html", data, user=user)
+
+
+@router.get("/ui/bulk/{bulk_id}/progress")
+def progress_fragment(
+    request: Request, bulk_id: BulkId, session: SessionDep, user: WebUserDep
+) -> Response:
+    data = {"p": _progress(session, user, bulk_id), "poll_s": POLL_S}
+    return render(request, "_bulk_progress.html", data, user=user)
+
+
+@router.get("/ui/bulk")
+def bulk_list(request: Request, session: SessionDep, user: WebUserDep) -> Response:
+    staff_only(user)
+    data = {"actions": bulk_service.recent(session, limit=50)}
+    return render(request, "bulk_list.html", data, user=user)

@@ -1,0 +1,213 @@
+"""Bulk actions over HTTP: a selection (filter, ticked list, incident), the commands each
+terminal can run (from its heartbeat), one confirmation, one command per capable terminal
+through the ordinary command path, and the progress fragment as answers arrive."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from posguard.fleet import bulk
+from posguard.fleet.api.app import create_app
+from posguard.fleet.db.engine import make_engine, make_sessionmaker
+from posguard.fleet.db.models import BulkAction, Command, Incident, TerminalLiveness
+from posguard.fleet.web import option_cache
+
+from .conftest import T0, Seeded, event
+from .test_pages import ingest, login
+
+WITH_PRINTER = ["doctor", "re_sign_on", "reboot", "reprint", "rollback", "settle"]
+NO_PRINTER = ["doctor", "re_sign_on", "reboot", "rollback", "settle"]
+
+
+@pytest.fixture
+def client(seeded: Seeded) -> Iterator[TestClient]:
+    option_cache.forget()
+    engine = make_engine(seeded.url)
+    with make_sessionmaker(engine).begin() as s:
+        for tid, mid, commands in (
+            ("T1001", "M01", WITH_PRINTER),
+            ("T1002", "M01", NO_PRINTER),  # no printer: no reprint
+            ("T2001", "M02", WITH_PRINTER),
+        ):
+            s.add(
+                TerminalLiveness(
+                    terminal_id=tid,
+                    merchant_id=mid,
+                    last_heartbeat_at=T0,
+                    received_at=T0,
+                    seq=1,
+                    interval_s=60.0,
+                    data={"commands": commands, "firmware": "2.1.0"},
+                )
+            )
+    engine.dispose()
+    # diagnosis off: these tests write the liveness rows themselves
+    settings = seeded.settings.model_copy(update={"diagnosis_in_process": False})
+    with TestClient(
+        create_app(settings), base_url="http://127.0.0.1", headers={"Accept-Language": "en"}
+    ) as c:
+        yield c
+
+
+def _commands(seeded: Seeded) -> list[tuple[str, str, int | None]]:
+    engine = make_engine(seeded.url)
+    with make_sessionmaker(engine)() as s:
+        rows = s.execute(
+            select(Command.terminal_id, Command.name, Command.bulk_id).order_by(Command.terminal_id)
+        ).all()
+    engine.dispose()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def test_filter_selection_offers_what_each_terminal_can_run(client: TestClient) -> None:
+    login(client, "ops")
+    page = client.get("/ui/bulk/new?model=PX-5&sort=model").text
+    assert re.search(r'id="bulk-count">3<', page)
+    assert re.search(r'data-can="reprint">2 of 3 can run it<', page)
+    assert re.search(r'data-can="reboot">3 of 3 can run it<', page)
+    assert 'value="update_config"' not in page  # needs its keys: not a bulk command
+    assert '<input type="hidden" name="model" value="PX-5">' in page
+
+
+def test_one_confirmation_then_one_command_per_capable_terminal(
+    client: TestClient, seeded: Seeded
+) -> None:
+    csrf = login(client, "ops")
+    form = {"csrf": csrf, "name": "reprint", "model": "PX-5"}
+    confirm = client.post("/ui/bulk", data=form)
+    assert confirm.status_code == 200
+    assert "Send “Reprint” to 2 terminals." in confirm.text
+    assert re.search(r'id="bulk-skipped"[^>]*>1 terminals cannot run it.*T1002', confirm.text)
+    assert _commands(seeded) == []  # nothing sent before the confirmation
+    sent = client.post("/ui/bulk", data={**form, "confirm": "yes"}, follow_redirects=False)
+    assert sent.status_code == 303
+    bulk_url = sent.headers["location"]
+    bulk_id = int(bulk_url.rsplit("/", 1)[1])
+    assert _commands(seeded) == [("T1001", "reprint", bulk_id), ("T2001", "reprint", bulk_id)]
+
+    page = client.get(bulk_url).text
+    assert 'data-done="no"' in page
+    assert 'hx-get="/ui/bulk/' in page
+    assert 'data-terminal="T1002" data-status="skipped"' in page
+
+    # T1001 picks it up and answers; the fragment shows its answer, T2001 still waits
+    auth = {"Authorization": f"Bearer {seeded.credentials['T1001']}"}
+    (cmd,) = client.get("/api/v1/terminals/T1001/commands/pending", headers=auth).json()
+    result = event(
+        "T1001",
+        5,
+        "command_result",
+        T0 + timedelta(minutes=1),
+        command_id=cmd["command_id"],
+        status="ok",
+        detail="reprint queued as job 7",
+    )
+    ingest(client, seeded, "T1001", [result])
+    frag = client.get(f"{bulk_url}/progress").text
+    assert 'data-terminal="T1001" data-status="succeeded"' in frag
+    assert "reprint queued as job 7" in frag
+    assert re.search(r'id="bulk-answered">1<', frag)
+    assert 'data-done="no"' in frag
+
+    t2 = {"Authorization": f"Bearer {seeded.credentials['T2001']}"}
+    (cmd2,) = client.get("/api/v1/terminals/T2001/commands/pending", headers=t2).json()
+    answer = event(
+        "T2001",
+        5,
+        "command_result",
+        T0,
+        command_id=cmd2["command_id"],
+        status="failed",
+        detail="no receipt has been printed yet",
+    )
+    ingest(client, seeded, "T2001", [answer])
+    frag = client.get(f"{bulk_url}/progress").text
+    assert 'data-done="yes"' in frag
+    assert "hx-get" not in frag  # finished: polling stops
+    assert 'data-count="failed"' in frag
+    assert f'href="/ui/bulk/{bulk_id}"' in client.get("/ui/bulk").text
+
+
+def test_ticked_terminals_and_an_incidents_affected_terminals(
+    client: TestClient, seeded: Seeded
+) -> None:
+    engine = make_engine(seeded.url)
+    with make_sessionmaker(engine).begin() as s:
+        inc = Incident(
+            rule_id="host-outage",
+            scope="host:acq-west",
+            open_key="host-outage|host:acq-west",
+            code="NET.HOST_UNREACHABLE",
+            severity="critical",
+            status="open",
+            explanation={"reason": "test"},  # no member list: the whole host
+            opened_at=T0,
+        )
+        s.add(inc)
+        s.flush()
+        incident_id = inc.id
+    engine.dispose()
+    csrf = login(client, "ops")
+    page = client.get(f"/ui/incidents/{incident_id}").text
+    assert f'href="/ui/bulk/new?incident={incident_id}"' in page
+    chosen = client.get(f"/ui/bulk/new?incident={incident_id}").text
+    assert re.search(r'id="bulk-count">2<', chosen)
+    assert "T1003" in chosen
+    assert "T2002" in chosen
+    r = client.post(
+        "/ui/bulk",
+        data={"csrf": csrf, "name": "re_sign_on", "incident": str(incident_id), "confirm": "yes"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    sent = _commands(seeded)
+    assert [t for t, *_ in sent] == ["T1003", "T2002"]  # unknown capability: sent
+    engine = make_engine(seeded.url)
+    with make_sessionmaker(engine)() as s:
+        (action,) = s.scalars(select(BulkAction)).all()
+        assert action.incident_id == incident_id
+        assert s.scalars(select(Command.incident_id)).all() == [incident_id, incident_id]
+    engine.dispose()
+
+    ticked = client.get("/ui/bulk/new?terminal=T1002&terminal=T2001").text
+    assert re.search(r'id="bulk-count">2<', ticked)
+    assert re.search(r'data-can="reprint">1 of 2 can run it<', ticked)
+
+
+def test_refusals(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    csrf = login(client, "ops")
+    # a command no selected terminal can run is refused, not queued for nobody
+    r = client.post("/ui/bulk", data={"csrf": csrf, "name": "reprint", "terminal": "T1002"})
+    assert r.status_code == 409
+    r = client.post("/ui/bulk", data={"csrf": csrf, "name": "update_config", "host": "acq-east"})
+    assert r.status_code == 422
+    r = client.post("/ui/bulk", data={"name": "reboot", "host": "acq-east", "confirm": "yes"})
+    assert r.status_code == 403  # no CSRF token
+    monkeypatch.setattr(bulk, "MAX_TERMINALS", 2)
+    monkeypatch.setattr("posguard.fleet.web.bulk_selection.MAX_TERMINALS", 2)
+    r = client.get("/ui/bulk/new?host=acq-east")
+    assert r.status_code == 409
+    assert "at most 2" in r.text
+    client.cookies.clear()
+    login(client, "shop1")
+    assert client.get("/ui/bulk/new?merchant=M01").status_code == 403
+    assert client.get("/ui/bulk").status_code == 403
+
+
+def test_terminal_page_does_not_offer_what_the_terminal_cannot_run(
+    client: TestClient,
+) -> None:
+    csrf = login(client, "ops")
+    page = client.get("/ui/terminals/T1002").text
+    assert re.search(r'data-action="reprint" disabled', page)
+    assert not re.search(r'data-action="reboot" disabled', page)
+    r = client.post(
+        "/ui/terminals/T1002/commands", data={"csrf": csrf, "name": "reprint", "confirm": "yes"}
+    )
+    assert r.status_code == 409

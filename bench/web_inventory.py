@@ -156,7 +156,7 @@ def run_inventory(terminals: int, n: int) -> list[Result]:
         seeded_s = time.perf_counter() - t0
         settings = FleetSettings(
             database_url=url,
-            jwt_secret="bench-secret-0123456789abcdef",  # type: ignore[arg-type]
+            jwt_secret="bench-secret-0123456789abcdef",
             diagnosis_in_process=False,
         )
         with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:

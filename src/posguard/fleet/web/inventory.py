@@ -172,7 +172,7 @@ class Page:
 
 def _matching(
     session: Session, q: InventoryQuery, *, now: datetime, catalog: Mapping[str, Entry]
-) -> Select[tuple[Terminal]]:
+) -> Select[Any]:
     """Terminals matching the search and filters (any order)."""
     stmt = q.filters.apply(select(Terminal))
     if q.firmware:
@@ -209,7 +209,7 @@ def _matching(
     return stmt
 
 
-def _ordered(stmt: Select[tuple[Terminal]], q: InventoryQuery, *, backwards: bool) -> Any:
+def _ordered(stmt: Select[Any], q: InventoryQuery, *, backwards: bool) -> Any:
     col = SORTS[q.sort]
     desc = q.descending != backwards
     keys = [col] if q.sort == "id" else [col, Terminal.id]

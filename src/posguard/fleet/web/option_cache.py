@@ -54,7 +54,7 @@ def _keep(key: tuple[str, str, str | None], now: datetime, value: object) -> Non
 
 def _db(session: Session) -> str:
     """Which database (one process may serve several in tests)."""
-    return str(session.get_bind().url)
+    return str(session.get_bind().engine.url)
 
 
 def cached_filter_options(

@@ -14,6 +14,7 @@ from posguard.fleet.web.pages import (
     reports,
     static,
     terminals,
+    timeline,
     troubleshoot,
 )
 
@@ -29,5 +30,6 @@ for _page in (
     reports,
     inventory,
     bulk,
+    timeline,
 ):
     router.include_router(_page.router)

@@ -13,6 +13,7 @@ from posguard.fleet.capabilities import can_run
 from posguard.fleet.repo import terminals as terminal_repo
 from posguard.fleet.web import queries
 from posguard.fleet.web.pages.commands import TERMINAL_ACTIONS, available
+from posguard.fleet.web.pages.timeline import timeline
 from posguard.fleet.web.render import PageRoute, render
 from posguard.fleet.web.session import WebUserDep
 from posguard.fleet.web.terminal_data import terminal_view
@@ -47,6 +48,13 @@ def terminal_page(
             "actions": [(a, available(a) and can_run(runs, a)) for a in TERMINAL_ACTIONS],
             "today": now.date(),
             "sent": request.query_params.get("sent"),
+            "tl": timeline(
+                session,
+                terminal_id=terminal.id,
+                query=request.query_params,
+                user=user,
+                catalog=ctx.catalog,
+            ),
         },
         user=user,
     )

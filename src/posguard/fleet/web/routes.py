@@ -12,6 +12,7 @@ from posguard.fleet.web.pages import (
     inventory,
     overview,
     reports,
+    settings,
     static,
     terminals,
     timeline,
@@ -31,5 +32,6 @@ for _page in (
     inventory,
     bulk,
     timeline,
+    settings,
 ):
     router.include_router(_page.router)

@@ -287,3 +287,66 @@ def test_phone_width_inventory_and_bulk_progress(
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     _shot(page, "bulk-phone")
     ctx.close()
+
+
+def test_timeline_filter_paging_and_time_zone(
+    browser: Any,  # noqa: F811
+    live_server: tuple[LiveServer, Seeded],
+) -> None:
+    from playwright.sync_api import expect
+
+    srv, seeded = live_server
+    now = datetime.now(UTC)
+    beats = [event("T2001", 1 + i, "heartbeat", now, interval_s=60) for i in range(55)]
+    sale = event(
+        "T2001",
+        60,
+        "transaction",
+        now,
+        type="sale",
+        amount=880000,
+        outcome="approved",
+        stan="000321",
+        masked_pan="622588******4321",
+        rrn="",
+    )
+    _post(srv, seeded, "T2001", [*beats, sale])
+    ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(10_000)
+    _login(page, srv.url, "ops")
+    page.goto(f"{srv.url}/ui/terminals/T2001")
+    lines = page.locator("#timeline li")
+    expect(lines.first).to_contain_text("Sale ¥8,800.00 approved")
+    expect(lines.nth(1)).to_contain_text("heartbeats")
+    # the kind filter swaps the timeline in place (htmx), then pages back in time
+    page.select_option("#timeline-kind", "heartbeat")
+    expect(lines.first).to_contain_text("50 heartbeats")
+    page.click("#timeline-older")
+    expect(lines.first).to_contain_text("5 heartbeats")
+    page.click("#timeline-newest")
+    expect(lines.first).to_contain_text("50 heartbeats")
+    assert "/ui/terminals/T2001" in page.url  # never left the page
+    # Beijing time instead of UTC, on every page
+    utc_text = page.locator("#timeline time").first.inner_text()
+    assert utc_text.endswith("UTC")
+    page.click("a.user")
+    page.select_option("#time-zone", "Asia/Shanghai")
+    page.click("#settings-save")
+    expect(page.locator("#settings-saved")).to_be_visible()
+    expect(page.locator("#time-example")).to_contain_text("UTC+8")
+    page.goto(f"{srv.url}/ui/terminals/T2001")
+    expect(page.locator("#timeline time").first).to_contain_text("UTC+8")
+    _shot(page, "timeline")
+    ctx.close()
+    # a merchant sees its sale as a statement line: no STAN, no masked card number
+    ctx = browser.new_context(locale="en-US")
+    page = ctx.new_page()
+    page.set_default_timeout(10_000)
+    _login(page, srv.url, "shop2")
+    page.goto(f"{srv.url}/ui/terminals/T2001")
+    first = page.locator("#timeline li").first
+    expect(first).to_contain_text("•••• 4321")
+    expect(first).not_to_contain_text("000321")
+    expect(first).not_to_contain_text("622588")
+    ctx.close()

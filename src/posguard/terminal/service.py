@@ -190,7 +190,15 @@ class TerminalService:
         # the version that runs: the slot ``current`` named when this process started
         self.version = (self.updater.version() if self.updater is not None else None) or __version__
         self.exit_code = 0
-        self._commands: list[str] | None = None  # the remote commands it runs (heartbeat)
+        self._handlers = command_handlers(
+            runtime=self.terminal,
+            print_queue=self.queue,
+            updater=self.updater,
+            reboot=self.request_restart,
+            doctor=self.run_doctor,
+        )
+        # the remote commands it runs, in each heartbeat: the fleet offers it no other
+        self._commands = sorted(c.value for c in self._handlers)
         self._stop: asyncio.Event | None = None
 
     def _publisher(self, on_command: Any) -> Publisher | None:
@@ -214,8 +222,7 @@ class TerminalService:
 
     def _heartbeat_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"firmware": self.version, "spec": self.cfg.terminal.spec}
-        if self._commands is not None:  # what this terminal can run: the fleet offers only these
-            data["commands"] = self._commands
+        data["commands"] = self._commands
         if self.queue is not None:
             data["print_pending"] = len(self.queue.pending())
             status = self.queue.last_status
@@ -321,16 +328,8 @@ class TerminalService:
         loop = asyncio.get_running_loop()
         with heartbeat.resuming():  # journal recovery may block the loop: startup deadline
             await self.resume(reason)
-        handlers = command_handlers(
-            runtime=self.terminal,
-            print_queue=self.queue,
-            updater=self.updater,
-            reboot=self.request_restart,
-            doctor=self.run_doctor,
-        )
-        self._commands = sorted(c.value for c in handlers)
         dispatcher = CommandDispatcher(
-            self.cfg.service.data_dir / "commands.db", handlers, self.outbox.emit
+            self.cfg.service.data_dir / "commands.db", self._handlers, self.outbox.emit
         )
         publisher = self._publisher(dispatcher.handle)
         tasks: list[asyncio.Task[Any]] = []

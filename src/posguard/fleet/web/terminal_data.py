@@ -22,7 +22,6 @@ from posguard.fleet.db.models import (
 )
 from posguard.fleet.maintenance import INSPECTION, firmware_key
 from posguard.fleet.repo import commands as command_repo
-from posguard.fleet.repo import events as event_repo
 from posguard.fleet.web.queries import OPEN
 
 TXN_WINDOWS = (("24h", timedelta(hours=24)), ("7d", timedelta(days=7)))
@@ -54,7 +53,6 @@ class TerminalView:
     terminal: Terminal
     merchant_name: str
     rates: Sequence[OutcomeRates]
-    events: Sequence[EventRow]
     printer: dict[str, Any] | None
     printer_at: datetime | None
     heartbeat: dict[str, Any] | None
@@ -188,7 +186,6 @@ def terminal_view(session: Session, *, terminal: Terminal, now: datetime) -> Ter
         terminal=terminal,
         merchant_name=merchant.name if merchant else terminal.merchant_id,
         rates=outcome_rates(session, terminal_id=terminal.id, now=now),
-        events=event_repo.list_events(session, terminal_id=terminal.id, limit=50),
         printer=dict(printer.data) if printer else None,
         printer_at=printer.ts if printer else None,
         heartbeat=hb,

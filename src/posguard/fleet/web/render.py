@@ -137,7 +137,11 @@ def error_page(request: Request, status_code: int, detail: str = "") -> HTMLResp
     return render(
         request,
         "error.html",
-        {"message_key": key, "detail": detail if status_code == 409 else "", "code": status_code},
+        {
+            "message_key": key,
+            "detail": detail if status_code in (409, 422) else "",
+            "code": status_code,
+        },
         status_code=status_code,
     )
 

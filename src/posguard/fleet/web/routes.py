@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from posguard.fleet.web.pages import (
+    admin,
     auth,
     bulk,
     commands,
@@ -33,5 +34,6 @@ for _page in (
     bulk,
     timeline,
     settings,
+    admin,
 ):
     router.include_router(_page.router)

@@ -273,6 +273,16 @@ def test_phone_width_inventory_and_bulk_progress(
         "() => [...document.querySelectorAll('#inventory th')].map(th => th.clientHeight)"
     )
     assert max(heights) < 40, heights
+    # the menu's labels too: each on one line
+    nav = page.evaluate(
+        "() => [...document.querySelectorAll('header nav a')].map(a => a.getClientRects().length)"
+    )
+    assert nav and set(nav) == {1}, nav
+    link_heights = page.evaluate(
+        "() => [...document.querySelectorAll('header nav a')].map(a => a.clientHeight || "
+        "a.getBoundingClientRect().height)"
+    )
+    assert max(link_heights) < 30, link_heights
     _shot(page, "inventory-phone")
 
     page.check("#inventory input[type=checkbox][value=T3000]")
@@ -349,4 +359,44 @@ def test_timeline_filter_paging_and_time_zone(
     expect(first).to_contain_text("•••• 4321")
     expect(first).not_to_contain_text("000321")
     expect(first).not_to_contain_text("622588")
+    ctx.close()
+
+
+def test_admin_users_transfer_and_maintenance(
+    browser: Any,  # noqa: F811
+    live_server: tuple[LiveServer, Seeded],
+) -> None:
+    from playwright.sync_api import expect
+
+    srv, _ = live_server
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    page.set_default_timeout(10_000)
+    _login(page, srv.url, "admin")
+    page.click("nav a[href='/ui/admin']")
+    form = page.locator("#new-user")
+    form.locator("input[name=username]").fill("ops2")
+    form.locator("input[name=password]").fill("a long password")
+    form.locator("select[name=role]").select_option("ops")
+    page.click("#create-user")
+    expect(page.locator("#admin-done")).to_contain_text("用户已创建")
+    expect(page.locator("#users tr[data-user=ops2]")).to_have_attribute("data-disabled", "no")
+    page.locator("#users tr[data-user=ops2] button").click()
+    expect(page.locator("#users tr[data-user=ops2]")).to_have_attribute("data-disabled", "yes")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+
+    page.fill("#admin-terminal-id", "T1002")
+    page.click("#admin-terminal-go")
+    page.select_option("#maintenance-form select[name=kind]", "inspection")
+    page.fill("#maintenance-form input[name=note]", "换了打印头")
+    page.click("#record")
+    expect(page.locator("#records")).to_contain_text("换了打印头")
+    page.fill("#transfer-merchant", "M02")
+    page.click("#transfer")
+    expect(page.locator("#admin-merchant")).to_have_text("M02")
+    expect(page.locator("#credential")).to_contain_text("T1002")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    _shot(page, "admin-terminal-phone")
+    page.click("#revoke")
+    expect(page.locator("#revoked")).to_be_visible()
     ctx.close()

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, text
 
 from posguard.fleet.db.engine import make_engine
-from posguard.fleet.db.migrate import current_revision, downgrade, upgrade
+from posguard.fleet.db.migrate import alembic_config, current_revision, downgrade, upgrade
 from posguard.fleet.testing import scratch_pg_schema
 
 pytestmark = pytest.mark.postgres
@@ -22,7 +23,13 @@ ONLINE = {
     "ix_terminal_liveness_last_heartbeat_at": "terminal_liveness",
     "ix_notification_outbox_due": "notification_outbox",
     "ix_notification_outbox_incident_id": "notification_outbox",
+    # 0008: the inventory's keyset indexes and bulk actions
+    "ix_terminals_serial": "terminals",
+    "ix_terminals_model_id": "terminals",
+    "ix_terminals_firmware_id": "terminals",
+    "ix_commands_bulk_id": "commands",
 }
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 @pytest.fixture
@@ -63,7 +70,7 @@ def test_indexes_are_built_and_dropped_concurrently_and_round_trip(pg_engine: En
     upgrade(pg_engine, "0002")
     seen = _statements(pg_engine)
     upgrade(pg_engine)
-    assert current_revision(pg_engine) == "0005"
+    assert current_revision(pg_engine) == HEAD
     for name, table in ONLINE.items():
         unique = "UNIQUE " if name.startswith("uq_") else ""
         assert any(
@@ -94,10 +101,14 @@ def test_indexes_are_built_and_dropped_concurrently_and_round_trip(pg_engine: En
     seen.clear()
     downgrade(pg_engine, "0002")
     assert current_revision(pg_engine) == "0002"
-    for name in ("ix_terminal_liveness_last_heartbeat_at", "ix_notification_outbox_due"):
+    for name in (
+        "ix_terminal_liveness_last_heartbeat_at",
+        "ix_notification_outbox_due",
+        "ix_terminals_model_id",
+    ):
         assert any(s.startswith(f"DROP INDEX CONCURRENTLY IF EXISTS {name}") for s in seen), name
     assert not set(ONLINE) & set(_indexes(pg_engine))
 
     upgrade(pg_engine)
-    assert current_revision(pg_engine) == "0005"
+    assert current_revision(pg_engine) == HEAD
     assert all(_indexes(pg_engine).get(name) for name in ONLINE)

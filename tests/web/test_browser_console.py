@@ -277,7 +277,8 @@ def test_phone_width_inventory_and_bulk_progress(
     nav = page.evaluate(
         "() => [...document.querySelectorAll('header nav a')].map(a => a.getClientRects().length)"
     )
-    assert nav and set(nav) == {1}, nav
+    assert nav, nav
+    assert set(nav) == {1}, nav
     link_heights = page.evaluate(
         "() => [...document.querySelectorAll('header nav a')].map(a => a.clientHeight || "
         "a.getBoundingClientRect().height)"

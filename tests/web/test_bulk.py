@@ -211,3 +211,31 @@ def test_terminal_page_does_not_offer_what_the_terminal_cannot_run(
         "/ui/terminals/T1002/commands", data={"csrf": csrf, "name": "reprint", "confirm": "yes"}
     )
     assert r.status_code == 409
+
+
+def test_incident_page_does_not_offer_what_its_terminal_cannot_run(
+    client: TestClient, seeded: Seeded
+) -> None:
+    engine = make_engine(seeded.url)
+    with make_sessionmaker(engine).begin() as s:
+        inc = Incident(
+            rule_id="host-read-timeouts",
+            scope="terminal:T1002",
+            open_key="host-read-timeouts|terminal:T1002",
+            code="NET.READ_TIMEOUT",
+            severity="major",
+            status="open",
+            terminal_id="T1002",
+            merchant_id="M01",
+            explanation={"reason": "test"},
+            opened_at=T0,
+        )
+        s.add(inc)
+        s.flush()
+        incident_id = inc.id
+    engine.dispose()
+    login(client, "ops")
+    page = client.get(f"/ui/incidents/{incident_id}").text
+    assert re.search(r'data-action="reprint" disabled', page)
+    assert not re.search(r'data-action="re_sign_on" disabled', page)
+    assert 'id="incident-bulk"' not in page  # one terminal: its own command section

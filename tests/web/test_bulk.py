@@ -18,7 +18,7 @@ from posguard.fleet.db.engine import make_engine, make_sessionmaker
 from posguard.fleet.db.models import BulkAction, Command, Incident, TerminalLiveness
 from posguard.fleet.web import option_cache
 
-from .conftest import T0, Seeded, event
+from .conftest import PASSWORD, T0, Seeded, event
 from .test_pages import ingest, login
 
 WITH_PRINTER = ["doctor", "re_sign_on", "reboot", "reprint", "rollback", "settle"]
@@ -239,3 +239,43 @@ def test_incident_page_does_not_offer_what_its_terminal_cannot_run(
     assert re.search(r'data-action="reprint" disabled', page)
     assert not re.search(r'data-action="re_sign_on" disabled', page)
     assert 'id="incident-bulk"' not in page  # one terminal: its own command section
+
+
+def _token(c: TestClient, username: str) -> dict[str, str]:
+    r = c.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_the_api_sends_what_the_dashboard_sends(client: TestClient, seeded: Seeded) -> None:
+    """``POST /api/v1/bulk-actions``: the same selection, capability check and commands."""
+    ops = _token(client, "ops")
+    body = {"name": "reprint", "selection": {"filter": {"model": "PX-5"}}}
+    r = client.post("/api/v1/bulk-actions", json=body, headers=ops)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["sent"] == 2
+    assert out["skipped"] == ["T1002"]
+    assert out["counts"] == {"pending": 2}
+    assert sorted(c["terminal_id"] for c in out["commands"]) == ["T1001", "T2001"]
+    assert _commands(seeded) == [
+        ("T1001", "reprint", out["id"]),
+        ("T2001", "reprint", out["id"]),
+    ]
+    got = client.get(f"/api/v1/bulk-actions/{out['id']}", headers=ops)
+    assert got.json()["sent"] == 2
+    # refusals, each naming what is wrong
+    two = {"terminals": ["T1001"], "filter": {"host": "acq-east"}}
+    r = client.post("/api/v1/bulk-actions", json={"name": "reboot", "selection": two}, headers=ops)
+    assert r.status_code == 422
+    bad = {"name": "reboot", "selection": {"filter": {"password": "x"}}}
+    assert client.post("/api/v1/bulk-actions", json=bad, headers=ops).status_code == 422
+    cfg = {"name": "update_config", "selection": {"terminals": ["T1001"]}}
+    assert client.post("/api/v1/bulk-actions", json=cfg, headers=ops).status_code == 422
+    nobody = {"name": "reprint", "selection": {"terminals": ["T1002"]}}
+    assert client.post("/api/v1/bulk-actions", json=nobody, headers=ops).status_code == 409
+    missing = {"name": "reboot", "selection": {"incident": 999}}
+    assert client.post("/api/v1/bulk-actions", json=missing, headers=ops).status_code == 404
+    shop = _token(client, "shop1")
+    assert client.post("/api/v1/bulk-actions", json=body, headers=shop).status_code == 403
+    assert client.get(f"/api/v1/bulk-actions/{out['id']}", headers=shop).status_code == 403

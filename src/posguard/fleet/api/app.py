@@ -22,6 +22,7 @@ from posguard.fleet.api.errors import install_error_handlers
 from posguard.fleet.api.request_log import RequestLogMiddleware
 from posguard.fleet.api.routes import (
     auth,
+    bulk,
     commands,
     events,
     health,
@@ -63,6 +64,7 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     maintenance.router,
     merchants.router,
     provision.router,
+    bulk.router,
 )
 
 

@@ -20,7 +20,7 @@ from posguard.fleet.db.models import Incident, Terminal
 from posguard.fleet.repo.terminals import add_terminal
 from posguard.fleet.web import option_cache
 
-from .conftest import T0, Seeded
+from .conftest import PASSWORD, T0, Seeded
 from .test_pages import login
 
 
@@ -187,3 +187,28 @@ def test_csv_streams_every_match_in_the_users_language(client: TestClient, seede
     login(client, "shop1")
     mine = list(csv.reader(io.StringIO(client.get("/ui/inventory.csv").text.lstrip("\ufeff"))))
     assert [row[0] for row in mine[1:]] == ["T1001", "T1002", "T1003"]
+
+
+def test_the_api_lists_what_the_page_lists(client: TestClient, seeded: Seeded) -> None:
+    _more_terminals(seeded, 40)
+    r = client.post("/api/v1/auth/token", data={"username": "ops", "password": PASSWORD})
+    ops = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    first = client.get("/api/v1/inventory?host=acq-north&size=25", headers=ops).json()
+    assert first["total"] == 40
+    assert len(first["items"]) == 25
+    assert first["prev"] is None
+    second = client.get(
+        f"/api/v1/inventory?host=acq-north&size=25&after={first['next']}", headers=ops
+    ).json()
+    ids = [i["id"] for i in first["items"] + second["items"]]
+    assert ids == [f"T3{i:03d}" for i in range(40)]
+    assert second["next"] is None
+    item = first["items"][0]
+    assert item["serial"] == "SN-00000"
+    assert item["merchant_name"] == "东方超市"
+    assert item["status"] == "ok"
+    assert client.get("/api/v1/inventory?sort=password", headers=ops).status_code == 422
+    r = client.post("/api/v1/auth/token", data={"username": "shop2", "password": PASSWORD})
+    shop = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    mine = client.get("/api/v1/inventory?merchant=M01", headers=shop).json()
+    assert [i["id"] for i in mine["items"]] == ["T2001", "T2002"]

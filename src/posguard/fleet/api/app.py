@@ -27,6 +27,7 @@ from posguard.fleet.api.routes import (
     events,
     health,
     incidents,
+    inventory,
     maintenance,
     merchants,
     provision,
@@ -65,6 +66,7 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     merchants.router,
     provision.router,
     bulk.router,
+    inventory.router,
 )
 
 

@@ -212,3 +212,19 @@ def test_the_api_lists_what_the_page_lists(client: TestClient, seeded: Seeded) -
     shop = {"Authorization": f"Bearer {r.json()['access_token']}"}
     mine = client.get("/api/v1/inventory?merchant=M01", headers=shop).json()
     assert [i["id"] for i in mine["items"]] == ["T2001", "T2002"]
+
+
+def test_firmware_versions_per_model(client: TestClient, seeded: Seeded) -> None:
+    _more_terminals(seeded, 6)  # N2 on 2.0.0 / 2.2.0 / 2.1.0, PX-7 on 2.1.0 / 2.0.0 / 2.2.0
+    login(client, "ops")
+    html = client.get("/ui/inventory").text
+    row = re.search(r'<tr data-model="N2">.*?</tr>', html, re.S)
+    assert row is not None
+    assert re.findall(r'data-firmware="([^"]+)">(\d+)<', row[0]) == [
+        ("2.0.0", "1"),
+        ("2.1.0", "1"),
+        ("2.2.0", "1"),
+    ]
+    px5 = re.search(r'<tr data-model="PX-5">.*?</tr>', html, re.S)
+    assert px5 is not None
+    assert 'href="/ui/inventory?model=PX-5&amp;firmware=2.1.0" data-firmware="2.1.0">3<' in px5[0]

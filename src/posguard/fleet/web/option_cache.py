@@ -12,7 +12,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import Terminal
@@ -98,3 +98,25 @@ def forget() -> None:
     """Drop everything (after registering or changing terminals in this process)."""
     with _lock:
         _cache.clear()
+
+
+def firmware_by_model(
+    session: Session, *, merchant_scope: str | None, now: datetime
+) -> dict[str, dict[str, int]]:
+    """model -> firmware version -> terminals (the version distribution), kept ``TTL``."""
+
+    def compute() -> dict[str, dict[str, int]]:
+        q = select(Terminal.model, Terminal.firmware, func.count()).group_by(
+            Terminal.model, Terminal.firmware
+        )
+        if merchant_scope is not None:
+            q = q.where(Terminal.merchant_id == merchant_scope)
+        out: dict[str, dict[str, int]] = {}
+        for model, firmware, n in session.execute(q):
+            out.setdefault(str(model), {})[str(firmware)] = int(n)
+        return out
+
+    value: dict[str, dict[str, int]] = remember(
+        session, "firmware_by_model", merchant_scope, now, TTL, compute
+    )
+    return value

@@ -26,6 +26,7 @@ from posguard.fleet.web.inventory import (
 from posguard.fleet.web.option_cache import (
     cached_filter_options,
     cached_merchant_names,
+    firmware_by_model,
     firmware_options,
 )
 from posguard.fleet.web.render import PageRoute, render
@@ -63,6 +64,7 @@ def inventory_page(request: Request, ctx: Ctx, session: SessionDep, user: WebUse
         "sorts": tuple(SORTS),
         "sizes": PAGE_SIZES,
         "printer_states": PRINTER_STATES,
+        "versions": firmware_by_model(session, merchant_scope=user.merchant_scope, now=now),
     }
     return render(request, "inventory.html", data, user=user)
 

@@ -228,3 +228,20 @@ def test_firmware_versions_per_model(client: TestClient, seeded: Seeded) -> None
     px5 = re.search(r'<tr data-model="PX-5">.*?</tr>', html, re.S)
     assert px5 is not None
     assert 'href="/ui/inventory?model=PX-5&amp;firmware=2.1.0" data-firmware="2.1.0">3<' in px5[0]
+
+
+def test_status_filter_past_the_databases_parameter_limit(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An outage can leave tens of thousands of terminals degraded: the status filter must not
+    bind one parameter per terminal (SQLite stops at 32,766)."""
+    from posguard.fleet.web import inventory
+    from posguard.fleet.web.health import Health
+
+    unhealthy = {f"X{i:06d}": Health.DEGRADED for i in range(40_000)}
+    unhealthy["T1003"] = Health.DEGRADED
+    monkeypatch.setattr(inventory, "terminal_health", lambda *a, **k: (5, unhealthy))
+    login(client, "ops")
+    assert _ids(client.get("/ui/inventory?status=degraded").text) == ["T1003"]
+    ok = client.get("/ui/inventory?status=ok").text
+    assert _ids(ok) == ["T1001", "T1002", "T2001", "T2002"]

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from posguard.catalog.model import Entry
@@ -201,12 +201,18 @@ def _matching(
         )
         if q.status == Health.OK.value:
             if unhealthy:
-                stmt = stmt.where(Terminal.id.not_in(list(unhealthy)))
+                stmt = stmt.where(Terminal.id.not_in(_inline(list(unhealthy))))
         else:
-            stmt = stmt.where(
-                Terminal.id.in_([t for t, h in unhealthy.items() if h.value == q.status])
-            )
+            chosen = [t for t, h in unhealthy.items() if h.value == q.status]
+            stmt = stmt.where(Terminal.id.in_(_inline(chosen)))
     return stmt
+
+
+def _inline(ids: list[str]) -> Any:
+    """The ids written into the statement rather than bound one by one: an outage can leave
+    tens of thousands of terminals degraded, past SQLite's 32,766 and PostgreSQL's 65,535
+    parameters. Terminal ids are ``[A-Za-z0-9_.:-]`` (``common.events``), quoted anyway."""
+    return bindparam("inventory_ids", ids, expanding=True, literal_execute=True)
 
 
 def _ordered(stmt: Select[Any], q: InventoryQuery, *, backwards: bool) -> Any:

@@ -279,3 +279,18 @@ def test_the_api_sends_what_the_dashboard_sends(client: TestClient, seeded: Seed
     shop = _token(client, "shop1")
     assert client.post("/api/v1/bulk-actions", json=body, headers=shop).status_code == 403
     assert client.get(f"/api/v1/bulk-actions/{out['id']}", headers=shop).status_code == 403
+
+
+def test_a_selection_that_changed_since_the_confirmation_is_not_sent(
+    client: TestClient, seeded: Seeded
+) -> None:
+    csrf = login(client, "ops")
+    form = {"csrf": csrf, "name": "reboot", "model": "PX-5", "confirm": "yes", "expect": "2"}
+    r = client.post("/ui/bulk", data=form)  # 3 PX-5 terminals now, 2 when confirmed
+    assert r.status_code == 200
+    assert 'id="bulk-changed"' in r.text
+    assert "2 terminals when you confirmed, 3 now" in r.text
+    assert _commands(seeded) == []
+    sent = client.post("/ui/bulk", data={**form, "expect": "3"}, follow_redirects=False)
+    assert sent.status_code == 303
+    assert len(_commands(seeded)) == 3

@@ -67,9 +67,12 @@ async def confirm_or_send(
     user: PostUser,
     name: Annotated[str, Form(max_length=32)],
     confirm: Annotated[str, Form(max_length=8)] = "",
+    expect: Annotated[int | None, Form(ge=0, le=10**6)] = None,
 ) -> Response:
     """Without ``confirm=yes``: the one confirmation (what, to how many, who is skipped).
-    With it: the commands are queued and the progress page follows."""
+    With it: the commands are queued and the progress page follows — unless the selection
+    now holds another number of terminals than the user confirmed (``expect``): then the
+    confirmation again, with the new number."""
     if name not in {c.value for c in bulk_service.BULK_COMMANDS}:
         raise HTTPException(422, f"not a bulk command: {name}")
     form = await request.form()
@@ -80,8 +83,14 @@ async def confirm_or_send(
     planned = bulk_service.plan(session, terminals, RemoteCommand(name))
     if not planned.send_to:
         raise HTTPException(409, "no selected terminal can run this command")
-    if confirm != "yes":
-        data = {"selection": selection, "incident": incident, "planned": planned}
+    changed = expect is not None and expect != len(planned.send_to)
+    if confirm != "yes" or changed:
+        data = {
+            "selection": selection,
+            "incident": incident,
+            "planned": planned,
+            "changed_from": expect if changed else None,
+        }
         return render(request, "bulk_confirm.html", {**data, **_summary(terminals)}, user=user)
     done = bulk_service.send(
         session,

@@ -15,14 +15,13 @@ from enum import StrEnum
 from posguard.common.errors import LinkError, MessageEncodeError, MessageError
 from posguard.common.events import EventKind
 from posguard.iso8583.codec import Message, decode, encode
-from posguard.iso8583.fields import parse_field60
+from posguard.iso8583.fields import answer_mti, parse_field60
 from posguard.iso8583.keys import WorkingKeys, unwrap_working_keys
 from posguard.iso8583.mac import MacAlgorithm, apply_mac, check_mac_bytes
 from posguard.iso8583.response_codes import lookup
 from posguard.iso8583.spec import MessageSpec
 from posguard.terminal.config import TerminalConfig
 from posguard.terminal.engine import messages
-from posguard.terminal.engine.profile import response_mti
 from posguard.terminal.journal.store import Journal, JournalError
 from posguard.terminal.link.channel import maybe_delivered
 from posguard.terminal.link.failover import HostLink, NoSession
@@ -226,7 +225,7 @@ class HostSession:
 
     def _mismatch(self, req: Message, ans: Message) -> str:
         sent = str(req["t"])
-        want = response_mti(sent)
+        want = answer_mti(sent)
         if ans.get("t") != want:
             return f"answer MTI {ans.get('t')!r} to a {sent} (expected {want})"
         for key in ("11", "41"):

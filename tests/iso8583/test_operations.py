@@ -117,6 +117,17 @@ def test_terminal_builds_its_requests_from_the_published_values(tmp_path: Path) 
         assert parse_field60(str(msg["60"])).type_code == type_code, kind
 
 
+def test_host_classifies_with_the_shared_table() -> None:
+    """The host's dispatch, issuer and settlement read the one table (no copy of their own)."""
+    from posguard.host import handler, issuer, settlement
+
+    assert handler.classify is operations.classify
+    assert handler.classify_original is operations.classify_original
+    assert handler.TxnKind is TxnKind
+    assert issuer.TxnKind is TxnKind
+    assert (settlement.DEBITS, settlement.CREDITS) == (operations.DEBITS, operations.CREDITS)
+
+
 def test_terminal_journal_totals_count_by_the_table_side(tmp_path: Path) -> None:
     """A completed transaction of each kind lands in the total its side names, or in none."""
     from posguard.terminal.journal.records import TxnState

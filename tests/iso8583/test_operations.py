@@ -154,3 +154,17 @@ def test_terminal_journal_totals_count_by_the_table_side(tmp_path: Path) -> None
         len(CREDITS),
         sum(amounts[k] for k in CREDITS),
     )
+
+
+def test_mandatory_fields_follow_the_table() -> None:
+    """Every operation of the table has its mandatory-field rule; one naming an original
+    must carry it (61, and the original's RRN in 37), and only a balance inquiry may omit
+    the amount."""
+    from posguard.iso8583.mandatory import missing_fields
+
+    for kind, op in OPERATIONS.items():
+        bare = {"t": op.mti, "3": op.processing_code, "60": f"{op.type_code}000001000"}
+        missing = set(missing_fields(bare))
+        assert ("61" in missing) is op.original, kind
+        assert ("37" in missing) is op.original, kind
+        assert ("4" in missing) is (kind is not TxnKind.BALANCE), kind

@@ -10,7 +10,7 @@ types"); ``tests/iso8583/test_operations.py`` checks them against that table.
 
 >>> OPERATIONS[TxnKind.SALE]
 Operation(kind=<TxnKind.SALE: 'sale'>, mti='0200', processing_code='000000', condition='00', \
-type_code='22', reversible=True, side=<Side.DEBIT: 'debit'>)
+type_code='22', reversible=True, side=<Side.DEBIT: 'debit'>, original=False)
 >>> classify("0200", "200000", "21")
 <TxnKind.COMPLETION_VOID: 'completion_void'>
 >>> classify("0200", "999999", "22") is None
@@ -88,6 +88,7 @@ class Operation(NamedTuple):
     type_code: str
     reversible: bool
     side: Side
+    original: bool  # names an earlier transaction (fields 37 and 61): voids, refund, completion
 
     @property
     def is_advice(self) -> bool:
@@ -96,18 +97,18 @@ class Operation(NamedTuple):
 
 
 _K, _D, _C, _N = TxnKind, Side.DEBIT, Side.CREDIT, Side.NONE
-#: kind -> (MTI, field 3, field 25, 60.1, reversible, settlement side)
+#: kind -> (MTI, field 3, field 25, 60.1, reversible, settlement side, names an original)
 OPERATIONS: Final[dict[TxnKind, Operation]] = {
     op.kind: op
     for op in (
-        Operation(_K.BALANCE, "0200", "310000", "00", "01", False, _N),
-        Operation(_K.PREAUTH, "0100", "030000", "06", "10", True, _N),
-        Operation(_K.PREAUTH_VOID, "0100", "200000", "06", "11", True, _N),
-        Operation(_K.COMPLETION, "0200", "000000", "06", "20", True, _D),
-        Operation(_K.COMPLETION_VOID, "0200", "200000", "06", "21", True, _N),
-        Operation(_K.SALE, "0200", "000000", "00", "22", True, _D),
-        Operation(_K.VOID, "0200", "200000", "00", "23", True, _N),
-        Operation(_K.REFUND, "0220", "200000", "00", "25", False, _C),
+        Operation(_K.BALANCE, "0200", "310000", "00", "01", False, _N, False),
+        Operation(_K.PREAUTH, "0100", "030000", "06", "10", True, _N, False),
+        Operation(_K.PREAUTH_VOID, "0100", "200000", "06", "11", True, _N, True),
+        Operation(_K.COMPLETION, "0200", "000000", "06", "20", True, _D, True),
+        Operation(_K.COMPLETION_VOID, "0200", "200000", "06", "21", True, _N, True),
+        Operation(_K.SALE, "0200", "000000", "00", "22", True, _D, False),
+        Operation(_K.VOID, "0200", "200000", "00", "23", True, _N, True),
+        Operation(_K.REFUND, "0220", "200000", "00", "25", False, _C, True),
     )
 }
 _CANCELS: Final = frozenset({TxnKind.VOID, TxnKind.PREAUTH_VOID, TxnKind.COMPLETION_VOID})

@@ -48,7 +48,7 @@ def updater(tmp_path: Path) -> tuple[SlotUpdater, EventRecorder]:
     rec = EventRecorder()
     up = SlotUpdater(tmp_path / "terminal", emit=rec)
     first = up.install(package(tmp_path, "1.0.0", True))
-    up._point_current("b")  # bootstrap: v1 in slot b, as if installed by the factory
+    up.point_current("b")  # bootstrap: v1 in slot b, as if installed by the factory
     assert first == "1.0.0"
     return up, rec
 

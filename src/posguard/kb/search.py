@@ -35,8 +35,11 @@ QUERY_WEIGHTS: Mapping[Kind, float] = {
     Kind.WORD: 1.0,
     Kind.SYNONYM: 1.0,
     Kind.FUZZY: 0.7,
+    Kind.SUBWORD: 0.7,
     Kind.BIGRAM: 0.3,
 }
+"""A sub-word (``升级`` inside ``系统升级``) stands in for a long word the catalog never
+uses, as near as a corrected typo: it counts only when the whole word matches nothing."""
 MAX_QUERY_CHARS = 500
 """Longer queries are cut here (a complaint is a few sentences; 100 KB is a paste accident)."""
 MAX_LIMIT = 50
@@ -232,7 +235,7 @@ class KnowledgeBase:
         shown = query if len(query) <= 200 else query[:200] + "…"
         if not normalize(text).strip():
             return SearchResult(shown, (), lang, reason="empty query", notes=tuple(notes))
-        terms = self.analyzer.analyze(text, speller=self.speller)
+        terms = self.analyzer.analyze(text, speller=self.speller, subwords=True)
         typed = find_catalog_codes(text, self.catalog)
         rcs = [
             (m, entry)
@@ -259,6 +262,8 @@ class KnowledgeBase:
         qweights: dict[str, float] = {}
         surfaces: dict[str, Term] = {}
         for t in terms:
+            if t.kind is Kind.SUBWORD and self.index.postings(t.surface):
+                continue  # the whole word is in the catalog: it decides, not its parts
             w = QUERY_WEIGHTS[t.kind]
             if w > qweights.get(t.term, 0.0):
                 qweights[t.term] = w

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.live import Live
 
 from posguard.common.errors import ConfigError
+from posguard.common.events import EventKind
 from posguard.common.logging import configure_logging
 from posguard.host.proxy import FaultProxy
 from posguard.host.server import HostConfig, HostServer
@@ -55,6 +57,11 @@ class DemoOptions:
     seed: int = 11  # an estate where every target of the default story has terminals
     sale_interval: float | None = None  # mean seconds between a shop's sales
     light: int = 0  # light terminals for volume, their events stored straight into the fleet
+
+
+Serve = Callable[[DemoReport, EmbeddedFleet], Awaitable[None]]
+"""Called after the story with the report saved and the fleet service still up; the fleet
+stops when it returns (``demo --keep-serving`` waits there for Ctrl-C)."""
 
 
 def default_out_dir() -> Path:
@@ -100,8 +107,11 @@ async def run_demo(
     *,
     stop: asyncio.Event | None = None,
     console: Console | None = None,
+    serve: Serve | None = None,
 ) -> DemoReport:
-    """Run the demo; returns (and saves as ``report.json`` in the out dir) its report."""
+    """Run the demo; returns (and saves as ``report.json`` in the out dir) its report. With
+    ``serve``, the fleet service stays up after a story played to its end until ``serve``
+    returns."""
     out = (opts.out or default_out_dir()).resolve()
     if (out / "fleet.db").exists() or (out / "host-ledger.db").exists():
         raise ConfigError(
@@ -112,7 +122,8 @@ async def run_demo(
     except OSError as exc:
         raise ConfigError(f"cannot create the demo directory {out}: {exc}") from exc
     with _LogToFile(out / "demo.log"):
-        return await _Demo(opts, out, stop or asyncio.Event(), console or Console()).run()
+        demo = _Demo(opts, out, stop or asyncio.Event(), console or Console())
+        return await demo.run(serve)
 
 
 class _Demo:
@@ -133,7 +144,17 @@ class _Demo:
         self.incidents: list[IncidentView] = []
         self.terminals: list[VirtualTerminal] = []
 
-    async def run(self) -> DemoReport:
+    async def run(self, serve: Serve | None = None) -> DemoReport:
+        fleet = EmbeddedFleet(self.out / "fleet.db", heartbeat_s=int(self.pace.heartbeat_s))
+        try:
+            report = await self._story(fleet)
+            if serve is not None and not report.stopped_early:
+                await serve(report, fleet)
+            return report
+        finally:
+            await fleet.stop()
+
+    async def _story(self, fleet: EmbeddedFleet) -> DemoReport:
         loop = asyncio.get_running_loop()
         wall0 = time.perf_counter()
         host = HostServer(
@@ -143,7 +164,6 @@ class _Demo:
         await host.start()
         backup = FaultProxy(("127.0.0.1", host.port))
         await backup.start()
-        fleet = EmbeddedFleet(self.out / "fleet.db", heartbeat_s=int(self.pace.heartbeat_s))
         try:
             await asyncio.to_thread(fleet.prepare, self.whole)
             await fleet.start()
@@ -197,6 +217,7 @@ class _Demo:
             )
             recon = await self._reconcile(host)
             fee = await self._fee_audit(host, injector.fee_merchants)
+            self._report_fee_changes(fee)
             left = await asyncio.gather(
                 *(vt.drain_telemetry(deadline=loop.time() + 15) for vt in self.terminals)
             )
@@ -220,7 +241,6 @@ class _Demo:
             ]
         finally:
             await asyncio.gather(*(vt.close() for vt in self.terminals), return_exceptions=True)
-            await fleet.stop()
             await backup.stop()
             await host.stop()
         scan_files = [
@@ -366,6 +386,22 @@ class _Demo:
         ]
         mcc_of = {m.merchant_id: m.mcc for m in self.whole.merchants}
         return run_fee_audit(sales, mcc_of, raised, settled_on=date.today())
+
+    def _report_fee_changes(self, fee: dict[str, Any]) -> None:
+        """Each terminal of a merchant the fee audit flagged reports REG.FEE_RATE_CHANGED to
+        the fleet (through its own outbox and agent), so the dashboard shows the change on
+        that merchant's terminals and in the fleet's events."""
+        flagged = {a["merchant_id"]: a for a in fee["merchants"] if a["findings"]}
+        for vt in self.terminals:
+            audit = flagged.get(vt.spec.merchant_id)
+            if audit is not None:
+                vt.emit(
+                    EventKind.FAULT,
+                    "REG.FEE_RATE_CHANGED",
+                    source="fee_audit",
+                    sales=audit["sales"],
+                    overcharged_yuan=f"{audit['overcharged_fen'] / 100:.2f}",
+                )
 
 
 async def _bounded(aw: Any, seconds: float) -> None:

@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from posguard.cli_support.errors import FaceApp
+from posguard.cli_support.lang import LangOption
 from posguard.common.errors import PosguardError
 from posguard.terminal.config import DEFAULT_CONFIG
 
@@ -98,6 +100,7 @@ def supervise(
     ] = None,
     terminal_id: Annotated[str, typer.Option(help="Terminal ID for events.")] = "T0000000",
     merchant_id: Annotated[str, typer.Option(help="Merchant ID for events.")] = "000000000000000",
+    lang: LangOption = None,
 ) -> None:
     """Run COMMAND under the watchdog: restart it when it hangs or crashes / 看门狗守护运行.
 
@@ -150,7 +153,7 @@ def supervise(
     raise typer.Exit(stats.supervisor_exit_code)
 
 
-def run(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG) -> None:
+def run(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG, lang: LangOption = None) -> None:
     """Run the terminal service (resume, heartbeat, catch-up, printing, telemetry, commands).
     终端常驻服务。Run it under `posguard terminal supervise -- ...`."""
     import asyncio
@@ -167,7 +170,7 @@ def run(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG) -> None:
     raise typer.Exit(code)
 
 
-update_app = typer.Typer(help="Two-slot software update / 双分区升级.", no_args_is_help=True)
+update_app = FaceApp(help="Two-slot software update / 双分区升级.", no_args_is_help=True)
 
 
 @update_app.command("apply")
@@ -185,6 +188,7 @@ def update_apply(
     ] = 120.0,
     check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
     config: Annotated[Path | None, _EVENTS_CONFIG] = None,
+    lang: LangOption = None,
 ) -> None:
     """Install into the inactive slot, health-check it there, switch; probation.
     Exit 0 switched, 1 failed or refused (the old version runs), 2 bad --root or --config."""
@@ -216,7 +220,7 @@ def update_apply(
 
 
 @update_app.command("init")
-def update_init(root: Annotated[Path, _ROOT]) -> None:
+def update_init(root: Annotated[Path, _ROOT], lang: LangOption = None) -> None:
     """Create the slot layout (slots/a, slots/b, current -> slots/a) under --root."""
     from posguard.terminal.update import SlotUpdater
 
@@ -229,6 +233,7 @@ def update_rollback(
     root: Annotated[Path, _ROOT],
     check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
     config: Annotated[Path | None, _EVENTS_CONFIG] = None,
+    lang: LangOption = None,
 ) -> None:
     """Switch back to the other slot, if it holds a known good version that passes its check.
     Exit 0 rolled back, 1 refused (nothing switched), 2 bad --root or --config."""
@@ -256,6 +261,7 @@ def update_rollback(
 def update_status(
     root: Annotated[Path, _ROOT],
     as_json: Annotated[bool, typer.Option("--json", help="JSON output / 输出 JSON")] = False,
+    lang: LangOption = None,
 ) -> None:
     """Which slot runs which version, what is known good, the update under way, the last
     failure (SW.UPDATE_FAILED). Never creates anything under --root."""
@@ -286,7 +292,7 @@ def update_status(
         )
 
 
-printer_app = typer.Typer(help="Receipt printer / 小票打印机.", no_args_is_help=True)
+printer_app = FaceApp(help="Receipt printer / 小票打印机.", no_args_is_help=True)
 
 
 @printer_app.command("status")
@@ -294,6 +300,7 @@ def printer_status(
     host: Annotated[str, typer.Option(help="Network printer address.")],
     port: Annotated[int, typer.Option(help="Raw TCP port.")] = 9100,
     timeout: Annotated[float, typer.Option(help="Seconds per status query.")] = 1.0,
+    lang: LangOption = None,
 ) -> None:
     """Query a network printer (DLE EOT 1-4, GS I): its state and catalog code."""
     from posguard.terminal.printer.ports import NetworkPort
@@ -317,6 +324,7 @@ def printer_render(
     receipt_json: Annotated[Path, typer.Argument(help="A ReceiptData JSON file.")],
     profile: Annotated[str, typer.Option(help="Printer profile name.")] = "generic-58-gbk",
     out: Annotated[Path | None, typer.Option(help="Write the ESC/POS bytes here.")] = None,
+    lang: LangOption = None,
 ) -> None:
     """Render a receipt: a readable dump, or the raw ESC/POS bytes with --out."""
     from posguard.terminal.printer.dump import dump_escpos

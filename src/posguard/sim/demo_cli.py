@@ -12,11 +12,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from posguard.cli_support.errors import guarded
+from posguard.cli_support.lang import LangOption
+
 if TYPE_CHECKING:  # the fleet (uvicorn, FastAPI) loads only when the demo runs
     from posguard.sim.fleet_embed import EmbeddedFleet
     from posguard.sim.report import DemoReport
 
 
+@guarded
 def demo(
     duration: Annotated[
         float | None,
@@ -52,6 +56,7 @@ def demo(
             "printed) until Ctrl-C / 演示结束后保持管理服务与管理台运行，按 Ctrl-C 停止.",
         ),
     ] = False,
+    lang: LangOption = None,
 ) -> None:
     """Run posguard end to end: host, fault proxy, fleet service and terminals, with faults /
     演示：主机、故障代理、管理服务与虚拟终端，按时间线注入故障."""

@@ -181,9 +181,9 @@ def _via_service(config: Path, pan: str, expiry: str, fen: int) -> TransactionRe
         raise config_error(exc, config) from exc
     except LocalApiError as exc:
         raise CliError(
-            f"the terminal service does not answer on {path}: {exc}. Start it with "
-            f"`posguard terminal run -c {config}`, or leave out --via-service.",
-            f"终端服务没有应答（{path}）：{exc}。请用 `posguard terminal run -c {config}` 启动，"
+            f"{exc}. Start it with `posguard terminal run -c {config}`, or leave out "
+            "--via-service.",
+            f"终端服务没有应答：{exc}。请用 `posguard terminal run -c {config}` 启动，"
             "或去掉 --via-service。",
             exit_code=ExitCode.UNAVAILABLE,
         ) from exc

@@ -16,6 +16,7 @@ from rich.console import Console
 from posguard.cli_support.errors import FaceApp
 from posguard.cli_support.lang import LangOption
 from posguard.common.errors import PosguardError
+from posguard.terminal.cli_words import words
 from posguard.terminal.config import DEFAULT_CONFIG
 
 _CONFIG = typer.Option("--config", "-c", help="Terminal config file (YAML) / 终端配置文件")
@@ -34,7 +35,7 @@ def doctor(
     check: Annotated[
         str | None, typer.Option("--check", help="Run one check only, e.g. doctor.iso_echo.")
     ] = None,
-    lang: Annotated[str, typer.Option("--lang", help="zh or en")] = "zh",
+    lang: LangOption = None,
 ) -> None:
     """Run the checklists for real: DNS, TCP, TLS, ISO echo, round trip, printer / 终端体检."""
     from posguard.terminal.doctor import (
@@ -55,7 +56,7 @@ def doctor(
         typer.echo(report_json(reports, cfg))
         ok = not any(r.result.value == "fail" for r in reports)
     else:
-        ok = print_report(reports, Console(), lang)
+        ok = print_report(reports, Console(), lang or "zh")  # resolved by FaceApp
     raise typer.Exit(0 if ok else 1)
 
 
@@ -212,9 +213,9 @@ def update_apply(
     finally:
         if events is not None:
             events.close()
-    typer.echo(
-        f"{result.outcome.value}: slot {result.active_slot} runs {result.version} ({result.detail})"
-    )
+    w = words(lang or "zh")
+    runs = w["slot_runs"].format(result.active_slot, result.version)
+    typer.echo(f"{result.outcome.value}: {runs} ({result.detail})")
     ok = result.outcome in (UpdateOutcome.UPDATED, UpdateOutcome.ON_PROBATION)
     raise typer.Exit(0 if ok else 1)
 
@@ -224,8 +225,8 @@ def update_init(root: Annotated[Path, _ROOT], lang: LangOption = None) -> None:
     """Create the slot layout (slots/a, slots/b, current -> slots/a) under --root."""
     from posguard.terminal.update import SlotUpdater
 
-    up = SlotUpdater(root)
-    typer.echo(f"slot {up.active_slot()} runs {up.version() or '(empty)'}")
+    up, w = SlotUpdater(root), words(lang or "zh")
+    typer.echo(w["slot_runs"].format(up.active_slot(), up.version() or w["slot_holds_nothing"]))
 
 
 @update_app.command("rollback")
@@ -251,10 +252,12 @@ def update_rollback(
     finally:
         if events is not None:
             events.close()
+    w = words(lang or "zh")
+    runs = w["slot_runs"].format(result.active_slot, result.version)
     if result.outcome is not UpdateOutcome.ROLLED_BACK:
-        typer.echo(f"refused: {result.detail}; slot {result.active_slot} runs {result.version}")
+        typer.echo(f"{w['refused']}: {result.detail}; {runs}")
         raise typer.Exit(1)
-    typer.echo(f"slot {result.active_slot} runs {result.version}")
+    typer.echo(runs)
 
 
 @update_app.command("status")
@@ -277,18 +280,19 @@ def update_status(
     if as_json:
         typer.echo(json.dumps(st, ensure_ascii=False, sort_keys=True))
         return
+    w = words(lang or "zh")
     for slot in ("a", "b"):
         mark = "*" if slot == st["active_slot"] else " "
-        good = " (known good)" if st["known_good"].get(slot) == st["slots"][slot] else ""
-        typer.echo(f"{mark} {slot}: {st['slots'][slot] or '(empty)'}{good}")
+        good = w["known_good"] if st["known_good"].get(slot) == st["slots"][slot] else ""
+        typer.echo(f"{mark} {slot}: {st['slots'][slot] or w['slot_holds_nothing']}{good}")
     if st["state"] != "idle":
-        extra = f", probation {st['probation_s']:g} s" if st["probation_s"] else ""
-        typer.echo(f"update: {st['state']} {st['to_version']}{extra}")
+        extra = w["probation"].format(st["probation_s"]) if st["probation_s"] else ""
+        typer.echo(f"{w['update']}: {st['state']} {st['to_version']}{extra}")
     failure = st["last_failure"]
     if failure is not None:
         typer.echo(
-            f"last failure: {failure['code']} at {failure['at']}: {failure['to_version']} "
-            f"({failure['stage']}): {failure['reason']}"
+            f"{w['last_failure']}: {failure['code']} {w['at']} {failure['at']}: "
+            f"{failure['to_version']} ({failure['stage']}): {failure['reason']}"
         )
 
 

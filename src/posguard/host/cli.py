@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
+import os
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -110,6 +112,9 @@ def serve(
         raise _fail(exc if isinstance(exc, PosguardError) else ConfigError(str(exc))) from exc
     except OSError as exc:
         raise data_dir_error(exc, data_dir) from exc
+    if not os.access(db.parent, os.W_OK | os.X_OK):  # SQLite's own error would not say so
+        denied = PermissionError(errno.EACCES, "permission denied", str(db.parent))
+        raise data_dir_error(denied, data_dir)
     try:
         server = HostServer(cfg, seed=seed_data)  # opens (or creates) the ledger and journal
     except ConfigError as exc:

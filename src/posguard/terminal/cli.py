@@ -19,7 +19,6 @@ from rich.console import Console
 from posguard.cli_support.errors import CliError, ExitCode, FaceApp
 from posguard.cli_support.lang import LangOption
 from posguard.common.errors import PosguardError
-from posguard.common.lab import LAB_BACKUP_PORT, LAB_HOST, LAB_HOST_PORT, LAB_TERMINAL
 from posguard.terminal.cli_errors import config_error, host_unreachable, missing_config
 from posguard.terminal.cli_words import words
 from posguard.terminal.config import DEFAULT_CONFIG
@@ -352,67 +351,6 @@ def journal(
     console.print(fit_table(cols, found, width=console.width))
 
 
-@app.command()
-def init(
-    path: Annotated[
-        Path, typer.Argument(help="Where to write the config / 配置文件路径")
-    ] = DEFAULT_CONFIG,
-    primary: Annotated[
-        str, typer.Option(help="The lab host, HOST:PORT / 主用主机")
-    ] = f"{LAB_HOST}:{LAB_HOST_PORT}",
-    backup: Annotated[
-        str, typer.Option(help="The backup host, HOST:PORT / 备用主机")
-    ] = f"{LAB_HOST}:{LAB_BACKUP_PORT}",
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing config and key file / 覆盖")
-    ] = False,
-    lang: LangOpt = None,
-) -> None:
-    """Write a working terminal config for the lab host / 生成实验主机的终端配置.
-
-    The lab terminal's IDs, its TMK in an owner-only key file beside the config, the lab host
-    and a backup; prints the next commands."""
-    from posguard.terminal.lab_config import ConfigExistsError, write_lab_config
-
-    lang = _lang(lang)
-    try:
-        w = write_lab_config(path, primary=primary, backup=backup, force=force)
-    except ConfigExistsError as exc:
-        raise CliError(str(exc), f"{exc.path} 已存在：保留它，或加 --force 覆盖") from None
-    c = "" if path == DEFAULT_CONFIG else f" -c {path}"
-    port = primary.rpartition(":")[2]
-    host = "" if port == str(LAB_HOST_PORT) else f" --port {port}"
-    t = LAB_TERMINAL
-    if lang == "zh":
-        typer.echo(
-            f"已写入 {w.config}（终端 {t.terminal_id}，商户 {t.merchant_id}，主机 {w.primary}，"
-            f"备用 {w.backup}）；主密钥在 {w.key_file}（仅属主可读）。"
-        )
-        typer.echo("下一步：")
-        steps = [
-            (f"posguard host serve{host} &", "启动实验主机（若尚未运行）"),
-            (f"posguard terminal sign-on{c}", "签到，取工作密钥"),
-            ("posguard host lab", "测试卡；完整卡号见 posguard host seed"),
-            (f"posguard terminal sale{c} --pan 卡号 --expiry YYMM --amount 12.34", "消费"),
-            (f"posguard terminal journal{c}", "查看流水"),
-        ]
-    else:
-        typer.echo(
-            f"wrote {w.config} (terminal {t.terminal_id}, merchant {t.merchant_id}, host "
-            f"{w.primary}, backup {w.backup}); its TMK is in {w.key_file} (owner only)."
-        )
-        typer.echo("next:")
-        steps = [
-            (f"posguard host serve{host} &", "the lab host, if it is not running"),
-            (f"posguard terminal sign-on{c}", "sign on, fetch working keys"),
-            ("posguard host lab", "test cards; full numbers: posguard host seed"),
-            (f"posguard terminal sale{c} --pan PAN --expiry YYMM --amount 12.34", "a sale"),
-            (f"posguard terminal journal{c}", "the journal"),
-        ]
-    for command, why in steps:
-        typer.echo(f"  {command}    # {why}")
-
-
 def _lang(value: str | None) -> str:
     """The language FaceApp resolved (``zh`` / ``en``)."""
     from posguard.cli_support.lang import resolve_lang
@@ -420,7 +358,10 @@ def _lang(value: str | None) -> str:
     return resolve_lang(value)
 
 
-# Operations commands (doctor, supervise, update, printer) live in their own module.
+# `init` and the operations commands (doctor, supervise, update, printer) live in their own
+# modules.
+from posguard.terminal.cli_init import register as _register_init  # noqa: E402
 from posguard.terminal.ops_cli import register as _register_ops  # noqa: E402
 
+_register_init(app)
 _register_ops(app)

@@ -27,18 +27,17 @@ from rich.console import Console
 from rich.live import Live
 
 from posguard.common.errors import ConfigError
-from posguard.common.events import EventKind
 from posguard.common.logging import configure_logging
 from posguard.host.proxy import FaultProxy
 from posguard.host.server import HostConfig, HostServer
 from posguard.sim.cardbook import CardBook, host_seed
-from posguard.sim.fees import SettledSale, run_fee_audit
+from posguard.sim.fees import SettledSale, report_fee_changes, run_fee_audit
 from posguard.sim.fleet_embed import DASHBOARD_USER, EmbeddedFleet, IncidentView, fleet_db_files
 from posguard.sim.inject import FaultInjector, Played
 from posguard.sim.light_feed import LightFeed
 from posguard.sim.live import progress_line, render
 from posguard.sim.population import Estate, build_estate
-from posguard.sim.report import DemoReport, judge, scan_for_pans
+from posguard.sim.report import DemoReport, incident_json, judge, scan_for_pans
 from posguard.sim.stats import DemoStats
 from posguard.sim.timeline import Timeline, load_timeline
 from posguard.sim.virtual import Pace, VirtualTerminal
@@ -217,7 +216,7 @@ class _Demo:
             )
             recon = await self._reconcile(host)
             fee = await self._fee_audit(host, injector.fee_merchants)
-            self._report_fee_changes(fee)
+            report_fee_changes(fee, self.terminals)
             left = await asyncio.gather(
                 *(vt.drain_telemetry(deadline=loop.time() + 15) for vt in self.terminals)
             )
@@ -264,7 +263,7 @@ class _Demo:
             reversals=dict(self.stats.reversals),
             reversals_left=reversals_left,
             faults=verdicts,
-            incidents=[_incident_json(i) for i in self.incidents],
+            incidents=[incident_json(i) for i in self.incidents],
             fleet_events=fleet_events,
             telemetry_left=sum(left),
             reconciliation=recon,
@@ -387,37 +386,9 @@ class _Demo:
         mcc_of = {m.merchant_id: m.mcc for m in self.whole.merchants}
         return run_fee_audit(sales, mcc_of, raised, settled_on=date.today())
 
-    def _report_fee_changes(self, fee: dict[str, Any]) -> None:
-        """Each terminal of a merchant the fee audit flagged reports REG.FEE_RATE_CHANGED to
-        the fleet (through its own outbox and agent), so the dashboard shows the change on
-        that merchant's terminals and in the fleet's events."""
-        flagged = {a["merchant_id"]: a for a in fee["merchants"] if a["findings"]}
-        for vt in self.terminals:
-            audit = flagged.get(vt.spec.merchant_id)
-            if audit is not None:
-                vt.emit(
-                    EventKind.FAULT,
-                    "REG.FEE_RATE_CHANGED",
-                    source="fee_audit",
-                    sales=audit["sales"],
-                    overcharged_yuan=f"{audit['overcharged_fen'] / 100:.2f}",
-                )
-
 
 async def _bounded(aw: Any, seconds: float) -> None:
     try:
         await asyncio.wait_for(aw, seconds)
     except TimeoutError:
         log.warning("shops did not close within %.0f s; their sales were cancelled", seconds)
-
-
-def _incident_json(i: IncidentView) -> dict[str, Any]:
-    return {
-        "id": i.id,
-        "rule": i.rule_id,
-        "code": i.code,
-        "scope": i.scope,
-        "status": i.status,
-        "opened_at": i.opened_at.isoformat(),
-        "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
-    }

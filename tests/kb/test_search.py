@@ -60,6 +60,8 @@ def test_a_long_word_the_catalog_lacks_backs_off_to_its_parts(kb: KnowledgeBase)
     assert result.codes[0] == "SW.UPDATE_FAILED", result.codes
     kinds = {m.kind for m in result.hits[0].matches}
     assert Kind.SUBWORD in kinds, result.hits[0].matches
+    # the explanation says a part of the word matched, not the whole word
+    assert "系统升级 ⊃ 升级" in result.hits[0].why("zh"), result.hits[0].why("zh")
 
 
 def test_a_long_word_the_catalog_uses_keeps_its_parts_out(kb: KnowledgeBase) -> None:

@@ -111,6 +111,8 @@ class Hit:
                 label += f" ≈ {'/'.join(others)}"
             elif m.kind is Kind.FUZZY:
                 label += f" → {m.term}"
+            elif m.kind is Kind.SUBWORD:  # a part of the typed word matched, not all of it
+                label += f" ⊃ {'/'.join(m.synonyms[:2]) or m.term}"
             parts.append(f"{label} [{','.join(m.fields)}]")
         bigrams = [m.surface for m in self.matches if m.kind is Kind.BIGRAM]
         if bigrams:
@@ -275,7 +277,11 @@ class KnowledgeBase:
         for term, t in surfaces.items():
             for p in self.index.postings(term):
                 code = self.index.doc_ids[p.doc]
-                syn = self.analyzer.synonyms.forms(term) if t.kind is Kind.SYNONYM else ()
+                syn = (
+                    self.analyzer.synonyms.forms(term)
+                    if t.kind in (Kind.SYNONYM, Kind.SUBWORD)
+                    else ()
+                )
                 matches.setdefault(code, []).append(Match(t.surface, term, t.kind, p.fields, syn))
         # An entry matched by a single stray character pair is noise, not a hit.
         for code, ms in matches.items():

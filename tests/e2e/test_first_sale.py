@@ -92,6 +92,14 @@ def test_readme_first_sale_runs_as_written(tmp_path: Path) -> None:
         assert "12.34" in journal_rows[0]
         assert "00" in journal_rows[0]
         assert pan not in out["journal"]
+        assert "cardholder: Approved" in out["sale"]
+        # the same commands speak Chinese with --lang zh (the default without a LANG), labels
+        # and all, and keep the values (codes, amounts, the masked card) as they are
+        zh = run([*posguard, "terminal", "journal", "--lang", "zh"]).stdout
+        assert "流水号" in zh, zh
+        assert "金额" in zh, zh
+        assert mask_pan(pan) in zh
+        assert "STAN" not in zh
         # the README's card is one the lab lists as approving, not an invented number
         lab = json.loads(run([*posguard, "host", "lab", "--json"]).stdout)
         assert {"pan_masked": mask_pan(pan), "rc": "00"}.items() <= next(

@@ -9,9 +9,9 @@ from datetime import datetime
 import pytest
 
 from posguard.host.issuer import AuthRequest, Issuer
-from posguard.host.kinds import TxnKind
 from posguard.host.ledger import Ledger
 from posguard.host.seed import default_seed
+from posguard.iso8583.operations import TxnKind
 
 from .conftest import cards_of
 

@@ -35,7 +35,8 @@ def test_accuracy_on_the_evaluation_set(kb: KnowledgeBase) -> None:
     print(f"kb_eval.yaml: {figures}")
     # 228/238 and 236/238 with the 65-entry catalog; 227/238 and 235/238 once the catalog grew
     # to 72 (fleet-wide causes, defective success, refund and reversal failures compete for
-    # "发卡行无响应" / "冲正没成功"-like words); never fewer than that
+    # "发卡行无响应" / "冲正没成功"-like words), unchanged by the sub-word back-off (it is
+    # query-side only, for long words the catalog lacks); never fewer than that
     assert report.top1 >= 227, (figures, report.misses)
     assert report.top3 >= 235, (figures, misses)
 
@@ -46,9 +47,37 @@ def test_accuracy_holds_on_the_held_out_set(kb: KnowledgeBase) -> None:
     figures = f"top-1 {report.top1}/{report.total}, top-3 {report.top3}/{report.total}"
     print(f"kb_eval_holdout.yaml: {figures}")
     # 47/52 and 51/52 with the 65-entry catalog; 46/52 with 72 entries ("系统升级没成功": jieba
-    # keeps 系统升级 as one word, so only 成功 matches and TXN.APPROVED_WITH_DEFECT wins)
-    assert report.top1 >= 46, figures
-    assert report.top3 >= 51, figures
+    # keeps 系统升级 as one word, so only 成功 matched); 47/52 and 52/52 once a long word the
+    # catalog never uses backs off to its sub-words (升级 -> ~update); never fewer than that
+    assert report.top1 >= 47, figures
+    assert report.top3 >= 52, figures
+
+
+def test_a_long_word_the_catalog_lacks_backs_off_to_its_parts(kb: KnowledgeBase) -> None:
+    # jieba keeps 系统升级 whole; the catalog says 升级 (软件升级失败)
+    assert Segmenter.shared().words("系统升级没成功")[0] == "系统升级"
+    result = kb.search("系统升级没成功")
+    assert result.codes[0] == "SW.UPDATE_FAILED", result.codes
+    kinds = {m.kind for m in result.hits[0].matches}
+    assert Kind.SUBWORD in kinds, result.hits[0].matches
+    # the explanation says a part of the word matched, not the whole word
+    assert "系统升级 ⊃ 升级" in result.hits[0].why("zh"), result.hits[0].why("zh")
+
+
+def test_a_long_word_the_catalog_uses_keeps_its_parts_out(kb: KnowledgeBase) -> None:
+    # 电池电量 is in the catalog (DEV.LOW_BATTERY): the whole word decides, its parts add nothing
+    assert "电池电量" in Segmenter.shared().words("电池电量不够了")
+    assert kb.index.postings("电池电量")
+    assert Segmenter.shared().subwords("电池电量")
+    for hit in kb.search("电池电量不够了").hits:
+        assert all(m.kind is not Kind.SUBWORD for m in hit.matches), hit.matches
+
+
+def test_sub_words_are_dictionary_words_inside_the_word() -> None:
+    seg = Segmenter.shared()
+    assert seg.subwords("系统升级") == ["系统", "升级"]
+    assert seg.subwords("升级") == []  # too short to hold parts
+    assert seg.subwords("update") == []
 
 
 @pytest.mark.parametrize("query", ["小票打不出来", "receipt won't print", "打印不了"])

@@ -250,8 +250,9 @@ def test_printer_status_check(state: PrinterStatus, result: CheckResult, code: s
     assert report.code == code
     assert report.next_step is not None
     assert report.next_step["zh"]
-    if result is CheckResult.FAIL:
-        assert report.detail.startswith(f"printer reports {state.value}")
+    # a sentence in each language, the printer's own words for the state, not its enum name
+    assert report.sentence.zh != report.sentence.en
+    assert state.value not in report.detail
     if state is PrinterStatus.HARDWARE_FAULT:
         assert "repair or replace" in report.detail
 

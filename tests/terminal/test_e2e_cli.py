@@ -73,7 +73,7 @@ async def test_cli_sale_decline_journal_settle(tmp_path: Path) -> None:
         assert rc == 0
         assert sale["stan"] in out
         assert PAN not in out
-        rc, out = await posguard("settle", *c)
+        rc, out = await posguard("settle", *c, "--lang", "en")
         assert rc == 0, out
         assert "balanced" in out
         assert "debits 1/12.34" in out

@@ -169,3 +169,16 @@ async def test_name_resolved_through_the_resolver() -> None:
         await ch.send(b"0800dns")
         assert await ch.receive() == b"0800dns"
         assert 0 < ch.timing.dns < FAST.dns  # the resolver ran and was timed
+
+
+async def test_unusable_trust_file_is_a_tls_failure_at_the_tls_stage(tmp_path: Path) -> None:
+    """A CA file that cannot be loaded fails the connect like any TLS failure (NET.TLS_FAILURE,
+    stage tls, nothing sent), for a sale and for the doctor alike."""
+    async with serve(echo) as port:
+        tls = TlsConfig(enabled=True, ca_file=tmp_path / "missing-ca.pem")
+        ch = Channel(HostEndpoint(name="h", host="127.0.0.1", port=port, tls=tls), FAST)
+        with pytest.raises(LinkError) as err:
+            await ch.connect()
+    assert err.value.code == "NET.TLS_FAILURE"
+    assert err.value.context["stage"] == Stage.TLS.value
+    assert not maybe_delivered(err.value)

@@ -21,7 +21,8 @@ PAN = lab_cards()[0]
 
 async def sale(conf: Path) -> tuple[int, str]:
     args = ["terminal", "sale", "-c", str(conf), "--pan", PAN, "--expiry", LAB_EXPIRY]
-    result = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--amount", "1.00", "--json"])
+    argv = [*args, "--amount", "1.00", "--json", "--lang", "en"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, argv)
     return result.exit_code, result.output
 
 
@@ -44,6 +45,6 @@ async def test_sale_takes_the_service_yaml_and_its_runtime_lock(tmp_path: Path) 
         assert json.loads(out)["outcome"] == "approved"
         with RuntimeLock(data, wait=0):  # the service runs on this journal
             rc, out = await sale(conf)
-        assert rc == 2
+        assert rc == 5  # ExitCode.UNAVAILABLE: the journal is in use, nothing is wrong with it
         assert out.startswith("error: another terminal runtime (pid ")
         assert len(out.strip().splitlines()) == 1

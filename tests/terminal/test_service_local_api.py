@@ -56,8 +56,8 @@ async def test_the_supervised_service_takes_a_sale_from_the_register(tmp_path: P
                 }
             )
         )
-        rc, out = await cli(*sale, "--amount", "1.00", "--via-service")
-        assert rc == 2  # nothing runs yet
+        rc, out = await cli(*sale, "--amount", "1.00", "--via-service", "--lang", "en")
+        assert rc == 5  # nothing runs yet: ExitCode.UNAVAILABLE
         assert out.startswith("error: the terminal service is not running")
         sup = Supervisor(
             [
@@ -89,7 +89,7 @@ async def test_the_supervised_service_takes_a_sale_from_the_register(tmp_path: P
             assert answer["amount"] == 1234
             assert PAN not in out
             rc, out = await cli(*sale, "--amount", "1.00")  # would open the journal beside it
-            assert rc == 2
+            assert rc == 5  # ExitCode.UNAVAILABLE: the journal is in use
             assert "another terminal runtime" in out
         finally:
             sup.stop()

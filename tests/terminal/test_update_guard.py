@@ -67,7 +67,7 @@ def root(tmp_path: Path) -> Path:
     """v1.0.0 installed in slot b and running (the factory install: known good)."""
     up = SlotUpdater(tmp_path / "terminal")
     up.install(package(tmp_path, "1.0.0"))
-    up._point_current("b")
+    up.point_current("b")
     return up.root
 
 

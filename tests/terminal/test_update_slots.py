@@ -48,7 +48,7 @@ def updater(tmp_path: Path) -> tuple[SlotUpdater, EventRecorder]:
     rec = EventRecorder()
     up = SlotUpdater(tmp_path / "terminal", emit=rec)
     first = up.install(package(tmp_path, "1.0.0", True))
-    up._point_current("b")  # bootstrap: v1 in slot b, as if installed by the factory
+    up.point_current("b")  # bootstrap: v1 in slot b, as if installed by the factory
     assert first == "1.0.0"
     return up, rec
 
@@ -408,7 +408,10 @@ def test_failed_update_reaches_telemetry_and_update_status(
     runner = CliRunner()
     applied = runner.invoke(
         app,
-        ["terminal", "update", "apply", str(pkg), "--root", str(up.root), "--config", str(conf)],
+        [
+            *("terminal", "update", "apply", str(pkg), "--root", str(up.root)),
+            *("--config", str(conf), "--lang", "en"),
+        ],
     )
     assert applied.exit_code == 1
     assert applied.output.startswith("failed: slot b runs 1.0.0")
@@ -420,14 +423,23 @@ def test_failed_update_reaches_telemetry_and_update_status(
     assert [e.code for e in faults] == ["SW.UPDATE_FAILED"]
     assert faults[0].data["to_version"] == "2.0.0"
     assert faults[0].data["stage"] == "health_check"
-    status = runner.invoke(app, ["terminal", "update", "status", "--root", str(up.root)])
+    status = runner.invoke(
+        app, ["terminal", "update", "status", "--root", str(up.root), "--lang", "en"]
+    )
     assert status.exit_code == 0
     lines = status.output.splitlines()
     assert lines[0] == "  a: 2.0.0"
     assert lines[1] == "* b: 1.0.0 (known good)"
     assert lines[2].startswith("last failure: SW.UPDATE_FAILED at ")
     assert "2.0.0 (health_check): healthcheck exited 1" in lines[2]
-    refused = runner.invoke(app, ["terminal", "update", "rollback", "--root", str(up.root)])
+    zh = runner.invoke(
+        app, ["terminal", "update", "status", "--root", str(up.root), "--lang", "zh"]
+    )
+    assert zh.output.splitlines()[1] == "* b: 1.0.0（已验证可用）"
+    assert zh.output.splitlines()[2].startswith("上次失败: SW.UPDATE_FAILED 于 ")
+    refused = runner.invoke(
+        app, ["terminal", "update", "rollback", "--root", str(up.root), "--lang", "en"]
+    )
     assert refused.exit_code == 1
     assert refused.output.startswith("refused: slot a holds 2.0.0, which is not known good")
 

@@ -5,18 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
+import os
 import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from posguard.cli_support.errors import guarded
+from posguard.cli_support.errors import CliError, FaceApp
 from posguard.cli_support.lang import LangOption
 from posguard.common.errors import ConfigError, PosguardError
 from posguard.common.lab import LAB_HOST_PORT
 from posguard.common.logging import configure_logging
+from posguard.host.cli_errors import (
+    data_dir_error,
+    exception_headers,
+    host_db_error,
+    need_host_db,
+    port_error,
+)
 from posguard.host.control import ControlServer
 from posguard.host.journal import HostJournal
 from posguard.host.ledger import Ledger
@@ -26,7 +35,7 @@ from posguard.host.server import HostConfig, HostServer, tls_context
 from posguard.host.timeline import load_timeline, run_timeline
 from posguard.iso8583.framing import LengthHeader
 
-app = typer.Typer(
+app = FaceApp(
     help="Acquirer host simulator and fault proxy / 收单主机模拟器与故障注入代理.",
     no_args_is_help=True,
 )
@@ -55,9 +64,8 @@ def _db_path(data_dir: Path, db: Path | None, *, create: bool = False) -> Path:
     return data_dir / "host.db"
 
 
-def _fail(exc: PosguardError) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
+def _fail(exc: PosguardError) -> CliError:
+    return CliError(str(exc), str(exc))
 
 
 @app.command()
@@ -79,6 +87,7 @@ def serve(
         str, typer.Option(help="Ledger durability: FULL (fsync each commit) or NORMAL.")
     ] = "FULL",
     log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
+    lang: LangOption = None,
 ) -> None:
     """Run the ISO 8583 host / 运行ISO 8583主机. A new ledger gets the default seed
     (`posguard host lab` lists it). Its files go under --data-dir (default var/host/)."""
@@ -102,14 +111,22 @@ def serve(
     except (PosguardError, KeyError) as exc:
         raise _fail(exc if isinstance(exc, PosguardError) else ConfigError(str(exc))) from exc
     except OSError as exc:
-        where = str(exc.filename or data_dir)
-        raise _fail(ConfigError(exc.strerror or str(exc), path=where)) from exc
+        raise data_dir_error(exc, data_dir) from exc
+    if not os.access(db.parent, os.W_OK | os.X_OK):  # SQLite's own error would not say so
+        denied = PermissionError(errno.EACCES, "permission denied", str(db.parent))
+        raise data_dir_error(denied, data_dir)
+    try:
+        server = HostServer(cfg, seed=seed_data)  # opens (or creates) the ledger and journal
+    except ConfigError as exc:
+        raise host_db_error(exc, db) from exc
 
     configure_logging(json=log_json)
 
     async def main() -> None:
-        server = HostServer(cfg, seed=seed_data)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            raise port_error(exc, host, port) from exc
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -143,6 +160,7 @@ def proxy(
     timeline: Annotated[Path | None, typer.Option(help="YAML fault timeline to play.")] = None,
     header: Annotated[str, typer.Option(help="Length header: binary2 or ascii4.")] = "binary2",
     log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
+    lang: LangOption = None,
 ) -> None:
     """Run the fault-injecting proxy / 运行故障注入代理 (control: GET/PUT/DELETE /faults).
 
@@ -166,9 +184,16 @@ def proxy(
             listen=_addr(listen, "--listen"),
             header="binary2" if header == "binary2" else "ascii4",
         )
-        await p.start()
+        try:
+            await p.start()
+        except OSError as exc:
+            raise port_error(exc, *_addr(listen, "--listen")) from exc
         control = ControlServer(p, port=control_port)
-        await control.start()
+        try:
+            await control.start()
+        except OSError as exc:
+            await p.stop()
+            raise port_error(exc, "127.0.0.1", control_port) from exc
         typer.echo(
             f"proxy listening on port {p.port} -> {upstream}; "
             f"control http://127.0.0.1:{control.port}/faults / 代理已启动"
@@ -189,6 +214,7 @@ def proxy(
 @app.command("seed")
 def seed_cmd(
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    lang: LangOption = None,
 ) -> None:
     """Write the default seed data / 输出默认种子数据 (accounts, cards, merchants, terminals)."""
     text = dump_seed(default_seed())
@@ -209,12 +235,15 @@ def journal(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many entries.")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    lang: LangOption = None,
 ) -> None:
     """Show what the host saw and answered / 查看主机流水 (PANs masked)."""
     db = _db_path(data_dir, db)
-    if not db.exists():
-        raise _fail(ConfigError("no such host database", path=str(db)))
-    j = HostJournal.open(db)
+    need_host_db(db, "journal")
+    try:
+        j = HostJournal.open(db)
+    except ConfigError as exc:
+        raise host_db_error(exc, db) from exc
     try:
         entries = j.query(tid=tid, since=since, limit=limit)
     finally:
@@ -238,19 +267,19 @@ def exceptions(
     batch: Annotated[str | None, typer.Option(help="Only this batch (6 digits).")] = None,
     state: Annotated[str | None, typer.Option(help="Only this state: open or resolved.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+    lang: LangOption = None,
 ) -> None:
     """Reconciliation exceptions from batch upload / 对账差错 (missing on terminal, missing on
     host, amount differs). The ledger is never changed by a settlement: this is the list to
     work through."""
     db = _db_path(data_dir, db)
-    if not db.exists():
-        raise _fail(ConfigError("no such host database", path=str(db)))
+    need_host_db(db, "ledger")
     if state is not None and state not in ("open", "resolved"):
         raise typer.BadParameter("--state must be open or resolved")
     try:
         led = Ledger.open(db)
     except ConfigError as exc:
-        raise _fail(exc) from exc
+        raise host_db_error(exc, db) from exc
     try:
         rows = led.exceptions(tid=tid, batch=batch, state=state)
     finally:
@@ -282,9 +311,10 @@ def exceptions(
     if not rows:
         typer.echo("no reconciliation exceptions / 无对账差错")
         return
+    h = exception_headers(lang or "zh")
     typer.echo(
-        f"{'id':>4}  {'terminal':<8} {'batch':<6} {'stan':<6} {'kind':<19} {'state':<8} "
-        f"{'txn':<10} {'host':>10} {'terminal':>10}  card"
+        f"{h['id']:>4}  {h['tid']:<8} {h['batch']:<6} {h['stan']:<6} {h['kind']:<19} "
+        f"{h['state']:<8} {h['txn']:<10} {h['host']:>10} {h['terminal']:>10}  {h['card']}"
     )
     for e in rows:
         typer.echo(
@@ -299,7 +329,6 @@ def _money(fen: int | None) -> str:
 
 
 @app.command()
-@guarded
 def lab(
     seed: Annotated[
         Path | None, typer.Option(help="A seed file instead of the default seed / 种子文件")

@@ -28,7 +28,6 @@ from posguard.common.errors import MessageDecodeError, MessageEncodeError, Messa
 from posguard.host import batches
 from posguard.host.issuer import AuthRequest, Decision, Issuer, ReversalRequest
 from posguard.host.journal import HostJournal, JournalEntry
-from posguard.host.kinds import TxnKind, classify, classify_original
 from posguard.host.request_checks import bad_datetime, bad_header, is_response_class
 from posguard.host.sessions import Session, Sessions
 from posguard.host.settlement import Totals
@@ -49,6 +48,7 @@ from posguard.iso8583.fields import (
 from posguard.iso8583.keys import decrypt_pin
 from posguard.iso8583.mac import MAC_LEN
 from posguard.iso8583.mandatory import check_mandatory
+from posguard.iso8583.operations import TxnKind, classify, classify_original
 from posguard.iso8583.spec import MessageSpec
 
 __all__ = ["HandleResult", "HostHandler"]

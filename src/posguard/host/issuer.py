@@ -27,11 +27,11 @@ from datetime import date, datetime
 
 from posguard.card import luhn_valid, mask_pan
 from posguard.host import batches
-from posguard.host.kinds import DEBITS, TxnKind
 from posguard.host.ledger import Account, Card, Ledger, Txn, TxnStatus, Upload
 from posguard.host.recon import differences
 from posguard.host.settlement import Totals
 from posguard.iso8583.fields import SettlementFlag
+from posguard.iso8583.operations import DEBITS, TxnKind
 
 __all__ = ["MAX_PIN_TRIES", "AuthRequest", "Decision", "Issuer", "ReversalRequest"]
 

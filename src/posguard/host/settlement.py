@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from posguard.common.errors import MessageDecodeError
-from posguard.host.kinds import DEBITS, TxnKind
 from posguard.host.ledger import Txn, TxnStatus
+from posguard.iso8583.operations import CREDITS, DEBITS
 
 __all__ = ["Totals"]
 
@@ -48,7 +48,7 @@ class Totals:
             return 0
         if txn.kind in DEBITS:
             return 1
-        return -1 if txn.kind == TxnKind.REFUND else 0
+        return -1 if txn.kind in CREDITS else 0
 
     @classmethod
     def of(cls, txns: Iterable[Txn]) -> Totals:

@@ -25,33 +25,37 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from posguard.common.errors import MessageDecodeError, MessageEncodeError
+from posguard.iso8583.operations import OPERATIONS, TxnKind
+
+_OP = OPERATIONS  # the values below are names for the operation table's, not a second copy
 
 
 class ProcessingCode:
-    """Field 3 values of the profile."""
+    """Field 3 values of the profile, by operation (from :mod:`posguard.iso8583.operations`)."""
 
-    SALE = "000000"
-    VOID = "200000"  # void of sale, refund, void of pre-auth
-    REFUND = "200000"
-    BALANCE = "310000"
-    PRE_AUTH = "030000"
-    PRE_AUTH_VOID = "200000"
-    COMPLETION = "000000"
-    COMPLETION_VOID = "200000"
+    SALE = _OP[TxnKind.SALE].processing_code
+    VOID = _OP[TxnKind.VOID].processing_code  # void of sale, refund, void of pre-auth
+    REFUND = _OP[TxnKind.REFUND].processing_code
+    BALANCE = _OP[TxnKind.BALANCE].processing_code
+    PRE_AUTH = _OP[TxnKind.PREAUTH].processing_code
+    PRE_AUTH_VOID = _OP[TxnKind.PREAUTH_VOID].processing_code
+    COMPLETION = _OP[TxnKind.COMPLETION].processing_code
+    COMPLETION_VOID = _OP[TxnKind.COMPLETION_VOID].processing_code
 
 
 class MessageTypeCode:
-    """Field 60.1 values of the profile."""
+    """Field 60.1 values of the profile: ``00`` for administrative messages, the operation
+    table's for transactions."""
 
     ADMIN = "00"  # sign-on, sign-off, echo, settlement, end of batch upload
-    BALANCE = "01"
-    PRE_AUTH = "10"
-    PRE_AUTH_VOID = "11"
-    COMPLETION = "20"
-    COMPLETION_VOID = "21"
-    SALE = "22"
-    VOID = "23"
-    REFUND = "25"
+    BALANCE = _OP[TxnKind.BALANCE].type_code
+    PRE_AUTH = _OP[TxnKind.PREAUTH].type_code
+    PRE_AUTH_VOID = _OP[TxnKind.PREAUTH_VOID].type_code
+    COMPLETION = _OP[TxnKind.COMPLETION].type_code
+    COMPLETION_VOID = _OP[TxnKind.COMPLETION_VOID].type_code
+    SALE = _OP[TxnKind.SALE].type_code
+    VOID = _OP[TxnKind.VOID].type_code
+    REFUND = _OP[TxnKind.REFUND].type_code
 
 
 def answer_mti(mti: str) -> str:

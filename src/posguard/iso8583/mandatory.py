@@ -1,5 +1,6 @@
 """Mandatory fields per MTI, processing code (field 3) and type code (60.1), per
-docs/iso8583-profile.md. Re-exported by :mod:`posguard.iso8583.codec`.
+docs/iso8583-profile.md; the financial requests' keys come from the operation table
+(:mod:`posguard.iso8583.operations`). Re-exported by :mod:`posguard.iso8583.codec`.
 
 >>> sale = {"t": "0200", "2": "6222021234567890123", "3": "000000", "4": "000000010000",
 ...         "11": "000001", "22": "021", "25": "00", "41": "T0000001",
@@ -17,23 +18,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from posguard.common.errors import MessageDecodeError, MessageEncodeError
+from posguard.iso8583.operations import OPERATIONS, Operation, TxnKind
 
 _FIN = ("2", "3", "4", "11", "22", "25", "41", "42", "49", "60")
-_WITH_ORIGINAL = (*_FIN, "37", "61")
 _ANSWER = ("11", "39", "41", "42")
+
+_INQUIRY = tuple(f for f in _FIN if f != "4")  # a balance inquiry moves no amount
+
+
+def _operation_fields(op: Operation) -> tuple[str, ...]:
+    base = _INQUIRY if op.kind is TxnKind.BALANCE else _FIN
+    return (*base, "37", "61") if op.original else base
+
+
+def _financial_rules() -> dict[tuple[str, str, str], tuple[str, ...]]:
+    """Per operation of the table (MTI, field 3, 60.1); and per (MTI, field 3) with any other
+    or no 60.1, what every operation sharing that MTI and field 3 needs."""
+    rules: dict[tuple[str, str, str], tuple[str, ...]] = {}
+    for op in OPERATIONS.values():
+        fields = _operation_fields(op)
+        rules[(op.mti, op.processing_code, op.type_code)] = fields
+        key = (op.mti, op.processing_code, "*")
+        shared = rules.get(key, fields)
+        rules[key] = tuple(f for f in shared if f in fields)
+    return rules
+
 
 # (MTI, field 3 or "*", 60.1 or "*") -> fields a request must carry.
 _REQUESTS: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("0800", "*", "*"): ("11", "41", "42", "60"),
     ("0820", "*", "*"): ("11", "41", "42", "60"),
-    ("0200", "000000", "22"): _FIN,  # sale
-    ("0200", "000000", "20"): _WITH_ORIGINAL,  # pre-auth completion
-    ("0200", "000000", "*"): _FIN,  # no/other 60.1: at least what a sale needs
-    ("0200", "200000", "*"): _WITH_ORIGINAL,  # void of sale
-    ("0200", "310000", "*"): ("2", "3", "11", "22", "25", "41", "42", "49", "60"),  # balance
-    ("0220", "200000", "*"): _WITH_ORIGINAL,  # refund (advice)
-    ("0100", "030000", "*"): _FIN,  # pre-auth
-    ("0100", "200000", "*"): _WITH_ORIGINAL,  # void of pre-auth
+    **_financial_rules(),  # sale, void, refund, balance, pre-auth, completion and voids
     ("0400", "*", "*"): ("3", "4", "11", "22", "25", "39", "41", "42", "49", "60"),
     ("0401", "*", "*"): ("3", "4", "11", "22", "25", "39", "41", "42", "49", "60"),
     ("0500", "*", "*"): ("11", "41", "42", "48", "49", "60"),

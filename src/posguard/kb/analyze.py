@@ -34,6 +34,7 @@ class Kind(StrEnum):
     WORD = "word"
     SYNONYM = "synonym"
     FUZZY = "fuzzy"
+    SUBWORD = "subword"
     BIGRAM = "bigram"
 
 
@@ -131,9 +132,22 @@ class Analyzer:
         """A speller over an index's words plus the synonym table's one-word forms."""
         return Speller([*index_words, *self.synonyms.single])
 
-    def analyze(self, text: str, *, speller: Speller | None = None) -> list[Term]:
+    def _subwords(self, word: str) -> list[Term]:
+        """The dictionary sub-words of a long Chinese word, each folded by the synonym
+        table (``系统升级`` gives ``系统`` and ``~update``)."""
+        out: list[Term] = []
+        for part in self.segmenter.subwords(word):
+            term = self.synonyms.single.get(part, part)
+            if term not in STOPWORDS:
+                out.append(Term(term, word, Kind.SUBWORD))
+        return out
+
+    def analyze(
+        self, text: str, *, speller: Speller | None = None, subwords: bool = False
+    ) -> list[Term]:
         """Terms of ``text``: words (typos fixed by ``speller``, synonyms folded, stop words
-        dropped), then bigrams."""
+        dropped), with ``subwords`` the dictionary words inside each long Chinese word (a
+        query's, so the index keeps its lengths), then bigrams."""
         words = self.segmenter.words(text)
         fixed: dict[int, str] = {}
         if speller is not None:
@@ -155,6 +169,8 @@ class Analyzer:
             else:
                 kind = Kind.WORD
             out.append(Term(term, joiner.join(originals), kind))
+            if kind is Kind.WORD and subwords:
+                out.extend(self._subwords(term))
         out.extend(
             Term(b, b.removeprefix(BIGRAM_PREFIX), Kind.BIGRAM)
             for b in self.segmenter.bigrams(text)

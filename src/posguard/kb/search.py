@@ -35,8 +35,11 @@ QUERY_WEIGHTS: Mapping[Kind, float] = {
     Kind.WORD: 1.0,
     Kind.SYNONYM: 1.0,
     Kind.FUZZY: 0.7,
+    Kind.SUBWORD: 0.7,
     Kind.BIGRAM: 0.3,
 }
+"""A sub-word (``升级`` inside ``系统升级``) stands in for a long word the catalog never
+uses, as near as a corrected typo: it counts only when the whole word matches nothing."""
 MAX_QUERY_CHARS = 500
 """Longer queries are cut here (a complaint is a few sentences; 100 KB is a paste accident)."""
 MAX_LIMIT = 50
@@ -108,6 +111,8 @@ class Hit:
                 label += f" ≈ {'/'.join(others)}"
             elif m.kind is Kind.FUZZY:
                 label += f" → {m.term}"
+            elif m.kind is Kind.SUBWORD:  # a part of the typed word matched, not all of it
+                label += f" ⊃ {'/'.join(m.synonyms[:2]) or m.term}"
             parts.append(f"{label} [{','.join(m.fields)}]")
         bigrams = [m.surface for m in self.matches if m.kind is Kind.BIGRAM]
         if bigrams:
@@ -232,7 +237,7 @@ class KnowledgeBase:
         shown = query if len(query) <= 200 else query[:200] + "…"
         if not normalize(text).strip():
             return SearchResult(shown, (), lang, reason="empty query", notes=tuple(notes))
-        terms = self.analyzer.analyze(text, speller=self.speller)
+        terms = self.analyzer.analyze(text, speller=self.speller, subwords=True)
         typed = find_catalog_codes(text, self.catalog)
         rcs = [
             (m, entry)
@@ -259,6 +264,8 @@ class KnowledgeBase:
         qweights: dict[str, float] = {}
         surfaces: dict[str, Term] = {}
         for t in terms:
+            if t.kind is Kind.SUBWORD and self.index.postings(t.surface):
+                continue  # the whole word is in the catalog: it decides, not its parts
             w = QUERY_WEIGHTS[t.kind]
             if w > qweights.get(t.term, 0.0):
                 qweights[t.term] = w
@@ -270,7 +277,11 @@ class KnowledgeBase:
         for term, t in surfaces.items():
             for p in self.index.postings(term):
                 code = self.index.doc_ids[p.doc]
-                syn = self.analyzer.synonyms.forms(term) if t.kind is Kind.SYNONYM else ()
+                syn = (
+                    self.analyzer.synonyms.forms(term)
+                    if t.kind in (Kind.SYNONYM, Kind.SUBWORD)
+                    else ()
+                )
                 matches.setdefault(code, []).append(Match(t.surface, term, t.kind, p.fields, syn))
         # An entry matched by a single stray character pair is noise, not a hit.
         for code, ms in matches.items():

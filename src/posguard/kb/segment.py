@@ -26,6 +26,8 @@ from typing import ClassVar
 import jieba
 
 BIGRAM_PREFIX = "2:"
+SUBWORD_MIN_LEN = 3
+"""A Chinese word this long or longer also gives its dictionary sub-words."""
 _HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAN_RUN = re.compile(f"[{_HAN}]+")
 # A word is a Han run, or a Latin/digit run (allowing inner dots, e.g. "net.read_timeout"),
@@ -129,6 +131,26 @@ class Segmenter:
                     out.extend(w for w in self._jieba.lcut(tok, HMM=True) if w.strip())
             else:
                 out.append(stem(tok))
+        return out
+
+    def subwords(self, word: str) -> list[str]:
+        """The dictionary words inside a long Chinese word (three characters or more), as
+        jieba's search mode finds them: ``系统升级`` holds ``系统`` and ``升级``. A complaint
+        often says the part (升级) where the catalog says the whole (系统升级) or the
+        other way round; the parts let the two meet.
+
+        >>> Segmenter.shared().subwords("系统升级")
+        ['系统', '升级']
+        """
+        if len(word) < SUBWORD_MIN_LEN or not _HAN_RUN.fullmatch(word):
+            return []
+        freq = self._jieba.FREQ
+        out: list[str] = []
+        for n in (2, 3):
+            for i in range(len(word) - n + 1):
+                part = word[i : i + n]
+                if part != word and freq.get(part) and part not in out:
+                    out.append(part)
         return out
 
     @staticmethod

@@ -10,7 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Virtual terminals and fleets / 虚拟终端与终端群.", no_args_is_help=True)
+from posguard.cli_support.errors import FaceApp
+from posguard.cli_support.lang import LangOption
+
+app = FaceApp(help="Virtual terminals and fleets / 虚拟终端与终端群.", no_args_is_help=True)
 
 
 @app.command()
@@ -19,6 +22,7 @@ def scale(
     timeline: Annotated[Path | None, typer.Option(help="Timeline YAML (default story).")] = None,
     heartbeat: Annotated[float, typer.Option(help="Heartbeat interval, seconds.")] = 60.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    lang: LangOption = None,
 ) -> None:
     """Play a timeline over many light terminals; report events/s and memory / 规模仿真."""
     from posguard.sim.scale import run_scale
@@ -40,7 +44,7 @@ def scale(
     if as_json:
         typer.echo(json.dumps(figures, ensure_ascii=False))
         return
-    table = Table("figure / 指标", "value / 数值")
+    table = Table("指标" if lang == "zh" else "figure", "数值" if lang == "zh" else "value")
     for k, v in figures.items():
         table.add_row(k, str(v))
     Console().print(table)

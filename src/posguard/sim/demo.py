@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -30,13 +31,13 @@ from posguard.common.logging import configure_logging
 from posguard.host.proxy import FaultProxy
 from posguard.host.server import HostConfig, HostServer
 from posguard.sim.cardbook import CardBook, host_seed
-from posguard.sim.fees import SettledSale, run_fee_audit
+from posguard.sim.fees import SettledSale, report_fee_changes, run_fee_audit
 from posguard.sim.fleet_embed import DASHBOARD_USER, EmbeddedFleet, IncidentView, fleet_db_files
 from posguard.sim.inject import FaultInjector, Played
 from posguard.sim.light_feed import LightFeed
 from posguard.sim.live import progress_line, render
 from posguard.sim.population import Estate, build_estate
-from posguard.sim.report import DemoReport, judge, scan_for_pans
+from posguard.sim.report import DemoReport, incident_json, judge, scan_for_pans
 from posguard.sim.stats import DemoStats
 from posguard.sim.timeline import Timeline, load_timeline
 from posguard.sim.virtual import Pace, VirtualTerminal
@@ -55,6 +56,11 @@ class DemoOptions:
     seed: int = 11  # an estate where every target of the default story has terminals
     sale_interval: float | None = None  # mean seconds between a shop's sales
     light: int = 0  # light terminals for volume, their events stored straight into the fleet
+
+
+Serve = Callable[[DemoReport, EmbeddedFleet], Awaitable[None]]
+"""Called after the story with the report saved and the fleet service still up; the fleet
+stops when it returns (``demo --keep-serving`` waits there for Ctrl-C)."""
 
 
 def default_out_dir() -> Path:
@@ -100,8 +106,11 @@ async def run_demo(
     *,
     stop: asyncio.Event | None = None,
     console: Console | None = None,
+    serve: Serve | None = None,
 ) -> DemoReport:
-    """Run the demo; returns (and saves as ``report.json`` in the out dir) its report."""
+    """Run the demo; returns (and saves as ``report.json`` in the out dir) its report. With
+    ``serve``, the fleet service stays up after a story played to its end until ``serve``
+    returns."""
     out = (opts.out or default_out_dir()).resolve()
     if (out / "fleet.db").exists() or (out / "host-ledger.db").exists():
         raise ConfigError(
@@ -112,7 +121,8 @@ async def run_demo(
     except OSError as exc:
         raise ConfigError(f"cannot create the demo directory {out}: {exc}") from exc
     with _LogToFile(out / "demo.log"):
-        return await _Demo(opts, out, stop or asyncio.Event(), console or Console()).run()
+        demo = _Demo(opts, out, stop or asyncio.Event(), console or Console())
+        return await demo.run(serve)
 
 
 class _Demo:
@@ -133,7 +143,17 @@ class _Demo:
         self.incidents: list[IncidentView] = []
         self.terminals: list[VirtualTerminal] = []
 
-    async def run(self) -> DemoReport:
+    async def run(self, serve: Serve | None = None) -> DemoReport:
+        fleet = EmbeddedFleet(self.out / "fleet.db", heartbeat_s=int(self.pace.heartbeat_s))
+        try:
+            report = await self._story(fleet)
+            if serve is not None and not report.stopped_early:
+                await serve(report, fleet)
+            return report
+        finally:
+            await fleet.stop()
+
+    async def _story(self, fleet: EmbeddedFleet) -> DemoReport:
         loop = asyncio.get_running_loop()
         wall0 = time.perf_counter()
         host = HostServer(
@@ -143,7 +163,6 @@ class _Demo:
         await host.start()
         backup = FaultProxy(("127.0.0.1", host.port))
         await backup.start()
-        fleet = EmbeddedFleet(self.out / "fleet.db", heartbeat_s=int(self.pace.heartbeat_s))
         try:
             await asyncio.to_thread(fleet.prepare, self.whole)
             await fleet.start()
@@ -197,6 +216,7 @@ class _Demo:
             )
             recon = await self._reconcile(host)
             fee = await self._fee_audit(host, injector.fee_merchants)
+            report_fee_changes(fee, self.terminals)
             left = await asyncio.gather(
                 *(vt.drain_telemetry(deadline=loop.time() + 15) for vt in self.terminals)
             )
@@ -220,7 +240,6 @@ class _Demo:
             ]
         finally:
             await asyncio.gather(*(vt.close() for vt in self.terminals), return_exceptions=True)
-            await fleet.stop()
             await backup.stop()
             await host.stop()
         scan_files = [
@@ -244,7 +263,7 @@ class _Demo:
             reversals=dict(self.stats.reversals),
             reversals_left=reversals_left,
             faults=verdicts,
-            incidents=[_incident_json(i) for i in self.incidents],
+            incidents=[incident_json(i) for i in self.incidents],
             fleet_events=fleet_events,
             telemetry_left=sum(left),
             reconciliation=recon,
@@ -373,15 +392,3 @@ async def _bounded(aw: Any, seconds: float) -> None:
         await asyncio.wait_for(aw, seconds)
     except TimeoutError:
         log.warning("shops did not close within %.0f s; their sales were cancelled", seconds)
-
-
-def _incident_json(i: IncidentView) -> dict[str, Any]:
-    return {
-        "id": i.id,
-        "rule": i.rule_id,
-        "code": i.code,
-        "scope": i.scope,
-        "status": i.status,
-        "opened_at": i.opened_at.isoformat(),
-        "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
-    }

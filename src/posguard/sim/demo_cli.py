@@ -6,13 +6,21 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from posguard.cli_support.errors import guarded
+from posguard.cli_support.lang import LangOption
 
+if TYPE_CHECKING:  # the fleet (uvicorn, FastAPI) loads only when the demo runs
+    from posguard.sim.fleet_embed import EmbeddedFleet
+    from posguard.sim.report import DemoReport
+
+
+@guarded
 def demo(
     duration: Annotated[
         float | None,
@@ -40,6 +48,15 @@ def demo(
         Path | None, typer.Option(help="Where to leave the report and databases.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the estate and the shoppers.")] = 11,
+    keep_serving: Annotated[
+        bool,
+        typer.Option(
+            "--keep-serving",
+            help="After the story, keep the fleet service and dashboard running (login "
+            "printed) until Ctrl-C / 演示结束后保持管理服务与管理台运行，按 Ctrl-C 停止.",
+        ),
+    ] = False,
+    lang: LangOption = None,
 ) -> None:
     """Run posguard end to end: host, fault proxy, fleet service and terminals, with faults /
     演示：主机、故障代理、管理服务与虚拟终端，按时间线注入故障."""
@@ -57,24 +74,63 @@ def demo(
         seed=seed,
     )
 
-    async def main() -> object:
+    served = False
+
+    async def serve(report: DemoReport, fleet: EmbeddedFleet) -> None:
+        nonlocal served
+        served = True
+        _summary(console, report)
+        await _keep_serving(console, fleet)
+
+    async def main() -> DemoReport:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        return await run_demo(opts, stop=stop, console=console)
+        _on_signals(stop)
+        return await run_demo(
+            opts, stop=stop, console=console, serve=serve if keep_serving else None
+        )
 
     try:
         report = asyncio.run(main())
     except PosguardError as exc:
         console.print(f"[red]demo failed / 演示失败:[/] {exc}")
         raise typer.Exit(2) from exc
-    from posguard.sim.report import DemoReport
-
-    assert isinstance(report, DemoReport)
-    _summary(console, report)
+    if served:
+        console.print(
+            "fleet service and dashboard stopped / 管理服务与管理台已停止", highlight=False
+        )
+    else:
+        _summary(console, report)
     raise typer.Exit(0 if report.clean else 1)
+
+
+def _on_signals(event: asyncio.Event) -> None:
+    """Ctrl-C and SIGTERM set ``event`` (the last call's event wins)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, event.set)
+
+
+async def _keep_serving(console: Console, fleet: EmbeddedFleet) -> None:
+    """Print the dashboard's login and wait for Ctrl-C (or SIGTERM)."""
+    from posguard.sim.fleet_embed import DASHBOARD_USER
+
+    done = asyncio.Event()
+    _on_signals(done)
+    console.print(
+        f"dashboard 管理台: {fleet.dashboard_url}  user 用户 {DASHBOARD_USER}  "
+        f"password 密码 {fleet.password}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    console.print(
+        f"API: {fleet.base_url}/api/v1 · still serving; Ctrl-C to stop / 服务中，按 Ctrl-C 停止",
+        soft_wrap=True,
+        highlight=False,
+    )
+    await done.wait()
+    console.print("stopping / 正在停止 ...", highlight=False)
 
 
 def _summary(console: Console, r: object) -> None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
+from posguard.common.events import EventKind
 from posguard.merchant.fees.audit import audit_fees
 from posguard.merchant.fees.model import (
     CardType,
@@ -124,3 +125,29 @@ def run_fee_audit(
         "overcharged_fen": sum(a["overcharged_fen"] for a in audited),
         "merchants": audited,
     }
+
+
+class _Reporting(Protocol):
+    """A terminal of the demo that reports to the fleet (``VirtualTerminal``)."""
+
+    @property
+    def merchant_id(self) -> str: ...
+
+    def emit(self, kind: EventKind | str, code: str | None = None, **data: Any) -> object: ...
+
+
+def report_fee_changes(fee: Mapping[str, Any], terminals: Iterable[_Reporting]) -> None:
+    """Each terminal of a merchant the fee audit flagged reports REG.FEE_RATE_CHANGED to the
+    fleet (through its own outbox and agent), so the dashboard shows the change on that
+    merchant's terminals and in the fleet's events."""
+    flagged = {a["merchant_id"]: a for a in fee["merchants"] if a["findings"]}
+    for vt in terminals:
+        audit = flagged.get(vt.merchant_id)
+        if audit is not None:
+            vt.emit(
+                EventKind.FAULT,
+                "REG.FEE_RATE_CHANGED",
+                source="fee_audit",
+                sales=audit["sales"],
+                overcharged_yuan=f"{audit['overcharged_fen'] / 100:.2f}",
+            )

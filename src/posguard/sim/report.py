@@ -198,3 +198,15 @@ def scan_for_pans(paths: Iterable[Path], pans: Sequence[str]) -> dict[str, Any]:
         if n:
             hits[path.name] = n
     return {"files": scanned, "clear_pans_found": sum(hits.values()), "where": hits}
+
+
+def incident_json(i: IncidentView) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "rule": i.rule_id,
+        "code": i.code,
+        "scope": i.scope,
+        "status": i.status,
+        "opened_at": i.opened_at.isoformat(),
+        "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
+    }

@@ -106,6 +106,10 @@ class VirtualTerminal:
         self._agent_task: asyncio.Task[None] | None = None
         self._reboots: set[asyncio.Task[None]] = set()
 
+    @property
+    def merchant_id(self) -> str:
+        return self.spec.merchant_id
+
     # -- telemetry ------------------------------------------------------------------------------
 
     def emit(self, kind: EventKind | str, code: str | None = None, **data: Any) -> object:

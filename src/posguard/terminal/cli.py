@@ -16,15 +16,17 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from posguard.cli_support.errors import say_error
-from posguard.cli_support.lang import default_lang
-from posguard.common.lab import LAB_BACKUP_PORT, LAB_HOST, LAB_HOST_PORT, LAB_TERMINAL
+from posguard.cli_support.errors import CliError, ExitCode, FaceApp
+from posguard.cli_support.lang import LangOption
+from posguard.common.errors import PosguardError
+from posguard.terminal.cli_errors import config_error, host_unreachable, missing_config
+from posguard.terminal.cli_words import words
 from posguard.terminal.config import DEFAULT_CONFIG
 from posguard.terminal.engine.settlement import SettlementResult
 from posguard.terminal.result import Outcome, TransactionResult
 from posguard.terminal.runtime import Terminal
 
-app = typer.Typer(help="The terminal runtime / 终端运行时.", no_args_is_help=True)
+app = FaceApp(help="The terminal runtime / 终端运行时.", no_args_is_help=True)
 
 T = TypeVar("T")
 ConfigOpt = Annotated[
@@ -38,7 +40,7 @@ PanOpt = Annotated[
 ]
 ExpiryOpt = Annotated[str, typer.Option("--expiry", help="Card expiry YYMM / 有效期")]
 AmountOpt = Annotated[str, typer.Option("--amount", help="Amount in yuan, e.g. 12.34 / 金额(元)")]
-LangOpt = Annotated[str, typer.Option("--lang", help="zh or en")]
+LangOpt = LangOption
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
@@ -61,8 +63,8 @@ def _with_terminal(config: Path, op: Callable[[Terminal], Awaitable[T]]) -> T:
     """Run ``op`` on the terminal of ``config``: the terminal's YAML, or the service's (its
     ``printer`` / ``agent`` / ``service`` sections are accepted). With a ``service`` section
     the runtime lock of its data directory is taken: a sale from here never runs beside the
-    service on the same journal."""
-    from posguard.common.errors import PosguardError
+    service on the same journal. A bad config, key file or journal is one line
+    (:mod:`posguard.terminal.cli_errors`)."""
     from posguard.terminal.config import read_config_file
     from posguard.terminal.runtime_lock import RuntimeLock
     from posguard.terminal.service import load_service_config
@@ -82,10 +84,11 @@ def _with_terminal(config: Path, op: Callable[[Terminal], Awaitable[T]]) -> T:
         if lock is not None:
             lock.acquire()
     except PosguardError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise config_error(exc, config) from exc
     try:
         return asyncio.run(main())
+    except PosguardError as exc:
+        raise config_error(exc, config) from exc
     finally:
         if lock is not None:
             lock.release()
@@ -93,21 +96,25 @@ def _with_terminal(config: Path, op: Callable[[Terminal], Awaitable[T]]) -> T:
 
 def _need_config(config: Path) -> None:
     """A missing config file is one line naming it and how to write one (exit 2)."""
-    if config.exists():
-        return
-    init = "posguard terminal init" + ("" if config == DEFAULT_CONFIG else f" {config}")
-    lang = default_lang()
-    say_error(
-        f"没有终端配置 {config}。请先运行 `{init}` 写一份实验主机的配置。"
-        if lang == "zh"
-        else f"no terminal config at {config}. Write one for the lab host with `{init}`.",
-        lang,
-    )
-    raise typer.Exit(2)
+    if not config.exists():
+        raise missing_config(config)
 
 
-def _show(result: TransactionResult, lang: str, as_json: bool) -> None:
-    words = result.words
+def _hosts(config: Path) -> str:
+    from posguard.terminal.service import load_service_config
+
+    hosts = load_service_config(config).terminal.hosts
+    return ", ".join(f"{h.name} {h.address}" for h in hosts)
+
+
+def _unreachable(code: str | None, config: Path) -> None:
+    """Nothing reached a host for a network reason: one line with the code and next step."""
+    if code is not None and code.startswith("NET."):
+        raise host_unreachable(code, _hosts(config), config)
+
+
+def _show(result: TransactionResult, lang: str, as_json: bool, config: Path) -> None:
+    words_ = result.words
     if as_json:
         data = {
             k: getattr(result, k)
@@ -115,11 +122,14 @@ def _show(result: TransactionResult, lang: str, as_json: bool) -> None:
         }
         data |= {
             "outcome": result.outcome.value,
-            "cardholder": words.cardholder.get(lang),
-            "merchant": words.merchant.get(lang),
+            "cardholder": words_.cardholder.get(lang),
+            "merchant": words_.merchant.get(lang),
         }
         typer.echo(json.dumps(data, ensure_ascii=False))
-    else:
+    if result.outcome is Outcome.FAILED_NO_CHARGE and result.rc is None:
+        _unreachable(result.code, config)  # one line instead of the result (after the JSON)
+    if not as_json:
+        w = words(lang)
         console = Console()
         style = "green" if result.outcome is Outcome.APPROVED else "yellow"
         console.print(
@@ -127,8 +137,8 @@ def _show(result: TransactionResult, lang: str, as_json: bool) -> None:
             f"{result.masked_pan} rc={result.rc or '-'} code={result.code or '-'} "
             f"STAN={result.stan or '-'} RRN={result.rrn or '-'}"
         )
-        console.print(f"cardholder: {words.cardholder.get(lang)}")
-        console.print(f"merchant:   {words.merchant.get(lang)}")
+        console.print(f"{w['cardholder']}{words_.cardholder.get(lang)}")
+        console.print(f"{w['merchant']}{words_.merchant.get(lang)}")
     if result.outcome not in (Outcome.APPROVED, Outcome.STORED):
         raise typer.Exit(1)
 
@@ -139,7 +149,7 @@ def sale(
     expiry: ExpiryOpt,
     amount: AmountOpt,
     config: ConfigOpt = DEFAULT_CONFIG,
-    lang: LangOpt = "zh",
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
     via_service: Annotated[
         bool,
@@ -153,13 +163,12 @@ def sale(
     """Sale / 消费."""
     fen = to_fen(amount)
     if via_service:
-        _show(_via_service(config, pan, expiry, fen), lang, as_json)
+        _show(_via_service(config, pan, expiry, fen), _lang(lang), as_json, config)
         return
-    _show(_with_terminal(config, lambda t: t.sale(pan, expiry, fen)), lang, as_json)
+    _show(_with_terminal(config, lambda t: t.sale(pan, expiry, fen)), _lang(lang), as_json, config)
 
 
 def _via_service(config: Path, pan: str, expiry: str, fen: int) -> TransactionResult:
-    from posguard.common.errors import PosguardError
     from posguard.terminal.local_api import SOCKET_NAME, LocalApiError, request_sale
     from posguard.terminal.service import load_service_config
 
@@ -167,9 +176,16 @@ def _via_service(config: Path, pan: str, expiry: str, fen: int) -> TransactionRe
     try:
         path = load_service_config(config).service.data_dir / SOCKET_NAME
         return asyncio.run(request_sale(path, pan, expiry, fen))
-    except (PosguardError, LocalApiError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    except PosguardError as exc:
+        raise config_error(exc, config) from exc
+    except LocalApiError as exc:
+        raise CliError(
+            f"{exc}. Start it with `posguard terminal run -c {config}`, or leave out "
+            "--via-service.",
+            f"终端服务没有应答：{exc}。请用 `posguard terminal run -c {config}` 启动，"
+            "或去掉 --via-service。",
+            exit_code=ExitCode.UNAVAILABLE,
+        ) from exc
 
 
 @app.command()
@@ -177,25 +193,25 @@ def balance(
     pan: PanOpt,
     expiry: ExpiryOpt,
     config: ConfigOpt = DEFAULT_CONFIG,
-    lang: LangOpt = "zh",
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Balance inquiry / 余额查询."""
     result = _with_terminal(config, lambda t: t.balance_inquiry(pan, expiry))
     if result.balance is not None and not as_json:
-        typer.echo(f"balance: {result.balance / 100:.2f}")
-    _show(result, lang, as_json)
+        typer.echo(f"{words(_lang(lang))['balance']}{result.balance / 100:.2f}")
+    _show(result, _lang(lang), as_json, config)
 
 
 @app.command()
 def void(
     stan: Annotated[str, typer.Option(help="STAN of the sale")],
     config: ConfigOpt = DEFAULT_CONFIG,
-    lang: LangOpt = "zh",
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Void a sale of the current batch / 撤销."""
-    _show(_with_terminal(config, lambda t: t.void(stan)), lang, as_json)
+    _show(_with_terminal(config, lambda t: t.void(stan)), _lang(lang), as_json, config)
 
 
 @app.command()
@@ -204,12 +220,12 @@ def refund(
     amount: AmountOpt,
     batch: Annotated[str | None, typer.Option()] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
-    lang: LangOpt = "zh",
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Refund (advice, store-and-forward) / 退货."""
     result = _with_terminal(config, lambda t: t.refund(stan, to_fen(amount), batch=batch))
-    _show(result, lang, as_json)
+    _show(result, _lang(lang), as_json, config)
 
 
 @app.command()
@@ -218,11 +234,16 @@ def preauth(
     expiry: ExpiryOpt,
     amount: AmountOpt,
     config: ConfigOpt = DEFAULT_CONFIG,
-    lang: LangOpt = "zh",
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pre-authorisation / 预授权."""
-    _show(_with_terminal(config, lambda t: t.preauth(pan, expiry, to_fen(amount))), lang, as_json)
+    _show(
+        _with_terminal(config, lambda t: t.preauth(pan, expiry, to_fen(amount))),
+        _lang(lang),
+        as_json,
+        config,
+    )
 
 
 @app.command()
@@ -230,51 +251,65 @@ def completion(
     stan: Annotated[str, typer.Option(help="STAN of the pre-auth")],
     amount: AmountOpt,
     config: ConfigOpt = DEFAULT_CONFIG,
-    lang: LangOpt = "zh",
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pre-authorisation completion / 预授权完成."""
-    _show(_with_terminal(config, lambda t: t.completion(stan, to_fen(amount))), lang, as_json)
+    _show(
+        _with_terminal(config, lambda t: t.completion(stan, to_fen(amount))),
+        _lang(lang),
+        as_json,
+        config,
+    )
 
 
 @app.command()
-def settle(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def settle(config: ConfigOpt = DEFAULT_CONFIG, lang: LangOpt = None) -> None:
     """Settle the batch (batch upload when out of balance) / 结算."""
     r: SettlementResult = _with_terminal(config, lambda t: t.settle())
-    t = r.totals
+    t, w = r.totals, words(_lang(lang))
+    if r.rc is None:
+        _unreachable(r.code, config)
     typer.echo(
-        f"batch {r.batch}: {'balanced' if r.balanced else 'NOT settled'} rc={r.rc or '-'} "
-        f"code={r.code or '-'} debits {t.debit_count}/{t.debit_amount / 100:.2f} "
-        f"credits {t.credit_count}/{t.credit_amount / 100:.2f} uploaded={r.uploaded} "
-        f"next batch {r.next_batch}"
+        f"{w['batch']} {r.batch}: {w['balanced'] if r.balanced else w['not_settled']} "
+        f"rc={r.rc or '-'} code={r.code or '-'} "
+        f"{w['debits']} {t.debit_count}/{t.debit_amount / 100:.2f} "
+        f"{w['credits']} {t.credit_count}/{t.credit_amount / 100:.2f} "
+        f"{w['uploaded']}={r.uploaded} {w['next_batch']} {r.next_batch}"
     )
     if not r.balanced:
         raise typer.Exit(1)
 
 
 @app.command("sign-on")
-def sign_on(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def sign_on(config: ConfigOpt = DEFAULT_CONFIG, lang: LangOpt = None) -> None:
     """Sign on and fetch working keys / 签到."""
     reply = _with_terminal(config, lambda t: t.sign_on())
+    if reply.rc is None:
+        _unreachable(reply.code, config)
+    w = words(_lang(lang))
     typer.echo(
-        f"{reply.status.value} rc={reply.rc or '-'} code={reply.code or '-'} host={reply.host}"
+        f"{reply.status.value} rc={reply.rc or '-'} code={reply.code or '-'} "
+        f"{w['host']}={reply.host}"
     )
     if reply.rc != "00":
         raise typer.Exit(1)
 
 
 @app.command("catch-up")
-def catch_up(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def catch_up(config: ConfigOpt = DEFAULT_CONFIG, lang: LangOpt = None) -> None:
     """Send pending reversals and queued advices now / 立即发送冲正和离线通知."""
     left = _with_terminal(config, lambda t: t.catch_up())
-    typer.echo(f"reversals pending: {left[0]}, advices queued: {left[1]}")
+    typer.echo(words(_lang(lang))["pending"].format(*left))
     if left != (0, 0):
         raise typer.Exit(1)
 
 
 @app.command()
 def journal(
-    config: ConfigOpt = DEFAULT_CONFIG, batch: Annotated[str | None, typer.Option()] = None
+    config: ConfigOpt = DEFAULT_CONFIG,
+    batch: Annotated[str | None, typer.Option()] = None,
+    lang: LangOpt = None,
 ) -> None:
     """Show the journal (card numbers masked) / 查看流水."""
 
@@ -285,7 +320,7 @@ def journal(
                 r.batch,
                 r.kind.value,
                 r.state.value,
-                f"{r.amount / 100:.2f}",
+                f"{r.amount / 100:,.2f}",
                 r.masked_pan,
                 r.rc or "",
                 r.code or "",
@@ -296,100 +331,37 @@ def journal(
 
     from posguard.cli_support.tables import Col, fit_table
 
+    w = words(_lang(lang))
     cols = [
-        Col("STAN", keep=True),
-        Col("batch", keep=True, drop=2),
-        Col("type", keep=True),
-        Col("state", keep=True),
-        Col("amount", keep=True, justify="right"),
-        Col("card", keep=True),
-        Col("rc", keep=True),
-        Col("code", keep=True, drop=3),
-        Col("rev", drop=1),
+        Col(w["stan"], keep=True),
+        Col(w["batch"], keep=True, drop=2),
+        Col(w["type"], keep=True),
+        Col(w["state"], keep=True),
+        Col(w["amount"], keep=True, justify="right"),
+        Col(w["card"], keep=True),
+        Col(w["rc"], keep=True),
+        Col(w["code"], keep=True, drop=3),
+        Col(w["rev"], drop=1),
     ]
     console = Console()
-    console.print(fit_table(cols, _with_terminal(config, rows), width=console.width))
-
-
-@app.command()
-def init(
-    path: Annotated[
-        Path, typer.Argument(help="Where to write the config / 配置文件路径")
-    ] = DEFAULT_CONFIG,
-    primary: Annotated[
-        str, typer.Option(help="The lab host, HOST:PORT / 主用主机")
-    ] = f"{LAB_HOST}:{LAB_HOST_PORT}",
-    backup: Annotated[
-        str, typer.Option(help="The backup host, HOST:PORT / 备用主机")
-    ] = f"{LAB_HOST}:{LAB_BACKUP_PORT}",
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing config and key file / 覆盖")
-    ] = False,
-    lang: Annotated[str | None, typer.Option("--lang", help="zh or en")] = None,
-) -> None:
-    """Write a working terminal config for the lab host / 生成实验主机的终端配置.
-
-    The lab terminal's IDs, its TMK in an owner-only key file beside the config, the lab host
-    and a backup; prints the next commands."""
-    from posguard.common.errors import PosguardError
-    from posguard.terminal.lab_config import ConfigExistsError, write_lab_config
-
-    lang = _lang(lang)
-    try:
-        w = write_lab_config(path, primary=primary, backup=backup, force=force)
-    except ConfigExistsError as exc:
-        say_error(
-            f"{exc.path} 已存在：保留它，或加 --force 覆盖" if lang == "zh" else str(exc), lang
-        )
-        raise typer.Exit(2) from None
-    except PosguardError as exc:
-        say_error(str(exc), lang)
-        raise typer.Exit(2) from None
-    c = "" if path == DEFAULT_CONFIG else f" -c {path}"
-    port = primary.rpartition(":")[2]
-    host = "" if port == str(LAB_HOST_PORT) else f" --port {port}"
-    t = LAB_TERMINAL
-    if lang == "zh":
-        typer.echo(
-            f"已写入 {w.config}（终端 {t.terminal_id}，商户 {t.merchant_id}，主机 {w.primary}，"
-            f"备用 {w.backup}）；主密钥在 {w.key_file}（仅属主可读）。"
-        )
-        typer.echo("下一步：")
-        steps = [
-            (f"posguard host serve{host} &", "启动实验主机（若尚未运行）"),
-            (f"posguard terminal sign-on{c}", "签到，取工作密钥"),
-            ("posguard host lab", "测试卡；完整卡号见 posguard host seed"),
-            (f"posguard terminal sale{c} --pan 卡号 --expiry YYMM --amount 12.34", "消费"),
-            (f"posguard terminal journal{c}", "查看流水"),
-        ]
-    else:
-        typer.echo(
-            f"wrote {w.config} (terminal {t.terminal_id}, merchant {t.merchant_id}, host "
-            f"{w.primary}, backup {w.backup}); its TMK is in {w.key_file} (owner only)."
-        )
-        typer.echo("next:")
-        steps = [
-            (f"posguard host serve{host} &", "the lab host, if it is not running"),
-            (f"posguard terminal sign-on{c}", "sign on, fetch working keys"),
-            ("posguard host lab", "test cards; full numbers: posguard host seed"),
-            (f"posguard terminal sale{c} --pan PAN --expiry YYMM --amount 12.34", "a sale"),
-            (f"posguard terminal journal{c}", "the journal"),
-        ]
-    for command, why in steps:
-        typer.echo(f"  {command}    # {why}")
+    found = _with_terminal(config, rows)
+    if not found:
+        typer.echo(w["empty"])
+        return
+    console.print(fit_table(cols, found, width=console.width))
 
 
 def _lang(value: str | None) -> str:
-    from posguard.cli_support.lang import UnknownLanguageError, resolve_lang
+    """The language FaceApp resolved (``zh`` / ``en``)."""
+    from posguard.cli_support.lang import resolve_lang
 
-    try:
-        return resolve_lang(value)
-    except UnknownLanguageError:
-        say_error(f"unknown language {value!r}; use zh or en", "en")
-        raise typer.Exit(2) from None
+    return resolve_lang(value)
 
 
-# Operations commands (doctor, supervise, update, printer) live in their own module.
+# `init` and the operations commands (doctor, supervise, update, printer) live in their own
+# modules.
+from posguard.terminal.cli_init import register as _register_init  # noqa: E402
 from posguard.terminal.ops_cli import register as _register_ops  # noqa: E402
 
+_register_init(app)
 _register_ops(app)

@@ -13,7 +13,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from posguard.cli_support.errors import FaceApp
+from posguard.cli_support.lang import LangOption
 from posguard.common.errors import PosguardError
+from posguard.terminal.cli_words import words
 from posguard.terminal.config import DEFAULT_CONFIG
 
 _CONFIG = typer.Option("--config", "-c", help="Terminal config file (YAML) / 终端配置文件")
@@ -32,7 +35,7 @@ def doctor(
     check: Annotated[
         str | None, typer.Option("--check", help="Run one check only, e.g. doctor.iso_echo.")
     ] = None,
-    lang: Annotated[str, typer.Option("--lang", help="zh or en")] = "zh",
+    lang: LangOption = None,
 ) -> None:
     """Run the checklists for real: DNS, TCP, TLS, ISO echo, round trip, printer / 终端体检."""
     from posguard.terminal.doctor import (
@@ -53,7 +56,7 @@ def doctor(
         typer.echo(report_json(reports, cfg))
         ok = not any(r.result.value == "fail" for r in reports)
     else:
-        ok = print_report(reports, Console(), lang)
+        ok = print_report(reports, Console(), lang or "zh")  # resolved by FaceApp
     raise typer.Exit(0 if ok else 1)
 
 
@@ -98,6 +101,7 @@ def supervise(
     ] = None,
     terminal_id: Annotated[str, typer.Option(help="Terminal ID for events.")] = "T0000000",
     merchant_id: Annotated[str, typer.Option(help="Merchant ID for events.")] = "000000000000000",
+    lang: LangOption = None,
 ) -> None:
     """Run COMMAND under the watchdog: restart it when it hangs or crashes / 看门狗守护运行.
 
@@ -150,7 +154,7 @@ def supervise(
     raise typer.Exit(stats.supervisor_exit_code)
 
 
-def run(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG) -> None:
+def run(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG, lang: LangOption = None) -> None:
     """Run the terminal service (resume, heartbeat, catch-up, printing, telemetry, commands).
     终端常驻服务。Run it under `posguard terminal supervise -- ...`."""
     import asyncio
@@ -167,7 +171,7 @@ def run(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG) -> None:
     raise typer.Exit(code)
 
 
-update_app = typer.Typer(help="Two-slot software update / 双分区升级.", no_args_is_help=True)
+update_app = FaceApp(help="Two-slot software update / 双分区升级.", no_args_is_help=True)
 
 
 @update_app.command("apply")
@@ -185,6 +189,7 @@ def update_apply(
     ] = 120.0,
     check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
     config: Annotated[Path | None, _EVENTS_CONFIG] = None,
+    lang: LangOption = None,
 ) -> None:
     """Install into the inactive slot, health-check it there, switch; probation.
     Exit 0 switched, 1 failed or refused (the old version runs), 2 bad --root or --config."""
@@ -208,20 +213,20 @@ def update_apply(
     finally:
         if events is not None:
             events.close()
-    typer.echo(
-        f"{result.outcome.value}: slot {result.active_slot} runs {result.version} ({result.detail})"
-    )
+    w = words(lang or "zh")
+    runs = w["slot_runs"].format(result.active_slot, result.version)
+    typer.echo(f"{result.outcome.value}: {runs} ({result.detail})")
     ok = result.outcome in (UpdateOutcome.UPDATED, UpdateOutcome.ON_PROBATION)
     raise typer.Exit(0 if ok else 1)
 
 
 @update_app.command("init")
-def update_init(root: Annotated[Path, _ROOT]) -> None:
+def update_init(root: Annotated[Path, _ROOT], lang: LangOption = None) -> None:
     """Create the slot layout (slots/a, slots/b, current -> slots/a) under --root."""
     from posguard.terminal.update import SlotUpdater
 
-    up = SlotUpdater(root)
-    typer.echo(f"slot {up.active_slot()} runs {up.version() or '(empty)'}")
+    up, w = SlotUpdater(root), words(lang or "zh")
+    typer.echo(w["slot_runs"].format(up.active_slot(), up.version() or w["slot_holds_nothing"]))
 
 
 @update_app.command("rollback")
@@ -229,6 +234,7 @@ def update_rollback(
     root: Annotated[Path, _ROOT],
     check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
     config: Annotated[Path | None, _EVENTS_CONFIG] = None,
+    lang: LangOption = None,
 ) -> None:
     """Switch back to the other slot, if it holds a known good version that passes its check.
     Exit 0 rolled back, 1 refused (nothing switched), 2 bad --root or --config."""
@@ -246,16 +252,19 @@ def update_rollback(
     finally:
         if events is not None:
             events.close()
+    w = words(lang or "zh")
+    runs = w["slot_runs"].format(result.active_slot, result.version)
     if result.outcome is not UpdateOutcome.ROLLED_BACK:
-        typer.echo(f"refused: {result.detail}; slot {result.active_slot} runs {result.version}")
+        typer.echo(f"{w['refused']}: {result.detail}; {runs}")
         raise typer.Exit(1)
-    typer.echo(f"slot {result.active_slot} runs {result.version}")
+    typer.echo(runs)
 
 
 @update_app.command("status")
 def update_status(
     root: Annotated[Path, _ROOT],
     as_json: Annotated[bool, typer.Option("--json", help="JSON output / 输出 JSON")] = False,
+    lang: LangOption = None,
 ) -> None:
     """Which slot runs which version, what is known good, the update under way, the last
     failure (SW.UPDATE_FAILED). Never creates anything under --root."""
@@ -271,22 +280,23 @@ def update_status(
     if as_json:
         typer.echo(json.dumps(st, ensure_ascii=False, sort_keys=True))
         return
+    w = words(lang or "zh")
     for slot in ("a", "b"):
         mark = "*" if slot == st["active_slot"] else " "
-        good = " (known good)" if st["known_good"].get(slot) == st["slots"][slot] else ""
-        typer.echo(f"{mark} {slot}: {st['slots'][slot] or '(empty)'}{good}")
+        good = w["known_good"] if st["known_good"].get(slot) == st["slots"][slot] else ""
+        typer.echo(f"{mark} {slot}: {st['slots'][slot] or w['slot_holds_nothing']}{good}")
     if st["state"] != "idle":
-        extra = f", probation {st['probation_s']:g} s" if st["probation_s"] else ""
-        typer.echo(f"update: {st['state']} {st['to_version']}{extra}")
+        extra = w["probation"].format(st["probation_s"]) if st["probation_s"] else ""
+        typer.echo(f"{w['update']}: {st['state']} {st['to_version']}{extra}")
     failure = st["last_failure"]
     if failure is not None:
         typer.echo(
-            f"last failure: {failure['code']} at {failure['at']}: {failure['to_version']} "
-            f"({failure['stage']}): {failure['reason']}"
+            f"{w['last_failure']}: {failure['code']} {w['at']} {failure['at']}: "
+            f"{failure['to_version']} ({failure['stage']}): {failure['reason']}"
         )
 
 
-printer_app = typer.Typer(help="Receipt printer / 小票打印机.", no_args_is_help=True)
+printer_app = FaceApp(help="Receipt printer / 小票打印机.", no_args_is_help=True)
 
 
 @printer_app.command("status")
@@ -294,6 +304,7 @@ def printer_status(
     host: Annotated[str, typer.Option(help="Network printer address.")],
     port: Annotated[int, typer.Option(help="Raw TCP port.")] = 9100,
     timeout: Annotated[float, typer.Option(help="Seconds per status query.")] = 1.0,
+    lang: LangOption = None,
 ) -> None:
     """Query a network printer (DLE EOT 1-4, GS I): its state and catalog code."""
     from posguard.terminal.printer.ports import NetworkPort
@@ -317,6 +328,7 @@ def printer_render(
     receipt_json: Annotated[Path, typer.Argument(help="A ReceiptData JSON file.")],
     profile: Annotated[str, typer.Option(help="Printer profile name.")] = "generic-58-gbk",
     out: Annotated[Path | None, typer.Option(help="Write the ESC/POS bytes here.")] = None,
+    lang: LangOption = None,
 ) -> None:
     """Render a receipt: a readable dump, or the raw ESC/POS bytes with --out."""
     from posguard.terminal.printer.dump import dump_escpos

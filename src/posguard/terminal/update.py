@@ -1,10 +1,9 @@
 """Software update with two slots (A/B): checked before it runs, proven before it is trusted.
 
-Layout under ``root``::
+Layout under ``root`` (the slots and the ``current`` link are
+:class:`~posguard.terminal.update_slots.SlotLayout`'s)::
 
-    slots/a/          one installed version (a directory with a VERSION file)
-    slots/b/          the other
-    current -> slots/a   symlink: the version that runs; switched atomically
+    slots/a/, slots/b/, current -> slots/a
     update.json       what the updater is doing and which versions are known good
                       (``posguard.terminal.update_state``)
     update.lock       held during an install, a rollback or a recovery
@@ -35,26 +34,23 @@ executable ``healthcheck`` that exits 0 when the new version works on this termi
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from posguard.common.errors import ConfigError
 from posguard.common.events import EventKind
 from posguard.terminal.healthcheck import HealthCheck, HealthResult, process_health_check
-from posguard.terminal.update_package import FAILED, check_sha256, unpack
+from posguard.terminal.update_package import FAILED
+from posguard.terminal.update_slots import SLOTS, SlotLayout, other
 from posguard.terminal.update_state import (
     UpdateFailure,
+    UpdateOutcome,
     UpdateRecord,
+    UpdateResult,
     UpdateState,
-    fsync_dir,
     read_record,
     update_lock,
     write_record,
@@ -72,36 +68,10 @@ __all__ = [
     "process_health_check",
 ]
 
-SLOTS: Final = ("a", "b")
-
 log = logging.getLogger("posguard.terminal.update")
 
 
-class UpdateOutcome(StrEnum):
-    UPDATED = "updated"  # switched and confirmed known good
-    ON_PROBATION = "on_probation"  # switched; confirmed after running healthy for a while
-    FAILED = "failed"  # the new version failed its check or probation: the old one runs
-    ROLLED_BACK = "rolled_back"  # switched back to a known good version
-    REFUSED = "refused"  # bad package, or a rollback that does not apply: nothing switched
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateResult:
-    outcome: UpdateOutcome
-    active_slot: str
-    version: str | None
-    detail: str
-
-
-def _other(slot: str) -> str:
-    return "b" if slot == "a" else "a"
-
-
-def _no_step(step: str) -> None:
-    return None
-
-
-class SlotUpdater:
+class SlotUpdater(SlotLayout):
     """Installs, checks, switches, confirms and rolls back versions in two slots."""
 
     def __init__(
@@ -115,53 +85,17 @@ class SlotUpdater:
         on_step: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.root = Path(root)
         self.health_check = health_check or process_health_check()
         self._emit_hook = emit
         self.probation_s = probation_s
-        self._step = on_step or _no_step
+        self._step = on_step or (lambda _step: None)
         self._clock = clock
-        if not create:
-            if not self.current_link.is_symlink() or not (self.root / "slots").is_dir():
-                raise ConfigError(
-                    f"{self.root} holds no two-slot layout (no slots/ and current link): "
-                    "check --root"
-                )
-            return
-        (self.root / "slots").mkdir(parents=True, exist_ok=True)
-        for s in SLOTS:
-            (self.root / "slots" / s).mkdir(exist_ok=True)
-        if not self.current_link.is_symlink():
-            self._point_current("a")
+        super().__init__(root, create=create)
 
-    # -- paths and state ---------------------------------------------------------------------
-    @property
-    def current_link(self) -> Path:
-        return self.root / "current"
-
+    # -- state ------------------------------------------------------------------------------
     @property
     def state_file(self) -> Path:
         return self.root / "update.json"
-
-    def slot_dir(self, slot: str) -> Path:
-        return self.root / "slots" / slot
-
-    def active_slot(self) -> str:
-        target = os.readlink(self.current_link)
-        slot = Path(target).name
-        if slot not in SLOTS:
-            raise ConfigError(f"{self.current_link} points to {target}, not a slot")
-        return slot
-
-    def inactive_slot(self) -> str:
-        return _other(self.active_slot())
-
-    def version(self, slot: str | None = None) -> str | None:
-        f = self.slot_dir(slot or self.active_slot()) / "VERSION"
-        try:
-            return f.read_text(encoding="utf-8").strip() or None
-        except OSError:
-            return None
 
     def record(self) -> UpdateRecord:
         return read_record(self.state_file)
@@ -183,14 +117,6 @@ class SlotUpdater:
     def _write(self, record: UpdateRecord) -> UpdateRecord:
         write_record(self.state_file, record)
         return record
-
-    def _point_current(self, slot: str) -> None:
-        tmp = self.root / f".current-{os.getpid()}"
-        if tmp.is_symlink() or tmp.exists():
-            tmp.unlink()
-        os.symlink(Path("slots") / slot, tmp)
-        os.replace(tmp, self.current_link)  # atomic: always one whole version
-        fsync_dir(self.root)
 
     def _emit(self, kind: EventKind, code: str | None = None, **data: Any) -> None:
         if self._emit_hook is None:
@@ -224,31 +150,9 @@ class SlotUpdater:
     # -- install ------------------------------------------------------------------------------
     def install(self, package: str | Path, *, sha256: str | None = None) -> str:
         """Copy ``package`` into the inactive slot; returns its version. Raises ConfigError."""
-        package = Path(package)
-        if sha256 is not None:
-            check_sha256(package, sha256)
-        target = self.inactive_slot()
-        staging = Path(tempfile.mkdtemp(prefix=f".install-{target}-", dir=self.root / "slots"))
-        try:
-            version = unpack(package, staging)
-            self._step("copied")
-            old = self.slot_dir(target)
-            trash = self.root / "slots" / f".old-{target}-{os.getpid()}"
-            self._forget_good(target)  # what the slot held is about to go
-            os.replace(old, trash)
-            self._step("slot_removed")
-            os.replace(staging, old)
-            shutil.rmtree(trash, ignore_errors=True)
-            fsync_dir(self.root / "slots")
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ConfigError(
-                f"cannot install update package {package.name}: {exc}", code=FAILED
-            ) from exc
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return version
+        return self.copy_in(
+            package, sha256=sha256, on_step=self._step, before_replace=self._forget_good
+        )
 
     def _forget_good(self, slot: str) -> None:
         rec = self.record()
@@ -273,7 +177,7 @@ class SlotUpdater:
                     "confirms it, or roll back",
                 )
             from_slot = self.active_slot()
-            target = _other(from_slot)
+            target = other(from_slot)
             rec = self._write(
                 rec.but(
                     good=self.known_good(rec),  # recorded, the factory version included
@@ -313,7 +217,7 @@ class SlotUpdater:
                 return self._result(UpdateOutcome.FAILED, check.detail)
             rec = self._write(rec.but(state=UpdateState.PROBATION, changed_at=self._clock()))
             self._step("probation")
-            self._point_current(target)
+            self.point_current(target)
             self._step("switched")
             self._emit(
                 EventKind.LIFECYCLE,
@@ -374,7 +278,7 @@ class SlotUpdater:
         failed_version = self.version()
         rec = self._write(rec.but(state=UpdateState.ROLLING_BACK, back_to=back_to))
         self._step("rolling_back")
-        self._point_current(back_to)
+        self.point_current(back_to)
         self._step("rolled_back")
         rec = self._write(rec.but(state=UpdateState.IDLE, back_to=None, changed_at=self._clock()))
         if stage is not None:
@@ -414,7 +318,7 @@ class SlotUpdater:
             return self._result(outcome, f"recovered from {before.state.value}")
 
     def _recover_locked(self, rec: UpdateRecord) -> UpdateRecord:
-        self._clean_staging()
+        self.clean_staging()
         if rec.state is UpdateState.CHECKING:
             # cut off during its check: ``current`` never moved; the update is abandoned
             rec = self._write(rec.but(state=UpdateState.IDLE))
@@ -426,26 +330,18 @@ class SlotUpdater:
                 to_version=rec.to_version,
             )
         if rec.state is UpdateState.ROLLING_BACK and rec.back_to is not None:
-            self._point_current(rec.back_to)
+            self.point_current(rec.back_to)
             return self._write(
                 rec.but(state=UpdateState.IDLE, back_to=None, changed_at=self._clock())
             )
         if rec.state is UpdateState.PROBATION and rec.to_slot is not None:
             if self.active_slot() != rec.to_slot:
-                self._point_current(rec.to_slot)  # checked, recorded, switch cut off: finish it
+                self.point_current(rec.to_slot)  # checked, recorded, switch cut off: finish it
                 rec = self._write(rec.but(changed_at=self._clock()))
             if rec.probation_s <= 0:  # no probation asked for: it passed its check
                 self._confirm_locked(rec, "health check passed before the interruption")
                 return self.record()
         return rec
-
-    def _clean_staging(self) -> None:
-        """Remove copies an interrupted install left, and recreate a slot it had moved away."""
-        slots = self.root / "slots"
-        for leftover in [*slots.glob(".install-*"), *slots.glob(".old-*")]:
-            shutil.rmtree(leftover, ignore_errors=True)
-        for s in SLOTS:
-            (slots / s).mkdir(exist_ok=True)
 
     # -- rollback on request ----------------------------------------------------------------------
     def rollback(self, *, issued_at: datetime | None = None) -> UpdateResult:
@@ -511,13 +407,5 @@ class SlotUpdater:
             "state": rec.state.value,
             "to_version": rec.to_version if rec.state is not UpdateState.IDLE else None,
             "probation_s": rec.probation_s if rec.state is UpdateState.PROBATION else None,
-            "last_failure": None
-            if failure is None
-            else {
-                "code": FAILED,
-                "at": datetime.fromtimestamp(failure.at, UTC).isoformat(timespec="seconds"),
-                "to_version": failure.to_version,
-                "stage": failure.stage,
-                "reason": failure.reason,
-            },
+            "last_failure": None if failure is None else failure.as_status(FAILED),
         }

@@ -29,6 +29,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,40 @@ class UpdateState(StrEnum):
     ROLLING_BACK = "rolling_back"
 
 
+class UpdateOutcome(StrEnum):
+    UPDATED = "updated"  # switched and confirmed known good
+    ON_PROBATION = "on_probation"  # switched; confirmed after running healthy for a while
+    FAILED = "failed"  # the new version failed its check or probation: the old one runs
+    ROLLED_BACK = "rolled_back"  # switched back to a known good version
+    REFUSED = "refused"  # bad package, or a rollback that does not apply: nothing switched
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """What one update, confirmation, rollback or recovery came to."""
+
+    outcome: UpdateOutcome
+    active_slot: str
+    version: str | None
+    detail: str
+
+
 @dataclass(frozen=True, slots=True)
 class UpdateFailure:
     at: float
     to_version: str | None
     stage: str
     reason: str
+
+    def as_status(self, code: str) -> dict[str, Any]:
+        """The failure as ``update status`` shows it (time in UTC, ISO 8601)."""
+        return {
+            "code": code,
+            "at": datetime.fromtimestamp(self.at, UTC).isoformat(timespec="seconds"),
+            "to_version": self.to_version,
+            "stage": self.stage,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from posguard.iso8583.fields import (
     unionpay_header,
     upload_entries,
 )
+from posguard.iso8583.operations import OPERATIONS
 from posguard.terminal.config import TerminalConfig
-from posguard.terminal.engine.profile import ROUTES
 from posguard.terminal.journal.records import Record, Totals
 
 PIN_CAPTURE_CODE = "12"
@@ -57,7 +57,7 @@ def echo(cfg: TerminalConfig, stan: str, batch: str) -> Message:
 
 
 def _card_fields(cfg: TerminalConfig, rec: Record, pan: str, expiry: str) -> Message:
-    route = ROUTES[rec.kind]
+    route = OPERATIONS[rec.kind]
     msg: Message = {
         "2": pan,
         "3": route.processing_code,
@@ -81,7 +81,7 @@ def financial(
     cfg: TerminalConfig, rec: Record, pan: str, expiry: str, pin_block: bytes | None = None
 ) -> Message:
     """The request of a sale, void, refund, inquiry, pre-auth, its void or completion."""
-    route = ROUTES[rec.kind]
+    route = OPERATIONS[rec.kind]
     msg: Message = {
         **_base(cfg, route.mti, rec.stan),
         **_card_fields(cfg, rec, pan, expiry),
@@ -122,7 +122,7 @@ def settlement(cfg: TerminalConfig, stan: str, batch: str, totals: Totals) -> Me
 
 def batch_upload(cfg: TerminalConfig, rec: Record, pan: str, expiry: str) -> Message:
     """0320 for one transaction of the batch (60.3 = 201), under the transaction's own STAN."""
-    route = ROUTES[rec.kind]
+    route = OPERATIONS[rec.kind]
     msg: Message = {
         **_base(cfg, "0320", rec.stan),
         **_card_fields(cfg, rec, pan, expiry),

@@ -2,7 +2,8 @@
 request/answer exchange (encode, MAC, send over the host link, decode, match, verify MAC).
 
 Every way an exchange can go wrong comes back as a :class:`Reply` status, never an exception:
-not sent (safe), no answer (the request may have arrived), a bad answer, a bad MAC.
+not sent (safe), no answer (the request may have arrived), a bad answer, a bad MAC; the
+verdict itself is :mod:`posguard.terminal.engine.answer`'s, which the doctor's echo shares.
 """
 
 from __future__ import annotations
@@ -10,32 +11,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from posguard.common.errors import LinkError, MessageEncodeError, MessageError
 from posguard.common.events import EventKind
-from posguard.iso8583.codec import Message, decode, encode
+from posguard.iso8583.codec import Message, encode
 from posguard.iso8583.fields import parse_field60
 from posguard.iso8583.keys import WorkingKeys, unwrap_working_keys
-from posguard.iso8583.mac import MacAlgorithm, apply_mac, check_mac_bytes
+from posguard.iso8583.mac import MacAlgorithm, apply_mac
 from posguard.iso8583.response_codes import lookup
 from posguard.iso8583.spec import MessageSpec
 from posguard.terminal.config import TerminalConfig
 from posguard.terminal.engine import messages
-from posguard.terminal.engine.profile import response_mti
+from posguard.terminal.engine.answer import Status, check_answer, link_failure
 from posguard.terminal.journal.store import Journal, JournalError
-from posguard.terminal.link.channel import maybe_delivered
 from posguard.terminal.link.failover import HostLink, NoSession
 
 Emit = Callable[..., object]
-
-
-class Status(StrEnum):
-    OK = "ok"  # a matching, authentic answer (whatever its response code)
-    NOT_SENT = "not_sent"  # no host took the request
-    NO_ANSWER = "no_answer"  # sent (maybe), no whole answer: timeout, reset
-    BAD_ANSWER = "bad_answer"  # garbage frame, undecodable, or not the answer to this request
-    BAD_MAC = "bad_mac"  # the answer's MAC does not verify
+__all__ = ["HostSession", "Reply", "Status"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,58 +172,32 @@ class HostSession:
                 if failed is not None:
                     return Reply(Status.NOT_SENT, code=failed.code or "CFG.NOT_SIGNED_ON")
                 only = need.host
-            except LinkError as exc:
-                status = Status.NO_ANSWER if maybe_delivered(exc) else Status.NOT_SENT
-                return Reply(
-                    status,
-                    code=exc.code,
-                    host=exc.context.get("host"),
-                    seconds=time.perf_counter() - t0,
-                )
             except MessageEncodeError:
                 raise  # our own message is wrong: a bug, not an answer
-            except MessageError as exc:  # a garbage frame header
-                self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", stage="frame", detail=exc.message)
-                return Reply(
-                    Status.BAD_ANSWER, code="TXN.FORMAT_ERROR", seconds=time.perf_counter() - t0
-                )
+            except (LinkError, MessageError) as exc:  # no answer, or a garbage frame header
+                status, code = link_failure(exc)
+                if status is Status.BAD_ANSWER:
+                    self.emit(EventKind.FAULT, code, stage="frame", detail=exc.message)
+                host = exc.context.get("host") if isinstance(exc, LinkError) else None
+                return Reply(status, code=code, host=host, seconds=time.perf_counter() - t0)
         else:
             return Reply(Status.NOT_SENT, code="CFG.NOT_SIGNED_ON")
         keys = self._keys.get(got.host) if mac else None
+        checked = check_answer(
+            self.spec,
+            msg,
+            got.payload,
+            mac_alg=self.mac_alg,
+            mac_key=keys.mac_key if keys is not None else None,
+        )
         seconds = time.perf_counter() - t0
-        try:
-            answer = decode(self.spec, got.payload)
-        except MessageError as exc:
-            self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", host=got.host, detail=exc.message)
-            return Reply(Status.BAD_ANSWER, host=got.host, code="TXN.FORMAT_ERROR", seconds=seconds)
-        mismatch = self._mismatch(msg, answer)
-        if mismatch:
-            self.emit(EventKind.FAULT, "TXN.FORMAT_ERROR", host=got.host, detail=mismatch)
-            return Reply(Status.BAD_ANSWER, answer, got.host, "TXN.FORMAT_ERROR", seconds)
-        rc = answer.get("39")
-        if (
-            keys is not None
-            and ("64" in answer or (isinstance(rc, str) and lookup(rc).approved))
-            and not check_mac_bytes(self.spec, got.payload, self.mac_alg, keys.mac_key)
-        ):
-            self.emit(EventKind.FAULT, "TXN.MAC_ERROR", host=got.host, stage="answer")
+        if checked.status is Status.BAD_ANSWER:
+            self.emit(EventKind.FAULT, checked.code, host=got.host, detail=checked.problem)
+        elif checked.status is Status.BAD_MAC:
+            self.emit(EventKind.FAULT, checked.code, host=got.host, stage="answer")
             self.drop_keys("MAC of an answer failed", got.host)
-            return Reply(Status.BAD_MAC, answer, got.host, "TXN.MAC_ERROR", seconds)
-        if isinstance(rc, str) and rc != "00":
-            meaning = lookup(rc)
-            if meaning.needs_sign_on:
+        elif checked.answer is not None:
+            rc = checked.answer.get("39")
+            if isinstance(rc, str) and rc != "00" and lookup(rc).needs_sign_on:
                 self.drop_keys(f"host answered {rc}", got.host)
-            return Reply(Status.OK, answer, got.host, meaning.catalog_code, seconds)
-        return Reply(Status.OK, answer, got.host, None, seconds)
-
-    def _mismatch(self, req: Message, ans: Message) -> str:
-        sent = str(req["t"])
-        want = response_mti(sent)
-        if ans.get("t") != want:
-            return f"answer MTI {ans.get('t')!r} to a {sent} (expected {want})"
-        for key in ("11", "41"):
-            if key in ans and ans.get(key) != req.get(key):
-                return f"answer field {key} does not match the request"
-        if "39" not in ans:
-            return "answer without a response code (field 39)"
-        return ""
+        return Reply(checked.status, checked.answer, got.host, checked.code, seconds)

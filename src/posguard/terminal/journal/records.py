@@ -5,43 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from posguard.iso8583.operations import Side, TxnKind
 
-class Kind(StrEnum):
-    SALE = "sale"
-    VOID = "void"
-    REFUND = "refund"
-    BALANCE = "balance"
-    PREAUTH = "preauth"
-    PREAUTH_VOID = "preauth_void"
-    COMPLETION = "completion"
-    COMPLETION_VOID = "completion_void"
-
-    @property
-    def reversible(self) -> bool:
-        """Sale, void, pre-auth, its void, completion and completion void are reversed when
-        the answer is lost."""
-        return self in _REVERSIBLE
-
-    @property
-    def is_advice(self) -> bool:
-        """Refund is an advice (0220): stored and forwarded when the host is unreachable."""
-        return self is Kind.REFUND
-
-    @property
-    def cancels_original(self) -> bool:
-        return self in (Kind.VOID, Kind.PREAUTH_VOID, Kind.COMPLETION_VOID)
-
-
-_REVERSIBLE = frozenset(
-    {
-        Kind.SALE,
-        Kind.VOID,
-        Kind.PREAUTH,
-        Kind.PREAUTH_VOID,
-        Kind.COMPLETION,
-        Kind.COMPLETION_VOID,
-    }
-)
+#: The journal's transaction kinds: the one enum of the ISO 8583 operation table
+#: (:mod:`posguard.iso8583.operations`), under the name the terminal has always used.
+Kind = TxnKind
 
 
 class TxnState(StrEnum):
@@ -99,11 +67,7 @@ class Record:
     @property
     def counts_as_charge(self) -> bool:
         """True when this record moves money at settlement (debit or credit)."""
-        return self.state is TxnState.COMPLETED and self.kind in (
-            Kind.SALE,
-            Kind.COMPLETION,
-            Kind.REFUND,
-        )
+        return self.state is TxnState.COMPLETED and self.kind.operation.side is not Side.NONE
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 from posguard.card import brand_of, mask_pan
 from posguard.common.errors import ConfigError, PosguardError
+from posguard.iso8583.operations import CREDITS, DEBITS
 from posguard.terminal.journal.cardvault import CardVault
 from posguard.terminal.journal.records import Kind, Record, Totals, TxnState
 from posguard.terminal.journal.schema import ADDED_COLUMNS, DDL, SCHEMA_VERSION
@@ -32,6 +33,20 @@ from posguard.terminal.storage import immediate
 
 MAX_STAN = 999_999
 MAX_BATCH = 999_999
+
+# Settlement totals by the operation table's side of each kind (field 48 of the 0500).
+_DEBIT_KINDS = tuple(sorted(k.value for k in DEBITS))
+_CREDIT_KINDS = tuple(sorted(k.value for k in CREDITS))
+_D_IN = ",".join("?" * len(_DEBIT_KINDS))
+_C_IN = ",".join("?" * len(_CREDIT_KINDS))
+_TOTALS_SQL = (
+    "SELECT "  # noqa: S608 - only placeholders are formatted in
+    f" SUM(CASE WHEN kind IN ({_D_IN}) THEN 1 ELSE 0 END),"
+    f" SUM(CASE WHEN kind IN ({_D_IN}) THEN amount ELSE 0 END),"
+    f" SUM(CASE WHEN kind IN ({_C_IN}) THEN 1 ELSE 0 END),"
+    f" SUM(CASE WHEN kind IN ({_C_IN}) THEN amount ELSE 0 END) "
+    "FROM txns WHERE batch = ? AND state = ? AND voided = 0"
+)
 
 
 class JournalError(PosguardError):
@@ -426,17 +441,11 @@ class Journal:
         return _record(row) if row else None
 
     def totals(self, batch: str | None = None) -> Totals:
-        """Debit = sales + completions completed and not voided; credit = completed refunds."""
+        """Completed, not voided transactions of ``batch`` by the settlement side the
+        operation table gives their kind (debit: sales and completions; credit: refunds)."""
         batch = batch or self.current_batch()
-        row = self._db.execute(
-            "SELECT "
-            " SUM(CASE WHEN kind IN ('sale','completion') THEN 1 ELSE 0 END),"
-            " SUM(CASE WHEN kind IN ('sale','completion') THEN amount ELSE 0 END),"
-            " SUM(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END),"
-            " SUM(CASE WHEN kind = 'refund' THEN amount ELSE 0 END) "
-            "FROM txns WHERE batch = ? AND state = ? AND voided = 0",
-            (batch, TxnState.COMPLETED.value),
-        ).fetchone()
+        kinds = (*_DEBIT_KINDS, *_DEBIT_KINDS, *_CREDIT_KINDS, *_CREDIT_KINDS)
+        row = self._db.execute(_TOTALS_SQL, (*kinds, batch, TxnState.COMPLETED.value)).fetchone()
         return Totals(*(int(v or 0) for v in row))
 
     def record_settlement(self, batch: str, totals: Totals, result: str, *, close: bool) -> str:

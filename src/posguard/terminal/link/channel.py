@@ -14,10 +14,10 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from posguard.common.errors import FrameError, LinkError
+from posguard.common.errors import ConfigError, FrameError, LinkError
 from posguard.iso8583.framing import MAX_FRAME_SIZE, LengthHeader, frame, read_frame
 from posguard.terminal.config import HostEndpoint, Timeouts
-from posguard.terminal.link.classify import DNS_FAILURE, Stage, classify
+from posguard.terminal.link.classify import DNS_FAILURE, TLS_FAILURE, Stage, classify
 from posguard.terminal.link.tls import client_context
 
 MAX_FRAME = MAX_FRAME_SIZE  # the one limit, from the ISO 8583 layer
@@ -68,7 +68,9 @@ class Channel:
             stage=stage.value,
         )
 
-    async def _resolve(self) -> list[tuple[str, int]]:
+    async def resolve(self) -> list[tuple[str, int]]:
+        """The host name's addresses (deduplicated, in the resolver's order); LinkError
+        NET.DNS_FAILURE when it does not resolve within the DNS timeout."""
         host = self.endpoint.host
         if host.rstrip(".").lower().endswith(".invalid") or host.lower() == "invalid":
             # RFC 6761: ".invalid" never resolves; answer at once instead of asking the resolver.
@@ -92,9 +94,12 @@ class Channel:
             raise self._fail(socket.gaierror("no address"), Stage.DNS)
         return addrs
 
-    async def connect(self) -> None:
+    async def connect(self, *, tls: bool = True) -> None:
+        """Resolve, connect (each address in turn, within the connect timeout) and, when the
+        endpoint has TLS and ``tls`` is true, handshake. ``tls=False`` stops at TCP (the
+        doctor's connect check)."""
         t0 = time.perf_counter()
-        addrs = await self._resolve()
+        addrs = await self.resolve()
         t1 = time.perf_counter()
         deadline = t1 + self.timeouts.connect
         last: LinkError | None = None
@@ -112,8 +117,12 @@ class Channel:
         if self._writer is None:
             raise last or self._fail(TimeoutError("connect timed out"), Stage.CONNECT)
         t2 = time.perf_counter()
-        if self.endpoint.tls.enabled:
-            ctx = self._ssl or client_context(self.endpoint.tls)
+        if tls and self.endpoint.tls.enabled:
+            try:
+                ctx = self._ssl or client_context(self.endpoint.tls)
+            except ConfigError as exc:  # the trust anchor or client certificate is unusable
+                await self.close()
+                raise self._fail(exc, Stage.TLS, TLS_FAILURE) from exc
             server_name = self.endpoint.tls.server_name or self.endpoint.host
             try:
                 await asyncio.wait_for(
@@ -123,6 +132,17 @@ class Channel:
                 await self.close()
                 raise self._fail(exc, Stage.TLS) from exc
         self.timing = Timing(dns=t1 - t0, connect=t2 - t1, tls=time.perf_counter() - t2)
+
+    def tls_session(self) -> tuple[str, float | None] | None:
+        """The connection's TLS version and the peer certificate's expiry (epoch seconds,
+        None when the certificate does not say); None on a plain TCP connection."""
+        sslobj = None if self._writer is None else self._writer.get_extra_info("ssl_object")
+        if sslobj is None:
+            return None
+        cert = sslobj.getpeercert()
+        not_after = cert.get("notAfter") if cert else None
+        expires = ssl.cert_time_to_seconds(not_after) if isinstance(not_after, str) else None
+        return str(sslobj.version()), expires
 
     async def send(self, payload: bytes) -> None:
         if self._writer is None:

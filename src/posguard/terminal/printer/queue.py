@@ -98,6 +98,17 @@ def _no_emit(kind: EventKind, code: str | None = None, **data: Any) -> object:
     return None
 
 
+def print_slip(port: PrinterPort, data: bytes) -> PrinterStatus:
+    """Send one rendered slip and read the printer's state afterwards: what a sale's print
+    and the doctor's test print both go by. A send that fails is OFFLINE; paper may also run
+    out in the middle of the slip, which the status after it shows."""
+    try:
+        port.send(data)
+    except PrinterError:
+        return PrinterStatus.OFFLINE
+    return port.status()
+
+
 class PrintQueue:
     """Durable FIFO of receipts in front of one :class:`PrinterPort`."""
 
@@ -270,12 +281,7 @@ class PrintQueue:
             db.execute(
                 "UPDATE print_jobs SET state='sending', attempts=attempts+1 WHERE id=?", (job.id,)
             )
-        try:
-            self.port.send(data)
-        except PrinterError:
-            self._requeue_uncertain(job.id)
-            return self._note_status(PrinterStatus.OFFLINE, job.id)
-        after = self.port.status()  # paper may have run out in the middle of this slip
+        after = print_slip(self.port, data)
         if not after.can_print:
             self._requeue_uncertain(job.id)
             return self._note_status(after, job.id)

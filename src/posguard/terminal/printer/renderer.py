@@ -263,11 +263,19 @@ class ReceiptRenderer:
             return CUT_PARTIAL + n
         return ESC + b"d" + n  # tear bar: feed the slip past it, no cut command
 
-    def render(self, receipt: ReceiptData) -> bytes:
-        """One copy of a slip, from initialise to cut."""
+    def _framed(self, body: bytes) -> bytes:
         head = INIT + CODE_TABLE_PC437 + (CHINESE_ON if self.profile.chinese else b"")
         tail = self._cut() + (CHINESE_OFF if self.profile.chinese else b"")
-        return head + b"".join(self._body(receipt)) + tail
+        return head + body + tail
+
+    def render(self, receipt: ReceiptData) -> bytes:
+        """One copy of a slip, from initialise to cut."""
+        return self._framed(b"".join(self._body(receipt)))
+
+    def render_lines(self, lines: Iterable[str]) -> bytes:
+        """A short slip of centred lines (the doctor's test print), framed and cut like a
+        receipt: initialise, code page, the profile's cutter."""
+        return self._framed(b"".join(self._centered(line) for line in lines))
 
     def render_pair(self, receipt: ReceiptData) -> bytes:
         """Merchant copy then cardholder copy, each cut (what a sale prints)."""

@@ -294,3 +294,57 @@ def test_a_selection_that_changed_since_the_confirmation_is_not_sent(
     sent = client.post("/ui/bulk", data={**form, "expect": "3"}, follow_redirects=False)
     assert sent.status_code == 303
     assert len(_commands(seeded)) == 3
+
+
+def test_staged_first_share_auto_pause_release_anyway_and_stop(
+    client: TestClient, seeded: Seeded
+) -> None:
+    """A rollback across a model: one terminal first; its failure pauses the action (above
+    20 %), the rest goes out only when released anyway; stop expires what is not taken."""
+    csrf = login(client, "ops")
+    form = {
+        "csrf": csrf,
+        "name": "rollback",
+        "model": "PX-5",
+        "first_pct": "30",
+        "max_failure_pct": "20",
+    }
+    confirm = client.post("/ui/bulk", data=form)
+    assert "First 1 now; the other 2 when you release them." in confirm.text
+    sent = client.post("/ui/bulk", data={**form, "confirm": "yes"}, follow_redirects=False)
+    url = sent.headers["location"]
+    assert _commands(seeded) == [("T1001", "rollback", int(url.rsplit("/", 1)[1]))]
+    page = client.get(url).text
+    assert 'data-state="running"' in page
+    assert re.search(r'id="bulk-release" disabled', page)  # wait for stage 1's answer
+
+    auth = {"Authorization": f"Bearer {seeded.credentials['T1001']}"}
+    (cmd,) = client.get("/api/v1/terminals/T1001/commands/pending", headers=auth).json()
+    failed = event(
+        "T1001",
+        9,
+        "command_result",
+        T0,
+        command_id=cmd["command_id"],
+        status="failed",
+        detail="rollback refused: the other slot is not known good",
+    )
+    ingest(client, seeded, "T1001", [failed])
+    page = client.get(url).text
+    assert 'data-state="paused"' in page
+    assert 'id="bulk-paused"' in page
+    assert re.search(r'data-stage="1" data-released="yes">.*?<td class="rate">100.0%', page, re.S)
+    refused = client.post(f"{url}/release", data={"csrf": csrf})
+    assert refused.status_code == 409
+    assert "paused" in refused.text
+    assert len(_commands(seeded)) == 1
+    r = client.post(f"{url}/release", data={"csrf": csrf, "anyway": "yes"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert [t for t, *_ in _commands(seeded)] == ["T1001", "T1002", "T2001"]
+    r = client.post(f"{url}/stop", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    frag = client.get(f"{url}/progress").text
+    assert 'data-state="stopped"' in frag
+    assert 'data-count="expired"' in frag
+    assert 'data-done="yes"' in frag
+    assert client.post(f"{url}/release", data={"csrf": csrf}).status_code == 409

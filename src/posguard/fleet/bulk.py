@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from posguard.common.commands import COMMANDS, RemoteCommand
-from posguard.fleet import capabilities
+from posguard.fleet import bulk_stages, capabilities
 from posguard.fleet.db.models import BulkAction, Command, Terminal
 from posguard.fleet.repo import commands as command_repo
 
@@ -73,8 +73,13 @@ def send(
     username: str,
     now: datetime,
     incident_id: int | None = None,
+    first_pct: float | None = None,
+    max_failure: float | None = None,
 ) -> BulkAction:
-    """Record the bulk action and queue one command per terminal that can run it."""
+    """Record the bulk action and queue one command per terminal that can run it: all at
+    once, or (``first_pct``) a first stage now and the rest when released
+    (:mod:`posguard.fleet.bulk_stages`; ``max_failure``: pause above this failure rate)."""
+    stages = bulk_stages.split([t.id for t in planned.send_to], first_pct)
     bulk = BulkAction(
         name=planned.name.value,
         args={},
@@ -82,24 +87,19 @@ def send(
         incident_id=incident_id,
         created_by=username,
         created_at=now,
-        sent=len(planned.send_to),
+        sent=0,
         skipped=list(planned.skipped),
+        plan=stages,
+        released=0,
+        state=bulk_stages.StageState.RUNNING.value,
+        max_failure=max_failure,
     )
     session.add(bulk)
     session.flush()
-    for terminal in planned.send_to:
-        command_repo.issue_command(
-            session,
-            terminal=terminal,
-            name=planned.name.value,
-            args={},
-            issued_by=f"user:{username}",
-            now=now,
-            incident_id=incident_id,
-            bulk_id=bulk.id,
-            flush=False,
-        )
-    session.flush()
+    first = set(stages[0])
+    bulk_stages.issue_stage(
+        session, bulk, [t for t in planned.send_to if t.id in first], username=username, now=now
+    )
     return bulk
 
 
@@ -113,9 +113,20 @@ class Progress:
     def answered(self) -> int:
         return sum(n for s, n in self.counts.items() if s not in command_repo.OPEN_STATUSES)
 
+    stages: Sequence[bulk_stages.StageStat] = ()
+
     @property
     def done(self) -> bool:
-        return self.answered >= self.bulk.sent
+        """Nothing more to wait for: every stage released (or stopped) and answered."""
+        released_all = self.bulk.released >= len(self.bulk.plan)
+        return self.answered >= self.bulk.sent and (
+            released_all or self.bulk.state == bulk_stages.StageState.STOPPED.value
+        )
+
+    @property
+    def waiting(self) -> bool:
+        """Answers are still due (the page polls while this holds)."""
+        return self.answered < self.bulk.sent
 
 
 def progress(session: Session, *, bulk_id: int) -> Progress | None:
@@ -137,7 +148,7 @@ def progress(session: Session, *, bulk_id: int) -> Progress | None:
         .order_by(Command.completed_at.is_(None), Command.completed_at.desc(), Command.terminal_id)
         .limit(PROGRESS_ROWS)
     ).all()
-    return Progress(bulk, dict(counts), rows)
+    return Progress(bulk, dict(counts), rows, bulk_stages.evaluate(session, bulk))
 
 
 def recent(session: Session, *, limit: int = 20) -> Sequence[BulkAction]:

@@ -207,6 +207,11 @@ class BulkAction(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent: Mapped[int] = mapped_column(Integer)
     skipped: Mapped[list[str]] = mapped_column(JSON)  # terminal ids without the capability
+    # staged: the terminal ids of each stage; stages below ``released`` have their commands
+    plan: Mapped[list[list[str]]] = mapped_column(JSON)
+    released: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # running | paused | stopped | done
+    max_failure: Mapped[float | None] = mapped_column(Float, nullable=True)  # auto-pause above
 
 
 class DiagnosisState(Base):

@@ -4,8 +4,10 @@
 - indexes ``terminals (model, id)``, ``terminals (firmware, id)`` and ``terminals (serial)``:
   the inventory pages by keyset (``ORDER BY <column>, id``) and must not sort the whole
   fleet for each page.
-- ``bulk_actions``: one command sent to a group of terminals with one confirmation; each
-  terminal's command is an ordinary ``commands`` row with ``bulk_id`` pointing to it.
+- ``bulk_actions``: one command sent to a group of terminals with one confirmation, at once
+  or in stages (``plan``, ``released``, ``state``, ``max_failure``: a first share, then the
+  rest, paused by itself when the first stage fails too often); each terminal's command is an
+  ordinary ``commands`` row with ``bulk_id`` pointing to it.
 - ``user_prefs.time_zone``: the IANA zone a user reads times in (NULL: by language).
 
 Every column is nullable without a default (nothing is rewritten on PostgreSQL) and the
@@ -45,6 +47,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent", sa.Integer(), nullable=False),
         sa.Column("skipped", sa.JSON(), nullable=False),
+        sa.Column("plan", sa.JSON(), nullable=False),
+        sa.Column("released", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("max_failure", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident_id"], ["incidents.id"], name=op.f("fk_bulk_actions_incident_id_incidents")
         ),

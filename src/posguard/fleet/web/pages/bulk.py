@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from posguard.common.commands import RemoteCommand
 from posguard.fleet import bulk as bulk_service
+from posguard.fleet import bulk_stages
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.db.models import Incident, Terminal
 from posguard.fleet.web.bulk_selection import Selection, resolve
@@ -68,6 +69,8 @@ async def confirm_or_send(
     name: Annotated[str, Form(max_length=32)],
     confirm: Annotated[str, Form(max_length=8)] = "",
     expect: Annotated[int | None, Form(ge=0, le=10**6)] = None,
+    first_pct: Annotated[str, Form(max_length=8)] = "",
+    max_failure_pct: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Without ``confirm=yes``: the one confirmation (what, to how many, who is skipped).
     With it: the commands are queued and the progress page follows — unless the selection
@@ -83,6 +86,7 @@ async def confirm_or_send(
     planned = bulk_service.plan(session, terminals, RemoteCommand(name))
     if not planned.send_to:
         raise HTTPException(409, "no selected terminal can run this command")
+    staging = _staging(first_pct, max_failure_pct)
     changed = expect is not None and expect != len(planned.send_to)
     if confirm != "yes" or changed:
         data = {
@@ -90,6 +94,9 @@ async def confirm_or_send(
             "incident": incident,
             "planned": planned,
             "changed_from": expect if changed else None,
+            "stages": bulk_stages.split([t.id for t in planned.send_to], staging[0]),
+            "first_pct": first_pct.strip(),
+            "max_failure_pct": max_failure_pct.strip(),
         }
         return render(request, "bulk_confirm.html", {**data, **_summary(terminals)}, user=user)
     done = bulk_service.send(
@@ -99,8 +106,55 @@ async def confirm_or_send(
         username=user.username,
         now=ctx.clock.now(),
         incident_id=incident.id if incident else None,
+        first_pct=staging[0],
+        max_failure=staging[1],
     )
     return RedirectResponse(f"/ui/bulk/{done.id}", status_code=303)
+
+
+def _staging(first_pct: str, max_failure_pct: str) -> tuple[float | None, float | None]:
+    """(first stage %, pause above this failure rate) from the form; blank: all at once."""
+
+    def number(text: str, what: str, low: float, high: float) -> float | None:
+        if not text.strip():
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise HTTPException(422, f"{what} must be a number") from None
+        if not low <= value <= high:
+            raise HTTPException(422, f"{what} must be between {low:g} and {high:g}")
+        return value
+
+    first = number(first_pct, "first stage %", 1, 100)
+    failure = number(max_failure_pct, "pause above failure %", 0, 100)
+    return first, None if failure is None else failure / 100
+
+
+@router.post("/ui/bulk/{bulk_id}/release")
+def release(
+    bulk_id: BulkId,
+    ctx: Ctx,
+    session: SessionDep,
+    user: PostUser,
+    anyway: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """The next stage's commands (a paused action only with ``anyway=yes``)."""
+    found = _progress(session, user, bulk_id)
+    try:
+        bulk_stages.release_next(
+            session, found.bulk, username=user.username, now=ctx.clock.now(), anyway=anyway == "yes"
+        )
+    except bulk_stages.StageRefusedError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return RedirectResponse(f"/ui/bulk/{bulk_id}", status_code=303)
+
+
+@router.post("/ui/bulk/{bulk_id}/stop")
+def stop(bulk_id: BulkId, ctx: Ctx, session: SessionDep, user: PostUser) -> Response:
+    found = _progress(session, user, bulk_id)
+    bulk_stages.stop(session, found.bulk, username=user.username, now=ctx.clock.now())
+    return RedirectResponse(f"/ui/bulk/{bulk_id}", status_code=303)
 
 
 def _progress(session: SessionDep, user: WebUser, bulk_id: int) -> bulk_service.Progress:

@@ -401,3 +401,54 @@ def test_admin_users_transfer_and_maintenance(
     page.click("#revoke")
     expect(page.locator("#revoked")).to_be_visible()
     ctx.close()
+
+
+def test_staged_rollback_pauses_on_failures(
+    browser: Any,  # noqa: F811
+    live_server: tuple[LiveServer, Seeded],
+) -> None:
+    import httpx
+    from playwright.sync_api import expect
+
+    srv, seeded = live_server
+    ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(10_000)
+    _login(page, srv.url, "ops")
+    page.goto(f"{srv.url}/ui/inventory?model=PX-5")
+    page.click("#bulk-all")
+    page.check("input[data-command=rollback]")
+    page.fill("#first-pct", "30")
+    page.fill("#max-failure", "20")
+    page.click("#bulk-next")
+    expect(page.locator("#bulk-stages")).to_contain_text("First 1 now; the other 2")
+    page.click("#bulk-confirm")
+    page.wait_for_url(re.compile(r".*/ui/bulk/\d+$"))
+    expect(page.locator("#bulk-release")).to_be_disabled()
+    auth = {"Authorization": f"Bearer {seeded.credentials['T1001']}"}
+    (cmd,) = httpx.get(
+        f"{srv.url}/api/v1/terminals/T1001/commands/pending", headers=auth, timeout=10
+    ).json()
+    failed = event(
+        "T1001",
+        800,
+        "command_result",
+        datetime.now(UTC),
+        command_id=cmd["command_id"],
+        status="failed",
+        detail="rollback refused",
+    )
+    _post(srv, seeded, "T1001", [failed])
+    # the polled fragment brings the pause without a reload
+    expect(page.locator("#bulk-paused")).to_be_visible()
+    expect(page.locator("#bulk-stages tr[data-stage='1'] .rate")).to_have_text("100.0%")
+    expect(page.locator("#bulk-release")).to_have_text("Release the next stage anyway")
+    page.click("#bulk-release")
+    expect(page.locator("#bulk-stages tr[data-stage='2']")).to_have_attribute(
+        "data-released", "yes"
+    )
+    page.click("#bulk-stop")
+    expect(page.locator("#bulk-progress")).to_have_attribute("data-state", "stopped")
+    expect(page.locator("#bulk-rows tr[data-status=expired]")).to_have_count(2)
+    _shot(page, "bulk-staged")
+    ctx.close()

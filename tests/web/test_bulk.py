@@ -348,3 +348,36 @@ def test_staged_first_share_auto_pause_release_anyway_and_stop(
     assert 'data-count="expired"' in frag
     assert 'data-done="yes"' in frag
     assert client.post(f"{url}/release", data={"csrf": csrf}).status_code == 409
+
+
+def test_the_api_stages_pauses_and_releases(client: TestClient, seeded: Seeded) -> None:
+    ops = _token(client, "ops")
+    body = {
+        "name": "re_sign_on",
+        "selection": {"filter": {"model": "PX-5"}},
+        "first_pct": 30,
+        "max_failure": 0.2,
+    }
+    out = client.post("/api/v1/bulk-actions", json=body, headers=ops).json()
+    assert out["state"] == "running"
+    assert [(s["size"], s["released"]) for s in out["stages"]] == [(1, True), (2, False)]
+    assert out["sent"] == 1
+    auth = {"Authorization": f"Bearer {seeded.credentials['T1001']}"}
+    (cmd,) = client.get("/api/v1/terminals/T1001/commands/pending", headers=auth).json()
+    ingest(
+        client,
+        seeded,
+        "T1001",
+        [event("T1001", 9, "command_result", T0, command_id=cmd["command_id"], status="failed")],
+    )
+    now = client.get(f"/api/v1/bulk-actions/{out['id']}", headers=ops).json()
+    assert now["state"] == "paused"
+    assert now["stages"][0]["failure_rate"] == 1.0
+    url = f"/api/v1/bulk-actions/{out['id']}"
+    assert client.post(f"{url}/release", headers=ops).status_code == 409
+    done = client.post(f"{url}/release?anyway=true", headers=ops).json()
+    assert done["state"] == "done"
+    assert done["sent"] == 3
+    stopped = client.post(f"{url}/stop", headers=ops).json()
+    assert stopped["state"] == "stopped"
+    assert stopped["counts"] == {"failed": 1, "expired": 2}

@@ -46,6 +46,18 @@ class BulkCreate(BaseModel):
 
     name: RemoteCommand
     selection: BulkSelection
+    # staged: this share of the terminals first, the rest on POST .../release
+    first_pct: Annotated[float, Field(gt=0, le=100)] | None = None
+    # pause by itself when a stage's answered commands fail more often than this (0..1)
+    max_failure: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class BulkStagePublic(BaseModel):
+    size: int
+    released: bool
+    answered: int
+    failed: int
+    failure_rate: float | None
 
 
 class BulkCommandPublic(BaseModel):
@@ -63,6 +75,8 @@ class BulkPublic(BaseModel):
     created_by: str
     created_at: datetime
     incident_id: int | None
+    state: str  # running | paused | stopped | done
+    stages: list[BulkStagePublic]
     sent: int
     skipped: list[str]  # terminals that cannot run the command: nothing sent to them
     counts: dict[str, int]  # command status -> terminals

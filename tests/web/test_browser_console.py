@@ -308,7 +308,10 @@ def test_timeline_filter_paging_and_time_zone(
 
     srv, seeded = live_server
     now = datetime.now(UTC)
-    beats = [event("T2001", 1 + i, "heartbeat", now, interval_s=60) for i in range(55)]
+    small = [
+        event("T2001", 1 + i, "transaction", now, type="sale", amount=100, outcome="declined")
+        for i in range(55)
+    ]
     sale = event(
         "T2001",
         60,
@@ -321,22 +324,24 @@ def test_timeline_filter_paging_and_time_zone(
         masked_pan="622588******4321",
         rrn="",
     )
-    _post(srv, seeded, "T2001", [*beats, sale])
+    fault_ = fault("T2001", 61, "PRN.PAPER_OUT", now, state="paper_out")
+    _post(srv, seeded, "T2001", [*small, sale, fault_])
     ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
     page.set_default_timeout(10_000)
     _login(page, srv.url, "ops")
     page.goto(f"{srv.url}/ui/terminals/T2001")
     lines = page.locator("#timeline li")
-    expect(lines.first).to_contain_text("Sale ¥8,800.00 approved")
-    expect(lines.nth(1)).to_contain_text("heartbeats")
+    expect(lines.first).to_have_attribute("data-kind", "fault")
+    expect(lines.nth(1)).to_contain_text("Sale ¥8,800.00 approved")
     # the kind filter swaps the timeline in place (htmx), then pages back in time
-    page.select_option("#timeline-kind", "heartbeat")
-    expect(lines.first).to_contain_text("50 heartbeats")
+    page.select_option("#timeline-kind", "transaction")
+    expect(lines.first).to_contain_text("Sale ¥8,800.00 approved")
+    expect(lines).to_have_count(50)
     page.click("#timeline-older")
-    expect(lines.first).to_contain_text("5 heartbeats")
+    expect(lines).to_have_count(6)
     page.click("#timeline-newest")
-    expect(lines.first).to_contain_text("50 heartbeats")
+    expect(lines).to_have_count(50)
     assert "/ui/terminals/T2001" in page.url  # never left the page
     # Beijing time instead of UTC, on every page
     utc_text = page.locator("#timeline time").first.inner_text()
@@ -355,7 +360,7 @@ def test_timeline_filter_paging_and_time_zone(
     page = ctx.new_page()
     page.set_default_timeout(10_000)
     _login(page, srv.url, "shop2")
-    page.goto(f"{srv.url}/ui/terminals/T2001")
+    page.goto(f"{srv.url}/ui/terminals/T2001/timeline?kind=transaction")
     first = page.locator("#timeline li").first
     expect(first).to_contain_text("•••• 4321")
     expect(first).not_to_contain_text("000321")

@@ -11,6 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from posguard.fleet.api.app import create_app
+from posguard.fleet.db.engine import make_engine, make_sessionmaker
+from posguard.fleet.db.models import EventRow
 
 from .conftest import T0, Seeded, event, fault
 from .test_pages import ingest, login
@@ -27,7 +29,10 @@ def client(seeded: Seeded) -> Iterator[TestClient]:
 
 def _day(c: TestClient, seeded: Seeded) -> None:
     at = [T0 + timedelta(seconds=10 * i) for i in range(80)]
-    events = [event("T1001", 1 + i, "heartbeat", at[i], interval_s=60) for i in range(60)]
+    events = [
+        event("T1001", 1 + i, "transaction", at[i], type="sale", amount=100, outcome="declined")
+        for i in range(60)
+    ]
     events += [
         event(
             "T1001",
@@ -61,20 +66,19 @@ def _lines(html: str) -> list[tuple[str, str]]:
     ]
 
 
-def test_sentences_titles_yuan_and_folded_heartbeats(client: TestClient, seeded: Seeded) -> None:
+def test_sentences_titles_yuan_and_hidden_empty_fields(client: TestClient, seeded: Seeded) -> None:
     _day(client, seeded)
     login(client, "ops")
     html = client.get("/ui/terminals/T1001").text
     lines = _lines(html)
-    assert lines[:4] == [
+    assert lines[:5] == [
         ("lifecycle", "Terminal: signed on"),
         ("printer", "Printer: Out of paper"),
         ("fault", "Fault: " + _title("PRN.PAPER_OUT")),
         ("transaction", "Sale ¥1,234.50 approved"),
+        ("transaction", "Sale ¥1.00 declined"),
     ]
-    # the newest 50 events hold 46 heartbeats: one folded line
-    assert lines[4] == ("heartbeat", "46 heartbeats")
-    assert len(lines) == 5
+    assert len(lines) == 50  # a page
     sale = re.search(r'data-kind="transaction".*?</li>', html, re.S)
     assert sale is not None
     assert "<i>stan</i> 000777" in sale[0]  # staff see the STAN
@@ -84,29 +88,55 @@ def test_sentences_titles_yuan_and_folded_heartbeats(client: TestClient, seeded:
     assert "pending_jobs" not in fault_line[0]  # null: hidden
 
 
+def test_stored_heartbeats_fold_into_one_line(client: TestClient, seeded: Seeded) -> None:
+    """Heartbeats kept as events (a database from before they became liveness upserts) read
+    as one line per run."""
+    engine = make_engine(seeded.url)
+    with make_sessionmaker(engine).begin() as s:
+        for i in range(12):
+            at = T0 + timedelta(minutes=i)
+            s.add(
+                EventRow(
+                    terminal_id="T1002",
+                    merchant_id="M01",
+                    seq=100 + i,
+                    ts=at,
+                    received_at=at,
+                    kind="heartbeat",
+                    code=None,
+                    data={"interval_s": 60},
+                )
+            )
+    engine.dispose()
+    login(client, "ops")
+    frag = client.get("/ui/terminals/T1002/timeline").text
+    assert _lines(frag) == [("heartbeat", "12 heartbeats")]
+
+
 def test_filter_by_kind_and_page_back(client: TestClient, seeded: Seeded) -> None:
     _day(client, seeded)
     login(client, "ops")
-    frag = client.get("/ui/terminals/T1001/timeline?kind=heartbeat").text
-    assert {k for k, _ in _lines(frag)} == {"heartbeat"}
-    assert "50 heartbeats" in frag
+    frag = client.get("/ui/terminals/T1001/timeline?kind=transaction").text
+    lines = _lines(frag)
+    assert {k for k, _ in lines} == {"transaction"}
+    assert len(lines) == 50
     older = re.search(
         r'hx-get="(/ui/terminals/T1001/timeline\?[^"]+)"[^>]*id="timeline-older"', frag
     )
     assert older is not None
     rest = client.get(older[1].replace("&amp;", "&")).text
-    assert "10 heartbeats" in rest
+    assert len(_lines(rest)) == 11  # 61 transactions in all
     assert 'id="timeline-older"' not in rest
     assert 'id="timeline-newest"' in rest
-    only = client.get("/ui/terminals/T1001/timeline?kind=transaction").text
-    assert _lines(only) == [("transaction", "Sale ¥1,234.50 approved")]
+    faults = client.get("/ui/terminals/T1001/timeline?kind=fault").text
+    assert _lines(faults) == [("fault", "Fault: " + _title("PRN.PAPER_OUT"))]
 
 
 def test_a_merchant_reads_what_its_statement_shows(client: TestClient, seeded: Seeded) -> None:
     _day(client, seeded)
     login(client, "shop1")
     html = client.get("/ui/terminals/T1001/timeline?kind=transaction").text
-    sale = re.search(r'data-kind="transaction".*?</li>', html, re.S)
+    sale = re.search(r'data-kind="transaction".*?</li>', html, re.S)  # the newest: ¥1,234.50
     assert sale is not None
     assert "¥1,234.50" in sale[0]
     assert "•••• 1234" in sale[0]
@@ -122,7 +152,10 @@ def test_zh_sentences(client: TestClient, seeded: Seeded) -> None:
     client.headers["Accept-Language"] = "zh-CN"
     login(client, "admin")
     html = client.get("/ui/terminals/T1001/timeline?kind=transaction").text
-    assert _lines(html) == [("transaction", "消费 ¥1,234.50 已批准")]
+    assert _lines(html)[:2] == [
+        ("transaction", "消费 ¥1,234.50 已批准"),
+        ("transaction", "消费 ¥1.00 被拒绝"),
+    ]
 
 
 def _title(code: str) -> str:

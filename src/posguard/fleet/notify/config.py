@@ -48,6 +48,8 @@ class Transition(StrEnum):
     ESCALATE = "escalate"  # stored as escalate:<level>
     ACK = "ack"
     RESOLVE = "resolve"
+    ASSIGN = "assign"  # stored as assign:<audit entry id>
+    REOPEN = "reopen"  # stored as reopen:<audit entry id>
 
 
 class TlsMode(StrEnum):
@@ -147,7 +149,11 @@ class Route(_Frozen):
     # the merchant's own contact (merchants section) gets the merchant-facing steps
     notify_merchant: bool = False
     # which transitions the route announces ("on" would read as a YAML boolean key)
-    send_on: tuple[Literal["open", "ack", "resolve"], ...] = ("open", "resolve")
+    # (assign and reopen: the incident workflow's, fleet/incident_actions.py)
+    send_on: tuple[Literal["open", "ack", "resolve", "assign", "reopen"], ...] = (
+        "open",
+        "resolve",
+    )
     lang: Lang = "zh"
     escalate: tuple[EscalationLevel, ...] = ()
     # hold an open message this long, so a storm is grouped and a flap that clears at once

@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.catalog.model import Entry
 from posguard.common.errors import ConfigError
+from posguard.fleet import audit
+from posguard.fleet.audit import AuditAction
 from posguard.fleet.clock import Clock
 from posguard.fleet.db.models import Incident
 from posguard.fleet.db.models import NotificationOutbox as Row
@@ -55,7 +57,8 @@ class Stats:
 
 
 def _facts(inc: Incident, transition: str) -> IncidentFacts:
-    by = inc.acknowledged_by if transition == "ack" else inc.resolved_by
+    kind = transition.partition(":")[0]
+    by = {"ack": inc.acknowledged_by, "resolve": inc.resolved_by, "assign": inc.assignee}.get(kind)
     return IncidentFacts(
         id=inc.id,
         code=inc.code,
@@ -65,8 +68,41 @@ def _facts(inc: Incident, transition: str) -> IncidentFacts:
         terminal_id=inc.terminal_id,
         merchant_id=inc.merchant_id,
         opened_at=inc.opened_at,
-        by=by if transition in ("ack", "resolve") else None,
+        by=by,
     )
+
+
+def audit_sent(
+    session: Session, ids: Sequence[int], *, worker: str, key: str, now: datetime
+) -> None:
+    """One audit entry per incident row this worker just marked sent (a merchant's own
+    notification is merchant-safe)."""
+    rows = session.scalars(
+        select(Row).where(
+            Row.id.in_(list(ids)),
+            Row.claimed_by == worker,
+            Row.message_key == key,
+            Row.incident_id.is_not(None),
+        )
+    )
+    for r in rows:
+        assert r.incident_id is not None
+        audit.record(
+            session,
+            incident_id=r.incident_id,
+            action=AuditAction.NOTIFICATION_SENT,
+            actor=audit.ORIGIN_SYSTEM,
+            origin=audit.ORIGIN_SYSTEM,
+            at=now,
+            details={
+                "channel": r.channel,
+                "transition": r.transition,
+                "recipient": r.recipient,
+                "audience": r.audience,
+                "route": r.route_id,
+            },
+            merchant_safe=r.audience == "merchant",
+        )
 
 
 def default_worker_id() -> str:
@@ -105,6 +141,7 @@ class Notifier:
             incidents = s.scalars(
                 select(Incident).where(
                     Incident.status == "open",
+                    Incident.reopen_count == 0,  # a reopened one was told again (reopen)
                     Incident.opened_at <= now - timedelta(minutes=first),
                     Incident.opened_at >= now - timedelta(minutes=longest + 24 * 60),
                 )
@@ -167,7 +204,8 @@ class Notifier:
                         Row.incident_id.in_(ids),
                         Row.channel == channel,
                         Row.status == RowStatus.SENT.value,
-                        Row.transition.not_in(["ack", "resolve"]),
+                        Row.transition.not_like("ack%"),
+                        Row.transition.not_like("resolve%"),
                     )
                 )
                 if i is not None
@@ -192,6 +230,8 @@ class Notifier:
             return f"{inc.status} before the escalation went out"
         if kind in ("ack", "resolve") and (inc.id, row.recipient) not in heard:
             return "the recipient was never told it opened"
+        if kind in ("assign", "reopen") and inc.status not in ("open", "acknowledged"):
+            return f"{inc.status} before the message went out"
         return None
 
     async def _deliver_channel(self, channel: str, budget: int | None, stats: Stats) -> None:
@@ -273,8 +313,10 @@ class Notifier:
         log.warning("notify.retry", channel=channel, detail=result.detail, in_s=delay)
 
     def _sent(self, ids: Sequence[int], key: str) -> None:
+        now = self.clock.now()
         with self.sessions.begin() as s:
-            outbox.mark_sent(s, ids, worker=self.worker, now=self.clock.now(), message_key=key)
+            if outbox.mark_sent(s, ids, worker=self.worker, now=now, message_key=key):
+                audit_sent(s, ids, worker=self.worker, key=key, now=now)
 
     def _finish(
         self, ids: Sequence[int], status: RowStatus, detail: str, retry_at: datetime | None

@@ -45,6 +45,19 @@ RESOLUTION_REASONS: Mapping[str, tuple[str, str]] = {
 """Why an incident was resolved by hand: the one list the API, the dashboard and the audit
 log use. ``other`` needs a free text."""
 
+
+def reason_label(reason: str, lang: str) -> str:
+    """The reason's label in ``lang`` (zh or en); the id itself when unknown.
+
+    >>> reason_label("false_alarm", "zh"), reason_label("false_alarm", "en-US")
+    ('误报', 'False alarm')
+    """
+    pair = RESOLUTION_REASONS.get(reason)
+    if pair is None:
+        return reason
+    return pair[0] if lang.lower().startswith("zh") else pair[1]
+
+
 DEFAULT_SLA_MIN: Mapping[str, tuple[float, float]] = {
     # severity: (time to acknowledge, time to resolve), minutes
     "critical": (15.0, 240.0),

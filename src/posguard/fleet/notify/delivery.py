@@ -27,12 +27,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.catalog.model import Entry
 from posguard.common.errors import ConfigError
-from posguard.fleet import audit
-from posguard.fleet.audit import AuditAction
 from posguard.fleet.clock import Clock
 from posguard.fleet.db.models import Incident
 from posguard.fleet.db.models import NotificationOutbox as Row
 from posguard.fleet.notify import outbox
+from posguard.fleet.notify.audit_trail import audit_sent, said_by
 from posguard.fleet.notify.channels.base import Sender, SendResult, SendStatus
 from posguard.fleet.notify.channels.registry import make_sender
 from posguard.fleet.notify.config import NotifyConfig
@@ -56,9 +55,11 @@ class Stats:
     by_channel: dict[str, int] = field(default_factory=dict)
 
 
-def _facts(inc: Incident, transition: str) -> IncidentFacts:
+def _facts(inc: Incident, transition: str, said_by: str | None = None) -> IncidentFacts:
+    """``said_by``: who an assign or reopen message names, from its audit entry (the
+    incident's current assignee may have changed since)."""
     kind = transition.partition(":")[0]
-    by = {"ack": inc.acknowledged_by, "resolve": inc.resolved_by, "assign": inc.assignee}.get(kind)
+    by = {"ack": inc.acknowledged_by, "resolve": inc.resolved_by}.get(kind, said_by)
     return IncidentFacts(
         id=inc.id,
         code=inc.code,
@@ -70,39 +71,6 @@ def _facts(inc: Incident, transition: str) -> IncidentFacts:
         opened_at=inc.opened_at,
         by=by,
     )
-
-
-def audit_sent(
-    session: Session, ids: Sequence[int], *, worker: str, key: str, now: datetime
-) -> None:
-    """One audit entry per incident row this worker just marked sent (a merchant's own
-    notification is merchant-safe)."""
-    rows = session.scalars(
-        select(Row).where(
-            Row.id.in_(list(ids)),
-            Row.claimed_by == worker,
-            Row.message_key == key,
-            Row.incident_id.is_not(None),
-        )
-    )
-    for r in rows:
-        assert r.incident_id is not None
-        audit.record(
-            session,
-            incident_id=r.incident_id,
-            action=AuditAction.NOTIFICATION_SENT,
-            actor=audit.ORIGIN_SYSTEM,
-            origin=audit.ORIGIN_SYSTEM,
-            at=now,
-            details={
-                "channel": r.channel,
-                "transition": r.transition,
-                "recipient": r.recipient,
-                "audience": r.audience,
-                "route": r.route_id,
-            },
-            merchant_safe=r.audience == "merchant",
-        )
 
 
 def default_worker_id() -> str:
@@ -183,7 +151,9 @@ class Notifier:
             since = self.clock.now() - timedelta(seconds=60)
             return outbox.messages_sent_since(s, channel=channel, since=since)
 
-    def _claim(self, channel: str) -> tuple[list[Row], dict[int, Incident], set[tuple[int, str]]]:
+    def _claim(
+        self, channel: str
+    ) -> tuple[list[Row], dict[int, Incident], set[tuple[int, str]], dict[int, str]]:
         d = self.config.delivery
         with self.sessions.begin() as s:
             rows = outbox.claim(
@@ -210,11 +180,12 @@ class Notifier:
                 )
                 if i is not None
             }
+            said = said_by(s, rows)
             for r in rows:
                 s.expunge(r)
             for inc in incidents.values():
                 s.expunge(inc)
-        return rows, incidents, heard
+        return rows, incidents, heard, said
 
     @staticmethod
     def _stale(row: Row, inc: Incident | None, heard: set[tuple[int, str]]) -> str | None:
@@ -235,7 +206,7 @@ class Notifier:
         return None
 
     async def _deliver_channel(self, channel: str, budget: int | None, stats: Stats) -> None:
-        rows, incidents, heard = await asyncio.to_thread(self._claim, channel)
+        rows, incidents, heard, said = await asyncio.to_thread(self._claim, channel)
         if not rows:
             return
         live: list[Row] = []
@@ -261,15 +232,22 @@ class Notifier:
             NOTIFICATIONS.labels(channel, "rate_limited").inc(len(held))
             ordered = ordered[:budget]
         for group in ordered:
-            await self._send_group(channel, group, incidents, stats)
+            await self._send_group(channel, group, incidents, said, stats)
 
     async def _send_group(
-        self, channel: str, group: Sequence[Row], incidents: Mapping[int, Incident], stats: Stats
+        self,
+        channel: str,
+        group: Sequence[Row],
+        incidents: Mapping[int, Incident],
+        said: Mapping[int, str],
+        stats: Stats,
     ) -> None:
         first = group[0]
         keys = sorted(r.idem_key for r in group)
         key = keys[0] if len(keys) == 1 else hashlib.sha256("".join(keys).encode()).hexdigest()
-        facts = [_facts(incidents[r.incident_id or -1], first.transition) for r in group]
+        facts = [
+            _facts(incidents[r.incident_id or -1], first.transition, said.get(r.id)) for r in group
+        ]
         msg = build_message(
             facts,
             transition=first.transition,

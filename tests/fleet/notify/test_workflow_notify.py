@@ -143,3 +143,50 @@ def test_the_merchant_contact_hears_a_reopen_but_not_an_assignment(
             ("reopen", "ops"),
             ("reopen", "merchant"),
         ]
+
+
+async def test_an_sla_breach_is_told_once_per_clock(
+    fleet_db: FleetDB, clock: FakeClock, receiver: Receiver, hook_secret: str, catalog: Any
+) -> None:
+    """A minor incident with targets of 10 minutes to acknowledge and 30 to resolve: the
+    breach of each is told once, to the route's last escalation level; an incident
+    acknowledged in time hears no acknowledge breach."""
+    from posguard.fleet.incident_policy import parse_policy
+    from posguard.fleet.notify.delivery import Notifier
+
+    register(fleet_db, "T1")
+    register(fleet_db, "T2")
+    policy = parse_policy({"sla": {"minor": {"ack_min": 10, "resolve_min": 30}}}, source="p")
+    config = webhook_config(
+        receiver.url,
+        sla_breach=True,
+        escalate=[{"after_min": 600, "notify": [{"channel": "hook"}]}],
+    )
+    for w in wire(fleet_db, clock, config, catalog):
+        notifier = Notifier(
+            fleet_db.sessions, config=config, catalog=catalog, clock=clock, policy=policy
+        )
+        late = w.incidents.open("T1")
+        quick = w.incidents.open("T2")
+        clock.advance(5 * 60)
+        w.incidents.ack(quick)
+        await notifier.step()
+        clock.advance(6 * 60)  # 11 minutes: T1's acknowledge target passed
+        await notifier.step()
+        await notifier.step()
+        w.incidents.ack(late)
+        clock.advance(20 * 60)  # 31 minutes: both resolve targets passed
+        await notifier.step()
+        await notifier.step()
+        told = [
+            (i["id"], b["transition"])
+            for b in (r.json() for r in receiver.accepted)
+            for i in b["incidents"]
+            if b["transition"].startswith("sla")
+        ]
+        assert sorted(told) == sorted(
+            [(late, "sla:ack"), (late, "sla:resolve"), (quick, "sla:resolve")]
+        )
+        sla = [r for r in outbox_rows(fleet_db) if r.transition.startswith("sla")]
+        assert {r.route_id for r in sla} == {"all"}
+        assert all(r.status == "sent" for r in sla)

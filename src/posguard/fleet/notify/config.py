@@ -50,6 +50,7 @@ class Transition(StrEnum):
     RESOLVE = "resolve"
     ASSIGN = "assign"  # stored as assign:<audit entry id>
     REOPEN = "reopen"  # stored as reopen:<audit entry id>
+    SLA = "sla"  # stored as sla:ack or sla:resolve (fleet.notify.sla_breach)
 
 
 class TlsMode(StrEnum):
@@ -156,6 +157,9 @@ class Route(_Frozen):
     )
     lang: Lang = "zh"
     escalate: tuple[EscalationLevel, ...] = ()
+    # tell the last escalation level (or notify, without levels) when an incident passes its
+    # severity's SLA target (fleet.incident_policy): transitions sla:ack / sla:resolve
+    sla_breach: bool = False
     # hold an open message this long, so a storm is grouped and a flap that clears at once
     # sends nothing (like Alertmanager's group_wait)
     hold_s: float = Field(30.0, ge=0, le=3600)
@@ -261,6 +265,10 @@ def parse_config(doc: Any, *, source: str) -> NotifyConfig:
         targets = list(route.notify) + [t for lv in route.escalate for t in lv.notify]
         for t in targets:
             _check_target(t.channel, t.to, channels, f"{source}: routes entry {i} ({route.id})")
+        if route.sla_breach and not route.notify and not route.escalate:
+            raise NotifyConfigError(
+                f"{source}: routes entry {i} ({route.id}): sla_breach needs notify or escalate"
+            )
         if not route.notify and not route.notify_merchant and not route.escalate:
             raise NotifyConfigError(
                 f"{source}: routes entry {i} ({route.id}): notifies no one "

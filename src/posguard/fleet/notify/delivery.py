@@ -30,6 +30,7 @@ from posguard.common.errors import ConfigError
 from posguard.fleet.clock import Clock
 from posguard.fleet.db.models import Incident
 from posguard.fleet.db.models import NotificationOutbox as Row
+from posguard.fleet.incident_policy import IncidentPolicy, get_policy
 from posguard.fleet.notify import outbox
 from posguard.fleet.notify.audit_trail import audit_sent, said_by
 from posguard.fleet.notify.channels.base import Sender, SendResult, SendStatus
@@ -40,6 +41,7 @@ from posguard.fleet.notify.message import IncidentFacts, build_message
 from posguard.fleet.notify.metrics import MESSAGES, NOTIFICATIONS
 from posguard.fleet.notify.outbox import RowStatus
 from posguard.fleet.notify.routing import escalations_due, first_escalation_min
+from posguard.fleet.notify.sla_breach import breach_rows
 
 log = structlog.get_logger(__name__)
 
@@ -87,12 +89,14 @@ class Notifier:
         clock: Clock,
         worker_id: str | None = None,
         senders: Mapping[str, Sender] | None = None,
+        policy: IncidentPolicy | None = None,
     ) -> None:
         self.sessions = sessions
         self.config = config
         self.catalog = catalog
         self.clock = clock
         self.worker = worker_id or default_worker_id()
+        self.policy = policy or get_policy()  # the SLA targets breaches are measured against
         self.senders = dict(senders or {})
         for cid, ch in config.channels.items():
             self.senders.setdefault(cid, make_sender(ch, clock))
@@ -130,6 +134,18 @@ class Notifier:
                     select(Row.idem_key).where(Row.idem_key.in_([r["idem_key"] for r in rows]))
                 )
             )
+            return outbox.enqueue(s, [r for r in rows if r["idem_key"] not in known])
+
+    def escalate_sla(self) -> int:
+        """Enqueue the SLA breaches not told yet (``notify.sla_breach``)."""
+        with self.sessions.begin() as s:
+            rows = breach_rows(
+                s, config=self.config, catalog=self.catalog, clock=self.clock, policy=self.policy
+            )
+            if not rows:
+                return 0
+            keys = [r["idem_key"] for r in rows]
+            known = set(s.scalars(select(Row.idem_key).where(Row.idem_key.in_(keys))))
             return outbox.enqueue(s, [r for r in rows if r["idem_key"] not in known])
 
     # -- delivery -----------------------------------------------------------------------
@@ -201,8 +217,10 @@ class Notifier:
             return f"{inc.status} before the escalation went out"
         if kind in ("ack", "resolve") and (inc.id, row.recipient) not in heard:
             return "the recipient was never told it opened"
-        if kind in ("assign", "reopen") and inc.status not in ("open", "acknowledged"):
+        if kind in ("assign", "reopen", "sla") and inc.status not in ("open", "acknowledged"):
             return f"{inc.status} before the message went out"
+        if row.transition.startswith("sla:ack") and inc.status != "open":
+            return "acknowledged before the message went out"
         return None
 
     async def _deliver_channel(self, channel: str, budget: int | None, stats: Stats) -> None:
@@ -311,6 +329,7 @@ class Notifier:
     # -- the loop -----------------------------------------------------------------------
     async def step(self) -> Stats:
         await asyncio.to_thread(self.escalate)
+        await asyncio.to_thread(self.escalate_sla)
         return await self.deliver_once()
 
     async def run(self, stop: asyncio.Event, *, poll_s: float = 2.0) -> None:

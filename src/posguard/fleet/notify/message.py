@@ -36,7 +36,12 @@ _TRANSITION = {
     "resolve": ("已解决", "Resolved"),
     "assign": ("已指派", "Assigned"),
     "reopen": ("重新打开", "Reopened"),
+    "sla": ("超出服务时限:{n}", "SLA breached: {n}"),
     "test": ("测试", "Test"),
+}
+_SLA_CLOCK = {
+    "ack": ("未及时确认", "not acknowledged in time"),
+    "resolve": ("未及时解决", "not resolved in time"),
 }
 _SCOPE = {
     "terminal": ("终端", "terminal"),
@@ -165,7 +170,10 @@ def build_message(
     )
     severity = _worst([f.severity for f in facts])
     kind, _, level = transition.partition(":")
-    label = _t(_TRANSITION[kind], lang).format(n=level.partition(":")[0])
+    level = level.partition(":")[0]
+    if kind == "sla":
+        level = _t(_SLA_CLOCK.get(level, (level, level)), lang)
+    label = _t(_TRANSITION[kind], lang).format(n=level)
     sev = _t(_SEVERITY.get(severity, (severity, severity.upper())), lang)
     subject = (
         items[0].title if len(facts) == 1 else _t(_LABELS["incidents"], lang).format(n=len(facts))
@@ -198,7 +206,7 @@ def markdown(msg: Message, *, heading: str = "### ") -> str:
         lines.append(f"- {_t(_LABELS['opened'], lang)}: {it.opened_at}")
         if it.by and msg.kind in ("ack", "resolve", "assign", "reopen"):
             lines.append(f"- {_t(_LABELS['by'], lang)}: {it.by}")
-        if it.steps and msg.kind in ("open", "escalate"):
+        if it.steps and msg.kind in ("open", "escalate", "sla"):
             lines.append("")
             lines.append(f"**{_t(_LABELS['steps'], lang)}**")
             lines.extend(f"{n}. {s}" for n, s in enumerate(it.steps, start=1))

@@ -158,3 +158,17 @@ def first_escalation_min(cfg: NotifyConfig) -> float | None:
     """The earliest escalation of any route (incidents younger than this are not scanned)."""
     first = [r.escalate[0].after_min for r in cfg.routes if r.escalate]
     return min(first) if first else None
+
+
+def sla_breach_targets(cfg: NotifyConfig, s: Subject) -> list[Recipient]:
+    """Who hears an SLA breach of ``s``: of each matching route with ``sla_breach``, its last
+    escalation level, or its own targets when it has no levels."""
+    out: list[Recipient] = []
+    for route in cfg.routes:
+        if not route.sla_breach or not matches(route.match, s):
+            continue
+        if route.escalate:
+            out.extend(_targets(route, route.escalate[-1].notify, len(route.escalate)))
+        else:
+            out.extend(_targets(route, route.notify, 0))
+    return _unique(out)

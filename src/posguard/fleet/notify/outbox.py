@@ -207,3 +207,14 @@ def delivery_log(
 def shown_state(row: Row) -> str:
     """The state people read: ``retrying`` for a pending row that has failed before."""
     return "retrying" if row.status == RowStatus.PENDING.value and row.attempts > 0 else row.status
+
+
+def latest_test(session: Session, *, channel: str) -> Row | None:
+    """The newest test message's row of ``channel`` (``testsend``), or None."""
+    q = (
+        select(Row)
+        .where(Row.channel == channel, Row.incident_id.is_(None), Row.transition.like("test:%"))
+        .order_by(Row.id.desc())
+        .limit(1)
+    )
+    return session.scalars(q).first()

@@ -22,7 +22,7 @@ from posguard.fleet.web.filters import Filters
 from posguard.fleet.web.pages.commands import available
 from posguard.fleet.web.render import PageRoute, render
 from posguard.fleet.web.session import WebUser, WebUserDep
-from posguard.fleet.web.workflow_view import workflow_context
+from posguard.fleet.web.workflow_view import assignee_label, sla_status, workflow_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -61,11 +61,15 @@ def incident_list(request: Request, ctx: Ctx, session: SessionDep, user: WebUser
         else (),
     )
     options = queries.filter_options(session, merchant_scope=user.merchant_scope)
+    policy, now = get_policy(), ctx.clock.now()
+    breached = {inc.id for inc, _ in rows if (sla := sla_status(inc, policy, now)) and sla.breached}
     return render(
         request,
         "incidents.html",
         {
             "rows": rows,
+            "breached": breached,
+            "assignee_of": lambda v: assignee_label(v, policy, user.lang),
             "filters": filters,
             "status": status or "",
             "severity": severity or "",

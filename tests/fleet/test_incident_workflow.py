@@ -428,3 +428,40 @@ def test_an_incident_the_rule_clears_is_logged_as_resolved_by_the_rule(db: Fleet
         "system",
         {"reason": "cleared", "text": "paper back"},
     )
+
+
+def test_a_fleet_wide_incident_is_active_until_one_of_its_terminals_sells(db: FleetDB) -> None:
+    from posguard.fleet.incident_cause import still_active
+
+    with db.sessions.begin() as s:
+        inc = Incident(
+            rule_id="host-unreachable",
+            scope="host:acq-east",
+            open_key=open_key("host-unreachable", "host:acq-east"),
+            code="NET.HOST_UNREACHABLE",
+            severity="critical",
+            status="open",
+            explanation={"members": ["T1", "T2"]},
+            opened_at=T0,
+        )
+        s.add(inc)
+        s.flush()
+        cause = still_active(s, incident=inc, catalog=CATALOG, now=NOW)
+        assert cause is not None
+        assert (cause.reason, cause.detail) == ("members", "2/2")
+    sale = {"type": "sale", "outcome": "approved"}
+    _event(db, "T1", "transaction", NOW - timedelta(minutes=1), host="acq-east", **sale)
+    with db.sessions() as s:
+        row = s.get(Incident, inc.id)
+        assert row is not None
+        assert still_active(s, incident=row, catalog=CATALOG, now=NOW) is None
+
+
+def test_reopening_a_cleared_incident_drops_the_clear_from_its_explanation(db: FleetDB) -> None:
+    inc = _incident(db, status="resolved")
+    with db.sessions.begin() as s:
+        row = s.get(Incident, inc)
+        assert row is not None
+        row.explanation = {"reason": "paper out", "cleared": "paper back"}
+    done = _do(db, inc, actions.reopen, actor=OPS, now=NOW, reason="no, it is not")
+    assert done.explanation == {"reason": "paper out"}

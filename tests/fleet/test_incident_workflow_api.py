@@ -142,3 +142,17 @@ def test_the_incident_shows_its_sla_and_hides_the_assignee_from_a_merchant(api: 
     assert (row["sla"]["ack"]["state"], row["sla"]["breached"]) == ("breached", True)
     seen = api.client.get(f"/api/v1/incidents/{inc}", headers=api.headers["m01"]).json()
     assert (seen["assignee"], seen["sla"]["breached"]) == (None, True)
+
+
+def test_the_list_filters_by_assignee(api: Api) -> None:
+    mine = _incident(api, terminal="T1")
+    other = _incident(api, terminal="T2")
+    _post(api, "ops", f"{mine}/assign", {"assignee": "team:network"})
+    _post(api, "ops", f"{other}/assign", {"assignee": "user:ops"})
+    got = api.client.get(
+        "/api/v1/incidents?assignee=team:network", headers=api.headers["ops"]
+    ).json()
+    assert [(i["id"], i["assignee"]) for i in got] == [(mine, "team:network")]
+    # a merchant cannot look up who works on what: the filter does not apply to it
+    seen = api.client.get("/api/v1/incidents?assignee=team:network", headers=api.headers["m01"])
+    assert sorted(i["id"] for i in seen.json()) == sorted([mine, other])

@@ -268,5 +268,7 @@ def reopen(
     incident.time_to_ack_s = None
     incident.resolution_reason = incident.resolution_note = None
     incident.reopen_count = (incident.reopen_count or 0) + 1
+    if "cleared" in incident.explanation:  # its rule's clear is history now (in the audit log)
+        incident.explanation = {k: v for k, v in incident.explanation.items() if k != "cleared"}
     return _done(session, incident, actor, AuditAction.REOPENED, now,
                  {"text": why, "previous": previous}, merchant_safe=True)  # fmt: skip

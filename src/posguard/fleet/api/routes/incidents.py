@@ -20,7 +20,7 @@ from posguard.fleet.api.schemas.incidents import (
     StepPublic,
 )
 from posguard.fleet.db.models import Incident
-from posguard.fleet.incident_policy import get_policy
+from posguard.fleet.incident_policy import IncidentPolicy, get_policy
 from posguard.fleet.merchant_view import merchant_safe_explanation
 from posguard.fleet.repo import incidents as repo
 from posguard.fleet.repo.users import Role
@@ -44,8 +44,8 @@ def _clock(c: Clock) -> SlaClockPublic:
     )
 
 
-def sla_of(inc: Incident, now: datetime) -> SlaPublic | None:
-    target = get_policy().sla.get(inc.severity)
+def sla_of(inc: Incident, now: datetime, policy: IncidentPolicy | None = None) -> SlaPublic | None:
+    target = (policy or get_policy()).sla.get(inc.severity)
     if target is None or inc.status == "merged":
         return None
     s = evaluate(
@@ -65,6 +65,7 @@ def to_public(
     cls: type[IncidentPublic] = IncidentPublic,
     own_terminals: Sequence[str] = (),
     now: datetime | None = None,
+    policy: IncidentPolicy | None = None,
 ) -> IncidentPublic:
     """An incident as the caller sees it: steps only if the catalog names the caller's audience;
     a fleet-wide incident seen by a merchant names only ``own_terminals`` (its own); who works
@@ -104,7 +105,7 @@ def to_public(
         resolution_reason=inc.resolution_reason,
         resolution_note=None if merchant else inc.resolution_note,
         reopen_count=inc.reopen_count or 0,
-        sla=None if now is None else sla_of(inc, now),
+        sla=None if now is None else sla_of(inc, now, policy),
         title=title,
         audience=audience,
         steps=steps,
@@ -119,6 +120,9 @@ def list_incidents(
     session: SessionDep,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     terminal_id: Annotated[str | None, Query(max_length=64)] = None,
+    assignee: Annotated[
+        str | None, Query(max_length=80, description="user:<name> or team:<id> (staff only)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[IncidentPublic]:
@@ -129,15 +133,17 @@ def list_incidents(
         merchant_id=user.merchant_scope,
         status=status_,
         terminal_id=terminal_id,
+        assignee=assignee if user.merchant_scope is None else None,
         limit=limit,
         offset=offset,
     )
     fleet: dict[int, list[str]] = {}
     if user.merchant_scope is not None and any(r.terminal_id is None for r in rows):
         fleet = repo.fleet_incidents_of_merchant(session, merchant_id=user.merchant_scope)
-    now = ctx.clock.now()
+    now, policy = ctx.clock.now(), get_policy()
     return [
-        to_public(r, ctx.catalog, user, own_terminals=fleet.get(r.id, ()), now=now) for r in rows
+        to_public(r, ctx.catalog, user, own_terminals=fleet.get(r.id, ()), now=now, policy=policy)
+        for r in rows
     ]
 
 

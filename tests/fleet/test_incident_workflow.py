@@ -465,3 +465,18 @@ def test_reopening_a_cleared_incident_drops_the_clear_from_its_explanation(db: F
         row.explanation = {"reason": "paper out", "cleared": "paper back"}
     done = _do(db, inc, actions.reopen, actor=OPS, now=NOW, reason="no, it is not")
     assert done.explanation == {"reason": "paper out"}
+
+
+def test_a_bad_policy_file_is_refused_naming_the_field(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from posguard.fleet.api.app import create_app
+    from posguard.fleet.config import FleetSettings
+    from posguard.fleet.incident_policy import PolicyError
+
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("sla:\n  major: {ack_min: -5}\n", encoding="utf-8")
+    monkeypatch.setenv("POSGUARD_FLEET_INCIDENT_POLICY", str(bad))
+    settings = FleetSettings(database_url=f"sqlite:///{tmp_path / 'f.db'}")
+    with pytest.raises(PolicyError, match=r"policy.yaml: sla.major: field 'ack_min'"):
+        create_app(settings)

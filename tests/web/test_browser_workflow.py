@@ -161,7 +161,6 @@ def test_assign_note_resolve_with_reason_and_reopen(
     page.fill("#resolve-text", "new roll fitted")
     page.click("#resolve")
     expect(page.locator("#cause")).to_contain_text("paper_out")
-    _shot(page, "incident-resolve-confirm")
     page.click("#confirm-resolve")
     page.wait_for_url(incident_url)
     expect(page.locator("#incident-status")).to_have_text("Resolved")

@@ -480,3 +480,23 @@ def test_a_bad_policy_file_is_refused_naming_the_field(
     settings = FleetSettings(database_url=f"sqlite:///{tmp_path / 'f.db'}")
     with pytest.raises(PolicyError, match=r"policy.yaml: sla.major: field 'ack_min'"):
         create_app(settings)
+
+
+def test_the_documented_policy_example_is_valid() -> None:
+    """docs/notifications.md's incident policy example loads as it is printed."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from posguard.fleet.incident_policy import parse_policy
+
+    doc = (Path(__file__).parents[2] / "docs" / "notifications.md").read_text(encoding="utf-8")
+    (example,) = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "resolve_min" in b]
+    p = parse_policy(yaml.safe_load(example), source="notifications.md")
+    assert (p.sla["critical"].ack_min, p.sla["minor"].resolve_min, p.sla["minor"].ack_min) == (
+        10,
+        720,
+        120,
+    )
+    assert [t.id for t in p.teams] == ["field-east"]

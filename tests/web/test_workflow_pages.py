@@ -84,6 +84,7 @@ def test_the_list_highlights_a_breach_and_shows_the_assignee(
     page = app_client.get(f"/ui/incidents/{inc}").text
     assert 'id="sla-ack" data-state="breached"' in page
     assert 'id="sla-resolve" data-state="running"' in page
+    assert '<dd id="age">6m</dd>' in page
 
 
 def test_refusals_are_pages_that_say_why(app_client: TestClient, seeded: Seeded) -> None:

@@ -89,4 +89,6 @@ def workflow_context(
         "reason_label": lambda r: reason_label(r, lk),
         "assignee": None if merchant else assignee_label(inc.assignee, policy, user.lang),
         "duration": fmt_duration,
+        # how long it has been open (until now, or until it was resolved)
+        "age_s": ((inc.resolved_at or now) - inc.opened_at).total_seconds(),
     }

@@ -22,6 +22,8 @@ ONLINE = {
     "ix_terminal_liveness_last_heartbeat_at": "terminal_liveness",
     "ix_notification_outbox_due": "notification_outbox",
     "ix_notification_outbox_incident_id": "notification_outbox",
+    "ix_incident_audit_incident_id_id": "incident_audit",
+    "ix_incidents_assignee": "incidents",
 }
 
 
@@ -63,7 +65,7 @@ def test_indexes_are_built_and_dropped_concurrently_and_round_trip(pg_engine: En
     upgrade(pg_engine, "0002")
     seen = _statements(pg_engine)
     upgrade(pg_engine)
-    assert current_revision(pg_engine) == "0005"
+    assert current_revision(pg_engine) == "0007"
     for name, table in ONLINE.items():
         unique = "UNIQUE " if name.startswith("uq_") else ""
         assert any(
@@ -99,5 +101,5 @@ def test_indexes_are_built_and_dropped_concurrently_and_round_trip(pg_engine: En
     assert not set(ONLINE) & set(_indexes(pg_engine))
 
     upgrade(pg_engine)
-    assert current_revision(pg_engine) == "0005"
+    assert current_revision(pg_engine) == "0007"
     assert all(_indexes(pg_engine).get(name) for name in ONLINE)

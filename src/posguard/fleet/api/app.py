@@ -25,6 +25,7 @@ from posguard.fleet.api.routes import (
     commands,
     events,
     health,
+    incident_workflow,
     incidents,
     maintenance,
     merchants,
@@ -37,6 +38,7 @@ from posguard.fleet.config import FleetSettings
 from posguard.fleet.context import FleetContext
 from posguard.fleet.diagnosis.runner import run_diagnoser
 from posguard.fleet.diagnosis.shard import ShardRole
+from posguard.fleet.incident_policy import get_policy
 from posguard.fleet.notify import service as notify_service
 from posguard.fleet.process_metrics import start_process_metrics
 from posguard.fleet.supervise import LoopRegistry
@@ -58,6 +60,7 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     terminals.router,
     events.router,
     incidents.router,
+    incident_workflow.router,
     commands.router,
     rules.router,
     maintenance.router,
@@ -89,6 +92,7 @@ def create_app(
 ) -> FastAPI:
     """Build the fleet API. With ``settings.diagnosis_in_process`` the diagnosis loop runs
     inside the app's lifespan."""
+    get_policy()  # a bad POSGUARD_FLEET_INCIDENT_POLICY file stops the start, naming the field
     ctx = context or FleetContext.build(settings, clock=clock)
 
     @asynccontextmanager

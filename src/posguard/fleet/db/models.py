@@ -149,6 +149,30 @@ class Incident(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     time_to_ack_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     time_to_resolve_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # the workflow (migration 0007): "user:<name>" or "team:<id>"; a resolution reason from
+    # posguard.fleet.incident_policy.RESOLUTION_REASONS with its free text; times reopened
+    assignee: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    resolution_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class IncidentAudit(Base):
+    """Every action on an incident, append-only (posguard.fleet.audit): who (``user:alice``,
+    ``rule:…``, ``system``), when, what, from where (client IP, ``cli`` or ``system``), and its
+    details. ``merchant_safe`` entries are the ones a merchant user may read."""
+
+    __tablename__ = "incident_audit"
+    __table_args__ = (Index("ix_incident_audit_incident_id_id", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(80))
+    origin: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    merchant_safe: Mapped[bool] = mapped_column(Boolean, default=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class IncidentEvent(Base):

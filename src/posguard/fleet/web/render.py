@@ -16,7 +16,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from posguard.fleet.web.i18n import lang_key, translator
 from posguard.fleet.web.session import WebUser, request_lang
 
-_ERROR_KEYS = {403: "error.forbidden", 404: "error.not_found", 409: "error.conflict"}
+_ERROR_KEYS = {
+    403: "error.forbidden",
+    404: "error.not_found",
+    409: "error.conflict",
+    422: "error.invalid",
+}
 
 
 def fmt_time(value: datetime | None) -> str:
@@ -101,7 +106,11 @@ def error_page(request: Request, status_code: int, detail: str = "") -> HTMLResp
     return render(
         request,
         "error.html",
-        {"message_key": key, "detail": detail if status_code == 409 else "", "code": status_code},
+        {
+            "message_key": key,
+            "detail": detail if status_code in (409, 422) else "",
+            "code": status_code,
+        },
         status_code=status_code,
     )
 

@@ -7,7 +7,9 @@ from fastapi import APIRouter
 from posguard.fleet.web.pages import (
     auth,
     commands,
+    incident_workflow,
     incidents,
+    notify_admin,
     overview,
     reports,
     static,
@@ -16,5 +18,6 @@ from posguard.fleet.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-for _page in (static, auth, overview, incidents, commands, terminals, troubleshoot, reports):
+_PAGES = (static, auth, overview, incidents, incident_workflow, commands, terminals, troubleshoot)
+for _page in (*_PAGES, reports, notify_admin):
     router.include_router(_page.router)

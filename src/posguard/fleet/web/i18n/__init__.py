@@ -23,17 +23,26 @@ Translator = Callable[..., str]
 
 @cache
 def messages() -> Mapping[str, Mapping[str, str]]:
-    """Every key with its ``zh`` and ``en`` text; refuses a key missing either language."""
-    raw = yaml.safe_load((files(__package__) / "messages.yaml").read_text(encoding="utf-8"))
-    if not isinstance(raw, dict):
-        raise ConfigError("web i18n: messages.yaml must be a mapping")
+    """Every key with its ``zh`` and ``en`` text, from ``messages.yaml`` and the pages' own
+    ``messages_*.yaml``; refuses a key missing either language, or given twice."""
     out: dict[str, dict[str, str]] = {}
-    for key, texts in raw.items():
-        if not isinstance(texts, dict) or not all(
-            isinstance(texts.get(lang), str) and texts[lang] for lang in ("zh", "en")
-        ):
-            raise ConfigError(f"web i18n: key {key!r} needs non-empty zh and en texts")
-        out[str(key)] = {"zh": texts["zh"], "en": texts["en"]}
+    names = sorted(
+        f.name
+        for f in files(__package__).iterdir()
+        if f.name.startswith("messages") and f.name.endswith(".yaml")
+    )
+    for name in names:
+        raw = yaml.safe_load((files(__package__) / name).read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ConfigError(f"web i18n: {name} must be a mapping")
+        for key, texts in raw.items():
+            if not isinstance(texts, dict) or not all(
+                isinstance(texts.get(lang), str) and texts[lang] for lang in ("zh", "en")
+            ):
+                raise ConfigError(f"web i18n: {name}: key {key!r} needs non-empty zh and en")
+            if str(key) in out:
+                raise ConfigError(f"web i18n: {name}: key {key!r} is given twice")
+            out[str(key)] = {"zh": texts["zh"], "en": texts["en"]}
     return out
 
 

@@ -14,9 +14,9 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.catalog.model import Entry
@@ -28,7 +28,6 @@ from posguard.fleet.db.models import (
     Incident,
     IncidentEvent,
     Terminal,
-    TerminalLiveness,
 )
 from posguard.fleet.diagnosis.directory import Placement, TerminalDirectory
 from posguard.fleet.diagnosis.engine import DiagnosisEngine
@@ -38,6 +37,7 @@ from posguard.fleet.diagnosis.shard import ShardRole
 from posguard.fleet.incidents import Applied, IncidentApplier
 from posguard.fleet.metrics import DIAGNOSIS_LAG, INCIDENTS
 from posguard.fleet.repo import commands as command_repo
+from posguard.fleet.repo.liveness import Heartbeat, changed_since, upsert_heartbeats
 
 MAX_GAPS = 10_000
 WARM_TICK = timedelta(seconds=1)  # a warm-up replay ticks the clock once per second of events
@@ -70,48 +70,15 @@ def open_incidents(session: Session) -> dict[str, dict[str, datetime]]:
 
 
 def upsert_liveness(session: Session, events: list[Observed], now: datetime) -> None:
-    """One ``terminal_liveness`` row per terminal: its newest heartbeat (never an older one)."""
-    newest: dict[str, Observed] = {}
-    for e in events:
-        if e.kind == "heartbeat" and (
-            e.terminal_id not in newest or e.ts > newest[e.terminal_id].ts
-        ):
-            newest[e.terminal_id] = e
-    if not newest:
-        return
-    pg = session.get_bind().dialect.name == "postgresql"
-    rows = []
-    for e in newest.values():
-        raw = e.data.get("interval_s")
-        interval = (
-            float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
-        )
-        rows.append(
-            {
-                "terminal_id": e.terminal_id,
-                "merchant_id": e.merchant_id,
-                "last_heartbeat_at": e.ts,
-                "received_at": now,
-                "seq": e.seq,
-                "interval_s": interval,
-                "data": e.data,
-            }
-        )
-    ins = postgresql.insert(TerminalLiveness) if pg else sqlite.insert(TerminalLiveness)
-    ex = ins.excluded
-    session.execute(
-        ins.values(rows).on_conflict_do_update(
-            index_elements=[TerminalLiveness.terminal_id],
-            set_={
-                "last_heartbeat_at": ex.last_heartbeat_at,
-                "received_at": ex.received_at,
-                "seq": ex.seq,
-                "interval_s": ex.interval_s,
-                "data": ex.data,
-            },
-            where=TerminalLiveness.last_heartbeat_at < ex.last_heartbeat_at,
-        )
-    )
+    """Heartbeats found in the events table (stored before ingest upserted liveness itself, or
+    written there directly) into ``terminal_liveness``, never over a newer one."""
+    beats = [
+        Heartbeat(e.terminal_id, e.merchant_id, e.seq, e.ts, e.data)
+        for e in events
+        if e.kind == "heartbeat"
+    ]
+    if beats:
+        upsert_heartbeats(session, beats, now)
 
 
 def name_commands(session: Session, events: list[Observed]) -> None:
@@ -201,6 +168,8 @@ class DiagnosisService:
         self.save_every = timedelta(seconds=save_every_s)
         self._saved: tuple[int, tuple[int, ...], datetime] | None = None
         self.warmed_up = 0  # events replayed by the last start()
+        self.liveness_mark: datetime | None = None  # newest received_at read from liveness
+        self._fed_beats: dict[str, tuple[datetime, int]] = {}  # terminal -> (ts, seq) fed
         # one loop passes time over commands: the correlator (one at a time) or the only process
         self.expire_commands = self.role.correlate
 
@@ -256,12 +225,10 @@ class DiagnosisService:
         after, count = first - 1, 0
         clock: datetime | None = None
         while True:
-            rows = session.scalars(
-                select(EventRow)
-                .where(EventRow.id > after, EventRow.id <= cursor)
-                .order_by(EventRow.id)
-                .limit(self.batch)
-            ).all()
+            q = select(EventRow).where(EventRow.id > after, EventRow.id <= cursor)
+            if self.role.filtered:
+                q = q.where(self._slot_filter())
+            rows = session.scalars(q.order_by(EventRow.id).limit(self.batch)).all()
             if not rows:
                 return count
             after = rows[-1].id
@@ -286,18 +253,14 @@ class DiagnosisService:
         """Diagnose what arrived since the last step and what the clock says; commit the result."""
         now = self.clock.now()
         with self.sessions.begin() as session:
-            rows = session.scalars(
-                select(EventRow)
-                .where((EventRow.id > self.cursor) | EventRow.id.in_(list(self.gaps)))
-                .order_by(EventRow.id)
-                .limit(self.batch)
-            ).all()
-            self._advance([r.id for r in rows], now)
+            rows = self._new_rows(session, now)
             events = [observed(r) for r in rows if self._mine(r.terminal_id)]
             if events:
                 name_commands(session, events)
                 if self.role.per_terminal:
                     upsert_liveness(session, events, now)
+            if self.role.per_terminal:
+                events = self._new_heartbeats(session) + events
             if not self.role.correlate and self._group_rules:
                 self.engine.sync_groups(self._open_groups(session))
             decisions = self.engine.observe(events)
@@ -312,27 +275,76 @@ class DiagnosisService:
         INCIDENTS.labels("resolved").inc(len(applied.resolved))
         return applied
 
-    def _liveness(self, session: Session) -> list[Observed]:
-        """This shard's terminals' last heartbeats from ``terminal_liveness``, as events."""
+    def _new_rows(self, session: Session, now: datetime) -> Sequence[EventRow]:
+        """The events stored since the last step (and re-checked gaps) that this role reads,
+        oldest first, advancing the cursor over every id. A shard of N > 1 reads the ids and
+        slots of the new rows, then loads only the rows of its own slots."""
+        new = EventRow.id > self.cursor
+        since = new | EventRow.id.in_(list(self.gaps)) if self.gaps else new
+        if not self.role.filtered:
+            rows = session.scalars(
+                select(EventRow).where(since).order_by(EventRow.id).limit(self.batch)
+            ).all()
+            self._advance([r.id for r in rows], now)
+            return rows
+        seen = session.execute(
+            select(EventRow.id, EventRow.shard_slot)
+            .where(since)
+            .order_by(EventRow.id)
+            .limit(self.batch)
+        ).all()
+        before = self.cursor
+        mine = [i for i, slot in seen if self.role.owns_slot(slot)]
+        self._advance([i for i, _ in seen], now)
+        if not mine:
+            return []
+        late = [i for i in mine if i <= before]  # gaps that have committed since
+        fresh = [i for i in mine if i > before]
+        conds: list[Any] = [EventRow.id.in_(late)] if late else []
+        if fresh:
+            conds.append(
+                (EventRow.id >= fresh[0]) & (EventRow.id <= fresh[-1]) & self._slot_filter()
+            )
+        return session.scalars(select(EventRow).where(or_(*conds)).order_by(EventRow.id)).all()
+
+    def _slot_filter(self) -> Any:
+        return EventRow.shard_slot % self.role.of == self.role.shard
+
+    def _liveness(self, session: Session, *, since: datetime | None = None) -> list[Observed]:
+        """This shard's terminals' heartbeats from ``terminal_liveness`` received after ``since``
+        (all: None) that it has not fed the engine yet, as events (id 0: no events row). Ingest
+        upserts a row per heartbeat instead of storing it as an event."""
         out = []
-        for row in session.scalars(select(TerminalLiveness)):
-            if self.role.owns(row.terminal_id):
-                data = dict(row.data or {})
-                if row.interval_s is not None:
-                    data["interval_s"] = row.interval_s
-                out.append(
-                    Observed(
-                        id=0,
-                        terminal_id=row.terminal_id,
-                        merchant_id=row.merchant_id,
-                        seq=row.seq,
-                        ts=row.last_heartbeat_at,
-                        kind="heartbeat",
-                        data=data,
-                    )
+        for row in changed_since(session, self.role, since):
+            if self.liveness_mark is None or row.received_at > self.liveness_mark:
+                self.liveness_mark = row.received_at
+            key = (row.last_heartbeat_at, row.seq)
+            fed = self._fed_beats.get(row.terminal_id)
+            if fed is not None and fed >= key:
+                continue
+            self._fed_beats[row.terminal_id] = key
+            data = dict(row.data or {})
+            if row.interval_s is not None:
+                data["interval_s"] = row.interval_s
+            out.append(
+                Observed(
+                    id=0,
+                    terminal_id=row.terminal_id,
+                    merchant_id=row.merchant_id,
+                    seq=row.seq,
+                    ts=row.last_heartbeat_at,
+                    kind="heartbeat",
+                    data=data,
                 )
-        out.sort(key=lambda e: e.ts)
+            )
         return out
+
+    def _new_heartbeats(self, session: Session) -> list[Observed]:
+        """Heartbeats upserted since the last step. Rows are read again for ``gap_wait_s``
+        before the newest seen (an ingest transaction that took its time stamp first may commit
+        after a later one); those already fed are skipped."""
+        since = self.liveness_mark - self.gap_wait if self.liveness_mark is not None else None
+        return self._liveness(session, since=since)
 
     def _mine(self, terminal_id: str) -> bool:
         """A shard diagnoses its own terminals; the correlator sees every event."""

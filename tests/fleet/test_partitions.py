@@ -41,9 +41,7 @@ def _where(db: FleetDB, seq: int) -> str:
     """The partition holding event ``seq`` of T1."""
     with db.engine.connect() as c:
         return str(
-            c.scalar(
-                text("SELECT tableoid::regclass::text FROM events WHERE seq = :s"), {"s": seq}
-            )
+            c.scalar(text("SELECT tableoid::regclass::text FROM events WHERE seq = :s"), {"s": seq})
         )
 
 
@@ -90,13 +88,16 @@ def test_maintenance_creates_ahead_moves_from_default_drops_past_retention(pg_db
 
     report = maintain(pg_db.engine, today=TODAY, ahead_days=10, retention_days=30)
     assert report.dropped == [old]
-    assert later in report.created and TODAY + timedelta(days=9) in report.created
-    assert report.moved_from_default == 1 and report.default_rows == 0
+    assert later in report.created
+    assert TODAY + timedelta(days=9) in report.created
+    assert report.moved_from_default == 1
+    assert report.default_rows == 0
     assert _where(pg_db, 2) == partition_name(later)  # moved, not lost
     with pg_db.engine.connect() as c:
         days = day_partitions(c)
         assert c.scalar(text("SELECT count(*) FROM events")) == 1  # the old day went whole
-    assert old not in days and max(days) == later
+    assert old not in days
+    assert max(days) == later
 
     again = maintain(pg_db.engine, today=TODAY, ahead_days=10, retention_days=30)
     assert (again.created, again.dropped, again.moved_from_default) == ([], [], 0)
@@ -166,16 +167,19 @@ def test_the_maintenance_command_runs_and_a_second_run_changes_nothing(pg_db: Fl
     assert first.returncode == 0, first.stderr
     day = (TODAY + timedelta(days=9)).isoformat()
     created = first.stdout.splitlines()[0]
-    assert created.startswith("created: ") and created.endswith(day)
+    assert created.startswith("created: ")
+    assert created.endswith(day)
     second = _cli("--db", pg_db.url, "--ahead", "9")
     assert second.returncode == 0, second.stderr
-    assert "created: none" in second.stdout and "dropped (past retention): none" in second.stdout
+    assert "created: none" in second.stdout
+    assert "dropped (past retention): none" in second.stdout
 
 
 def test_on_sqlite_the_command_says_there_is_nothing_to_partition(sqlite_db: FleetDB) -> None:
     out = _cli("--db", sqlite_db.url)
     assert out.returncode == 1
-    assert "PostgreSQL feature" in out.stderr and "Traceback" not in out.stderr
+    assert "PostgreSQL feature" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_partition_names_are_one_per_utc_day() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from posguard.catalog import default_catalog
 from posguard.fleet.clock import FakeClock
-from posguard.fleet.db.models import Incident
+from posguard.fleet.db.models import EventRow, Incident
 from posguard.fleet.diagnosis.leader import AdvisoryLock
 from posguard.fleet.diagnosis.rules import load_rules
 from posguard.fleet.diagnosis.service import DiagnosisService
@@ -84,6 +84,8 @@ def test_kill_a_shard_mid_story_nothing_lost_nothing_doubled(story: Story) -> No
         for d in ds:
             d.step()
 
+    for tid in EAST + WEST:
+        story.send(tid, "heartbeat", None, T0)
     # paper runs out on every west terminal: per-terminal incidents, each by its own shard
     for tid in WEST:
         story.send(tid, "fault", "PRN.PAPER_OUT", T0)
@@ -104,8 +106,20 @@ def test_kill_a_shard_mid_story_nothing_lost_nothing_doubled(story: Story) -> No
     step(s0, s1, corr)
     step(s0, s1, corr)
 
+    # heartbeats (terminal_liveness, read by each shard for its own slots): W00 goes silent
+    for t in (100, 200):
+        for tid in EAST + WEST[1:]:
+            story.send(tid, "heartbeat", None, T0 + timedelta(seconds=t))
+    story.clock.set(T0 + timedelta(seconds=250))
+    step(s0, s1, corr)
+    del s1  # kill -9 the other shard after it opened what it owns, and start it again
+    s1 = story.diagnoser(ShardRole.parse(1, 2))
+    step(s0, s1, corr)
+
     incidents = story.incidents()
     assert_truthful(incidents)
+    lost = [i.terminal_id for i in incidents if i.rule_id == "heartbeat-lost"]
+    assert lost == ["W00"], lost  # once, by its own shard, not again after the restart
     hosts = [i for i in incidents if i.scope == "host:acq-east"]
     assert len(hosts) == 1, [(i.rule_id, i.scope) for i in incidents]
     assert hosts[0].code == "NET.HOST_UNREACHABLE"
@@ -116,6 +130,33 @@ def test_kill_a_shard_mid_story_nothing_lost_nothing_doubled(story: Story) -> No
     network = [i for i in incidents if i.terminal_id in EAST]
     assert {i.status for i in network} <= {"merged"}, [(i.scope, i.status) for i in network]
     assert all(i.parent_id == hosts[0].id for i in network)
+
+
+def test_a_shard_loads_only_the_rows_of_its_own_slots(story: Story) -> None:
+    """The full rows a shard reads are selected by slot in SQL; its cursor still passes every
+    id (the other shards' rows are not gaps)."""
+    from sqlalchemy import event as sa_event
+
+    for k, tid in enumerate(EAST + WEST):
+        story.send(tid, "fault", "PRN.PAPER_OUT", T0 + timedelta(seconds=k))
+    role = ShardRole.parse(1, 2)
+    shard = story.diagnoser(role)
+    sql: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        sql.append(statement)
+
+    sa_event.listen(story.db.engine, "before_cursor_execute", seen)
+    with story.db.sessions.begin() as s:
+        newest = max(s.scalars(select(EventRow.id)))
+        rows = shard._new_rows(s, story.clock.now())
+    sa_event.remove(story.db.engine, "before_cursor_execute", seen)
+    own = sorted(t for t in EAST + WEST if role.owns(t))
+    assert sorted(r.terminal_id for r in rows) == own
+    assert 0 < len(own) < len(EAST + WEST)
+    assert shard.cursor == newest
+    assert shard.gaps == {}
+    assert any("shard_slot %" in q and "events.data" in q for q in sql), sql
 
 
 @pytest.mark.postgres

@@ -31,13 +31,13 @@ from posguard.fleet.db.models import (
 )
 from posguard.fleet.diagnosis.directory import Placement, TerminalDirectory
 from posguard.fleet.diagnosis.engine import DiagnosisEngine
+from posguard.fleet.diagnosis.heartbeat_feed import HeartbeatFeed, upsert_liveness
 from posguard.fleet.diagnosis.observed import Observed
 from posguard.fleet.diagnosis.rules import Rule, RuleKind
 from posguard.fleet.diagnosis.shard import ShardRole
 from posguard.fleet.incidents import Applied, IncidentApplier
 from posguard.fleet.metrics import DIAGNOSIS_LAG, INCIDENTS
 from posguard.fleet.repo import commands as command_repo
-from posguard.fleet.repo.liveness import Heartbeat, changed_since, upsert_heartbeats
 
 MAX_GAPS = 10_000
 WARM_TICK = timedelta(seconds=1)  # a warm-up replay ticks the clock once per second of events
@@ -67,18 +67,6 @@ def open_incidents(session: Session) -> dict[str, dict[str, datetime]]:
         last = latest.get(r.id)
         out.setdefault(r.rule_id, {})[r.scope] = max(r.opened_at, last) if last else r.opened_at
     return out
-
-
-def upsert_liveness(session: Session, events: list[Observed], now: datetime) -> None:
-    """Heartbeats found in the events table (stored before ingest upserted liveness itself, or
-    written there directly) into ``terminal_liveness``, never over a newer one."""
-    beats = [
-        Heartbeat(e.terminal_id, e.merchant_id, e.seq, e.ts, e.data)
-        for e in events
-        if e.kind == "heartbeat"
-    ]
-    if beats:
-        upsert_heartbeats(session, beats, now)
 
 
 def name_commands(session: Session, events: list[Observed]) -> None:
@@ -168,8 +156,7 @@ class DiagnosisService:
         self.save_every = timedelta(seconds=save_every_s)
         self._saved: tuple[int, tuple[int, ...], datetime] | None = None
         self.warmed_up = 0  # events replayed by the last start()
-        self.liveness_mark: datetime | None = None  # newest received_at read from liveness
-        self._fed_beats: dict[str, tuple[datetime, int]] = {}  # terminal -> (ts, seq) fed
+        self.heartbeats = HeartbeatFeed(self.role, self.gap_wait)
         # one loop passes time over commands: the correlator (one at a time) or the only process
         self.expire_commands = self.role.correlate
 
@@ -194,7 +181,7 @@ class DiagnosisService:
             if last_step is None:
                 last_step = anchor
             if self.role.per_terminal:  # every terminal's last heartbeat, however old
-                self.engine.observe(self._liveness(session))
+                self.engine.observe(self.heartbeats.all(session))
             if anchor is not None:
                 since = anchor - timedelta(seconds=replay_s)
                 self.warmed_up = self._warm_up(session, cursor, set(gaps), since)
@@ -260,7 +247,7 @@ class DiagnosisService:
                 if self.role.per_terminal:
                     upsert_liveness(session, events, now)
             if self.role.per_terminal:
-                events = self._new_heartbeats(session) + events
+                events = self.heartbeats.new(session, now) + events
             if not self.role.correlate and self._group_rules:
                 self.engine.sync_groups(self._open_groups(session))
             decisions = self.engine.observe(events)
@@ -309,42 +296,6 @@ class DiagnosisService:
 
     def _slot_filter(self) -> Any:
         return EventRow.shard_slot % self.role.of == self.role.shard
-
-    def _liveness(self, session: Session, *, since: datetime | None = None) -> list[Observed]:
-        """This shard's terminals' heartbeats from ``terminal_liveness`` received after ``since``
-        (all: None) that it has not fed the engine yet, as events (id 0: no events row). Ingest
-        upserts a row per heartbeat instead of storing it as an event."""
-        out = []
-        for row in changed_since(session, self.role, since):
-            if self.liveness_mark is None or row.received_at > self.liveness_mark:
-                self.liveness_mark = row.received_at
-            key = (row.last_heartbeat_at, row.seq)
-            fed = self._fed_beats.get(row.terminal_id)
-            if fed is not None and fed >= key:
-                continue
-            self._fed_beats[row.terminal_id] = key
-            data = dict(row.data or {})
-            if row.interval_s is not None:
-                data["interval_s"] = row.interval_s
-            out.append(
-                Observed(
-                    id=0,
-                    terminal_id=row.terminal_id,
-                    merchant_id=row.merchant_id,
-                    seq=row.seq,
-                    ts=row.last_heartbeat_at,
-                    kind="heartbeat",
-                    data=data,
-                )
-            )
-        return out
-
-    def _new_heartbeats(self, session: Session) -> list[Observed]:
-        """Heartbeats upserted since the last step. Rows are read again for ``gap_wait_s``
-        before the newest seen (an ingest transaction that took its time stamp first may commit
-        after a later one); those already fed are skipped."""
-        since = self.liveness_mark - self.gap_wait if self.liveness_mark is not None else None
-        return self._liveness(session, since=since)
 
     def _mine(self, terminal_id: str) -> bool:
         """A shard diagnoses its own terminals; the correlator sees every event."""

@@ -25,6 +25,7 @@ import json
 import multiprocessing as mp
 import os
 import statistics
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -170,7 +171,8 @@ def _publish(
     client.loop_start()
     go.wait(60)
     fleet.start = datetime.now(UTC) + timedelta(seconds=shift)  # event times: the wall clock
-    t0, sent, events, worst = time.perf_counter(), 0, 0, 0.0
+    t0, sent, events, worst = time.perf_counter(), stored.value, 0, 0.0  # sent: as settled
+    infos: list[Any] = []
     try:
         t = 0.0
         while t < timeline.duration:
@@ -181,16 +183,17 @@ def _publish(
                 # queue per session, messages would be dropped (and resent by real terminals)
                 while sent - stored.value > LAG:
                     time.sleep(0.001)
-                client.publish(topic, payload, qos=1)
+                infos.append(client.publish(topic, payload, qos=1))
                 sent += 1
             t += 1.0
             behind = time.perf_counter() - (t0 + t)
             worst = max(worst, behind)
             if not flood and behind < 0:
                 time.sleep(-behind)
-        out[0], out[1], out[2] = events, sent, worst * 1000
+        for info in infos:  # every message handed to the broker before disconnecting
+            info.wait_for_publish(60)
+        out[0], out[1], out[2] = events, len(infos), worst * 1000
     finally:
-        time.sleep(0.5)
         client.loop_stop()
         client.disconnect()
 
@@ -234,6 +237,11 @@ def _phase(
     deadline = time.perf_counter() + 120
     while _Settled().value - before < messages and time.perf_counter() < deadline:
         time.sleep(0.01)
+    if _Settled().value - before < messages:
+        print(
+            f"bench fleet_scale: {_Settled().value - before} of {messages} messages settled",
+            file=sys.stderr,
+        )
     stored_s = time.perf_counter() - t
     eng = make_engine(url)
     with eng.connect() as c:

@@ -24,6 +24,7 @@ from posguard.common.errors import ConfigError
 DEFAULT_PARTITION = "events_default"
 _NAME = re.compile(r"^events_p(\d{8})$")
 LOCK_TIMEOUT = "10s"  # a partition change waits this long for ingest's locks, then fails
+_MAINTAINER = 0x706F7367_70617274  # advisory lock key: one maintainer's change at a time
 
 
 def partition_name(day: date) -> str:
@@ -69,11 +70,18 @@ def day_partitions(conn: Connection) -> dict[date, str]:
     return out
 
 
+def _exclusive(conn: Connection) -> None:
+    """This transaction is the only maintainer's (two cron runs at once take turns), and waits
+    at most ``LOCK_TIMEOUT`` for the table's locks."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MAINTAINER})
+    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+
+
 def create_day(conn: Connection, day: date) -> int:
     """Create and attach the partition of ``day``, moving into it the rows the default partition
     holds for that day (an attach would fail on them otherwise). Returns the rows moved."""
     name, lo, hi = partition_name(day), _bound(day), _bound(day + timedelta(days=1))
-    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    _exclusive(conn)
     conn.execute(
         text(f"CREATE TABLE {name} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
     )
@@ -92,7 +100,7 @@ def create_day(conn: Connection, day: date) -> int:
 
 def drop_day(conn: Connection, day: date) -> None:
     name = partition_name(day)
-    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    _exclusive(conn)
     conn.execute(text(f"ALTER TABLE events DETACH PARTITION {name}"))
     conn.execute(text(f"DROP TABLE {name}"))
 
@@ -148,6 +156,7 @@ def maintain(
         if day in have or day < cutoff:
             continue
         with engine.begin() as conn:
+            _exclusive(conn)
             if day in day_partitions(conn):  # another maintainer was first
                 continue
             report.moved_from_default += create_day(conn, day)
@@ -155,6 +164,7 @@ def maintain(
     for day in sorted(have):
         if day < cutoff:
             with engine.begin() as conn:
+                _exclusive(conn)
                 if day in day_partitions(conn):
                     drop_day(conn, day)
                     report.dropped.append(day)

@@ -18,10 +18,13 @@ from posguard.catalog import default_catalog
 from posguard.common.events import EventKind
 from posguard.common.testing import until
 from posguard.fleet.clock import FakeClock
-from posguard.fleet.db.models import EventRow, TerminalLiveness
+from posguard.fleet.db.models import EventRow, Incident, TerminalLiveness
+from posguard.fleet.diagnosis.rules import load_rules
+from posguard.fleet.diagnosis.service import DiagnosisService
 from posguard.fleet.diagnosis.shard import slot_of
 from posguard.fleet.ingest import mqtt_worker
 from posguard.fleet.ingest.store import EventStore, Outcome, settled
+from posguard.fleet.repo.liveness import Heartbeat, upsert_heartbeats
 from posguard.terminal.agent import publish
 from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.agent.runner import TelemetryAgent
@@ -130,3 +133,40 @@ async def test_mqtt_worker_upserts_liveness_and_the_terminal_forgets_its_heartbe
     assert row is not None
     assert row.seq == 3
     assert row.data["receipts_queued"] == 2
+
+
+def test_a_heartbeat_committed_late_is_still_seen_by_the_shard(
+    fleet_db: FleetDB, clock: FakeClock
+) -> None:
+    """A liveness row whose ingest transaction took its time stamp before the newest one the
+    diagnoser has read, but committed after it, is still fed to the absence rule (the rows of
+    the last ``gap_wait_s`` are read again): the terminal is watched, and goes missing after
+    three intervals like any other."""
+
+    for tid in ("T1", "T2"):
+        register(fleet_db, tid)
+    catalog = default_catalog()
+    diag = DiagnosisService(
+        fleet_db.sessions, rules=load_rules(catalog=catalog), catalog=catalog, clock=clock
+    )
+    diag.start()
+    store = EventStore(fleet_db.sessions, catalog=catalog, clock=clock)
+    clock.advance(10)
+    store.store(
+        [event("T1", 1, kind="heartbeat", ts=clock.now(), data={"interval_s": 10})], transport="t"
+    )
+    diag.step()
+    # T2's batch took its time stamp 2 s earlier and commits only now
+    with fleet_db.sessions.begin() as s:
+        late = Heartbeat("T2", "M01", 1, clock.now() - timedelta(seconds=2), {"interval_s": 10})
+        upsert_heartbeats(s, [late], clock.now() - timedelta(seconds=2))
+    clock.advance(1)
+    diag.step()
+    clock.advance(35)  # more than three intervals for both
+    diag.step()
+    with fleet_db.sessions() as s:
+        lost = sorted(
+            i.terminal_id or ""
+            for i in s.scalars(select(Incident).where(Incident.rule_id == "heartbeat-lost"))
+        )
+    assert lost == ["T1", "T2"]

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -221,3 +222,97 @@ def test_a_waiting_correlator_takes_over_when_the_first_is_killed(pg_db: FleetDB
                     p.wait(15)
                 except subprocess.TimeoutExpired:
                     p.kill()
+
+
+def _diagnose(url: str, *args: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "posguard.cli", "fleet", "diagnose", *args]
+    cmd += ["--db", url, "--poll", "0.1"]
+    env = {**os.environ, "POSGUARD_FLEET_JWT_SECRET": "x" * 40}
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+
+
+def _settle(db: FleetDB, done: Callable[[list[Incident]], bool], timeout: float) -> list[Incident]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.sessions() as s:
+            incidents = list(s.scalars(select(Incident).order_by(Incident.id)))
+        if done(incidents) or time.monotonic() > deadline:
+            return incidents
+        time.sleep(0.2)
+
+
+@pytest.mark.postgres
+def test_shard_processes_kill_9_mid_story_nothing_lost_nothing_doubled(pg_db: FleetDB) -> None:
+    """The same story against real processes on PostgreSQL: `fleet diagnose --shard 0 --of 2`,
+    `--shard 1 --of 2` and `--correlator`, events written by ingest meanwhile on the wall clock;
+    shard 0 is killed with SIGKILL mid-story and started again."""
+    for tid in EAST:
+        register(pg_db, tid, host="acq-east", area=f"a{tid[-1]}")
+    for tid in WEST:
+        register(pg_db, tid, host="acq-west", area=f"a{tid[-1]}")
+    story = Story(pg_db, FakeClock(T0))
+    now = lambda: datetime.now(UTC)  # noqa: E731 - the processes run on the wall clock
+
+    def send(tid: str, kind: str, code: str | None) -> None:
+        story.clock.set(now())
+        story.send(tid, kind, code, now())
+
+    procs = {
+        "s0": _diagnose(pg_db.url, "--shard", "0", "--of", "2"),
+        "s1": _diagnose(pg_db.url, "--shard", "1", "--of", "2"),
+        "corr": _diagnose(pg_db.url, "--correlator"),
+    }
+    try:
+        for p in procs.values():
+            _wait_for(p, "diagnosing as", 60)
+        for tid in WEST:
+            send(tid, "fault", "PRN.PAPER_OUT")
+        for tid in EAST[:3]:
+            for _ in range(3):
+                send(tid, "fault", "NET.CONNECT_TIMEOUT")
+
+        def paper_open(incs: list[Incident]) -> bool:
+            return len([i for i in incs if i.rule_id == "printer-paper-out"]) == len(WEST)
+
+        _settle(pg_db, paper_open, 60)
+        procs["s0"].send_signal(signal.SIGKILL)  # kill -9, whatever it was doing
+        procs["s0"].wait(10)
+        for tid in EAST[3:]:
+            for _ in range(3):
+                send(tid, "fault", "NET.CONNECT_TIMEOUT")
+        for tid in WEST:
+            send(tid, "fault_cleared", "PRN.PAPER_OUT")
+        procs["s0"] = _diagnose(pg_db.url, "--shard", "0", "--of", "2")
+        _wait_for(procs["s0"], "diagnosing as", 60)
+
+        def settled(incs: list[Incident]) -> bool:
+            paper = [i for i in incs if i.rule_id == "printer-paper-out"]
+            host = [i for i in incs if i.scope == "host:acq-east"]
+            return (
+                len(paper) == len(WEST)
+                and all(i.status == "resolved" for i in paper)
+                and len(host) == 1
+                and sorted(host[0].explanation.get("members", [])) == EAST
+            )
+
+        incidents = _settle(pg_db, settled, 90)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    assert_truthful(incidents)
+    hosts = [i for i in incidents if i.scope == "host:acq-east"]
+    assert len(hosts) == 1, [(i.rule_id, i.scope) for i in incidents]
+    assert hosts[0].code == "NET.HOST_UNREACHABLE"
+    assert sorted(hosts[0].explanation["members"]) == EAST
+    paper = [i for i in incidents if i.rule_id == "printer-paper-out"]
+    assert sorted(i.terminal_id or "" for i in paper) == WEST  # one each, none lost or doubled
+    assert all(i.status == "resolved" for i in paper)  # the clears shard 0 missed were applied
+    network = [i for i in incidents if i.terminal_id in EAST]
+    assert {i.status for i in network} <= {"merged"}, [(i.scope, i.status) for i in network]

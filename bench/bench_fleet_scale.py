@@ -270,7 +270,7 @@ def _latencies(url: str, since: datetime) -> tuple[list[float], dict[str, int]]:
     lat = []
     for rule_id, opened, detected in rows:
         by_rule[rule_id] += 1
-        if rules.get(rule_id) in LATENCY_KINDS:
+        if detected is not None and rules.get(rule_id) in LATENCY_KINDS:
             lat.append((detected - opened).total_seconds() * 1000)
     return sorted(lat), dict(by_rule)
 

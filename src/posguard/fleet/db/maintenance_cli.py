@@ -26,9 +26,7 @@ def partitions(
     ] = 7,
     retention: Annotated[
         int,
-        typer.Option(
-            "--retention-days", min=1, help="Drop day partitions wholly older than this."
-        ),
+        typer.Option("--retention-days", min=1, help="Drop day partitions wholly older than this."),
     ] = 30,
 ) -> None:
     """Create the events table's day partitions ahead and drop those past retention /

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -94,11 +95,19 @@ class Terminal(Base):
 
 
 class EventRow(Base):
+    """One stored event (heartbeats are not: they upsert :class:`TerminalLiveness`).
+
+    On PostgreSQL the table is partitioned by day on ``ts`` (migration 0006,
+    :mod:`posguard.fleet.db.partitions`): its primary key there is ``(id, ts)`` and no foreign
+    key can point at it; the idempotency key holds ``ts`` on both dialects (a resent event is
+    the same outbox row, with the same ``ts``)."""
+
     __tablename__ = "events"
     __table_args__ = (
-        UniqueConstraint("terminal_id", "seq"),
+        UniqueConstraint("terminal_id", "seq", "ts"),
         Index("ix_events_terminal_id_ts", "terminal_id", "ts"),
         Index("ix_events_kind_ts", "kind", "ts"),  # dashboard charts and printer states
+        Index("ix_events_shard_slot_id", "shard_slot", "id"),  # a diagnoser shard's rows
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -110,6 +119,8 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(32))
     code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # crc32(terminal_id) mod 1024, set at ingest (posguard.fleet.diagnosis.shard.slot_of)
+    shard_slot: Mapped[int] = mapped_column(SmallInteger)
 
 
 class Incident(Base):
@@ -179,7 +190,9 @@ class IncidentEvent(Base):
     __tablename__ = "incident_events"
 
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    # no foreign key: a partitioned events table has none to point at, and a day past
+    # retention is dropped whole (the incident keeps its explanation)
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
 
 
 class Command(Base):
@@ -217,9 +230,11 @@ class DiagnosisState(Base):
 
 
 class TerminalLiveness(Base):
-    """One row per terminal, upserted by each heartbeat: absence rules read it."""
+    """One row per terminal, upserted at ingest by each heartbeat newer than the one it holds
+    (heartbeats are not stored as events): absence rules and health states read it."""
 
     __tablename__ = "terminal_liveness"
+    __table_args__ = (Index("ix_terminal_liveness_received_at", "received_at"),)
 
     terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(String(64))
@@ -228,6 +243,7 @@ class TerminalLiveness(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    shard_slot: Mapped[int] = mapped_column(SmallInteger)
 
 
 class MaintenanceSchedule(Base):

@@ -10,7 +10,7 @@
 Indexes are built ``CONCURRENTLY`` on PostgreSQL (posguard.fleet.db.online_ddl).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -24,7 +24,7 @@ from alembic import op
 from posguard.fleet.db import online_ddl
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -26,7 +26,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from posguard.fleet.diagnosis.shard import slot_of
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -94,6 +97,12 @@ class Terminal(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+def _slot_default(context: DefaultExecutionContext) -> int:
+    """A row written through the ORM without its slot gets it from its terminal id (ingest's
+    bulk paths set it themselves)."""
+    return slot_of(context.get_current_parameters()["terminal_id"])
+
+
 class EventRow(Base):
     """One stored event (heartbeats are not: they upsert :class:`TerminalLiveness`).
 
@@ -120,7 +129,7 @@ class EventRow(Base):
     code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     # crc32(terminal_id) mod 1024, set at ingest (posguard.fleet.diagnosis.shard.slot_of)
-    shard_slot: Mapped[int] = mapped_column(SmallInteger)
+    shard_slot: Mapped[int] = mapped_column(SmallInteger, default=_slot_default)
 
 
 class Incident(Base):
@@ -243,7 +252,7 @@ class TerminalLiveness(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    shard_slot: Mapped[int] = mapped_column(SmallInteger)
+    shard_slot: Mapped[int] = mapped_column(SmallInteger, default=_slot_default)
 
 
 class MaintenanceSchedule(Base):

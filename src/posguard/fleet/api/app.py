@@ -28,6 +28,7 @@ from posguard.fleet.api.routes import (
     incidents,
     maintenance,
     merchants,
+    network,
     provision,
     rules,
     terminals,
@@ -63,6 +64,7 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     maintenance.router,
     merchants.router,
     provision.router,
+    network.router,
 )
 
 

@@ -8,6 +8,7 @@ from posguard.fleet.web.pages import (
     auth,
     commands,
     incidents,
+    network,
     overview,
     reports,
     static,
@@ -16,5 +17,15 @@ from posguard.fleet.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-for _page in (static, auth, overview, incidents, commands, terminals, troubleshoot, reports):
+for _page in (
+    static,
+    auth,
+    overview,
+    incidents,
+    commands,
+    terminals,
+    troubleshoot,
+    reports,
+    network,
+):
     router.include_router(_page.router)

@@ -258,6 +258,7 @@ class Terminal:
                 keys = s.session.keys
                 if failed is None and keys is not None:
                     inp.pin_block = pin_pad.pin_block(keys.pin_key, inp.pan)
+            inp.training = s.journal.training
             ctx = Context(inp)
             if inp.kind is Kind.REFUND:
                 steps: list[flow.Participant] = [CheckLocal(s), WriteAhead(s), ForwardAdvice(s)]
@@ -303,8 +304,29 @@ class Terminal:
         return await self._do(inp, pin_pad)
 
     def _original(self, stan: str, batch: str | None, kinds: tuple[Kind, ...]) -> Record | None:
+        """The original of a follow-up: of the kinds given, and of the current mode (a training
+        sale is voided in training only, a live one only live)."""
         rec = self.journal.find(stan=stan, batch=batch)
-        return rec if rec is not None and rec.kind in kinds else None
+        if rec is None or rec.kind not in kinds or rec.training != self.journal.training:
+            return None
+        return rec
+
+    # -- training mode -------------------------------------------------------------------------
+
+    @property
+    def training(self) -> bool:
+        """Whether transactions are practice (培训模式): marked on the wire, answered by the
+        host without booking, printed TRAINING / 培训, kept out of totals and settlement."""
+        return self.journal.training
+
+    async def set_training(self, on: bool) -> bool:
+        """Enter or leave training mode (between transactions); whether it changed. Recorded
+        in the journal and reported as a lifecycle event."""
+        async with self._lock:
+            changed = self.journal.set_training(on)
+        if changed:
+            self._emit(EventKind.LIFECYCLE, None, event="training", on=on)
+        return changed
 
     def _no_original(self, kind: Kind, stan: str) -> TransactionResult:
         result = TransactionResult(
@@ -416,6 +438,7 @@ class Terminal:
             reversal_reason=rec.reversal_reason
             if rec and rec.state is not TxnState.COMPLETED
             else None,
+            training=rec.training if rec else ctx.input.training,
         )
         self._emit(
             EventKind.TRANSACTION,
@@ -428,6 +451,7 @@ class Terminal:
             batch=result.batch or "",
             masked_pan=result.masked_pan,
             host=result.host or "",
+            **({"training": True} if result.training else {}),
         )
         return result
 

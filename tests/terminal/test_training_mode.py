@@ -83,3 +83,33 @@ async def test_practice_moves_no_money_and_settles_apart(rig: Any) -> None:
     assert modes == [True, False]
     # the journal says which records were practice
     assert [r.training for r in t.journal.records()] == [True, True, True, False]
+
+
+async def test_training_from_the_command_line(tmp_path: Path) -> None:
+    """`posguard terminal training on`, a sale, the journal says TRAINING/培训, `training off`."""
+    import asyncio
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from posguard.cli import app
+
+    async def posguard(*args: str) -> tuple[int, str]:
+        result = await asyncio.to_thread(CliRunner().invoke, app, ["terminal", *args])
+        return result.exit_code, result.output
+
+    async with running_host(SeedData.model_validate(lab_seed())) as (host, port, ledger):
+        cfg_file = tmp_path / "terminal.yaml"
+        cfg = local_config(port, tmp_path / "journal.db")
+        cfg_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")), encoding="utf-8")
+        c = ("-c", str(cfg_file))
+        assert (await posguard("training", "on", *c))[1].startswith("training mode ON")
+        rc, out = await posguard(
+            "sale", *c, "--pan", PAN, "--expiry", LAB_EXPIRY, "--amount", "12.34"
+        )
+        assert rc == 0, out
+        rc, out = await posguard("journal", *c)
+        assert "TRAINING/培训" in out
+        assert (await posguard("training", "off", *c))[1].startswith("training mode off")
+        assert (await posguard("training", "maybe", *c))[0] == 2
+        assert await host.call(lambda: ledger.transactions(LAB_TID)) == []

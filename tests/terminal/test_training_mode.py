@@ -55,6 +55,10 @@ async def test_practice_moves_no_money_and_settles_apart(rig: Any) -> None:
     assert practice.outcome is Outcome.APPROVED
     assert practice.training
     assert (practice.rrn or "").startswith("TR")
+    beat = t.heartbeat_fields()  # the heartbeat says training, and the round trip to the host
+    assert beat["training"] is True
+    assert beat["failover"] is False
+    assert 0 < float(beat["rtt_ms"]) < 5000
     declined = await t.sale(PAN, LAB_EXPIRY, 1051)  # a practice decline: amount ending 51
     assert (declined.outcome, declined.rc) == (Outcome.DECLINED, "51")
     void = await t.void(practice.stan or "")

@@ -311,6 +311,19 @@ class Terminal:
             return None
         return rec
 
+    def heartbeat_fields(self) -> dict[str, object]:
+        """What the runtime adds to a heartbeat (``common.events``): the round trip of the last
+        answer from a host, whether that host was a backup, and training mode; nothing before
+        ``start()``."""
+        out: dict[str, object] = {}
+        answer = self._link.last_answer if self._link is not None else None
+        if answer is not None:
+            out["rtt_ms"] = round(answer.seconds * 1000.0, 1)
+            out["failover"] = answer.host != self.cfg.hosts[0].name
+        if self._journal is not None and self._journal.training:
+            out["training"] = True
+        return out
+
     # -- training mode -------------------------------------------------------------------------
 
     @property

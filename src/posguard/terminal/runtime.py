@@ -41,6 +41,7 @@ from posguard.terminal.journal.records import Kind, Record, TxnState
 from posguard.terminal.journal.store import Journal
 from posguard.terminal.link.channel import Channel
 from posguard.terminal.link.failover import HostLink
+from posguard.terminal.operator_errors import OperatorWatch
 from posguard.terminal.pinpad import PinPad
 from posguard.terminal.receipts import fault_slip, receipt_copies
 from posguard.terminal.result import Outcome, TransactionResult
@@ -80,6 +81,11 @@ class Terminal:
         self._s: Services | None = None
         self.recovered: dict[str, int] = {}  # what the last start() found unfinished
         self._background: set[asyncio.Task[object]] = set()
+        # operator errors it can tell (catalog OPS.*), reported as fault events
+        self.operator_watch = OperatorWatch(
+            lambda code, **data: self._emit(EventKind.FAULT, code, **data),
+            operator=config.operator,
+        )
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -324,6 +330,12 @@ class Terminal:
             out["training"] = True
         return out
 
+    def note_cancelled(self, stage: str) -> None:
+        """The POS application says the operator cancelled an operation (wrong menu, left at
+        ``stage``): repeated cancels are reported (``OPS.OPERATION_CANCELLED``)."""
+        training = self._journal is not None and self._journal.training
+        self.operator_watch.cancelled(stage=stage, training=training)
+
     # -- training mode -------------------------------------------------------------------------
 
     @property
@@ -466,6 +478,10 @@ class Terminal:
             host=result.host or "",
             **({"training": True} if result.training else {}),
         )
+        try:
+            self.operator_watch.observe(ctx.input, result, open_batch=self.journal.current_batch())
+        except Exception:  # noticing an operator's slip never breaks a payment
+            log.exception("operator watch failed")
         return result
 
 

@@ -476,6 +476,7 @@ class Terminal:
             batch=result.batch or "",
             masked_pan=result.masked_pan,
             host=result.host or "",
+            operator=self.cfg.operator,
             **({"training": True} if result.training else {}),
         )
         try:

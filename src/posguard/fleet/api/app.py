@@ -32,6 +32,7 @@ from posguard.fleet.api.routes import (
     provision,
     rules,
     terminals,
+    training,
 )
 from posguard.fleet.clock import Clock
 from posguard.fleet.config import FleetSettings
@@ -65,6 +66,7 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     merchants.router,
     provision.router,
     network.router,
+    training.router,
 )
 
 

@@ -148,7 +148,7 @@ def training_list(
         raise ValueError(f"days must be 1..365, not {days}")
     since = now - timedelta(days=days)
     counts: Counts = count(session, since=since, until=now)
-    names = {mid: name for mid, name in session.execute(select(Merchant.id, Merchant.name))}
+    names: dict[str, str] = dict(session.execute(select(Merchant.id, Merchant.name)).all())
     items = [
         _item(m, names.get(m, m), op, tally, counts.fleet)
         for (m, op), tally in counts.by.items()

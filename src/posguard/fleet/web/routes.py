@@ -13,6 +13,7 @@ from posguard.fleet.web.pages import (
     reports,
     static,
     terminals,
+    training,
     troubleshoot,
 )
 
@@ -27,5 +28,6 @@ for _page in (
     troubleshoot,
     reports,
     network,
+    training,
 ):
     router.include_router(_page.router)

@@ -242,3 +242,32 @@ def test_same_report_on_postgres_and_sqlite(pg_db: FleetDB, sqlite_db: FleetDB) 
             reports.append(network_report(s, now=UNTIL, weeks=1))
     assert reports[0].rows
     assert reports[0] == reports[1]
+
+
+def test_network_history_from_the_command_line(sqlite_db: FleetDB) -> None:
+    """`posguard sim network-history` fills a fleet database the report can read."""
+    from typer.testing import CliRunner
+
+    from posguard.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "sim",
+            "network-history",
+            "--db",
+            sqlite_db.url,
+            "--terminals",
+            "8",
+            "--weeks",
+            "1",
+            "--txn-per-hour",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "(0 rejected)" in result.output
+    with sqlite_db.sessions() as s:
+        report = network_report(s, now=datetime.now(UTC), weeks=1)
+    assert report.fleet_attempts > 0
+    assert {r.link for r in report.rows} <= {"wired", "wifi", "4g", "5g"}

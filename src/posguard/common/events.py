@@ -33,7 +33,11 @@ reaches its host, so the fleet can compare areas, carriers and links
                        backup link)
 ============== ======= ==============================================================
 
-They are not refused when malformed (an old or odd modem must not lose its heartbeat):
+Training mode (issue 20): a heartbeat says ``training: true`` while the terminal is in training
+mode, and a transaction event of a practice transaction says ``training: true`` (it moved no
+money); transaction events and operator-error faults (``OPS.*``) name the ``operator``.
+
+The network fields are not refused when malformed (an old or odd modem must not lose its heartbeat):
 :func:`heartbeat_network` reads them and drops a value that is out of range.
 
 >>> heartbeat_network({"link": "4g", "carrier": "China Mobile", "signal_dbm": -101,

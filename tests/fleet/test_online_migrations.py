@@ -66,7 +66,7 @@ def test_indexes_are_built_and_dropped_concurrently_and_round_trip(pg_engine: En
     upgrade(pg_engine, "0002")
     seen = _statements(pg_engine)
     upgrade(pg_engine)
-    assert current_revision(pg_engine) == "0007"
+    assert current_revision(pg_engine) == "0010"
     for name, table in ONLINE.items():
         unique = "UNIQUE " if name.startswith("uq_") else ""
         assert any(
@@ -108,5 +108,5 @@ def test_indexes_are_built_and_dropped_concurrently_and_round_trip(pg_engine: En
     assert not set(ONLINE) & set(_indexes(pg_engine))
 
     upgrade(pg_engine)
-    assert current_revision(pg_engine) == "0007"
+    assert current_revision(pg_engine) == "0010"
     assert all(_indexes(pg_engine).get(name) for name in ONLINE)

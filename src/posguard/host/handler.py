@@ -25,7 +25,7 @@ import structlog
 
 from posguard.card import mask_pan
 from posguard.common.errors import MessageDecodeError, MessageEncodeError, MessageError
-from posguard.host import batches
+from posguard.host import batches, training
 from posguard.host.issuer import AuthRequest, Decision, Issuer, ReversalRequest
 from posguard.host.journal import HostJournal, JournalEntry
 from posguard.host.request_checks import bad_datetime, bad_header, is_response_class
@@ -50,6 +50,9 @@ from posguard.iso8583.mac import MAC_LEN
 from posguard.iso8583.mandatory import check_mandatory
 from posguard.iso8583.operations import TxnKind, classify, classify_original
 from posguard.iso8583.spec import MessageSpec
+from posguard.iso8583.training import FIELD as TRAINING_FIELD
+from posguard.iso8583.training import MARK as TRAINING_MARK
+from posguard.iso8583.training import is_training
 
 __all__ = ["HandleResult", "HostHandler"]
 
@@ -240,6 +243,10 @@ class HostHandler:
             header_fault = bad_header(msg.get("h"))
             if header_fault is not None:
                 return self._format_error(msg, header_fault), Decision("30", header_fault), None
+        try:
+            practice = is_training(msg)
+        except MessageError as exc:
+            return self._format_error(msg, exc.message), Decision("30", exc.message), None
         unknown_op = False
         try:
             check_mandatory(msg, received=True)
@@ -276,6 +283,9 @@ class HostHandler:
             d = Decision(
                 "12", f"processing code {_text(msg, '3')} is not one of {mti} in the profile"
             )
+        elif practice and mti not in ("0800", "0820"):
+            answer, d = self._training(msg, mti, tid, f60)
+            return answer, d, session
         else:
             d = self._route(msg, mti, tid, mid, f60, session)
         return self._answer(msg, d), d, session
@@ -324,6 +334,15 @@ class HostHandler:
         if kind is None:
             return Decision("12", "operation not in the profile (MTI, field 3, 60.1)")
         return self.issuer.authorize(self._auth_request(msg, kind, tid, mid, batch, session))
+
+    def _training(self, msg: Message, mti: str, tid: str, f60: Field60) -> tuple[Message, Decision]:
+        """A training request: answered by :mod:`posguard.host.training` (nothing booked),
+        with the mark echoed so the terminal knows it was practice."""
+        kind = classify(mti, _text(msg, "3"), f60.type_code)
+        d = training.decide(mti, kind, tid=tid, stan=_text(msg, "11"), amount=_amount(msg))
+        answer = self._answer(msg, d)
+        answer[TRAINING_FIELD] = TRAINING_MARK
+        return answer, d
 
     def _upload_swiped(self, tid: str, batch: str, field48: str) -> Decision:
         for e in parse_upload_entries(field48):

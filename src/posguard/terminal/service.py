@@ -107,6 +107,9 @@ class AgentSettings(BaseModel):
         return ctx
 
     heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    # How the shop reaches the host, reported in heartbeats (common.events network fields)
+    link: Literal["wired", "wifi", "4g", "5g"] | None = None
+    carrier: Annotated[str | None, Field(max_length=64)] = None
 
 
 class ServiceSettings(BaseModel):
@@ -213,11 +216,20 @@ class TerminalService:
 
     def _heartbeat_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"firmware": self.version, "spec": self.cfg.terminal.spec}
+        data.update(self._network_data())
         if self.queue is not None:
             data["print_pending"] = len(self.queue.pending())
             status = self.queue.last_status
             data["printer"] = status.value if status is not None else "unknown"
         return data
+
+    def _network_data(self) -> dict[str, Any]:
+        """The heartbeat's network fields (``common.events``) and training mode, as far as the
+        terminal knows them: link and carrier from the config, the last round trip to a host
+        and whether it was a backup from the host link."""
+        a = self.cfg.agent
+        out: dict[str, Any] = {k: v for k, v in (("link", a.link), ("carrier", a.carrier)) if v}
+        return out | self.terminal.heartbeat_fields()
 
     def _note(self, **data: Any) -> None:
         """A lifecycle event of the service; an outbox that cannot take it (locked, full) is

@@ -29,9 +29,11 @@ from posguard.fleet.api.routes import (
     incidents,
     maintenance,
     merchants,
+    network,
     provision,
     rules,
     terminals,
+    training,
 )
 from posguard.fleet.clock import Clock
 from posguard.fleet.config import FleetSettings
@@ -66,6 +68,8 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     maintenance.router,
     merchants.router,
     provision.router,
+    network.router,
+    training.router,
 )
 
 

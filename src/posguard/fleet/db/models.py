@@ -331,3 +331,19 @@ class NotificationOutbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     message_key: Mapped[str | None] = mapped_column(String(64), nullable=True)  # one per message
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class TrainingSession(Base):
+    """A training session held with a merchant's staff (migration 0010): the operator trained
+    (NULL: the whole shop), its topics (catalog ``OPS.*`` codes), when and by whom."""
+
+    __tablename__ = "training_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    operator: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    topics: Mapped[list[str]] = mapped_column(JSON)
+    held_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    trainer: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -9,15 +9,17 @@ from posguard.fleet.web.pages import (
     commands,
     incident_workflow,
     incidents,
+    network,
     notify_admin,
     overview,
     reports,
     static,
     terminals,
+    training,
     troubleshoot,
 )
 
 router = APIRouter(include_in_schema=False)
 _PAGES = (static, auth, overview, incidents, incident_workflow, commands, terminals, troubleshoot)
-for _page in (*_PAGES, reports, notify_admin):
+for _page in (*_PAGES, reports, network, training, notify_admin):
     router.include_router(_page.router)

@@ -100,7 +100,7 @@ class Terminal(Base):
 def _slot_default(context: DefaultExecutionContext) -> int:
     """A row written through the ORM without its slot gets it from its terminal id (ingest's
     bulk paths set it themselves)."""
-    return slot_of(context.get_current_parameters()["terminal_id"])
+    return slot_of(context.get_current_parameters()["terminal_id"])  # type: ignore[no-untyped-call]
 
 
 class EventRow(Base):

@@ -1,4 +1,4 @@
-"""Group commit on the ledger thread, and the host over TLS."""
+"""Group commit on the event loop, and the host over TLS."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 
 from posguard.common.errors import FrameError
 from posguard.common.testing import write_self_signed_cert
+from posguard.host.group_commit import GroupCommitter
 from posguard.host.journal import HostJournal
 from posguard.host.ledger import Ledger
 from posguard.host.seed import default_seed
 from posguard.host.server import tls_context
 from posguard.host.testing import HostClient, running_host
-from posguard.host.worker import LedgerWorker
 
 from .conftest import Cards
 
@@ -23,7 +23,7 @@ from .conftest import Cards
 async def test_group_commit_isolates_a_failing_decision(tmp_path: Path) -> None:
     led = Ledger.open(tmp_path / "h.db")
     led.load_seed(default_seed())
-    worker = LedgerWorker(led, HostJournal.open(tmp_path / "h.db"))
+    worker = GroupCommitter(led, HostJournal.open(tmp_path / "h.db"))
     acct = "ACC-ZHANG"
     start = led.account(acct)
     assert start is not None
@@ -61,3 +61,36 @@ async def test_tls_host(tmp_path: Path, cards: Cards) -> None:
         with pytest.raises((FrameError, ConnectionError)):  # plain TCP: closed by the host
             async with HostClient(port, timeout=1) as plain:
                 await plain.sign_on()
+
+
+async def test_group_commit_settles_no_caller_before_the_commit(tmp_path: Path) -> None:
+    """While a group is open its decisions are invisible to another connection and none of its
+    callers has an answer; after the one COMMIT all are visible and all are answered."""
+    import sqlite3
+
+    led = Ledger.open(tmp_path / "h.db")
+    led.load_seed(default_seed())
+    committer = GroupCommitter(led, HostJournal.open(tmp_path / "h.db"))
+    acct = "ACC-ZHANG"
+    start = led.account(acct)
+    assert start is not None
+    other = sqlite3.connect(tmp_path / "h.db")
+    seen: list[tuple[int, bool]] = []
+    futures: list[asyncio.Task[object]] = []
+
+    def outside_balance() -> int:
+        return int(other.execute("SELECT balance FROM accounts WHERE id=?", (acct,)).fetchone()[0])
+
+    def debit() -> int:
+        with led.atomic():
+            led.move(acct, balance=-100)
+        seen.append((outside_balance(), any(f.done() for f in futures)))
+        return 1
+
+    futures.extend(asyncio.create_task(committer.submit(debit)) for _ in range(3))
+    assert await asyncio.gather(*futures) == [1, 1, 1]
+    assert seen == [(start.balance, False)] * 3
+    assert outside_balance() == start.balance - 300
+    assert committer.groups == 1
+    committer.stop()
+    other.close()

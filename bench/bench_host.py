@@ -418,7 +418,7 @@ async def _profile(
         cfg = HostConfig(db=str(Path(tmp) / "host.db"), synchronous=sync)  # type: ignore[arg-type]
         async with HostServer(cfg, seed=_bench_seed()) as host:
             loop_prof = cProfile.Profile()
-            cpu0 = time.process_time()
+            cpu0, times0 = time.process_time(), os.times()
             if profile:
                 loop_prof.enable()
             proc = await asyncio.create_subprocess_exec(
@@ -432,11 +432,16 @@ async def _profile(
             )
             out, _ = await proc.communicate()
             loop_prof.disable()
-            cpu = time.process_time() - cpu0
+            cpu, times1 = time.process_time() - cpu0, os.times()
     sales = terminals * per_terminal
     per_sale = cpu / sales * 1e6
     what = "under the profiler" if profile else "no profiler"
-    print(out.decode().strip(), f"tx/s {what}; host CPU {per_sale:.0f} us/sale")
+    user = (times1.user - times0.user) / sales * 1e6
+    system = (times1.system - times0.system) / sales * 1e6
+    print(
+        out.decode().strip(),
+        f"tx/s {what}; host CPU {per_sale:.0f} us/sale (user {user:.0f}, system {system:.0f})",
+    )
     if not profile:
         return
     stats = pstats.Stats(loop_prof)

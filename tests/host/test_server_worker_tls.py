@@ -40,7 +40,7 @@ async def test_group_commit_isolates_a_failing_decision(tmp_path: Path) -> None:
     results = await asyncio.gather(
         *(worker.submit(f) for f in (debit, broken, debit, debit)), return_exceptions=True
     )
-    worker.stop()
+    await worker.stop()
     assert [isinstance(r, RuntimeError) for r in results] == [False, True, False, False]
     end = led.account(acct)
     assert end is not None
@@ -92,5 +92,43 @@ async def test_group_commit_settles_no_caller_before_the_commit(tmp_path: Path) 
     assert seen == [(start.balance, False)] * 3
     assert outside_balance() == start.balance - 300
     assert committer.groups == 1
-    committer.stop()
+    assert committer.syncs == 1  # FULL: the WAL's fsync, on the committer's thread
+    await committer.stop()
     other.close()
+
+
+async def test_group_commit_answers_only_after_the_wal_fsync(tmp_path: Path) -> None:
+    """Under FULL the COMMIT does not wait for the disk, the committer's fsync does: while that
+    fsync has not returned, no caller of the group has its answer (the next group is decided
+    meanwhile); when it returns, all do."""
+    import threading
+
+    led = Ledger.open(tmp_path / "h.db", synchronous="FULL")
+    led.load_seed(default_seed())
+    committer = GroupCommitter(led, HostJournal.open(tmp_path / "h.db"))
+    release = threading.Event()
+    real_sync = led.sync_wal
+    synced: list[int] = []
+
+    def slow_sync() -> None:
+        release.wait(10)
+        real_sync()
+        synced.append(len(synced))
+
+    led.sync_wal = slow_sync  # type: ignore[method-assign]
+
+    def debit() -> str:
+        with led.atomic():
+            led.move("ACC-ZHANG", balance=-1)
+        return "done"
+
+    first = [asyncio.create_task(committer.submit(debit)) for _ in range(3)]
+    await asyncio.sleep(0.2)
+    second = asyncio.create_task(committer.submit(debit))  # a later group, decided meanwhile
+    await asyncio.sleep(0.2)
+    assert committer.groups == 2
+    assert not any(t.done() for t in (*first, second)), "answered before the fsync returned"
+    release.set()
+    assert await asyncio.gather(*first, second) == ["done"] * 4
+    assert synced == [0, 1]  # the second group waited for an fsync that started after it
+    await committer.stop()

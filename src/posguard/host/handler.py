@@ -3,9 +3,10 @@ the issuer, encode and MAC the answer, journal both.
 
 Synchronous by design: the server runs :meth:`HostHandler.handle` on its event loop thread, inside
 the group commit's transaction, which serialises every ledger write. Bad input never raises out
-of :meth:`handle`: a readable MTI gets a format-error answer (``30``, echoing fields 3, 11, 41 and 42 when they could be read), anything
-else ``None`` (the server closes the connection). A response-class MTI (``xx1x``/``xx3x``: an
-answer sent to the host) gets no processing and no answer, only a journal entry. Fields 12/13
+of :meth:`handle`: a readable MTI gets a format-error answer (``30``, echoing fields 3, 11, 41
+and 42 when they could be read), anything else ``None`` (the server closes the connection). A
+response-class MTI (``xx1x``/``xx3x``: an answer sent to the host) gets no processing and no
+answer, only a journal entry. Fields 12/13
 that are not a time / date, and a UnionPay header the profile forbids, are format errors; a
 processing code the profile does not have, from an authenticated terminal, is ``12``.
 

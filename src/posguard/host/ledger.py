@@ -179,10 +179,19 @@ def hash_pin(pin: str, salt: bytes) -> bytes:
 class Ledger:
     """Accounts, cards, merchants, terminals and transactions in SQLite."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str, refs: PanRefs) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        refs: PanRefs,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    ) -> None:
         self._conn = conn
         self.path = path
         self.refs = refs
+        self._synchronous = synchronous
+        self._wal_sync_deferred = False
+        self._wal_fd: int | None = None
         # Terminals, merchants and unavailable BINs change only through load_seed(): cached.
         self._terminals: dict[str, Terminal | None] = {}
         self._merchants: dict[str, Merchant | None] = {}
@@ -191,15 +200,30 @@ class Ledger:
         # just before its COMMIT (a rolled-back RRN is skipped, never reused).
         self._rrn: int | None = None
         self._rrn_dirty = False
-        # Whether early_reversals has any row, read once per write transaction (another writer
-        # may have added one) and set when this ledger adds one: while it is empty, which is
-        # nearly always, a card transaction's read skips that lookup.
+        # Whether early_reversals has any row, set when this ledger adds one: while it is
+        # empty, which is nearly always, a card transaction's read skips that lookup.
         self._any_early: bool | None = None
+        # Each terminal's open batch (terminal_batches), read once and kept up to date by
+        # set_open_batch.
+        self._open_batches: dict[str, str | None] = {}
+        # The RRN counter, the early-reversal flag and the open batches are kept from one write
+        # transaction to the next while no other connection has committed in between (SQLite's
+        # ``PRAGMA data_version``, read at each BEGIN); otherwise they are read again.
+        self._data_version: int | None = None
 
     def _forget_static(self) -> None:
         self._terminals.clear()
         self._merchants.clear()
         self._bins = None
+        self._forget_state()
+
+    def _forget_state(self) -> None:
+        """Drop what is cached of rows other writers may change (read again when needed)."""
+        self._rrn = None
+        self._rrn_dirty = False
+        self._any_early = None
+        self._open_batches.clear()
+        self._data_version = None
 
     @classmethod
     def open(cls, path: str | Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> Ledger:
@@ -230,14 +254,45 @@ class Ledger:
                 )
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open host ledger: {exc}", path=where) from exc
-        return cls(conn, where, refs)
+        return cls(conn, where, refs, synchronous)
+
+    def defer_wal_sync(self) -> bool:
+        """Under ``synchronous=FULL``, stop fsyncing the write-ahead log at each COMMIT and leave
+        it to the caller, who must call :meth:`sync_wal` after a COMMIT and before telling
+        anyone about what it committed (the group committer does, on another thread, while the
+        next group is decided). SQLite still syncs around checkpoints itself
+        (``synchronous=NORMAL``). True when the caller now owns the sync."""
+        if self._synchronous != "FULL" or self.path == ":memory:":
+            return False
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._wal_sync_deferred = True
+        return True
+
+    def sync_wal(self) -> None:
+        """Make every transaction committed so far durable (``fdatasync`` of the WAL file).
+        Thread-safe: it touches only its own descriptor of the file."""
+        if not self._wal_sync_deferred:
+            return
+        if self._wal_fd is None:
+            self._wal_fd = os.open(self.path + "-wal", os.O_RDONLY)
+            folder = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+            try:  # the WAL file's directory entry too (it is created on the first write)
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+        os.fdatasync(self._wal_fd)
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (a clean stop leaves no WAL)."""
         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
+        if self._wal_sync_deferred:
+            self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
         self._conn.close()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -253,12 +308,16 @@ class Ledger:
             except BaseException:
                 self._conn.execute("ROLLBACK TO decision")
                 self._conn.execute("RELEASE decision")
+                self._open_batches.clear()  # the decision may have moved one
                 raise
             self._conn.execute("RELEASE decision")
             return
         self._conn.execute("BEGIN IMMEDIATE")
-        self._rrn = None  # re-read under the write lock: another writer may have moved it
-        self._any_early = None  # the same for early reversals
+        # Under the write lock: has another connection committed since our last transaction?
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._forget_state()
+            self._data_version = version
         try:
             yield
             if self._rrn_dirty:
@@ -271,7 +330,13 @@ class Ledger:
             self._conn.execute("ROLLBACK")
             self._forget_static()  # cached rows may describe rolled-back state
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:  # e.g. disk full or I/O error at the fsync: nothing is durable
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._forget_static()
+            raise
         self._rrn_dirty = False
 
     # -- seed ---------------------------------------------------------------------------------
@@ -650,12 +715,18 @@ class Ledger:
 
     def open_batch(self, tid: str) -> str | None:
         """The batch the host has open for ``tid`` (None before its first sign-on)."""
+        if tid in self._open_batches and self._conn.in_transaction:
+            return self._open_batches[tid]
         row = self._conn.execute(
             "SELECT open_batch FROM terminal_batches WHERE tid=?", (tid,)
         ).fetchone()
-        return str(row[0]) if row else None
+        batch = str(row[0]) if row else None
+        if self._conn.in_transaction:  # outside one, another writer may change it any time
+            self._open_batches[tid] = batch
+        return batch
 
     def set_open_batch(self, tid: str, batch: str) -> None:
+        self._open_batches[tid] = batch
         self._conn.execute(
             "INSERT INTO terminal_batches (tid, open_batch) VALUES (?,?) ON CONFLICT(tid)"
             " DO UPDATE SET open_batch=excluded.open_batch,"

@@ -129,7 +129,7 @@ class HostServer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._ledger_tx is not None:
-            self._ledger_tx.stop()  # commits the last group, flushes the journal
+            await self._ledger_tx.stop()  # commits the last group, syncs, flushes the journal
             self._ledger_tx = None
         self.journal.close(checkpoint=True)
         try:

@@ -33,7 +33,7 @@ from posguard.host.kinds import TxnKind, classify, classify_original
 from posguard.host.request_checks import bad_datetime, bad_header, is_response_class
 from posguard.host.sessions import Session, Sessions
 from posguard.host.settlement import Totals
-from posguard.iso8583.codec import Message, decode, encode
+from posguard.iso8583.codec import Message, PartialDecodeError, decode, encode
 from posguard.iso8583.fields import (
     Field60,
     NetworkCode,
@@ -432,10 +432,9 @@ _FORMAT_ERROR_ECHO = ("3", "11", "41", "42")
 
 
 def _readable_fields(exc: MessageDecodeError) -> Message:
-    """The echo fields the decoder read before it failed (it keeps them on its own error)."""
-    partial = getattr(exc.__cause__, "doc_dec", None)
-    if not isinstance(partial, dict):
-        return {}
+    """The echo fields the decoder could read (the codec keeps them on its error, whether the
+    fault was the message's structure or a field's content)."""
+    partial = exc.decoded if isinstance(exc, PartialDecodeError) else {}
     return {
         k: v
         for k in _FORMAT_ERROR_ECHO

@@ -671,12 +671,28 @@ class Ledger:
         return bytes(found[0]) if found and found[0] is not None else None
 
     def record_settlement(
-        self, tid: str, batch: str, terminal_totals: str, host_totals: str, in_balance: bool
+        self,
+        tid: str,
+        batch: str,
+        terminal_totals: str,
+        host_totals: str,
+        in_balance: bool,
+        *,
+        upload_ended: bool = False,
     ) -> None:
+        """The batch's reconciliation as it stands; ``upload_ended`` once the end of its batch
+        upload was processed (kept in the ``uploading`` column: 1 = ended)."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO settlements VALUES (?,?,?,?,?,0)",
-            (tid, batch, terminal_totals, host_totals, int(in_balance)),
+            "INSERT OR REPLACE INTO settlements VALUES (?,?,?,?,?,?)",
+            (tid, batch, terminal_totals, host_totals, int(in_balance), int(upload_ended)),
         )
+
+    def upload_ended(self, tid: str, batch: str) -> bool:
+        """Whether the end of the batch upload was processed since the batch's last 0500."""
+        row = self._conn.execute(
+            "SELECT uploading FROM settlements WHERE tid=? AND batch=?", (tid, batch)
+        ).fetchone()
+        return bool(row and row[0])
 
     def settlement(self, tid: str, batch: str) -> tuple[str, str, bool] | None:
         row = self._conn.execute(

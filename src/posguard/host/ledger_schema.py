@@ -11,7 +11,9 @@ Schema 2:
   the same transaction; ``card_ref`` says which card made it;
 - ``early_reversals``: a reversal that arrived before (or instead of) its original;
 - ``recon_exceptions``: every difference batch upload found (the ledger itself is never
-  changed by a settlement);
+  changed by a settlement), with who resolved it, when and why;
+- ``settlements.uploading`` is 1 once the end of the batch's upload was processed (a repeated
+  end of upload is answered from it); a new 0500 sets it back to 0;
 - ``terminal_batches``: each terminal's open batch, the one the host assigns at sign-on
   (field 60.2 of the 0810); settlement closes it and opens the next (added in place to an
   older ledger: ``CREATE TABLE IF NOT EXISTS``).

@@ -33,11 +33,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from posguard.card import mask_pan
 from posguard.common.errors import ConfigError
-from posguard.host.ledger_schema import SCHEMA, migrate
+from posguard.host.ledger_schema import SCHEMA, add_columns, migrate
 from posguard.host.pan_ref import PanRefs, key_path, load_or_create_key
 from posguard.host.recon import ExceptionKind, ExceptionState, ReconException
 from posguard.host.seed import SeedData
@@ -245,6 +245,7 @@ class Ledger:
             refs = PanRefs(load_or_create_key(where))
             migrated = migrate(conn, refs.ref)
             conn.executescript(SCHEMA)
+            add_columns(conn)
             if not (had_key or migrated) and conn.execute("SELECT 1 FROM cards").fetchone():
                 conn.close()
                 key_path(where).unlink()
@@ -789,30 +790,52 @@ class Ledger:
             if value is not None:
                 where.append(f"{col}=?")
                 args.append(value)
-        sql = (
-            "SELECT tid, batch, stan, kind, txn_kind, host_txn_id, host_amount, terminal_amount,"
-            " pan_masked, state, id, found_at FROM recon_exceptions"
-        )
+        sql = _EXCEPTION_SELECT
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
-        return [
-            ReconException(
-                r[0],
-                r[1],
-                r[2],
-                ExceptionKind(r[3]),
-                r[4],
-                r[5],
-                r[6],
-                r[7],
-                r[8],
-                ExceptionState(r[9]),
-                r[10],
-                r[11],
+        return [_exception(r) for r in rows]
+
+    def resolve_exception(self, exc_id: int, *, by: str, reason: str, at: str) -> ReconException:
+        """Mark exception ``exc_id`` resolved, by whom, when (UTC ISO time) and why. Refused
+        (ConfigError) for an unknown id, one already resolved, or an empty ``by``/``reason``;
+        nothing is changed then."""
+        if not by.strip() or not reason.strip():
+            raise ConfigError("resolving an exception needs who and why", id=exc_id)
+        with self.atomic():
+            row = self._conn.execute(_EXCEPTION_SELECT + " WHERE id=?", (exc_id,)).fetchone()
+            if row is None:
+                raise ConfigError(f"no reconciliation exception {exc_id}", id=exc_id)
+            found = _exception(row)
+            if found.state is ExceptionState.RESOLVED:
+                raise ConfigError(
+                    f"reconciliation exception {exc_id} is already resolved"
+                    f" (by {found.resolved_by} at {found.resolved_at})",
+                    id=exc_id,
+                )
+            self._conn.execute(
+                "UPDATE recon_exceptions SET state='resolved', resolved_by=?, resolved_at=?,"
+                " resolution=? WHERE id=? AND state='open'",
+                (by, at, reason, exc_id),
             )
-            for r in rows
-        ]
+            row = self._conn.execute(_EXCEPTION_SELECT + " WHERE id=?", (exc_id,)).fetchone()
+            return _exception(row)
+
+
+_EXCEPTION_SELECT = (
+    "SELECT tid, batch, stan, kind, txn_kind, host_txn_id, host_amount, terminal_amount,"
+    " pan_masked, state, id, found_at, resolved_by, resolved_at, resolution"
+    " FROM recon_exceptions"
+)
+
+
+def _exception(r: Any) -> ReconException:
+    """A ``recon_exceptions`` row, columns as in :data:`_EXCEPTION_SELECT`."""
+    kind, state = ExceptionKind(r[3]), ExceptionState(r[9])
+    return ReconException(
+        r[0], r[1], r[2], kind, r[4], r[5], r[6], r[7], r[8], state, r[10], r[11], r[12], r[13],
+        r[14],
+    )  # fmt: skip
 
 
 _TXN_COLS = (

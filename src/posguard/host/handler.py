@@ -90,6 +90,8 @@ class HostHandler:
         raw_spec = spec.pyiso8583
         self._bitmap_at = spec.header_len + (2 if raw_spec["t"]["data_enc"] == "b" else 4)
         self._ascii_bitmap = raw_spec["p"]["data_enc"] != "b"
+        self._stamp_at: datetime | None = None
+        self._stamp_text = ("", "")
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -391,8 +393,7 @@ class HostHandler:
         for key in _ECHO:
             if key in msg:
                 out[key] = msg[key]
-        stamp = self._clock().strftime("%H%M%S%m%d")  # one strftime for fields 12 and 13
-        out["12"], out["13"] = stamp[:6], stamp[6:]
+        out["12"], out["13"] = self._stamp()
         out["39"] = d.rc
         if d.rrn:
             out["37"] = d.rrn
@@ -414,6 +415,15 @@ class HostHandler:
                 flag,
             )
         return out
+
+    def _stamp(self) -> tuple[str, str]:
+        """Fields 12 (hhmmss) and 13 (MMDD) of an answer: the host's local time, formatted once
+        per second (strftime is a large part of building an answer)."""
+        now = self._clock().replace(microsecond=0)
+        if now != self._stamp_at:
+            text = now.strftime("%H%M%S%m%d")
+            self._stamp_at, self._stamp_text = now, (text[:6], text[6:])
+        return self._stamp_text
 
     def _format_error(self, msg: Message, why: str) -> Message:
         out: Message = {"t": answer_mti(str(msg.get("t", "0000"))), "39": "30"}

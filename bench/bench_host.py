@@ -68,9 +68,15 @@ asyncio.run(main())
 """
 
 
-async def _spawn(args: list[str]) -> tuple[asyncio.subprocess.Process, int]:
+async def _spawn(
+    args: list[str], env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, int]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        sys.executable,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
     )
     assert proc.stdout is not None
     line = await line_containing(proc.stdout, "listening on", 60)
@@ -278,6 +284,9 @@ async def _serve_floor(kind: str) -> None:
 # -- the bench ----------------------------------------------------------------------------------
 
 SYNCS = ("FULL", "NORMAL")
+# BENCH_HOST_BASE=/path/to/other/src: also run that tree's host (FULL) in the same rounds.
+BASE_SRC = os.environ.get("BENCH_HOST_BASE", "")
+BASE = "FULL (base)"
 
 
 async def _run(quick: bool, counts: tuple[int, ...] = (1, 50)) -> list[Result]:
@@ -308,6 +317,13 @@ async def _run(quick: bool, counts: tuple[int, ...] = (1, 50)) -> list[Result]:
                         str(seed_file),
                     ]
                 )
+            if BASE_SRC:  # the same host from another source tree: a paired before/after
+                env = {**os.environ, "PYTHONPATH": BASE_SRC}
+                servers[BASE] = await _spawn(
+                    ["-m", "posguard.cli", "host", "serve", "--port", "0", "--sync", "FULL",
+                     "--db", str(Path(tmp) / "host-base.db"), "--seed", str(seed_file)],
+                    env,
+                )  # fmt: skip
             HOST_PORT[0] = servers["FULL"][1]  # where the echo's clients sign on
             results = []
             for terminals, per in ((n, n1 if n == 1 else n50) for n in counts):
@@ -347,6 +363,21 @@ async def _run(quick: bool, counts: tuple[int, ...] = (1, 50)) -> list[Result]:
                             target=target,
                             note=f"{what}; server CPU {cpu_us[name]:.0f} µs/sale"
                             f" (echo {cpu_us['echo']:.0f}); median of {rounds}, {spread}",
+                        )
+                    )
+                if BASE in rates:
+                    results.append(
+                        Result(
+                            name=f"sale tx/s, {terminals} terminal{'s' if terminals > 1 else ''},"
+                            " synchronous=FULL, this tree vs BENCH_HOST_BASE",
+                            ours=statistics.median(rates["FULL"]),
+                            unit="tx/s",
+                            baseline=statistics.median(rates[BASE]),
+                            baseline_name=f"host from {BASE_SRC}, same rounds",
+                            note=f"server CPU {cpu_us['FULL']:.0f} vs {cpu_us[BASE]:.0f} µs/sale;"
+                            f" base vs codec+MAC floor"
+                            f" {statistics.median(rates[BASE]):,.0f} /"
+                            f" {statistics.median(rates['codec+MAC floor']):,.0f}",
                         )
                     )
                 if terminals > 1:  # the target (issue 14): FULL against the codec+MAC floor

@@ -463,6 +463,10 @@ async def _profile(
             )
             out, _ = await proc.communicate()
             loop_prof.disable()
+            committer = host._ledger_tx
+            assert committer is not None
+            groups = f"{committer.items / max(committer.groups, 1):.1f} requests per group, "
+            groups += f"{committer.items / max(committer.syncs, 1):.1f} per fsync"
             cpu, times1 = time.process_time() - cpu0, os.times()
     sales = terminals * per_terminal
     per_sale = cpu / sales * 1e6
@@ -471,7 +475,8 @@ async def _profile(
     system = (times1.system - times0.system) / sales * 1e6
     print(
         out.decode().strip(),
-        f"tx/s {what}; host CPU {per_sale:.0f} us/sale (user {user:.0f}, system {system:.0f})",
+        f"tx/s {what}; host CPU {per_sale:.0f} us/sale (user {user:.0f}, system {system:.0f});",
+        groups,
     )
     if not profile:
         return

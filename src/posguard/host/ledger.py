@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -192,6 +193,7 @@ class Ledger:
         self._synchronous = synchronous
         self._wal_sync_deferred = False
         self._wal_fd: int | None = None
+        self._wal_fd_lock = threading.Lock()
         # Terminals, merchants and unavailable BINs change only through load_seed(): cached.
         self._terminals: dict[str, Terminal | None] = {}
         self._merchants: dict[str, Merchant | None] = {}
@@ -274,14 +276,16 @@ class Ledger:
         Thread-safe: it touches only its own descriptor of the file."""
         if not self._wal_sync_deferred:
             return
-        if self._wal_fd is None:
-            self._wal_fd = os.open(self.path + "-wal", os.O_RDONLY)
-            folder = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
-            try:  # the WAL file's directory entry too (it is created on the first write)
-                os.fsync(folder)
-            finally:
-                os.close(folder)
-        os.fdatasync(self._wal_fd)
+        with self._wal_fd_lock:
+            if self._wal_fd is None:
+                self._wal_fd = os.open(self.path + "-wal", os.O_RDONLY)
+                folder = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+                try:  # the WAL file's directory entry too (it is created on the first write)
+                    os.fsync(folder)
+                finally:
+                    os.close(folder)
+            fd = self._wal_fd
+        os.fdatasync(fd)
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (a clean stop leaves no WAL)."""

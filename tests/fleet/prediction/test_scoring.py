@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from posguard.fleet.prediction.components import CARD_READER, PRINTER
-from posguard.fleet.prediction.score import ScoringParams, score_component, score_terminal, visit_due
+from posguard.fleet.prediction.score import (
+    ScoringParams,
+    score_component,
+    score_terminal,
+    visit_due,
+)
 from posguard.fleet.prediction.series import DailyCounts, Sample, daily_counts
 from posguard.fleet.prediction.stats import cusum_upper, theil_sen_slope
 
@@ -73,15 +78,19 @@ def test_wearing_reader_is_flagged_with_its_reasons() -> None:
     assert ev.recent_rate > 5 * ev.baseline_rate
     assert ev.slope_per_day > 0.01  # the failure share rises more than a point a day
     assert ev.cusum.alarm
-    assert ev.change_day is not None and ev.change_day >= FIRST + timedelta(days=DAYS - 10)
-    assert ev.terms["trend"] > 0 and ev.terms["level"] > 0 and ev.terms["change"] > 0
+    assert ev.change_day is not None
+    assert ev.change_day >= FIRST + timedelta(days=DAYS - 10)
+    assert ev.terms["trend"] > 0
+    assert ev.terms["level"] > 0
+    assert ev.terms["change"] > 0
 
 
 def test_one_bad_day_is_not_wear() -> None:
     days = noisy(0.02, 3)
     days[-6] = 60.0  # one terrible day (15 %) a week ago, then back to normal
     ev = score_component(reader_days(days), CARD_READER)
-    assert ev is not None and ev.risk < ScoringParams().threshold
+    assert ev is not None
+    assert ev.risk < ScoringParams().threshold
 
 
 def test_a_fault_or_two_on_a_quiet_printer_is_not_a_level() -> None:
@@ -103,7 +112,8 @@ def test_incident_history_raises_the_risk() -> None:
     days = reader_days(noisy(0.02, 5))
     quiet = score_component(days, CARD_READER, incidents=0)
     busy = score_component(days, CARD_READER, incidents=3)
-    assert quiet is not None and busy is not None
+    assert quiet is not None
+    assert busy is not None
     assert busy.risk > quiet.risk
     assert busy.terms["incidents"] == pytest.approx(3 * ScoringParams().w_incidents)
 
@@ -125,7 +135,7 @@ def test_terminal_risk_is_its_riskiest_component() -> None:
     risk = score_terminal("T1", DailyCounts(FIRST, counts))
     assert risk is not None
     assert risk.component == "card_reader"
-    assert [e.component for e in risk.evidence][0] == "card_reader"
+    assert next(e.component for e in risk.evidence) == "card_reader"
     assert risk.evidence[-1].risk <= risk.risk
 
 
@@ -150,5 +160,6 @@ def test_daily_counts_from_heartbeats_handle_gaps_and_resets() -> None:
     out = daily_counts(samples, end=t0 + timedelta(days=5), days=5).counts["card_reads"]
     assert out[0] == 180.0  # 0 -> 180 within day 1 (the first sample has no "before")
     assert out[1] == 240.0  # 180 -> 420 (the 00:00 sample counts the growth since 18:00)
-    assert np.isnan(out[2]) and np.isnan(out[3])
+    assert np.isnan(out[2])
+    assert np.isnan(out[3])
     assert out[4] == 7.0 + 13.0  # the reset: 7 counted since it, then 13 more

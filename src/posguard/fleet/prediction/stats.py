@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def theil_sen_slope(x: Sequence[float], y: Sequence[float]) -> float:
+def theil_sen_slope(x: ArrayLike, y: ArrayLike) -> float:
     """The median pairwise slope of ``y`` over ``x`` (0.0 with fewer than two distinct x)."""
     xs = np.asarray(x, dtype=float)
     ys = np.asarray(y, dtype=float)

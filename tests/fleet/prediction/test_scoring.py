@@ -141,7 +141,7 @@ def test_terminal_risk_is_its_riskiest_component() -> None:
 
 def test_persistence_needs_the_mornings_before() -> None:
     base = noisy(0.02, 1, DAYS - 1)
-    step = base + [400 * 0.25]  # only today is bad
+    step = [*base, 400 * 0.25]  # only today is bad
     due1, _ = visit_due("T1", reader_days(step), params=ScoringParams(persist_days=1))
     due2, today = visit_due("T1", reader_days(step), params=ScoringParams(persist_days=2))
     assert today is not None

@@ -28,7 +28,6 @@ from posguard.fleet.prediction.score import ScoringParams, visit_due
 from posguard.fleet.prediction.series import DailyCounts
 from posguard.sim.wear import PARTS, WearFleet
 
-_PART_OF = {"printer": "printer", "card_reader": "card_reader"}
 FIRST_DAY = date(2026, 1, 1)
 
 
@@ -130,22 +129,16 @@ def _predicted(
     chosen = []
     for t in np.flatnonzero(quiet_until <= d):
         counts = {name: arr[t, lo:d] for name, arr in hist.items()}
-        for part in PARTS:
-            since = fresh[part][t] - lo
-            if since > 0:  # this part was replaced: its counters from then on
-                for name in _counters_of(part):
-                    counts[name] = counts[name].copy()
-                    counts[name][:since] = np.nan
-        due, _ = visit_due(str(t), DailyCounts(first_day=first, counts=counts), params=params)
+        replaced = {
+            part: FIRST_DAY + timedelta(days=int(fresh[part][t]))
+            for part in PARTS
+            if fresh[part][t] > lo
+        }
+        daily = DailyCounts(first_day=first, counts=counts)
+        due, _ = visit_due(str(t), daily, replaced=replaced, params=params)
         if due:
             chosen.append(t)
     return np.asarray(chosen, dtype=np.intp)
-
-
-def _counters_of(part: str) -> tuple[str, ...]:
-    if part == "printer":
-        return ("printer_lines", "printer_overheat", "printer_cutter_jam")
-    return ("card_reads", "card_read_failures", "chip_fallbacks")
 
 
 def _visit(

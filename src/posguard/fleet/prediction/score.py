@@ -83,20 +83,20 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def _use(daily: DailyCounts, comp: Component) -> Array:
+def _use(daily: DailyCounts, comp: Component, since: date | None) -> Array:
     if comp.use is None:  # per observed day: a day with any counter reported
         seen = np.zeros(daily.days, dtype=bool)
-        for values in daily.counts.values():
-            seen |= ~np.isnan(values)
+        for name in daily.counts:
+            seen |= ~np.isnan(daily.get(name, since))
         return np.where(seen, 1.0, np.nan)
-    return daily.get(comp.use) / comp.use_unit
+    return daily.get(comp.use, since) / comp.use_unit
 
 
-def _faults(daily: DailyCounts, comp: Component) -> Array:
+def _faults(daily: DailyCounts, comp: Component, since: date | None) -> Array:
     total = np.zeros(daily.days)
     known = np.zeros(daily.days, dtype=bool)
     for name in comp.faults:
-        values = daily.get(name)
+        values = daily.get(name, since)
         total += np.nan_to_num(values)
         known |= ~np.isnan(values)
     return np.where(known, total, np.nan)
@@ -107,12 +107,14 @@ def score_component(
     comp: Component,
     *,
     incidents: int = 0,
+    since: date | None = None,
     params: ScoringParams = ScoringParams(),
 ) -> Evidence | None:
-    """The component's evidence, or None when the terminal does not report its counters."""
+    """The component's evidence, or None when the terminal does not report its counters.
+    ``since``: the day its part was replaced (older counts are ignored)."""
     p = params
-    use = _use(daily, comp)[-p.window_days :]
-    faults = _faults(daily, comp)[-p.window_days :]
+    use = _use(daily, comp, since)[-p.window_days :]
+    faults = _faults(daily, comp, since)[-p.window_days :]
     ok = ~np.isnan(use) & ~np.isnan(faults) & (use > 0)
     n = use.size
     if not ok[-p.trend_days :].any():
@@ -176,22 +178,25 @@ def score_terminal(
     daily: DailyCounts,
     *,
     incidents: Mapping[str, int] | None = None,
+    replaced: Mapping[str, date] | None = None,
     params: ScoringParams = ScoringParams(),
     components: tuple[Component, ...] = COMPONENTS,
 ) -> TerminalRisk | None:
     """The terminal's risk (its riskiest component's), or None without any wear counters.
 
-    ``incidents``: the terminal's incidents of the last 30 days per component name."""
-    found = [
-        ev
-        for comp in components
-        if (
-            ev := score_component(
-                daily, comp, incidents=(incidents or {}).get(comp.name, 0), params=params
-            )
+    ``incidents``: the terminal's incidents of the last 30 days per component name;
+    ``replaced``: the day each component's part was last replaced (a confirmed visit)."""
+    found = []
+    for comp in components:
+        ev = score_component(
+            daily,
+            comp,
+            incidents=(incidents or {}).get(comp.name, 0),
+            since=(replaced or {}).get(comp.name),
+            params=params,
         )
-        is not None
-    ]
+        if ev is not None:
+            found.append(ev)
     if not found:
         return None
     found.sort(key=lambda ev: ev.risk, reverse=True)
@@ -208,19 +213,24 @@ def visit_due(
     daily: DailyCounts,
     *,
     incidents: Mapping[str, int] | None = None,
+    replaced: Mapping[str, date] | None = None,
     params: ScoringParams = ScoringParams(),
 ) -> tuple[bool, TerminalRisk | None]:
     """Whether the terminal should be visited: its risk at or above the threshold today and on
     the ``persist_days - 1`` mornings before (a clumsy day at the till passes, wear stays),
     with today's risk."""
-    today = score_terminal(terminal_id, daily, incidents=incidents, params=params)
+    today = score_terminal(
+        terminal_id, daily, incidents=incidents, replaced=replaced, params=params
+    )
     if today is None or today.risk < params.threshold:
         return False, today
     for back in range(1, params.persist_days):
         earlier = DailyCounts(
             first_day=daily.first_day, counts={k: v[:-back] for k, v in daily.counts.items()}
         )
-        then = score_terminal(terminal_id, earlier, incidents=incidents, params=params)
+        then = score_terminal(
+            terminal_id, earlier, incidents=incidents, replaced=replaced, params=params
+        )
         if then is None or then.risk < params.threshold:
             return False, today
     return True, today

@@ -47,9 +47,15 @@ class DailyCounts:
     def days(self) -> int:
         return len(next(iter(self.counts.values()))) if self.counts else 0
 
-    def get(self, name: str) -> Array:
+    def get(self, name: str, since: date | None = None) -> Array:
+        """The counts of ``name``; with ``since``, the days before it unknown (a part replaced
+        that day: what the old part did says nothing of the new one)."""
         found = self.counts.get(name)
-        return found if found is not None else np.full(self.days, np.nan)
+        values = found if found is not None else np.full(self.days, np.nan)
+        if since is not None and since > self.first_day:
+            values = values.copy()
+            values[: (since - self.first_day).days] = np.nan
+        return values
 
 
 def daily_counts(

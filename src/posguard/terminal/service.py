@@ -63,7 +63,7 @@ from posguard.terminal.runtime import Terminal
 from posguard.terminal.runtime_lock import RuntimeLock
 from posguard.terminal.update import SlotUpdater
 from posguard.terminal.watchdog import RESTART_EXIT_CODE, Heartbeat, StartReason
-from posguard.terminal.wear import CountingPort, WearStore
+from posguard.terminal.wear import PRINTER_COUNTERS, CountingPort, WearStore
 
 
 class AgentSettings(BaseModel):
@@ -173,10 +173,14 @@ class TerminalService:
         t = cfg.terminal
         self.outbox = Outbox(data / "outbox.db", t.terminal_id, t.merchant_id)
         self.wear = WearStore(data / "wear.db")  # heartbeat wear counters (terminal/wear.py)
+        self.wear.feeds("boots", "watchdog_restarts")
+        if cfg.service.local_api:
+            self.wear.feeds("card_reads", "card_read_failures", "chip_fallbacks")
         self.queue: PrintQueue | None = None
         if cfg.printer is not None:
             renderer = ReceiptRenderer(load_profile(cfg.printer.profile))
             port = CountingPort(cfg.printer.open_port(), self.wear)
+            self.wear.feeds(*PRINTER_COUNTERS)
             self.queue = PrintQueue(data / "print.db", port, renderer, self.outbox.emit)
         self.terminal = Terminal(
             t,

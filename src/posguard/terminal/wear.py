@@ -13,7 +13,8 @@ the fleet reads how fast each grows (``posguard.fleet.prediction``). What feeds 
   (``failures`` before the read that worked, ``fallback`` when a chip card had to be swiped);
 - ``battery_pct`` from the operating system's power supply, when the device has a battery.
 
-A counter nothing feeds is left out of the heartbeat (not sent as 0).
+A counter nothing feeds is left out of the heartbeat (not sent as 0); one whose source is there
+is reported from 0 (``feeds``), so "no overheat yet" is a count, not a gap.
 
 >>> import tempfile, pathlib
 >>> store = WearStore(pathlib.Path(tempfile.mkdtemp()) / "wear.db")
@@ -41,6 +42,7 @@ _ENTERED: dict[PrinterStatus, str] = {
     PrinterStatus.OVERHEAT: "printer_overheat",
     PrinterStatus.CUTTER_JAM: "printer_cutter_jam",
 }
+PRINTER_COUNTERS = ("printer_lines", "printer_cuts", *_ENTERED.values())
 _CUT = b"\x1dV"  # GS V: full or partial cut
 POWER_SUPPLY = Path("/sys/class/power_supply")
 
@@ -55,6 +57,11 @@ class WearStore:
             "CREATE TABLE IF NOT EXISTS wear (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
         )
         self._lock = threading.Lock()
+
+    def feeds(self, *names: str) -> None:
+        """These counters have a source on this terminal: reported from 0, not left out."""
+        for name in names:
+            self.add(name, 0)
 
     def add(self, name: str, n: int = 1) -> None:
         if name not in WEAR_COUNTERS:

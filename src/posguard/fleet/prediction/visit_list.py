@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from posguard.fleet.db.models import Terminal
+from posguard.fleet.db.models import PredictionVisit, Terminal
 from posguard.fleet.prediction import reader
 from posguard.fleet.prediction.explain import Reason, reasons
 from posguard.fleet.prediction.score import ScoringParams, TerminalRisk, visit_due
 from posguard.fleet.prediction.series import daily_counts
-from posguard.fleet.prediction.visits import last_visits
+from posguard.fleet.prediction.visits import Outcome, last_visits, record_visit
 
 COOLDOWN_DAYS = 7
 
@@ -91,3 +91,47 @@ def visit_list(
         if p.due:
             by_area.setdefault(p.area, []).append(p)
     return dict(sorted(by_area.items()))
+
+
+def record_against_prediction(
+    session: Session,
+    *,
+    terminal: Terminal,
+    outcome: Outcome,
+    part_replaced: bool,
+    now: datetime,
+    performed_by: str,
+    component: str | None = None,
+    visited_at: datetime | None = None,
+    note: str = "",
+) -> PredictionVisit:
+    """Record a visit with the prediction it answers (risk and reasons as they stand now);
+    ``component`` defaults to the one the prediction names. ValueError when inconsistent."""
+    (found,) = predict(session, terminals=[terminal], now=now)
+    component = component or (found.risk.component if found.risk is not None else None)
+    if component is None:
+        raise ValueError("component: the terminal has no prediction; name the component")
+    evidence = None
+    if found.risk is not None:
+        evidence = next((e for e in found.risk.evidence if e.component == component), None)
+    snapshot: dict[str, object] = {}
+    if evidence is not None:
+        snapshot = {
+            "terms": dict(evidence.terms),
+            "reasons": [
+                {"term": r.term, "zh": r.text.zh, "en": r.text.en} for r in reasons(evidence)
+            ],
+        }
+    return record_visit(
+        session,
+        terminal_id=terminal.id,
+        component=component,
+        outcome=outcome,
+        part_replaced=part_replaced,
+        visited_at=visited_at or now,
+        recorded_at=now,
+        performed_by=performed_by,
+        risk=evidence.risk if evidence is not None else 0.0,
+        reasons=snapshot,
+        note=note,
+    )

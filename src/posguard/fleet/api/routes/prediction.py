@@ -9,14 +9,13 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from posguard.fleet.api.deps import Ctx, CurrentUser, SessionDep, StaffUser, not_found
 from posguard.fleet.api.schemas.prediction import (
     AreaVisitsPublic,
-    EvidencePublic,
     PredictionPublic,
     VisitCreate,
     VisitPublic,
     VisitStatsPublic,
 )
 from posguard.fleet.prediction import visits as svc
-from posguard.fleet.prediction.visit_list import predict, visit_list
+from posguard.fleet.prediction.visit_list import predict, record_against_prediction, visit_list
 from posguard.fleet.repo import terminals as terminal_repo
 
 router = APIRouter(prefix="/api/v1/prediction", tags=["prediction"])
@@ -64,27 +63,16 @@ def add_visit(body: VisitCreate, user: StaffUser, ctx: Ctx, session: SessionDep)
     terminal = terminal_repo.get_terminal(session, terminal_id=body.terminal_id)
     if terminal is None:
         raise not_found("terminal")
-    now = ctx.clock.now()
-    (found,) = predict(session, terminals=[terminal], now=now)
-    component = body.component or (found.risk.component if found.risk else None)
-    if component is None:
-        raise HTTPException(422, "component: the terminal has no prediction; name the component")
-    evidence = None
-    if found.risk is not None:
-        evidence = next((e for e in found.risk.evidence if e.component == component), None)
-    snapshot = EvidencePublic.of(evidence).model_dump(mode="json") if evidence else {}
     try:
-        visit = svc.record_visit(
+        visit = record_against_prediction(
             session,
-            terminal_id=terminal.id,
-            component=component,
+            terminal=terminal,
             outcome=svc.Outcome(body.outcome),
             part_replaced=body.part_replaced,
-            visited_at=body.visited_at or now,
-            recorded_at=now,
+            now=ctx.clock.now(),
             performed_by=user.username,
-            risk=evidence.risk if evidence else 0.0,
-            reasons=snapshot,
+            component=body.component,
+            visited_at=body.visited_at,
             note=body.note,
         )
     except ValueError as exc:

@@ -9,6 +9,7 @@ from posguard.fleet.web.pages import (
     commands,
     incidents,
     overview,
+    prediction,
     reports,
     static,
     terminals,
@@ -16,5 +17,15 @@ from posguard.fleet.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-for _page in (static, auth, overview, incidents, commands, terminals, troubleshoot, reports):
+for _page in (
+    static,
+    auth,
+    overview,
+    incidents,
+    commands,
+    terminals,
+    troubleshoot,
+    reports,
+    prediction,
+):
     router.include_router(_page.router)

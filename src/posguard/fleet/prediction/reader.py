@@ -31,10 +31,18 @@ def _day(session: Session, column: Any) -> ColumnElement[Any]:
     return func.strftime("%Y-%m-%d", column)
 
 
+def _has_wear(session: Session) -> ColumnElement[bool]:
+    """``data`` has a ``wear`` key (SQLAlchemy's JSON index quotes a missing value on SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return EventRow.data.op("->")("wear").is_not(None)
+    return func.json_extract(EventRow.data, "$.wear").is_not(None)
+
+
 def wear_samples(
     session: Session, *, terminal_ids: Sequence[str], since: datetime, until: datetime
 ) -> dict[str, list[Sample]]:
-    """Per terminal, the last heartbeat carrying wear counters of each day in [since, until)."""
+    """Per terminal, the last heartbeat carrying wear counters of each day in [since, until)
+    (the last stored: heartbeats arrive in order)."""
     if not terminal_ids:
         return {}
     last_of_day = (
@@ -44,6 +52,7 @@ def wear_samples(
             EventRow.terminal_id.in_(terminal_ids),
             EventRow.ts >= since,
             EventRow.ts < until,
+            _has_wear(session),  # a heartbeat from elsewhere may carry none
         )
         .group_by(EventRow.terminal_id, _day(session, EventRow.ts))
     )

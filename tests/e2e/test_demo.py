@@ -256,7 +256,7 @@ def test_the_wearing_printer_is_flagged_before_it_fails(
     assert story["flagged_before_failure_s"] > 0
     assert story["risk"] >= 0.3
     assert any("Theil–Sen" in r or "CUSUM" in r for r in story["reasons"]), story["reasons"]
-    assert "on the visit list" in output
+    assert f"{story['terminal_id']} on the visit list" in output
     with sqlite3.connect(out / "fleet.db") as db:
         (failed,) = db.execute(
             "SELECT COUNT(*) FROM events WHERE terminal_id = ? AND code = 'PRN.HARDWARE_FAULT'",

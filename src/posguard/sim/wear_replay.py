@@ -92,6 +92,7 @@ def replay(
     hist = {name: np.full((terminals, total), np.nan) for name in WEAR_COUNTERS}
     fresh = {part: np.zeros(terminals, dtype=np.int64) for part in PARTS}
     quiet_until = np.zeros(terminals, dtype=np.int64)
+    wasted_on = np.full(terminals, -(10**6), dtype=np.int64)  # the last visit that found nothing
     phase = np.random.default_rng(seed + 1).integers(0, interval_days, terminals)
     result = ReplayResult(policy=policy, days=days, terminals=terminals)
     window = params.window_days
@@ -99,10 +100,12 @@ def replay(
         counted = d >= warmup_days
         if counted:
             if policy == "predictive":
-                chosen = _predicted(hist, fresh, quiet_until, d, window, params)
+                chosen = _predicted(hist, fresh, quiet_until, wasted_on, d, window, params)
             else:
                 chosen = np.flatnonzero((d + phase) % interval_days == 0)
-            _visit(fleet, chosen, d, fresh, quiet_until, cooldown_days, lead_hours, result)
+            _visit(
+                fleet, chosen, d, fresh, quiet_until, wasted_on, cooldown_days, lead_hours, result
+            )
         failures_before = len(fleet.failures)
         day = fleet.step()
         for name, values in day.items():
@@ -119,6 +122,7 @@ def _predicted(
     hist: dict[str, NDArray[np.float64]],
     fresh: dict[str, NDArray[np.int64]],
     quiet_until: NDArray[np.int64],
+    wasted_on: NDArray[np.int64],
     d: int,
     window: int,
     params: ScoringParams,
@@ -135,7 +139,10 @@ def _predicted(
             if fresh[part][t] > lo
         }
         daily = DailyCounts(first_day=first, counts=counts)
-        due, _ = visit_due(str(t), daily, replaced=replaced, params=params)
+        wasted = d - wasted_on[t] <= params.wasted_memory_days
+        due, _ = visit_due(
+            str(t), daily, replaced=replaced, recently_wasted=bool(wasted), params=params
+        )
         if due:
             chosen.append(t)
     return np.asarray(chosen, dtype=np.intp)
@@ -147,6 +154,7 @@ def _visit(
     d: int,
     fresh: dict[str, NDArray[np.int64]],
     quiet_until: NDArray[np.int64],
+    wasted_on: NDArray[np.int64],
     cooldown_days: int,
     lead_hours: float,
     result: ReplayResult,
@@ -171,4 +179,5 @@ def _visit(
             fleet.replace(part, hit)
             fresh[part][hit] = d
     result.wasted += int((~found).sum())
+    wasted_on[idx[~found]] = d
     quiet_until[idx] = d + cooldown_days

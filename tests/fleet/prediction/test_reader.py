@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from posguard.fleet.db.models import Incident
 from posguard.fleet.prediction import reader
-from posguard.fleet.prediction.visits import Outcome, record_visit
+from posguard.fleet.prediction.visits import Outcome, recently_wasted, record_visit
 from posguard.fleet.repo.events import insert_events
 
 from ..conftest import FleetDB, register
@@ -71,13 +71,17 @@ def test_incidents_per_component_and_replaced_parts(fleet_db: FleetDB) -> None:
                     opened_at=NOW - timedelta(days=days),
                 )
             )
-        for when, replaced in ((NOW - timedelta(days=20), True), (NOW - timedelta(days=3), True)):
+        for when, outcome in (
+            (NOW - timedelta(days=20), Outcome.CONFIRMED),
+            (NOW - timedelta(days=3), Outcome.CONFIRMED),
+            (NOW - timedelta(days=40), Outcome.NOT_CONFIRMED),
+        ):
             record_visit(
                 s,
                 terminal_id="T1",
                 component="printer",
-                outcome=Outcome.CONFIRMED,
-                part_replaced=replaced,
+                outcome=outcome,
+                part_replaced=outcome is Outcome.CONFIRMED,
                 visited_at=when,
                 recorded_at=NOW,
                 performed_by="ops",
@@ -89,3 +93,5 @@ def test_incidents_per_component_and_replaced_parts(fleet_db: FleetDB) -> None:
         assert reader.replaced_parts(s, terminal_ids=["T1"]) == {
             "T1": {"printer": (NOW - timedelta(days=3)).date()}
         }
+        assert recently_wasted(s, terminal_ids=["T1"], since=NOW - timedelta(days=30)) == set()
+        assert recently_wasted(s, terminal_ids=["T1"], since=NOW - timedelta(days=45)) == {"T1"}

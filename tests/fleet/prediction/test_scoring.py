@@ -163,3 +163,14 @@ def test_daily_counts_from_heartbeats_handle_gaps_and_resets() -> None:
     assert np.isnan(out[2])
     assert np.isnan(out[3])
     assert out[4] == 7.0 + 13.0  # the reset: 7 counted since it, then 13 more
+
+
+def test_a_wasted_visit_raises_the_bar_for_a_while() -> None:
+    base = noisy(0.02, 1, DAYS - 8)
+    ramp = [400 * (0.02 + 0.18 * ((i + 1) / 8) ** 2) for i in range(8)]
+    days = reader_days(base + ramp)
+    risk = score_terminal("T1", days)
+    assert risk is not None
+    params = ScoringParams(threshold=risk.risk - 0.01, threshold_after_wasted=risk.risk + 0.001)
+    assert visit_due("T1", days, params=params)[0]
+    assert not visit_due("T1", days, recently_wasted=True, params=params)[0]

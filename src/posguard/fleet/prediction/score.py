@@ -50,6 +50,10 @@ class ScoringParams:
     w_incidents: float = 0.8
     threshold: float = 0.3  # risk at or above this ...
     persist_days: int = 1  # ... on each of this many mornings in a row: visit
+    # a visit that found nothing raises the bar for that terminal for a while (its staff or
+    # its paper make noise that looked like wear)
+    threshold_after_wasted: float = 0.8
+    wasted_memory_days: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,15 +218,18 @@ def visit_due(
     *,
     incidents: Mapping[str, int] | None = None,
     replaced: Mapping[str, date] | None = None,
+    recently_wasted: bool = False,
     params: ScoringParams = ScoringParams(),
 ) -> tuple[bool, TerminalRisk | None]:
     """Whether the terminal should be visited: its risk at or above the threshold today and on
     the ``persist_days - 1`` mornings before (a clumsy day at the till passes, wear stays),
-    with today's risk."""
+    with today's risk. ``recently_wasted``: a visit found nothing within
+    ``wasted_memory_days``: the bar is ``threshold_after_wasted``."""
     today = score_terminal(
         terminal_id, daily, incidents=incidents, replaced=replaced, params=params
     )
-    if today is None or today.risk < params.threshold:
+    bar = params.threshold_after_wasted if recently_wasted else params.threshold
+    if today is None or today.risk < bar:
         return False, today
     for back in range(1, params.persist_days):
         earlier = DailyCounts(
@@ -231,6 +238,6 @@ def visit_due(
         then = score_terminal(
             terminal_id, earlier, incidents=incidents, replaced=replaced, params=params
         )
-        if then is None or then.risk < params.threshold:
+        if then is None or then.risk < bar:
             return False, today
     return True, today

@@ -1,8 +1,9 @@
 """Risk per terminal from the fleet's store, and the "visit before it fails" list per area.
 
-A terminal is on the list when ``score.visit_due`` says so (risk at or above the threshold) and
-it was not visited in the last ``cooldown_days`` (a visit that found nothing is not repeated the
-next morning; the same rule as the benchmark's replay). Each entry carries its reasons.
+A terminal is on the list when ``score.visit_due`` says so (risk at or above the threshold; a
+higher one for ``wasted_memory_days`` after a visit that found nothing) and it was not visited
+in the last ``COOLDOWN_DAYS`` (the same rules as the benchmark's replay). Each entry carries its
+reasons.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from posguard.fleet.prediction import reader
 from posguard.fleet.prediction.explain import Reason, reasons
 from posguard.fleet.prediction.score import ScoringParams, TerminalRisk, visit_due
 from posguard.fleet.prediction.series import daily_counts
-from posguard.fleet.prediction.visits import Outcome, last_visits, record_visit
+from posguard.fleet.prediction.visits import Outcome, last_visits, recently_wasted, record_visit
 
 COOLDOWN_DAYS = 7
 
@@ -57,11 +58,19 @@ def predict(
     incidents = reader.incident_counts(session, terminal_ids=ids, now=now)
     replaced = reader.replaced_parts(session, terminal_ids=ids)
     visited = last_visits(session, terminal_ids=ids)
+    wasted = recently_wasted(
+        session, terminal_ids=ids, since=now - timedelta(days=params.wasted_memory_days)
+    )
     out = []
     for t in terminals:
         daily = daily_counts(samples.get(t.id, []), end=end, days=days - 1)
         due, risk = visit_due(
-            t.id, daily, incidents=incidents.get(t.id), replaced=replaced.get(t.id), params=params
+            t.id,
+            daily,
+            incidents=incidents.get(t.id),
+            replaced=replaced.get(t.id),
+            recently_wasted=t.id in wasted,
+            params=params,
         )
         last = visited.get(t.id)
         if last is not None and last > now - timedelta(days=COOLDOWN_DAYS):

@@ -113,3 +113,17 @@ def last_visits(session: Session, *, terminal_ids: Sequence[str]) -> dict[str, d
         .group_by(PredictionVisit.terminal_id)
     ).all()
     return {str(tid): when for tid, when in rows}
+
+
+def recently_wasted(session: Session, *, terminal_ids: Sequence[str], since: datetime) -> set[str]:
+    """The terminals with a visit since ``since`` that found nothing."""
+    if not terminal_ids:
+        return set()
+    rows = session.scalars(
+        select(PredictionVisit.terminal_id).where(
+            PredictionVisit.terminal_id.in_(terminal_ids),
+            PredictionVisit.outcome == Outcome.NOT_CONFIRMED.value,
+            PredictionVisit.visited_at >= since,
+        )
+    ).all()
+    return set(rows)

@@ -44,7 +44,7 @@ def reasons(ev: Evidence) -> list[Reason]:
                 ),
             )
         )
-    if t.get("trend", 0) > 0:
+    if t.get("trend", 0) > 0 and ev.slope_per_day > 0:
         slope = _rate(comp, ev.slope_per_day)
         out.append(
             Reason(

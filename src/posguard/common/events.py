@@ -81,7 +81,7 @@ _CODE_RE = re.compile(r"^[A-Z]{2,6}\.[A-Z0-9_]{2,48}$")
 
 
 class EventKind(StrEnum):
-    HEARTBEAT = "heartbeat"  # periodic liveness; data: uptime_s, interval_s, firmware, ...
+    HEARTBEAT = "heartbeat"  # periodic liveness; data: uptime_s, interval_s, firmware, wear, ...
     TRANSACTION = "transaction"  # a transaction outcome; data: type, outcome, rc, amount, stan
     FAULT = "fault"  # a fault began (or recurred); code required
     FAULT_CLEARED = "fault_cleared"  # a fault ended; code required
@@ -147,6 +147,46 @@ def heartbeat_network(data: dict[str, Any]) -> HeartbeatNetwork | None:
 
 
 _NEEDS_CODE: Final = frozenset({EventKind.FAULT, EventKind.FAULT_CLEARED})
+
+
+class WearCounters(BaseModel):
+    """A heartbeat's optional ``data.wear``: the terminal's wear and health counters.
+
+    Each counter is cumulative since the terminal's counter store was created (it survives
+    restarts; a value lower than the last one means the store was reset, e.g. a board swap);
+    a counter the terminal cannot count is left out, never sent as 0. ``battery_pct`` is a
+    gauge, present only on terminals with a battery. Documented in docs/events.md.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    printer_lines: Annotated[int, Field(ge=0)] | None = None  # text lines printed
+    printer_cuts: Annotated[int, Field(ge=0)] | None = None  # cutter operations
+    printer_paper_out: Annotated[int, Field(ge=0)] | None = None  # times paper ran out
+    printer_overheat: Annotated[int, Field(ge=0)] | None = None  # head overheat reports
+    printer_cutter_jam: Annotated[int, Field(ge=0)] | None = None  # cutter jam reports
+    card_reads: Annotated[int, Field(ge=0)] | None = None  # cards presented to the reader
+    card_read_failures: Annotated[int, Field(ge=0)] | None = None  # reads that failed
+    chip_fallbacks: Annotated[int, Field(ge=0)] | None = None  # chip unreadable, swiped
+    boots: Annotated[int, Field(ge=0)] | None = None  # runtime starts, for any reason
+    watchdog_restarts: Annotated[int, Field(ge=0)] | None = None  # starts after crash/freeze
+    battery_pct: Annotated[float, Field(ge=0, le=100)] | None = None  # charge now, if any
+
+
+WEAR_COUNTERS: Final = tuple(n for n in WearCounters.model_fields if n != "battery_pct")
+"""The cumulative counters of :class:`WearCounters`, in schema order."""
+
+
+def wear_of(data: dict[str, Any]) -> WearCounters | None:
+    """The wear counters of a heartbeat's ``data``, or None when it carries none or they do
+    not fit the schema (an older or broken terminal: its liveness still counts)."""
+    raw = data.get("wear")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return WearCounters.model_validate(raw)
+    except ValidationError:
+        return None
 
 
 _GROUP_RE: Final = re.compile(r"[0-9]{1,8}")

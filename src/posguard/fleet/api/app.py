@@ -54,6 +54,7 @@ OPTIONAL_ROUTERS: tuple[tuple[str, str, str], ...] = (
     ("posguard.fleet.web.routes", "router", "public"),
     ("posguard.kb.api", "router", "public"),
     ("posguard.merchant.api", "router", "user"),  # personal data: never anonymous
+    ("posguard.fleet.api.routes.prediction", "router", "user"),  # predictive maintenance
 )
 
 CORE_ROUTERS: tuple[APIRouter, ...] = (

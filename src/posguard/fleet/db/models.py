@@ -347,3 +347,26 @@ class TrainingSession(Base):
     trainer: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PredictionVisit(Base):
+    """A technician's visit against a maintenance prediction and what it found (migration 0009;
+    posguard.fleet.prediction.visits)."""
+
+    __tablename__ = "prediction_visits"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('confirmed', 'not_confirmed')", name="outcome"),
+        Index("ix_prediction_visits_terminal_id_visited_at", "terminal_id", "visited_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"))
+    component: Mapped[str] = mapped_column(String(32))
+    risk: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[dict[str, Any]] = mapped_column(JSON)
+    visited_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    outcome: Mapped[str] = mapped_column(String(16))
+    part_replaced: Mapped[bool] = mapped_column(Boolean)
+    performed_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)

@@ -12,6 +12,7 @@ from posguard.fleet.web.pages import (
     network,
     notify_admin,
     overview,
+    prediction,
     reports,
     static,
     terminals,
@@ -21,5 +22,5 @@ from posguard.fleet.web.pages import (
 
 router = APIRouter(include_in_schema=False)
 _PAGES = (static, auth, overview, incidents, incident_workflow, commands, terminals, troubleshoot)
-for _page in (*_PAGES, reports, network, training, notify_admin):
+for _page in (*_PAGES, reports, network, training, prediction, notify_admin):
     router.include_router(_page.router)

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from posguard.cli_support.errors import CliError, FaceApp
+from posguard.cli_support.errors import CliError, FaceApp, guarded
 from posguard.cli_support.lang import LangOption
 from posguard.common.errors import ConfigError, PosguardError
 from posguard.common.lab import LAB_HOST_PORT
@@ -261,13 +261,12 @@ def journal(
             )
 
 
-exceptions_app = typer.Typer(
+exceptions_app = FaceApp(
     help="Reconciliation exceptions / 对账差错: list them (no subcommand), resolve one.",
 )
 app.add_typer(exceptions_app, name="exceptions")
 
 
-@exceptions_app.callback(invoke_without_command=True)
 def exceptions(
     ctx: typer.Context,
     data_dir: DataDirOpt = DATA_DIR,
@@ -340,6 +339,10 @@ def exceptions(
             typer.echo(f"      resolved by {e.resolved_by} at {e.resolved_at}: {e.resolution}")
 
 
+# the listing is the group's own callback, guarded like every command (one-line errors, --debug)
+exceptions_app.callback(invoke_without_command=True)(guarded(exceptions))
+
+
 @exceptions_app.command("resolve")
 def resolve_exception(
     exc_id: Annotated[int, typer.Argument(metavar="ID", help="The exception's id (see the list).")],
@@ -351,18 +354,18 @@ def resolve_exception(
     ] = None,
     data_dir: DataDirOpt = DATA_DIR,
     db: Annotated[Path | None, typer.Option(help="The host's database (DATA_DIR/host.db).")] = None,
+    lang: LangOption = None,
 ) -> None:
     """Mark one reconciliation exception resolved / 标记对账差错已处理 (who, when, why are
     recorded; the ledger's money is not touched). Unknown or already resolved ids are refused."""
     db = _db_path(data_dir, db)
-    if not db.exists():
-        raise _fail(ConfigError("no such host database", path=str(db)))
+    need_host_db(db, "ledger")
     who = by if by is not None else getpass.getuser()
     at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         led = Ledger.open(db)
     except ConfigError as exc:
-        raise _fail(exc) from exc
+        raise host_db_error(exc, db) from exc
     try:
         done = led.resolve_exception(exc_id, by=who, reason=reason, at=at)
     except ConfigError as exc:

@@ -8,6 +8,9 @@
    loop running at its default poll interval.
 3. Memory of the diagnosis state (directory + per-terminal rule state) at 10,000 and 100,000
    terminals (tracemalloc).
+4. The whole pipeline with a light fleet of 100,000 terminals, MQTT, 2 ingest workers, 2 shards
+   and a correlator on PostgreSQL (:mod:`bench.bench_fleet_scale`, also ``python -m bench
+   fleet_scale`` alone; ``POSGUARD_BENCH_FLEET_TERMINALS`` sets the scale).
 
 Run: ``.venv/bin/python -m bench fleet`` (``--quick`` for a smoke run).
 """
@@ -51,6 +54,7 @@ from posguard.fleet.diagnosis.engine import DiagnosisEngine
 from posguard.fleet.diagnosis.observed import Observed
 from posguard.fleet.diagnosis.rules import load_rules
 from posguard.fleet.diagnosis.service import DiagnosisService
+from posguard.fleet.diagnosis.shard import slot_of
 from posguard.fleet.ingest.store import EventStore
 from posguard.fleet.repo.event_insert import insert_event_rows
 from posguard.fleet.repo.events import INSERT_SQL
@@ -162,8 +166,9 @@ def _event(tid: str, seq: int) -> dict[str, Any]:
         "merchant_id": "M01",
         "seq": seq,
         "ts": _ts(tid, seq).isoformat(),
-        "kind": "heartbeat",
-        "data": {"uptime_s": seq, "interval_s": 60, "firmware": "2.1.0"},
+        # a transaction: an events row (a heartbeat only upserts the terminal's liveness row)
+        "kind": "transaction",
+        "data": {"type": "sale", "outcome": "approved", "rc": "00", "amount": 1000 + seq},
     }
 
 
@@ -202,17 +207,18 @@ def _raw_insert(url: str, terminals: list[str], per_terminal: int) -> float:
                     seq,
                     _ts(tid, seq),
                     now,
-                    "heartbeat",
+                    "transaction",
                     None,
                     json.dumps(ev["data"]),
+                    slot_of(tid),
                 )
             )
     eng = make_engine(url)
     sql = INSERT_SQL[eng.dialect.name]
     if eng.dialect.name == "sqlite":
         rows = [
-            (a, b, c, _naive(d), _naive(e), f, g, h)
-            for a, b, c, d, e, f, g, h in rows
+            (a, b, c, _naive(d), _naive(e), f, g, h, i)
+            for a, b, c, d, e, f, g, h, i in rows
         ]  # fmt: skip
     raw = eng.raw_connection()
     t = time.perf_counter()
@@ -233,7 +239,7 @@ def _raw_batched(url: str, terminals: list[str], per_terminal: int) -> float:
     RETURNING; PostgreSQL COPY into the temp table + INSERT .. SELECT .. RETURNING."""
     now = datetime.now(UTC)
     rows = [
-        (tid, "M01", seq, _ts(tid, seq), "heartbeat", None,
+        (tid, "M01", seq, _ts(tid, seq), "transaction", None,
          json.dumps(_event(tid, seq)["data"]))
         for tid in terminals
         for seq in range(per_terminal)
@@ -263,7 +269,7 @@ def _prefill(url: str, terminals: int, per_terminal: int) -> None:
             fault = (seq + k) % 50 == 0
             rows.append(
                 (tid, "M01", seq, T0 - timedelta(minutes=per_terminal - seq, seconds=k % 60),
-                 "fault" if fault else "heartbeat", "PRN.PAPER_OUT" if fault else None,
+                 "fault" if fault else "transaction", "PRN.PAPER_OUT" if fault else None,
                  json.dumps({"uptime_s": seq * 60, "interval_s": 60}))
             )  # fmt: skip
             if len(rows) == 5000:
@@ -671,7 +677,14 @@ def _latency(quick: bool) -> list[Result]:
             for j in range(per_slice):
                 tid = ids[(k * per_slice + j) % n]
                 seq += 1
-                batch.append({**_event(tid, seq), "ts": now.isoformat()})
+                batch.append(
+                    {
+                        **_event(tid, seq),
+                        "ts": now.isoformat(),
+                        "kind": "heartbeat",
+                        "data": {"uptime_s": seq, "interval_s": 60},
+                    }
+                )
             fault_tid = ids[(k * 7919) % n]
             seq += 1
             batch.append(
@@ -862,6 +875,9 @@ def run(quick: bool) -> list[Result]:
         results.extend(_log(_provision(kind, quick)))
     results.extend(_log([_memory(10_000), _memory(100_000)]))
     results.extend(_log([_service_rss(10_000), _service_rss(100_000)]))
+    from bench import bench_fleet_scale  # the whole pipeline at scale (also its own topic)
+
+    results.extend(_log(bench_fleet_scale.run(quick)))
     for eng in _ENGINES.values():
         eng.dispose()
     _ENGINES.clear()

@@ -34,12 +34,11 @@ from pathlib import Path
 
 from bench._result import Result
 from posguard.common.testing import line_containing
-from posguard.host.handler import answer_mti
 from posguard.host.seed import SeedData, default_seed, dump_seed, with_terminals
 from posguard.host.sessions import Sessions
 from posguard.host.testing import HostClient
 from posguard.iso8583.codec import Message, decode, encode
-from posguard.iso8583.fields import parse_field60
+from posguard.iso8583.fields import answer_mti, parse_field60
 from posguard.iso8583.framing import frame, read_frame
 from posguard.iso8583.mac import MAC_LEN
 from posguard.iso8583.spec import load_spec
@@ -69,9 +68,15 @@ asyncio.run(main())
 """
 
 
-async def _spawn(args: list[str]) -> tuple[asyncio.subprocess.Process, int]:
+async def _spawn(
+    args: list[str], env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, int]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        sys.executable,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
     )
     assert proc.stdout is not None
     line = await line_containing(proc.stdout, "listening on", 60)
@@ -279,9 +284,12 @@ async def _serve_floor(kind: str) -> None:
 # -- the bench ----------------------------------------------------------------------------------
 
 SYNCS = ("FULL", "NORMAL")
+# BENCH_HOST_BASE=/path/to/other/src: also run that tree's host (FULL) in the same rounds.
+BASE_SRC = os.environ.get("BENCH_HOST_BASE", "")
+BASE = "FULL (base)"
 
 
-async def _run(quick: bool) -> list[Result]:
+async def _run(quick: bool, counts: tuple[int, ...] = (1, 50)) -> list[Result]:
     n1, n50, conns_mem, rounds = (300, 20, 200, 1) if quick else (2000, 80, 1000, 3)
     pan = default_seed().cards[0].pan
     with tempfile.TemporaryDirectory() as tmp:
@@ -309,9 +317,16 @@ async def _run(quick: bool) -> list[Result]:
                         str(seed_file),
                     ]
                 )
+            if BASE_SRC:  # the same host from another source tree: a paired before/after
+                env = {**os.environ, "PYTHONPATH": BASE_SRC}
+                servers[BASE] = await _spawn(
+                    ["-m", "posguard.cli", "host", "serve", "--port", "0", "--sync", "FULL",
+                     "--db", str(Path(tmp) / "host-base.db"), "--seed", str(seed_file)],
+                    env,
+                )  # fmt: skip
             HOST_PORT[0] = servers["FULL"][1]  # where the echo's clients sign on
             results = []
-            for terminals, per in ((1, n1), (50, n50)):
+            for terminals, per in ((n, n1 if n == 1 else n50) for n in counts):
                 rates: dict[str, list[float]] = {name: [] for name in servers}
                 cpu_ns = dict.fromkeys(servers, 0)
                 for _round in range(rounds):  # interleaved: load bursts hit all servers alike
@@ -350,6 +365,36 @@ async def _run(quick: bool) -> list[Result]:
                             f" (echo {cpu_us['echo']:.0f}); median of {rounds}, {spread}",
                         )
                     )
+                if BASE in rates:
+                    results.append(
+                        Result(
+                            name=f"sale tx/s, {terminals} terminal{'s' if terminals > 1 else ''},"
+                            " synchronous=FULL, this tree vs BENCH_HOST_BASE",
+                            ours=statistics.median(rates["FULL"]),
+                            unit="tx/s",
+                            baseline=statistics.median(rates[BASE]),
+                            baseline_name=f"host from {BASE_SRC}, same rounds",
+                            note=f"server CPU {cpu_us['FULL']:.0f} vs {cpu_us[BASE]:.0f} µs/sale;"
+                            f" base vs codec+MAC floor"
+                            f" {statistics.median(rates[BASE]):,.0f} /"
+                            f" {statistics.median(rates['codec+MAC floor']):,.0f}",
+                        )
+                    )
+                if terminals > 1:  # the target (issue 14): FULL against the codec+MAC floor
+                    floor = "codec+MAC floor"
+                    paired = [f / m for f, m in zip(rates["FULL"], rates[floor], strict=True)]
+                    results.append(
+                        Result(
+                            name=f"sale tx/s, {terminals} terminals, synchronous=FULL vs {floor}",
+                            ours=statistics.median(rates["FULL"]),
+                            unit="tx/s",
+                            baseline=statistics.median(rates[floor]),
+                            baseline_name=f"{floor}, same rounds",
+                            target=">= 0.50x",
+                            note=f"host CPU {cpu_us['FULL']:.0f} vs floor {cpu_us[floor]:.0f}"
+                            f" µs/sale; per-round ratios " + ", ".join(f"{r:.2f}" for r in paired),
+                        )
+                    )
             host_proc, host_port = servers["FULL"]
             echo_proc, echo_port = servers["echo"]
             per_conn = await _memory_per_connection(host_proc.pid, host_port, conns_mem)
@@ -372,8 +417,8 @@ async def _run(quick: bool) -> list[Result]:
                 await proc.wait()
 
 
-def run(quick: bool) -> list[Result]:
-    return asyncio.run(_run(quick))
+def run(quick: bool, counts: tuple[int, ...] = (1, 50)) -> list[Result]:
+    return asyncio.run(_run(quick, counts))
 
 
 PROFILE_CLIENT = """
@@ -391,31 +436,20 @@ asyncio.run(main())
 async def _profile(
     terminals: int, per_terminal: int, sync: str, *, top: int, profile: bool = True
 ) -> None:
-    """The host in this process with cProfile on the event loop and the ledger thread; the
-    terminals in a subprocess (same client as the bench). Prints the rate, the host's CPU time
-    per sale (``time.process_time``: profiler included), and the top functions. Without
+    """The host in this process with cProfile on the event loop (which also runs the ledger);
+    the terminals in a subprocess (same client as the bench). Prints the rate, the host's CPU
+    time per sale (``time.process_time``: profiler included), and the top functions. Without
     ``profile`` only the rate and the CPU time per sale (the robust figure on a shared box)."""
     import cProfile
     import pstats
 
-    from posguard.host import worker
     from posguard.host.server import HostConfig, HostServer
 
-    profiles: list[cProfile.Profile] = []
-    plain_run = worker.LedgerWorker._run
-
-    def profiled_run(self: worker.LedgerWorker) -> None:
-        prof = cProfile.Profile()
-        profiles.append(prof)
-        prof.runcall(plain_run, self)
-
-    if profile:
-        worker.LedgerWorker._run = profiled_run  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = HostConfig(db=str(Path(tmp) / "host.db"), synchronous=sync)  # type: ignore[arg-type]
         async with HostServer(cfg, seed=_bench_seed()) as host:
             loop_prof = cProfile.Profile()
-            cpu0 = time.process_time()
+            cpu0, times0 = time.process_time(), os.times()
             if profile:
                 loop_prof.enable()
             proc = await asyncio.create_subprocess_exec(
@@ -429,17 +463,25 @@ async def _profile(
             )
             out, _ = await proc.communicate()
             loop_prof.disable()
-            cpu = time.process_time() - cpu0
+            committer = host._ledger_tx
+            assert committer is not None
+            groups = f"{committer.items / max(committer.groups, 1):.1f} requests per group, "
+            groups += f"{committer.items / max(committer.syncs, 1):.1f} per fsync"
+            cpu, times1 = time.process_time() - cpu0, os.times()
     sales = terminals * per_terminal
     per_sale = cpu / sales * 1e6
     what = "under the profiler" if profile else "no profiler"
-    print(out.decode().strip(), f"tx/s {what}; host CPU {per_sale:.0f} us/sale")
+    user = (times1.user - times0.user) / sales * 1e6
+    system = (times1.system - times0.system) / sales * 1e6
+    print(
+        out.decode().strip(),
+        f"tx/s {what}; host CPU {per_sale:.0f} us/sale (user {user:.0f}, system {system:.0f});",
+        groups,
+    )
     if not profile:
         return
     stats = pstats.Stats(loop_prof)
-    for prof in profiles:
-        stats.add(prof)
-    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(top)
 
 
 if __name__ == "__main__":
@@ -461,5 +503,9 @@ if __name__ == "__main__":
             )
         )
         raise SystemExit(0)
-    for r in run(quick="--quick" in sys.argv):
+    # python -m bench.bench_host [--quick] [--terminals 50]: the bench (default 1 and 50)
+    counts: tuple[int, ...] = (1, 50)
+    if "--terminals" in sys.argv:
+        counts = (int(sys.argv[sys.argv.index("--terminals") + 1]),)
+    for r in run(quick="--quick" in sys.argv, counts=counts):
         print(r, f"ratio={r.ratio}", file=sys.stderr if os.environ.get("QUIET") else sys.stdout)

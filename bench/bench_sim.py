@@ -47,6 +47,7 @@ from posguard.fleet.db.engine import make_engine, make_sessionmaker
 from posguard.fleet.db.migrate import upgrade
 from posguard.fleet.db.models import Merchant, Terminal
 from posguard.fleet.diagnosis.rules import load_rules
+from posguard.fleet.diagnosis.shard import slot_of
 from posguard.fleet.ingest.store import EventStore, Outcome
 from posguard.fleet.repo.events import INSERT_SQL
 from posguard.fleet.security import new_terminal_credential
@@ -187,6 +188,7 @@ def _raw_rate(url: str, events: list[EventDict]) -> float:
             e["kind"],
             e.get("code"),
             json.dumps(e["data"]),
+            slot_of(e["terminal_id"]),
         )
         for e in events
     ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from posguard.catalog import default_catalog
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "posguard"
-DOMAINS = "NET|DEV|SW|TXN|CARD|PRN|CFG|TP|REG|RECON"
+DOMAINS = "NET|DEV|SW|TXN|CARD|PRN|CFG|TP|REG|RECON|OPS"
 # A code in quotes (Python, YAML, JS, HTML attributes) or standing alone in YAML data.
 QUOTED = re.compile(rf"""["'`]((?:{DOMAINS})\.[A-Z][A-Z0-9_]+)["'`]""")
 YAML_BARE = re.compile(rf"(?:^|[\s\[,:{{])((?:{DOMAINS})\.[A-Z][A-Z0-9_]+)(?=$|[\s\],}}#])", re.M)

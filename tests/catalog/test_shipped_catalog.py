@@ -39,6 +39,7 @@ FILE_OF = {
     "TP": "third_party",
     "REG": "regulatory",
     "RECON": "reconciliation",
+    "OPS": "operator",
 }
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")

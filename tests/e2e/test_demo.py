@@ -114,13 +114,16 @@ def test_reconciliation_is_clean_and_the_fleet_has_the_events(
     assert report["clean"] is True
     with sqlite3.connect(out / "fleet.db") as db:
         stored = dict(db.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())
+        alive = db.execute("SELECT COUNT(*) FROM terminal_liveness").fetchone()[0]
         approved = db.execute(
             "SELECT COUNT(*) FROM events WHERE kind='transaction' "
             "AND json_extract(data, '$.outcome')='approved'"
         ).fetchone()[0]
     assert stored == report["fleet_events"]
     assert approved == report["transactions"]["approved"]
-    assert stored["heartbeat"] >= 12
+    # heartbeats are not events rows: each terminal's newest is its liveness row
+    assert "heartbeat" not in stored
+    assert alive >= 12
 
 
 def _incidents(db_path: Path) -> list[tuple[Any, ...]]:
@@ -241,3 +244,25 @@ def test_ctrl_c_stops_cleanly_and_still_writes_the_report(tmp_path: Path) -> Non
     assert light["stored"] == light["events"]
     assert light["rejected"] == 0
     assert (tmp_path / "fleet.db").exists()
+
+
+def test_the_wearing_printer_is_flagged_before_it_fails(
+    played: tuple[dict[str, Any], str, Path],
+) -> None:
+    """Issue 20: one terminal's printer wears out over its last days (four weeks of heartbeat
+    wear counters); the fleet lists it for a visit, with reasons, before it fails in the story."""
+    report, output, out = played
+    story = report["wear_story"]
+    assert story["flagged_at"] is not None, story
+    assert story["failed_at"] is not None, story
+    assert story["flagged_at"] < story["failed_at"]
+    assert story["flagged_before_failure_s"] > 0
+    assert story["risk"] >= 0.3
+    assert any("Theil–Sen" in r or "CUSUM" in r for r in story["reasons"]), story["reasons"]
+    assert f"{story['terminal_id']} on the visit list" in output
+    with sqlite3.connect(out / "fleet.db") as db:
+        (failed,) = db.execute(
+            "SELECT COUNT(*) FROM events WHERE terminal_id = ? AND code = 'PRN.HARDWARE_FAULT'",
+            (story["terminal_id"],),
+        ).fetchone()
+    assert failed == 1

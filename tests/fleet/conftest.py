@@ -101,7 +101,7 @@ def event(
     terminal_id: str,
     seq: int,
     *,
-    kind: str = "heartbeat",
+    kind: str = "lifecycle",  # an events row; a heartbeat only upserts terminal_liveness
     code: str | None = None,
     ts: datetime = T0,
     merchant_id: str = "M01",

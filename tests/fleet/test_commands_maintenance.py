@@ -109,7 +109,11 @@ def test_acknowledge_and_resolve_by_hand_record_times(api: Api) -> None:
         == 409
     )
     api.clock.advance(180)
-    r = api.client.post(f"/api/v1/incidents/{inc['id']}/resolve", headers=api.headers["admin"])
+    r = api.client.post(
+        f"/api/v1/incidents/{inc['id']}/resolve",
+        json={"reason": "fixed_on_site", "force": True},
+        headers=api.headers["admin"],
+    )
     assert (r.json()["status"], r.json()["time_to_resolve_s"], r.json()["resolved_by"]) == (
         "resolved",
         300.0,
@@ -117,7 +121,9 @@ def test_acknowledge_and_resolve_by_hand_record_times(api: Api) -> None:
     )
     assert (
         api.client.post(
-            f"/api/v1/incidents/{inc['id']}/resolve", headers=api.headers["ops"]
+            f"/api/v1/incidents/{inc['id']}/resolve",
+            json={"reason": "fixed_on_site", "force": True},
+            headers=api.headers["ops"],
         ).status_code
         == 409
     )

@@ -158,7 +158,8 @@ def test_every_mutating_route_commits_before_it_answers_and_reads_see_it(
     rec.call("POST", f"/api/v1/incidents/{inc}/ack")
     got = rec.client.get(f"/api/v1/incidents/{inc}", headers=rec.headers).json()
     assert got["status"] == "acknowledged"
-    rec.call("POST", f"/api/v1/incidents/{inc}/resolve")
+    fixed = {"reason": "other", "text": "replaced the cable", "force": True}
+    rec.call("POST", f"/api/v1/incidents/{inc}/resolve", json=fixed)
     got = rec.client.get(f"/api/v1/incidents/{inc}", headers=rec.headers).json()
     assert got["status"] == "resolved"
 

@@ -101,7 +101,7 @@ def test_sqlite_times_are_utc_text_whatever_the_offset() -> None:
     ]
     rows = [("T1", "M01", i, ts, "heartbeat", None, "{}") for i, ts in enumerate(stamps)]
     params = sqlite_params(rows, stamps[0])
-    assert [params[8 * i + 3] for i in range(len(stamps))] == [sqlite_time(t) for t in stamps]
+    assert [params[9 * i + 3] for i in range(len(stamps))] == [sqlite_time(t) for t in stamps]
     assert params[3] == "2026-11-25 10:00:00.123456"
     assert params[4] == "2026-11-25 10:00:00.123456"
 

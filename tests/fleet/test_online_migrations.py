@@ -21,6 +21,7 @@ pytestmark = pytest.mark.postgres
 ONLINE = {
     "uq_incidents_cause_key": "incidents",
     "ix_terminal_liveness_last_heartbeat_at": "terminal_liveness",
+    "ix_terminal_liveness_received_at": "terminal_liveness",
     "ix_notification_outbox_due": "notification_outbox",
     "ix_notification_outbox_incident_id": "notification_outbox",
     # 0008: the inventory's keyset indexes and bulk actions
@@ -28,6 +29,9 @@ ONLINE = {
     "ix_terminals_model_id": "terminals",
     "ix_terminals_firmware_id": "terminals",
     "ix_commands_bulk_id": "commands",
+    "ix_incident_audit_incident_id_id": "incident_audit",
+    "ix_incidents_assignee": "incidents",
+    "ix_prediction_visits_terminal_id_visited_at": "prediction_visits",
 }
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
@@ -76,9 +80,15 @@ def test_indexes_are_built_and_dropped_concurrently_and_round_trip(pg_engine: En
         assert any(
             s.startswith(f"CREATE {unique}INDEX CONCURRENTLY {name} ON {table}") for s in seen
         ), f"{name} was not built concurrently"
-    assert not any(
-        s.startswith("CREATE") and "INDEX" in s and "CONCURRENTLY" not in s for s in seen
-    ), [s for s in seen if s.startswith("CREATE") and "INDEX" in s]
+    # except 0006's new partitioned events table (no CONCURRENTLY on a partitioned table): its
+    # indexes are built while it is empty, before the rows are copied in (an offline rewrite)
+    plain = [
+        s
+        for s in seen
+        if s.startswith("CREATE") and "INDEX" in s and "CONCURRENTLY" not in s
+        and " ON events (" not in s
+    ]  # fmt: skip
+    assert not plain, plain
     assert any(
         "ADD CONSTRAINT uq_incidents_cause_key UNIQUE USING INDEX" in s.replace('"', "")
         for s in seen

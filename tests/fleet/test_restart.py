@@ -12,12 +12,12 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from posguard.catalog import default_catalog
 from posguard.fleet.clock import FakeClock
-from posguard.fleet.db.models import DiagnosisState, Incident, TerminalLiveness
+from posguard.fleet.db.models import DiagnosisState, EventRow, Incident, TerminalLiveness
 from posguard.fleet.diagnosis.rules import load_rules
 from posguard.fleet.diagnosis.service import DiagnosisService
 from posguard.fleet.repo import commands as command_repo
@@ -227,9 +227,9 @@ def test_check_constraint_is_in_the_schema(rig: Rig) -> None:
 
 
 def test_a_terminal_silent_since_long_before_the_restart_is_still_watched(rig: Rig) -> None:
-    """Heartbeats upsert terminal_liveness; a diagnoser whose replay window holds none of a
-    terminal's heartbeats still knows its last one: after the grace period a terminal that
-    never came back is an incident, one that did is not."""
+    """Heartbeats upsert terminal_liveness at ingest (no events rows); a diagnoser restarted
+    long after a terminal's last heartbeat still knows it: after the grace period a terminal
+    that never came back is an incident, one that did is not."""
     for i in range(6):
         rig.send(f"T{i}", "heartbeat", at=T0, interval_s=10)
     rig.send("T0", "heartbeat", at=T0 + timedelta(seconds=10), interval_s=10)
@@ -240,8 +240,10 @@ def test_a_terminal_silent_since_long_before_the_restart_is_still_watched(rig: R
     assert rows["T0"].last_heartbeat_at == T0 + timedelta(seconds=10)
     assert rows["T0"].interval_s == 10.0
     rig.clock.advance(6 * 3600)  # the service dies and stays down six hours
-    restart(rig, replay_s=5)  # a replay window holding only T0's last heartbeat
-    assert rig.diag.warmed_up == 1
+    with rig.db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(EventRow)) == 0
+    restart(rig, replay_s=5)  # nothing to replay: the heartbeats are in liveness only
+    assert rig.diag.warmed_up == 0
     rig.step()
     assert rig.incidents("heartbeat-lost") == []  # the grace period
     rig.send("T1", "heartbeat", at=rig.clock.now() + timedelta(seconds=5), interval_s=10)

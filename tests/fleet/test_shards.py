@@ -10,14 +10,15 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from posguard.catalog import default_catalog
 from posguard.fleet.clock import FakeClock
-from posguard.fleet.db.models import Incident
+from posguard.fleet.db.models import EventRow, Incident
 from posguard.fleet.diagnosis.leader import AdvisoryLock
 from posguard.fleet.diagnosis.rules import load_rules
 from posguard.fleet.diagnosis.service import DiagnosisService
@@ -84,6 +85,8 @@ def test_kill_a_shard_mid_story_nothing_lost_nothing_doubled(story: Story) -> No
         for d in ds:
             d.step()
 
+    for tid in EAST + WEST:
+        story.send(tid, "heartbeat", None, T0)
     # paper runs out on every west terminal: per-terminal incidents, each by its own shard
     for tid in WEST:
         story.send(tid, "fault", "PRN.PAPER_OUT", T0)
@@ -104,8 +107,20 @@ def test_kill_a_shard_mid_story_nothing_lost_nothing_doubled(story: Story) -> No
     step(s0, s1, corr)
     step(s0, s1, corr)
 
+    # heartbeats (terminal_liveness, read by each shard for its own slots): W00 goes silent
+    for t in (100, 200):
+        for tid in EAST + WEST[1:]:
+            story.send(tid, "heartbeat", None, T0 + timedelta(seconds=t))
+    story.clock.set(T0 + timedelta(seconds=250))
+    step(s0, s1, corr)
+    del s1  # kill -9 the other shard after it opened what it owns, and start it again
+    s1 = story.diagnoser(ShardRole.parse(1, 2))
+    step(s0, s1, corr)
+
     incidents = story.incidents()
     assert_truthful(incidents)
+    lost = [i.terminal_id for i in incidents if i.rule_id == "heartbeat-lost"]
+    assert lost == ["W00"], lost  # once, by its own shard, not again after the restart
     hosts = [i for i in incidents if i.scope == "host:acq-east"]
     assert len(hosts) == 1, [(i.rule_id, i.scope) for i in incidents]
     assert hosts[0].code == "NET.HOST_UNREACHABLE"
@@ -116,6 +131,33 @@ def test_kill_a_shard_mid_story_nothing_lost_nothing_doubled(story: Story) -> No
     network = [i for i in incidents if i.terminal_id in EAST]
     assert {i.status for i in network} <= {"merged"}, [(i.scope, i.status) for i in network]
     assert all(i.parent_id == hosts[0].id for i in network)
+
+
+def test_a_shard_loads_only_the_rows_of_its_own_slots(story: Story) -> None:
+    """The full rows a shard reads are selected by slot in SQL; its cursor still passes every
+    id (the other shards' rows are not gaps)."""
+    from sqlalchemy import event as sa_event
+
+    for k, tid in enumerate(EAST + WEST):
+        story.send(tid, "fault", "PRN.PAPER_OUT", T0 + timedelta(seconds=k))
+    role = ShardRole.parse(1, 2)
+    shard = story.diagnoser(role)
+    sql: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        sql.append(statement)
+
+    sa_event.listen(story.db.engine, "before_cursor_execute", seen)
+    with story.db.sessions.begin() as s:
+        newest = max(s.scalars(select(EventRow.id)))
+        rows = shard._new_rows(s, story.clock.now())
+    sa_event.remove(story.db.engine, "before_cursor_execute", seen)
+    own = sorted(t for t in EAST + WEST if role.owns(t))
+    assert sorted(r.terminal_id for r in rows) == own
+    assert 0 < len(own) < len(EAST + WEST)
+    assert shard.cursor == newest
+    assert shard.gaps == {}
+    assert any("shard_slot %" in q and "events.data" in q for q in sql), sql
 
 
 @pytest.mark.postgres
@@ -180,3 +222,97 @@ def test_a_waiting_correlator_takes_over_when_the_first_is_killed(pg_db: FleetDB
                     p.wait(15)
                 except subprocess.TimeoutExpired:
                     p.kill()
+
+
+def _diagnose(url: str, *args: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "posguard.cli", "fleet", "diagnose", *args]
+    cmd += ["--db", url, "--poll", "0.1"]
+    env = {**os.environ, "POSGUARD_FLEET_JWT_SECRET": "x" * 40}
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+
+
+def _settle(db: FleetDB, done: Callable[[list[Incident]], bool], timeout: float) -> list[Incident]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.sessions() as s:
+            incidents = list(s.scalars(select(Incident).order_by(Incident.id)))
+        if done(incidents) or time.monotonic() > deadline:
+            return incidents
+        time.sleep(0.2)
+
+
+@pytest.mark.postgres
+def test_shard_processes_kill_9_mid_story_nothing_lost_nothing_doubled(pg_db: FleetDB) -> None:
+    """The same story against real processes on PostgreSQL: `fleet diagnose --shard 0 --of 2`,
+    `--shard 1 --of 2` and `--correlator`, events written by ingest meanwhile on the wall clock;
+    shard 0 is killed with SIGKILL mid-story and started again."""
+    for tid in EAST:
+        register(pg_db, tid, host="acq-east", area=f"a{tid[-1]}")
+    for tid in WEST:
+        register(pg_db, tid, host="acq-west", area=f"a{tid[-1]}")
+    story = Story(pg_db, FakeClock(T0))
+    now = lambda: datetime.now(UTC)  # noqa: E731 - the processes run on the wall clock
+
+    def send(tid: str, kind: str, code: str | None) -> None:
+        story.clock.set(now())
+        story.send(tid, kind, code, now())
+
+    procs = {
+        "s0": _diagnose(pg_db.url, "--shard", "0", "--of", "2"),
+        "s1": _diagnose(pg_db.url, "--shard", "1", "--of", "2"),
+        "corr": _diagnose(pg_db.url, "--correlator"),
+    }
+    try:
+        for p in procs.values():
+            _wait_for(p, "diagnosing as", 60)
+        for tid in WEST:
+            send(tid, "fault", "PRN.PAPER_OUT")
+        for tid in EAST[:3]:
+            for _ in range(3):
+                send(tid, "fault", "NET.CONNECT_TIMEOUT")
+
+        def paper_open(incs: list[Incident]) -> bool:
+            return len([i for i in incs if i.rule_id == "printer-paper-out"]) == len(WEST)
+
+        _settle(pg_db, paper_open, 60)
+        procs["s0"].send_signal(signal.SIGKILL)  # kill -9, whatever it was doing
+        procs["s0"].wait(10)
+        for tid in EAST[3:]:
+            for _ in range(3):
+                send(tid, "fault", "NET.CONNECT_TIMEOUT")
+        for tid in WEST:
+            send(tid, "fault_cleared", "PRN.PAPER_OUT")
+        procs["s0"] = _diagnose(pg_db.url, "--shard", "0", "--of", "2")
+        _wait_for(procs["s0"], "diagnosing as", 60)
+
+        def settled(incs: list[Incident]) -> bool:
+            paper = [i for i in incs if i.rule_id == "printer-paper-out"]
+            host = [i for i in incs if i.scope == "host:acq-east"]
+            return (
+                len(paper) == len(WEST)
+                and all(i.status == "resolved" for i in paper)
+                and len(host) == 1
+                and sorted(host[0].explanation.get("members", [])) == EAST
+            )
+
+        incidents = _settle(pg_db, settled, 90)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    assert_truthful(incidents)
+    hosts = [i for i in incidents if i.scope == "host:acq-east"]
+    assert len(hosts) == 1, [(i.rule_id, i.scope) for i in incidents]
+    assert hosts[0].code == "NET.HOST_UNREACHABLE"
+    assert sorted(hosts[0].explanation["members"]) == EAST
+    paper = [i for i in incidents if i.rule_id == "printer-paper-out"]
+    assert sorted(i.terminal_id or "" for i in paper) == WEST  # one each, none lost or doubled
+    assert all(i.status == "resolved" for i in paper)  # the clears shard 0 missed were applied
+    network = [i for i in incidents if i.terminal_id in EAST]
+    assert {i.status for i in network} <= {"merged"}, [(i.scope, i.status) for i in network]

@@ -89,3 +89,31 @@ async def test_unionpay_header_the_profile_forbids_is_30_and_journalled(cards: C
         ok = await c.request({**c.sale_msg(cards.good, 1_000), "h": "6000120034603100000000"})
         assert ok["39"] == "00"
         assert ok["h"] == "6000340012603100000000"  # TPDU addresses swapped
+
+
+async def test_a_field_failing_the_digits_check_still_echoes_3_11_41_42(host: Host) -> None:
+    """The decoder reads the whole message, then field 4 fails the digits-only check: the 30
+    answer still echoes the fields that did read (3, 11, 41, 42), never the bad one or the PAN."""
+    fields = {**KEYS, 2: "6214830000000015", 4: "00000000010X", 60: "22000001000"}
+    async with RawPeer(host[1]) as peer:
+        answer = await peer.exchange(build("0200", fields))
+    assert answer is not None
+    got = parse(answer)
+    assert (got["mti"], got[39]) == ("0210", "30")
+    assert {k: got.get(k) for k in KEYS} == KEYS
+    assert 2 not in got
+    assert 4 not in got
+    entry = host[0].journal.query(mti="0200")[-1]
+    assert (entry.tid, entry.stan, entry.rc) == ("10000001", "004711", "30")
+    assert "field 4" in entry.decision
+
+
+async def test_a_bad_stan_is_not_echoed_but_the_rest_is(host: Host) -> None:
+    fields = {**KEYS, 11: "00A711", 60: "22000001000"}
+    async with RawPeer(host[1]) as peer:
+        answer = await peer.exchange(build("0200", fields))
+    assert answer is not None
+    got = parse(answer)
+    assert got[39] == "30"
+    assert 11 not in got
+    assert (got[3], got[41], got[42]) == (KEYS[3], KEYS[41], KEYS[42])

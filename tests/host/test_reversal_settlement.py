@@ -230,3 +230,31 @@ async def test_upload_matching_the_books_is_in_balance_with_no_exception(
     assert parse_settlement_totals(str(end["48"]))[1] == "2"  # totals still differ
     assert host[2].exceptions() == []
     assert (await client.settle(1, 1_000))["39"] == "00"
+
+
+async def test_a_repeated_end_of_upload_answers_the_same_and_records_nothing_new(
+    client: HostClient, cards: Cards, host: Host
+) -> None:
+    """The end-of-upload answer was lost and the terminal sends it again: same 39 and field 48,
+    the uploads are still there (no sale turns into missing_on_terminal), no new exception."""
+    led = host[2]
+    kept = client.sale_msg(cards.good, 1_000)
+    assert (await client.request(kept))["39"] == "00"
+    other = client.sale_msg(cards.good, 2_000)
+    assert (await client.request(other))["39"] == "00"
+    offline = client.sale_msg(cards.good, 300)  # never sent online
+    assert (await client.settle(3, 3_300))["39"] == "95"
+    for msg in (kept, other, offline):
+        assert (await client.upload(msg))["39"] == "00"
+    first = await client.end_upload()
+    recorded = [(e.kind, e.stan) for e in led.exceptions()]
+    assert recorded == [("missing_on_host", str(offline["11"]))]
+    again = await client.end_upload()
+    assert (again["39"], again["48"]) == (first["39"], first["48"]) == ("00", again["48"])
+    assert parse_settlement_totals(str(again["48"]))[1] == "2"
+    assert [(e.kind, e.stan) for e in led.exceptions()] == recorded
+    assert set(led.uploads(client.tid, client.batch)) == {
+        str(m["11"]) for m in (kept, other, offline)
+    }
+    entry = host[0].journal.query(tid=client.tid, mti="0320")[-1]
+    assert "repeated end of batch upload" in entry.decision

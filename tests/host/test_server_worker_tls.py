@@ -1,4 +1,4 @@
-"""Group commit on the ledger thread, and the host over TLS."""
+"""Group commit on the event loop, and the host over TLS."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 
 from posguard.common.errors import FrameError
 from posguard.common.testing import write_self_signed_cert
+from posguard.host.group_commit import GroupCommitter
 from posguard.host.journal import HostJournal
 from posguard.host.ledger import Ledger
 from posguard.host.seed import default_seed
 from posguard.host.server import tls_context
 from posguard.host.testing import HostClient, running_host
-from posguard.host.worker import LedgerWorker
 
 from .conftest import Cards
 
@@ -23,7 +23,7 @@ from .conftest import Cards
 async def test_group_commit_isolates_a_failing_decision(tmp_path: Path) -> None:
     led = Ledger.open(tmp_path / "h.db")
     led.load_seed(default_seed())
-    worker = LedgerWorker(led, HostJournal.open(tmp_path / "h.db"))
+    worker = GroupCommitter(led, HostJournal.open(tmp_path / "h.db"))
     acct = "ACC-ZHANG"
     start = led.account(acct)
     assert start is not None
@@ -40,7 +40,7 @@ async def test_group_commit_isolates_a_failing_decision(tmp_path: Path) -> None:
     results = await asyncio.gather(
         *(worker.submit(f) for f in (debit, broken, debit, debit)), return_exceptions=True
     )
-    worker.stop()
+    await worker.stop()
     assert [isinstance(r, RuntimeError) for r in results] == [False, True, False, False]
     end = led.account(acct)
     assert end is not None
@@ -61,3 +61,74 @@ async def test_tls_host(tmp_path: Path, cards: Cards) -> None:
         with pytest.raises((FrameError, ConnectionError)):  # plain TCP: closed by the host
             async with HostClient(port, timeout=1) as plain:
                 await plain.sign_on()
+
+
+async def test_group_commit_settles_no_caller_before_the_commit(tmp_path: Path) -> None:
+    """While a group is open its decisions are invisible to another connection and none of its
+    callers has an answer; after the one COMMIT all are visible and all are answered."""
+    import sqlite3
+
+    led = Ledger.open(tmp_path / "h.db")
+    led.load_seed(default_seed())
+    committer = GroupCommitter(led, HostJournal.open(tmp_path / "h.db"))
+    acct = "ACC-ZHANG"
+    start = led.account(acct)
+    assert start is not None
+    other = sqlite3.connect(tmp_path / "h.db")
+    seen: list[tuple[int, bool]] = []
+    futures: list[asyncio.Task[object]] = []
+
+    def outside_balance() -> int:
+        return int(other.execute("SELECT balance FROM accounts WHERE id=?", (acct,)).fetchone()[0])
+
+    def debit() -> int:
+        with led.atomic():
+            led.move(acct, balance=-100)
+        seen.append((outside_balance(), any(f.done() for f in futures)))
+        return 1
+
+    futures.extend(asyncio.create_task(committer.submit(debit)) for _ in range(3))
+    assert await asyncio.gather(*futures) == [1, 1, 1]
+    assert seen == [(start.balance, False)] * 3
+    assert outside_balance() == start.balance - 300
+    assert committer.groups == 1
+    assert committer.syncs == 1  # FULL: the WAL's fsync, on the committer's thread
+    await committer.stop()
+    other.close()
+
+
+async def test_group_commit_answers_only_after_the_wal_fsync(tmp_path: Path) -> None:
+    """Under FULL the COMMIT does not wait for the disk, the committer's fsync does: while that
+    fsync has not returned, no caller of the group has its answer (the next group is decided
+    meanwhile); when it returns, all do."""
+    import threading
+
+    led = Ledger.open(tmp_path / "h.db", synchronous="FULL")
+    led.load_seed(default_seed())
+    committer = GroupCommitter(led, HostJournal.open(tmp_path / "h.db"))
+    release = threading.Event()
+    real_sync = led.sync_wal
+    synced: list[int] = []
+
+    def slow_sync() -> None:
+        release.wait(10)
+        real_sync()
+        synced.append(len(synced))
+
+    led.sync_wal = slow_sync  # type: ignore[method-assign]
+
+    def debit() -> str:
+        with led.atomic():
+            led.move("ACC-ZHANG", balance=-1)
+        return "done"
+
+    first = [asyncio.create_task(committer.submit(debit)) for _ in range(3)]
+    await asyncio.sleep(0.2)
+    second = asyncio.create_task(committer.submit(debit))  # a later group, decided meanwhile
+    await asyncio.sleep(0.2)
+    assert committer.groups == 2
+    assert not any(t.done() for t in (*first, second)), "answered before the fsync returned"
+    release.set()
+    assert await asyncio.gather(*first, second) == ["done"] * 4
+    assert synced == [0, 1]  # the second group waited for an fsync that started after it
+    await committer.stop()

@@ -195,7 +195,7 @@ def test_a_version_1_journal_is_upgraded_in_place_and_its_cards_still_open(
     rec = old.begin(Draft(Kind.SALE, 100, PAN, "3012", "051"))
     old.close()
     conn = sqlite3.connect(path)
-    for col in ("reversal_unanswered", "reversal_rc"):
+    for col in ("reversal_unanswered", "reversal_rc", "training"):
         conn.execute(f"ALTER TABLE txns DROP COLUMN {col}")
     conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
     conn.commit()
@@ -207,7 +207,8 @@ def test_a_version_1_journal_is_upgraded_in_place_and_its_cards_still_open(
         assert j.card(j.get(rec.id)) == (PAN, "3012")
         assert j.get(rec.id).reversal_unanswered == 0
         schema = j._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0]
-        assert schema == "2"
+        assert schema == "3"  # the reversal outcome columns (2), the training flag (3)
+        assert j.get(rec.id).training is False
         new = j.begin(Draft(Kind.SALE, 200, PAN, "3012", "051"))
         assert j.card(new) == (PAN, "3012")
     finally:

@@ -22,7 +22,7 @@ async def _post_all(srv: LiveServer, seeded: Seeded) -> list[httpx.Response]:
         async def post(i: int) -> httpx.Response:
             tid = tids[i % len(tids)]
             batch = [
-                event(tid, 1000 + i * 10 + k, "heartbeat", now, interval_s=60) for k in range(5)
+                event(tid, 1000 + i * 10 + k, "lifecycle", now, event="boot") for k in range(5)
             ]
             return await client.post(
                 "/api/v1/ingest/batch",

@@ -64,7 +64,9 @@ def test_dashboard_writes_commit_before_the_answer(seeded: Seeded) -> None:
         for action, status in (("ack", "acknowledged"), ("resolve", "resolved")):
             order.clear()
             r = client.post(
-                f"/ui/incidents/{inc}/{action}", data={"csrf": csrf}, follow_redirects=False
+                f"/ui/incidents/{inc}/{action}",
+                data={"csrf": csrf, "reason": "fixed_on_site", "force": "yes"},
+                follow_redirects=False,
             )
             assert r.status_code == 303, r.text
             assert order.index("commit") < order.index("response"), order
@@ -110,14 +112,11 @@ def test_dashboard_and_api_transitions_go_through_one_service(seeded: Seeded) ->
     before = {a: counted(a) for a in ("acknowledged", "resolved")}
     with TestClient(create_app(seeded.settings), base_url="http://127.0.0.1") as client:
         csrf = login(client, "ops")
+        form = {"csrf": csrf, "reason": "fixed_on_site", "force": "yes"}
         for action in ("ack", "resolve"):
-            r = client.post(
-                f"/ui/incidents/{inc}/{action}", data={"csrf": csrf}, follow_redirects=False
-            )
+            r = client.post(f"/ui/incidents/{inc}/{action}", data=form, follow_redirects=False)
             assert r.status_code == 303, r.text
-        again = client.post(
-            f"/ui/incidents/{inc}/resolve", data={"csrf": csrf}, follow_redirects=False
-        )
+        again = client.post(f"/ui/incidents/{inc}/resolve", data=form, follow_redirects=False)
         assert again.status_code == 409
     assert counted("acknowledged") == before["acknowledged"] + 1
     assert counted("resolved") == before["resolved"] + 1

@@ -24,6 +24,7 @@ CATEGORY: Mapping[Category, Text] = MappingProxyType(
         Category.REGULATORY: Text(zh="监管", en="regulatory"),
         Category.CARDHOLDER: Text(zh="持卡人", en="cardholder"),
         Category.ISSUER_HOST: Text(zh="发卡行/主机", en="issuer or host"),
+        Category.OPERATOR: Text(zh="操作", en="operator"),
     }
 )
 SEVERITY: Mapping[Severity, Text] = MappingProxyType(

@@ -49,6 +49,7 @@ DOMAINS: Mapping[str, str] = MappingProxyType(
         "TP": "third party",
         "REG": "regulation and policy",
         "RECON": "reconciliation",
+        "OPS": "operator practice (what staff get wrong)",
     }
 )
 """The code prefixes (the part before the dot) a catalog code may use."""
@@ -63,6 +64,7 @@ class Category(StrEnum):
     REGULATORY = "regulatory"
     CARDHOLDER = "cardholder"
     ISSUER_HOST = "issuer_host"
+    OPERATOR = "operator"  # what the shop's staff did: a training matter, not a fault to fix
 
 
 class Severity(StrEnum):

@@ -17,12 +17,42 @@ are separated, a number, an object key, a list of digit groups). An event is at 
 Traceback (most recent call last):
 ...
 posguard.common.errors.EventError: invalid event: terminal_id: Field required; ...
+
+Network fields of a heartbeat (optional, each on its own; issue 20): a terminal says how it
+reaches its host, so the fleet can compare areas, carriers and links
+(``posguard.fleet.network_report``).
+
+============== ======= ==============================================================
+``link``       string  ``wired`` | ``wifi`` | ``4g`` | ``5g`` (:class:`Link`)
+``carrier``    string  the network operator (the modem's operator name, or the
+                       broadband provider of a wired/Wi-Fi shop), e.g. ``China Mobile``
+``signal_dbm`` number  signal strength where the modem gives it: RSRP for 4G/5G
+                       (-140..-44), RSSI for Wi-Fi (-100..0); absent when wired
+``rtt_ms``     number  the round trip of the last exchange with the host, milliseconds
+``failover``   bool    true while the terminal is on its backup path (backup host or
+                       backup link)
+============== ======= ==============================================================
+
+Training mode (issue 20): a heartbeat says ``training: true`` while the terminal is in training
+mode, and a transaction event of a practice transaction says ``training: true`` (it moved no
+money); transaction events and operator-error faults (``OPS.*``) name the ``operator``.
+
+The network fields are not refused when malformed (an old or odd modem must not lose its heartbeat):
+:func:`heartbeat_network` reads them and drops a value that is out of range.
+
+>>> heartbeat_network({"link": "4g", "carrier": "China Mobile", "signal_dbm": -101,
+...     "rtt_ms": 84.5, "failover": False})
+HeartbeatNetwork(link=<Link.G4: '4g'>, carrier='China Mobile', signal_dbm=-101.0, \
+rtt_ms=84.5, failover=False)
+>>> heartbeat_network({"uptime_s": 60}) is None
+True
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final
@@ -51,7 +81,7 @@ _CODE_RE = re.compile(r"^[A-Z]{2,6}\.[A-Z0-9_]{2,48}$")
 
 
 class EventKind(StrEnum):
-    HEARTBEAT = "heartbeat"  # periodic liveness; data: uptime_s, interval_s, firmware, ...
+    HEARTBEAT = "heartbeat"  # periodic liveness; data: uptime_s, interval_s, firmware, wear, ...
     TRANSACTION = "transaction"  # a transaction outcome; data: type, outcome, rc, amount, stan
     FAULT = "fault"  # a fault began (or recurred); code required
     FAULT_CLEARED = "fault_cleared"  # a fault ended; code required
@@ -61,7 +91,102 @@ class EventKind(StrEnum):
     LIFECYCLE = "lifecycle"  # boot, restart, update, rollback, sign-on
 
 
+class Link(StrEnum):
+    """How a terminal reaches its host (heartbeat field ``link``)."""
+
+    WIRED = "wired"
+    WIFI = "wifi"
+    G4 = "4g"
+    G5 = "5g"
+
+    @property
+    def mobile(self) -> bool:
+        return self in (Link.G4, Link.G5)
+
+
+# Valid ranges of the heartbeat's signal strength: RSRP (mobile) and RSSI (Wi-Fi).
+_SIGNAL_RANGE: Final = {"mobile": (-140.0, -44.0), "wifi": (-100.0, 0.0)}
+_RTT_MAX_MS: Final = 120_000.0
+_LINKS: Final = frozenset(link.value for link in Link)
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatNetwork:
+    """The network fields of one heartbeat; ``None`` where absent or out of range."""
+
+    link: Link | None
+    carrier: str | None
+    signal_dbm: float | None
+    rtt_ms: float | None
+    failover: bool | None
+
+
+def _number(value: Any, lo: float, hi: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if lo <= value <= hi else None
+
+
+def heartbeat_network(data: dict[str, Any]) -> HeartbeatNetwork | None:
+    """The network fields of a heartbeat's ``data`` (see the module doc), or None if it has
+    none. A malformed value reads as absent."""
+    raw_link = data.get("link")
+    link = Link(raw_link) if isinstance(raw_link, str) and raw_link in _LINKS else None
+    carrier = data.get("carrier")
+    carrier = (carrier.strip()[:64] or None) if isinstance(carrier, str) else None
+    signal = None
+    if link is not None and link is not Link.WIRED:
+        signal = _number(
+            data.get("signal_dbm"), *_SIGNAL_RANGE["mobile" if link.mobile else "wifi"]
+        )
+    rtt = _number(data.get("rtt_ms"), 0.0, _RTT_MAX_MS)
+    failover = data.get("failover")
+    failover = failover if isinstance(failover, bool) else None
+    found = HeartbeatNetwork(link, carrier, signal, rtt, failover)
+    return None if all(v is None for v in (link, carrier, signal, rtt, failover)) else found
+
+
 _NEEDS_CODE: Final = frozenset({EventKind.FAULT, EventKind.FAULT_CLEARED})
+
+
+class WearCounters(BaseModel):
+    """A heartbeat's optional ``data.wear``: the terminal's wear and health counters.
+
+    Each counter is cumulative since the terminal's counter store was created (it survives
+    restarts; a value lower than the last one means the store was reset, e.g. a board swap);
+    a counter the terminal cannot count is left out, never sent as 0. ``battery_pct`` is a
+    gauge, present only on terminals with a battery. Documented in docs/events.md.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    printer_lines: Annotated[int, Field(ge=0)] | None = None  # text lines printed
+    printer_cuts: Annotated[int, Field(ge=0)] | None = None  # cutter operations
+    printer_paper_out: Annotated[int, Field(ge=0)] | None = None  # times paper ran out
+    printer_overheat: Annotated[int, Field(ge=0)] | None = None  # head overheat reports
+    printer_cutter_jam: Annotated[int, Field(ge=0)] | None = None  # cutter jam reports
+    card_reads: Annotated[int, Field(ge=0)] | None = None  # cards presented to the reader
+    card_read_failures: Annotated[int, Field(ge=0)] | None = None  # reads that failed
+    chip_fallbacks: Annotated[int, Field(ge=0)] | None = None  # chip unreadable, swiped
+    boots: Annotated[int, Field(ge=0)] | None = None  # runtime starts, for any reason
+    watchdog_restarts: Annotated[int, Field(ge=0)] | None = None  # starts after crash/freeze
+    battery_pct: Annotated[float, Field(ge=0, le=100)] | None = None  # charge now, if any
+
+
+WEAR_COUNTERS: Final = tuple(n for n in WearCounters.model_fields if n != "battery_pct")
+"""The cumulative counters of :class:`WearCounters`, in schema order."""
+
+
+def wear_of(data: dict[str, Any]) -> WearCounters | None:
+    """The wear counters of a heartbeat's ``data``, or None when it carries none or they do
+    not fit the schema (an older or broken terminal: its liveness still counts)."""
+    raw = data.get("wear")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return WearCounters.model_validate(raw)
+    except ValidationError:
+        return None
 
 
 _GROUP_RE: Final = re.compile(r"[0-9]{1,8}")

@@ -1,5 +1,5 @@
 """`posguard fleet ...`: migrate, serve, mqtt-worker, diagnose, create-user, add-merchant,
-merchants, add-terminal, import, notify.
+merchants, add-terminal, import, notify, incident, maintenance.
 
 Expected failures (bad configuration, a duplicate, a missing merchant, a database that does not
 answer) end with one line on stderr and exit status 1, never a traceback: SQLAlchemy's own text
@@ -20,10 +20,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from posguard.common.errors import ConfigError
 from posguard.fleet.config import FleetSettings
+from posguard.fleet.db.maintenance_cli import app as maintenance_app
+from posguard.fleet.incident_cli import app as incident_app
 from posguard.fleet.notify.cli import app as notify_app
 
 app = typer.Typer(help="The fleet service / 终端管理服务.", no_args_is_help=True)
 app.add_typer(notify_app, name="notify")
+app.add_typer(incident_app, name="incident")
+app.add_typer(maintenance_app, name="maintenance")
 
 DbOpt = Annotated[
     str | None,

@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from posguard.catalog.model import Entry, Severity
+from posguard.fleet import audit
+from posguard.fleet.audit import AuditAction
 from posguard.fleet.db.models import Incident, IncidentEvent
 from posguard.fleet.diagnosis.evidence import MAX_MEMBERS, bounded
 from posguard.fleet.diagnosis.observed import Clear, Decision, Open
@@ -200,4 +202,14 @@ class IncidentApplier:
             return
         resolve(session, incident=incident, by="rule", now=d.at)
         incident.explanation = bounded({**incident.explanation, "cleared": d.reason})
+        audit.record(
+            session,
+            incident_id=incident.id,
+            action=AuditAction.RESOLVED,
+            actor=f"rule:{d.rule_id}",
+            origin=audit.ORIGIN_SYSTEM,
+            at=incident.resolved_at or d.at,
+            details={"reason": "cleared", "text": d.reason},
+            merchant_safe=True,
+        )
         result.resolved.append(incident.id)

@@ -14,7 +14,7 @@ Modules, one role each:
 - :mod:`issuer` — decision rules: every response code from real ledger state.
 - :mod:`sessions` — sign-on state and working keys per terminal.
 - :mod:`handler` — one request message in, one response message out (MAC, PIN, dispatch).
-- :mod:`worker` — the ledger thread with group commit (answers only after the commit).
+- :mod:`group_commit` — group commit on the event loop thread (answers only after the commit).
 - :mod:`server` — the asyncio TCP server (framing, TLS, bad-input handling).
 - :mod:`journal` — what the host saw and answered, queryable.
 - :mod:`faults`, :mod:`proxy`, :mod:`control`, :mod:`timeline` — the fault-injecting proxy.

@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import getpass
 import json
 import os
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from posguard.cli_support.errors import CliError, FaceApp
+from posguard.cli_support.errors import CliError, FaceApp, guarded
 from posguard.cli_support.lang import LangOption
 from posguard.common.errors import ConfigError, PosguardError
 from posguard.common.lab import LAB_HOST_PORT
@@ -259,8 +261,14 @@ def journal(
             )
 
 
-@app.command()
+exceptions_app = FaceApp(
+    help="Reconciliation exceptions / 对账差错: list them (no subcommand), resolve one.",
+)
+app.add_typer(exceptions_app, name="exceptions")
+
+
 def exceptions(
+    ctx: typer.Context,
     data_dir: DataDirOpt = DATA_DIR,
     db: Annotated[Path | None, typer.Option(help="The host's database (DATA_DIR/host.db).")] = None,
     tid: Annotated[str | None, typer.Option(help="Only this terminal.")] = None,
@@ -271,7 +279,9 @@ def exceptions(
 ) -> None:
     """Reconciliation exceptions from batch upload / 对账差错 (missing on terminal, missing on
     host, amount differs). The ledger is never changed by a settlement: this is the list to
-    work through."""
+    work through. `posguard host exceptions resolve ID --reason ...` closes one."""
+    if ctx.invoked_subcommand is not None:
+        return
     db = _db_path(data_dir, db)
     need_host_db(db, "ledger")
     if state is not None and state not in ("open", "resolved"):
@@ -301,6 +311,9 @@ def exceptions(
                         "terminal_amount": e.terminal_amount,
                         "pan_masked": e.pan_masked,
                         "found_at": e.found_at,
+                        "resolved_by": e.resolved_by,
+                        "resolved_at": e.resolved_at,
+                        "resolution": e.resolution,
                     }
                     for e in rows
                 ],
@@ -322,6 +335,47 @@ def exceptions(
             f"{e.state.value:<8} {e.txn_kind:<10} {_money(e.host_amount):>10} "
             f"{_money(e.terminal_amount):>10}  {e.pan_masked}"
         )
+        if e.state.value == "resolved":
+            typer.echo(f"      resolved by {e.resolved_by} at {e.resolved_at}: {e.resolution}")
+
+
+# the listing is the group's own callback, guarded like every command (one-line errors, --debug)
+exceptions_app.callback(invoke_without_command=True)(guarded(exceptions))
+
+
+@exceptions_app.command("resolve")
+def resolve_exception(
+    exc_id: Annotated[int, typer.Argument(metavar="ID", help="The exception's id (see the list).")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why it is resolved / 处理说明 (kept with it).")
+    ],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who resolves it (default: the OS user).")
+    ] = None,
+    data_dir: DataDirOpt = DATA_DIR,
+    db: Annotated[Path | None, typer.Option(help="The host's database (DATA_DIR/host.db).")] = None,
+    lang: LangOption = None,
+) -> None:
+    """Mark one reconciliation exception resolved / 标记对账差错已处理 (who, when, why are
+    recorded; the ledger's money is not touched). Unknown or already resolved ids are refused."""
+    db = _db_path(data_dir, db)
+    need_host_db(db, "ledger")
+    who = by if by is not None else getpass.getuser()
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        led = Ledger.open(db)
+    except ConfigError as exc:
+        raise host_db_error(exc, db) from exc
+    try:
+        done = led.resolve_exception(exc_id, by=who, reason=reason, at=at)
+    except ConfigError as exc:
+        raise _fail(exc) from exc
+    finally:
+        led.close()
+    typer.echo(
+        f"exception {done.id} resolved / 已处理: {done.kind.value} {done.tid} batch {done.batch}"
+        f" STAN {done.stan}, by {done.resolved_by} at {done.resolved_at}"
+    )
 
 
 def _money(fen: int | None) -> str:

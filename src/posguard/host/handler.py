@@ -1,11 +1,12 @@
 """One request frame in, one answer frame out: decode, check, verify MAC and PIN, dispatch to
 the issuer, encode and MAC the answer, journal both.
 
-Synchronous by design: the server runs :meth:`HostHandler.handle` on one worker thread, which
-serialises every ledger write. Bad input never raises out of :meth:`handle`: a readable MTI gets
-a format-error answer (``30``, echoing fields 3, 11, 41 and 42 when they could be read), anything
-else ``None`` (the server closes the connection). A response-class MTI (``xx1x``/``xx3x``: an
-answer sent to the host) gets no processing and no answer, only a journal entry. Fields 12/13
+Synchronous by design: the server runs :meth:`HostHandler.handle` on its event loop thread, inside
+the group commit's transaction, which serialises every ledger write. Bad input never raises out
+of :meth:`handle`: a readable MTI gets a format-error answer (``30``, echoing fields 3, 11, 41
+and 42 when they could be read), anything else ``None`` (the server closes the connection). A
+response-class MTI (``xx1x``/``xx3x``: an answer sent to the host) gets no processing and no
+answer, only a journal entry. Fields 12/13
 that are not a time / date, and a UnionPay header the profile forbids, are format errors; a
 processing code the profile does not have, from an authenticated terminal, is ``12``.
 
@@ -25,13 +26,13 @@ import structlog
 
 from posguard.card import mask_pan
 from posguard.common.errors import MessageDecodeError, MessageEncodeError, MessageError
-from posguard.host import batches
+from posguard.host import batches, training
 from posguard.host.issuer import AuthRequest, Decision, Issuer, ReversalRequest
 from posguard.host.journal import HostJournal, JournalEntry
 from posguard.host.request_checks import bad_datetime, bad_header, is_response_class
 from posguard.host.sessions import Session, Sessions
 from posguard.host.settlement import Totals
-from posguard.iso8583.codec import Message, decode, encode
+from posguard.iso8583.codec import Message, PartialDecodeError, decode, encode
 from posguard.iso8583.fields import (
     Field60,
     NetworkCode,
@@ -50,6 +51,9 @@ from posguard.iso8583.mac import MAC_LEN
 from posguard.iso8583.mandatory import check_mandatory
 from posguard.iso8583.operations import TxnKind, classify, classify_original
 from posguard.iso8583.spec import MessageSpec
+from posguard.iso8583.training import FIELD as TRAINING_FIELD
+from posguard.iso8583.training import MARK as TRAINING_MARK
+from posguard.iso8583.training import is_training
 
 __all__ = ["HandleResult", "HostHandler"]
 
@@ -89,6 +93,8 @@ class HostHandler:
         raw_spec = spec.pyiso8583
         self._bitmap_at = spec.header_len + (2 if raw_spec["t"]["data_enc"] == "b" else 4)
         self._ascii_bitmap = raw_spec["p"]["data_enc"] != "b"
+        self._stamp_at: datetime | None = None
+        self._stamp_text = ("", "")
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -240,6 +246,10 @@ class HostHandler:
             header_fault = bad_header(msg.get("h"))
             if header_fault is not None:
                 return self._format_error(msg, header_fault), Decision("30", header_fault), None
+        try:
+            practice = is_training(msg)
+        except MessageError as exc:
+            return self._format_error(msg, exc.message), Decision("30", exc.message), None
         unknown_op = False
         try:
             check_mandatory(msg, received=True)
@@ -276,6 +286,9 @@ class HostHandler:
             d = Decision(
                 "12", f"processing code {_text(msg, '3')} is not one of {mti} in the profile"
             )
+        elif practice and mti not in ("0800", "0820"):
+            answer, d = self._training(msg, mti, tid, f60)
+            return answer, d, session
         else:
             d = self._route(msg, mti, tid, mid, f60, session)
         return self._answer(msg, d), d, session
@@ -324,6 +337,15 @@ class HostHandler:
         if kind is None:
             return Decision("12", "operation not in the profile (MTI, field 3, 60.1)")
         return self.issuer.authorize(self._auth_request(msg, kind, tid, mid, batch, session))
+
+    def _training(self, msg: Message, mti: str, tid: str, f60: Field60) -> tuple[Message, Decision]:
+        """A training request: answered by :mod:`posguard.host.training` (nothing booked),
+        with the mark echoed so the terminal knows it was practice."""
+        kind = classify(mti, _text(msg, "3"), f60.type_code)
+        d = training.decide(mti, kind, tid=tid, stan=_text(msg, "11"), amount=_amount(msg))
+        answer = self._answer(msg, d)
+        answer[TRAINING_FIELD] = TRAINING_MARK
+        return answer, d
 
     def _upload_swiped(self, tid: str, batch: str, field48: str) -> Decision:
         for e in parse_upload_entries(field48):
@@ -390,8 +412,7 @@ class HostHandler:
         for key in _ECHO:
             if key in msg:
                 out[key] = msg[key]
-        stamp = self._clock().strftime("%H%M%S%m%d")  # one strftime for fields 12 and 13
-        out["12"], out["13"] = stamp[:6], stamp[6:]
+        out["12"], out["13"] = self._stamp()
         out["39"] = d.rc
         if d.rrn:
             out["37"] = d.rrn
@@ -414,6 +435,15 @@ class HostHandler:
             )
         return out
 
+    def _stamp(self) -> tuple[str, str]:
+        """Fields 12 (hhmmss) and 13 (MMDD) of an answer: the host's local time, formatted once
+        per second (strftime is a large part of building an answer)."""
+        now = self._clock().replace(microsecond=0)
+        if now != self._stamp_at:
+            text = now.strftime("%H%M%S%m%d")
+            self._stamp_at, self._stamp_text = now, (text[:6], text[6:])
+        return self._stamp_text
+
     def _format_error(self, msg: Message, why: str) -> Message:
         out: Message = {"t": answer_mti(str(msg.get("t", "0000"))), "39": "30"}
         if "h" in msg:
@@ -431,10 +461,9 @@ _FORMAT_ERROR_ECHO = ("3", "11", "41", "42")
 
 
 def _readable_fields(exc: MessageDecodeError) -> Message:
-    """The echo fields the decoder read before it failed (it keeps them on its own error)."""
-    partial = getattr(exc.__cause__, "doc_dec", None)
-    if not isinstance(partial, dict):
-        return {}
+    """The echo fields the decoder could read (the codec keeps them on its error, whether the
+    fault was the message's structure or a field's content)."""
+    partial = exc.decoded if isinstance(exc, PartialDecodeError) else {}
     return {
         k: v
         for k in _FORMAT_ERROR_ECHO

@@ -421,7 +421,8 @@ class Issuer:
 
     def settle(self, tid: str, batch: str, terminal: Totals) -> Decision:
         """0500: compare the terminal's totals with the ledger's; ``00`` balanced (the batch is
-        closed: :func:`batches.close`), ``95`` not (it stays open for the batch upload)."""
+        closed: :func:`batches.close`), ``95`` not (it stays open for the batch upload, which
+        starts afresh: uploads of an earlier round are dropped)."""
         with self.ledger.atomic():
             host = self.host_totals(tid, batch)
             balanced = host == terminal
@@ -448,19 +449,31 @@ class Issuer:
         """End of upload (0320, 60.3 202): compare the upload with the ledger's batch. The ledger is
         never changed: every difference is recorded for exception handling (差错处理), and the
         answer is ``00`` (the batch is closed) with field 48's reconciliation code ``1`` in
-        balance or ``2`` not in balance."""
+        balance or ``2`` not in balance. A repeated end of upload (its answer was lost) is
+        answered the same and changes nothing: the uploads stay until the next 0500."""
         with self.ledger.atomic():
             led = self.ledger
             settled = led.settlement(tid, batch)
             if settled is None:
                 return Decision("12", "batch upload without a settlement request")
+            if led.upload_ended(tid, batch):
+                balanced = settled[2]
+                return Decision(
+                    "00",
+                    "repeated end of batch upload: answered as before, nothing recorded",
+                    totals=self.host_totals(tid, batch),
+                    settle_flag=(
+                        SettlementFlag.BALANCED if balanced else SettlementFlag.OUT_OF_BALANCE
+                    ),
+                )
             diffs = differences(tid, batch, led.batch_txns(tid, batch), led.uploads(tid, batch))
             new = sum(led.record_exception(d) for d in diffs)
             host = self.host_totals(tid, batch)
             terminal = Totals.decode(settled[0])
             balanced = host == terminal and not diffs
-            led.record_settlement(tid, batch, settled[0], host.encode(), balanced)
-            led.clear_uploads(tid, batch)
+            led.record_settlement(
+                tid, batch, settled[0], host.encode(), balanced, upload_ended=True
+            )
             following = batches.close(led, tid, batch)
             closed = f"; batch closed, next {following}" if following else ""
             if balanced:

@@ -55,8 +55,8 @@ _COLS = [f.name for f in fields(JournalEntry)]
 class HostJournal:
     """Append-only journal in SQLite (WAL). Thread-safe: one lock around the connection.
 
-    Entries are buffered and written in one transaction by :meth:`flush` (the server's ledger
-    thread calls it between ledger transactions, a few times a second or every
+    Entries are buffered and written in one transaction by :meth:`flush` (the server's group
+    committer calls it between ledger transactions, a few times a second or every
     :data:`FLUSH_EVERY` entries), before every query and on close.
     The journal is the host's account of the wire; the ledger, not the journal, is the money.
     """

@@ -29,15 +29,16 @@ import hashlib
 import hmac
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from posguard.card import mask_pan
 from posguard.common.errors import ConfigError
-from posguard.host.ledger_schema import SCHEMA, migrate
+from posguard.host.ledger_schema import SCHEMA, add_columns, migrate
 from posguard.host.pan_ref import PanRefs, key_path, load_or_create_key
 from posguard.host.recon import ExceptionKind, ExceptionState, ReconException
 from posguard.host.seed import SeedData
@@ -179,10 +180,20 @@ def hash_pin(pin: str, salt: bytes) -> bytes:
 class Ledger:
     """Accounts, cards, merchants, terminals and transactions in SQLite."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str, refs: PanRefs) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        refs: PanRefs,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    ) -> None:
         self._conn = conn
         self.path = path
         self.refs = refs
+        self._synchronous = synchronous
+        self._wal_sync_deferred = False
+        self._wal_fd: int | None = None
+        self._wal_fd_lock = threading.Lock()
         # Terminals, merchants and unavailable BINs change only through load_seed(): cached.
         self._terminals: dict[str, Terminal | None] = {}
         self._merchants: dict[str, Merchant | None] = {}
@@ -191,15 +202,30 @@ class Ledger:
         # just before its COMMIT (a rolled-back RRN is skipped, never reused).
         self._rrn: int | None = None
         self._rrn_dirty = False
-        # Whether early_reversals has any row, read once per write transaction (another writer
-        # may have added one) and set when this ledger adds one: while it is empty, which is
-        # nearly always, a card transaction's read skips that lookup.
+        # Whether early_reversals has any row, set when this ledger adds one: while it is
+        # empty, which is nearly always, a card transaction's read skips that lookup.
         self._any_early: bool | None = None
+        # Each terminal's open batch (terminal_batches), read once and kept up to date by
+        # set_open_batch.
+        self._open_batches: dict[str, str | None] = {}
+        # The RRN counter, the early-reversal flag and the open batches are kept from one write
+        # transaction to the next while no other connection has committed in between (SQLite's
+        # ``PRAGMA data_version``, read at each BEGIN); otherwise they are read again.
+        self._data_version: int | None = None
 
     def _forget_static(self) -> None:
         self._terminals.clear()
         self._merchants.clear()
         self._bins = None
+        self._forget_state()
+
+    def _forget_state(self) -> None:
+        """Drop what is cached of rows other writers may change (read again when needed)."""
+        self._rrn = None
+        self._rrn_dirty = False
+        self._any_early = None
+        self._open_batches.clear()
+        self._data_version = None
 
     @classmethod
     def open(cls, path: str | Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> Ledger:
@@ -221,6 +247,7 @@ class Ledger:
             refs = PanRefs(load_or_create_key(where))
             migrated = migrate(conn, refs.ref)
             conn.executescript(SCHEMA)
+            add_columns(conn)
             if not (had_key or migrated) and conn.execute("SELECT 1 FROM cards").fetchone():
                 conn.close()
                 key_path(where).unlink()
@@ -230,14 +257,47 @@ class Ledger:
                 )
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open host ledger: {exc}", path=where) from exc
-        return cls(conn, where, refs)
+        return cls(conn, where, refs, synchronous)
+
+    def defer_wal_sync(self) -> bool:
+        """Under ``synchronous=FULL``, stop fsyncing the write-ahead log at each COMMIT and leave
+        it to the caller, who must call :meth:`sync_wal` after a COMMIT and before telling
+        anyone about what it committed (the group committer does, on another thread, while the
+        next group is decided). SQLite still syncs around checkpoints itself
+        (``synchronous=NORMAL``). True when the caller now owns the sync."""
+        if self._synchronous != "FULL" or self.path == ":memory:":
+            return False
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._wal_sync_deferred = True
+        return True
+
+    def sync_wal(self) -> None:
+        """Make every transaction committed so far durable (``fdatasync`` of the WAL file).
+        Thread-safe: it touches only its own descriptor of the file."""
+        if not self._wal_sync_deferred:
+            return
+        with self._wal_fd_lock:
+            if self._wal_fd is None:
+                self._wal_fd = os.open(self.path + "-wal", os.O_RDONLY)
+                folder = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+                try:  # the WAL file's directory entry too (it is created on the first write)
+                    os.fsync(folder)
+                finally:
+                    os.close(folder)
+            fd = self._wal_fd
+        os.fdatasync(fd)
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (a clean stop leaves no WAL)."""
         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
+        if self._wal_sync_deferred:
+            self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
         self._conn.close()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -253,12 +313,16 @@ class Ledger:
             except BaseException:
                 self._conn.execute("ROLLBACK TO decision")
                 self._conn.execute("RELEASE decision")
+                self._open_batches.clear()  # the decision may have moved one
                 raise
             self._conn.execute("RELEASE decision")
             return
         self._conn.execute("BEGIN IMMEDIATE")
-        self._rrn = None  # re-read under the write lock: another writer may have moved it
-        self._any_early = None  # the same for early reversals
+        # Under the write lock: has another connection committed since our last transaction?
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._forget_state()
+            self._data_version = version
         try:
             yield
             if self._rrn_dirty:
@@ -271,7 +335,13 @@ class Ledger:
             self._conn.execute("ROLLBACK")
             self._forget_static()  # cached rows may describe rolled-back state
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:  # e.g. disk full or I/O error at the fsync: nothing is durable
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._forget_static()
+            raise
         self._rrn_dirty = False
 
     # -- seed ---------------------------------------------------------------------------------
@@ -606,12 +676,28 @@ class Ledger:
         return bytes(found[0]) if found and found[0] is not None else None
 
     def record_settlement(
-        self, tid: str, batch: str, terminal_totals: str, host_totals: str, in_balance: bool
+        self,
+        tid: str,
+        batch: str,
+        terminal_totals: str,
+        host_totals: str,
+        in_balance: bool,
+        *,
+        upload_ended: bool = False,
     ) -> None:
+        """The batch's reconciliation as it stands; ``upload_ended`` once the end of its batch
+        upload was processed (kept in the ``uploading`` column: 1 = ended)."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO settlements VALUES (?,?,?,?,?,0)",
-            (tid, batch, terminal_totals, host_totals, int(in_balance)),
+            "INSERT OR REPLACE INTO settlements VALUES (?,?,?,?,?,?)",
+            (tid, batch, terminal_totals, host_totals, int(in_balance), int(upload_ended)),
         )
+
+    def upload_ended(self, tid: str, batch: str) -> bool:
+        """Whether the end of the batch upload was processed since the batch's last 0500."""
+        row = self._conn.execute(
+            "SELECT uploading FROM settlements WHERE tid=? AND batch=?", (tid, batch)
+        ).fetchone()
+        return bool(row and row[0])
 
     def settlement(self, tid: str, batch: str) -> tuple[str, str, bool] | None:
         row = self._conn.execute(
@@ -650,12 +736,18 @@ class Ledger:
 
     def open_batch(self, tid: str) -> str | None:
         """The batch the host has open for ``tid`` (None before its first sign-on)."""
+        if tid in self._open_batches and self._conn.in_transaction:
+            return self._open_batches[tid]
         row = self._conn.execute(
             "SELECT open_batch FROM terminal_batches WHERE tid=?", (tid,)
         ).fetchone()
-        return str(row[0]) if row else None
+        batch = str(row[0]) if row else None
+        if self._conn.in_transaction:  # outside one, another writer may change it any time
+            self._open_batches[tid] = batch
+        return batch
 
     def set_open_batch(self, tid: str, batch: str) -> None:
+        self._open_batches[tid] = batch
         self._conn.execute(
             "INSERT INTO terminal_batches (tid, open_batch) VALUES (?,?) ON CONFLICT(tid)"
             " DO UPDATE SET open_batch=excluded.open_batch,"
@@ -702,30 +794,52 @@ class Ledger:
             if value is not None:
                 where.append(f"{col}=?")
                 args.append(value)
-        sql = (
-            "SELECT tid, batch, stan, kind, txn_kind, host_txn_id, host_amount, terminal_amount,"
-            " pan_masked, state, id, found_at FROM recon_exceptions"
-        )
+        sql = _EXCEPTION_SELECT
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
-        return [
-            ReconException(
-                r[0],
-                r[1],
-                r[2],
-                ExceptionKind(r[3]),
-                r[4],
-                r[5],
-                r[6],
-                r[7],
-                r[8],
-                ExceptionState(r[9]),
-                r[10],
-                r[11],
+        return [_exception(r) for r in rows]
+
+    def resolve_exception(self, exc_id: int, *, by: str, reason: str, at: str) -> ReconException:
+        """Mark exception ``exc_id`` resolved, by whom, when (UTC ISO time) and why. Refused
+        (ConfigError) for an unknown id, one already resolved, or an empty ``by``/``reason``;
+        nothing is changed then."""
+        if not by.strip() or not reason.strip():
+            raise ConfigError("resolving an exception needs who and why", id=exc_id)
+        with self.atomic():
+            row = self._conn.execute(_EXCEPTION_SELECT + " WHERE id=?", (exc_id,)).fetchone()
+            if row is None:
+                raise ConfigError(f"no reconciliation exception {exc_id}", id=exc_id)
+            found = _exception(row)
+            if found.state is ExceptionState.RESOLVED:
+                raise ConfigError(
+                    f"reconciliation exception {exc_id} is already resolved"
+                    f" (by {found.resolved_by} at {found.resolved_at})",
+                    id=exc_id,
+                )
+            self._conn.execute(
+                "UPDATE recon_exceptions SET state='resolved', resolved_by=?, resolved_at=?,"
+                " resolution=? WHERE id=? AND state='open'",
+                (by, at, reason, exc_id),
             )
-            for r in rows
-        ]
+            row = self._conn.execute(_EXCEPTION_SELECT + " WHERE id=?", (exc_id,)).fetchone()
+            return _exception(row)
+
+
+_EXCEPTION_SELECT = (
+    "SELECT tid, batch, stan, kind, txn_kind, host_txn_id, host_amount, terminal_amount,"
+    " pan_masked, state, id, found_at, resolved_by, resolved_at, resolution"
+    " FROM recon_exceptions"
+)
+
+
+def _exception(r: Any) -> ReconException:
+    """A ``recon_exceptions`` row, columns as in :data:`_EXCEPTION_SELECT`."""
+    kind, state = ExceptionKind(r[3]), ExceptionState(r[9])
+    return ReconException(
+        r[0], r[1], r[2], kind, r[4], r[5], r[6], r[7], r[8], state, r[10], r[11], r[12], r[13],
+        r[14],
+    )  # fmt: skip
 
 
 _TXN_COLS = (

@@ -11,7 +11,9 @@ Schema 2:
   the same transaction; ``card_ref`` says which card made it;
 - ``early_reversals``: a reversal that arrived before (or instead of) its original;
 - ``recon_exceptions``: every difference batch upload found (the ledger itself is never
-  changed by a settlement);
+  changed by a settlement), with who resolved it, when and why;
+- ``settlements.uploading`` is 1 once the end of the batch's upload was processed (a repeated
+  end of upload is answered from it); a new 0500 sets it back to 0;
 - ``terminal_batches``: each terminal's open batch, the one the host assigns at sign-on
   (field 60.2 of the 0810); settlement closes it and opens the next (added in place to an
   older ledger: ``CREATE TABLE IF NOT EXISTS``).
@@ -22,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "migrate"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "add_columns", "migrate"]
 
 SCHEMA_VERSION = 2
 
@@ -109,6 +111,7 @@ CREATE TABLE IF NOT EXISTS recon_exceptions (
     txn_kind TEXT NOT NULL, host_txn_id INTEGER REFERENCES transactions(id),
     host_amount INTEGER, terminal_amount INTEGER, pan_masked TEXT NOT NULL DEFAULT '',
     found_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+    resolved_by TEXT, resolved_at TEXT, resolution TEXT,
     UNIQUE (tid, batch, stan, kind)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -167,3 +170,18 @@ def migrate(conn: sqlite3.Connection, pan_ref: Callable[[str], bytes]) -> bool:
         conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("VACUUM")  # the clear PANs must not linger in free pages
     return True
+
+
+# Columns added to a table after it first shipped: (table, column, declaration).
+_ADDED_COLUMNS = (
+    ("recon_exceptions", "resolved_by", "TEXT"),
+    ("recon_exceptions", "resolved_at", "TEXT"),
+    ("recon_exceptions", "resolution", "TEXT"),
+)
+
+
+def add_columns(conn: sqlite3.Connection) -> None:
+    """Add, in place, the columns an older ledger's tables lack (run after :data:`SCHEMA`)."""
+    for table, column, decl in _ADDED_COLUMNS:
+        if column not in _columns(conn, table):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")

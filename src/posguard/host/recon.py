@@ -60,6 +60,10 @@ class ReconException:
     state: ExceptionState = ExceptionState.OPEN
     id: int | None = None
     found_at: str = ""
+    #: who resolved it, when (UTC, ISO 8601) and why (``posguard host exceptions resolve``)
+    resolved_by: str | None = None
+    resolved_at: str | None = None
+    resolution: str | None = None
 
 
 _COUNTED_KINDS = frozenset({"sale", "completion", "refund"})

@@ -1,5 +1,7 @@
 """The ISO 8583 host server: asyncio TCP (optionally TLS), length-prefixed frames, many
-terminals at once, each request handled on one worker thread so ledger writes are serialised.
+terminals at once, each request handled on the event loop's thread and committed in groups
+(:mod:`posguard.host.group_commit`): one fsync for every request read in the same loop turn,
+each answer sent only after its decision's commit.
 
 Bad input never crashes the server or disturbs other connections: a frame that cannot be read
 (garbage, truncated or oversized length) closes only its own connection; a frame that does not
@@ -26,12 +28,12 @@ from typing import Literal
 import structlog
 
 from posguard.common.errors import FrameError
+from posguard.host.group_commit import GroupCommitter
 from posguard.host.handler import HandleResult, HostHandler
 from posguard.host.issuer import Issuer
 from posguard.host.journal import HostJournal, JournalEntry
 from posguard.host.ledger import Ledger
 from posguard.host.seed import SeedData
-from posguard.host.worker import LedgerWorker
 from posguard.iso8583.framing import (
     MAX_FRAME_SIZE,
     LengthHeader,
@@ -90,7 +92,7 @@ class HostServer:
         self.journal = HostJournal.open(config.journal_db or config.db)
         self.issuer = Issuer(self.ledger, clock=clock)
         self.handler = HostHandler(self.spec, self.issuer, self.journal, clock=clock)
-        self._worker: LedgerWorker | None = None
+        self._ledger_tx: GroupCommitter | None = None
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self._busy: set[asyncio.Task[None]] = set()  # read a request, not yet answered it
@@ -100,7 +102,7 @@ class HostServer:
 
     async def start(self) -> None:
         cfg = self.config
-        self._worker = LedgerWorker(self.ledger, self.journal)
+        self._ledger_tx = GroupCommitter(self.ledger, self.journal)
         self._server = await asyncio.start_server(
             self._on_client, cfg.host, cfg.port, ssl=cfg.tls, reuse_address=True, backlog=1024
         )
@@ -126,9 +128,9 @@ class HostServer:
         for task in list(self._conns):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._worker is not None:
-            self._worker.stop()  # flushes the journal after the last group
-            self._worker = None
+        if self._ledger_tx is not None:
+            await self._ledger_tx.stop()  # commits the last group, syncs, flushes the journal
+            self._ledger_tx = None
         self.journal.close(checkpoint=True)
         try:
             self.ledger.checkpoint()
@@ -144,9 +146,10 @@ class HostServer:
         await self.stop()
 
     async def call(self, fn: Callable[[], object]) -> object:
-        """Run ``fn`` on the ledger thread (for reads that must not race a write)."""
-        assert self._worker is not None, "start() first"
-        return await self._worker.submit(fn)
+        """Run ``fn`` in the ledger's current group (reads see every committed decision; writes
+        commit with the group)."""
+        assert self._ledger_tx is not None, "start() first"
+        return await self._ledger_tx.submit(fn)
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

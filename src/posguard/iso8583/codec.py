@@ -14,12 +14,23 @@ b'08000020000000800000000001T0000001'
 >>> decode(spec, data[:-3])
 Traceback (most recent call last):
 ...
-posguard.common.errors.MessageDecodeError: iso87ascii: field 41 at byte 26: ... (field=41, pos=26)
+posguard.iso8583.codec.PartialDecodeError: iso87ascii: field 41 at byte 26: ... (field=41, pos=26)
 
 Every pyiso8583 error (and anything else it can raise on hostile input) leaves this
 module as :class:`~posguard.common.errors.MessageDecodeError` or
 :class:`~posguard.common.errors.MessageEncodeError` with ``field`` and ``pos`` context.
 Error texts never carry field values (they may hold a PAN).
+
+A decode error is a :class:`PartialDecodeError`: its ``decoded`` holds the fields that were
+read and passed their checks before (or besides) the fault, so that an answer can echo them
+(card data, fields 2, 35, 36, 45, 52 and 55, is never kept there):
+
+>>> bad = data.replace(b"000001", b"00000X", 1)  # field 11, not 41
+>>> try:
+...     decode(spec, bad)
+... except PartialDecodeError as exc:
+...     print(exc.context["field"], exc.decoded)
+11 {'t': '0800', '41': 'T0000001'}
 """
 
 from __future__ import annotations
@@ -85,9 +96,62 @@ def encode(spec: MessageSpec, msg: Message) -> bytes:
     return bytes(raw)
 
 
-def _dec_error(spec: MessageSpec, field: str, pos: int | None, what: str) -> MessageDecodeError:
+class PartialDecodeError(MessageDecodeError):
+    """A message that did not decode; ``decoded`` is what could be read of it (no card data).
+    It pickles as the plain :class:`MessageDecodeError` (message and context, not ``decoded``:
+    what was read stays in the process that read it)."""
+
+    decoded: Message
+
+    def __init__(self, message: str, *, decoded: Message | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.decoded = decoded or {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return MessageDecodeError(self.message, code=self.code, **self.context).__reduce__()
+
+
+# Card data never kept on an error: PAN, tracks 2 and 3, track 1, PIN block, ICC data.
+_CARD_DATA = frozenset({"2", "35", "36", "45", "52", "55"})
+
+
+def _readable(spec: MessageSpec, fields: dict[str, Any]) -> Message:
+    """The fields of a partly decoded message that pass the codec's checks, card data left out.
+    pyiso8583's form in (binary fields as hex), ours out."""
+    out: Message = {}
+    for key, value in fields.items():
+        if key in _CARD_DATA or key in ("p", "1"):
+            continue
+        if isinstance(value, bytes) and key in spec.binary_keys:  # converted before the fault
+            out[key] = value
+            continue
+        if not isinstance(value, str):
+            continue
+        if key in spec.digit_keys:
+            if value.isdigit() and value.isascii():
+                out[key] = value
+        elif key in spec.binary_keys:
+            try:
+                out[key] = bytes.fromhex(value)
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+def _dec_error(
+    spec: MessageSpec,
+    field: str,
+    pos: int | None,
+    what: str,
+    decoded: dict[str, Any] | None = None,
+) -> PartialDecodeError:
     where = f"field {field} at byte {pos}" if pos is not None else f"field {field}"
-    return MessageDecodeError(f"{spec.name}: {where}: {what}", field=field, pos=pos)
+    readable = _readable(spec, decoded) if decoded else None
+    return PartialDecodeError(
+        f"{spec.name}: {where}: {what}", decoded=readable, field=field, pos=pos
+    )
 
 
 def decode(spec: MessageSpec, data: bytes) -> Message:
@@ -103,7 +167,7 @@ def decode(spec: MessageSpec, data: bytes) -> Message:
     try:
         dec, enc = iso8583.decode(data, spec.pyiso8583)
     except iso8583.DecodeError as exc:
-        raise _dec_error(spec, exc.field, exc.pos, exc.msg) from exc
+        raise _dec_error(spec, exc.field, exc.pos, exc.msg, exc.doc_dec) from exc
     except KeyError as exc:  # bitmap names a field this spec does not define
         raise _dec_error(spec, str(exc.args[0]), None, "bitmap names a field not in spec") from exc
     except Exception as exc:
@@ -115,10 +179,18 @@ def decode(spec: MessageSpec, data: bytes) -> Message:
     for key, value in dec.items():
         if key in digit_keys:
             if not (value.isdigit() and value.isascii()):
-                raise _dec_error(spec, key, _encoded_pos(enc, key), "must hold decimal digits only")
+                where = _encoded_pos(enc, key)
+                raise _dec_error(spec, key, where, "must hold decimal digits only", dec)
         elif key in binary_keys:
             out[key] = bytes.fromhex(value)
     return out
 
 
-__all__ = ["Message", "check_mandatory", "decode", "encode", "missing_fields"]
+__all__ = [
+    "Message",
+    "PartialDecodeError",
+    "check_mandatory",
+    "decode",
+    "encode",
+    "missing_fields",
+]

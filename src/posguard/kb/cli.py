@@ -369,3 +369,35 @@ def eval_(
     from posguard.kb import evaluate
 
     raise typer.Exit(evaluate.main([*([path] if path else []), "--lang", lang or "zh"]))
+
+
+@app.command()
+def manual(
+    model: Annotated[str, typer.Option(help="Terminal model, e.g. A920 / 终端型号")] = "A920",
+    merchant_type: Annotated[
+        str, typer.Option("--merchant-type", help="Merchant category code, e.g. 5411 / 商户类型")
+    ] = "5411",
+    html: Annotated[Path | None, typer.Option(help="Write the printable HTML here")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Write the PDF here (needs Chromium)")] = None,
+    lang: LangOption = None,
+) -> None:
+    """The operating manual for one terminal model and merchant type, bilingual, as printable
+    HTML and PDF / 生成操作手册."""
+    from posguard.catalog import default_catalog
+    from posguard.kb.manual import build_manual, render_html, render_pdf
+
+    try:
+        book = build_manual(default_catalog(), model=model, merchant_type=merchant_type)
+        page = render_html(book)
+        if html is None and pdf is None:
+            typer.echo(page)
+            return
+        if html is not None:
+            html.write_text(page, encoding="utf-8")
+        if pdf is not None:
+            pdf.write_bytes(render_pdf(page))
+    except (PosguardError, OSError) as exc:
+        raise CliError(f"manual: {exc}", f"操作手册：{exc}") from exc
+    for out in (html, pdf):
+        if out is not None:
+            typer.echo(f"{out}")

@@ -41,6 +41,8 @@ from posguard.sim.report import DemoReport, incident_json, judge, scan_for_pans
 from posguard.sim.stats import DemoStats
 from posguard.sim.timeline import Timeline, load_timeline
 from posguard.sim.virtual import Pace, VirtualTerminal
+from posguard.sim.wear_story import WearStory
+from posguard.sim.wear_story import play as play_wear_story
 from posguard.terminal.reconcile import reconcile
 
 log = logging.getLogger("posguard.sim.demo")
@@ -205,6 +207,17 @@ class _Demo:
                 )
                 shops.append(asyncio.create_task(self.light.run(self.stop)))
             viewer = asyncio.create_task(self._view(fleet, injector.played, t0))
+            assert fleet.context is not None
+            worn = (self.light_estate.terminals or self.estate.terminals)[-1]
+            wearing = asyncio.create_task(
+                play_wear_story(
+                    fleet.context,
+                    worn,
+                    fail_after_s=0.8 * self.timeline.duration,
+                    stop=self.stop,
+                    say=self.stats.say,
+                )
+            )
             stopped_early = await self._play(injector, t0)
             shopping.set()
             self.stats.say("closing time: reversals, settlement, reconciliation / 打烊对账")
@@ -221,6 +234,7 @@ class _Demo:
                 *(vt.drain_telemetry(deadline=loop.time() + 15) for vt in self.terminals)
             )
             await asyncio.sleep(1.5)  # the diagnosis loop polls every 0.2 s: let it catch up
+            wear_story: WearStory = await asyncio.wait_for(wearing, 30)
             self.incidents = await asyncio.to_thread(fleet.incidents)
             fleet_events = await asyncio.to_thread(fleet.event_counts)
             viewer.cancel()
@@ -283,6 +297,7 @@ class _Demo:
                 "terminals": str(self.out / "terminals"),
                 "log": str(self.out / "demo.log"),
             },
+            wear_story=wear_story.as_dict(),
         )
         report.save(self.out / "report.json")
         return report

@@ -159,6 +159,15 @@ def _summary(console: Console, r: object) -> None:
             f"light fleet 轻量终端: {lt['terminals']} terminals, {lt['events']} events, "
             f"{lt['stored']} stored, {lt['rejected']} rejected"
         )
+    ws = r.wear_story
+    if ws is not None and ws["flagged_at"] is not None:
+        after = ws["flagged_before_failure_s"]
+        console.print(
+            f"wearing printer 磨损打印机: {ws['terminal_id']} on the visit list of {ws['area']} "
+            f"(risk {ws['risk']:.0%})"
+            + (f", {after:g} s before it failed 损坏前已预警" if after is not None else ""),
+            highlight=False,
+        )
     st = r.settlement
     console.print(f"settlement 结算: {st['balanced']}/{st['terminals']} batches balanced 平账")
     # one path a line: a path folded in the middle cannot be copied

@@ -27,10 +27,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from posguard.sim.network_model import NetworkModel
 from posguard.sim.population import Estate
 from posguard.sim.timeline import FaultKind, Timeline, TimelineEvent
 
 EventDict = dict[str, Any]
+_WEEK_S = 7 * 86_400.0
 Sink = Callable[[list[EventDict]], object]
 
 # Faults a light terminal sees only when it tries to reach its host.
@@ -78,6 +80,7 @@ class LightFleet:
         freeze_share: float = 0.3,
         seed: int = 1,
         start: datetime | None = None,
+        network: NetworkModel | None = None,
     ) -> None:
         self.estate = estate
         self.timeline = timeline
@@ -106,6 +109,8 @@ class LightFleet:
         self._reported: dict[int, NDArray[np.bool_]] = {}
         # Issuer outages hit a share of the transactions (cards of that BIN), not terminals.
         self._bin_share = 0.2
+        # Link, carrier, signal and network failures per terminal (None: no network fields).
+        self.network = network
 
     # -- targeting -------------------------------------------------------------------------
     def _select(self, ev: TimelineEvent) -> NDArray[np.intp]:
@@ -128,13 +133,16 @@ class LightFleet:
         kind: str,
         code: str | None,
         data: dict[str, Any],
+        each: list[dict[str, Any]] | None = None,
     ) -> None:
+        """Events for the terminals of ``idx``; ``each`` (aligned with ``idx``) adds per-terminal
+        fields to ``data``."""
         if idx.size == 0:
             return
         self.seq[idx] += 1
         seqs = self.seq[idx].tolist()
         tids, mids = self.tids, self.mids
-        for i, s in zip(idx.tolist(), seqs, strict=True):
+        for k, (i, s) in enumerate(zip(idx.tolist(), seqs, strict=True)):
             ev: EventDict = {
                 "v": 1,
                 "terminal_id": tids[i],
@@ -142,7 +150,7 @@ class LightFleet:
                 "seq": s,
                 "ts": ts,
                 "kind": kind,
-                "data": data,
+                "data": data if each is None else {**data, **each[k]},
             }
             if code is not None:
                 ev["code"] = code
@@ -168,7 +176,7 @@ class LightFleet:
             if ends and k in self._hit:
                 self._on_end(out, k, ev, ts)
         self._heartbeats(out, t, dt, ts)
-        self._transactions(out, dt, ts, blocked_by, issuer_down)
+        self._transactions(out, dt, ts, blocked_by, issuer_down, week=t / _WEEK_S)
         return out
 
     def _on_start(self, out: list[EventDict], k: int, ev: TimelineEvent, ts: str) -> None:
@@ -199,7 +207,10 @@ class LightFleet:
         before = np.floor((t + self.phase) / self.interval)
         after = np.floor((t + dt + self.phase) / self.interval)
         due = np.flatnonzero((after > before) & ~self.frozen)
-        self._emit(out, due, ts, "heartbeat", None, {"interval_s": self.interval})
+        each = None
+        if self.network is not None and due.size:
+            each = self.network.heartbeat_data(due, week=t / _WEEK_S)
+        self._emit(out, due, ts, "heartbeat", None, {"interval_s": self.interval}, each)
 
     def _transactions(
         self,
@@ -208,6 +219,8 @@ class LightFleet:
         ts: str,
         blocked_by: NDArray[np.int32],
         issuer_down: bool,
+        *,
+        week: float = 0.0,
     ) -> None:
         trying = np.flatnonzero((self.rng.random(self.n) < self.txn_rate * dt) & ~self.frozen)
         if trying.size == 0:
@@ -219,6 +232,8 @@ class LightFleet:
             code = self.timeline.events[k].fault.code
             self._emit(out, failed, ts, "fault", code, {"during": "sale"})
         ok = trying[cut < 0]
+        if self.network is not None:
+            ok = self._network_failures(out, ok, ts, week)
         roll = self.rng.random(ok.size)
         lo = 0.0
         for rc, code, share in _DECLINES:
@@ -247,6 +262,17 @@ class LightFleet:
             None,
             {"type": "sale", "outcome": "approved", "rc": "00"},
         )
+
+    def _network_failures(
+        self, out: list[EventDict], ok: NDArray[np.intp], ts: str, week: float
+    ) -> NDArray[np.intp]:
+        """Attempts lost to the terminal's own network (weak signal, a poor line): a fault event
+        each, as when the host is cut off; the attempts that got through are returned."""
+        assert self.network is not None
+        timeout, reset = self.network.failures(ok, week=week)
+        self._emit(out, timeout, ts, "fault", "NET.READ_TIMEOUT", {"during": "sale"})
+        self._emit(out, reset, ts, "fault", "NET.CONNECTION_RESET", {"during": "sale"})
+        return np.setdiff1d(ok, np.concatenate([timeout, reset]), assume_unique=True)
 
     def run(self, sink: Sink, *, tick: float = 1.0, until: float | None = None) -> SimStats:
         """Play the whole timeline (or up to ``until`` seconds), one sink call per tick."""

@@ -156,6 +156,7 @@ class DemoReport:
     fee_audit: dict[str, Any] | None
     pan_scan: dict[str, Any]
     databases: dict[str, str]
+    wear_story: dict[str, Any] | None = None  # the wearing printer (sim/wear_story.py)
 
     @property
     def clean(self) -> bool:

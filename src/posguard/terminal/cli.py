@@ -318,7 +318,7 @@ def journal(
             [
                 r.stan,
                 r.batch,
-                r.kind.value,
+                f"{r.kind.value} TRAINING/培训" if r.training else r.kind.value,
                 r.state.value,
                 f"{r.amount / 100:,.2f}",
                 r.masked_pan,
@@ -349,6 +349,30 @@ def journal(
         typer.echo(w["empty"])
         return
     console.print(fit_table(cols, found, width=console.width))
+
+
+@app.command()
+def training(
+    mode: Annotated[str, typer.Argument(help="on | off | status")] = "status",
+    config: ConfigOpt = DEFAULT_CONFIG,
+    lang: LangOption = None,
+) -> None:
+    """Training mode: practice transactions that never move money / 培训模式."""
+    if mode not in ("on", "off", "status"):
+        typer.echo(f"error: training mode must be on, off or status, not {mode!r}", err=True)
+        raise typer.Exit(2)
+
+    async def switch(t: Terminal) -> bool:
+        if mode != "status":
+            await t.set_training(mode == "on")
+        return t.training
+
+    on = _with_terminal(config, switch)
+    typer.echo(
+        "training mode ON: practice only, nothing is charged / 培训模式：练习交易，不扣款"
+        if on
+        else "training mode off: live transactions / 正常交易模式"
+    )
 
 
 def _lang(value: str | None) -> str:

@@ -5,6 +5,7 @@ A Unix socket, ``<data_dir>/service.sock``, mode 0600 (only the service's own us
 connect; nothing listens on the network). One JSON object per line each way::
 
     -> {"op": "sale", "pan": "...", "expiry": "YYMM", "amount": 1234}
+    -> {"op": "sale", ..., "reader": {"failures": 2, "fallback": true}}   # the reader's tries
     <- {"outcome": "approved", "kind": "sale", "amount": 1234, "masked_pan": "6225********1234",
         "rc": "00", "code": null, "stan": "000012", ...}
     <- {"error": "amount must be a positive whole number of fen"}
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
@@ -64,12 +66,30 @@ def _sale_args(req: dict[str, Any]) -> tuple[str, str, int, str]:
     return pan, expiry, amount, entry
 
 
+def _reader_args(req: dict[str, Any]) -> tuple[int, bool]:
+    """The optional ``reader`` object: ``failures`` (failed tries before this read, 0-20) and
+    ``fallback`` (a chip card that had to be swiped)."""
+    reader = req.get("reader", {})
+    if not isinstance(reader, dict):
+        raise ValueError("reader must be an object {failures, fallback}")
+    failures = reader.get("failures", 0)
+    fallback = reader.get("fallback", False)
+    if not isinstance(failures, int) or isinstance(failures, bool) or not 0 <= failures <= 20:
+        raise ValueError("reader.failures must be a whole number from 0 to 20")
+    if not isinstance(fallback, bool):
+        raise ValueError("reader.fallback must be true or false")
+    return failures, fallback
+
+
 class LocalApi:
     """Serves sale requests on a Unix socket for as long as the service runs."""
 
-    def __init__(self, terminal: Terminal, path: Path) -> None:
+    def __init__(
+        self, terminal: Terminal, path: Path, *, on_card: Callable[..., None] | None = None
+    ) -> None:
         self.terminal = terminal
         self.path = path
+        self.on_card = on_card  # the reader's tries, for the wear counters (terminal/wear.py)
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -103,8 +123,11 @@ class LocalApi:
             return {"error": f"unknown op {req.get('op')!r}: only 'sale'"}
         try:
             pan, expiry, amount, entry = _sale_args(req)
+            failures, fallback = _reader_args(req)
         except ValueError as exc:
             return {"error": str(exc)}
+        if self.on_card is not None:
+            self.on_card(failures=failures, fallback=fallback)
         result = await self.terminal.sale(pan, expiry, amount, entry_mode=entry)
         return result_to_dict(result)
 

@@ -48,4 +48,5 @@ def _merchant_copy(
         ts=datetime.now(),
         original=original,
         copy="merchant",
+        training=rec.training,
     )

@@ -123,11 +123,12 @@ class TransactionResult:
     balance: int | None = None
     reversal_reason: str | None = None
     explanation: Explanation | None = field(default=None, compare=False)
+    training: bool = False  # a practice transaction (training mode): never moves money
 
     @property
     def charged(self) -> bool:
-        """True when money moved (or, for STORED, will move once forwarded)."""
-        return self.outcome in (Outcome.APPROVED, Outcome.STORED)
+        """True when money moved (or, for STORED, will move once forwarded); never in training."""
+        return not self.training and self.outcome in (Outcome.APPROVED, Outcome.STORED)
 
     @property
     def words(self) -> Explanation:

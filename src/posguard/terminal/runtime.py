@@ -41,6 +41,7 @@ from posguard.terminal.journal.records import Kind, Record, TxnState
 from posguard.terminal.journal.store import Journal
 from posguard.terminal.link.channel import Channel
 from posguard.terminal.link.failover import HostLink
+from posguard.terminal.operator_errors import OperatorWatch
 from posguard.terminal.pinpad import PinPad
 from posguard.terminal.receipts import fault_slip, receipt_copies
 from posguard.terminal.result import Outcome, TransactionResult
@@ -80,6 +81,11 @@ class Terminal:
         self._s: Services | None = None
         self.recovered: dict[str, int] = {}  # what the last start() found unfinished
         self._background: set[asyncio.Task[object]] = set()
+        # operator errors it can tell (catalog OPS.*), reported as fault events
+        self.operator_watch = OperatorWatch(
+            lambda code, **data: self._emit(EventKind.FAULT, code, **data),
+            operator=config.operator,
+        )
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -258,6 +264,7 @@ class Terminal:
                 keys = s.session.keys
                 if failed is None and keys is not None:
                     inp.pin_block = pin_pad.pin_block(keys.pin_key, inp.pan)
+            inp.training = s.journal.training
             ctx = Context(inp)
             if inp.kind is Kind.REFUND:
                 steps: list[flow.Participant] = [CheckLocal(s), WriteAhead(s), ForwardAdvice(s)]
@@ -303,8 +310,48 @@ class Terminal:
         return await self._do(inp, pin_pad)
 
     def _original(self, stan: str, batch: str | None, kinds: tuple[Kind, ...]) -> Record | None:
+        """The original of a follow-up: of the kinds given, and of the current mode (a training
+        sale is voided in training only, a live one only live)."""
         rec = self.journal.find(stan=stan, batch=batch)
-        return rec if rec is not None and rec.kind in kinds else None
+        if rec is None or rec.kind not in kinds or rec.training != self.journal.training:
+            return None
+        return rec
+
+    def heartbeat_fields(self) -> dict[str, object]:
+        """What the runtime adds to a heartbeat (``common.events``): the round trip of the last
+        answer from a host, whether that host was a backup, and training mode; nothing before
+        ``start()``."""
+        out: dict[str, object] = {}
+        answer = self._link.last_answer if self._link is not None else None
+        if answer is not None:
+            out["rtt_ms"] = round(answer.seconds * 1000.0, 1)
+            out["failover"] = answer.host != self.cfg.hosts[0].name
+        if self._journal is not None and self._journal.training:
+            out["training"] = True
+        return out
+
+    def note_cancelled(self, stage: str) -> None:
+        """The POS application says the operator cancelled an operation (wrong menu, left at
+        ``stage``): repeated cancels are reported (``OPS.OPERATION_CANCELLED``)."""
+        training = self._journal is not None and self._journal.training
+        self.operator_watch.cancelled(stage=stage, training=training)
+
+    # -- training mode -------------------------------------------------------------------------
+
+    @property
+    def training(self) -> bool:
+        """Whether transactions are practice (培训模式): marked on the wire, answered by the
+        host without booking, printed TRAINING / 培训, kept out of totals and settlement."""
+        return self.journal.training
+
+    async def set_training(self, on: bool) -> bool:
+        """Enter or leave training mode (between transactions); whether it changed. Recorded
+        in the journal and reported as a lifecycle event."""
+        async with self._lock:
+            changed = self.journal.set_training(on)
+        if changed:
+            self._emit(EventKind.LIFECYCLE, None, event="training", on=on)
+        return changed
 
     def _no_original(self, kind: Kind, stan: str) -> TransactionResult:
         result = TransactionResult(
@@ -416,6 +463,7 @@ class Terminal:
             reversal_reason=rec.reversal_reason
             if rec and rec.state is not TxnState.COMPLETED
             else None,
+            training=rec.training if rec else ctx.input.training,
         )
         self._emit(
             EventKind.TRANSACTION,
@@ -428,7 +476,13 @@ class Terminal:
             batch=result.batch or "",
             masked_pan=result.masked_pan,
             host=result.host or "",
+            operator=self.cfg.operator,
+            **({"training": True} if result.training else {}),
         )
+        try:
+            self.operator_watch.observe(ctx.input, result, open_batch=self.journal.current_batch())
+        except Exception:  # noticing an operator's slip never breaks a payment
+            log.exception("operator watch failed")
         return result
 
 

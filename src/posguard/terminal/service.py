@@ -63,6 +63,7 @@ from posguard.terminal.runtime import Terminal
 from posguard.terminal.runtime_lock import RuntimeLock
 from posguard.terminal.update import SlotUpdater
 from posguard.terminal.watchdog import RESTART_EXIT_CODE, Heartbeat, StartReason
+from posguard.terminal.wear import PRINTER_COUNTERS, CountingPort, WearStore
 
 
 class AgentSettings(BaseModel):
@@ -107,6 +108,9 @@ class AgentSettings(BaseModel):
         return ctx
 
     heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    # How the shop reaches the host, reported in heartbeats (common.events network fields)
+    link: Literal["wired", "wifi", "4g", "5g"] | None = None
+    carrier: Annotated[str | None, Field(max_length=64)] = None
 
 
 class ServiceSettings(BaseModel):
@@ -171,12 +175,16 @@ class TerminalService:
         data = cfg.service.data_dir
         t = cfg.terminal
         self.outbox = Outbox(data / "outbox.db", t.terminal_id, t.merchant_id)
+        self.wear = WearStore(data / "wear.db")  # heartbeat wear counters (terminal/wear.py)
+        self.wear.feeds("boots", "watchdog_restarts")
+        if cfg.service.local_api:
+            self.wear.feeds("card_reads", "card_read_failures", "chip_fallbacks")
         self.queue: PrintQueue | None = None
         if cfg.printer is not None:
             renderer = ReceiptRenderer(load_profile(cfg.printer.profile))
-            self.queue = PrintQueue(
-                data / "print.db", cfg.printer.open_port(), renderer, self.outbox.emit
-            )
+            port = CountingPort(cfg.printer.open_port(), self.wear)
+            self.wear.feeds(*PRINTER_COUNTERS)
+            self.queue = PrintQueue(data / "print.db", port, renderer, self.outbox.emit)
         self.terminal = Terminal(
             t,
             emit=self.outbox.emit,
@@ -222,12 +230,22 @@ class TerminalService:
 
     def _heartbeat_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"firmware": self.version, "spec": self.cfg.terminal.spec}
+        data.update(self._network_data())
         data["commands"] = self._commands
         if self.queue is not None:
             data["print_pending"] = len(self.queue.pending())
             status = self.queue.last_status
             data["printer"] = status.value if status is not None else "unknown"
+        data["wear"] = self.wear.heartbeat()
         return data
+
+    def _network_data(self) -> dict[str, Any]:
+        """The heartbeat's network fields (``common.events``) and training mode, as far as the
+        terminal knows them: link and carrier from the config, the last round trip to a host
+        and whether it was a backup from the host link."""
+        a = self.cfg.agent
+        out: dict[str, Any] = {k: v for k, v in (("link", a.link), ("carrier", a.carrier)) if v}
+        return out | self.terminal.heartbeat_fields()
 
     def _note(self, **data: Any) -> None:
         """A lifecycle event of the service; an outbox that cannot take it (locked, full) is
@@ -245,6 +263,7 @@ class TerminalService:
     async def resume(self, reason: StartReason) -> dict[str, int]:
         """Everything owed from before this start: journal recovery, reversals, advices, slips."""
         self._note(event="resume", reason=reason.value, version=self.version)
+        self.wear.started(reason)
         if self.updater is not None:  # an update a crash interrupted: finish it (no check)
             started_on = self.updater.active_slot()
             await asyncio.to_thread(self.updater.recover)
@@ -349,7 +368,9 @@ class TerminalService:
             worker.start()
         local: LocalApi | None = None
         if self.cfg.service.local_api:
-            local = LocalApi(self.terminal, self.cfg.service.data_dir / SOCKET_NAME)
+            local = LocalApi(
+                self.terminal, self.cfg.service.data_dir / SOCKET_NAME, on_card=self.wear.card_read
+            )
             await local.start()
         next_catch_up = loop.time() + self.cfg.service.catch_up_s
         try:
@@ -374,4 +395,5 @@ class TerminalService:
             self.outbox.close()
             if self.queue is not None:
                 self.queue.close()
+            self.wear.close()
         return self.exit_code

@@ -252,4 +252,5 @@ def test_the_documented_example_is_valid() -> None:
     cfg = parse_config(yaml.safe_load(example.group(1)), source="notifications.md")
     assert set(cfg.channels) == {"ops-mail", "ops-hook", "ops-dingtalk", "ops-wecom", "net-feishu"}
     assert [r.id for r in cfg.routes] == ["network-wide", "east-ops", "shops"]
-    assert cfg.routes[1].send_on == ("open", "ack", "resolve")
+    assert cfg.routes[1].send_on == ("open", "ack", "resolve", "assign", "reopen")
+    assert cfg.routes[1].sla_breach

@@ -26,19 +26,23 @@ from posguard.fleet.api.routes import (
     commands,
     events,
     health,
+    incident_workflow,
     incidents,
     inventory,
     maintenance,
     merchants,
+    network,
     provision,
     rules,
     terminals,
+    training,
 )
 from posguard.fleet.clock import Clock
 from posguard.fleet.config import FleetSettings
 from posguard.fleet.context import FleetContext
 from posguard.fleet.diagnosis.runner import run_diagnoser
 from posguard.fleet.diagnosis.shard import ShardRole
+from posguard.fleet.incident_policy import get_policy
 from posguard.fleet.notify import service as notify_service
 from posguard.fleet.process_metrics import start_process_metrics
 from posguard.fleet.supervise import LoopRegistry
@@ -52,6 +56,7 @@ OPTIONAL_ROUTERS: tuple[tuple[str, str, str], ...] = (
     ("posguard.fleet.web.routes", "router", "public"),
     ("posguard.kb.api", "router", "public"),
     ("posguard.merchant.api", "router", "user"),  # personal data: never anonymous
+    ("posguard.fleet.api.routes.prediction", "router", "user"),  # predictive maintenance
 )
 
 CORE_ROUTERS: tuple[APIRouter, ...] = (
@@ -60,6 +65,7 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     terminals.router,
     events.router,
     incidents.router,
+    incident_workflow.router,
     commands.router,
     rules.router,
     maintenance.router,
@@ -67,6 +73,8 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     provision.router,
     bulk.router,
     inventory.router,
+    network.router,
+    training.router,
 )
 
 
@@ -93,6 +101,7 @@ def create_app(
 ) -> FastAPI:
     """Build the fleet API. With ``settings.diagnosis_in_process`` the diagnosis loop runs
     inside the app's lifespan."""
+    get_policy()  # a bad POSGUARD_FLEET_INCIDENT_POLICY file stops the start, naming the field
     ctx = context or FleetContext.build(settings, clock=clock)
 
     @asynccontextmanager

@@ -19,13 +19,17 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from posguard.fleet.diagnosis.shard import slot_of
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -100,12 +104,26 @@ class Terminal(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+def _slot_default(context: DefaultExecutionContext) -> int:
+    """A row written through the ORM without its slot gets it from its terminal id (ingest's
+    bulk paths set it themselves)."""
+    return slot_of(context.get_current_parameters()["terminal_id"])  # type: ignore[no-untyped-call]
+
+
 class EventRow(Base):
+    """One stored event (heartbeats are not: they upsert :class:`TerminalLiveness`).
+
+    On PostgreSQL the table is partitioned by day on ``ts`` (migration 0006,
+    :mod:`posguard.fleet.db.partitions`): its primary key there is ``(id, ts)`` and no foreign
+    key can point at it; the idempotency key holds ``ts`` on both dialects (a resent event is
+    the same outbox row, with the same ``ts``)."""
+
     __tablename__ = "events"
     __table_args__ = (
-        UniqueConstraint("terminal_id", "seq"),
+        UniqueConstraint("terminal_id", "seq", "ts"),
         Index("ix_events_terminal_id_ts", "terminal_id", "ts"),
         Index("ix_events_kind_ts", "kind", "ts"),  # dashboard charts and printer states
+        Index("ix_events_shard_slot_id", "shard_slot", "id"),  # a diagnoser shard's rows
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -117,6 +135,8 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(32))
     code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # crc32(terminal_id) mod 1024, set at ingest (posguard.fleet.diagnosis.shard.slot_of)
+    shard_slot: Mapped[int] = mapped_column(SmallInteger, default=_slot_default)
 
 
 class Incident(Base):
@@ -156,13 +176,39 @@ class Incident(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     time_to_ack_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     time_to_resolve_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # the workflow (migration 0007): "user:<name>" or "team:<id>"; a resolution reason from
+    # posguard.fleet.incident_policy.RESOLUTION_REASONS with its free text; times reopened
+    assignee: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    resolution_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class IncidentAudit(Base):
+    """Every action on an incident, append-only (posguard.fleet.audit): who (``user:alice``,
+    ``rule:…``, ``system``), when, what, from where (client IP, ``cli`` or ``system``), and its
+    details. ``merchant_safe`` entries are the ones a merchant user may read."""
+
+    __tablename__ = "incident_audit"
+    __table_args__ = (Index("ix_incident_audit_incident_id_id", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(80))
+    origin: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    merchant_safe: Mapped[bool] = mapped_column(Boolean, default=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class IncidentEvent(Base):
     __tablename__ = "incident_events"
 
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    # no foreign key: a partitioned events table has none to point at, and a day past
+    # retention is dropped whole (the incident keeps its explanation)
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
 
 
 class Command(Base):
@@ -227,9 +273,11 @@ class DiagnosisState(Base):
 
 
 class TerminalLiveness(Base):
-    """One row per terminal, upserted by each heartbeat: absence rules read it."""
+    """One row per terminal, upserted at ingest by each heartbeat newer than the one it holds
+    (heartbeats are not stored as events): absence rules and health states read it."""
 
     __tablename__ = "terminal_liveness"
+    __table_args__ = (Index("ix_terminal_liveness_received_at", "received_at"),)
 
     terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(String(64))
@@ -238,6 +286,7 @@ class TerminalLiveness(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    shard_slot: Mapped[int] = mapped_column(SmallInteger, default=_slot_default)
 
 
 class MaintenanceSchedule(Base):
@@ -317,3 +366,42 @@ class NotificationOutbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     message_key: Mapped[str | None] = mapped_column(String(64), nullable=True)  # one per message
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class TrainingSession(Base):
+    """A training session held with a merchant's staff (migration 0010): the operator trained
+    (NULL: the whole shop), its topics (catalog ``OPS.*`` codes), when and by whom."""
+
+    __tablename__ = "training_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    operator: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    topics: Mapped[list[str]] = mapped_column(JSON)
+    held_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    trainer: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PredictionVisit(Base):
+    """A technician's visit against a maintenance prediction and what it found (migration 0009;
+    posguard.fleet.prediction.visits)."""
+
+    __tablename__ = "prediction_visits"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('confirmed', 'not_confirmed')", name="outcome"),
+        Index("ix_prediction_visits_terminal_id_visited_at", "terminal_id", "visited_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"))
+    component: Mapped[str] = mapped_column(String(32))
+    risk: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[dict[str, Any]] = mapped_column(JSON)
+    visited_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    outcome: Mapped[str] = mapped_column(String(16))
+    part_replaced: Mapped[bool] = mapped_column(Boolean)
+    performed_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)

@@ -14,9 +14,9 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.catalog.model import Entry
@@ -28,10 +28,10 @@ from posguard.fleet.db.models import (
     Incident,
     IncidentEvent,
     Terminal,
-    TerminalLiveness,
 )
 from posguard.fleet.diagnosis.directory import Placement, TerminalDirectory
 from posguard.fleet.diagnosis.engine import DiagnosisEngine
+from posguard.fleet.diagnosis.heartbeat_feed import HeartbeatFeed, upsert_liveness
 from posguard.fleet.diagnosis.observed import Observed
 from posguard.fleet.diagnosis.rules import Rule, RuleKind
 from posguard.fleet.diagnosis.shard import ShardRole
@@ -67,51 +67,6 @@ def open_incidents(session: Session) -> dict[str, dict[str, datetime]]:
         last = latest.get(r.id)
         out.setdefault(r.rule_id, {})[r.scope] = max(r.opened_at, last) if last else r.opened_at
     return out
-
-
-def upsert_liveness(session: Session, events: list[Observed], now: datetime) -> None:
-    """One ``terminal_liveness`` row per terminal: its newest heartbeat (never an older one)."""
-    newest: dict[str, Observed] = {}
-    for e in events:
-        if e.kind == "heartbeat" and (
-            e.terminal_id not in newest or e.ts > newest[e.terminal_id].ts
-        ):
-            newest[e.terminal_id] = e
-    if not newest:
-        return
-    pg = session.get_bind().dialect.name == "postgresql"
-    rows = []
-    for e in newest.values():
-        raw = e.data.get("interval_s")
-        interval = (
-            float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
-        )
-        rows.append(
-            {
-                "terminal_id": e.terminal_id,
-                "merchant_id": e.merchant_id,
-                "last_heartbeat_at": e.ts,
-                "received_at": now,
-                "seq": e.seq,
-                "interval_s": interval,
-                "data": e.data,
-            }
-        )
-    ins = postgresql.insert(TerminalLiveness) if pg else sqlite.insert(TerminalLiveness)
-    ex = ins.excluded
-    session.execute(
-        ins.values(rows).on_conflict_do_update(
-            index_elements=[TerminalLiveness.terminal_id],
-            set_={
-                "last_heartbeat_at": ex.last_heartbeat_at,
-                "received_at": ex.received_at,
-                "seq": ex.seq,
-                "interval_s": ex.interval_s,
-                "data": ex.data,
-            },
-            where=TerminalLiveness.last_heartbeat_at < ex.last_heartbeat_at,
-        )
-    )
 
 
 def name_commands(session: Session, events: list[Observed]) -> None:
@@ -201,6 +156,7 @@ class DiagnosisService:
         self.save_every = timedelta(seconds=save_every_s)
         self._saved: tuple[int, tuple[int, ...], datetime] | None = None
         self.warmed_up = 0  # events replayed by the last start()
+        self.heartbeats = HeartbeatFeed(self.role, self.gap_wait)
         # one loop passes time over commands: the correlator (one at a time) or the only process
         self.expire_commands = self.role.correlate
 
@@ -225,7 +181,7 @@ class DiagnosisService:
             if last_step is None:
                 last_step = anchor
             if self.role.per_terminal:  # every terminal's last heartbeat, however old
-                self.engine.observe(self._liveness(session))
+                self.engine.observe(self.heartbeats.all(session))
             if anchor is not None:
                 since = anchor - timedelta(seconds=replay_s)
                 self.warmed_up = self._warm_up(session, cursor, set(gaps), since)
@@ -256,12 +212,10 @@ class DiagnosisService:
         after, count = first - 1, 0
         clock: datetime | None = None
         while True:
-            rows = session.scalars(
-                select(EventRow)
-                .where(EventRow.id > after, EventRow.id <= cursor)
-                .order_by(EventRow.id)
-                .limit(self.batch)
-            ).all()
+            q = select(EventRow).where(EventRow.id > after, EventRow.id <= cursor)
+            if self.role.filtered:
+                q = q.where(self._slot_filter())
+            rows = session.scalars(q.order_by(EventRow.id).limit(self.batch)).all()
             if not rows:
                 return count
             after = rows[-1].id
@@ -286,18 +240,14 @@ class DiagnosisService:
         """Diagnose what arrived since the last step and what the clock says; commit the result."""
         now = self.clock.now()
         with self.sessions.begin() as session:
-            rows = session.scalars(
-                select(EventRow)
-                .where((EventRow.id > self.cursor) | EventRow.id.in_(list(self.gaps)))
-                .order_by(EventRow.id)
-                .limit(self.batch)
-            ).all()
-            self._advance([r.id for r in rows], now)
+            rows = self._new_rows(session, now)
             events = [observed(r) for r in rows if self._mine(r.terminal_id)]
             if events:
                 name_commands(session, events)
                 if self.role.per_terminal:
                     upsert_liveness(session, events, now)
+            if self.role.per_terminal:
+                events = self.heartbeats.new(session, now) + events
             if not self.role.correlate and self._group_rules:
                 self.engine.sync_groups(self._open_groups(session))
             decisions = self.engine.observe(events)
@@ -312,27 +262,40 @@ class DiagnosisService:
         INCIDENTS.labels("resolved").inc(len(applied.resolved))
         return applied
 
-    def _liveness(self, session: Session) -> list[Observed]:
-        """This shard's terminals' last heartbeats from ``terminal_liveness``, as events."""
-        out = []
-        for row in session.scalars(select(TerminalLiveness)):
-            if self.role.owns(row.terminal_id):
-                data = dict(row.data or {})
-                if row.interval_s is not None:
-                    data["interval_s"] = row.interval_s
-                out.append(
-                    Observed(
-                        id=0,
-                        terminal_id=row.terminal_id,
-                        merchant_id=row.merchant_id,
-                        seq=row.seq,
-                        ts=row.last_heartbeat_at,
-                        kind="heartbeat",
-                        data=data,
-                    )
-                )
-        out.sort(key=lambda e: e.ts)
-        return out
+    def _new_rows(self, session: Session, now: datetime) -> Sequence[EventRow]:
+        """The events stored since the last step (and re-checked gaps) that this role reads,
+        oldest first, advancing the cursor over every id. A shard of N > 1 reads the ids and
+        slots of the new rows, then loads only the rows of its own slots."""
+        new = EventRow.id > self.cursor
+        since = new | EventRow.id.in_(list(self.gaps)) if self.gaps else new
+        if not self.role.filtered:
+            rows = session.scalars(
+                select(EventRow).where(since).order_by(EventRow.id).limit(self.batch)
+            ).all()
+            self._advance([r.id for r in rows], now)
+            return rows
+        seen = session.execute(
+            select(EventRow.id, EventRow.shard_slot)
+            .where(since)
+            .order_by(EventRow.id)
+            .limit(self.batch)
+        ).all()
+        before = self.cursor
+        mine = [i for i, slot in seen if self.role.owns_slot(slot)]
+        self._advance([i for i, _ in seen], now)
+        if not mine:
+            return []
+        late = [i for i in mine if i <= before]  # gaps that have committed since
+        fresh = [i for i in mine if i > before]
+        conds: list[Any] = [EventRow.id.in_(late)] if late else []
+        if fresh:
+            conds.append(
+                (EventRow.id >= fresh[0]) & (EventRow.id <= fresh[-1]) & self._slot_filter()
+            )
+        return session.scalars(select(EventRow).where(or_(*conds)).order_by(EventRow.id)).all()
+
+    def _slot_filter(self) -> Any:
+        return EventRow.shard_slot % self.role.of == self.role.shard
 
     def _mine(self, terminal_id: str) -> bool:
         """A shard diagnoses its own terminals; the correlator sees every event."""

@@ -1,10 +1,14 @@
 """What one diagnoser process does: the per-terminal rules for the terminals of shard K of N,
 the fleet-wide correlation, or both (the embedded default, one process).
 
-A terminal belongs to shard ``crc32(terminal_id) mod N``: stable across processes and restarts
-(Python's ``hash`` is salted per process).
+A terminal has a slot, ``crc32(terminal_id) mod 1024``, stable across processes and restarts
+(Python's ``hash`` is salted per process) and stored with each of its events and its liveness
+row at ingest (``shard_slot``), so a shard's queries select its rows by slot. Shard K of N owns
+the slots with ``slot mod N = K`` (for N dividing 1024, the same as ``crc32 mod N = K``).
 
 >>> ShardRole.parse(2, 8).owns("T0001") == (zlib.crc32(b"T0001") % 8 == 2)
+True
+>>> slot_of("T0001") == zlib.crc32(b"T0001") % SLOTS
 True
 >>> ShardRole().key, ShardRole.parse(2, 8).key, ShardRole.correlator().key
 ('0/1', '2/8', 'correlator')
@@ -14,6 +18,14 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+
+SLOTS = 1024
+"""Hash slots of the terminals: more than any shard count, fixed forever (stored in rows)."""
+
+
+def slot_of(terminal_id: str) -> int:
+    """The terminal's hash slot, ``crc32(terminal_id) mod 1024``."""
+    return zlib.crc32(terminal_id.encode()) % SLOTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,4 +52,12 @@ class ShardRole:
         return f"{self.shard}/{self.of}" if self.per_terminal else "correlator"
 
     def owns(self, terminal_id: str) -> bool:
-        return self.of == 1 or zlib.crc32(terminal_id.encode()) % self.of == self.shard
+        return self.of == 1 or self.owns_slot(slot_of(terminal_id))
+
+    def owns_slot(self, slot: int) -> bool:
+        return self.of == 1 or slot % self.of == self.shard
+
+    @property
+    def filtered(self) -> bool:
+        """Whether this role reads only some slots' rows (a per-terminal shard of N > 1)."""
+        return self.per_terminal and self.of > 1

@@ -47,34 +47,29 @@ drops beyond ``max_queued_messages``, a broker restart. A refused event is not c
 terminal not yet registered keeps its events). A database error that repeats for one batch
 (not an outage) still holds that worker's session back until it is fixed.
 
-With ``dispatch_commands`` the worker also publishes pending remote commands to
-``posguard/v1/{merchant}/{terminal}/commands`` (QoS 1). Each command is claimed by one
-conditional UPDATE first, so two workers never send the same command.
+What a batch becomes (decoded, stored, counted) is :mod:`.mqtt_batch`; with
+``dispatch_commands`` the worker also sends pending remote commands (:mod:`.command_dispatch`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import ssl
-import time
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import aiomqtt
 import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from posguard.common.errors import EventError
 from posguard.common.event_ack import ack_payload, seq_ranges
-from posguard.common.event_batch import ParsedEvent, parse_events, parse_events_json
 from posguard.fleet.clock import Clock, SystemClock
+from posguard.fleet.ingest.command_dispatch import CommandDispatcher
+from posguard.fleet.ingest.mqtt_batch import MessageBatchStore, Settled, WorkerStats
 from posguard.fleet.ingest.mqtt_payload import (
     MAX_BATCH_EVENTS,
     MAX_BATCH_PAYLOAD_BYTES,
@@ -82,7 +77,6 @@ from posguard.fleet.ingest.mqtt_payload import (
     SHARED_TOPIC,
     TOPIC_ROOT,
     decode,
-    oversize,
     split_topic,
 )
 
@@ -97,17 +91,8 @@ __all__ = [  # the payload rules are re-exported: callers know the worker's limi
     "decode",
     "split_topic",
 ]
-from posguard.fleet.ingest.store import EventResult, EventStore, Outcome
-from posguard.fleet.ingest.store import settled as is_settled
-from posguard.fleet.metrics import (
-    COMMANDS_SENT,
-    MQTT_BATCH_SECONDS,
-    MQTT_CONNECTED,
-    MQTT_EVENTS,
-    MQTT_MALFORMED,
-    MQTT_REJECTED,
-)
-from posguard.fleet.repo.commands import claim_pending, command_message, command_topic, unclaim
+from posguard.fleet.ingest.store import EventStore
+from posguard.fleet.metrics import MQTT_CONNECTED
 
 log = structlog.get_logger(__name__)
 
@@ -123,66 +108,6 @@ class _StoreFailedError(Exception):
     def __init__(self, messages: int) -> None:
         super().__init__(f"store failed, {messages} message(s) left unacknowledged")
         self.messages = messages
-
-
-@dataclass
-class WorkerStats:
-    """Counts of events, not messages: an array payload counts once per element, and a payload
-    dropped whole (not JSON, too large, an empty or too long array) counts once. A batch is
-    counted when its store call has returned (a batch whose store failed is not counted, its
-    redelivery is), so ``received == stored + duplicate + malformed`` between batches
-    (``refused`` is the part of ``malformed`` the store refused)."""
-
-    received: int = 0
-    stored: int = 0
-    duplicate: int = 0
-    refused: int = 0
-    malformed: int = 0
-    confirmed: int = 0
-    """Seqs confirmed back to their terminals (stored or duplicate)."""
-
-
-Settled = dict[tuple[str, str], list[int]]
-"""(merchant_id, terminal_id) -> the seqs a store call settled for that terminal."""
-
-
-def _settle(
-    settled: Settled,
-    parsed: list[ParsedEvent | EventError],
-    start: int,
-    results: list[EventResult],
-) -> None:
-    """Add to ``settled`` the events of ``results`` (of ``parsed[start:]``) the fleet now holds
-    (:func:`~posguard.fleet.ingest.store.settled`)."""
-    for r in results:
-        if not is_settled(r):
-            continue
-        event = parsed[start + r.index]
-        assert not isinstance(event, EventError)
-        assert r.terminal_id is not None
-        assert r.seq is not None
-        settled.setdefault((event[0]["merchant_id"], r.terminal_id), []).append(r.seq)
-
-
-def _log_refused(refused: list[EventResult]) -> None:
-    """One ``fleet.mqtt.refused`` line per reason in a batch, not one per event (a terminal the
-    fleet does not know resends its whole outbox: 645 lines from 32 terminals in the review):
-    the reason with the terminal id taken out, the events, and the terminals (at most 20)."""
-    groups: dict[str, list[EventResult]] = {}
-    for r in refused:
-        reason = r.reason or "refused"
-        if r.terminal_id:
-            reason = reason.replace(r.terminal_id, "{terminal}")
-        groups.setdefault(reason, []).append(r)
-    for reason, rows in groups.items():
-        terminals = sorted({r.terminal_id for r in rows if r.terminal_id})
-        log.info(
-            "fleet.mqtt.refused",
-            reason=reason,
-            events=len(rows),
-            terminals=terminals[:20],
-            terminal_count=len(terminals),
-        )
 
 
 class MqttIngestWorker:
@@ -223,6 +148,13 @@ class MqttIngestWorker:
         self.subscription = f"$share/{share_group}/{topic_root}/+/+/events"
         self.session_expiry_s = session_expiry_s
         self.stats = WorkerStats()
+        self.batches = MessageBatchStore(
+            store,
+            topic_root=topic_root,
+            batch_max=batch_max,
+            client_id=self.client_id,
+            stats=self.stats,
+        )
         self.subscribed = asyncio.Event()
         self._store_backoff = 0.5
 
@@ -313,7 +245,14 @@ class MqttIngestWorker:
         watcher = asyncio.create_task(until_stop())
         tasks = [asyncio.create_task(leaving_after(self._consume(client, inbox, leave)))]
         if self.dispatch_commands and self.sessions is not None:
-            tasks.append(asyncio.create_task(leaving_after(self._dispatch(client, leave))))
+            dispatcher = CommandDispatcher(
+                self.sessions,
+                clock=self.clock,
+                topic_root=self.topic_root,
+                every_s=self.dispatch_every_s,
+                on_round=self.on_dispatch_round,
+            )
+            tasks.append(asyncio.create_task(leaving_after(dispatcher.run(client, leave))))
         try:
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         finally:
@@ -406,7 +345,7 @@ class MqttIngestWorker:
         Raises :class:`_StoreFailedError`, acknowledging nothing, when the store failed with a
         database error. Cancelled, it still waits for the thread (which cannot be stopped) and
         acknowledges what it stored before going."""
-        store = asyncio.ensure_future(asyncio.to_thread(self._handle, batch))
+        store = asyncio.ensure_future(asyncio.to_thread(self.batches.handle, batch))
         try:
             settled = await asyncio.shield(store)
         except asyncio.CancelledError:
@@ -463,163 +402,3 @@ class MqttIngestWorker:
             if not batch:
                 return
             await self._store_and_ack(client, batch)
-
-    def _plain(self, topic: str, payload: bytes) -> list[ParsedEvent | EventError] | None:
-        """The fast path: a message whose events are all plainly valid and all of its topic's
-        terminal, validated in one pass over the payload. None: anything else, which
-        :func:`decode` and the store then judge event by event."""
-        where = split_topic(topic, self.topic_root)
-        if where is None or oversize(payload) is not None:
-            return None
-        parsed = parse_events_json(payload)
-        if parsed is None or not 0 < len(parsed) <= MAX_BATCH_EVENTS:
-            return None
-        merchant_id, terminal_id = where
-        for p in parsed:
-            if isinstance(p, EventError):
-                return None
-            if p[0]["merchant_id"] != merchant_id or p[0]["terminal_id"] != terminal_id:
-                return None
-        return parsed
-
-    def _handle(self, batch: list[aiomqtt.Message]) -> Settled | None:
-        """Decode and store a batch; the seqs it settled per (merchant, terminal), or None when
-        the store failed with a database error. Only a batch whose store call returned is
-        counted (stats and malformed metrics), so one that failed counts once, when it is
-        delivered again."""
-        started = time.perf_counter()
-        before = (self.stats.received, self.stats.stored, self.stats.duplicate)
-        settled = self._handle_batch(batch)
-        if settled is not None:
-            self._count(before, time.perf_counter() - started)
-        return settled
-
-    def _count(self, before: tuple[int, int, int], seconds: float) -> None:
-        """Per-worker metrics of one stored batch (the rejections are counted where known)."""
-        worker = self.client_id
-        MQTT_BATCH_SECONDS.labels(worker).observe(seconds)
-        received, stored, duplicate = before
-        MQTT_EVENTS.labels(worker, "received").inc(self.stats.received - received)
-        MQTT_EVENTS.labels(worker, "stored").inc(self.stats.stored - stored)
-        MQTT_EVENTS.labels(worker, "duplicate").inc(self.stats.duplicate - duplicate)
-
-    def _handle_batch(self, batch: list[aiomqtt.Message]) -> Settled | None:
-        plain: list[ParsedEvent | EventError] = []
-        objs: list[dict[str, Any]] = []
-        received = 0
-        dropped: list[str] = []
-        for message in batch:
-            payload = (
-                message.payload
-                if isinstance(message.payload, bytes)
-                else str(message.payload).encode()
-            )
-            fast = self._plain(message.topic.value, payload)
-            if fast is not None:
-                received += len(fast)
-                plain.extend(fast)
-                continue
-            events, reasons = decode(message.topic.value, payload, self.topic_root)
-            # events, not messages (see WorkerStats): each element of an array, or the payload
-            # once when it is dropped whole
-            received += len(events) + len(reasons)
-            dropped.extend(reasons)
-            objs.extend(events)
-        if objs:
-            plain.extend(parse_events(objs))
-        results: list[EventResult] = []
-        settled: Settled = {}
-        if plain:
-            try:
-                # at most batch_max events a store call, however many each message carried
-                for start in range(0, len(plain), self.batch_max):
-                    part = self.store.store_parsed(
-                        plain[start : start + self.batch_max], transport="mqtt"
-                    )
-                    results.extend(part)
-                    _settle(settled, plain, start, part)
-            except SQLAlchemyError as exc:
-                # the database is down: the batch stays unacknowledged and the broker delivers
-                # it again (a part an earlier call stored is then a duplicate)
-                log.error(
-                    "fleet.mqtt.store_failed",
-                    error=str(exc),
-                    events=len(plain),
-                    messages=len(batch),
-                )
-                return None
-        self.stats.received += received
-        self.stats.malformed += len(dropped)
-        for reason in dropped:
-            MQTT_MALFORMED.labels(reason).inc()
-            MQTT_REJECTED.labels(self.client_id, reason).inc()
-            MQTT_EVENTS.labels(self.client_id, "rejected").inc()
-        refused: list[EventResult] = []
-        for r in results:
-            if r.outcome is Outcome.STORED:
-                self.stats.stored += 1
-            elif r.outcome is Outcome.DUPLICATE:
-                self.stats.duplicate += 1
-            else:
-                self.stats.refused += 1
-                self.stats.malformed += 1
-                reason = (
-                    "invalid_event"
-                    if r.reason and r.reason.startswith("invalid event")
-                    else "refused"
-                )
-                MQTT_MALFORMED.labels(reason).inc()
-                MQTT_REJECTED.labels(self.client_id, reason).inc()
-                MQTT_EVENTS.labels(self.client_id, "rejected").inc()
-                refused.append(r)
-        _log_refused(refused)
-        return settled
-
-    def _claim(self) -> list[tuple[str, dict[str, Any]]]:
-        assert self.sessions is not None
-        with self.sessions.begin() as session:
-            return [
-                (command_topic(cmd).replace(TOPIC_ROOT, self.topic_root, 1), command_message(cmd))
-                for cmd in claim_pending(session, now=self.clock.now())
-            ]
-
-    def _unclaim(self, command_id: str) -> None:
-        assert self.sessions is not None
-        with self.sessions.begin() as session:
-            unclaim(session, command_id=command_id)
-
-    async def _dispatch(self, client: aiomqtt.Client, leave: asyncio.Event) -> None:
-        """Claim and publish pending commands every ``dispatch_every_s`` until ``leave`` is set
-        (a claim or publish under way is finished first). A database error skips a round."""
-        failing: str | None = None  # the cause being logged once, until a round works
-        while not leave.is_set():
-            try:
-                claimed = await asyncio.to_thread(self._claim)
-            except SQLAlchemyError as exc:
-                cause = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"[:300]
-                if cause != failing:
-                    log.warning("fleet.mqtt.dispatch_failed", error=cause)
-                failing = cause
-                claimed = []
-            else:
-                if failing is not None:
-                    log.info("fleet.mqtt.dispatch_recovered", last_error=failing)
-                failing = None
-                if self.on_dispatch_round is not None:
-                    self.on_dispatch_round()
-            for topic, message in claimed:
-                try:
-                    await client.publish(topic, json.dumps(message).encode(), qos=1, timeout=10)
-                    COMMANDS_SENT.labels("mqtt").inc()
-                except aiomqtt.MqttError:
-                    try:
-                        await asyncio.to_thread(self._unclaim, message["command_id"])
-                    except SQLAlchemyError as exc:
-                        log.error(
-                            "fleet.mqtt.unclaim_failed",
-                            command_id=message["command_id"],
-                            error=str(exc),
-                        )
-                    raise
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(leave.wait(), self.dispatch_every_s)

@@ -4,6 +4,7 @@ with a reason; a bad event never stops the rest of its batch.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -33,12 +34,14 @@ from posguard.fleet.repo.event_insert import (
     prepare_event_rows,
     write_prepared_rows,
 )
+from posguard.fleet.repo.liveness import Heartbeat, upsert_heartbeats
 
 _KIND_TEXT = {k: k.value for k in EventKind}
 _TERMINALS_BY_ID = select(Terminal.id, Terminal.merchant_id, Terminal.revoked).where(
     Terminal.id.in_(bindparam("ids", expanding=True))
 )
 _COMMAND_RESULT = EventKind.COMMAND_RESULT.value
+_HEARTBEAT = EventKind.HEARTBEAT.value
 
 
 class Outcome(StrEnum):
@@ -229,6 +232,8 @@ class EventStore:
         catalog = self.catalog
         rows: list[EventInsert] = []
         accepted: list[tuple[int, EventInsert]] = []
+        beats: list[Heartbeat] = []
+        beat_at: list[tuple[int, str, int]] = []
         keyed: set[tuple[str, int]] = set()
         for i, p in enumerate(parsed):
             if isinstance(p, EventError):
@@ -252,7 +257,12 @@ class EventStore:
                 results[i] = EventResult(i, duplicate, tid, seq)
                 continue
             keyed.add(key)
-            row = (tid, mid, seq, f["ts"], _KIND_TEXT[f["kind"]], code, data)
+            kind = _KIND_TEXT[f["kind"]]
+            if kind == _HEARTBEAT:  # not an events row: the terminal's liveness row
+                beats.append(Heartbeat(tid, mid, seq, f["ts"], json.loads(data)))
+                beat_at.append((i, tid, seq))
+                continue
+            row = (tid, mid, seq, f["ts"], kind, code, data)
             rows.append(row)
             accepted.append((i, row))
         # everything above is Python with no connection held; only the write below is
@@ -261,6 +271,7 @@ class EventStore:
         prepared = prepare_event_rows(self._dialect, rows, now)
         with self.sessions() as session, self._write_lock:
             stored = write_prepared_rows(session, prepared)
+            newer = upsert_heartbeats(session, beats, now) if beats else set()
             for i, (tid, _mid, seq, _ts, kind, _code, _data) in accepted:
                 if kind == _COMMAND_RESULT and (tid, seq) in stored:
                     ev = parsed[i]
@@ -270,5 +281,10 @@ class EventStore:
             session.commit()
         for i, (tid, _mid, seq, _ts, _kind, _code, _data) in accepted:
             outcome = stored_outcome if (tid, seq) in stored else duplicate
+            results[i] = EventResult(i, outcome, tid, seq)
+        # a heartbeat is stored when it became its terminal's liveness row; one no newer than
+        # the row held (a resend, or superseded in this batch) is settled as a duplicate
+        for i, tid, seq in beat_at:
+            outcome = stored_outcome if (tid, seq) in newer else duplicate
             results[i] = EventResult(i, outcome, tid, seq)
         return [r for r in results if r is not None]

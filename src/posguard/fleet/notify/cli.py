@@ -58,23 +58,15 @@ def _db_url(db: str | None) -> str:
 @app.command()
 def channels(config: ConfigOpt = None) -> None:
     """List the channels and whether each secret can be read / 列出通知渠道."""
-    from posguard.fleet.notify.channels.registry import secret_refs
-    from posguard.fleet.notify.secrets import SecretRef
+    from posguard.fleet.notify.summary import summarize
 
     cfg = _load(config)
     bad = 0
-    for cid, ch in cfg.channels.items():
-        parts = []
-        for name, ref in secret_refs(ch).items():
-            assert isinstance(ref, SecretRef)
-            try:
-                ref.resolve()
-                state = "ok"
-            except ConfigError:
-                state, bad = "MISSING", bad + 1
-            parts.append(f"{name}={ref} ({state})")
+    for ch in summarize(cfg):
+        parts = [f"{s.field}={s.where} ({'ok' if s.readable else 'MISSING'})" for s in ch.secrets]
+        bad += sum(not s.readable for s in ch.secrets)
         rate = f"{ch.rate_per_min}/min" if ch.rate_per_min else "no limit"
-        typer.echo(f"{cid}\t{ch.type}\t{rate}\t{' '.join(parts)}")
+        typer.echo(f"{ch.id}\t{ch.type}\t{rate}\t{' '.join(parts)}")
     typer.echo(f"{len(cfg.channels)} channel(s), {len(cfg.routes)} route(s)")
     if bad:
         raise typer.Exit(1)
@@ -128,6 +120,7 @@ def delivery_log(
     """The delivery log, newest first / 通知发送记录."""
     from posguard.fleet.db.engine import make_engine, make_sessionmaker
     from posguard.fleet.notify.outbox import delivery_log as read_log
+    from posguard.fleet.notify.outbox import shown_state
 
     engine = make_engine(_db_url(db))
     try:
@@ -136,7 +129,7 @@ def delivery_log(
     finally:
         engine.dispose()
     for r in rows:
-        state = "retrying" if r.status == "pending" and r.attempts > 0 else r.status
+        state = shown_state(r)
         when = (r.sent_at or r.next_attempt_at).strftime("%Y-%m-%d %H:%M:%S")
         inc = f"#{r.incident_id}" if r.incident_id is not None else "-"
         typer.echo(

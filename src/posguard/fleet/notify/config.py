@@ -48,6 +48,9 @@ class Transition(StrEnum):
     ESCALATE = "escalate"  # stored as escalate:<level>
     ACK = "ack"
     RESOLVE = "resolve"
+    ASSIGN = "assign"  # stored as assign:<audit entry id>
+    REOPEN = "reopen"  # stored as reopen:<audit entry id>
+    SLA = "sla"  # stored as sla:ack or sla:resolve (fleet.notify.sla_breach)
 
 
 class TlsMode(StrEnum):
@@ -147,9 +150,16 @@ class Route(_Frozen):
     # the merchant's own contact (merchants section) gets the merchant-facing steps
     notify_merchant: bool = False
     # which transitions the route announces ("on" would read as a YAML boolean key)
-    send_on: tuple[Literal["open", "ack", "resolve"], ...] = ("open", "resolve")
+    # (assign and reopen: the incident workflow's, fleet/incident_actions.py)
+    send_on: tuple[Literal["open", "ack", "resolve", "assign", "reopen"], ...] = (
+        "open",
+        "resolve",
+    )
     lang: Lang = "zh"
     escalate: tuple[EscalationLevel, ...] = ()
+    # tell the last escalation level (or notify, without levels) when an incident passes its
+    # severity's SLA target (fleet.incident_policy): transitions sla:ack / sla:resolve
+    sla_breach: bool = False
     # hold an open message this long, so a storm is grouped and a flap that clears at once
     # sends nothing (like Alertmanager's group_wait)
     hold_s: float = Field(30.0, ge=0, le=3600)
@@ -255,6 +265,10 @@ def parse_config(doc: Any, *, source: str) -> NotifyConfig:
         targets = list(route.notify) + [t for lv in route.escalate for t in lv.notify]
         for t in targets:
             _check_target(t.channel, t.to, channels, f"{source}: routes entry {i} ({route.id})")
+        if route.sla_breach and not route.notify and not route.escalate:
+            raise NotifyConfigError(
+                f"{source}: routes entry {i} ({route.id}): sla_breach needs notify or escalate"
+            )
         if not route.notify and not route.notify_merchant and not route.escalate:
             raise NotifyConfigError(
                 f"{source}: routes entry {i} ({route.id}): notifies no one "

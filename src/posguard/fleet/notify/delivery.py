@@ -30,7 +30,9 @@ from posguard.common.errors import ConfigError
 from posguard.fleet.clock import Clock
 from posguard.fleet.db.models import Incident
 from posguard.fleet.db.models import NotificationOutbox as Row
+from posguard.fleet.incident_policy import IncidentPolicy, get_policy
 from posguard.fleet.notify import outbox
+from posguard.fleet.notify.audit_trail import audit_sent, said_by
 from posguard.fleet.notify.channels.base import Sender, SendResult, SendStatus
 from posguard.fleet.notify.channels.registry import make_sender
 from posguard.fleet.notify.config import NotifyConfig
@@ -39,6 +41,7 @@ from posguard.fleet.notify.message import IncidentFacts, build_message
 from posguard.fleet.notify.metrics import MESSAGES, NOTIFICATIONS
 from posguard.fleet.notify.outbox import RowStatus
 from posguard.fleet.notify.routing import escalations_due, first_escalation_min
+from posguard.fleet.notify.sla_breach import breach_rows
 
 log = structlog.get_logger(__name__)
 
@@ -54,8 +57,11 @@ class Stats:
     by_channel: dict[str, int] = field(default_factory=dict)
 
 
-def _facts(inc: Incident, transition: str) -> IncidentFacts:
-    by = inc.acknowledged_by if transition == "ack" else inc.resolved_by
+def _facts(inc: Incident, transition: str, said_by: str | None = None) -> IncidentFacts:
+    """``said_by``: who an assign or reopen message names, from its audit entry (the
+    incident's current assignee may have changed since)."""
+    kind = transition.partition(":")[0]
+    by = {"ack": inc.acknowledged_by, "resolve": inc.resolved_by}.get(kind, said_by)
     return IncidentFacts(
         id=inc.id,
         code=inc.code,
@@ -65,7 +71,7 @@ def _facts(inc: Incident, transition: str) -> IncidentFacts:
         terminal_id=inc.terminal_id,
         merchant_id=inc.merchant_id,
         opened_at=inc.opened_at,
-        by=by if transition in ("ack", "resolve") else None,
+        by=by,
     )
 
 
@@ -83,12 +89,14 @@ class Notifier:
         clock: Clock,
         worker_id: str | None = None,
         senders: Mapping[str, Sender] | None = None,
+        policy: IncidentPolicy | None = None,
     ) -> None:
         self.sessions = sessions
         self.config = config
         self.catalog = catalog
         self.clock = clock
         self.worker = worker_id or default_worker_id()
+        self.policy = policy or get_policy()  # the SLA targets breaches are measured against
         self.senders = dict(senders or {})
         for cid, ch in config.channels.items():
             self.senders.setdefault(cid, make_sender(ch, clock))
@@ -105,6 +113,7 @@ class Notifier:
             incidents = s.scalars(
                 select(Incident).where(
                     Incident.status == "open",
+                    Incident.reopen_count == 0,  # a reopened one was told again (reopen)
                     Incident.opened_at <= now - timedelta(minutes=first),
                     Incident.opened_at >= now - timedelta(minutes=longest + 24 * 60),
                 )
@@ -127,6 +136,18 @@ class Notifier:
             )
             return outbox.enqueue(s, [r for r in rows if r["idem_key"] not in known])
 
+    def escalate_sla(self) -> int:
+        """Enqueue the SLA breaches not told yet (``notify.sla_breach``)."""
+        with self.sessions.begin() as s:
+            rows = breach_rows(
+                s, config=self.config, catalog=self.catalog, clock=self.clock, policy=self.policy
+            )
+            if not rows:
+                return 0
+            keys = [r["idem_key"] for r in rows]
+            known = set(s.scalars(select(Row.idem_key).where(Row.idem_key.in_(keys))))
+            return outbox.enqueue(s, [r for r in rows if r["idem_key"] not in known])
+
     # -- delivery -----------------------------------------------------------------------
     async def deliver_once(self) -> Stats:
         stats = Stats()
@@ -146,7 +167,9 @@ class Notifier:
             since = self.clock.now() - timedelta(seconds=60)
             return outbox.messages_sent_since(s, channel=channel, since=since)
 
-    def _claim(self, channel: str) -> tuple[list[Row], dict[int, Incident], set[tuple[int, str]]]:
+    def _claim(
+        self, channel: str
+    ) -> tuple[list[Row], dict[int, Incident], set[tuple[int, str]], dict[int, str]]:
         d = self.config.delivery
         with self.sessions.begin() as s:
             rows = outbox.claim(
@@ -167,16 +190,18 @@ class Notifier:
                         Row.incident_id.in_(ids),
                         Row.channel == channel,
                         Row.status == RowStatus.SENT.value,
-                        Row.transition.not_in(["ack", "resolve"]),
+                        Row.transition.not_like("ack%"),
+                        Row.transition.not_like("resolve%"),
                     )
                 )
                 if i is not None
             }
+            said = said_by(s, rows)
             for r in rows:
                 s.expunge(r)
             for inc in incidents.values():
                 s.expunge(inc)
-        return rows, incidents, heard
+        return rows, incidents, heard, said
 
     @staticmethod
     def _stale(row: Row, inc: Incident | None, heard: set[tuple[int, str]]) -> str | None:
@@ -192,10 +217,14 @@ class Notifier:
             return f"{inc.status} before the escalation went out"
         if kind in ("ack", "resolve") and (inc.id, row.recipient) not in heard:
             return "the recipient was never told it opened"
+        if kind in ("assign", "reopen", "sla") and inc.status not in ("open", "acknowledged"):
+            return f"{inc.status} before the message went out"
+        if row.transition.startswith("sla:ack") and inc.status != "open":
+            return "acknowledged before the message went out"
         return None
 
     async def _deliver_channel(self, channel: str, budget: int | None, stats: Stats) -> None:
-        rows, incidents, heard = await asyncio.to_thread(self._claim, channel)
+        rows, incidents, heard, said = await asyncio.to_thread(self._claim, channel)
         if not rows:
             return
         live: list[Row] = []
@@ -221,15 +250,22 @@ class Notifier:
             NOTIFICATIONS.labels(channel, "rate_limited").inc(len(held))
             ordered = ordered[:budget]
         for group in ordered:
-            await self._send_group(channel, group, incidents, stats)
+            await self._send_group(channel, group, incidents, said, stats)
 
     async def _send_group(
-        self, channel: str, group: Sequence[Row], incidents: Mapping[int, Incident], stats: Stats
+        self,
+        channel: str,
+        group: Sequence[Row],
+        incidents: Mapping[int, Incident],
+        said: Mapping[int, str],
+        stats: Stats,
     ) -> None:
         first = group[0]
         keys = sorted(r.idem_key for r in group)
         key = keys[0] if len(keys) == 1 else hashlib.sha256("".join(keys).encode()).hexdigest()
-        facts = [_facts(incidents[r.incident_id or -1], first.transition) for r in group]
+        facts = [
+            _facts(incidents[r.incident_id or -1], first.transition, said.get(r.id)) for r in group
+        ]
         msg = build_message(
             facts,
             transition=first.transition,
@@ -273,8 +309,10 @@ class Notifier:
         log.warning("notify.retry", channel=channel, detail=result.detail, in_s=delay)
 
     def _sent(self, ids: Sequence[int], key: str) -> None:
+        now = self.clock.now()
         with self.sessions.begin() as s:
-            outbox.mark_sent(s, ids, worker=self.worker, now=self.clock.now(), message_key=key)
+            if outbox.mark_sent(s, ids, worker=self.worker, now=now, message_key=key):
+                audit_sent(s, ids, worker=self.worker, key=key, now=now)
 
     def _finish(
         self, ids: Sequence[int], status: RowStatus, detail: str, retry_at: datetime | None
@@ -291,6 +329,7 @@ class Notifier:
     # -- the loop -----------------------------------------------------------------------
     async def step(self) -> Stats:
         await asyncio.to_thread(self.escalate)
+        await asyncio.to_thread(self.escalate_sla)
         return await self.deliver_once()
 
     async def run(self, stop: asyncio.Event, *, poll_s: float = 2.0) -> None:

@@ -4,6 +4,11 @@ listener on the fleet's sessionmaker. Whoever opens, acknowledges or resolves an
 written in that same transaction, so a transition and its notifications commit or roll back
 together and no code path can forget to notify.
 
+Assign and reopen are told by their audit entries (``fleet/incident_actions.py`` writes one
+per action, in the same flush): transition ``assign:<entry id>`` / ``reopen:<entry id>``, so
+each assignment or reopening has its own idempotency key. After a reopen the incident's next
+ack and resolve are ``ack:r<n>`` / ``resolve:r<n>`` (n: times reopened), told again.
+
 ``install(sessions, notifier)`` is called once per process by the fleet app.
 """
 
@@ -19,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.catalog.model import Entry
 from posguard.fleet.clock import Clock
-from posguard.fleet.db.models import Incident, Terminal
+from posguard.fleet.db.models import Incident, IncidentAudit, Terminal
 from posguard.fleet.notify import outbox
 from posguard.fleet.notify.config import NotifyConfig
 from posguard.fleet.notify.routing import Recipient, Subject, recipients
@@ -27,6 +32,17 @@ from posguard.fleet.notify.routing import Recipient, Subject, recipients
 # incident status -> the transition a message is about (merged incidents say nothing: their
 # group incident speaks for them)
 STATUS_TRANSITIONS = {"open": "open", "acknowledged": "ack", "resolved": "resolve"}
+# audit actions that are transitions of their own
+AUDIT_TRANSITIONS = {"assigned": "assign", "reopened": "reopen"}
+
+
+def cycle(transition: str, reopened: int) -> str:
+    """The transition's name in the incident's ``reopened``-th life (0: the first).
+
+    >>> cycle("resolve", 0), cycle("resolve", 2)
+    ('resolve', 'resolve:r2')
+    """
+    return transition if not reopened else f"{transition}:r{reopened}"
 
 
 def subject(conn: Any, incident: Incident, catalog: Mapping[str, Entry]) -> Subject:
@@ -81,17 +97,25 @@ class TransitionHook:
     catalog: Mapping[str, Entry]
     clock: Clock
 
-    def transitions(self, session: Session) -> list[tuple[Incident, str]]:
-        found: list[tuple[Incident, str]] = []
+    def transitions(self, session: Session) -> list[tuple[Incident, str, str]]:
+        """(incident, routing kind, transition name) of each change in this flush."""
+        found: list[tuple[Incident, str, str]] = []
         for obj in session.new:
             if isinstance(obj, Incident) and obj.status in STATUS_TRANSITIONS:
-                found.append((obj, STATUS_TRANSITIONS[obj.status]))
+                kind = STATUS_TRANSITIONS[obj.status]
+                found.append((obj, kind, kind))
+            elif isinstance(obj, IncidentAudit) and obj.action in AUDIT_TRANSITIONS:
+                incident = session.get(Incident, obj.incident_id)
+                if incident is not None:
+                    kind = AUDIT_TRANSITIONS[obj.action]
+                    found.append((incident, kind, f"{kind}:{obj.id}"))
         for obj in session.dirty:
             if not isinstance(obj, Incident):
                 continue
             added = inspect(obj).attrs.status.history.added
             if added and added[-1] in STATUS_TRANSITIONS and added[-1] != "open":
-                found.append((obj, STATUS_TRANSITIONS[added[-1]]))
+                kind = STATUS_TRANSITIONS[added[-1]]
+                found.append((obj, kind, cycle(kind, obj.reopen_count or 0)))
         return found
 
     def after_flush(self, session: Session, _flush_context: Any) -> None:
@@ -100,8 +124,8 @@ class TransitionHook:
             return
         conn = session.connection()
         rows: list[dict[str, Any]] = []
-        for incident, transition in found:
-            targets = recipients(self.config, subject(conn, incident, self.catalog), transition)
+        for incident, kind, transition in found:
+            targets = recipients(self.config, subject(conn, incident, self.catalog), kind)
             rows.extend(rows_for(incident.id, transition, targets, self.clock))
         outbox.enqueue(conn, rows)
 

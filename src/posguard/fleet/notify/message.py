@@ -34,7 +34,14 @@ _TRANSITION = {
     "escalate": ("升级提醒(第{n}级):仍无人确认", "Escalation level {n}: still unacknowledged"),
     "ack": ("已确认", "Acknowledged"),
     "resolve": ("已解决", "Resolved"),
+    "assign": ("已指派", "Assigned"),
+    "reopen": ("重新打开", "Reopened"),
+    "sla": ("超出服务时限:{n}", "SLA breached: {n}"),
     "test": ("测试", "Test"),
+}
+_SLA_CLOCK = {
+    "ack": ("未及时确认", "not acknowledged in time"),
+    "resolve": ("未及时解决", "not resolved in time"),
 }
 _SCOPE = {
     "terminal": ("终端", "terminal"),
@@ -73,7 +80,7 @@ class IncidentFacts:
     terminal_id: str | None
     merchant_id: str | None
     opened_at: datetime
-    by: str | None  # who acknowledged / resolved, for those transitions
+    by: str | None  # who acknowledged / resolved / reopened, or the assignee
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +102,7 @@ class Message:
     """One message to one recipient; a storm digest has several items."""
 
     key: str  # idempotency key of the message (receivers may dedupe on it)
-    transition: str  # open | escalate:<n> | ack | resolve
+    transition: str  # open | escalate:<n> | ack | resolve | assign:<k> | reopen:<k>
     lang: str
     audience: str  # ops | merchant
     title: str
@@ -163,6 +170,9 @@ def build_message(
     )
     severity = _worst([f.severity for f in facts])
     kind, _, level = transition.partition(":")
+    level = level.partition(":")[0]
+    if kind == "sla":
+        level = _t(_SLA_CLOCK.get(level, (level, level)), lang)
     label = _t(_TRANSITION[kind], lang).format(n=level)
     sev = _t(_SEVERITY.get(severity, (severity, severity.upper())), lang)
     subject = (
@@ -194,9 +204,9 @@ def markdown(msg: Message, *, heading: str = "### ") -> str:
         lines.append(f"- {_t(_LABELS['scope'], lang)}: {it.scope}")
         lines.append(f"- {_t(_LABELS['code'], lang)}: {it.code}")
         lines.append(f"- {_t(_LABELS['opened'], lang)}: {it.opened_at}")
-        if it.by and msg.kind in ("ack", "resolve"):
+        if it.by and msg.kind in ("ack", "resolve", "assign", "reopen"):
             lines.append(f"- {_t(_LABELS['by'], lang)}: {it.by}")
-        if it.steps and msg.kind in ("open", "escalate"):
+        if it.steps and msg.kind in ("open", "escalate", "sla"):
             lines.append("")
             lines.append(f"**{_t(_LABELS['steps'], lang)}**")
             lines.extend(f"{n}. {s}" for n, s in enumerate(it.steps, start=1))

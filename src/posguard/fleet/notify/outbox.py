@@ -188,10 +188,33 @@ def delivery_log(
     limit: int = 50,
     status: str | None = None,
     incident_id: int | None = None,
+    before_id: int | None = None,
 ) -> Sequence[Row]:
+    """Newest first; ``status`` is a row status or ``retrying`` (pending after a failed
+    attempt); ``before_id`` pages on (rows older than that one)."""
     q = select(Row).order_by(Row.id.desc()).limit(limit)
-    if status is not None:
+    if status == "retrying":
+        q = q.where(Row.status == RowStatus.PENDING.value, Row.attempts > 0)
+    elif status is not None:
         q = q.where(Row.status == status)
+    if before_id is not None:
+        q = q.where(Row.id < before_id)
     if incident_id is not None:
         q = q.where(Row.incident_id == incident_id)
     return session.scalars(q).all()
+
+
+def shown_state(row: Row) -> str:
+    """The state people read: ``retrying`` for a pending row that has failed before."""
+    return "retrying" if row.status == RowStatus.PENDING.value and row.attempts > 0 else row.status
+
+
+def latest_test(session: Session, *, channel: str) -> Row | None:
+    """The newest test message's row of ``channel`` (``testsend``), or None."""
+    q = (
+        select(Row)
+        .where(Row.channel == channel, Row.incident_id.is_(None), Row.transition.like("test:%"))
+        .order_by(Row.id.desc())
+        .limit(1)
+    )
+    return session.scalars(q).first()

@@ -101,8 +101,8 @@ def _targets(route: Route, targets: Sequence[Target], level: int) -> list[Recipi
 
 
 def recipients(cfg: NotifyConfig, s: Subject, kind: str) -> list[Recipient]:
-    """Everyone the ``kind`` (open, ack, resolve) transition of ``s`` goes to, once each
-    (the first route naming a channel and recipient wins)."""
+    """Everyone the ``kind`` (open, ack, resolve, assign, reopen) transition of ``s`` goes
+    to, once each (the first route naming a channel and recipient wins)."""
     out: list[Recipient] = []
     for route in cfg.routes:
         if not matches(route.match, s):
@@ -113,7 +113,7 @@ def recipients(cfg: NotifyConfig, s: Subject, kind: str) -> list[Recipient]:
         if kind in ("ack", "resolve"):  # those who were escalated to hear the end too
             for n, lv in enumerate(route.escalate, start=1):
                 out.extend(_targets(route, lv.notify, n))
-        if route.notify_merchant:
+        if route.notify_merchant and kind != "assign":  # who works on it is internal
             out.extend(_merchant(cfg, route, s))
     return _unique(out)
 
@@ -158,3 +158,17 @@ def first_escalation_min(cfg: NotifyConfig) -> float | None:
     """The earliest escalation of any route (incidents younger than this are not scanned)."""
     first = [r.escalate[0].after_min for r in cfg.routes if r.escalate]
     return min(first) if first else None
+
+
+def sla_breach_targets(cfg: NotifyConfig, s: Subject) -> list[Recipient]:
+    """Who hears an SLA breach of ``s``: of each matching route with ``sla_breach``, its last
+    escalation level, or its own targets when it has no levels."""
+    out: list[Recipient] = []
+    for route in cfg.routes:
+        if not route.sla_breach or not matches(route.match, s):
+            continue
+        if route.escalate:
+            out.extend(_targets(route, route.escalate[-1].notify, len(route.escalate)))
+        else:
+            out.extend(_targets(route, route.notify, 0))
+    return _unique(out)

@@ -19,6 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from posguard.common.commands import COMMAND_NAMES
+from posguard.fleet import audit
+from posguard.fleet.audit import AuditAction
 from posguard.fleet.db.models import Command, Terminal
 
 
@@ -47,6 +49,7 @@ def issue_command(
     detected_at: datetime | None = None,
     bulk_id: int | None = None,
     flush: bool = True,
+    origin: str = audit.ORIGIN_SYSTEM,
 ) -> Command:
     """Queue a command for a terminal; it expires ``ttl_s`` later (None: never).
 
@@ -54,7 +57,9 @@ def issue_command(
     diagnoser issued it as ``detected_at``: both are kept, and the time to live counts from
     the later one (a command created late, after a diagnosis backlog, still lives ``ttl_s``).
     A bulk action issues one per terminal with its ``bulk_id`` and ``flush=False``, flushing
-    once at the end."""
+    once at the end.
+
+    A command for an incident is written to its audit log (``origin``: where it came from)."""
     if name not in COMMAND_NAMES:
         raise ValueError(f"unknown command {name!r}; one of {sorted(COMMAND_NAMES)}")
     cmd = Command(
@@ -74,9 +79,40 @@ def issue_command(
         else max(now, detected_at or now) + timedelta(seconds=ttl_s),
     )
     session.add(cmd)
+    if incident_id is not None:
+        audit.record(
+            session,
+            incident_id=incident_id,
+            action=AuditAction.COMMAND_SENT,
+            actor=issued_by,
+            origin=origin,
+            at=max(now, detected_at or now),
+            details={"command": name, "command_id": cmd.id, "terminal_id": terminal.id},
+            merchant_safe=True,
+        )
     if flush:
         session.flush()
     return cmd
+
+
+def _audit_answer(session: Session, cmd: Command, now: datetime) -> None:
+    if cmd.incident_id is None:
+        return
+    audit.record(
+        session,
+        incident_id=cmd.incident_id,
+        action=AuditAction.COMMAND_ANSWER,
+        actor=f"terminal:{cmd.terminal_id}",
+        origin=audit.ORIGIN_SYSTEM,
+        at=now,
+        details={
+            "command": cmd.name,
+            "command_id": cmd.id,
+            "status": cmd.status,
+            "detail": str((cmd.result or {}).get("detail") or "")[:300],
+        },
+        merchant_safe=True,
+    )
 
 
 def get_command(
@@ -143,6 +179,7 @@ def complete_command(
     cmd.status = (CommandStatus.SUCCEEDED if ok else CommandStatus.FAILED).value
     cmd.completed_at = now
     cmd.result = {"status": data.get("status"), "detail": data.get("detail")}
+    _audit_answer(session, cmd, now)
     session.flush()
     return cmd
 
@@ -166,6 +203,7 @@ def expire_due(session: Session, *, now: datetime) -> int:
             if taken
             else "the terminal did not take it before it expired",
         }
+        _audit_answer(session, cmd, now)
     if due:
         session.flush()
     return len(due)

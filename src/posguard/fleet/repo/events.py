@@ -13,12 +13,16 @@ from sqlalchemy.orm import Session
 from posguard.fleet.db.models import EventRow
 from posguard.fleet.repo.event_insert import insert_event_rows
 
-_INTO = "INSERT INTO events (terminal_id, merchant_id, seq, ts, received_at, kind, code, data) "
-_ONCE = "ON CONFLICT (terminal_id, seq) DO NOTHING"
-# the plain one-row statement (the benchmark's raw ``executemany`` baseline)
+_INTO = (
+    "INSERT INTO events (terminal_id, merchant_id, seq, ts, received_at, kind, code, data, "
+    "shard_slot) "
+)
+_ONCE = "ON CONFLICT (terminal_id, seq, ts) DO NOTHING"
+# the plain one-row statement (the benchmark's raw ``executemany`` baseline; the last parameter
+# is the terminal's slot, posguard.fleet.diagnosis.shard.slot_of)
 INSERT_SQL = {
-    "sqlite": _INTO + "VALUES (?, ?, ?, ?, ?, ?, ?, ?) " + _ONCE,
-    "postgresql": _INTO + "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json) " + _ONCE,
+    "sqlite": _INTO + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) " + _ONCE,
+    "postgresql": _INTO + "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json, %s) " + _ONCE,
 }
 
 

@@ -106,6 +106,7 @@ def list_incidents(
     status: str | None = None,
     terminal_id: str | None = None,
     parent_id: int | None = None,
+    assignee: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> Sequence[Incident]:
@@ -119,6 +120,8 @@ def list_incidents(
         q = q.where(Incident.terminal_id == terminal_id)
     if parent_id is not None:
         q = q.where(Incident.parent_id == parent_id)
+    if assignee is not None:
+        q = q.where(Incident.assignee == assignee)
     return session.scalars(q.limit(limit).offset(offset)).all()
 
 

@@ -23,6 +23,7 @@ PALETTE: Mapping[str, str] = {
     "regulatory": "#7f8c8d",
     "cardholder": "#95a5a6",
     "issuer_host": "#c0392b",
+    "operator": "#16a085",
     "unknown": "#bdc3c7",
 }
 _FALLBACK = ("#34495e", "#e67e22", "#27ae60", "#2980b9")

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from posguard.catalog.checks import CheckResult
-from posguard.fleet.db.models import EventRow
+from posguard.fleet.db.models import EventRow, TerminalLiveness
 from posguard.kb.wizard import CheckOutcome, CheckRequest, CheckRunner
 
 HEARTBEAT_INTERVALS = 3
@@ -33,11 +33,10 @@ def fleet_runners(
         tid = _scoped(req)
         if tid is None:
             return CheckOutcome(CheckResult.UNAVAILABLE, "no terminal given")
-        row = session.execute(
-            select(EventRow.ts, EventRow.data)
-            .where(EventRow.terminal_id == tid, EventRow.kind == "heartbeat")
-            .order_by(EventRow.ts.desc())
-            .limit(1)
+        row = session.execute(  # the terminal's liveness row: heartbeats are not events rows
+            select(TerminalLiveness.last_heartbeat_at, TerminalLiveness.data).where(
+                TerminalLiveness.terminal_id == tid
+            )
         ).first()
         if row is None:
             return CheckOutcome(CheckResult.FAIL, f"no heartbeat from {tid} on record")

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.orm import Session
 
 from posguard.catalog.model import Category, Entry
-from posguard.fleet.db.models import EventRow, Incident, Merchant, Terminal
+from posguard.fleet.db.models import EventRow, Incident, Merchant, Terminal, TerminalLiveness
 from posguard.fleet.repo.incidents import IncidentStatus
 from posguard.fleet.web.filters import Filters
 from posguard.fleet.web.health import HEALTH_ORDER, Health, Signals, classify
@@ -183,15 +183,16 @@ def _latest_approved(
 def _latest_queue(
     session: Session, filters: Filters, now: datetime, terminal_ids: Sequence[str] | None
 ) -> dict[str, int]:
-    """terminal -> receipts waiting to print, as its newest heartbeat says (if it says)."""
+    """terminal -> receipts waiting to print, as its newest heartbeat says (if it says; its
+    ``terminal_liveness`` row: heartbeats are not events rows)."""
     q = select(
-        EventRow.id, EventRow.terminal_id, EventRow.data["receipts_queued"].as_integer()
-    ).where(EventRow.kind == "heartbeat", EventRow.ts >= now - TRAFFIC_WINDOW)
-    return {
-        t: int(v[0])
-        for t, v in _newest(session, _narrow(q, filters, terminal_ids)).items()
-        if v[0] is not None
-    }
+        TerminalLiveness.terminal_id, TerminalLiveness.data["receipts_queued"].as_integer()
+    ).where(TerminalLiveness.last_heartbeat_at >= now - TRAFFIC_WINDOW)
+    if filters.merchant:
+        q = q.where(TerminalLiveness.merchant_id == filters.merchant)
+    if terminal_ids is not None:
+        q = q.where(TerminalLiveness.terminal_id.in_(list(terminal_ids)))
+    return {t: int(v) for t, v in session.execute(q) if v is not None}
 
 
 def terminal_signals(

@@ -18,7 +18,12 @@ from posguard.fleet.web.formatting import Formatter, number, yuan
 from posguard.fleet.web.i18n import lang_key, translator
 from posguard.fleet.web.session import WebUser, request_lang
 
-_ERROR_KEYS = {403: "error.forbidden", 404: "error.not_found", 409: "error.conflict"}
+_ERROR_KEYS = {
+    403: "error.forbidden",
+    404: "error.not_found",
+    409: "error.conflict",
+    422: "error.invalid",
+}
 
 
 def fmt_time(value: datetime | None) -> str:

@@ -19,6 +19,7 @@ from posguard.fleet.db.models import (
     MaintenanceSchedule,
     Merchant,
     Terminal,
+    TerminalLiveness,
 )
 from posguard.fleet.maintenance import INSPECTION, firmware_key
 from posguard.fleet.repo import commands as command_repo
@@ -165,10 +166,12 @@ def maintenance(session: Session, *, terminal: Terminal, today: date) -> Mainten
 
 def terminal_view(session: Session, *, terminal: Terminal, now: datetime) -> TerminalView:
     printer = _latest(session, terminal.id, "printer")
-    heartbeat = _latest(session, terminal.id, "heartbeat")
-    last_seen = session.scalar(
+    heartbeat = session.get(TerminalLiveness, terminal.id)  # heartbeats are not events rows
+    last_event = session.scalar(
         select(func.max(EventRow.ts)).where(EventRow.terminal_id == terminal.id)
     )
+    seen = [t for t in (last_event, heartbeat.last_heartbeat_at if heartbeat else None) if t]
+    last_seen = max(seen) if seen else None
     merchant = session.get(Merchant, terminal.merchant_id)
     hb = dict(heartbeat.data) if heartbeat else None
     jobs: int | None = None

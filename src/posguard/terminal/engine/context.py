@@ -43,6 +43,7 @@ class TxnInput:
     entry_mode: str = "051"
     orig: Record | None = None
     pin_block: bytes | None = field(default=None, repr=False)  # from a PIN pad, encrypted
+    training: bool = False  # a practice transaction (training mode): never moves money
 
     @property
     def has_pin(self) -> bool:

@@ -7,6 +7,9 @@ UnionPay practice for field 39 of the answer:
   printed like any approval, with a note telling the operator to confirm with the issuer.
   A partial approval is for the amount in field 4; when the configuration does not accept
   partial approvals it is reversed (reason 96), never silently dropped.
+- a training transaction (training mode) approved without the training mark echoed in field 63
+  was booked as live by a host that does not know training: it is reversed (reason 96,
+  ``CFG.TRAINING_NOT_SUPPORTED``).
 - any other code is the host's decision: declined, nothing charged, no reversal (this
   includes ``96``, ``98`` and ``A0`` received in field 39). ``77``, ``99`` and ``A0`` also
   drop the working keys, and the terminal signs on again at once so the operator can retry.
@@ -15,6 +18,7 @@ UnionPay practice for field 39 of the answer:
 from __future__ import annotations
 
 from posguard.iso8583.response_codes import lookup
+from posguard.iso8583.training import answered_as_training
 from posguard.terminal.engine import messages
 from posguard.terminal.engine.context import Context, Failure
 from posguard.terminal.engine.flow import ABORTED, PREPARED, Step, Verdict
@@ -29,6 +33,7 @@ _FAILURE = {
 }
 
 CONFIRM_WITH_ISSUER = "defective success: confirm with the issuer (请向发卡行确认)"
+TRAINING_NOT_HONOURED = "CFG.TRAINING_NOT_SUPPORTED"
 
 
 class Exchange(Step):
@@ -52,6 +57,11 @@ class Exchange(Step):
         ctx.rc = rc
         meaning = lookup(rc)
         answer = reply.answer or {}
+        if meaning.approved and rec.training and not answered_as_training(answer):
+            # the host did not say it practised: it may have booked the sale; undo it (96)
+            ctx.fail(Failure.NOT_COMPLETED, TRAINING_NOT_HONOURED, rc)
+            ctx.notes.append("training transaction approved as live by the host: reversed")
+            return ABORTED
         if meaning.approved:
             ctx.code = meaning.catalog_code
             if meaning.defective:

@@ -11,7 +11,7 @@ from posguard.terminal.journal.records import Kind, TxnState
 
 MAX_AMOUNT = 999_999_999_999
 # Field 22 digits 1-2 (how the card was read); digit 3 (PIN or not) is the terminal's.
-_ENTRY_MODES = frozenset({"02", "05", "07", "01"})
+_ENTRY_MODES = frozenset({"02", "05", "07", "01", "80"})  # 80: chip read failed, swiped
 
 
 class CheckLocal(Step):

@@ -16,6 +16,7 @@ from posguard.iso8583.fields import (
     upload_entries,
 )
 from posguard.iso8583.operations import OPERATIONS
+from posguard.iso8583.training import mark_training
 from posguard.terminal.config import TerminalConfig
 from posguard.terminal.journal.records import Record, Totals
 
@@ -92,7 +93,7 @@ def financial(
         msg["52"] = pin_block
         msg["26"] = PIN_CAPTURE_CODE
         msg["53"] = SECURITY_CONTROL
-    return msg
+    return mark_training(msg) if rec.training else msg
 
 
 def reversal(cfg: TerminalConfig, rec: Record, pan: str, expiry: str, *, repeat: bool) -> Message:
@@ -105,7 +106,7 @@ def reversal(cfg: TerminalConfig, rec: Record, pan: str, expiry: str, *, repeat:
     }
     msg.pop("37", None)
     msg.pop("38", None)
-    return msg
+    return mark_training(msg) if rec.training else msg
 
 
 def settlement(cfg: TerminalConfig, stan: str, batch: str, totals: Totals) -> Message:

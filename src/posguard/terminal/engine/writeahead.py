@@ -33,6 +33,7 @@ class WriteAhead(Step):
                 entry_mode=entry_mode(i.entry_mode, pin=i.has_pin),
                 currency=self.s.cfg.currency,
                 orig=i.orig,
+                training=i.training,
             )
         )
         return PREPARED

@@ -63,11 +63,16 @@ class Record:
     orig_rrn: str | None = None
     orig_auth: str | None = None
     completed_at: str | None = None
+    training: bool = False  # a practice transaction (培训): never moves money
 
     @property
     def counts_as_charge(self) -> bool:
         """True when this record moves money at settlement (debit or credit)."""
-        return self.state is TxnState.COMPLETED and self.kind.operation.side is not Side.NONE
+        return (
+            not self.training
+            and self.state is TxnState.COMPLETED
+            and self.kind.operation.side is not Side.NONE
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
-"""The journal's SQL schema (version 2: reversal outcome columns, added in place to a v1 file)."""
+"""The journal's SQL schema (version 3: reversal outcome columns, then the training flag, added
+in place to an older file)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 DDL: Final = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -70,4 +71,6 @@ CREATE TABLE IF NOT EXISTS settlements (
 ADDED_COLUMNS: Final = (
     ("reversal_unanswered", "INTEGER NOT NULL DEFAULT 0"),
     ("reversal_rc", "TEXT"),
+    # 1: a training (practice) transaction: marked on the wire, never in totals or uploads
+    ("training", "INTEGER NOT NULL DEFAULT 0"),
 )

@@ -45,7 +45,7 @@ _TOTALS_SQL = (
     f" SUM(CASE WHEN kind IN ({_D_IN}) THEN amount ELSE 0 END),"
     f" SUM(CASE WHEN kind IN ({_C_IN}) THEN 1 ELSE 0 END),"
     f" SUM(CASE WHEN kind IN ({_C_IN}) THEN amount ELSE 0 END) "
-    "FROM txns WHERE batch = ? AND state = ? AND voided = 0"
+    "FROM txns WHERE batch = ? AND state = ? AND voided = 0 AND training = 0"
 )
 
 
@@ -64,6 +64,7 @@ class Draft:
     entry_mode: str
     currency: str = "156"
     orig: Record | None = None
+    training: bool = False
 
 
 def _now() -> str:
@@ -155,13 +156,34 @@ class Journal:
             if current == batch:
                 return False
             used = self._db.execute(
-                "SELECT 1 FROM txns WHERE batch = ? AND state NOT IN (?, ?) LIMIT 1",
+                "SELECT 1 FROM txns WHERE batch = ? AND state NOT IN (?, ?) AND training = 0 "
+                "LIMIT 1",
                 (current, TxnState.DECLINED.value, TxnState.NOT_SENT.value),
             ).fetchone()
             if used is not None:
                 return False
             self._db.execute("UPDATE counters SET value = ? WHERE name = 'batch'", (int(batch),))
         return True
+
+    # -- training mode ---------------------------------------------------------------------
+
+    @property
+    def training(self) -> bool:
+        """Whether the terminal is in training mode (培训模式); kept in the journal, so a
+        restart or a crash never turns practice into live sales."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'training'").fetchone()
+        return row is not None and row[0] == "1"
+
+    def set_training(self, on: bool) -> bool:
+        """Enter or leave training mode; whether it changed."""
+        with self._write():
+            before = self.training
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES ('training', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                ("1" if on else "0",),
+            )
+        return before != on
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -190,8 +212,8 @@ class Journal:
             cur = self._db.execute(
                 "INSERT INTO txns(stan, batch, kind, state, amount, currency, masked_pan, card, "
                 "brand, entry_mode, local_date, local_time, created_at, updated_at, "
-                "reversal_reason, orig_id, orig_stan, orig_batch, orig_date, orig_rrn, orig_auth) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "reversal_reason, orig_id, orig_stan, orig_batch, orig_date, orig_rrn, orig_auth, "
+                "training) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     stan,
                     batch,
@@ -214,6 +236,7 @@ class Journal:
                     o.local_date if o else None,
                     o.rrn if o else None,
                     o.auth_code if o else None,
+                    int(draft.training),
                 ),
             )
             rowid = cur.lastrowid
@@ -442,7 +465,8 @@ class Journal:
 
     def totals(self, batch: str | None = None) -> Totals:
         """Completed, not voided transactions of ``batch`` by the settlement side the
-        operation table gives their kind (debit: sales and completions; credit: refunds)."""
+        operation table gives their kind (debit: sales and completions; credit: refunds).
+        Training transactions count nowhere."""
         batch = batch or self.current_batch()
         kinds = (*_DEBIT_KINDS, *_DEBIT_KINDS, *_CREDIT_KINDS, *_CREDIT_KINDS)
         row = self._db.execute(_TOTALS_SQL, (*kinds, batch, TxnState.COMPLETED.value)).fetchone()
@@ -506,6 +530,7 @@ def _record(row: sqlite3.Row) -> Record:
         orig_rrn=row["orig_rrn"],
         orig_auth=row["orig_auth"],
         completed_at=row["completed_at"],
+        training=bool(row["training"]),
     )
 
 

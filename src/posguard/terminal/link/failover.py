@@ -84,6 +84,7 @@ class HostLink:
         }
         self._probes: dict[str, asyncio.Task[None]] = {}
         self._faulted: dict[str, str] = {}  # host -> code of the fault currently open
+        self.last_answer: Answer | None = None  # the newest answer: its host and round trip
 
     def channel(self, endpoint: HostEndpoint) -> Channel:
         return Channel(endpoint, self.timeouts, header=self.header)
@@ -195,7 +196,10 @@ class HostLink:
         finally:
             await ch.close()
         self._succeeded(ch.endpoint)
-        return Answer(payload=answer, host=ch.endpoint.name, seconds=time.perf_counter() - t0)
+        self.last_answer = Answer(
+            payload=answer, host=ch.endpoint.name, seconds=time.perf_counter() - t0
+        )
+        return self.last_answer
 
     def state(self) -> dict[str, BreakerState]:
         return {name: b.state for name, b in self.breakers.items()}

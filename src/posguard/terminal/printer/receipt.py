@@ -57,6 +57,7 @@ class ReceiptData:
     original: str | None = None
     copy: Copy = "merchant"
     reprint: bool = False
+    training: bool = False  # a practice slip: TRAINING / 培训, not a payment
 
     def __post_init__(self) -> None:
         for name in ("merchant_name", "merchant_id", "terminal_id", "operator", "rrn", "auth_code"):

@@ -115,6 +115,7 @@ _LABELS: Final = {
     "original": ("原参考号", "ORIG REF NO"),
     "amount": ("金额", "AMOUNT"),
     "reprint": ("重打印", "REPRINT"),
+    "training": ("培训 非真实交易", "TRAINING - NOT A PAYMENT"),
     "signature": ("持卡人签名", "CARDHOLDER SIGNATURE"),
     "confirm": (
         "本人确认以上交易，同意将其记入本卡账户",
@@ -217,6 +218,8 @@ class ReceiptRenderer:
             yield self._centered(_LABELS["title"][0], SIZE_DOUBLE)
         yield self._centered(_LABELS["title"][1], SIZE_DOUBLE_HEIGHT)
         yield self._centered(self._label(r.copy))
+        if r.training:
+            yield from self._training_banner()
         if r.reprint:
             yield BOLD_ON + self._centered(f"*** {self._label('reprint')} ***") + BOLD_OFF
         yield self._rule()
@@ -254,6 +257,16 @@ class ReceiptRenderer:
             yield self._line(en)
         if r.reprint:
             yield BOLD_ON + self._centered(f"*** {self._label('reprint')} ***") + BOLD_OFF
+        if r.training:
+            yield from self._training_banner()
+
+    def _training_banner(self) -> Iterable[bytes]:
+        """培训 (on a Chinese printer) and TRAINING, large, at the top and the bottom: whoever
+        holds the slip must see it is not a payment."""
+        zh, en = _LABELS["training"]
+        if self.profile.chinese:
+            yield BOLD_ON + self._centered(f"*** {zh} ***", SIZE_DOUBLE_HEIGHT) + BOLD_OFF
+        yield BOLD_ON + self._centered(f"*** {en} ***", SIZE_DOUBLE_HEIGHT) + BOLD_OFF
 
     def _cut(self) -> bytes:
         n = bytes([self.feed_before_cut])

@@ -14,7 +14,7 @@ Every column is nullable without a default (nothing is rewritten on PostgreSQL) 
 indexes are built concurrently there (``online_ddl``).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0009
 Create Date: 2026-12-02
 """
 
@@ -28,7 +28,7 @@ from alembic import op
 from posguard.fleet.db import online_ddl
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

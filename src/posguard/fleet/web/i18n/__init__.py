@@ -1,5 +1,6 @@
 """Dashboard strings in zh-CN and en, kept as data: ``messages.yaml`` and one more file per
-page family (``messages_console.yaml``: inventory, bulk actions, settings), each key in one file only.
+page family (``messages_console.yaml``: inventory, bulk actions, settings), each key in one
+file only.
 
 >>> t = translator("en")
 >>> t("nav.overview"), translator("zh-CN")("nav.overview")
@@ -24,23 +25,25 @@ Translator = Callable[..., str]
 
 @cache
 def messages() -> Mapping[str, Mapping[str, str]]:
-    """Every key with its ``zh`` and ``en`` text; refuses a key missing either language, and
-    a key defined in two files."""
+    """Every key with its ``zh`` and ``en`` text, from ``messages.yaml`` and the pages' own
+    ``messages_*.yaml``; refuses a key missing either language, or given twice."""
     out: dict[str, dict[str, str]] = {}
-    where: dict[str, str] = {}
-    folder = files(__package__)
-    for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml")):
-        raw = yaml.safe_load((folder / name).read_text(encoding="utf-8"))
+    names = sorted(
+        f.name
+        for f in files(__package__).iterdir()
+        if f.name.startswith("messages") and f.name.endswith(".yaml")
+    )
+    for name in names:
+        raw = yaml.safe_load((files(__package__) / name).read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
             raise ConfigError(f"web i18n: {name} must be a mapping")
         for key, texts in raw.items():
             if not isinstance(texts, dict) or not all(
                 isinstance(texts.get(lang), str) and texts[lang] for lang in ("zh", "en")
             ):
-                raise ConfigError(f"web i18n: {name}: key {key!r} needs non-empty zh and en texts")
-            if str(key) in where:
-                raise ConfigError(f"web i18n: {name}: key {key!r} is also in {where[str(key)]}")
-            where[str(key)] = name
+                raise ConfigError(f"web i18n: {name}: key {key!r} needs non-empty zh and en")
+            if str(key) in out:
+                raise ConfigError(f"web i18n: {name}: key {key!r} is given twice")
             out[str(key)] = {"zh": texts["zh"], "en": texts["en"]}
     return out
 

@@ -73,6 +73,7 @@ def send_command(
         issued_by=f"user:{user.username}",
         now=ctx.clock.now(),
         incident_id=incident.id if incident else None,
+        origin=request.client.host if request.client else "unknown",
     )
     sep = "&" if "?" in back_to else "?"
     return RedirectResponse(f"{back_to}{sep}sent={name}", status_code=303)

@@ -1,11 +1,12 @@
-"""Incident list (filters) and incident page (timeline, rule, steps, actions)."""
+"""Incident list (filters) and incident page (timeline, rule, steps, workflow, audit trail);
+the page's actions are in ``incident_workflow.py``."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from posguard.catalog.model import Audience, Category
 from posguard.common.commands import Page, offered_on
@@ -13,7 +14,7 @@ from posguard.fleet import capabilities
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.capabilities import can_run
 from posguard.fleet.db.models import Terminal
-from posguard.fleet.incident_actions import Action, TransitionRefusedError, act
+from posguard.fleet.incident_policy import get_policy
 from posguard.fleet.merchant_view import merchant_safe_explanation
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo import incidents as repo
@@ -22,7 +23,8 @@ from posguard.fleet.web import queries
 from posguard.fleet.web.filters import Filters
 from posguard.fleet.web.pages.commands import available
 from posguard.fleet.web.render import PageRoute, render
-from posguard.fleet.web.session import PostUser, WebUser, WebUserDep, staff_only
+from posguard.fleet.web.session import WebUser, WebUserDep
+from posguard.fleet.web.workflow_view import assignee_label, sla_status, workflow_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -61,11 +63,15 @@ def incident_list(request: Request, ctx: Ctx, session: SessionDep, user: WebUser
         else (),
     )
     options = queries.filter_options(session, merchant_scope=user.merchant_scope)
+    policy, now = get_policy(), ctx.clock.now()
+    breached = {inc.id for inc, _ in rows if (sla := sla_status(inc, policy, now)) and sla.breached}
     return render(
         request,
         "incidents.html",
         {
             "rows": rows,
+            "breached": breached,
+            "assignee_of": lambda v: assignee_label(v, policy, user.lang),
             "filters": filters,
             "status": status or "",
             "severity": severity or "",
@@ -129,6 +135,7 @@ def _detail(ctx: Ctx, session: SessionDep, user: WebUser, incident_id: int) -> d
             for c in INCIDENT_COMMANDS
             if available(c)
         ],
+        **workflow_context(session, inc=inc, user=user, policy=get_policy(), now=ctx.clock.now()),
     }
 
 
@@ -140,34 +147,3 @@ def incident_page(
     data["commands"] = [c for c in data["commands"] if c.incident_id == incident_id]
     data["sent"] = request.query_params.get("sent")
     return render(request, "incident.html", data, user=user)
-
-
-def _transition(
-    ctx: Ctx, session: SessionDep, user: WebUser, incident_id: int, action: str
-) -> Response:
-    staff_only(user)
-    inc = repo.get_incident(session, incident_id=incident_id)
-    if inc is None:
-        raise HTTPException(404, "incident")
-    try:
-        act(
-            session,
-            incident=inc,
-            action=Action.ACKNOWLEDGE if action == "ack" else Action.RESOLVE,
-            username=user.username,
-            role=user.role,
-            now=ctx.clock.now(),
-        )
-    except TransitionRefusedError as exc:
-        raise HTTPException(403 if exc.forbidden else 409, inc.status) from None
-    return RedirectResponse(f"/ui/incidents/{incident_id}", status_code=303)
-
-
-@router.post("/ui/incidents/{incident_id}/ack")
-def acknowledge(incident_id: IncidentId, ctx: Ctx, session: SessionDep, user: PostUser) -> Response:
-    return _transition(ctx, session, user, incident_id, "ack")
-
-
-@router.post("/ui/incidents/{incident_id}/resolve")
-def resolve(incident_id: IncidentId, ctx: Ctx, session: SessionDep, user: PostUser) -> Response:
-    return _transition(ctx, session, user, incident_id, "resolve")

@@ -1,0 +1,212 @@
+"""`posguard fleet incident show | ack | assign | note | resolve | reopen`: the incident
+workflow from a shell, through the same service as the API and the dashboard
+(``fleet.incident_actions``), as a named staff user (``--as``), recorded with origin ``cli``.
+
+Notifications are enqueued as from the API (the hook is installed when
+``POSGUARD_NOTIFY_CONFIG`` is set); the API workers deliver them. A refusal is one line on
+stderr: exit 1 for the incident's state or a cause still showing (repeat with ``--force``),
+2 for a wrong request."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from posguard.common.errors import ConfigError
+from posguard.fleet.incident_policy import RESOLUTION_REASONS
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from posguard.fleet.context import FleetContext
+    from posguard.fleet.db.models import Incident
+    from posguard.fleet.incident_actions import Actor
+
+app = typer.Typer(help="Work on incidents / 处理故障工单.", no_args_is_help=True)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: POSGUARD_FLEET_DATABASE_URL)."),
+]
+AsOpt = Annotated[str, typer.Option("--as", help="The ops or admin user acting / 操作人.")]
+REASONS_HELP = "One of: " + ", ".join(RESOLUTION_REASONS) + "."
+IdArg = Annotated[int, typer.Argument(min=1, help="Incident id.")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _context(db: str | None) -> Iterator[FleetContext]:
+    from posguard.fleet.config import FleetSettings
+    from posguard.fleet.context import FleetContext
+    from posguard.fleet.notify.service import install_hook
+
+    settings = FleetSettings()
+    if db is not None:
+        settings = settings.model_copy(update={"database_url": db})
+    try:
+        ctx = FleetContext.build(settings)
+        install_hook(ctx)
+    except ConfigError as exc:
+        _fail(str(exc))
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def _run(
+    db: str | None,
+    incident_id: int,
+    username: str | None,
+    do: Callable[[FleetContext, Session, Incident, Actor], None],
+) -> None:
+    """Load the incident and the acting user, run ``do`` in one transaction, print the result."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from posguard.fleet.incident_actions import Actor, CauseStillActiveError
+    from posguard.fleet.incident_actions import TransitionRefusedError as Refused
+    from posguard.fleet.repo.incidents import get_incident
+    from posguard.fleet.repo.users import Role, get_user
+
+    with _context(db) as ctx:
+        try:
+            with ctx.sessions.begin() as session:
+                inc = get_incident(session, incident_id=incident_id)
+                if inc is None:
+                    _fail(f"incident {incident_id} not found")
+                actor = None
+                if username is not None:
+                    user = get_user(session, username=username)
+                    if user is None or user.disabled:
+                        _fail(f"--as {username}: no enabled user of that name", 2)
+                    actor = Actor(user.username, Role(user.role), "cli")
+                try:
+                    do(ctx, session, inc, actor)  # type: ignore[arg-type]
+                except CauseStillActiveError as exc:
+                    _fail(f"incident {incident_id}: {exc.message} (--force)")
+                except Refused as exc:
+                    _fail(f"incident {incident_id}: {exc.message}", 2 if exc.invalid else 1)
+                typer.echo(_describe(ctx, session, inc))
+        except SQLAlchemyError as exc:
+            _fail(f"database error ({type(exc).__name__})")
+
+
+def _describe(ctx: FleetContext, session: Session, inc: Incident) -> str:
+    from posguard.fleet.incident_policy import get_policy
+    from posguard.fleet.web.workflow_view import fmt_duration, sla_status
+
+    lines = [
+        f"#{inc.id} {inc.code} {inc.severity} {inc.status} {inc.scope}",
+        f"assignee: {inc.assignee or '-'}",
+    ]
+    if inc.resolution_reason:
+        lines.append(f"resolution: {inc.resolution_reason} {inc.resolution_note or ''}".rstrip())
+    sla = sla_status(inc, get_policy(), ctx.clock.now())
+    if sla is not None:
+        for name, c in (("ack", sla.ack), ("resolve", sla.resolve)):
+            left = fmt_duration(c.remaining_s if c.state.value == "running" else c.overdue_s)
+            lines.append(f"sla {name}: {c.state.value} ({left}, target {fmt_duration(c.target_s)})")
+    return "\n".join(lines)
+
+
+@app.command()
+def show(incident_id: IdArg, db: DbOpt = None) -> None:
+    """The incident, its SLA and its audit log / 查看工单和处理记录."""
+    from posguard.fleet import audit
+
+    def do(ctx: FleetContext, session: Session, inc: Incident, _actor: Actor) -> None:
+        for e in audit.entries(session, incident_id=inc.id):
+            when = e.at.strftime("%Y-%m-%d %H:%M:%SZ")
+            typer.echo(f"{when}\t{e.action}\t{e.actor}\t{e.origin}\t{e.details}")
+
+    _run(db, incident_id, None, do)
+
+
+@app.command()
+def ack(incident_id: IdArg, as_user: AsOpt, db: DbOpt = None) -> None:
+    """Acknowledge / 受理."""
+    from posguard.fleet.incident_actions import acknowledge
+
+    def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
+        acknowledge(session, incident=inc, actor=actor, now=ctx.clock.now())
+
+    _run(db, incident_id, as_user, do)
+
+
+@app.command()
+def assign(
+    incident_id: IdArg,
+    assignee: Annotated[str, typer.Argument(help="user:<name> or team:<id>")],
+    as_user: AsOpt,
+    db: DbOpt = None,
+) -> None:
+    """Assign to a user or a team / 指派."""
+    from posguard.fleet.incident_actions import assign as assign_to
+    from posguard.fleet.incident_policy import get_policy
+
+    def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
+        now, policy = ctx.clock.now(), get_policy()
+        assign_to(session, incident=inc, actor=actor, now=now, assignee=assignee, policy=policy)
+
+    _run(db, incident_id, as_user, do)
+
+
+@app.command()
+def note(
+    incident_id: IdArg,
+    text: Annotated[str, typer.Argument(help="The note.")],
+    as_user: AsOpt,
+    db: DbOpt = None,
+) -> None:
+    """Add a note / 添加备注."""
+    from posguard.fleet.incident_actions import add_note
+
+    def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
+        add_note(session, incident=inc, actor=actor, now=ctx.clock.now(), text=text)
+
+    _run(db, incident_id, as_user, do)
+
+
+@app.command()
+def resolve(
+    incident_id: IdArg,
+    reason: Annotated[str, typer.Option(help=REASONS_HELP)],
+    as_user: AsOpt,
+    text: Annotated[str, typer.Option(help="Details (required with other).")] = "",
+    force: Annotated[bool, typer.Option(help="Resolve although the cause still shows.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Resolve with a reason / 按原因解决."""
+    from posguard.fleet.incident_actions import resolve as resolve_it
+
+    def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
+        now = ctx.clock.now()
+        resolve_it(
+            session, incident=inc, actor=actor, now=now, reason=reason, text=text, force=force,
+            catalog=ctx.catalog,
+        )  # fmt: skip
+
+    _run(db, incident_id, as_user, do)
+
+
+@app.command()
+def reopen(
+    incident_id: IdArg,
+    reason: Annotated[str, typer.Option(help="Why it is reopened.")],
+    as_user: AsOpt,
+    db: DbOpt = None,
+) -> None:
+    """Reopen a resolved incident / 重新打开."""
+    from posguard.fleet.incident_actions import reopen as reopen_it
+
+    def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
+        reopen_it(session, incident=inc, actor=actor, now=ctx.clock.now(), reason=reason)
+
+    _run(db, incident_id, as_user, do)

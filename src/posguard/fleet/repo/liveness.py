@@ -1,0 +1,116 @@
+"""Terminal liveness: one row per terminal holding its newest heartbeat (time, seq, the status
+fields it carried), upserted by ingest instead of storing every heartbeat as an event.
+
+"Newest" is by ``(ts, seq)``: an older heartbeat (a QoS-1 redelivery, an outbox resend, a late
+batch from another worker) never overwrites a newer one, so any order of arrival ends with the
+same row. A shard reads the rows upserted since its last step by ``received_at``
+(:func:`changed_since`); absence rules, health states and the terminal page read them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from posguard.fleet.db.models import TerminalLiveness
+from posguard.fleet.diagnosis.shard import ShardRole, slot_of
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    terminal_id: str
+    merchant_id: str
+    seq: int
+    ts: datetime
+    data: dict[str, Any]
+
+
+def interval_of(data: dict[str, Any]) -> float | None:
+    """The heartbeat's own ``interval_s`` when it says a number.
+
+    >>> interval_of({"interval_s": 30}), interval_of({"interval_s": True}), interval_of({})
+    (30.0, None, None)
+    """
+    raw = data.get("interval_s")
+    return float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+
+
+def newest_per_terminal(beats: Iterable[Heartbeat]) -> dict[str, Heartbeat]:
+    """terminal -> its newest heartbeat among ``beats`` (by time, then seq)."""
+    newest: dict[str, Heartbeat] = {}
+    for b in beats:
+        held = newest.get(b.terminal_id)
+        if held is None or (b.ts, b.seq) > (held.ts, held.seq):
+            newest[b.terminal_id] = b
+    return newest
+
+
+def upsert_heartbeats(
+    session: Session, beats: Sequence[Heartbeat], received_at: datetime
+) -> set[tuple[str, int]]:
+    """Upsert each terminal's newest heartbeat of ``beats`` where it is newer than the row held;
+    returns the ``(terminal_id, seq)`` that were written (the others said nothing new)."""
+    newest = newest_per_terminal(beats)
+    if not newest:
+        return set()
+    rows = [
+        {
+            "terminal_id": b.terminal_id,
+            "merchant_id": b.merchant_id,
+            "last_heartbeat_at": b.ts,
+            "received_at": received_at,
+            "seq": b.seq,
+            "interval_s": interval_of(b.data),
+            "data": b.data,
+            "shard_slot": slot_of(b.terminal_id),
+        }
+        for b in sorted(newest.values(), key=lambda b: b.terminal_id)  # one lock order
+    ]
+    pg = session.get_bind().dialect.name == "postgresql"
+    ins = postgresql.insert(TerminalLiveness) if pg else sqlite.insert(TerminalLiveness)
+    ex = ins.excluded
+    stmt = (
+        ins.values(rows)
+        .on_conflict_do_update(
+            index_elements=[TerminalLiveness.terminal_id],
+            set_={
+                "merchant_id": ex.merchant_id,
+                "last_heartbeat_at": ex.last_heartbeat_at,
+                "received_at": ex.received_at,
+                "seq": ex.seq,
+                "interval_s": ex.interval_s,
+                "data": ex.data,
+            },
+            where=tuple_(TerminalLiveness.last_heartbeat_at, TerminalLiveness.seq)
+            < tuple_(ex.last_heartbeat_at, ex.seq),
+        )
+        .returning(TerminalLiveness.terminal_id, TerminalLiveness.seq)
+    )
+    return {(tid, seq) for tid, seq in session.execute(stmt)}
+
+
+def changed_since(
+    session: Session, role: ShardRole, since: datetime | None
+) -> Sequence[TerminalLiveness]:
+    """The liveness rows of ``role``'s slots received after ``since`` (all of them: None),
+    oldest heartbeat first."""
+    q = select(TerminalLiveness)
+    if since is not None:
+        q = q.where(TerminalLiveness.received_at > since)
+    if role.filtered:
+        q = q.where(TerminalLiveness.shard_slot % role.of == role.shard)
+    return session.scalars(q.order_by(TerminalLiveness.last_heartbeat_at)).all()
+
+
+def latest(session: Session, terminal_ids: Sequence[str] | None = None) -> dict[str, Any]:
+    """terminal -> its liveness row (all terminals, or those given)."""
+    q = select(TerminalLiveness)
+    if terminal_ids is not None:
+        q = q.where(TerminalLiveness.terminal_id.in_(list(terminal_ids)))
+    return {row.terminal_id: row for row in session.scalars(q)}

@@ -1,0 +1,189 @@
+"""Group commit on the event loop's thread, with the fsync off it.
+
+Every ledger call runs on the event loop's own thread, inside the transaction of the current
+group: the first call of a group opens it (``BEGIN IMMEDIATE``) and schedules the commit for
+the loop's next turn, so every request read in the same turn joins the group; each decision
+is a savepoint of its own (:meth:`Ledger.atomic` nested), so one failing decision rolls back
+alone. The group commits once, and only when that commit is durable are the callers' futures
+settled: no answer ever leaves before the decision it reports is on disk.
+
+Under ``synchronous=FULL`` the COMMIT itself does not wait for the disk: the ledger leaves the
+write-ahead log's fsync to this class (:meth:`Ledger.defer_wal_sync`), which runs it on
+threads of its own while the loop decides the next groups: each group's fsync starts right
+after its COMMIT (up to ``max_syncs`` at once; groups committed while all are busy share the
+next one), and the group is answered when that fsync returns. So the disk's latency overlaps
+the CPU work and the other groups' fsyncs instead of stalling them, and an answer still means
+"on disk". (On the shared test machine, where an fsync takes 0.3 to 20 ms depending on other
+work, 4 concurrent fsyncs gave about twice the rate of one at a time at 50 terminals.)
+
+Why not a ledger thread: the decision's SQL takes microseconds (SQLite in process, pages in
+cache) while a hand-off to a thread and back costs two wake-ups per request plus GIL
+switching; on one loop thread a sale needs none. The journal is flushed between groups (never
+inside one: it may share the ledger's file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from typing import Any
+
+import structlog
+
+from posguard.host.journal import HostJournal
+from posguard.host.ledger import Ledger
+
+__all__ = ["GroupCommitter"]
+
+log = structlog.get_logger("posguard.host")
+
+_Settled = tuple[asyncio.Future[Any], bool, Any]
+
+
+class GroupCommitter:
+    """``await committer.submit(fn)``: ``fn()`` runs now, in the open group's transaction; its
+    result (or exception) is returned once that group has committed."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        journal: HostJournal,
+        *,
+        max_group: int = 64,
+        journal_flush_s: float = 0.25,
+        max_syncs: int = 4,
+    ) -> None:
+        self._ledger = ledger
+        self._journal = journal
+        self._max_group = max_group
+        self._flush_s = journal_flush_s
+        self._tx: AbstractContextManager[None] | None = None  # the open group's transaction
+        self._group: list[_Settled] = []
+        self._last_flush = time.monotonic()
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._stopped = False
+        # Groups committed whose fsync has not started yet, and the fsyncs running.
+        self._deferred = ledger.defer_wal_sync()
+        self._max_syncs = max_syncs
+        self._pool = ThreadPoolExecutor(max_syncs, "host-fsync") if self._deferred else None
+        self._unsynced: list[_Settled] = []
+        self._syncing: set[asyncio.Future[None]] = set()
+        self.groups = 0
+        self.items = 0
+        self.syncs = 0
+
+    async def submit(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` inside the current group's transaction; return after its COMMIT."""
+        if self._stopped:
+            raise RuntimeError("the ledger is stopped")
+        loop = asyncio.get_running_loop()
+        if self._tx is None:
+            self._tx = self._ledger.atomic()
+            self._tx.__enter__()
+            loop.call_soon(self.commit)
+        fut: asyncio.Future[Any] = loop.create_future()
+        try:
+            self._group.append((fut, True, fn()))
+        except Exception as exc:  # one request's bug fails that request only
+            self._group.append((fut, False, exc))
+        if len(self._group) >= self._max_group:
+            self.commit()
+        return await fut
+
+    def commit(self) -> None:
+        """Commit the open group (if any), then settle its callers; flush the journal when due."""
+        tx, group = self._tx, self._group
+        if tx is None:
+            return
+        self._tx, self._group = None, []
+        try:
+            tx.__exit__(None, None, None)
+        except Exception as exc:  # the commit itself failed: nothing in the group is durable
+            log.exception("ledger group commit failed", size=len(group))
+            group = [(fut, False, exc) for fut, _ok, _value in group]
+        self.groups += 1
+        self.items += len(group)
+        if self._pool is None:
+            _settle(group, None)
+        else:
+            self._unsynced.extend(group)
+            if len(self._syncing) < self._max_syncs:
+                self._start_sync()
+        self._maybe_flush()
+
+    def _start_sync(self) -> None:
+        assert self._pool is not None
+        batch, self._unsynced = self._unsynced, []
+        self.syncs += 1
+        loop = asyncio.get_running_loop()
+        syncing = loop.run_in_executor(self._pool, self._ledger.sync_wal)
+        self._syncing.add(syncing)
+        syncing.add_done_callback(lambda done: self._synced(batch, done))
+
+    def _synced(self, batch: list[_Settled], done: asyncio.Future[None]) -> None:
+        self._syncing.discard(done)
+        failed = done.exception()
+        if failed is not None:
+            log.error("ledger fsync failed", error=str(failed), size=len(batch))
+        _settle(batch, failed)
+        if self._unsynced and not self._stopped and len(self._syncing) < self._max_syncs:
+            self._start_sync()
+
+    def _maybe_flush(self) -> None:
+        journal = self._journal
+        if not journal.pending:
+            return
+        now = time.monotonic()
+        if now - self._last_flush > self._flush_s or journal.pending >= journal.FLUSH_EVERY:
+            self._flush()
+        elif self._flush_timer is None:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(self._flush_s, self._flush_when_idle)
+
+    def _flush_when_idle(self) -> None:
+        self._flush_timer = None
+        if self._tx is None:
+            self._flush()
+        else:  # a group is open: its commit flushes when due
+            self._last_flush = 0.0
+
+    def _flush(self) -> None:
+        self._journal.flush()
+        self._last_flush = time.monotonic()
+
+    async def stop(self) -> None:
+        """Commit what is open, wait until it is durable, flush the journal; later submits are
+        refused."""
+        self.commit()
+        self._stopped = True
+        while self._syncing:
+            with contextlib.suppress(Exception):  # _synced reports it to the callers
+                await asyncio.wait(list(self._syncing))
+            await asyncio.sleep(0)  # let _synced run
+        if self._unsynced:  # committed after the last fsync started
+            self._ledger.sync_wal()
+            _settle(self._unsynced, None)
+            self._unsynced = []
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self._journal.flush()
+
+
+def _settle(group: list[_Settled], failed: BaseException | None) -> None:
+    """Hand each caller its result, or ``failed`` when the group is not durable."""
+    for fut, ok, value in group:
+        if fut.done():
+            continue
+        if failed is not None:
+            fut.set_exception(failed)
+        elif ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)

@@ -2,7 +2,9 @@
 
 Server time (in-process ASGI client, no network) to render the overview, its live fragment,
 the incident list and a terminal page; baseline: the same app's ``/healthz`` in the same run.
-Target: under 300 ms per page. Usage: ``python -m bench web [--quick]``.
+Target: under 300 ms per page. Then the terminal inventory at 10,000 and 100,000 terminals
+(``bench/web_inventory.py``; target p50 <= 100 ms at 100,000). Usage:
+``python -m bench web [--quick]`` (``--quick``: 2,000 and 10,000 terminals).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
 from bench._result import Result
+from bench.web_inventory import run_inventory
 from posguard.catalog import default_catalog
 from posguard.fleet.api.app import create_app
 from posguard.fleet.config import FleetSettings
@@ -186,7 +189,9 @@ def run(quick: bool) -> list[Result]:
                         note=f"median of {n}; seeding took {seeded_s:.0f}s",
                     )
                 )
-            return out
+    for size in (2_000, 10_000) if quick else (10_000, 100_000):
+        out.extend(run_inventory(size, n))
+    return out
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, text
 
 from posguard.fleet.db.engine import make_engine
-from posguard.fleet.db.migrate import current_revision, downgrade, upgrade
+from posguard.fleet.db.migrate import alembic_config, current_revision, downgrade, upgrade
 from posguard.fleet.testing import scratch_pg_schema
 
 pytestmark = pytest.mark.postgres
@@ -23,11 +24,16 @@ ONLINE = {
     "ix_terminal_liveness_received_at": "terminal_liveness",
     "ix_notification_outbox_due": "notification_outbox",
     "ix_notification_outbox_incident_id": "notification_outbox",
+    # 0008: the inventory's keyset indexes and bulk actions
+    "ix_terminals_serial": "terminals",
+    "ix_terminals_model_id": "terminals",
+    "ix_terminals_firmware_id": "terminals",
+    "ix_commands_bulk_id": "commands",
     "ix_incident_audit_incident_id_id": "incident_audit",
     "ix_incidents_assignee": "incidents",
     "ix_prediction_visits_terminal_id_visited_at": "prediction_visits",
 }
-HEAD = "0009"  # the newest revision
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 @pytest.fixture
@@ -105,7 +111,11 @@ def test_indexes_are_built_and_dropped_concurrently_and_round_trip(pg_engine: En
     seen.clear()
     downgrade(pg_engine, "0002")
     assert current_revision(pg_engine) == "0002"
-    for name in ("ix_terminal_liveness_last_heartbeat_at", "ix_notification_outbox_due"):
+    for name in (
+        "ix_terminal_liveness_last_heartbeat_at",
+        "ix_notification_outbox_due",
+        "ix_terminals_model_id",
+    ):
         assert any(s.startswith(f"DROP INDEX CONCURRENTLY IF EXISTS {name}") for s in seen), name
     assert not set(ONLINE) & set(_indexes(pg_engine))
 

@@ -459,6 +459,11 @@ def test_heartbeat_reports_the_version_current_names(tmp_path: Path) -> None:
     try:
         assert service.version == "7.1.0"
         assert service._heartbeat_data()["firmware"] == "7.1.0"
+        # the commands it has handlers for: a two-slot root adds rollback; no printer, no reprint
+        commands = service._heartbeat_data()["commands"]
+        assert commands == sorted(commands)
+        assert {"re_sign_on", "settle", "reboot", "doctor", "rollback"} <= set(commands)
+        assert ("reprint" in commands) == (service.queue is not None)
     finally:
         service.outbox.close()
         service.lock.release()

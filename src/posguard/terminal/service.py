@@ -198,6 +198,15 @@ class TerminalService:
         # the version that runs: the slot ``current`` named when this process started
         self.version = (self.updater.version() if self.updater is not None else None) or __version__
         self.exit_code = 0
+        self._handlers = command_handlers(
+            runtime=self.terminal,
+            print_queue=self.queue,
+            updater=self.updater,
+            reboot=self.request_restart,
+            doctor=self.run_doctor,
+        )
+        # the remote commands it runs, in each heartbeat: the fleet offers it no other
+        self._commands = sorted(c.value for c in self._handlers)
         self._stop: asyncio.Event | None = None
 
     def _publisher(self, on_command: Any) -> Publisher | None:
@@ -222,6 +231,7 @@ class TerminalService:
     def _heartbeat_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"firmware": self.version, "spec": self.cfg.terminal.spec}
         data.update(self._network_data())
+        data["commands"] = self._commands
         if self.queue is not None:
             data["print_pending"] = len(self.queue.pending())
             status = self.queue.last_status
@@ -338,15 +348,7 @@ class TerminalService:
         with heartbeat.resuming():  # journal recovery may block the loop: startup deadline
             await self.resume(reason)
         dispatcher = CommandDispatcher(
-            self.cfg.service.data_dir / "commands.db",
-            command_handlers(
-                runtime=self.terminal,
-                print_queue=self.queue,
-                updater=self.updater,
-                reboot=self.request_restart,
-                doctor=self.run_doctor,
-            ),
-            self.outbox.emit,
+            self.cfg.service.data_dir / "commands.db", self._handlers, self.outbox.emit
         )
         publisher = self._publisher(dispatcher.handle)
         tasks: list[asyncio.Task[Any]] = []

@@ -22,11 +22,13 @@ from posguard.fleet.api.errors import install_error_handlers
 from posguard.fleet.api.request_log import RequestLogMiddleware
 from posguard.fleet.api.routes import (
     auth,
+    bulk,
     commands,
     events,
     health,
     incident_workflow,
     incidents,
+    inventory,
     maintenance,
     merchants,
     network,
@@ -69,6 +71,8 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     maintenance.router,
     merchants.router,
     provision.router,
+    bulk.router,
+    inventory.router,
     network.router,
     training.router,
 )

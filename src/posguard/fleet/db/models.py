@@ -79,6 +79,11 @@ class Merchant(Base):
 
 class Terminal(Base):
     __tablename__ = "terminals"
+    __table_args__ = (
+        # the inventory's keyset paging: ORDER BY <column>, id walks these (migration 0008)
+        Index("ix_terminals_model_id", "model", "id"),
+        Index("ix_terminals_firmware_id", "firmware", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
@@ -88,6 +93,8 @@ class Terminal(Base):
     acquirer_host: Mapped[str] = mapped_column(String(128), index=True)
     area: Mapped[str] = mapped_column(String(128), index=True)
     location: Mapped[str] = mapped_column(String(200), default="")
+    # the maker's serial number, when registered (searchable in the inventory)
+    serial: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     install_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     warranty_end: Mapped[date | None] = mapped_column(Date, nullable=True)
     # sha256 of the terminal's random bearer secret (256 bits of entropy, so a fast hash
@@ -219,11 +226,38 @@ class Command(Base):
     detected_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     issued_by: Mapped[str] = mapped_column(String(64))
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
+    # one of a bulk action's commands (the dashboard's group actions), else NULL
+    bulk_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bulk_actions.id"), nullable=True, index=True
+    )
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # not taken by the terminal by then: expired (NULL: never expires)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class BulkAction(Base):
+    """One command sent to a group of terminals at once (the dashboard's bulk actions): what was
+    selected, who confirmed it, and the terminals left out because they cannot run it. Each
+    terminal's command is an ordinary ``commands`` row pointing here (``bulk_id``)."""
+
+    __tablename__ = "bulk_actions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    selection: Mapped[dict[str, Any]] = mapped_column(JSON)  # the filter or list, as chosen
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[list[str]] = mapped_column(JSON)  # terminal ids without the capability
+    # staged: the terminal ids of each stage; stages below ``released`` have their commands
+    plan: Mapped[list[list[str]]] = mapped_column(JSON)
+    released: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # running | paused | stopped | done
+    max_failure: Mapped[float | None] = mapped_column(Float, nullable=True)  # auto-pause above
 
 
 class DiagnosisState(Base):
@@ -297,6 +331,7 @@ class UserPref(Base):
     )
     lang: Mapped[str | None] = mapped_column(String(8), nullable=True)
     logout_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # UNIX seconds
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)  # IANA name
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -47,6 +47,8 @@ def issue_command(
     incident_id: int | None = None,
     ttl_s: float | None = DEFAULT_TTL_S,
     detected_at: datetime | None = None,
+    bulk_id: int | None = None,
+    flush: bool = True,
     origin: str = audit.ORIGIN_SYSTEM,
 ) -> Command:
     """Queue a command for a terminal; it expires ``ttl_s`` later (None: never).
@@ -54,6 +56,9 @@ def issue_command(
     A rule's command passes the time of the event that caused it as ``now`` and the time the
     diagnoser issued it as ``detected_at``: both are kept, and the time to live counts from
     the later one (a command created late, after a diagnosis backlog, still lives ``ttl_s``).
+    A bulk action issues one per terminal with its ``bulk_id`` and ``flush=False``, flushing
+    once at the end.
+
     A command for an incident is written to its audit log (``origin``: where it came from)."""
     if name not in COMMAND_NAMES:
         raise ValueError(f"unknown command {name!r}; one of {sorted(COMMAND_NAMES)}")
@@ -68,6 +73,7 @@ def issue_command(
         detected_at=detected_at,
         issued_by=issued_by,
         incident_id=incident_id,
+        bulk_id=bulk_id,
         expires_at=None
         if ttl_s is None
         else max(now, detected_at or now) + timedelta(seconds=ttl_s),
@@ -84,7 +90,8 @@ def issue_command(
             details={"command": name, "command_id": cmd.id, "terminal_id": terminal.id},
             merchant_safe=True,
         )
-    session.flush()
+    if flush:
+        session.flush()
     return cmd
 
 

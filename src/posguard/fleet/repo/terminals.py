@@ -47,6 +47,7 @@ def add_terminal(
     install_date: date | None = None,
     warranty_end: date | None = None,
     merchant_name: str = "",
+    serial: str | None = None,
 ) -> tuple[Terminal, TerminalCredential]:
     """Register a terminal (and its merchant if new); returns the one-time credential."""
     get_or_create_merchant(session, merchant_id=merchant_id, name=merchant_name, now=now)
@@ -60,6 +61,7 @@ def add_terminal(
         acquirer_host=acquirer_host,
         area=area,
         location=location,
+        serial=serial or None,
         install_date=install_date,
         warranty_end=warranty_end,
         credential_hash=cred.hash,

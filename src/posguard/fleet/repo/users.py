@@ -61,3 +61,13 @@ def get_user(session: Session, *, username: str) -> User | None:
 
 def list_users(session: Session) -> Sequence[User]:
     return session.scalars(select(User).order_by(User.username)).all()
+
+
+def set_disabled(session: Session, *, username: str, disabled: bool) -> User | None:
+    """Disable (every session ends at its next request) or enable a user; None: no such user."""
+    user = session.get(User, username)
+    if user is None:
+        return None
+    user.disabled = disabled
+    session.flush()
+    return user

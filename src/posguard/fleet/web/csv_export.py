@@ -28,12 +28,17 @@ def _cell(value: Any) -> str:
 
 
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    return b"\xef\xbb\xbf" + csv_lines([header]) + csv_lines(rows)
+
+
+def csv_lines(rows: Iterable[Sequence[Any]]) -> bytes:
+    """Rows only, UTF-8 without the byte-order mark: the parts of a streamed download after
+    its first (``csv_bytes(header, [])``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
     for row in rows:
         writer.writerow([_cell(v) for v in row])
-    return buf.getvalue().encode("utf-8-sig")
+    return buf.getvalue().encode("utf-8")
 
 
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:

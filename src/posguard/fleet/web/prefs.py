@@ -1,5 +1,6 @@
-"""Per-user dashboard state (the language, and when the user last logged out), in the fleet
-schema's ``user_prefs`` table (``posguard.fleet.db.models.UserPref``, migration 0002).
+"""Per-user dashboard state (the language, the time zone, and when the user last logged out), in
+the fleet schema's ``user_prefs`` table (``posguard.fleet.db.models.UserPref``, migrations 0002
+and 0008).
 """
 
 from __future__ import annotations
@@ -36,16 +37,19 @@ def normalize_lang(value: str | None) -> str | None:
 class UserPrefs:
     lang: str | None
     logout_at: float | None
+    time_zone: str | None = None
 
 
 def get_prefs(session: Session, *, username: str) -> UserPrefs:
     """The user's saved language and logout time (both None when never saved)."""
     row = session.execute(
-        select(UserPref.lang, UserPref.logout_at).where(UserPref.username == username)
+        select(UserPref.lang, UserPref.logout_at, UserPref.time_zone).where(
+            UserPref.username == username
+        )
     ).first()
     if row is None:
         return UserPrefs(None, None)
-    return UserPrefs(normalize_lang(row.lang), row.logout_at)
+    return UserPrefs(normalize_lang(row.lang), row.logout_at, row.time_zone)
 
 
 def _upsert(session: Session, username: str, now: datetime, **values: object) -> None:
@@ -58,6 +62,11 @@ def _upsert(session: Session, username: str, now: datetime, **values: object) ->
 
 def set_lang(session: Session, *, username: str, lang: str, now: datetime) -> None:
     _upsert(session, username, now, lang=lang)
+
+
+def set_time_zone(session: Session, *, username: str, zone: str | None, now: datetime) -> None:
+    """The IANA zone the user reads times in (None: the language's default)."""
+    _upsert(session, username, now, time_zone=zone)
 
 
 def end_sessions(session: Session, *, username: str, now: datetime) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.orm import Session
 
 from posguard.catalog.model import Category, Entry
@@ -222,6 +222,8 @@ def terminal_signals(
         placed = placed.where(Terminal.id.in_(list(terminal_ids)))
     elif hosts or areas:
         placed = placed.where(Terminal.acquirer_host.in_(hosts) | Terminal.area.in_(areas))
+    else:  # no group outage: only terminals with a signal of their own matter (looked up below)
+        placed = placed.where(false())
     grouped: dict[str, datetime] = {}
     primary: dict[str, str] = {}
     for tid, host, area in session.execute(filters.apply(placed)):

@@ -11,8 +11,10 @@ from typing import Any
 from fastapi import HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 
+from posguard.fleet.web.formatting import Formatter, number, yuan
 from posguard.fleet.web.i18n import lang_key, translator
 from posguard.fleet.web.session import WebUser, request_lang
 
@@ -39,6 +41,25 @@ def fmt_date(value: date | None) -> str:
     return "—" if value is None else value.isoformat()
 
 
+@pass_context
+def _user_time(context: Context, value: datetime | None) -> str:
+    """``|time`` in a page: the user's zone and reading (:mod:`posguard.fleet.web.formatting`)."""
+    fmt = context.get("fmt")
+    return fmt.time(value) if isinstance(fmt, Formatter) else fmt_time(value)
+
+
+@pass_context
+def _user_day(context: Context, value: date | None) -> str:
+    fmt = context.get("fmt")
+    return fmt.day(value) if isinstance(fmt, Formatter) else fmt_date(value)
+
+
+@pass_context
+def _user_ago(context: Context, value: datetime | None) -> str:
+    fmt = context.get("fmt")
+    return fmt.ago(value) if isinstance(fmt, Formatter) else fmt_time(value)
+
+
 def fmt_num(value: float | None, digits: int = 2) -> str:
     """A number with ``digits`` decimals, or an em dash.
 
@@ -52,6 +73,12 @@ def fmt_pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
+def _now(request: Request) -> datetime:
+    """The fleet's clock (a test's fake one included), else the wall clock."""
+    fleet = getattr(request.app.state, "fleet", None)
+    return fleet.clock.now() if fleet is not None else datetime.now(UTC)
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -61,7 +88,15 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(time=fmt_time, day=fmt_date, num=fmt_num, pct=fmt_pct)
+    env.filters.update(
+        time=_user_time,
+        day=_user_day,
+        ago=_user_ago,
+        num=fmt_num,
+        pct=fmt_pct,
+        yuan=yuan,
+        number=number,
+    )
     return env
 
 
@@ -87,6 +122,7 @@ def render(
             t=translator(lang),
             csrf=user.csrf if user else "",
             path=request.url.path,
+            fmt=Formatter(lang, user.time_zone if user else None, _now(request)),
             **(data or {}),
         )
     )

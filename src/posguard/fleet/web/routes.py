@@ -5,22 +5,39 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from posguard.fleet.web.pages import (
+    admin,
     auth,
+    bulk,
     commands,
     incident_workflow,
     incidents,
+    inventory,
     network,
     notify_admin,
     overview,
     prediction,
     reports,
+    settings,
     static,
     terminals,
+    timeline,
     training,
     troubleshoot,
 )
 
 router = APIRouter(include_in_schema=False)
 _PAGES = (static, auth, overview, incidents, incident_workflow, commands, terminals, troubleshoot)
-for _page in (*_PAGES, reports, network, training, prediction, notify_admin):
+for _page in (
+    *_PAGES,
+    reports,
+    network,
+    training,
+    prediction,
+    notify_admin,
+    inventory,
+    bulk,
+    timeline,
+    settings,
+    admin,
+):
     router.include_router(_page.router)

@@ -39,6 +39,7 @@ class WebUser:
     merchant_id: str | None
     csrf: str
     lang: str
+    time_zone: str | None = None  # saved IANA zone; None: the language's default
 
     @property
     def merchant_scope(self) -> str | None:
@@ -145,7 +146,9 @@ def current_web_user(request: Request, ctx: Ctx, session: SessionDep) -> WebUser
         raise _login_redirect(request)  # logged out since this session began
     lang = saved.lang or request_lang(request)
     request.state.user = user.username  # for the request log line
-    return WebUser(user.username, Role(user.role), user.merchant_id, str(claims["c"]), lang)
+    return WebUser(
+        user.username, Role(user.role), user.merchant_id, str(claims["c"]), lang, saved.time_zone
+    )
 
 
 WebUserDep = Annotated[WebUser, Depends(current_web_user)]

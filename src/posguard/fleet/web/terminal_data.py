@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,7 +23,6 @@ from posguard.fleet.db.models import (
 )
 from posguard.fleet.maintenance import INSPECTION, firmware_key
 from posguard.fleet.repo import commands as command_repo
-from posguard.fleet.repo import events as event_repo
 from posguard.fleet.web.queries import OPEN
 
 TXN_WINDOWS = (("24h", timedelta(hours=24)), ("7d", timedelta(days=7)))
@@ -55,7 +54,6 @@ class TerminalView:
     terminal: Terminal
     merchant_name: str
     rates: Sequence[OutcomeRates]
-    events: Sequence[EventRow]
     printer: dict[str, Any] | None
     printer_at: datetime | None
     heartbeat: dict[str, Any] | None
@@ -97,6 +95,9 @@ def outcome_rates(session: Session, *, terminal_id: str, now: datetime) -> list[
     return out
 
 
+REVERSAL_WINDOW = timedelta(days=30)
+
+
 def pending_reversals(session: Session, *, terminal_id: str, now: datetime) -> list[dict[str, Any]]:
     """Reversals the terminal reported queued or unacknowledged and not yet acknowledged."""
     q = (
@@ -104,13 +105,28 @@ def pending_reversals(session: Session, *, terminal_id: str, now: datetime) -> l
         .where(
             EventRow.terminal_id == terminal_id,
             EventRow.kind == "reversal",
-            EventRow.ts >= now - timedelta(days=30),
+            EventRow.ts >= now - REVERSAL_WINDOW,
         )
         .order_by(EventRow.ts, EventRow.id)
         .limit(5000)
     )
+    return open_reversals(session.execute(q).all())
+
+
+def open_reversals(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """From one terminal's reversal events ``(ts, data, code)``, oldest first: the reversals
+    still open (their last stage is not ``acknowledged``), one per batch and STAN.
+
+    >>> from datetime import UTC
+    >>> at = datetime(2026, 12, 1, tzinfo=UTC)
+    >>> rows = [(at, {"stan": "1", "stage": "queued"}, None),
+    ...         (at, {"stan": "2", "stage": "queued"}, None),
+    ...         (at, {"stan": "1", "stage": "acknowledged"}, None)]
+    >>> [r["stan"] for r in open_reversals(rows)]
+    ['2']
+    """
     by_stan: dict[str, dict[str, Any]] = {}
-    for ts, data, code in session.execute(q):
+    for ts, data, code in rows:
         stan = str((data or {}).get("stan", ""))
         if not stan:
             continue
@@ -173,7 +189,6 @@ def terminal_view(session: Session, *, terminal: Terminal, now: datetime) -> Ter
         terminal=terminal,
         merchant_name=merchant.name if merchant else terminal.merchant_id,
         rates=outcome_rates(session, terminal_id=terminal.id, now=now),
-        events=event_repo.list_events(session, terminal_id=terminal.id, limit=50),
         printer=dict(printer.data) if printer else None,
         printer_at=printer.ts if printer else None,
         heartbeat=hb,

@@ -1,4 +1,6 @@
-"""Dashboard strings in zh-CN and en, kept as data (``messages.yaml``).
+"""Dashboard strings in zh-CN and en, kept as data: ``messages.yaml`` and one more file per
+page family (``messages_console.yaml``: inventory, bulk actions, settings), each key in one
+file only.
 
 >>> t = translator("en")
 >>> t("nav.overview"), translator("zh-CN")("nav.overview")

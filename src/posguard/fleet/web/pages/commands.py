@@ -9,7 +9,9 @@ from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from posguard.common.commands import COMMAND_NAMES, Page, offered_on
+from posguard.fleet import capabilities
 from posguard.fleet.api.deps import Ctx, SessionDep
+from posguard.fleet.capabilities import can_run
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo import incidents as incident_repo
 from posguard.fleet.repo import terminals as terminal_repo
@@ -48,6 +50,8 @@ def send_command(
         raise HTTPException(404, "terminal")
     if not available(name):
         raise HTTPException(422, f"unknown command {name}")
+    if not can_run(capabilities.of_terminals(session, [terminal.id]).get(terminal.id), name):
+        raise HTTPException(409, f"{terminal_id} cannot run {name}")
     incident = None
     if incident_id is not None:
         incident = incident_repo.get_incident(session, incident_id=incident_id)

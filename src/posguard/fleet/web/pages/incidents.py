@@ -10,7 +10,9 @@ from fastapi.responses import Response
 
 from posguard.catalog.model import Audience, Category
 from posguard.common.commands import Page, offered_on
+from posguard.fleet import capabilities
 from posguard.fleet.api.deps import Ctx, SessionDep
+from posguard.fleet.capabilities import can_run
 from posguard.fleet.db.models import Terminal
 from posguard.fleet.incident_policy import get_policy
 from posguard.fleet.merchant_view import merchant_safe_explanation
@@ -107,6 +109,7 @@ def _detail(ctx: Ctx, session: SessionDep, user: WebUser, incident_id: int) -> d
     terminals = {
         t.id: t for t in session.query(Terminal).filter(Terminal.id.in_(members[:500])).all()
     }
+    runs = capabilities.of_terminals(session, [inc.terminal_id] if inc.terminal_id else [])
     show_steps = entry is not None and bool(_audiences(user) & set(entry.audience))
     children = [
         c
@@ -127,7 +130,11 @@ def _detail(ctx: Ctx, session: SessionDep, user: WebUser, incident_id: int) -> d
         "commands": command_repo.list_commands(session, terminal_id=inc.terminal_id, limit=20)
         if inc.terminal_id
         else [],
-        "incident_commands": [(c, True) for c in INCIDENT_COMMANDS if available(c)],
+        "incident_commands": [
+            (c, can_run(runs.get(inc.terminal_id or ""), c))
+            for c in INCIDENT_COMMANDS
+            if available(c)
+        ],
         **workflow_context(session, inc=inc, user=user, policy=get_policy(), now=ctx.clock.now()),
     }
 

@@ -7,10 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 
+from posguard.fleet import capabilities
 from posguard.fleet.api.deps import Ctx, SessionDep
+from posguard.fleet.capabilities import can_run
 from posguard.fleet.repo import terminals as terminal_repo
 from posguard.fleet.web import queries
 from posguard.fleet.web.pages.commands import TERMINAL_ACTIONS, available
+from posguard.fleet.web.pages.timeline import timeline
 from posguard.fleet.web.render import PageRoute, render
 from posguard.fleet.web.session import WebUserDep
 from posguard.fleet.web.terminal_data import terminal_view
@@ -35,15 +38,23 @@ def terminal_page(
     now = ctx.clock.now()
     view = terminal_view(session, terminal=terminal, now=now)
     health = queries.health_of(session, terminal=terminal, now=now, catalog=ctx.catalog)
+    runs = capabilities.of_terminals(session, [terminal.id]).get(terminal.id)
     return render(
         request,
         "terminal.html",
         {
             "v": view,
             "health": health,
-            "actions": [(a, available(a)) for a in TERMINAL_ACTIONS],
+            "actions": [(a, available(a) and can_run(runs, a)) for a in TERMINAL_ACTIONS],
             "today": now.date(),
             "sent": request.query_params.get("sent"),
+            "tl": timeline(
+                session,
+                terminal_id=terminal.id,
+                query=request.query_params,
+                user=user,
+                catalog=ctx.catalog,
+            ),
         },
         user=user,
     )

@@ -1,0 +1,133 @@
+"""Bulk actions (staff): the dashboard's group commands, over the API with the same rules —
+the same selection, the same capability check, one ordinary command per capable terminal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from posguard.fleet import bulk as service
+from posguard.fleet import bulk_stages
+from posguard.fleet.api.deps import Ctx, SessionDep, StaffUser, not_found
+from posguard.fleet.api.schemas.bulk import (
+    BulkCommandPublic,
+    BulkCreate,
+    BulkPublic,
+    BulkStagePublic,
+)
+from posguard.fleet.web.bulk_selection import Selection, resolve
+
+router = APIRouter(prefix="/api/v1/bulk-actions", tags=["bulk actions"])
+
+
+def _public(found: service.Progress) -> BulkPublic:
+    b = found.bulk
+    return BulkPublic(
+        id=b.id,
+        name=b.name,
+        created_by=b.created_by,
+        created_at=b.created_at,
+        incident_id=b.incident_id,
+        state=b.state,
+        stages=[
+            BulkStagePublic(
+                size=st.size,
+                released=st.released,
+                answered=st.answered,
+                failed=st.failed,
+                failure_rate=st.failure_rate,
+            )
+            for st in found.stages
+        ],
+        sent=b.sent,
+        skipped=list(b.skipped),
+        counts=dict(found.counts),
+        commands=[BulkCommandPublic.model_validate(c) for c in found.rows],
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        404: {"description": "no such incident"},
+        409: {"description": "too many terminals, or none can run the command"},
+        422: {"description": "not a bulk command, or a bad selection"},
+    },
+)
+def create(body: BulkCreate, user: StaffUser, ctx: Ctx, session: SessionDep) -> BulkPublic:
+    if body.name not in service.BULK_COMMANDS:
+        raise HTTPException(422, f"{body.name.value} is not a bulk command")
+    selection = Selection.from_query(body.selection.pairs())
+    try:
+        terminals, incident = resolve(session, selection, now=ctx.clock.now(), catalog=ctx.catalog)
+        planned = service.plan(session, terminals, body.name)
+    except service.TooManyTerminalsError as exc:
+        raise HTTPException(409, str(exc)) from None
+    if selection.kind == "incident" and incident is None:
+        raise not_found("incident")
+    if not planned.send_to:
+        raise HTTPException(409, "no selected terminal can run this command")
+    done = service.send(
+        session,
+        planned=planned,
+        selection=selection.record(),
+        username=user.username,
+        now=ctx.clock.now(),
+        incident_id=incident.id if incident else None,
+        first_pct=body.first_pct,
+        max_failure=body.max_failure,
+    )
+    found = service.progress(session, bulk_id=done.id)
+    assert found is not None
+    return _public(found)
+
+
+BulkId = Annotated[int, Path(ge=1, le=2**53)]
+
+
+@router.post(
+    "/{bulk_id}/release",
+    responses={404: {"description": "no such bulk action"}, 409: {"description": "paused"}},
+)
+def release(
+    bulk_id: BulkId,
+    user: StaffUser,
+    ctx: Ctx,
+    session: SessionDep,
+    anyway: Annotated[bool, Query()] = False,
+) -> BulkPublic:
+    """The next stage's commands; a paused action only with ``anyway=true``."""
+    found = service.progress(session, bulk_id=bulk_id)
+    if found is None:
+        raise not_found("bulk action")
+    try:
+        bulk_stages.release_next(
+            session, found.bulk, username=user.username, now=ctx.clock.now(), anyway=anyway
+        )
+    except bulk_stages.StageRefusedError as exc:
+        raise HTTPException(409, str(exc)) from None
+    again = service.progress(session, bulk_id=bulk_id)
+    assert again is not None
+    return _public(again)
+
+
+@router.post("/{bulk_id}/stop", responses={404: {"description": "no such bulk action"}})
+def stop(bulk_id: BulkId, user: StaffUser, ctx: Ctx, session: SessionDep) -> BulkPublic:
+    """No further stage; the commands not yet taken expire."""
+    found = service.progress(session, bulk_id=bulk_id)
+    if found is None:
+        raise not_found("bulk action")
+    bulk_stages.stop(session, found.bulk, username=user.username, now=ctx.clock.now())
+    again = service.progress(session, bulk_id=bulk_id)
+    assert again is not None
+    return _public(again)
+
+
+@router.get("/{bulk_id}", responses={404: {"description": "no such bulk action"}})
+def get(bulk_id: BulkId, _: StaffUser, session: SessionDep) -> BulkPublic:
+    found = service.progress(session, bulk_id=bulk_id)
+    if found is None:
+        raise not_found("bulk action")
+    return _public(found)

@@ -1,0 +1,83 @@
+"""Bulk-action schemas: one command to a selection of terminals (the dashboard's bulk actions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from posguard.common.commands import RemoteCommand
+
+FilterValue = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class BulkSelection(BaseModel):
+    """Exactly one of: terminal ids, an incident (its affected terminals), or a filter with the
+    inventory's keys (``q``, ``status``, ``host``, ``area``, ``merchant``, ``model``, ``brand``,
+    ``firmware``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    terminals: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=10_000)] = []
+    incident: Annotated[int, Field(ge=1, le=2**53)] | None = None
+    filter: dict[
+        Annotated[str, Field(pattern="^(q|status|host|area|merchant|model|brand|firmware)$")],
+        FilterValue,
+    ] = {}
+
+    @model_validator(mode="after")
+    def one_kind(self) -> BulkSelection:
+        chosen = sum((bool(self.terminals), self.incident is not None, bool(self.filter)))
+        if chosen != 1:
+            raise ValueError("give exactly one of terminals, incident or filter")
+        return self
+
+    def pairs(self) -> list[tuple[str, str]]:
+        if self.incident is not None:
+            return [("incident", str(self.incident))]
+        if self.terminals:
+            return [("terminal", t) for t in self.terminals]
+        return list(self.filter.items())
+
+
+class BulkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: RemoteCommand
+    selection: BulkSelection
+    # staged: this share of the terminals first, the rest on POST .../release
+    first_pct: Annotated[float, Field(gt=0, le=100)] | None = None
+    # pause by itself when a stage's answered commands fail more often than this (0..1)
+    max_failure: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class BulkStagePublic(BaseModel):
+    size: int
+    released: bool
+    answered: int
+    failed: int
+    failure_rate: float | None
+
+
+class BulkCommandPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    terminal_id: str
+    status: str
+    result: dict[str, object] | None = None
+    completed_at: datetime | None = None
+
+
+class BulkPublic(BaseModel):
+    id: int
+    name: str
+    created_by: str
+    created_at: datetime
+    incident_id: int | None
+    state: str  # running | paused | stopped | done
+    stages: list[BulkStagePublic]
+    sent: int
+    skipped: list[str]  # terminals that cannot run the command: nothing sent to them
+    counts: dict[str, int]  # command status -> terminals
+    commands: list[BulkCommandPublic]  # the newest answers first (at most 500)

@@ -21,7 +21,9 @@ from .conftest import Api
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """Run `posguard ARGS`; it must refuse: exit 2 and one line on stderr, no traceback."""
+    """Run `posguard ARGS` in English; it must refuse: exit 2 and one line on stderr, no
+    traceback."""
+    monkeypatch.setenv("POSGUARD_LANG", "en")
     monkeypatch.setattr(sys, "argv", ["posguard", *args])
     with pytest.raises(SystemExit) as exit_:
         main()

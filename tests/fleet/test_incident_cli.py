@@ -50,7 +50,9 @@ def incident(sqlite_db: FleetDB, monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def _cli(db: FleetDB, *args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, ["fleet", "incident", *args, "--db", db.url])
+    # a fixed JWT secret: without one the fleet warns on stderr, which is not the refusal line
+    env = {"POSGUARD_FLEET_JWT_SECRET": "x" * 40}
+    r = CliRunner().invoke(app, ["fleet", "incident", *args, "--db", db.url], env=env)
     return r.exit_code, r.stdout, r.stderr
 
 

@@ -28,8 +28,11 @@ _MAINTAINER = 0x706F7367_70617274  # advisory lock key: one maintainer's change 
 
 
 def partition_name(day: date) -> str:
-    """>>> partition_name(date(2026, 12, 2))
-    'events_p20261202'"""
+    """The day's partition of the events table.
+
+    >>> partition_name(date(2026, 12, 2))
+    'events_p20261202'
+    """
     return f"events_p{day:%Y%m%d}"
 
 

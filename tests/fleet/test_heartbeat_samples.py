@@ -1,0 +1,115 @@
+"""The sampled heartbeat history kept at ingest (``heartbeat_samples``), on SQLite and
+PostgreSQL: per terminal and sample period the earliest heartbeat by ``(ts, seq)``, written in
+the same transaction as the liveness row, so any order of arrival, any split into batches and
+any redelivery end with the same rows; the period comes from the store's setting."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+
+from posguard.catalog import default_catalog
+from posguard.fleet.clock import FakeClock
+from posguard.fleet.db.models import HeartbeatSample, TerminalLiveness
+from posguard.fleet.diagnosis.shard import slot_of
+from posguard.fleet.ingest import store as store_module
+from posguard.fleet.ingest.store import EventStore, Outcome, settled
+from posguard.fleet.repo.heartbeat_samples import bucket_of
+
+from .conftest import T0, FleetDB, event, register
+
+PERIOD_S = 600  # ten-minute samples: the tests set it smaller than the default hour
+
+
+def _beats() -> list[dict[str, object]]:
+    """Two terminals, a heartbeat every 150 s for an hour (4 per period), with two seqs sharing
+    a timestamp (a clock that did not move) to exercise the seq tie-break."""
+    out = []
+    for tid in ("T1", "T2"):
+        for i in range(24):
+            at = T0 + timedelta(seconds=150 * i)
+            out.append(event(tid, i + 1, kind="heartbeat", ts=at, data={"rtt_ms": i}))
+        out.append(event(tid, 100, kind="heartbeat", ts=T0, data={"rtt_ms": 100}))
+    return out
+
+
+def _rows(db: FleetDB) -> list[tuple[object, ...]]:
+    with db.sessions() as s:
+        return [
+            (r.terminal_id, r.bucket, r.ts, r.seq, r.data.get("rtt_ms"), r.shard_slot)
+            for r in s.scalars(
+                select(HeartbeatSample).order_by(
+                    HeartbeatSample.terminal_id, HeartbeatSample.bucket
+                )
+            )
+        ]
+
+
+def test_earliest_per_period_whatever_the_order_and_batches(
+    fleet_db: FleetDB, clock: FakeClock
+) -> None:
+    register(fleet_db, "T1")
+    register(fleet_db, "T2")
+    store = EventStore(
+        fleet_db.sessions, catalog=default_catalog(), clock=clock, heartbeat_sample_s=PERIOD_S
+    )
+    beats = _beats()
+    results = store.store(beats, transport="test")
+    assert all(settled(r) for r in results)
+    in_order = _rows(fleet_db)
+    # 6 periods of 10 minutes a terminal, each held by its first heartbeat (seq 1 at T0 wins the
+    # tie with seq 100 at the same time)
+    assert len(in_order) == 12
+    for tid, bucket, ts, seq, rtt, slot in in_order:
+        assert bucket == bucket_of(ts, PERIOD_S) == ts
+        assert seq == rtt + 1
+        assert slot == slot_of(str(tid))
+    stored = [r for r in results if r.outcome is Outcome.STORED]
+    # the 12 samples and each terminal's newest (its liveness row) are stored, the rest not
+    assert len(stored) == 14
+    with fleet_db.sessions() as s:
+        assert s.get(TerminalLiveness, "T1") is not None
+
+    for seed in (1, 2, 3):
+        with fleet_db.sessions.begin() as s:
+            s.execute(delete(HeartbeatSample))
+        shuffled = beats[:]
+        random.Random(seed).shuffle(shuffled)
+        for start in range(0, len(shuffled), 7):  # small batches, newest often first
+            assert all(settled(r) for r in store.store(shuffled[start : start + 7], transport="t"))
+        store.store(shuffled[:10], transport="test")  # a redelivery changes nothing
+        assert _rows(fleet_db) == in_order, seed
+
+
+def test_the_sample_is_written_with_the_liveness_row_or_not_at_all(
+    fleet_db: FleetDB, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One transaction: a write that fails after both upserts ran leaves neither row."""
+    register(fleet_db, "T1")
+    store = EventStore(fleet_db.sessions, catalog=default_catalog(), clock=clock)
+    real = store_module.upsert_samples
+
+    def then_fail(*args: Any, **kwargs: Any) -> set[tuple[str, int]]:
+        assert real(*args, **kwargs) == {("T1", 1)}
+        raise RuntimeError("the connection dropped")
+
+    monkeypatch.setattr(store_module, "upsert_samples", then_fail)
+    with pytest.raises(RuntimeError, match="dropped"):
+        store.store([event("T1", 1, kind="heartbeat")], transport="test")
+    assert _rows(fleet_db) == []
+    with fleet_db.sessions() as s:
+        assert s.get(TerminalLiveness, "T1") is None
+    monkeypatch.undo()
+    assert [r.outcome for r in store.store([event("T1", 1, kind="heartbeat")], transport="t")] == [
+        Outcome.STORED
+    ]
+    assert len(_rows(fleet_db)) == 1
+
+
+def test_a_bad_period_is_refused(fleet_db: FleetDB, clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="heartbeat_sample_s"):
+        EventStore(fleet_db.sessions, catalog=default_catalog(), clock=clock, heartbeat_sample_s=0)

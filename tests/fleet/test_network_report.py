@@ -168,6 +168,8 @@ def _weak_places(result: HistoryResult, estate_seed: int = 5) -> set[tuple[str, 
 
 def _check_history_report(sessions: Any, result: HistoryResult) -> None:
     assert result.rejected == 0
+    # hourly heartbeats: each is the sample of its hour (heartbeat_samples) and so stored, like
+    # every transaction and fault (events)
     assert result.stored == result.events
     with sessions() as s:
         report = network_report(s, now=UNTIL, weeks=2)

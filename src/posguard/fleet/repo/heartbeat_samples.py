@@ -7,16 +7,18 @@ hour, in the fleet settings) the heartbeat's own ``ts`` falls in. "Earliest" is 
 ``(ts, seq)``: a later heartbeat of the period, a redelivery, a late batch from another worker
 changes nothing, and an earlier one arriving late replaces the sample, so any order of arrival
 ends with the same rows. At one sample an hour a million terminals write 24 M rows a day, where
-storing every heartbeat at 60 s would be 1.44 G (docs/scaling.md).
+storing every heartbeat at 60 s would be 1.44 G (docs/scaling.md). A plain table on both
+dialects (not day-partitioned like ``events``): :func:`delete_before`, run by ``posguard fleet
+maintenance partitions`` with the events' retention, deletes the old rows a day at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from sqlalchemy import tuple_
+from sqlalchemy import Engine, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -98,3 +100,19 @@ def upsert_samples(
         )
         written.update((tid, seq) for tid, seq in session.execute(stmt))
     return written
+
+
+def delete_before(engine: Engine, before: datetime) -> int:
+    """Delete the samples of heartbeats older than ``before``, one day of them per transaction
+    (short locks, bounded undo); returns how many were deleted."""
+    with engine.connect() as conn:
+        oldest = conn.scalar(select(func.min(HeartbeatSample.ts)))
+    deleted = 0
+    lo = oldest
+    while lo is not None and lo < before:
+        hi = min(lo + timedelta(days=1), before)
+        with engine.begin() as conn:
+            gone = conn.execute(delete(HeartbeatSample).where(HeartbeatSample.ts < hi))
+            deleted += int(gone.rowcount or 0)
+        lo = hi
+    return deleted

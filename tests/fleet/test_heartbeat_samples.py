@@ -6,7 +6,7 @@ any redelivery end with the same rows; the period comes from the store's setting
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from posguard.fleet.db.models import HeartbeatSample, TerminalLiveness
 from posguard.fleet.diagnosis.shard import slot_of
 from posguard.fleet.ingest import store as store_module
 from posguard.fleet.ingest.store import EventStore, Outcome, settled
-from posguard.fleet.repo.heartbeat_samples import bucket_of
+from posguard.fleet.repo.heartbeat_samples import bucket_of, upsert_samples
 
 from .conftest import T0, FleetDB, event, register
 
@@ -37,7 +37,7 @@ def _beats() -> list[dict[str, object]]:
     return out
 
 
-def _rows(db: FleetDB) -> list[tuple[object, ...]]:
+def _rows(db: FleetDB) -> list[tuple[str, datetime, datetime, int, Any, int]]:
     with db.sessions() as s:
         return [
             (r.terminal_id, r.bucket, r.ts, r.seq, r.data.get("rtt_ms"), r.shard_slot)
@@ -67,7 +67,7 @@ def test_earliest_per_period_whatever_the_order_and_batches(
     for tid, bucket, ts, seq, rtt, slot in in_order:
         assert bucket == bucket_of(ts, PERIOD_S) == ts
         assert seq == rtt + 1
-        assert slot == slot_of(str(tid))
+        assert slot == slot_of(tid)
     stored = [r for r in results if r.outcome is Outcome.STORED]
     # the 12 samples and each terminal's newest (its liveness row) are stored, the rest not
     assert len(stored) == 14
@@ -91,7 +91,7 @@ def test_the_sample_is_written_with_the_liveness_row_or_not_at_all(
     """One transaction: a write that fails after both upserts ran leaves neither row."""
     register(fleet_db, "T1")
     store = EventStore(fleet_db.sessions, catalog=default_catalog(), clock=clock)
-    real = store_module.upsert_samples
+    real = upsert_samples
 
     def then_fail(*args: Any, **kwargs: Any) -> set[tuple[str, int]]:
         assert real(*args, **kwargs) == {("T1", 1)}

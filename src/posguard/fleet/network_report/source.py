@@ -68,7 +68,7 @@ def _window_rows(session: Session, since: datetime, until: datetime) -> Iterator
     beats: Iterator[Row] = (
         (tid, ts, seq, _HEARTBEAT, None, data) for tid, ts, seq, data in session.execute(samples)
     )
-    others: Iterator[Row] = (tuple(r) for r in session.execute(events))  # type: ignore[misc]
+    others: Iterator[Row] = (tuple(r) for r in session.execute(events))
     return heapq.merge(beats, others, key=lambda r: (r[0], r[1], r[2]))
 
 

@@ -6,19 +6,24 @@ any redelivery end with the same rows; the period comes from the store's setting
 from __future__ import annotations
 
 import random
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from posguard.catalog import default_catalog
 from posguard.fleet.clock import FakeClock
-from posguard.fleet.db.models import HeartbeatSample, TerminalLiveness
+from posguard.fleet.db.engine import make_engine, make_sessionmaker
+from posguard.fleet.db.migrate import upgrade
+from posguard.fleet.db.models import EventRow, HeartbeatSample, TerminalLiveness
 from posguard.fleet.diagnosis.shard import slot_of
 from posguard.fleet.ingest import store as store_module
 from posguard.fleet.ingest.store import EventStore, Outcome, settled
 from posguard.fleet.repo.heartbeat_samples import bucket_of, upsert_samples
+from posguard.fleet.testing import scratch_pg_schema
 
 from .conftest import T0, FleetDB, event, register
 
@@ -113,3 +118,61 @@ def test_the_sample_is_written_with_the_liveness_row_or_not_at_all(
 def test_a_bad_period_is_refused(fleet_db: FleetDB, clock: FakeClock) -> None:
     with pytest.raises(ValueError, match="heartbeat_sample_s"):
         EventStore(fleet_db.sessions, catalog=default_catalog(), clock=clock, heartbeat_sample_s=0)
+
+
+@pytest.mark.parametrize(
+    "dialect", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_the_migration_copies_the_heartbeats_stored_as_events(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Heartbeats stored as events before 0011 become the samples of their hours (the earliest
+    of each terminal-hour), read back equal to what ingest writes: ingest then keeps the same
+    hour's sample, and the report and the prediction keep their history across the upgrade."""
+    if dialect == "sqlite":
+        scratch: AbstractContextManager[str] = nullcontext(f"sqlite:///{tmp_path / 'fleet.db'}")
+    else:
+        scratch = scratch_pg_schema(request.getfixturevalue("postgres_url"), "samples")
+    with scratch as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine, "0009")
+            db = FleetDB(url, engine, make_sessionmaker(engine), dialect)
+            register(db, "T1")
+            rows = [
+                {
+                    "terminal_id": "T1",
+                    "merchant_id": "M01",
+                    "seq": seq,
+                    "ts": T0 + timedelta(minutes=minutes),
+                    "received_at": T0,
+                    "kind": kind,
+                    "code": None,
+                    "data": {"rtt_ms": seq},
+                    "shard_slot": slot_of("T1"),
+                }
+                for seq, minutes, kind in [
+                    (2, 30, "heartbeat"),
+                    (1, 10, "heartbeat"),  # the earliest of 10:00
+                    (3, 70, "heartbeat"),  # 11:00
+                    (4, 80, "lifecycle"),  # not a heartbeat
+                ]
+            ]
+            with engine.begin() as c:
+                c.execute(insert(EventRow), rows)
+            upgrade(engine)
+            assert [(r[1], r[3]) for r in _rows(db)] == [
+                (T0, 1),
+                (T0 + timedelta(hours=1), 3),
+            ]
+            store = EventStore(db.sessions, catalog=default_catalog(), clock=FakeClock(T0))
+            late = event("T1", 9, kind="heartbeat", ts=T0 + timedelta(minutes=20))
+            earlier = event("T1", 10, kind="heartbeat", ts=T0 + timedelta(minutes=5))
+            assert [r.outcome for r in store.store([late], transport="t")] == [Outcome.STORED]
+            store.store([earlier], transport="t")  # replaces the 10:00 sample, no second row
+            assert [(r[1], r[3]) for r in _rows(db)] == [
+                (T0, 10),
+                (T0 + timedelta(hours=1), 3),
+            ]
+        finally:
+            engine.dispose()

@@ -8,6 +8,11 @@ default one hour), the earliest heartbeat by ``(ts, seq)``. A plain table on bot
 24 M rows a day (docs/scaling.md); ``posguard fleet maintenance partitions`` deletes the rows
 past its retention.
 
+The heartbeats stored as events before ingest stopped doing so are copied in at the default
+period (one hour), the earliest of each terminal-hour, so the report and the prediction keep
+their history across the upgrade (one pass over ``events`` by its ``(kind, ts)`` index; the
+events rows stay until their retention).
+
 Revision ID: 0011
 Revises: 0008
 Create Date: 2026-12-02
@@ -46,7 +51,27 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("terminal_id", "bucket", name=op.f("pk_heartbeat_samples")),
     )
+    _copy_heartbeat_events()
     online_ddl.create_index("ix_heartbeat_samples_ts", "heartbeat_samples", ["ts"])
+
+
+def _copy_heartbeat_events() -> None:
+    """The earliest heartbeat event of each terminal-hour into the samples (the default period;
+    SQLite stores times as ``YYYY-MM-DD HH:MM:SS.ffffff`` text, so the hour is formatted alike)."""
+    if op.get_context().dialect.name == "postgresql":
+        bucket = "date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"  # any session zone
+    else:
+        bucket = "strftime('%Y-%m-%d %H:00:00.000000', ts)"
+    firsts = (
+        f"SELECT terminal_id, {bucket} AS bucket, merchant_id, ts, seq, data, shard_slot, "  # noqa: S608
+        f"received_at, row_number() OVER (PARTITION BY terminal_id, {bucket} ORDER BY ts, seq) "
+        "AS nth FROM events WHERE kind = 'heartbeat'"
+    )
+    columns = "terminal_id, bucket, merchant_id, ts, seq, data, shard_slot, received_at"
+    op.execute(
+        f"INSERT INTO heartbeat_samples ({columns}) "  # noqa: S608 (constant SQL, no input)
+        f"SELECT {columns} FROM ({firsts}) AS firsts WHERE nth = 1"
+    )
 
 
 def downgrade() -> None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import Engine, delete, func, select, tuple_
+from sqlalchemy import Engine, Table, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -68,7 +68,7 @@ def _upsert(ins: Any) -> Any:
     ).returning(_TABLE.c.terminal_id, _TABLE.c.seq)
 
 
-_TABLE: Final = HeartbeatSample.__table__
+_TABLE: Final = cast(Table, HeartbeatSample.__table__)
 _UPSERT: Final = {False: _upsert(sqlite.insert(_TABLE)), True: _upsert(postgresql.insert(_TABLE))}
 
 

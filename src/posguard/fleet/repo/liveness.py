@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -73,7 +73,7 @@ def _upsert(ins: Any) -> Any:
     ).returning(_TABLE.c.terminal_id, _TABLE.c.seq)
 
 
-_TABLE: Final = TerminalLiveness.__table__
+_TABLE: Final = cast(Table, TerminalLiveness.__table__)
 _UPSERT: Final = {False: _upsert(sqlite.insert(_TABLE)), True: _upsert(postgresql.insert(_TABLE))}
 
 

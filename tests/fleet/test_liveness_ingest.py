@@ -3,7 +3,8 @@
 worker): a heartbeat becomes its terminal's liveness row when it is newer (by time, then seq)
 than the row held, never an events row; an older one or a resend changes nothing, in any order
 of arrival; and every heartbeat is still confirmed as settled (common/event_ack.py), so the
-terminal forgets it."""
+terminal forgets it. A heartbeat is *stored* when it became the liveness row or the sample of
+its period in the sampled history (test_heartbeat_samples.py); otherwise it is a duplicate."""
 
 from __future__ import annotations
 
@@ -61,14 +62,17 @@ def test_newest_heartbeat_wins_in_any_order_and_none_is_an_events_row(
     assert (row.seq, row.last_heartbeat_at, row.interval_s) == (5, T0 + timedelta(seconds=50), 30.0)
     assert row.data["receipts_queued"] == 3
     assert row.shard_slot == slot_of("T1")
-    # a resend, and an older heartbeat arriving late: nothing new, the row stays
+    # a resend: nothing new; an older heartbeat arriving late: the row stays, but it is the
+    # earliest of its hour so far, so it becomes that hour's sample (stored)
     assert send(_beat(5, 50, receipts_queued=3, interval_s=30)) == [Outcome.DUPLICATE]
+    assert send(_beat(4, 40, receipts_queued=99)) == [Outcome.STORED]
     assert send(_beat(4, 40, receipts_queued=99)) == [Outcome.DUPLICATE]
     _, row = _state(fleet_db)
     assert row is not None
     assert row.seq == 5
     assert row.data["receipts_queued"] == 3
-    # one batch out of order: only its newest counts as stored, the rest as said nothing new
+    # one batch out of order, in the same hour: only its newest counts as stored (the liveness
+    # row), the rest as said nothing new (the hour's sample is still the heartbeat at 40 s)
     assert send(_beat(7, 70, receipts_queued=0), _beat(8, 80, receipts_queued=1), _beat(6, 60)) == [
         Outcome.DUPLICATE,
         Outcome.STORED,
@@ -95,7 +99,8 @@ def test_http_batch_confirms_its_heartbeats_and_stores_none_as_events(api: Api) 
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["confirmed"] == [[1, 3]]  # the terminal may forget all three
-    assert (body["stored"], body["duplicate"]) == (1, 2)
+    # the newest is the liveness row, the earliest the hour's sample; the middle one adds nothing
+    assert (body["stored"], body["duplicate"]) == (2, 1)
     n, row = _state(api.db)
     assert n == 0
     assert row is not None

@@ -168,6 +168,8 @@ def _weak_places(result: HistoryResult, estate_seed: int = 5) -> set[tuple[str, 
 
 def _check_history_report(sessions: Any, result: HistoryResult) -> None:
     assert result.rejected == 0
+    # hourly heartbeats: each is the sample of its hour (heartbeat_samples) and so stored, like
+    # every transaction and fault (events)
     assert result.stored == result.events
     with sessions() as s:
         report = network_report(s, now=UNTIL, weeks=2)
@@ -263,6 +265,8 @@ def test_network_history_from_the_command_line(sqlite_db: FleetDB) -> None:
             "1",
             "--txn-per-hour",
             "1",
+            "--lang",
+            "en",
         ],
     )
     assert result.exit_code == 0, result.output

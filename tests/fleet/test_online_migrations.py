@@ -32,6 +32,7 @@ ONLINE = {
     "ix_incident_audit_incident_id_id": "incident_audit",
     "ix_incidents_assignee": "incidents",
     "ix_prediction_visits_terminal_id_visited_at": "prediction_visits",
+    "ix_heartbeat_samples_ts": "heartbeat_samples",
 }
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 

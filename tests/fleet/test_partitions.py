@@ -45,10 +45,15 @@ def _where(db: FleetDB, seq: int) -> str:
         )
 
 
-def _store(db: FleetDB, seq: int, ts: datetime) -> Outcome:
+def _store(db: FleetDB, seq: int, ts: datetime, kind: str = "lifecycle") -> Outcome:
     store = EventStore(db.sessions, catalog=default_catalog(), clock=FakeClock(ts))
-    (r,) = store.store([event("T1", seq, ts=ts)], transport="test")
+    (r,) = store.store([event("T1", seq, kind=kind, ts=ts)], transport="test")
     return r.outcome
+
+
+def _sample_times(db: FleetDB) -> list[datetime]:
+    with db.engine.connect() as c:
+        return list(c.scalars(text("SELECT ts FROM heartbeat_samples ORDER BY ts")))
 
 
 @pytest.mark.postgres
@@ -85,6 +90,11 @@ def test_maintenance_creates_ahead_moves_from_default_drops_past_retention(pg_db
     at_later = datetime.combine(later, datetime.min.time(), UTC) + timedelta(hours=1)
     assert _store(pg_db, 2, at_later) is Outcome.STORED
     assert _where(pg_db, 2) == DEFAULT_PARTITION
+    # the sampled heartbeat history (a plain table) gets the same retention
+    kept = datetime.combine(TODAY - timedelta(days=29), datetime.min.time(), UTC)
+    for seq, ts in ((3, at), (4, at + timedelta(days=2)), (5, kept)):
+        assert _store(pg_db, seq, ts, kind="heartbeat") is Outcome.STORED
+    assert len(_sample_times(pg_db)) == 3
 
     report = maintain(pg_db.engine, today=TODAY, ahead_days=10, retention_days=30)
     assert report.dropped == [old]
@@ -98,9 +108,12 @@ def test_maintenance_creates_ahead_moves_from_default_drops_past_retention(pg_db
         assert c.scalar(text("SELECT count(*) FROM events")) == 1  # the old day went whole
     assert old not in days
     assert max(days) == later
+    assert report.samples_deleted == 2
+    assert _sample_times(pg_db) == [kept]
 
     again = maintain(pg_db.engine, today=TODAY, ahead_days=10, retention_days=30)
     assert (again.created, again.dropped, again.moved_from_default) == ([], [], 0)
+    assert again.samples_deleted == 0
     assert again.days == report.days
 
 
@@ -173,6 +186,7 @@ def test_the_maintenance_command_runs_and_a_second_run_changes_nothing(pg_db: Fl
     assert second.returncode == 0, second.stderr
     assert "created: none" in second.stdout
     assert "dropped (past retention): none" in second.stdout
+    assert "heartbeat samples deleted (past retention): 0" in second.stdout
 
 
 def test_on_sqlite_the_command_says_there_is_nothing_to_partition(sqlite_db: FleetDB) -> None:

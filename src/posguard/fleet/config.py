@@ -50,6 +50,10 @@ class FleetSettings(BaseSettings):
     # round for this long is reported dead by /readyz (and by the shipped alert rules).
     loop_stale_after_s: float = Field(60.0, gt=0, le=3600)
     default_heartbeat_interval_s: int = Field(60, ge=1)
+    # Ingest keeps one heartbeat per terminal per this many seconds (the earliest) as the
+    # heartbeat history the network report and the maintenance prediction read; heartbeats are
+    # not stored as events. 3600: 24 rows a terminal a day (docs/scaling.md).
+    heartbeat_sample_s: int = Field(3600, ge=1, le=86_400)
     ingest_batch_max: int = Field(1000, ge=1, le=10_000)
     # Largest batch body read (bytes); a longer body is refused with 413 before it is parsed.
     ingest_body_max_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)

@@ -64,7 +64,12 @@ class FleetContext:
             catalog=catalog,
             rules=rules,
             clock=clock,
-            store=EventStore(sessions, catalog=catalog, clock=clock),
+            store=EventStore(
+                sessions,
+                catalog=catalog,
+                clock=clock,
+                heartbeat_sample_s=settings.heartbeat_sample_s,
+            ),
             jwt_secret=keys.signing_secret,
             jwt_keys=keys.keys,
             jwt_kid=keys.signing_kid,

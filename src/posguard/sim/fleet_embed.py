@@ -197,7 +197,12 @@ def _context(settings: FleetSettings) -> FleetContext:
         catalog=catalog,
         rules=load_rules(settings.rules_dir, catalog=catalog),
         clock=clock,
-        store=EventStore(sessions, catalog=catalog, clock=clock),
+        store=EventStore(
+            sessions,
+            catalog=catalog,
+            clock=clock,
+            heartbeat_sample_s=settings.heartbeat_sample_s,
+        ),
         jwt_secret=secret,
     )
 

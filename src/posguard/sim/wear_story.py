@@ -9,8 +9,9 @@ prediction (``posguard.fleet.prediction``) is read at once: the terminal is on t
 
 The history is written newest day first, with the daily heartbeat interval, so the diagnosis
 takes the newest for the terminal's liveness and reads the older ones as late resends (no
-"heartbeat lost" for days long past). Its sequence numbers start at :data:`HISTORY_SEQ`, far
-above any the terminal's own outbox reaches in a demo.
+"heartbeat lost" for days long past), while each is the sample of its hour in the fleet's
+heartbeat history, which the prediction reads. Its sequence numbers start at
+:data:`HISTORY_SEQ`, far above any the terminal's own outbox reaches in a demo.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ def send(api: Api, terminal_id: str, history: list[dict[str, int]], merchant_id:
         event(
             terminal_id,
             i + 1,
+            kind="heartbeat",
             ts=start + timedelta(hours=6 * i),
             merchant_id=merchant_id,
             data={"uptime_s": 60, "interval_s": 60, "wear": wear},
@@ -52,7 +53,7 @@ def send(api: Api, terminal_id: str, history: list[dict[str, int]], merchant_id:
         "/api/v1/ingest/batch", json={"events": events}, headers=api.as_terminal(terminal_id)
     )
     assert r.status_code == 200, r.text
-    assert r.json()["stored"] == len(events)
+    assert r.json()["stored"] == len(events)  # each the sample of its hour
 
 
 def ramp(days: int) -> list[float]:
@@ -122,7 +123,11 @@ def test_visit_list_reasons_confinement_and_the_loop(api: Api) -> None:
 def test_a_heartbeat_without_counters_has_no_prediction(api: Api) -> None:
     r = api.client.post(
         "/api/v1/ingest/batch",
-        json={"events": [event("T2", 1, ts=T0 - timedelta(hours=2), data={"uptime_s": 5})]},
+        json={
+            "events": [
+                event("T2", 1, kind="heartbeat", ts=T0 - timedelta(hours=2), data={"uptime_s": 5})
+            ]
+        },
         headers=api.as_terminal("T2"),
     )
     assert r.status_code == 200

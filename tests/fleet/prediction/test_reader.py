@@ -1,5 +1,6 @@
-"""The counters reader on SQLite and PostgreSQL: the last heartbeat *with wear counters* of each
-terminal-day, heartbeats without them skipped; incidents per component; replaced parts."""
+"""The counters reader on SQLite and PostgreSQL: the last sampled heartbeat *with wear counters*
+of each terminal-day (``heartbeat_samples``, as ingest keeps them), heartbeats without them
+skipped; incidents per component; replaced parts."""
 
 from __future__ import annotations
 
@@ -8,24 +9,16 @@ from datetime import UTC, datetime, timedelta
 from posguard.fleet.db.models import Incident
 from posguard.fleet.prediction import reader
 from posguard.fleet.prediction.visits import Outcome, recently_wasted, record_visit
-from posguard.fleet.repo.events import insert_events
+from posguard.fleet.repo.heartbeat_samples import upsert_samples
+from posguard.fleet.repo.liveness import Heartbeat
 
 from ..conftest import FleetDB, register
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def _row(tid: str, seq: int, ts: datetime, data: dict[str, object]) -> dict[str, object]:
-    return {
-        "terminal_id": tid,
-        "merchant_id": "M01",
-        "seq": seq,
-        "ts": ts,
-        "received_at": NOW,
-        "kind": "heartbeat",
-        "code": None,
-        "data": data,
-    }
+def _row(tid: str, seq: int, ts: datetime, data: dict[str, object]) -> Heartbeat:
+    return Heartbeat(tid, "M01", seq, ts, data)
 
 
 def test_last_heartbeat_with_counters_per_day(fleet_db: FleetDB) -> None:
@@ -35,6 +28,8 @@ def test_last_heartbeat_with_counters_per_day(fleet_db: FleetDB) -> None:
     rows = [
         _row("T1", 1, day0.replace(hour=1), {"wear": {"card_reads": 10}}),
         _row("T1", 2, day0.replace(hour=20), {"wear": {"card_reads": 50}}),
+        _row("T1", 7, day0.replace(hour=20, minute=30), {"wear": {"card_reads": 60}}),  # sampled
+        # out: the hour's sample is its earliest heartbeat
         _row("T1", 3, day0.replace(hour=22), {"uptime_s": 5}),  # no counters: skipped
         _row("T1", 4, (day0 + timedelta(days=1)).replace(hour=9), {"wear": {"card_reads": 90}}),
         _row("T1", 5, NOW - timedelta(minutes=5), {"wear": {"card_reads": "lots"}}),  # broken
@@ -42,7 +37,7 @@ def test_last_heartbeat_with_counters_per_day(fleet_db: FleetDB) -> None:
         _row("T1", 6, NOW - timedelta(days=9), {"wear": {"card_reads": 1}}),  # before since
     ]
     with fleet_db.sessions.begin() as s:
-        insert_events(s, rows=rows)
+        upsert_samples(s, rows, NOW, 3600)
     with fleet_db.sessions() as s:
         got = reader.wear_samples(
             s, terminal_ids=["T1", "T2"], since=NOW - timedelta(days=3), until=NOW

@@ -289,6 +289,25 @@ class TerminalLiveness(Base):
     shard_slot: Mapped[int] = mapped_column(SmallInteger, default=_slot_default)
 
 
+class HeartbeatSample(Base):
+    """A sampled heartbeat history: per terminal and sample period (``bucket``, the period's
+    start; ``heartbeat_sample_s`` in the fleet settings) the earliest heartbeat by ``(ts, seq)``,
+    written in the same transaction as :class:`TerminalLiveness`. The network report and the
+    maintenance prediction read it (heartbeats are not stored as events)."""
+
+    __tablename__ = "heartbeat_samples"
+    __table_args__ = (Index("ix_heartbeat_samples_ts", "ts"),)  # report windows, retention
+
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    seq: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    shard_slot: Mapped[int] = mapped_column(SmallInteger, default=_slot_default)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class MaintenanceSchedule(Base):
     __tablename__ = "maintenance_schedules"
 

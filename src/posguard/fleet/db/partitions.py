@@ -8,7 +8,9 @@ terminal with a wild clock, a day not created yet), so no event is ever refused 
 it creates the day partitions from yesterday to ``ahead`` days ahead, moves the rows the default
 partition holds for such a day into it, and drops the day partitions wholly past ``retention``
 (``DETACH`` then ``DROP``: instant, no bulk ``DELETE``, no vacuum debt). Run twice, the second run
-does nothing.
+does nothing. The sampled heartbeat history (``heartbeat_samples``, a plain table) gets the same
+retention: its rows before the cutoff day are deleted
+(:func:`posguard.fleet.repo.heartbeat_samples.delete_before`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from posguard.common.errors import ConfigError
+from posguard.fleet.repo.heartbeat_samples import delete_before
 
 DEFAULT_PARTITION = "events_default"
 _NAME = re.compile(r"^events_p(\d{8})$")
@@ -115,6 +118,7 @@ class MaintenanceReport:
     moved_from_default: int = 0
     default_rows: int = 0  # rows still in the default partition (outside every day partition)
     days: int = 0  # day partitions after the run
+    samples_deleted: int = 0  # heartbeat_samples rows past retention
 
     def lines(self) -> list[str]:
         def days(ds: list[date]) -> str:
@@ -126,6 +130,7 @@ class MaintenanceReport:
             f"rows moved out of {DEFAULT_PARTITION}: {self.moved_from_default}",
             f"rows left in {DEFAULT_PARTITION}: {self.default_rows}",
             f"day partitions: {self.days}",
+            f"heartbeat samples deleted (past retention): {self.samples_deleted}",
         ]
 
 
@@ -171,6 +176,9 @@ def maintain(
                 if day in day_partitions(conn):
                     drop_day(conn, day)
                     report.dropped.append(day)
+    report.samples_deleted = delete_before(
+        engine, datetime.combine(cutoff, datetime.min.time(), UTC)
+    )
     with engine.connect() as conn:
         report.days = len(day_partitions(conn))
         report.default_rows = int(

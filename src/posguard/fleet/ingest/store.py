@@ -34,6 +34,7 @@ from posguard.fleet.repo.event_insert import (
     prepare_event_rows,
     write_prepared_rows,
 )
+from posguard.fleet.repo.heartbeat_samples import DEFAULT_SAMPLE_S, upsert_samples
 from posguard.fleet.repo.liveness import Heartbeat, upsert_heartbeats
 
 _KIND_TEXT = {k: k.value for k in EventKind}
@@ -90,15 +91,27 @@ class EventStore:
     """The one ingest path. ``credential_terminal`` (HTTP) pins every event to that terminal;
     over MQTT it is None and the event's terminal must simply be known and not revoked.
 
+    A heartbeat is not an events row: it upserts its terminal's liveness row and, when it is
+    the earliest of its sample period (``heartbeat_sample_s``), the sampled history
+    (:mod:`posguard.fleet.repo.heartbeat_samples`), both in the batch's transaction.
+
     A batch costs one schema validation call (:mod:`posguard.common.event_batch`), at most one
     terminal lookup and one insert statement per 1,000 events; per event only the checks below
     and building its row run in Python.
     """
 
     def __init__(
-        self, sessions: sessionmaker[Session], *, catalog: Mapping[str, Entry], clock: Clock
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        catalog: Mapping[str, Entry],
+        clock: Clock,
+        heartbeat_sample_s: int = DEFAULT_SAMPLE_S,
     ) -> None:
+        if heartbeat_sample_s < 1:
+            raise ValueError(f"heartbeat_sample_s must be >= 1, not {heartbeat_sample_s}")
         self.sessions = sessions
+        self.heartbeat_sample_s = heartbeat_sample_s
         self.catalog = catalog
         self.clock = clock
         bind = sessions.kw.get("bind")
@@ -272,6 +285,9 @@ class EventStore:
         with self.sessions() as session, self._write_lock:
             stored = write_prepared_rows(session, prepared)
             newer = upsert_heartbeats(session, beats, now) if beats else set()
+            sampled = (
+                upsert_samples(session, beats, now, self.heartbeat_sample_s) if beats else set()
+            )
             for i, (tid, _mid, seq, _ts, kind, _code, _data) in accepted:
                 if kind == _COMMAND_RESULT and (tid, seq) in stored:
                     ev = parsed[i]
@@ -282,9 +298,11 @@ class EventStore:
         for i, (tid, _mid, seq, _ts, _kind, _code, _data) in accepted:
             outcome = stored_outcome if (tid, seq) in stored else duplicate
             results[i] = EventResult(i, outcome, tid, seq)
-        # a heartbeat is stored when it became its terminal's liveness row; one no newer than
-        # the row held (a resend, or superseded in this batch) is settled as a duplicate
+        # a heartbeat is stored when it became its terminal's liveness row or the sample of its
+        # period; one that is neither (a resend, or superseded within its period and by a newer
+        # one) is settled as a duplicate
+        kept = newer | sampled
         for i, tid, seq in beat_at:
-            outcome = stored_outcome if (tid, seq) in newer else duplicate
+            outcome = stored_outcome if (tid, seq) in kept else duplicate
             results[i] = EventResult(i, outcome, tid, seq)
         return [r for r in results if r is not None]

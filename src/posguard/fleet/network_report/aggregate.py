@@ -8,7 +8,9 @@ events that carry ``during`` (an attempt that produced no transaction event, as 
 reports a cut-off sale); a terminal's own link faults (``host``/``stage``, no ``during``) are
 the same failure seen once more and are not counted again. A *timeout* is an attempt with
 code ``NET.READ_TIMEOUT`` or ``NET.CONNECT_TIMEOUT``; a *reset* one with
-``NET.CONNECTION_RESET``. RTT, weak signal and failover come from the heartbeats.
+``NET.CONNECTION_RESET``. RTT, weak signal and failover come from the heartbeats given, which
+the report reads from the sampled history (``heartbeat_samples``: one a terminal per sample
+period), so their shares and percentiles are over sampled heartbeats.
 
 >>> from datetime import UTC, datetime, timedelta
 >>> t0 = datetime(2026, 11, 2, tzinfo=UTC)

@@ -8,7 +8,7 @@ For a poor place, in order:
 
 - mobile (4G/5G), and another carrier on the same link in the same area fails less than half as
   often → switch to that carrier;
-- mobile with a weak signal in :data:`WEAK_SHARE` or more of the heartbeats → an external
+- mobile with a weak signal in :data:`WEAK_SHARE` or more of the sampled heartbeats → an external
   antenna or a better spot, and a second-carrier SIM or wired backup;
 - mobile otherwise → a second-carrier or wired backup;
 - Wi-Fi with a weak signal → an access point nearer the counter; otherwise a wired line or 4G

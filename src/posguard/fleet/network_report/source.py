@@ -1,5 +1,11 @@
-"""The network report from the fleet database: one pass over the window's heartbeats,
-transactions and faults, in terminal and time order.
+"""The network report from the fleet database: one pass over the window's sampled heartbeats
+(``heartbeat_samples``: per terminal the earliest heartbeat of each sample period, one hour by
+default; ingest stores no heartbeat as an event) merged with its transactions and faults
+(``events``), in terminal and time order.
+
+So RTT p50/p95, the weak-signal share and the failover share are over the sampled heartbeats,
+one a terminal per period, not every heartbeat sent: each terminal weighs by the time it
+reported, not by how often it beat.
 
 A merchant's report has the rows of its own terminals only; the fleet's rate, and the other
 carriers a recommendation compares with, stay the whole fleet's (a shop is judged against the
@@ -10,18 +16,60 @@ refreshes).
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from posguard.fleet.db.models import EventRow, Terminal
+from posguard.fleet.db.models import EventRow, HeartbeatSample, Terminal
 from posguard.fleet.network_report.aggregate import KINDS, Aggregator
 from posguard.fleet.network_report.rows import NetworkReport, build_row, worst_first
 
 MAX_WEEKS: Final = 26
 _CHUNK: Final = 5000
+_HEARTBEAT: Final = "heartbeat"
+Row = tuple[str, datetime, int, str, str | None, dict[str, Any] | None]
+
+
+def _window_rows(session: Session, since: datetime, until: datetime) -> Iterator[Row]:
+    """``(terminal, ts, seq, kind, code, data)`` of the window's sampled heartbeats and its
+    transactions and faults, ordered by terminal, time, seq (two ordered reads, merged)."""
+    samples = (
+        select(
+            HeartbeatSample.terminal_id,
+            HeartbeatSample.ts,
+            HeartbeatSample.seq,
+            HeartbeatSample.data,
+        )
+        .where(HeartbeatSample.ts >= since, HeartbeatSample.ts < until)
+        .order_by(HeartbeatSample.terminal_id, HeartbeatSample.ts, HeartbeatSample.seq)
+        .execution_options(yield_per=_CHUNK)
+    )
+    events = (
+        select(
+            EventRow.terminal_id,
+            EventRow.ts,
+            EventRow.seq,
+            EventRow.kind,
+            EventRow.code,
+            EventRow.data,
+        )
+        .where(
+            EventRow.ts >= since,
+            EventRow.ts < until,
+            EventRow.kind.in_([k for k in KINDS if k != _HEARTBEAT]),
+        )
+        .order_by(EventRow.terminal_id, EventRow.ts, EventRow.seq)
+        .execution_options(yield_per=_CHUNK)
+    )
+    beats: Iterator[Row] = (
+        (tid, ts, seq, _HEARTBEAT, None, data) for tid, ts, seq, data in session.execute(samples)
+    )
+    others: Iterator[Row] = (tuple(r) for r in session.execute(events))
+    return heapq.merge(beats, others, key=lambda r: (r[0], r[1], r[2]))
 
 
 def network_report(
@@ -39,13 +87,7 @@ def network_report(
     }
     fleet = Aggregator(since=since, weeks=weeks)
     own = Aggregator(since=since, weeks=weeks) if merchant_id is not None else fleet
-    stmt = (
-        select(EventRow.terminal_id, EventRow.ts, EventRow.kind, EventRow.code, EventRow.data)
-        .where(EventRow.ts >= since, EventRow.ts < now, EventRow.kind.in_(KINDS))
-        .order_by(EventRow.terminal_id, EventRow.ts, EventRow.seq)
-        .execution_options(yield_per=_CHUNK)
-    )
-    for tid, ts, kind, code, data in session.execute(stmt):
+    for tid, ts, _seq, kind, code, data in _window_rows(session, since, now):
         area, mid = terminals.get(tid, ("", ""))
         fleet.add(tid, area, ts, kind, code, data or {})
         if own is not fleet and mid == merchant_id:

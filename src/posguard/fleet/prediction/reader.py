@@ -1,9 +1,11 @@
 """What the score reads from the fleet's store: wear counters from heartbeats, incidents per
 component, and the parts replaced at recorded visits.
 
-The one place that knows where heartbeats are kept: today the ``events`` table (kind
-``heartbeat``, counters in ``data.wear``). Only the last heartbeat of each terminal-day is read
-(cumulative counters need no more), so a month of minute heartbeats costs ~30 rows a terminal.
+The one place that knows where heartbeats are kept: the sampled history
+``heartbeat_samples`` (per terminal the earliest heartbeat of each sample period, one hour by
+default; counters in ``data.wear``), which ingest keeps since it stores no heartbeat as an event.
+Only the last sample of each terminal-day is read (cumulative counters need no more), so a month
+costs ~30 rows a terminal; the daily series grow from one day's last sample to the next's.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from posguard.common.events import EventKind, wear_of
-from posguard.fleet.db.models import EventRow, Incident, PredictionVisit
+from posguard.common.events import wear_of
+from posguard.fleet.db.models import HeartbeatSample, Incident, PredictionVisit
 from posguard.fleet.prediction.components import COMPONENTS
 from posguard.fleet.prediction.series import Sample
 
@@ -34,30 +36,38 @@ def _day(session: Session, column: Any) -> ColumnElement[Any]:
 def _has_wear(session: Session) -> ColumnElement[bool]:
     """``data`` has a ``wear`` key (SQLAlchemy's JSON index quotes a missing value on SQLite)."""
     if session.get_bind().dialect.name == "postgresql":
-        return EventRow.data.op("->")("wear").is_not(None)
-    return func.json_extract(EventRow.data, "$.wear").is_not(None)
+        return HeartbeatSample.data.op("->")("wear").is_not(None)
+    return func.json_extract(HeartbeatSample.data, "$.wear").is_not(None)
 
 
 def wear_samples(
     session: Session, *, terminal_ids: Sequence[str], since: datetime, until: datetime
 ) -> dict[str, list[Sample]]:
-    """Per terminal, the last heartbeat carrying wear counters of each day in [since, until)
-    (the last stored: heartbeats arrive in order)."""
+    """Per terminal, the last sampled heartbeat carrying wear counters of each day in
+    [since, until)."""
     if not terminal_ids:
         return {}
+    day = _day(session, HeartbeatSample.bucket)
     last_of_day = (
-        select(func.max(EventRow.id))
+        select(
+            HeartbeatSample.terminal_id.label("terminal_id"),
+            func.max(HeartbeatSample.bucket).label("bucket"),
+        )
         .where(
-            EventRow.kind == EventKind.HEARTBEAT.value,
-            EventRow.terminal_id.in_(terminal_ids),
-            EventRow.ts >= since,
-            EventRow.ts < until,
+            HeartbeatSample.terminal_id.in_(terminal_ids),
+            HeartbeatSample.ts >= since,
+            HeartbeatSample.ts < until,
             _has_wear(session),  # a heartbeat from elsewhere may carry none
         )
-        .group_by(EventRow.terminal_id, _day(session, EventRow.ts))
+        .group_by(HeartbeatSample.terminal_id, day)
+        .subquery()
     )
     rows = session.execute(
-        select(EventRow.terminal_id, EventRow.ts, EventRow.data).where(EventRow.id.in_(last_of_day))
+        select(HeartbeatSample.terminal_id, HeartbeatSample.ts, HeartbeatSample.data).join(
+            last_of_day,
+            (HeartbeatSample.terminal_id == last_of_day.c.terminal_id)
+            & (HeartbeatSample.bucket == last_of_day.c.bucket),
+        )
     ).all()
     out: dict[str, list[Sample]] = defaultdict(list)
     for terminal_id, ts, data in rows:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,6 +51,32 @@ def newest_per_terminal(beats: Iterable[Heartbeat]) -> dict[str, Heartbeat]:
     return newest
 
 
+def _upsert(ins: Any) -> Any:
+    """``INSERT .. ON CONFLICT (terminal_id) DO UPDATE .. WHERE`` the new heartbeat is newer
+    than the row held, returning the rows written."""
+    ex = ins.excluded
+    return ins.on_conflict_do_update(
+        index_elements=[_TABLE.c.terminal_id],
+        set_={
+            k: ex[k]
+            for k in (
+                "merchant_id",
+                "last_heartbeat_at",
+                "received_at",
+                "seq",
+                "interval_s",
+                "data",
+            )
+        },
+        where=tuple_(_TABLE.c.last_heartbeat_at, _TABLE.c.seq)
+        < tuple_(ex.last_heartbeat_at, ex.seq),
+    ).returning(_TABLE.c.terminal_id, _TABLE.c.seq)
+
+
+_TABLE: Final = cast(Table, TerminalLiveness.__table__)
+_UPSERT: Final = {False: _upsert(sqlite.insert(_TABLE)), True: _upsert(postgresql.insert(_TABLE))}
+
+
 def upsert_heartbeats(
     session: Session, beats: Sequence[Heartbeat], received_at: datetime
 ) -> set[tuple[str, int]]:
@@ -72,27 +98,10 @@ def upsert_heartbeats(
         }
         for b in sorted(newest.values(), key=lambda b: b.terminal_id)  # one lock order
     ]
-    pg = session.get_bind().dialect.name == "postgresql"
-    ins = postgresql.insert(TerminalLiveness) if pg else sqlite.insert(TerminalLiveness)
-    ex = ins.excluded
-    stmt = (
-        ins.values(rows)
-        .on_conflict_do_update(
-            index_elements=[TerminalLiveness.terminal_id],
-            set_={
-                "merchant_id": ex.merchant_id,
-                "last_heartbeat_at": ex.last_heartbeat_at,
-                "received_at": ex.received_at,
-                "seq": ex.seq,
-                "interval_s": ex.interval_s,
-                "data": ex.data,
-            },
-            where=tuple_(TerminalLiveness.last_heartbeat_at, TerminalLiveness.seq)
-            < tuple_(ex.last_heartbeat_at, ex.seq),
-        )
-        .returning(TerminalLiveness.terminal_id, TerminalLiveness.seq)
-    )
-    return {(tid, seq) for tid, seq in session.execute(stmt)}
+    stmt = _UPSERT[session.get_bind().dialect.name == "postgresql"]
+    # one statement compiled once, executed for many rows (SQLAlchemy batches them into
+    # multi-row VALUES itself): compiling a 1,000-row VALUES per batch cost ~7x the write
+    return {(tid, seq) for tid, seq in session.connection().execute(stmt, rows)}
 
 
 def changed_since(

@@ -32,7 +32,7 @@ from posguard.fleet.diagnosis.shard import slot_of
 from posguard.fleet.ingest.store import EventStore, Outcome
 from posguard.fleet.testing import scratch_pg_schema
 
-from .conftest import FleetDB, event, register
+from .conftest import T0, FleetDB, event, register
 
 TODAY = datetime.now(UTC).date()
 
@@ -126,8 +126,21 @@ def test_the_migration_keeps_the_rows_stored_before_it(postgres_url: str) -> Non
         try:
             upgrade(engine, "0005")
             db = FleetDB(url, engine, make_sessionmaker(engine), "postgresql")
-            for tid in ("T1", "T2"):
-                register(db, tid)
+            with engine.begin() as c:  # the tables as 0005 has them, not today's model
+                c.execute(
+                    text("INSERT INTO merchants (id, name, created_at) VALUES ('M01', 'M', :t)"),
+                    {"t": T0},
+                )
+                for tid in ("T1", "T2"):
+                    c.execute(
+                        text(
+                            "INSERT INTO terminals (id, merchant_id, model, brand, firmware, "
+                            "acquirer_host, area, location, credential_hash, revoked, created_at)"
+                            " VALUES (:id, 'M01', 'PX-5', 'Acme', '2.1.0', 'acq-east', 'pudong',"
+                            " '', :h, false, :t)"
+                        ),
+                        {"id": tid, "h": tid.ljust(64, "0"), "t": T0},
+                    )
             yesterday = datetime.combine(TODAY, datetime.min.time(), UTC) - timedelta(hours=2)
             with engine.begin() as c:
                 for i, (tid, ts) in enumerate(

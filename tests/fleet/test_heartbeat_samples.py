@@ -136,7 +136,7 @@ def test_the_migration_copies_the_heartbeats_stored_as_events(
     with scratch as url:
         engine = make_engine(url)
         try:
-            upgrade(engine, "0008")
+            upgrade(engine, "0010")
             db = FleetDB(url, engine, make_sessionmaker(engine), dialect)
             register(db, "T1")
             rows = [

@@ -24,7 +24,7 @@ ONLINE = {
     "ix_terminal_liveness_received_at": "terminal_liveness",
     "ix_notification_outbox_due": "notification_outbox",
     "ix_notification_outbox_incident_id": "notification_outbox",
-    # 0008: the inventory's keyset indexes and bulk actions
+    # 0010: the inventory's keyset indexes and bulk actions
     "ix_terminals_serial": "terminals",
     "ix_terminals_model_id": "terminals",
     "ix_terminals_firmware_id": "terminals",

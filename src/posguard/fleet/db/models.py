@@ -80,7 +80,7 @@ class Merchant(Base):
 class Terminal(Base):
     __tablename__ = "terminals"
     __table_args__ = (
-        # the inventory's keyset paging: ORDER BY <column>, id walks these (migration 0008)
+        # the inventory's keyset paging: ORDER BY <column>, id walks these (migration 0010)
         Index("ix_terminals_model_id", "model", "id"),
         Index("ix_terminals_firmware_id", "firmware", "id"),
     )
@@ -388,7 +388,7 @@ class NotificationOutbox(Base):
 
 
 class TrainingSession(Base):
-    """A training session held with a merchant's staff (migration 0010): the operator trained
+    """A training session held with a merchant's staff (migration 0008): the operator trained
     (NULL: the whole shop), its topics (catalog ``OPS.*`` codes), when and by whom."""
 
     __tablename__ = "training_sessions"

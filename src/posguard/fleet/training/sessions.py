@@ -1,4 +1,4 @@
-"""Training sessions recorded against a merchant (table ``training_sessions``, migration 0010).
+"""Training sessions recorded against a merchant (table ``training_sessions``, migration 0008).
 
 A session names the merchant, the operator trained (None: the whole shop), its topics (catalog
 ``OPS.*`` codes: what was trained), when it was held and by whom.

@@ -2,7 +2,7 @@
 
 A page is ``ORDER BY <sort column>, id LIMIT n`` after the last row of the page before (the
 cursor), so page 2,000 costs what page 1 costs: each sort column has an index that ends with
-``id`` or is the primary key (migration 0008). The columns that come from events (health,
+``id`` or is the primary key (migration 0010). The columns that come from events (health,
 printer, pending reversals, open incidents) are read for the page's terminals only.
 
 A status (health) filter needs every terminal's health: the same classification the overview

@@ -1,6 +1,6 @@
 """Per-user dashboard state (the language, the time zone, and when the user last logged out), in
 the fleet schema's ``user_prefs`` table (``posguard.fleet.db.models.UserPref``, migrations 0002
-and 0008).
+and 0010).
 """
 
 from __future__ import annotations

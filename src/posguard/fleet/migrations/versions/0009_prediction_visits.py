@@ -7,7 +7,7 @@ with a part replaced makes the score read that part's counters from the visit on
 (posguard.fleet.prediction).
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0008
 Create Date: 2026-12-02
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from posguard.fleet.db import online_ddl
 
 revision: str = "0009"
-down_revision: str | None = "0010"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

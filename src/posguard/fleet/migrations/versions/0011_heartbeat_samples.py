@@ -14,7 +14,7 @@ their history across the upgrade (one pass over ``events`` by its ``(kind, ts)``
 events rows stay until their retention).
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-02
 """
 
@@ -28,7 +28,7 @@ from alembic import op
 from posguard.fleet.db import online_ddl
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,7 +13,7 @@
 Every column is nullable without a default (nothing is rewritten on PostgreSQL) and the
 indexes are built concurrently there (``online_ddl``).
 
-Revision ID: 0008
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-02
 """
@@ -27,7 +27,7 @@ from alembic import op
 
 from posguard.fleet.db import online_ddl
 
-revision: str = "0008"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

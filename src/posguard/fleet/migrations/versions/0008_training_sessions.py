@@ -4,7 +4,7 @@
   whole shop), the topics (catalog ``OPS.*`` codes), when it was held, who held it. The
   training list compares each topic's error rate before and after it.
 
-Revision ID: 0010
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 from posguard.fleet.db import online_ddl
 
-revision: str = "0010"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

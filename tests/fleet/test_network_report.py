@@ -263,6 +263,8 @@ def test_network_history_from_the_command_line(sqlite_db: FleetDB) -> None:
             "1",
             "--txn-per-hour",
             "1",
+            "--lang",
+            "en",
         ],
     )
     assert result.exit_code == 0, result.output

@@ -57,6 +57,7 @@ def network_history(
     weeks: Annotated[int, typer.Option(min=1, max=26)] = 4,
     seed: Annotated[int, typer.Option()] = 1,
     txn_per_hour: Annotated[float, typer.Option(min=0.1, max=120)] = 4.0,
+    lang: LangOption = None,
 ) -> None:
     """Store weeks of simulated network history (links, carriers, weak spots) for the network
     report / 生成网络质量仿真数据."""
@@ -79,9 +80,15 @@ def network_history(
     finally:
         engine.dispose()
     spots = ", ".join(f"{a} {c}" for a, c in result.network.weak_spots)
-    typer.echo(
-        f"stored {result.stored} of {result.events} events ({result.rejected} rejected); "
-        f"weak spots: {spots}"
-    )
+    if lang == "en":
+        typer.echo(
+            f"stored {result.stored} of {result.events} events ({result.rejected} rejected); "
+            f"weak spots: {spots}"
+        )
+    else:
+        typer.echo(
+            f"已存 {result.events} 个事件中的 {result.stored} 个（拒收 {result.rejected} 个）；"
+            f"薄弱点：{spots}"
+        )
     if result.rejected:
         raise typer.Exit(1)

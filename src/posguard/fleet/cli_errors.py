@@ -79,7 +79,7 @@ def database_refusal(state: DatabaseState, url: str) -> CliError:
     zh_problem = problem
     for prefix, zh, suffix in _ZH_PROBLEMS:
         if problem.startswith(prefix):
-            rest = problem.removeprefix(prefix).removesuffix(suffix).strip()
+            rest = problem.removeprefix(prefix).removesuffix(suffix).strip().strip("()")
             zh_problem = zh + rest if zh.endswith("：") else f"{zh} {rest}".rstrip()
             break
     fix = state.fix or ""
@@ -121,12 +121,14 @@ def not_found(en: str, zh: str) -> CliError:
 
 
 @contextlib.contextmanager
-def fleet_errors(what: str) -> Iterator[None]:
+def fleet_errors(what: str, zh_what: str | None = None) -> Iterator[None]:
     """Turn the expected failures of a fleet command into :class:`CliError`: bad settings,
-    a database that refuses a write or does not answer, a file the system refuses."""
+    a database that refuses a write or does not answer, a file the system refuses. ``what``
+    (a command name, said the same in both languages unless ``zh_what``) starts the line."""
     from pydantic import ValidationError
     from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+    zh = zh_what or what
     try:
         yield
     except ValidationError as exc:
@@ -134,26 +136,26 @@ def fleet_errors(what: str) -> Iterator[None]:
     except IntegrityError as exc:
         text = db_error_text(exc)
         raise CliError(
-            f"{what}: refused by the database ({text})", f"{what}：数据库拒绝了这次写入（{text}）"
+            f"{what}: refused by the database ({text})", f"{zh}：数据库拒绝了这次写入（{text}）"
         ) from None
     except OperationalError as exc:
         text = db_error_text(exc)
         raise CliError(
             f"{what}: the database does not answer ({text}); check --db and the database server",
-            f"{what}：数据库没有响应（{text}）；请检查 --db 和数据库服务",
+            f"{zh}：数据库没有响应（{text}）；请检查 --db 和数据库服务",
             exit_code=ExitCode.UNAVAILABLE,
         ) from None
     except SQLAlchemyError as exc:
         text = db_error_text(exc)
         raise CliError(
             f"{what}: database error ({text})",
-            f"{what}：数据库出错（{text}）",
+            f"{zh}：数据库出错（{text}）",
             exit_code=ExitCode.UNAVAILABLE,
         ) from None
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         reason = exc.strerror or str(exc)
-        raise CliError(f"{what}: {reason}{where}", f"{what}：{reason}{where}") from None
+        raise CliError(f"{what}: {reason}{where}", f"{zh}：{reason}{where}") from None
 
 
 def listen_refusal(exc: ConfigError, port: int) -> CliError:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import SecretStr
 
 from posguard.cli_support.errors import CliError, ExitCode, FaceApp
 from posguard.cli_support.lang import LangOption
@@ -51,7 +53,11 @@ def _context(db: str | None) -> Iterator[FleetContext]:
     from posguard.fleet.notify.service import install_hook
 
     settings = fleet_settings(db)
-    with fleet_errors("incident"):
+    if settings.jwt_secret is None and not settings.jwt_keys:
+        # this command signs no tokens: a throwaway key keeps FleetContext from warning
+        # about an unset secret on every run (the API's warning is for the API)
+        settings = settings.model_copy(update={"jwt_secret": SecretStr(token_urlsafe(32))})
+    with fleet_errors("incident", "工单"):
         ctx = FleetContext.build(settings)
         install_hook(ctx)  # a ConfigError: one line, exit 2
     try:
@@ -76,7 +82,7 @@ def _run(
     lang = lang or "zh"
     with (
         _context(db) as ctx,
-        fleet_errors(f"incident {incident_id}"),
+        fleet_errors(f"incident {incident_id}", f"工单 {incident_id}"),
         ctx.sessions.begin() as session,
     ):
         inc = get_incident(session, incident_id=incident_id)

@@ -104,3 +104,28 @@ def test_a_busy_port_is_one_line_in_chinese(migrated: str) -> None:
         result = fleet("serve", "--db", migrated, "--port", str(port), "--lang", "zh")
     line = one_line(result, 2, "错误：")
     assert f"无法在端口 {port} 上监听" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "en", "zh"),
+    [
+        (["--role", "ops", "--password", "short"], "--password: at least 10", "密码至少 10 位"),
+        (["--role", "boss", "--password", "x" * 12], "--role boss: admin, ops", "只能是 admin"),
+    ],
+)
+def test_bad_create_user_input_is_one_line(
+    migrated: str, args: list[str], en: str, zh: str
+) -> None:
+    for lang, label, text in (("en", "error: ", en), ("zh", "错误：", zh)):
+        result = fleet("create-user", "bob", *args, "--db", migrated, "--lang", lang)
+        assert text in one_line(result, 2, label)
+
+
+def test_a_bad_date_is_one_line(migrated: str) -> None:
+    add = ["add-terminal", "T1", "--merchant", "M1", "--model", "PX", "--acquirer-host", "a"]
+    result = fleet(
+        *add, "--area", "b", "--install-date", "yesterday", "--db", migrated, "--lang", "zh"
+    )
+    assert (
+        one_line(result, 2, "错误：") == "错误：--install-date yesterday：日期格式应为 YYYY-MM-DD"
+    )

@@ -297,7 +297,7 @@ def diagnose(
     try:
         role = ShardRole.correlator() if correlator else ShardRole.parse(shard, of)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        raise CliError(f"--shard/--of: {exc}", f"--shard/--of 不对：{exc}") from exc
     settings = fleet_settings(db)
     require_usable_database(settings)
     with fleet_errors("diagnose"):
@@ -350,11 +350,14 @@ def create_user(
     from posguard.fleet.repo.users import create_user as create
 
     if len(password) < 10:
-        raise typer.BadParameter("at least 10 characters / 密码至少10位", param_hint="--password")
+        raise CliError("--password: at least 10 characters", "--password：密码至少 10 位")
     try:
         role_ = Role(role)
     except ValueError as exc:
-        raise typer.BadParameter("admin, ops or merchant", param_hint="--role") from exc
+        raise CliError(
+            f"--role {role}: admin, ops or merchant",
+            f"--role {role}：只能是 admin、ops 或 merchant",
+        ) from exc
     settings = fleet_settings(db)
     require_usable_database(settings)
     with fleet_errors(f"user {username}"):
@@ -379,7 +382,7 @@ def create_user(
                         now=datetime.now(UTC),
                     )
                 except ValueError as exc:
-                    raise typer.BadParameter(str(exc), param_hint="--merchant") from exc
+                    raise CliError(f"--merchant: {exc}", f"--merchant 不对：{exc}") from exc
         finally:
             engine.dispose()
     typer.echo(say("user_created", lang, user=username, role=role_.value))
@@ -458,7 +461,9 @@ def add_terminal(
         try:
             return date.fromisoformat(value) if value else None
         except ValueError as exc:
-            raise typer.BadParameter("expected YYYY-MM-DD", param_hint=name) from exc
+            raise CliError(
+                f"{name} {value}: expected YYYY-MM-DD", f"{name} {value}：日期格式应为 YYYY-MM-DD"
+            ) from exc
 
     with fleet_errors(f"terminal {terminal_id}"):
         engine = make_engine(fleet_settings(db).database_url)

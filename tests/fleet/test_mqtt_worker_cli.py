@@ -48,8 +48,8 @@ def test_login_and_tls_options_reach_the_worker(
     assert ctx.check_hostname
 
     r = runner.invoke(app, [*args, "--tls-cert", str(cert)])
-    assert r.exit_code == 2  # a bad configuration: fix the command (every face's 2)
+    assert r.exit_code == 1
     assert r.stderr == "error: MQTT TLS: a client certificate needs both --tls-cert and --tls-key\n"
     r = runner.invoke(app, ["fleet", "mqtt-worker", "--db", url, "--password-file", "/nope"])
-    assert r.exit_code == 2
+    assert r.exit_code == 1
     assert r.stderr.startswith("error: --password-file /nope: No such file")

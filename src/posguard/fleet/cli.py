@@ -21,6 +21,7 @@ from posguard.cli_support.errors import CliError, FaceApp
 from posguard.cli_support.lang import LangOption
 from posguard.common.errors import ConfigError
 from posguard.fleet.cli_errors import (
+    REFUSED,
     fleet_errors,
     fleet_settings,
     listen_refusal,
@@ -201,6 +202,7 @@ def mqtt_worker(
                 raise CliError(
                     f"--password-file {password_file}: {exc.strerror}",
                     f"--password-file {password_file} 读不出来：{exc.strerror}",
+                    exit_code=REFUSED,
                 ) from exc
         tls_context = None
         if settings.mqtt_tls or settings.mqtt_tls_ca_file or settings.mqtt_tls_cert_file:
@@ -365,7 +367,11 @@ def create_user(
         try:
             with make_sessionmaker(engine).begin() as session:
                 if get_user(session, username=username) is not None:
-                    raise CliError(f"user {username} already exists", f"用户 {username} 已存在")
+                    raise CliError(
+                        f"user {username} already exists",
+                        f"用户 {username} 已存在",
+                        exit_code=REFUSED,
+                    )
                 if merchant is not None and session.get(Merchant, merchant) is None:
                     raise not_found(
                         f"merchant {merchant} does not exist (create it with "
@@ -474,6 +480,7 @@ def add_terminal(
                     raise CliError(
                         f"terminal {terminal_id} already exists (merchant {found.merchant_id})",
                         f"终端 {terminal_id} 已存在（商户 {found.merchant_id}）",
+                        exit_code=REFUSED,
                     )
                 _, cred = add(
                     session,
@@ -530,7 +537,9 @@ def import_(
         try:
             data = file.read_bytes()
         except OSError as exc:
-            raise CliError(f"{file}: {exc.strerror}", f"{file} 读不出来：{exc.strerror}") from exc
+            raise CliError(
+                f"{file}: {exc.strerror}", f"{file} 读不出来：{exc.strerror}", exit_code=REFUSED
+            ) from exc
         parsed = parse(data, name=file.name)
         engine = make_engine(fleet_settings(db).database_url)
         written = False
@@ -544,6 +553,7 @@ def import_(
                             f"{n} new terminal(s): --credentials FILE is needed to deliver "
                             "their credentials (nothing was written)",
                             f"{n} 台新终端：需要 --credentials 文件来交付凭证（未写入任何内容）",
+                            exit_code=REFUSED,
                         )
                     # written (and synced) before the commit: never terminals whose
                     # credentials nobody has; a failed commit removes the file again

@@ -1,9 +1,14 @@
 """The fleet face's expected failures as one line each, in both languages, with the exit status
 of their kind (:class:`~posguard.cli_support.errors.ExitCode`):
 
-- 2 (``USAGE``): what the user fixes in the command or its configuration: a bad or busy port,
-  a bad ``POSGUARD_FLEET_*`` setting (named), a database not created or not migrated yet (the
-  ``posguard fleet migrate`` line to run), a name that already exists;
+- 1 (``REFUSED``): the command was refused as asked (a name that already exists, a migration
+  backwards without ``--downgrade``, a bad TLS or password file, a ``ConfigError`` of the
+  command's own work): the fleet face's status before issue 17, kept for scripts (``import``
+  uses 2 for "some rows refused");
+- 2 (``USAGE``): what the user fixes in the command line or the environment: a bad or busy
+  port, bad option values, a bad ``POSGUARD_FLEET_*`` setting (named), a database not created
+  or not migrated yet (the ``posguard fleet migrate`` line to run), a write the database
+  refuses;
 - 4 (``NOT_FOUND``): an unknown user, merchant or incident;
 - 5 (``UNAVAILABLE``): a database that does not answer.
 
@@ -18,6 +23,8 @@ from typing import TYPE_CHECKING
 
 from posguard.cli_support.errors import CliError, ExitCode
 from posguard.common.errors import ConfigError
+
+REFUSED = ExitCode.FINDINGS  # 1: see the module docstring
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
@@ -133,6 +140,8 @@ def fleet_errors(what: str, zh_what: str | None = None) -> Iterator[None]:
         yield
     except ValidationError as exc:
         raise settings_error(exc) from None
+    except ConfigError as exc:
+        raise CliError(str(exc), f"{zh}：{exc}", exit_code=REFUSED) from None
     except IntegrityError as exc:
         text = db_error_text(exc)
         raise CliError(
@@ -155,7 +164,9 @@ def fleet_errors(what: str, zh_what: str | None = None) -> Iterator[None]:
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         reason = exc.strerror or str(exc)
-        raise CliError(f"{what}: {reason}{where}", f"{zh}：{reason}{where}") from None
+        raise CliError(
+            f"{what}: {reason}{where}", f"{zh}：{reason}{where}", exit_code=REFUSED
+        ) from None
 
 
 def listen_refusal(exc: ConfigError, port: int) -> CliError:

@@ -129,3 +129,16 @@ def test_a_bad_date_is_one_line(migrated: str) -> None:
     assert (
         one_line(result, 2, "错误：") == "错误：--install-date yesterday：日期格式应为 YYYY-MM-DD"
     )
+
+
+def test_a_busy_metrics_port_is_one_line(migrated: str) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        args = ["mqtt-worker", "--db", migrated, "--broker-port", "1", "--lang", "en"]
+        result = fleet(*args, "--metrics-port", str(port))
+    line = one_line(result, 2)
+    assert f"--metrics-port {port}: cannot listen" in line

@@ -236,7 +236,15 @@ def mqtt_worker(
 
         from posguard.fleet.process_metrics import start_process_metrics
 
-        start_http_server(metrics_port, addr=metrics_host)
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:  # a busy or forbidden port: one line, before consuming
+            ctx.close()
+            raise CliError(
+                f"--metrics-port {metrics_port}: cannot listen on {metrics_host}: {exc.strerror}",
+                f"--metrics-port {metrics_port}：无法在 {metrics_host} 上监听：{exc.strerror}"
+                "；请换一个端口",
+            ) from None
         start_process_metrics(ctx.engine)
 
     async def main() -> None:

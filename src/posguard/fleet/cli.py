@@ -193,6 +193,17 @@ def mqtt_worker(
         mqtt_tls_key_file=tls_key,
     )
     require_usable_database(settings)
+    if metrics_port is not None:  # a busy or forbidden port: one line, before anything
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            raise CliError(
+                f"--metrics-port {metrics_port}: cannot listen on {metrics_host}: {exc.strerror}",
+                f"--metrics-port {metrics_port}：无法在 {metrics_host} 上监听：{exc.strerror}"
+                "；请换一个端口",
+            ) from None
     with fleet_errors("mqtt-worker"):
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         if password_file is not None:
@@ -232,19 +243,8 @@ def mqtt_worker(
         on_dispatch_round=dispatch_health.beat if dispatch_health is not None else None,
     )
     if metrics_port is not None:
-        from prometheus_client import start_http_server
-
         from posguard.fleet.process_metrics import start_process_metrics
 
-        try:
-            start_http_server(metrics_port, addr=metrics_host)
-        except OSError as exc:  # a busy or forbidden port: one line, before consuming
-            ctx.close()
-            raise CliError(
-                f"--metrics-port {metrics_port}: cannot listen on {metrics_host}: {exc.strerror}",
-                f"--metrics-port {metrics_port}：无法在 {metrics_host} 上监听：{exc.strerror}"
-                "；请换一个端口",
-            ) from None
         start_process_metrics(ctx.engine)
 
     async def main() -> None:

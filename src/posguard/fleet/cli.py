@@ -3,8 +3,8 @@ merchants, add-terminal, import, notify, incident, maintenance.
 
 Every command takes ``--lang`` and ``--debug`` (:class:`~posguard.cli_support.errors.FaceApp`);
 expected failures end with one line on stderr in the user's language and the exit status of
-their kind (:mod:`posguard.fleet.cli_errors`: 2 fix the command, 4 unknown id, 5 database
-unavailable), never a traceback."""
+their kind (:mod:`posguard.fleet.cli_errors`: 1 refused, 2 fix the command, 4 unknown id,
+5 database unavailable), never a traceback."""
 
 from __future__ import annotations
 

@@ -16,11 +16,8 @@ from posguard.cli import app
 
 ROOT: Any = typer.main.get_command(app)  # a click group (typer may ship its own click)
 
-CHECKED = ("catalog", "demo", "host", "kb", "merchant", "sim", "terminal")
-NOT_YET = {
-    "fleet": "the fleet face (fleet/cli.py) is another part of the tree; its commands print "
-    "service logs and IDs and do not take --lang yet",
-}
+CHECKED = ("catalog", "demo", "fleet", "host", "kb", "merchant", "sim", "terminal")
+NOT_YET: dict[str, str] = {}  # a face named here with the reason is not walked (none today)
 
 
 def _leaves(cmd: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -53,7 +50,15 @@ def test_the_command_takes_lang_and_debug(path: tuple[str, ...], cmd: Any) -> No
 
 @pytest.mark.parametrize(
     "path",
-    [("terminal", "sign-on"), ("host", "journal"), ("sim", "scale"), ("demo",)],
+    [
+        ("terminal", "sign-on"),
+        ("host", "journal"),
+        ("sim", "scale"),
+        ("demo",),
+        ("fleet", "merchants"),
+        ("fleet", "incident", "show", "1"),
+        ("fleet", "notify", "log"),
+    ],
     ids=" ".join,
 )
 def test_an_unknown_language_is_one_line_and_exit_2(path: tuple[str, ...]) -> None:

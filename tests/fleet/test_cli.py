@@ -17,7 +17,7 @@ from posguard.fleet.security import verify_password, verify_terminal_secret
 
 def test_migrate_add_terminal_and_create_user(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'var' / 'fleet.db'}"
-    runner = CliRunner()
+    runner = CliRunner(env={"POSGUARD_LANG": "en"})
     r = runner.invoke(app, ["fleet", "migrate", "--db", url])
     assert r.exit_code == 0, r.output
     r = runner.invoke(

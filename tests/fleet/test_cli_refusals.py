@@ -20,6 +20,11 @@ from posguard.fleet.db.migrate import upgrade
 from .conftest import Api
 
 
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSGUARD_LANG", "en")  # the messages below are the English ones
+
+
 def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
     """Run `posguard ARGS` in English; it must refuse: exit 2 and one line on stderr, no
     traceback."""
@@ -135,7 +140,7 @@ def test_create_user_refuses_an_unmigrated_database_and_an_unknown_merchant(
     upgrade(engine)
     engine.dispose()
     capsys.readouterr()  # the migration's own log
-    # a missing merchant is an expected failure of the command (exit 1), not a usage error
+    # a missing merchant is an unknown id (exit 4), not a usage error
     monkeypatch.setattr(sys, "argv", [
         "posguard", "fleet", "create-user", "bob", "--role", "merchant",
         "--merchant", "M404", "--password", password, "--db", f"sqlite:///{tmp_path / 'm.db'}",
@@ -143,10 +148,9 @@ def test_create_user_refuses_an_unmigrated_database_and_an_unknown_merchant(
     with pytest.raises(SystemExit) as exit_:
         main()
     out = capsys.readouterr()
-    assert exit_.value.code == 1, out
+    assert exit_.value.code == 4, out
     assert out.err.strip().splitlines() == [
         "error: merchant M404 does not exist (create it with `posguard fleet add-merchant`)"
-        " / 商户不存在"
     ]
     assert password not in out.err + out.out
 

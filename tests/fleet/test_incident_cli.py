@@ -52,7 +52,9 @@ def incident(sqlite_db: FleetDB, monkeypatch: pytest.MonkeyPatch) -> int:
 def _cli(db: FleetDB, *args: str) -> tuple[int, str, str]:
     # a fixed JWT secret: without one the fleet warns on stderr, which is not the refusal line
     env = {"POSGUARD_FLEET_JWT_SECRET": "x" * 40}
-    r = CliRunner().invoke(app, ["fleet", "incident", *args, "--db", db.url], env=env)
+    r = CliRunner().invoke(
+        app, ["fleet", "incident", *args, "--db", db.url, "--lang", "en"], env=env
+    )
     return r.exit_code, r.stdout, r.stderr
 
 
@@ -96,7 +98,7 @@ def test_refusals_are_one_line(sqlite_db: FleetDB, incident: int) -> None:
         f"error: incident {i}: a merchant user may not act on incidents",
     )
     code, _, err = _cli(sqlite_db, "ack", i, "--as", "nobody")
-    assert (code, err.strip()) == (2, "error: --as nobody: no enabled user of that name")
+    assert (code, err.strip()) == (4, "error: --as nobody: no enabled user of that name")
     code, _, err = _cli(sqlite_db, "assign", i, "team:nobody", "--as", "ops")
     assert code == 2
     assert "unknown team" in err
@@ -104,7 +106,7 @@ def test_refusals_are_one_line(sqlite_db: FleetDB, incident: int) -> None:
     assert code == 1
     assert "only a resolved one reopens" in err
     code, _, err = _cli(sqlite_db, "ack", "99999", "--as", "ops")
-    assert (code, err.strip()) == (1, "error: incident 99999 not found")
+    assert (code, err.strip()) == (4, "error: incident 99999 not found")
     assert "Traceback" not in err
     with sqlite_db.sessions() as s:
         assert list(audit.entries(s, incident_id=incident)) == []

@@ -35,7 +35,7 @@ def test_login_and_tls_options_reach_the_worker(
     cert, key = write_self_signed_cert(tmp_path, "ingest-1")
     secret = tmp_path / "mqtt-password"
     secret.write_text("s3cret-from-a-file\n")
-    runner = CliRunner()
+    runner = CliRunner(env={"POSGUARD_LANG": "en"})
     assert runner.invoke(app, ["fleet", "migrate", "--db", url]).exit_code == 0
     args = ["fleet", "mqtt-worker", "--db", url, "--username", "posguard-fleet"]
     args += ["--password-file", str(secret), "--tls-ca", str(ca)]

@@ -183,7 +183,7 @@ def test_the_migration_keeps_the_rows_stored_before_it(postgres_url: str) -> Non
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "posguard.cli", "fleet", "maintenance", "partitions", *args]
-    env = {**os.environ, "POSGUARD_FLEET_JWT_SECRET": "x" * 40}
+    env = {**os.environ, "POSGUARD_FLEET_JWT_SECRET": "x" * 40, "POSGUARD_LANG": "en"}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 

@@ -27,7 +27,7 @@ T3,M2,Second shop,QX-9,Bolt,1.0.0,acq-west,xuhui,
 
 
 def _run(*args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, ["fleet", *args])
+    r = CliRunner(env={"POSGUARD_LANG": "en"}).invoke(app, ["fleet", *args])
     return r.exit_code, r.stdout, r.stderr
 
 
@@ -122,21 +122,21 @@ def test_duplicates_and_missing_merchants_are_one_line_errors_without_secrets(
     assert _run("add-terminal", "T1", *args, "--db", fleet_db.url)[0] == 0
     code, _out, err = _run("add-terminal", "T1", *args, "--db", fleet_db.url)
     assert code == 1
-    assert err == "error: terminal T1 already exists (merchant M1) / 终端已存在\n"
+    assert err == "error: terminal T1 already exists (merchant M1)\n"
     r = CliRunner().invoke(
         app,
         ["fleet", "create-user", "u1", "--role", "merchant", "--merchant", "NOPE"],
         input="pw-0123456789\npw-0123456789\n",
-        env={"POSGUARD_FLEET_DATABASE_URL": fleet_db.url},
+        env={"POSGUARD_FLEET_DATABASE_URL": fleet_db.url, "POSGUARD_LANG": "en"},
     )
-    assert r.exit_code == 1
+    assert r.exit_code == 4  # an unknown id (issue 17)
     assert "merchant NOPE does not exist" in r.stderr
     for _ in range(2):
         r = CliRunner().invoke(
             app,
             ["fleet", "create-user", "u2", "--role", "ops"],
             input="pw-0123456789\npw-0123456789\n",
-            env={"POSGUARD_FLEET_DATABASE_URL": fleet_db.url},
+            env={"POSGUARD_FLEET_DATABASE_URL": fleet_db.url, "POSGUARD_LANG": "en"},
         )
     assert r.exit_code == 1
     assert "user u2 already exists" in r.stderr

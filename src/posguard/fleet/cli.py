@@ -1,30 +1,39 @@
 """`posguard fleet ...`: migrate, serve, mqtt-worker, diagnose, create-user, add-merchant,
 merchants, add-terminal, import, notify, incident, maintenance.
 
-Expected failures (bad configuration, a duplicate, a missing merchant, a database that does not
-answer) end with one line on stderr and exit status 1, never a traceback: SQLAlchemy's own text
-would carry the statement's parameters (a password hash, a credential hash)."""
+Every command takes ``--lang`` and ``--debug`` (:class:`~posguard.cli_support.errors.FaceApp`);
+expected failures end with one line on stderr in the user's language and the exit status of
+their kind (:mod:`posguard.fleet.cli_errors`: 1 refused, 2 fix the command, 4 unknown id,
+5 database unavailable), never a traceback."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from posguard.cli_support.errors import CliError, FaceApp
+from posguard.cli_support.lang import LangOption
 from posguard.common.errors import ConfigError
-from posguard.fleet.config import FleetSettings
+from posguard.fleet.cli_errors import (
+    REFUSED,
+    fleet_errors,
+    fleet_settings,
+    listen_refusal,
+    not_found,
+    require_usable_database,
+)
+from posguard.fleet.cli_text import say
 from posguard.fleet.db.maintenance_cli import app as maintenance_app
 from posguard.fleet.incident_cli import app as incident_app
 from posguard.fleet.notify.cli import app as notify_app
 
-app = typer.Typer(help="The fleet service / 终端管理服务.", no_args_is_help=True)
+app = FaceApp(help="The fleet service / 终端管理服务.", no_args_is_help=True)
 app.add_typer(notify_app, name="notify")
 app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
@@ -37,42 +46,10 @@ DbOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def db_error_text(exc: SQLAlchemyError) -> str:
-    """The driver's first line (what rule broke), never SQLAlchemy's statement and parameters."""
-    orig = getattr(exc, "orig", None)
-    first = (str(orig if orig is not None else exc).strip().splitlines() or [""])[0]
-    return f"{type(orig or exc).__name__}: {first}"[:300]
-
-
-@contextlib.contextmanager
-def _one_line_errors(what: str) -> Iterator[None]:
-    """Turn configuration and database errors into one line on stderr and exit status 1."""
-    try:
-        yield
-    except ConfigError as exc:
-        _fail(str(exc))
-    except IntegrityError as exc:
-        _fail(f"{what}: refused by the database ({db_error_text(exc)})")
-    except SQLAlchemyError as exc:
-        _fail(f"{what}: database error ({db_error_text(exc)})")
-
-
-def _settings(db: str | None, **extra: object) -> FleetSettings:
-    base = FleetSettings()
-    updates: dict[str, object] = {k: v for k, v in extra.items() if v is not None}
-    if db is not None:
-        updates["database_url"] = db
-    return base.model_copy(update=updates)
-
-
 @app.command()
 def migrate(
     db: DbOpt = None,
+    lang: LangOption = None,
     revision: Annotated[str, typer.Option(help="Target revision (default: the newest).")] = "head",
     downgrade: Annotated[
         bool,
@@ -87,20 +64,21 @@ def migrate(
     from posguard.fleet.db.engine import make_engine
     from posguard.fleet.db.migrate import migrate_to
 
-    settings = _settings(db)
-    with _one_line_errors("migrate"):
+    settings = fleet_settings(db)
+    with fleet_errors("migrate"):
         engine = make_engine(settings.database_url)
         try:
             before, after = migrate_to(engine, revision, allow_downgrade=downgrade)
         finally:
             engine.dispose()
     where = engine.url.render_as_string(hide_password=True)
-    typer.echo(f"fleet database {before or 'empty'} -> {after}: {where}")
+    typer.echo(say("migrated", lang, before=before or say("empty", lang), after=after, where=where))
 
 
 @app.command()
 def serve(
     db: DbOpt = None,
+    lang: LangOption = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8080,
     no_diagnosis: Annotated[
@@ -117,13 +95,14 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the fleet API (uvicorn) with the diagnosis loop / 启动API服务."""
-    settings = _settings(db, diagnosis_in_process=False if no_diagnosis else None)
-    _require_usable_database(settings)
+    with fleet_errors("serve"):
+        settings = fleet_settings(db, diagnosis_in_process=False if no_diagnosis else None)
+    require_usable_database(settings)
     _check_port(port)
     if workers > 1:
         from posguard.fleet.serve import serve_processes
 
-        with _one_line_errors("serve"):
+        with fleet_errors("serve"):
             status = serve_processes(settings, host=host, port=port, workers=workers)
         raise typer.Exit(status)
     import uvicorn
@@ -131,8 +110,11 @@ def serve(
     from posguard.fleet.api.app import create_app
     from posguard.fleet.serve import listening_socket
 
-    sock = listening_socket(host, port)  # a busy or forbidden port: one line, before anything
-    with _one_line_errors("serve"):
+    try:  # a busy or forbidden port: one line, before anything
+        sock = listening_socket(host, port)
+    except ConfigError as exc:
+        raise listen_refusal(exc, port) from None
+    with fleet_errors("serve"):
         app_ = create_app(settings)
     config = uvicorn.Config(
         app_, log_level="info", access_log=False, **settings.uvicorn_proxy_options()
@@ -142,22 +124,15 @@ def serve(
 
 def _check_port(port: int) -> None:
     if not 0 <= port <= 65_535:
-        raise ConfigError(f"--port {port}: a TCP port is 0 to 65535")
-
-
-def _require_usable_database(settings: FleetSettings) -> None:
-    """Refuse to start on a database the service cannot use, in one line with the fix."""
-    from posguard.fleet.db.check import check_database
-
-    url = settings.database_url
-    state = check_database(url, probe_write=True)
-    if not state.ok:
-        raise ConfigError(state.line(url))
+        raise CliError(
+            f"--port {port}: a TCP port is 0 to 65535", f"--port {port}：TCP 端口在 0 到 65535 之间"
+        )
 
 
 @app.command("mqtt-worker")
 def mqtt_worker(
     db: DbOpt = None,
+    lang: LangOption = None,
     broker: Annotated[str | None, typer.Option(help="MQTT broker host.")] = None,
     broker_port: Annotated[int | None, typer.Option(help="MQTT broker port.")] = None,
     dispatch_commands: Annotated[
@@ -207,7 +182,7 @@ def mqtt_worker(
     from posguard.fleet.ingest.mqtt_worker import MqttIngestWorker
     from posguard.fleet.supervise import Beat, LoopRegistry, beat_while, supervise
 
-    settings = _settings(
+    settings = fleet_settings(
         db,
         mqtt_host=broker,
         mqtt_port=broker_port,
@@ -217,14 +192,29 @@ def mqtt_worker(
         mqtt_tls_cert_file=tls_cert,
         mqtt_tls_key_file=tls_key,
     )
-    _require_usable_database(settings)
-    with _one_line_errors("mqtt-worker"):
+    require_usable_database(settings)
+    if metrics_port is not None:  # a busy or forbidden port: one line, before anything
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            raise CliError(
+                f"--metrics-port {metrics_port}: cannot listen on {metrics_host}: {exc.strerror}",
+                f"--metrics-port {metrics_port}：无法在 {metrics_host} 上监听：{exc.strerror}"
+                "；请换一个端口",
+            ) from None
+    with fleet_errors("mqtt-worker"):
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         if password_file is not None:
             try:
                 password = password_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError(f"--password-file {password_file}: {exc.strerror}") from exc
+                raise CliError(
+                    f"--password-file {password_file}: {exc.strerror}",
+                    f"--password-file {password_file} 读不出来：{exc.strerror}",
+                    exit_code=REFUSED,
+                ) from exc
         tls_context = None
         if settings.mqtt_tls or settings.mqtt_tls_ca_file or settings.mqtt_tls_cert_file:
             tls_context = broker_tls_context(
@@ -253,11 +243,8 @@ def mqtt_worker(
         on_dispatch_round=dispatch_health.beat if dispatch_health is not None else None,
     )
     if metrics_port is not None:
-        from prometheus_client import start_http_server
-
         from posguard.fleet.process_metrics import start_process_metrics
 
-        start_http_server(metrics_port, addr=metrics_host)
         start_process_metrics(ctx.engine)
 
     async def main() -> None:
@@ -293,6 +280,7 @@ def mqtt_worker(
 @app.command()
 def diagnose(
     db: DbOpt = None,
+    lang: LangOption = None,
     shard: Annotated[int, typer.Option(min=0, help="This process's shard K (0 <= K < N).")] = 0,
     of: Annotated[int, typer.Option("--of", min=1, help="How many shards (N).")] = 1,
     correlator: Annotated[
@@ -319,8 +307,11 @@ def diagnose(
     try:
         role = ShardRole.correlator() if correlator else ShardRole.parse(shard, of)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    ctx = FleetContext.build(_settings(db))
+        raise CliError(f"--shard/--of: {exc}", f"--shard/--of 不对：{exc}") from exc
+    settings = fleet_settings(db)
+    require_usable_database(settings)
+    with fleet_errors("diagnose"):
+        ctx = FleetContext.build(settings)
     lock = AdvisoryLock(ctx.engine) if role.correlate else None
     # the incidents this process opens enqueue their notifications; the API workers deliver
     notify_service.install_hook(ctx)
@@ -356,6 +347,7 @@ def create_user(
     role: Annotated[str, typer.Option(help="admin | ops | merchant")],
     merchant: Annotated[str | None, typer.Option(help="Merchant id (merchant users only).")] = None,
     db: DbOpt = None,
+    lang: LangOption = None,
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
     ] = "",
@@ -368,23 +360,31 @@ def create_user(
     from posguard.fleet.repo.users import create_user as create
 
     if len(password) < 10:
-        raise typer.BadParameter("at least 10 characters / 密码至少10位", param_hint="--password")
+        raise CliError("--password: at least 10 characters", "--password：密码至少 10 位")
     try:
         role_ = Role(role)
     except ValueError as exc:
-        raise typer.BadParameter("admin, ops or merchant", param_hint="--role") from exc
-    settings = _settings(db)
-    _require_usable_database(settings)
-    with _one_line_errors(f"user {username}"):
+        raise CliError(
+            f"--role {role}: admin, ops or merchant",
+            f"--role {role}：只能是 admin、ops 或 merchant",
+        ) from exc
+    settings = fleet_settings(db)
+    require_usable_database(settings)
+    with fleet_errors(f"user {username}"):
         engine = make_engine(settings.database_url)
         try:
             with make_sessionmaker(engine).begin() as session:
                 if get_user(session, username=username) is not None:
-                    _fail(f"user {username} already exists / 用户已存在")
+                    raise CliError(
+                        f"user {username} already exists",
+                        f"用户 {username} 已存在",
+                        exit_code=REFUSED,
+                    )
                 if merchant is not None and session.get(Merchant, merchant) is None:
-                    _fail(
+                    raise not_found(
                         f"merchant {merchant} does not exist (create it with "
-                        "`posguard fleet add-merchant`) / 商户不存在"
+                        "`posguard fleet add-merchant`)",
+                        f"商户 {merchant} 不存在（先用 `posguard fleet add-merchant` 创建）",
                     )
                 try:
                     create(
@@ -396,10 +396,10 @@ def create_user(
                         now=datetime.now(UTC),
                     )
                 except ValueError as exc:
-                    raise typer.BadParameter(str(exc), param_hint="--merchant") from exc
+                    raise CliError(f"--merchant: {exc}", f"--merchant 不对：{exc}") from exc
         finally:
             engine.dispose()
-    typer.echo(f"user {username} ({role_.value}) created")
+    typer.echo(say("user_created", lang, user=username, role=role_.value))
 
 
 @app.command("add-merchant")
@@ -407,13 +407,14 @@ def add_merchant(
     merchant_id: str,
     name: Annotated[str, typer.Option(help="Merchant name (default: its id).")] = "",
     db: DbOpt = None,
+    lang: LangOption = None,
 ) -> None:
     """Create a merchant, or rename an existing one / 创建或更名商户."""
     from posguard.fleet.db.engine import make_engine, make_sessionmaker
     from posguard.fleet.repo.merchants import upsert_merchant
 
-    with _one_line_errors(f"merchant {merchant_id}"):
-        engine = make_engine(_settings(db).database_url)
+    with fleet_errors(f"merchant {merchant_id}"):
+        engine = make_engine(fleet_settings(db).database_url)
         try:
             with make_sessionmaker(engine).begin() as session:
                 outcome = upsert_merchant(
@@ -423,7 +424,7 @@ def add_merchant(
             raise ConfigError(str(exc)) from exc
         finally:
             engine.dispose()
-    typer.echo(f"merchant {merchant_id} {outcome}")
+    typer.echo(say(f"merchant_{outcome}", lang, merchant=merchant_id))
 
 
 @app.command("merchants")
@@ -433,13 +434,14 @@ def merchants(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
     db: DbOpt = None,
+    lang: LangOption = None,
 ) -> None:
     """List merchants with their terminal counts / 列出商户."""
     from posguard.fleet.db.engine import make_engine, make_sessionmaker
     from posguard.fleet.repo.merchants import list_merchants
 
-    with _one_line_errors("merchants"):
-        engine = make_engine(_settings(db).database_url)
+    with fleet_errors("merchants"):
+        engine = make_engine(fleet_settings(db).database_url)
         try:
             with make_sessionmaker(engine)() as session:
                 rows = list_merchants(session, search=search, limit=limit)
@@ -462,6 +464,7 @@ def add_terminal(
     install_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
     warranty_end: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
     db: DbOpt = None,
+    lang: LangOption = None,
 ) -> None:
     """Register a terminal and print its credential, once / 登记终端并显示其凭证（仅一次）."""
     from posguard.fleet.db.engine import make_engine, make_sessionmaker
@@ -472,17 +475,20 @@ def add_terminal(
         try:
             return date.fromisoformat(value) if value else None
         except ValueError as exc:
-            raise typer.BadParameter("expected YYYY-MM-DD", param_hint=name) from exc
+            raise CliError(
+                f"{name} {value}: expected YYYY-MM-DD", f"{name} {value}：日期格式应为 YYYY-MM-DD"
+            ) from exc
 
-    with _one_line_errors(f"terminal {terminal_id}"):
-        engine = make_engine(_settings(db).database_url)
+    with fleet_errors(f"terminal {terminal_id}"):
+        engine = make_engine(fleet_settings(db).database_url)
         try:
             with make_sessionmaker(engine).begin() as session:
                 found = get_terminal(session, terminal_id=terminal_id)
                 if found is not None:
-                    _fail(
-                        f"terminal {terminal_id} already exists (merchant {found.merchant_id}) "
-                        "/ 终端已存在"
+                    raise CliError(
+                        f"terminal {terminal_id} already exists (merchant {found.merchant_id})",
+                        f"终端 {terminal_id} 已存在（商户 {found.merchant_id}）",
+                        exit_code=REFUSED,
                     )
                 _, cred = add(
                     session,
@@ -500,7 +506,7 @@ def add_terminal(
                 )
         finally:
             engine.dispose()
-    typer.echo(f"terminal {terminal_id} registered. Credential (shown once / 仅显示一次):")
+    typer.echo(say("terminal_registered", lang, terminal=terminal_id))
     typer.echo(cred.token)
 
 
@@ -523,6 +529,7 @@ def import_(
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     db: DbOpt = None,
+    lang: LangOption = None,
 ) -> None:
     """Create or update merchants and terminals from a file, idempotently / 批量导入商户和终端.
 
@@ -534,22 +541,27 @@ def import_(
     from posguard.fleet.db.engine import make_engine, make_sessionmaker
     from posguard.fleet.provision import apply, parse, write_credentials
 
-    with _one_line_errors(f"import {file}"):
+    with fleet_errors(f"import {file}"):
         try:
             data = file.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"{file}: {exc.strerror}") from exc
+            raise CliError(
+                f"{file}: {exc.strerror}", f"{file} 读不出来：{exc.strerror}", exit_code=REFUSED
+            ) from exc
         parsed = parse(data, name=file.name)
-        engine = make_engine(_settings(db).database_url)
+        engine = make_engine(fleet_settings(db).database_url)
         written = False
         try:
             with make_sessionmaker(engine).begin() as session:
                 report = apply(session, parsed, now=datetime.now(UTC))
                 if report.credentials:
                     if credentials is None:
-                        raise ConfigError(
-                            f"{len(report.credentials)} new terminal(s): --credentials FILE is "
-                            "needed to deliver their credentials (nothing was written)"
+                        n = len(report.credentials)
+                        raise CliError(
+                            f"{n} new terminal(s): --credentials FILE is needed to deliver "
+                            "their credentials (nothing was written)",
+                            f"{n} 台新终端：需要 --credentials 文件来交付凭证（未写入任何内容）",
+                            exit_code=REFUSED,
                         )
                     # written (and synced) before the commit: never terminals whose
                     # credentials nobody has; a failed commit removes the file again
@@ -571,6 +583,7 @@ def import_(
     else:
         typer.echo(report.summary())
         for r in report.refused:
-            typer.echo(f"refused {r.where} ({r.id or '?'}): {r.reason}", err=True)
+            refused = say("refused", lang, where=r.where, id=r.id or "?")
+            typer.echo(f"{refused}: {r.reason}", err=True)
     if report.refused:
         raise typer.Exit(2)

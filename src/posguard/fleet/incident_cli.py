@@ -4,18 +4,24 @@ workflow from a shell, through the same service as the API and the dashboard
 
 Notifications are enqueued as from the API (the hook is installed when
 ``POSGUARD_NOTIFY_CONFIG`` is set); the API workers deliver them. A refusal is one line on
-stderr: exit 1 for the incident's state or a cause still showing (repeat with ``--force``),
-2 for a wrong request."""
+stderr in the user's language (``--lang``): exit 1 for the incident's state or a cause still
+showing (repeat with ``--force``), 2 for a wrong request, 4 for an unknown incident or user,
+5 for a database that does not answer."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from secrets import token_urlsafe
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import SecretStr
 
-from posguard.common.errors import ConfigError
+from posguard.cli_support.errors import CliError, ExitCode, FaceApp
+from posguard.cli_support.lang import LangOption
+from posguard.fleet.cli_errors import fleet_errors, fleet_settings, not_found
+from posguard.fleet.cli_text import say
 from posguard.fleet.incident_policy import RESOLUTION_REASONS
 
 if TYPE_CHECKING:
@@ -25,7 +31,7 @@ if TYPE_CHECKING:
     from posguard.fleet.db.models import Incident
     from posguard.fleet.incident_actions import Actor
 
-app = typer.Typer(help="Work on incidents / 处理故障工单.", no_args_is_help=True)
+app = FaceApp(help="Work on incidents / 处理故障工单.", no_args_is_help=True)
 
 DbOpt = Annotated[
     str | None,
@@ -36,25 +42,24 @@ REASONS_HELP = "One of: " + ", ".join(RESOLUTION_REASONS) + "."
 IdArg = Annotated[int, typer.Argument(min=1, help="Incident id.")]
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def _refused(en: str, code: ExitCode = ExitCode.FINDINGS) -> CliError:
+    """A refusal of the workflow; its reason comes from the workflow, in English."""
+    return CliError(en, en.replace("incident ", "工单 ", 1), exit_code=code)
 
 
 @contextlib.contextmanager
 def _context(db: str | None) -> Iterator[FleetContext]:
-    from posguard.fleet.config import FleetSettings
     from posguard.fleet.context import FleetContext
     from posguard.fleet.notify.service import install_hook
 
-    settings = FleetSettings()
-    if db is not None:
-        settings = settings.model_copy(update={"database_url": db})
-    try:
+    settings = fleet_settings(db)
+    if settings.jwt_secret is None and not settings.jwt_keys:
+        # this command signs no tokens: a throwaway key keeps FleetContext from warning
+        # about an unset secret on every run (the API's warning is for the API)
+        settings = settings.model_copy(update={"jwt_secret": SecretStr(token_urlsafe(32))})
+    with fleet_errors("incident", "工单"):
         ctx = FleetContext.build(settings)
-        install_hook(ctx)
-    except ConfigError as exc:
-        _fail(str(exc))
+        install_hook(ctx)  # a ConfigError: one line, exit 2
     try:
         yield ctx
     finally:
@@ -66,58 +71,65 @@ def _run(
     incident_id: int,
     username: str | None,
     do: Callable[[FleetContext, Session, Incident, Actor], None],
+    lang: str | None,
 ) -> None:
     """Load the incident and the acting user, run ``do`` in one transaction, print the result."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from posguard.fleet.incident_actions import Actor, CauseStillActiveError
     from posguard.fleet.incident_actions import TransitionRefusedError as Refused
     from posguard.fleet.repo.incidents import get_incident
     from posguard.fleet.repo.users import Role, get_user
 
-    with _context(db) as ctx:
+    lang = lang or "zh"
+    with (
+        _context(db) as ctx,
+        fleet_errors(f"incident {incident_id}", f"工单 {incident_id}"),
+        ctx.sessions.begin() as session,
+    ):
+        inc = get_incident(session, incident_id=incident_id)
+        if inc is None:
+            raise not_found(f"incident {incident_id} not found", f"工单 {incident_id} 不存在")
+        actor = None
+        if username is not None:
+            user = get_user(session, username=username)
+            if user is None or user.disabled:
+                raise not_found(
+                    f"--as {username}: no enabled user of that name",
+                    f"--as {username}：没有这个名字的启用用户",
+                )
+            actor = Actor(user.username, Role(user.role), "cli")
         try:
-            with ctx.sessions.begin() as session:
-                inc = get_incident(session, incident_id=incident_id)
-                if inc is None:
-                    _fail(f"incident {incident_id} not found")
-                actor = None
-                if username is not None:
-                    user = get_user(session, username=username)
-                    if user is None or user.disabled:
-                        _fail(f"--as {username}: no enabled user of that name", 2)
-                    actor = Actor(user.username, Role(user.role), "cli")
-                try:
-                    do(ctx, session, inc, actor)  # type: ignore[arg-type]
-                except CauseStillActiveError as exc:
-                    _fail(f"incident {incident_id}: {exc.message} (--force)")
-                except Refused as exc:
-                    _fail(f"incident {incident_id}: {exc.message}", 2 if exc.invalid else 1)
-                typer.echo(_describe(ctx, session, inc))
-        except SQLAlchemyError as exc:
-            _fail(f"database error ({type(exc).__name__})")
+            do(ctx, session, inc, actor)  # type: ignore[arg-type]
+        except CauseStillActiveError as exc:
+            raise _refused(f"incident {incident_id}: {exc.message} (--force)") from None
+        except Refused as exc:
+            code = ExitCode.USAGE if exc.invalid else ExitCode.FINDINGS
+            raise _refused(f"incident {incident_id}: {exc.message}", code) from None
+        typer.echo(_describe(ctx, session, inc, lang))
 
 
-def _describe(ctx: FleetContext, session: Session, inc: Incident) -> str:
+def _describe(ctx: FleetContext, session: Session, inc: Incident, lang: str) -> str:
     from posguard.fleet.incident_policy import get_policy
     from posguard.fleet.web.workflow_view import fmt_duration, sla_status
 
     lines = [
         f"#{inc.id} {inc.code} {inc.severity} {inc.status} {inc.scope}",
-        f"assignee: {inc.assignee or '-'}",
+        f"{say('assignee', lang)}: {inc.assignee or '-'}",
     ]
     if inc.resolution_reason:
-        lines.append(f"resolution: {inc.resolution_reason} {inc.resolution_note or ''}".rstrip())
+        reason = f"{inc.resolution_reason} {inc.resolution_note or ''}".rstrip()
+        lines.append(f"{say('resolution', lang)}: {reason}")
     sla = sla_status(inc, get_policy(), ctx.clock.now())
     if sla is not None:
         for name, c in (("ack", sla.ack), ("resolve", sla.resolve)):
             left = fmt_duration(c.remaining_s if c.state.value == "running" else c.overdue_s)
-            lines.append(f"sla {name}: {c.state.value} ({left}, target {fmt_duration(c.target_s)})")
+            target = fmt_duration(c.target_s)
+            line = say("sla_line", lang, state=c.state.value, left=left, target=target)
+            lines.append(f"{say('sla_' + name, lang)}: {line}")
     return "\n".join(lines)
 
 
 @app.command()
-def show(incident_id: IdArg, db: DbOpt = None) -> None:
+def show(incident_id: IdArg, db: DbOpt = None, lang: LangOption = None) -> None:
     """The incident, its SLA and its audit log / 查看工单和处理记录."""
     from posguard.fleet import audit
 
@@ -126,18 +138,18 @@ def show(incident_id: IdArg, db: DbOpt = None) -> None:
             when = e.at.strftime("%Y-%m-%d %H:%M:%SZ")
             typer.echo(f"{when}\t{e.action}\t{e.actor}\t{e.origin}\t{e.details}")
 
-    _run(db, incident_id, None, do)
+    _run(db, incident_id, None, do, lang)
 
 
 @app.command()
-def ack(incident_id: IdArg, as_user: AsOpt, db: DbOpt = None) -> None:
+def ack(incident_id: IdArg, as_user: AsOpt, db: DbOpt = None, lang: LangOption = None) -> None:
     """Acknowledge / 受理."""
     from posguard.fleet.incident_actions import acknowledge
 
     def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
         acknowledge(session, incident=inc, actor=actor, now=ctx.clock.now())
 
-    _run(db, incident_id, as_user, do)
+    _run(db, incident_id, as_user, do, lang)
 
 
 @app.command()
@@ -146,6 +158,7 @@ def assign(
     assignee: Annotated[str, typer.Argument(help="user:<name> or team:<id>")],
     as_user: AsOpt,
     db: DbOpt = None,
+    lang: LangOption = None,
 ) -> None:
     """Assign to a user or a team / 指派."""
     from posguard.fleet.incident_actions import assign as assign_to
@@ -155,7 +168,7 @@ def assign(
         now, policy = ctx.clock.now(), get_policy()
         assign_to(session, incident=inc, actor=actor, now=now, assignee=assignee, policy=policy)
 
-    _run(db, incident_id, as_user, do)
+    _run(db, incident_id, as_user, do, lang)
 
 
 @app.command()
@@ -164,6 +177,7 @@ def note(
     text: Annotated[str, typer.Argument(help="The note.")],
     as_user: AsOpt,
     db: DbOpt = None,
+    lang: LangOption = None,
 ) -> None:
     """Add a note / 添加备注."""
     from posguard.fleet.incident_actions import add_note
@@ -171,7 +185,7 @@ def note(
     def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
         add_note(session, incident=inc, actor=actor, now=ctx.clock.now(), text=text)
 
-    _run(db, incident_id, as_user, do)
+    _run(db, incident_id, as_user, do, lang)
 
 
 @app.command()
@@ -182,6 +196,7 @@ def resolve(
     text: Annotated[str, typer.Option(help="Details (required with other).")] = "",
     force: Annotated[bool, typer.Option(help="Resolve although the cause still shows.")] = False,
     db: DbOpt = None,
+    lang: LangOption = None,
 ) -> None:
     """Resolve with a reason / 按原因解决."""
     from posguard.fleet.incident_actions import resolve as resolve_it
@@ -193,7 +208,7 @@ def resolve(
             catalog=ctx.catalog,
         )  # fmt: skip
 
-    _run(db, incident_id, as_user, do)
+    _run(db, incident_id, as_user, do, lang)
 
 
 @app.command()
@@ -202,6 +217,7 @@ def reopen(
     reason: Annotated[str, typer.Option(help="Why it is reopened.")],
     as_user: AsOpt,
     db: DbOpt = None,
+    lang: LangOption = None,
 ) -> None:
     """Reopen a resolved incident / 重新打开."""
     from posguard.fleet.incident_actions import reopen as reopen_it
@@ -209,4 +225,4 @@ def reopen(
     def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
         reopen_it(session, incident=inc, actor=actor, now=ctx.clock.now(), reason=reason)
 
-    _run(db, incident_id, as_user, do)
+    _run(db, incident_id, as_user, do, lang)

@@ -38,7 +38,7 @@ def _write_config(tmp_path: Path, url: str, on: str = "[open, ack, resolve]") ->
 def test_cli_channels_test_and_log(
     tmp_path: Path, sqlite_db: FleetDB, receiver: Receiver, hook_secret: str
 ) -> None:
-    runner = CliRunner()
+    runner = CliRunner(env={"POSGUARD_LANG": "en"})
     cfg = _write_config(tmp_path, receiver.url)
     r = runner.invoke(cli, ["fleet", "notify", "channels", "--config", str(cfg)])
     assert r.exit_code == 1, r.output  # the robot's secrets are not set

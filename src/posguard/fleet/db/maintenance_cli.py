@@ -4,15 +4,20 @@ run as often as you like (cron, a systemd timer): a second run changes nothing."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from posguard.cli_support.errors import CliError, ExitCode, FaceApp
+from posguard.cli_support.lang import LangOption
 from posguard.common.errors import ConfigError
 
-app = typer.Typer(help="Database upkeep / 数据库维护.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from posguard.fleet.db.partitions import MaintenanceReport
+
+app = FaceApp(help="Database upkeep / 数据库维护.", no_args_is_help=True)
 
 
 @app.command()
@@ -28,28 +33,46 @@ def partitions(
         int,
         typer.Option("--retention-days", min=1, help="Drop day partitions wholly older than this."),
     ] = 30,
+    lang: LangOption = None,
 ) -> None:
     """Create the events table's day partitions ahead and drop those past retention /
     预建事件表的按日分区并删除超过保留期的分区."""
-    from posguard.fleet.config import FleetSettings
+    from posguard.fleet.cli_errors import db_error_text, fleet_settings
     from posguard.fleet.db.engine import make_engine
     from posguard.fleet.db.partitions import maintain
 
-    url = db or FleetSettings().database_url
+    url = db or fleet_settings().database_url
     engine = make_engine(url)
     try:
         report = maintain(
             engine, today=datetime.now(UTC).date(), ahead_days=ahead, retention_days=retention
         )
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    except ConfigError as exc:  # not PostgreSQL: kept at exit 1, as before
+        raise CliError(str(exc), f"分区维护：{exc}", exit_code=ExitCode.FINDINGS) from exc
     except SQLAlchemyError as exc:
-        orig = getattr(exc, "orig", None) or exc
-        first = (str(orig).strip().splitlines() or [""])[0]
-        typer.echo(f"error: partition maintenance: {type(orig).__name__}: {first}", err=True)
-        raise typer.Exit(1) from exc
+        text = db_error_text(exc)
+        raise CliError(
+            f"partition maintenance: {text}",
+            f"分区维护：数据库出错（{text}）",
+            exit_code=ExitCode.UNAVAILABLE,
+        ) from exc
     finally:
         engine.dispose()
-    for line in report.lines():
+    lines = report.lines() if lang == "en" else _zh_lines(report)
+    for line in lines:
         typer.echo(line)
+
+
+def _zh_lines(report: MaintenanceReport) -> list[str]:
+    from posguard.fleet.db.partitions import DEFAULT_PARTITION
+
+    def days(ds: list[date]) -> str:
+        return "、".join(d.isoformat() for d in ds) or "无"
+
+    return [
+        f"新建：{days(report.created)}",
+        f"删除（超过保留期）：{days(report.dropped)}",
+        f"从 {DEFAULT_PARTITION} 移出的行：{report.moved_from_default}",
+        f"留在 {DEFAULT_PARTITION} 的行：{report.default_rows}",
+        f"按日分区数：{report.days}",
+    ]

@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from posguard.common.errors import ConfigError
+from posguard.cli_support.errors import CliError, FaceApp
+from posguard.cli_support.lang import LangOption
+from posguard.fleet.cli_errors import fleet_errors, fleet_settings
+from posguard.fleet.cli_text import say
 
 if TYPE_CHECKING:
     from posguard.fleet.notify.config import NotifyConfig
 
-app = typer.Typer(help="Incident notifications / 故障通知.", no_args_is_help=True)
+app = FaceApp(help="Incident notifications / 故障通知.", no_args_is_help=True)
 
 ConfigOpt = Annotated[
     Path | None,
@@ -30,44 +33,42 @@ DbOpt = Annotated[
 def _config_path(config: Path | None) -> Path:
     from posguard.fleet.notify.settings import NotifySettings
 
-    path = config or NotifySettings().config
+    with fleet_errors("notify"):
+        path = config or NotifySettings().config
     if path is None:
-        typer.echo(
-            "no notification configuration: give --config or set POSGUARD_NOTIFY_CONFIG", err=True
+        raise CliError(
+            "no notification configuration: give --config or set POSGUARD_NOTIFY_CONFIG",
+            "没有通知配置：请用 --config 指定，或设置 POSGUARD_NOTIFY_CONFIG",
         )
-        raise typer.Exit(2)
     return path
 
 
 def _load(config: Path | None) -> NotifyConfig:
     from posguard.fleet.notify.config import load_config
 
-    try:
-        return load_config(_config_path(config))
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    return load_config(_config_path(config))  # a ConfigError: one line, exit 2
 
 
 def _db_url(db: str | None) -> str:
-    from posguard.fleet.config import FleetSettings
-
-    return db or FleetSettings().database_url
+    return db or fleet_settings().database_url
 
 
 @app.command()
-def channels(config: ConfigOpt = None) -> None:
+def channels(config: ConfigOpt = None, lang: LangOption = None) -> None:
     """List the channels and whether each secret can be read / 列出通知渠道."""
     from posguard.fleet.notify.summary import summarize
 
     cfg = _load(config)
     bad = 0
     for ch in summarize(cfg):
-        parts = [f"{s.field}={s.where} ({'ok' if s.readable else 'MISSING'})" for s in ch.secrets]
+        parts = [
+            f"{s.field}={s.where} ({say('secret_ok' if s.readable else 'secret_missing', lang)})"
+            for s in ch.secrets
+        ]
         bad += sum(not s.readable for s in ch.secrets)
-        rate = f"{ch.rate_per_min}/min" if ch.rate_per_min else "no limit"
+        rate = say("per_min", lang, n=ch.rate_per_min) if ch.rate_per_min else say("no_limit", lang)
         typer.echo(f"{ch.id}\t{ch.type}\t{rate}\t{' '.join(parts)}")
-    typer.echo(f"{len(cfg.channels)} channel(s), {len(cfg.routes)} route(s)")
+    typer.echo(say("channels_total", lang, channels=len(cfg.channels), routes=len(cfg.routes)))
     if bad:
         raise typer.Exit(1)
 
@@ -76,9 +77,9 @@ def channels(config: ConfigOpt = None) -> None:
 def send_test_message(
     channel: Annotated[str, typer.Argument(help="Channel id.")],
     to: Annotated[str, typer.Option("--to", help="Recipient (e-mail channels).")] = "",
-    lang: Annotated[str, typer.Option(help="zh or en.")] = "zh",
     config: ConfigOpt = None,
     db: DbOpt = None,
+    lang: LangOption = None,
 ) -> None:
     """Send a test message through one channel and log it / 发送测试消息."""
     from posguard.catalog import default_catalog
@@ -88,21 +89,20 @@ def send_test_message(
     from posguard.fleet.notify.delivery import Notifier
     from posguard.fleet.notify.testsend import send_test
 
-    if lang not in ("zh", "en"):
-        raise typer.BadParameter("zh or en", param_hint="--lang")
+    assert lang is not None  # resolved by FaceApp
     cfg = _load(config)
-    engine = make_engine(_db_url(db))
-    try:
-        notifier = Notifier(
-            make_sessionmaker(engine), config=cfg, catalog=default_catalog(), clock=SystemClock()
-        )
+    with fleet_errors("notify test"):
+        engine = make_engine(_db_url(db))
         try:
+            notifier = Notifier(
+                make_sessionmaker(engine),
+                config=cfg,
+                catalog=default_catalog(),
+                clock=SystemClock(),
+            )
             result = asyncio.run(send_test(notifier, channel, recipient=to, lang=lang))
-        except ConfigError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
-    finally:
-        engine.dispose()
+        finally:
+            engine.dispose()
     typer.echo(f"{channel}: {result.status.value} {result.detail}".rstrip())
     if result.status is not SendStatus.SENT:
         raise typer.Exit(1)
@@ -116,18 +116,20 @@ def delivery_log(
     ] = None,
     incident: Annotated[int | None, typer.Option(help="Only this incident.")] = None,
     db: DbOpt = None,
+    lang: LangOption = None,
 ) -> None:
     """The delivery log, newest first / 通知发送记录."""
     from posguard.fleet.db.engine import make_engine, make_sessionmaker
     from posguard.fleet.notify.outbox import delivery_log as read_log
     from posguard.fleet.notify.outbox import shown_state
 
-    engine = make_engine(_db_url(db))
-    try:
-        with make_sessionmaker(engine)() as s:
-            rows = read_log(s, limit=limit, status=status, incident_id=incident)
-    finally:
-        engine.dispose()
+    with fleet_errors("notify log"):
+        engine = make_engine(_db_url(db))
+        try:
+            with make_sessionmaker(engine)() as s:
+                rows = read_log(s, limit=limit, status=status, incident_id=incident)
+        finally:
+            engine.dispose()
     for r in rows:
         state = shown_state(r)
         when = (r.sent_at or r.next_attempt_at).strftime("%Y-%m-%d %H:%M:%S")

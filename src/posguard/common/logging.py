@@ -123,3 +123,7 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request's URL at INFO: a robot webhook's URL carries its access token
+    # (DingTalk, WeCom, Feishu), so those lines would put a secret in the log
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -64,6 +64,11 @@ class Command(BaseModel):
     expires_at: datetime | None = None
 
 
+class CommandFailedError(Exception):
+    """A handler's way to say the command ran and did not succeed: its message is the
+    answer's whole detail (other exceptions are prefixed with their type)."""
+
+
 Handler = Callable[[Command], Awaitable[str | None] | str | None]
 
 
@@ -193,6 +198,8 @@ class CommandDispatcher:
             return self._finish(
                 cmd.command_id, CommandStatus.FAILED, f"no result within {self.timeout:g} s"
             )
+        except CommandFailedError as exc:
+            return self._finish(cmd.command_id, CommandStatus.FAILED, str(exc))
         except Exception as exc:  # a handler's failure is the command's result, reported
             return self._finish(
                 cmd.command_id, CommandStatus.FAILED, f"{type(exc).__name__}: {exc}"

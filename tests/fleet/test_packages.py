@@ -9,6 +9,7 @@ import io
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,7 @@ def upload(
     user: str = "admin",
     models: str = "PX-5",
     name: str = "fw.tar.gz",
-) -> object:
+) -> Any:
     return api.client.post(
         "/api/v1/packages",
         files={"file": (name, body, "application/gzip")},

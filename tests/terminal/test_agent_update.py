@@ -55,6 +55,11 @@ def make_package(version: str, *, healthy: bool = True) -> bytes:
     return buf.getvalue()
 
 
+def detail(row: CommandRow) -> str:
+    assert row.result is not None
+    return str(row.result["detail"])
+
+
 @dataclass
 class Rig:
     client: httpx.AsyncClient
@@ -172,7 +177,7 @@ async def test_update_installs_the_fleets_package_into_the_other_slot(rig: Rig) 
     assert rig.updater.version() == "2.2.0"
     assert rig.updater.known_good() == {"a": "2.1.0", "b": "2.2.0"}  # probation 0: confirmed
     assert (rig.root / "slots" / "b" / "healthcheck").is_file()
-    assert "now holds 2.2.0" in row.result["detail"]
+    assert "now holds 2.2.0" in detail(row)
     import asyncio
 
     await asyncio.sleep(0.05)
@@ -184,7 +189,7 @@ async def test_on_probation_the_supervisor_decides(rig: Rig) -> None:
     pkg = await rig.upload(make_package("2.2.0"), "2.2.0")
     row = await rig.send_update({"version": "2.2.0", "sha256": pkg["sha256"], "size": pkg["size"]})
     assert row.status == "succeeded", row.result
-    assert "on probation" in row.result["detail"]
+    assert "on probation" in detail(row)
     assert rig.updater.status()["state"] == "probation"
     # the new version crashes within its probation: the watchdog's guard rolls it back
     rig.updater.fail_probation("runtime exited 1 three times")
@@ -201,12 +206,12 @@ async def test_a_tampered_checksum_is_refused_before_anything_is_installed(rig: 
     other = hashlib.sha256(body + b"x").hexdigest()
     row = await rig.send_update({"version": "2.2.0", "sha256": other, "size": pkg["size"]})
     assert row.status == "failed"
-    assert row.result["detail"].startswith("SW.UPDATE_FAILED download: fleet answered HTTP 404")
+    assert detail(row).startswith("SW.UPDATE_FAILED download: fleet answered HTTP 404")
     wrong_size = await rig.send_update(
         {"version": "2.2.0", "sha256": pkg["sha256"], "size": pkg["size"] - 1}
     )
     assert wrong_size.status == "failed"
-    assert "longer than" in wrong_size.result["detail"]
+    assert "longer than" in detail(wrong_size)
     assert (rig.updater.active_slot(), rig.updater.version()) == ("a", "2.1.0")
     assert rig.updater.version("b") is None
     assert rig.restarts == []
@@ -216,7 +221,7 @@ async def test_a_package_failing_its_health_check_is_not_switched_to(rig: Rig) -
     pkg = await rig.upload(make_package("2.2.1", healthy=False), "2.2.1")
     row = await rig.send_update({"version": "2.2.1", "sha256": pkg["sha256"], "size": pkg["size"]})
     assert row.status == "failed"
-    assert row.result["detail"].startswith("SW.UPDATE_FAILED health_check:")
+    assert detail(row).startswith("SW.UPDATE_FAILED health_check:")
     assert (rig.updater.active_slot(), rig.updater.version()) == ("a", "2.1.0")
     with rig.sessions() as s:
         fault = s.scalars(select(EventRow).where(EventRow.code == "SW.UPDATE_FAILED")).one()
@@ -230,7 +235,7 @@ async def test_the_command_must_name_the_packages_version(rig: Rig) -> None:
     row = await rig.send_update({"version": "9.9.9", "sha256": pkg["sha256"], "size": pkg["size"]})
     assert row.status == "failed"
     assert (
-        row.result["detail"]
+        detail(row)
         == "SW.UPDATE_FAILED package: package holds 2.2.0, the command said 9.9.9"
     )
     assert rig.updater.version("b") is None

@@ -234,8 +234,5 @@ async def test_the_command_must_name_the_packages_version(rig: Rig) -> None:
     pkg = await rig.upload(make_package("2.2.0"), "2.2.0")
     row = await rig.send_update({"version": "9.9.9", "sha256": pkg["sha256"], "size": pkg["size"]})
     assert row.status == "failed"
-    assert (
-        detail(row)
-        == "SW.UPDATE_FAILED package: package holds 2.2.0, the command said 9.9.9"
-    )
+    assert detail(row) == "SW.UPDATE_FAILED package: package holds 2.2.0, the command said 9.9.9"
     assert rig.updater.version("b") is None

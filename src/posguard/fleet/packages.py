@@ -127,6 +127,11 @@ def store(
         tmp.unlink(missing_ok=True)
 
 
+def update_args(package: FirmwarePackage) -> dict[str, str | int]:
+    """The ``update`` command's arguments for ``package``."""
+    return {"version": package.version, "sha256": package.sha256, "size": package.size}
+
+
 def listed(session: Session) -> Sequence[FirmwarePackage]:
     return session.scalars(
         select(FirmwarePackage).order_by(FirmwarePackage.uploaded_at.desc())

@@ -178,6 +178,16 @@ def release_next(
     return len(terminals)
 
 
+def pause(session: Session, bulk: BulkAction) -> bool:
+    """Hold a running action (the bad-firmware incident's "stop the rollout"): no next stage
+    until released on purpose; commands already sent still run. False when not running."""
+    if bulk.state != StageState.RUNNING.value:
+        return False
+    bulk.state = StageState.PAUSED.value
+    session.flush()
+    return True
+
+
 def stop(session: Session, bulk: BulkAction, *, username: str, now: datetime) -> int:
     """No further stage, and the commands not yet taken by their terminals expire (a fully
     released action can still have some)."""

@@ -122,6 +122,22 @@ def release(
     return _public(again)
 
 
+@router.post(
+    "/{bulk_id}/pause",
+    responses={404: {"description": "no such bulk action"}, 409: {"description": "not running"}},
+)
+def pause(bulk_id: BulkId, _: StaffUser, session: SessionDep) -> BulkPublic:
+    """Hold a running action: no next stage until released with ``anyway=true``."""
+    found = service.progress(session, bulk_id=bulk_id)
+    if found is None:
+        raise not_found("bulk action")
+    if not bulk_stages.pause(session, found.bulk):
+        raise HTTPException(409, f"bulk action {bulk_id} is {found.bulk.state}, not running")
+    again = service.progress(session, bulk_id=bulk_id)
+    assert again is not None
+    return _public(again)
+
+
 @router.post("/{bulk_id}/stop", responses={404: {"description": "no such bulk action"}})
 def stop(bulk_id: BulkId, user: StaffUser, ctx: Ctx, session: SessionDep) -> BulkPublic:
     """No further stage; the commands not yet taken expire."""

@@ -236,3 +236,44 @@ async def test_the_command_must_name_the_packages_version(rig: Rig) -> None:
     assert row.status == "failed"
     assert detail(row) == "SW.UPDATE_FAILED package: package holds 2.2.0, the command said 9.9.9"
     assert rig.updater.version("b") is None
+
+
+@pytest.mark.parametrize(
+    ("update_root", "agent", "offered"),
+    [
+        (True, {"transport": "http", "url": "http://127.0.0.1:9", "token": "T.x"}, True),
+        (False, {"transport": "http", "url": "http://127.0.0.1:9", "token": "T.x"}, False),
+        (True, {"transport": "none"}, False),  # nowhere to download from
+    ],
+    ids=["update-root-and-fleet", "no-update-root", "no-fleet-url"],
+)
+def test_the_heartbeat_offers_update_only_with_an_update_root(
+    tmp_path: Path, update_root: bool, agent: dict[str, Any], offered: bool
+) -> None:
+    import yaml
+
+    from posguard.terminal.service import TerminalService, load_service_config
+    from posguard.terminal.testing import local_config
+
+    service_cfg: dict[str, Any] = {"data_dir": str(tmp_path / "data"), "local_api": False}
+    if update_root:
+        SlotUpdater(tmp_path / "fw")
+        service_cfg["update_root"] = str(tmp_path / "fw")
+    conf = tmp_path / "terminal.yaml"
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                **local_config(9, tmp_path / "journal.db").model_dump(mode="json"),
+                "agent": agent,
+                "service": service_cfg,
+            }
+        )
+    )
+    service = TerminalService(load_service_config(conf))
+    try:
+        commands = service._heartbeat_data()["commands"]
+        assert ("update" in commands) is offered
+        assert ("rollback" in commands) is update_root
+    finally:
+        service.outbox.close()
+        service.lock.release()

@@ -143,3 +143,22 @@ def test_download_needs_the_terminals_own_credential_and_model(api: Api) -> None
         ).status_code
         == 404
     )
+
+
+def test_an_oversized_upload_is_refused_from_its_content_length(api: Api) -> None:
+    """413 before the body is read: a declared length past the limit is enough."""
+    body = b"--x\\r\\n" + b"0" * (200 * 1024)
+    r = api.client.post(
+        "/api/v1/packages",
+        content=body,
+        headers={**api.headers["admin"], "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert r.status_code == 413, r.text
+
+
+def test_a_form_without_the_file_is_refused(api: Api) -> None:
+    r = api.client.post(
+        "/api/v1/packages", data={"version": "1", "models": "PX-5"}, headers=api.headers["admin"]
+    )
+    assert r.status_code == 422, r.text
+    assert "file" in r.text

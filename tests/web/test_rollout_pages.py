@@ -121,3 +121,38 @@ def test_rollout_from_the_dashboard_and_the_incidents_pause_button(
     # a merchant never sees the rollout section
     login(client, "shop1")
     assert 'id="incident-rollout"' not in client.get(f"/ui/incidents/{incident_id}").text
+
+
+def test_packages_page_upload_by_admin_only(client: TestClient) -> None:
+    body = _package("3.0.0")
+    csrf = login(client, "ops")
+    listed = client.get("/ui/packages").text
+    assert 'id="package-upload"' not in listed  # ops see the list, not the form
+    r = client.post(
+        "/ui/packages",
+        data={"csrf": csrf, "version": "3.0.0", "models": "PX-5"},
+        files={"file": ("fw.tar.gz", body, "application/gzip")},
+    )
+    assert r.status_code == 403
+    csrf = login(client, "admin")
+    assert 'id="package-upload"' in client.get("/ui/packages").text
+    bad = client.post(
+        "/ui/packages",
+        data={"csrf": csrf, "version": "3.0.1", "models": "PX-5"},
+        files={"file": ("fw.tar.gz", body, "application/gzip")},
+    )
+    assert bad.status_code == 422
+    assert "VERSION file says" in bad.text
+    ok = client.post(
+        "/ui/packages",
+        data={"csrf": csrf, "version": "3.0.0", "models": "PX-5, Z9"},
+        files={"file": ("fw.tar.gz", body, "application/gzip")},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303, ok.text
+    page = client.get(ok.headers["location"]).text
+    assert 'id="package-done"' in page
+    assert re.search(r"<td>3\.0\.0</td><td>PX-5, Z9</td>", page)
+    assert 'href="/ui/bulk/new?model=Z9"' in page
+    login(client, "shop1")
+    assert client.get("/ui/packages").status_code == 403

@@ -21,11 +21,12 @@ PX5 = ["T1", "T2", "T4", "T5", "T6", "T7", "T8", "T9"]
 
 
 @pytest.fixture
-def api(sqlite_db: FleetDB, clock: FakeClock, tmp_path: Path) -> Iterator[Api]:
-    for gen in [make_api(sqlite_db, clock, package_dir=tmp_path / "packages")]:
+def api(fleet_db: FleetDB, clock: FakeClock, tmp_path: Path) -> Iterator[Api]:
+    """The same on SQLite and on PostgreSQL."""
+    for gen in [make_api(fleet_db, clock, package_dir=tmp_path / "packages")]:
         api = next(gen)
         for tid in PX5[2:]:
-            api.creds[tid] = register(sqlite_db, tid)
+            api.creds[tid] = register(fleet_db, tid)
         yield api
         for _ in gen:
             pass

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
@@ -108,6 +108,8 @@ def update_failures(session: Session, bulk: BulkAction, terminal_ids: Sequence[s
             select(EventRow.terminal_id, EventRow.data).where(
                 EventRow.terminal_id.in_(terminal_ids[part : part + 1000]),
                 EventRow.code == UPDATE_FAILED,
+                # ts bounds the partitions read (a day's slack for terminal clocks)
+                EventRow.ts >= bulk.created_at - timedelta(days=1),
                 EventRow.received_at >= bulk.created_at,
             )
         )

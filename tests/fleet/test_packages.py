@@ -33,9 +33,9 @@ def make_package(version: str, *, healthcheck: str = "#!/bin/sh\nexit 0\n") -> b
 
 
 @pytest.fixture
-def api(sqlite_db: FleetDB, clock: FakeClock, tmp_path: Path) -> Iterator[Api]:
+def api(fleet_db: FleetDB, clock: FakeClock, tmp_path: Path) -> Iterator[Api]:
     yield from make_api(
-        sqlite_db, clock, package_dir=tmp_path / "packages", package_max_bytes=64 * 1024
+        fleet_db, clock, package_dir=tmp_path / "packages", package_max_bytes=64 * 1024
     )
 
 

@@ -135,7 +135,7 @@ class Api:
         return {"Authorization": f"Bearer {self.creds[terminal_id]}"}
 
 
-def make_api(db: FleetDB, clock: FakeClock) -> Iterator[Api]:
+def make_api(db: FleetDB, clock: FakeClock, **settings_overrides: Any) -> Iterator[Api]:
     from fastapi.testclient import TestClient
 
     from posguard.fleet.api.app import create_app
@@ -143,7 +143,10 @@ def make_api(db: FleetDB, clock: FakeClock) -> Iterator[Api]:
     from posguard.fleet.repo.users import Role, create_user
 
     settings = FleetSettings(
-        database_url=db.url, jwt_secret="test-secret-" + "x" * 32, diagnosis_in_process=False
+        database_url=db.url,
+        jwt_secret="test-secret-" + "x" * 32,
+        diagnosis_in_process=False,
+        **settings_overrides,
     )
     app = create_app(settings, clock=clock)
     creds = {

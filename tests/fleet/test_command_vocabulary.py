@@ -42,6 +42,7 @@ def _terminal_commands() -> set[str]:
         reboot=lambda: None,
         update_config=lambda args: "ok",
         doctor=doctor,
+        fetch_package=lambda sha256, size: stub.fetch(sha256, size),
     )
     return {str(name) for name in handlers}
 

@@ -30,6 +30,7 @@ class RemoteCommand(StrEnum):
     ROLLBACK = "rollback"
     UPDATE_CONFIG = "update_config"
     DOCTOR = "doctor"
+    UPDATE = "update"
 
 
 class Capability(StrEnum):
@@ -96,6 +97,15 @@ COMMANDS: Final[Mapping[RemoteCommand, CommandSpec]] = MappingProxyType(
                 args={"<key>": "configuration keys to change, with their new values"},
             ),
             _spec(RemoteCommand.DOCTOR, Capability.DOCTOR, (Page.TERMINAL,)),
+            _spec(
+                RemoteCommand.UPDATE,
+                Capability.UPDATER,
+                args={
+                    "version": "the package's version (its VERSION file)",
+                    "sha256": "the package's SHA-256, checked after the download",
+                    "size": "the package's size in bytes, checked after the download",
+                },
+            ),
         )
     }
 )

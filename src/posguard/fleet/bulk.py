@@ -9,7 +9,7 @@ from those command rows as the terminals answer.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,10 +26,13 @@ MAX_TERMINALS = 10_000
 """A bigger group is refused: narrow the filter, or send in parts (a staged rollout's job)."""
 
 BULK_COMMANDS: tuple[RemoteCommand, ...] = tuple(
-    c for c in RemoteCommand if not COMMANDS[c].args or c is RemoteCommand.REPRINT
+    c
+    for c in RemoteCommand
+    if not COMMANDS[c].args or c in (RemoteCommand.REPRINT, RemoteCommand.UPDATE)
 )
-"""Commands a bulk action offers: those that need no arguments (``update_config`` needs its
-keys and values; it belongs with a parameter push)."""
+"""Commands a bulk action offers: those that need no arguments, ``reprint``, and ``update``
+(its arguments come from the firmware package chosen; ``update_config`` needs its keys and
+values; it belongs with a parameter push)."""
 
 PROGRESS_ROWS = 500
 
@@ -56,12 +59,24 @@ def offers(session: Session, terminals: Sequence[Terminal]) -> dict[RemoteComman
     }
 
 
-def plan(session: Session, terminals: Sequence[Terminal], name: RemoteCommand) -> Plan:
+def plan(
+    session: Session,
+    terminals: Sequence[Terminal],
+    name: RemoteCommand,
+    *,
+    models: Collection[str] | None = None,
+) -> Plan:
+    """Who gets the command: the terminals that can run it (and, for an ``update``, whose
+    model the package is made for: ``models``); the others are skipped."""
     if len(terminals) > MAX_TERMINALS:
         raise TooManyTerminalsError(len(terminals))
     caps = capabilities.of_terminals(session, (t.id for t in terminals))
-    send = [t for t in terminals if capabilities.can_run(caps.get(t.id), name)]
-    skipped = [t.id for t in terminals if not capabilities.can_run(caps.get(t.id), name)]
+
+    def fits(t: Terminal) -> bool:
+        return capabilities.can_run(caps.get(t.id), name) and (models is None or t.model in models)
+
+    send = [t for t in terminals if fits(t)]
+    skipped = [t.id for t in terminals if not fits(t)]
     return Plan(name, send, skipped)
 
 
@@ -75,6 +90,7 @@ def send(
     incident_id: int | None = None,
     first_pct: float | None = None,
     max_failure: float | None = None,
+    args: Mapping[str, Any] | None = None,
 ) -> BulkAction:
     """Record the bulk action and queue one command per terminal that can run it: all at
     once, or (``first_pct``) a first stage now and the rest when released
@@ -82,7 +98,7 @@ def send(
     stages = bulk_stages.split([t.id for t in planned.send_to], first_pct)
     bulk = BulkAction(
         name=planned.name.value,
-        args={},
+        args=dict(args or {}),
         selection=dict(selection),
         incident_id=incident_id,
         created_by=username,

@@ -18,13 +18,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from posguard.fleet.db.models import BulkAction, Command, Terminal
+from posguard.common.commands import RemoteCommand
+from posguard.common.update_package import FAILED as UPDATE_FAILED
+from posguard.fleet.db.models import BulkAction, Command, EventRow, Terminal
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo.commands import CommandStatus
 
@@ -82,11 +84,40 @@ def stats(bulk: BulkAction, statuses: Mapping[str, str]) -> list[StageStat]:
 
 
 def statuses_of(session: Session, bulk: BulkAction) -> dict[str, str]:
-    return dict(
+    """terminal -> its command's status; for an ``update``, a terminal that reported
+    ``SW.UPDATE_FAILED`` after the rollout began (a failed check, or the watchdog rolling the
+    new version back within its probation) counts as failed whatever its answer said."""
+    found = dict(
         session.execute(
             select(Command.terminal_id, Command.status).where(Command.bulk_id == bulk.id)
         ).all()
     )
+    if bulk.name == RemoteCommand.UPDATE.value:
+        for tid in update_failures(session, bulk, list(found)):
+            found[tid] = CommandStatus.FAILED.value
+    return found
+
+
+def update_failures(session: Session, bulk: BulkAction, terminal_ids: Sequence[str]) -> set[str]:
+    """The terminals among ``terminal_ids`` that reported ``SW.UPDATE_FAILED`` for this
+    rollout's version since it was created."""
+    version = bulk.args.get("version")
+    out: set[str] = set()
+    for part in range(0, len(terminal_ids), 1000):
+        rows = session.execute(
+            select(EventRow.terminal_id, EventRow.data).where(
+                EventRow.terminal_id.in_(terminal_ids[part : part + 1000]),
+                EventRow.code == UPDATE_FAILED,
+                # ts bounds the partitions read (a day's slack for terminal clocks)
+                EventRow.ts >= bulk.created_at - timedelta(days=1),
+                EventRow.received_at >= bulk.created_at,
+            )
+        )
+        for tid, data in rows:
+            to_version = data.get("to_version") if isinstance(data, dict) else None
+            if version is None or to_version in (None, version):
+                out.add(tid)
+    return out
 
 
 def evaluate(session: Session, bulk: BulkAction) -> list[StageStat]:
@@ -147,6 +178,16 @@ def release_next(
     terminals = [found[t] for t in ids if t in found]
     issue_stage(session, bulk, terminals, username=username, now=now)
     return len(terminals)
+
+
+def pause(session: Session, bulk: BulkAction) -> bool:
+    """Hold a running action (the bad-firmware incident's "stop the rollout"): no next stage
+    until released on purpose; commands already sent still run. False when not running."""
+    if bulk.state != StageState.RUNNING.value:
+        return False
+    bulk.state = StageState.PAUSED.value
+    session.flush()
+    return True
 
 
 def stop(session: Session, bulk: BulkAction, *, username: str, now: datetime) -> int:

@@ -11,6 +11,8 @@ terminal answers "not supported" itself, which the progress view shows.
 ['doctor', 'reboot']
 >>> C.REPRINT in supported({"firmware": "2.1.0"}), C.REPRINT in supported({"printer": "ok"})
 (False, True)
+>>> C.UPDATE in supported({"printer": "ok"}), C.UPDATE in supported({"commands": ["update"]})
+(False, True)
 >>> supported(None) is None, can_run(None, C.REPRINT)
 (True, True)
 """
@@ -36,8 +38,15 @@ def supported(heartbeat: Mapping[str, Any] | None) -> frozenset[RemoteCommand] |
         return frozenset(RemoteCommand(c) for c in listed if c in RemoteCommand._value2member_map_)
     has_printer = "printer" in heartbeat and heartbeat.get("printer") not in (None, "none")
     return frozenset(
-        c for c, spec in COMMANDS.items() if spec.needs is not Capability.PRINTER or has_printer
+        c
+        for c, spec in COMMANDS.items()
+        if (spec.needs is not Capability.PRINTER or has_printer) and c not in _NEWER_THAN_LISTS
     )
+
+
+_NEWER_THAN_LISTS = frozenset({RemoteCommand.UPDATE})
+"""Commands younger than the heartbeat's ``commands`` list: an agent that does not send the
+list cannot run them."""
 
 
 def can_run(commands: frozenset[RemoteCommand] | None, name: str) -> bool:

@@ -57,6 +57,10 @@ class FleetSettings(BaseSettings):
     ingest_batch_max: int = Field(1000, ge=1, le=10_000)
     # Largest batch body read (bytes); a longer body is refused with 413 before it is parsed.
     ingest_body_max_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
+    # Firmware packages for rollouts (``fleet/packages.py``): stored here by SHA-256; an
+    # upload larger than package_max_bytes is refused with 413.
+    package_dir: Path = Path("./var/packages")
+    package_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=2 * 1024 * 1024 * 1024)
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
     # networks, e.g. ["10.0.0.5", "10.1.0.0/16"]). Default: none, so the client address (the
     # login throttle's key, the logs) is always the peer's own, whatever headers it sends.

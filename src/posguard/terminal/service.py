@@ -29,6 +29,11 @@ The config file is the terminal's YAML plus optional top-level sections::
     # a production broker: {transport: mqtt, host: mqtt.example, port: 8883, tls: true,
     #                       ca_file: /etc/posguard/ca.pem, username: T0001, password: ...}
     service: {data_dir: /var/lib/posguard, catch_up_s: 30, update_root: /opt/posguard}
+
+With an ``update_root`` and the fleet's ``agent.url`` + ``agent.token`` (over either
+transport), the terminal runs the remote ``update`` command: the package is downloaded into
+``<data_dir>/packages`` with that credential (``agent/package_fetch.py``), and the heartbeat's
+``commands`` list then names ``update``; without them it does not.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from posguard.common.validation import first_error
 from posguard.terminal.agent.commands import CommandDispatcher
 from posguard.terminal.agent.handlers import command_handlers
 from posguard.terminal.agent.outbox import Outbox
+from posguard.terminal.agent.package_fetch import PackageFetcher
 from posguard.terminal.agent.publish import HttpPublisher, MqttPublisher, Publisher
 from posguard.terminal.agent.runner import TelemetryAgent
 from posguard.terminal.config import TerminalConfig, read_config_file
@@ -198,12 +204,19 @@ class TerminalService:
         # the version that runs: the slot ``current`` named when this process started
         self.version = (self.updater.version() if self.updater is not None else None) or __version__
         self.exit_code = 0
+        a = cfg.agent
+        self.fetcher = (
+            PackageFetcher(a.url, a.token, data / "packages")
+            if self.updater is not None and a.url and a.token
+            else None
+        )
         self._handlers = command_handlers(
             runtime=self.terminal,
             print_queue=self.queue,
             updater=self.updater,
             reboot=self.request_restart,
             doctor=self.run_doctor,
+            fetch_package=self.fetcher.fetch if self.fetcher is not None else None,
         )
         # the remote commands it runs, in each heartbeat: the fleet offers it no other
         self._commands = sorted(c.value for c in self._handlers)
@@ -391,6 +404,8 @@ class TerminalService:
                 worker.stop()
             await self.terminal.close()
             dispatcher.close()
+            if self.fetcher is not None:
+                await self.fetcher.close()
             self._note(event="stop", exit_code=self.exit_code)
             self.outbox.close()
             if self.queue is not None:

@@ -32,6 +32,7 @@ from posguard.fleet.api.routes import (
     maintenance,
     merchants,
     network,
+    packages,
     provision,
     rules,
     terminals,
@@ -75,6 +76,7 @@ CORE_ROUTERS: tuple[APIRouter, ...] = (
     inventory.router,
     network.router,
     training.router,
+    packages.router,
 )
 
 

@@ -260,6 +260,21 @@ class BulkAction(Base):
     max_failure: Mapped[float | None] = mapped_column(Float, nullable=True)  # auto-pause above
 
 
+class FirmwarePackage(Base):
+    """A software package an admin uploaded for rollouts (migration 0012): stored on disk under
+    the fleet's package directory by its SHA-256; ``models``: the terminal models it is for."""
+
+    __tablename__ = "firmware_packages"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    models: Mapped[list[str]] = mapped_column(JSON)
+    filename: Mapped[str] = mapped_column(String(255))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class DiagnosisState(Base):
     """Where one diagnoser shard stands: the last event id diagnosed, ids below it not yet
     committed when it passed (``gaps``), and when it last stepped (its own downtime)."""

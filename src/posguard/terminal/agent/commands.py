@@ -64,7 +64,18 @@ class Command(BaseModel):
     expires_at: datetime | None = None
 
 
+class CommandFailedError(Exception):
+    """A handler's way to say the command ran and did not succeed: its message is the
+    answer's whole detail (other exceptions are prefixed with their type)."""
+
+
 Handler = Callable[[Command], Awaitable[str | None] | str | None]
+
+
+SLOW_COMMANDS: Final[Mapping[CommandName, float]] = {CommandName.UPDATE: 1800.0}
+"""Commands given longer than the dispatcher's ``timeout``: an ``update`` downloads a package
+and runs its health check; cut off by a timeout, its answer would say failed while the install
+went on."""
 
 
 class CommandStatus(StrEnum):
@@ -185,14 +196,17 @@ class CommandDispatcher:
                 CommandStatus.FAILED,
                 f"{cmd.command.value} is not supported on this terminal",
             )
+        limit = max(self.timeout, SLOW_COMMANDS.get(cmd.command, 0.0))
         try:
             result = handler(cmd)
             if inspect.isawaitable(result):
-                result = await asyncio.wait_for(result, self.timeout)
+                result = await asyncio.wait_for(result, limit)
         except TimeoutError:
             return self._finish(
-                cmd.command_id, CommandStatus.FAILED, f"no result within {self.timeout:g} s"
+                cmd.command_id, CommandStatus.FAILED, f"no result within {limit:g} s"
             )
+        except CommandFailedError as exc:
+            return self._finish(cmd.command_id, CommandStatus.FAILED, str(exc))
         except Exception as exc:  # a handler's failure is the command's result, reported
             return self._finish(
                 cmd.command_id, CommandStatus.FAILED, f"{type(exc).__name__}: {exc}"

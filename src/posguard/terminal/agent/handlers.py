@@ -14,6 +14,12 @@ reboot         ``reboot()`` scheduled ``reboot_delay`` s later, so the acknowled
 update_config  ``update_config(args)``, supplied by the runtime; returns a short detail
 doctor         ``doctor()``: every ``terminal doctor`` check; fails when one fails, naming
                each failed check with its catalog code
+update         ``fetch_package(sha256, size)`` downloads the package from the fleet and
+               checks its size and SHA-256; its VERSION must be ``args.version``; then
+               ``updater.apply`` (check in the inactive slot, switch, probation under the
+               watchdog) and, once switched, ``reboot()`` so the new version runs; fails
+               as ``SW.UPDATE_FAILED <stage>: <reason>`` (download, package, install,
+               health_check, refused)
 =============  =====================================================================
 
 A part that is not given leaves its command out: the dispatcher then answers "not
@@ -23,16 +29,20 @@ supported on this terminal".
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
-from posguard.terminal.agent.commands import Command, CommandName, Handler
+from posguard.common.errors import ConfigError
+from posguard.common.update_package import FAILED, read_archive_version
+from posguard.terminal.agent.commands import Command, CommandFailedError, CommandName, Handler
+from posguard.terminal.agent.package_fetch import PackageFetchError
 from posguard.terminal.printer.queue import PrintQueue
 from posguard.terminal.update import SlotUpdater, UpdateOutcome
 
-
-class CommandFailedError(Exception):
-    """A handler's way to say the command ran and did not succeed (detail = message)."""
+FetchPackage = Callable[[str, int], Awaitable[Path]]
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class DoctorFinding(Protocol):
@@ -67,6 +77,7 @@ def command_handlers(
     reboot: Callable[[], None] | None = None,
     update_config: Callable[[dict[str, Any]], str] | None = None,
     doctor: Callable[[], Awaitable[Sequence[DoctorFinding]]] | None = None,
+    fetch_package: FetchPackage | None = None,
     reboot_delay: float = 1.0,
 ) -> dict[CommandName, Handler]:
     handlers: dict[CommandName, Handler] = {}
@@ -120,6 +131,11 @@ def command_handlers(
 
         handlers[CommandName.ROLLBACK] = rollback
 
+    if updater is not None and fetch_package is not None:
+        handlers[CommandName.UPDATE] = _update_handler(
+            updater, fetch_package, reboot=reboot, reboot_delay=reboot_delay
+        )
+
     if reboot is not None:
 
         def do_reboot(cmd: Command) -> str:
@@ -149,3 +165,50 @@ def command_handlers(
         handlers[CommandName.DOCTOR] = run_doctor
 
     return handlers
+
+
+def _update_failed(stage: str, reason: str) -> CommandFailedError:
+    return CommandFailedError(f"{FAILED} {stage}: {reason}")
+
+
+def _update_args(cmd: Command) -> tuple[str, str, int]:
+    version, sha256, size = (cmd.args.get(k) for k in ("version", "sha256", "size"))
+    if not isinstance(version, str) or not version.strip():
+        raise _update_failed("arguments", "version is missing")
+    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+        raise _update_failed("arguments", "sha256 must be 64 lowercase hex digits")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise _update_failed("arguments", "size must be a positive number of bytes")
+    return version.strip(), sha256, size
+
+
+def _update_handler(
+    updater: SlotUpdater,
+    fetch_package: FetchPackage,
+    *,
+    reboot: Callable[[], None] | None,
+    reboot_delay: float,
+) -> Handler:
+    async def update(cmd: Command) -> str:
+        version, sha256, size = _update_args(cmd)
+        try:
+            package = await fetch_package(sha256, size)
+        except PackageFetchError as exc:
+            raise _update_failed("download", str(exc)) from None
+        try:
+            found = await asyncio.to_thread(read_archive_version, package)
+        except ConfigError as exc:
+            raise _update_failed("package", exc.message) from None
+        if found != version:
+            raise _update_failed("package", f"package holds {found}, the command said {version}")
+        before = updater.record().last_failure
+        result = await asyncio.to_thread(updater.apply, package, sha256=sha256)
+        if result.outcome in (UpdateOutcome.REFUSED, UpdateOutcome.FAILED):
+            failure = updater.record().last_failure  # a new one: the stage that failed
+            stage = failure.stage if failure is not None and failure != before else "refused"
+            raise _update_failed(stage, result.detail)
+        if reboot is not None:  # ``current`` moved: restart so the new version runs
+            asyncio.get_running_loop().call_later(reboot_delay, reboot)
+        return f"slot {result.active_slot} now holds {result.version}: {result.detail}"
+
+    return update

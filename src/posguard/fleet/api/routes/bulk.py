@@ -16,6 +16,8 @@ from posguard.fleet.api.schemas.bulk import (
     BulkPublic,
     BulkStagePublic,
 )
+from posguard.fleet.db.models import FirmwarePackage
+from posguard.fleet.packages import update_args
 from posguard.fleet.web.bulk_selection import Selection, resolve
 
 router = APIRouter(prefix="/api/v1/bulk-actions", tags=["bulk actions"])
@@ -26,6 +28,7 @@ def _public(found: service.Progress) -> BulkPublic:
     return BulkPublic(
         id=b.id,
         name=b.name,
+        args=dict(b.args),
         created_by=b.created_by,
         created_at=b.created_at,
         incident_id=b.incident_id,
@@ -51,7 +54,7 @@ def _public(found: service.Progress) -> BulkPublic:
     "",
     status_code=status.HTTP_201_CREATED,
     responses={
-        404: {"description": "no such incident"},
+        404: {"description": "no such incident or package"},
         409: {"description": "too many terminals, or none can run the command"},
         422: {"description": "not a bulk command, or a bad selection"},
     },
@@ -60,9 +63,14 @@ def create(body: BulkCreate, user: StaffUser, ctx: Ctx, session: SessionDep) -> 
     if body.name not in service.BULK_COMMANDS:
         raise HTTPException(422, f"{body.name.value} is not a bulk command")
     selection = Selection.from_query(body.selection.pairs())
+    package = session.get(FirmwarePackage, body.package) if body.package else None
+    if body.package and package is None:
+        raise not_found("package")
     try:
         terminals, incident = resolve(session, selection, now=ctx.clock.now(), catalog=ctx.catalog)
-        planned = service.plan(session, terminals, body.name)
+        planned = service.plan(
+            session, terminals, body.name, models=package.models if package else None
+        )
     except service.TooManyTerminalsError as exc:
         raise HTTPException(409, str(exc)) from None
     if selection.kind == "incident" and incident is None:
@@ -78,6 +86,7 @@ def create(body: BulkCreate, user: StaffUser, ctx: Ctx, session: SessionDep) -> 
         incident_id=incident.id if incident else None,
         first_pct=body.first_pct,
         max_failure=body.max_failure,
+        args=update_args(package) if package else None,
     )
     found = service.progress(session, bulk_id=done.id)
     assert found is not None
@@ -108,6 +117,22 @@ def release(
         )
     except bulk_stages.StageRefusedError as exc:
         raise HTTPException(409, str(exc)) from None
+    again = service.progress(session, bulk_id=bulk_id)
+    assert again is not None
+    return _public(again)
+
+
+@router.post(
+    "/{bulk_id}/pause",
+    responses={404: {"description": "no such bulk action"}, 409: {"description": "not running"}},
+)
+def pause(bulk_id: BulkId, _: StaffUser, session: SessionDep) -> BulkPublic:
+    """Hold a running action: no next stage until released with ``anyway=true``."""
+    found = service.progress(session, bulk_id=bulk_id)
+    if found is None:
+        raise not_found("bulk action")
+    if not bulk_stages.pause(session, found.bulk):
+        raise HTTPException(409, f"bulk action {bulk_id} is {found.bulk.state}, not running")
     again = service.progress(session, bulk_id=bulk_id)
     assert again is not None
     return _public(again)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -50,6 +50,14 @@ class BulkCreate(BaseModel):
     first_pct: Annotated[float, Field(gt=0, le=100)] | None = None
     # pause by itself when a stage's answered commands fail more often than this (0..1)
     max_failure: Annotated[float, Field(ge=0, le=1)] | None = None
+    # ``update`` only: the firmware package (GET /api/v1/packages) by its SHA-256
+    package: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+    @model_validator(mode="after")
+    def package_with_update(self) -> BulkCreate:
+        if (self.name is RemoteCommand.UPDATE) != (self.package is not None):
+            raise ValueError("package: give it with update, and only with update")
+        return self
 
 
 class BulkStagePublic(BaseModel):
@@ -72,6 +80,7 @@ class BulkCommandPublic(BaseModel):
 class BulkPublic(BaseModel):
     id: int
     name: str
+    args: dict[str, Any] = {}  # an update's version, sha256 and size
     created_by: str
     created_at: datetime
     incident_id: int | None

@@ -11,9 +11,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from posguard.common.commands import RemoteCommand
 from posguard.fleet import bulk as bulk_service
-from posguard.fleet import bulk_stages
+from posguard.fleet import bulk_stages, packages
 from posguard.fleet.api.deps import Ctx, SessionDep
-from posguard.fleet.db.models import Incident, Terminal
+from posguard.fleet.db.models import FirmwarePackage, Incident, Terminal
 from posguard.fleet.web.bulk_selection import Selection, resolve
 from posguard.fleet.web.render import PageRoute, render
 from posguard.fleet.web.session import PostUser, WebUser, WebUserDep, staff_only
@@ -55,9 +55,22 @@ def choose(request: Request, ctx: Ctx, session: SessionDep, user: WebUserDep) ->
         "selection": selection,
         "incident": incident,
         "offers": bulk_service.offers(session, terminals) if terminals else {},
+        "packages": packages.listed(session),
         **_summary(terminals),
     }
     return render(request, "bulk_new.html", data, user=user)
+
+
+def _package(session: SessionDep, name: str, sha256: str) -> FirmwarePackage | None:
+    """The package an ``update`` sends (required with it, refused with anything else)."""
+    if name != RemoteCommand.UPDATE.value:
+        if sha256:
+            raise HTTPException(422, "a package goes with update only")
+        return None
+    found = session.get(FirmwarePackage, sha256) if sha256 else None
+    if found is None:
+        raise HTTPException(422, "update: choose a firmware package")
+    return found
 
 
 @router.post("/ui/bulk")
@@ -71,6 +84,7 @@ async def confirm_or_send(
     expect: Annotated[int | None, Form(ge=0, le=10**6)] = None,
     first_pct: Annotated[str, Form(max_length=8)] = "",
     max_failure_pct: Annotated[str, Form(max_length=8)] = "",
+    package: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Without ``confirm=yes``: the one confirmation (what, to how many, who is skipped).
     With it: the commands are queued and the progress page follows — unless the selection
@@ -80,10 +94,13 @@ async def confirm_or_send(
         raise HTTPException(422, f"not a bulk command: {name}")
     form = await request.form()
     selection = Selection.from_query(
-        (k, v) for k, v in form.multi_items() if isinstance(v, str) and k not in ("csrf",)
+        (k, v) for k, v in form.multi_items() if isinstance(v, str) and k not in ("csrf", "package")
     )
     terminals, incident = _selected(ctx, session, user, selection)
-    planned = bulk_service.plan(session, terminals, RemoteCommand(name))
+    chosen = _package(session, name, package.strip())
+    planned = bulk_service.plan(
+        session, terminals, RemoteCommand(name), models=chosen.models if chosen else None
+    )
     if not planned.send_to:
         raise HTTPException(409, "no selected terminal can run this command")
     staging = _staging(first_pct, max_failure_pct)
@@ -97,6 +114,7 @@ async def confirm_or_send(
             "stages": bulk_stages.split([t.id for t in planned.send_to], staging[0]),
             "first_pct": first_pct.strip(),
             "max_failure_pct": max_failure_pct.strip(),
+            "package": chosen,
         }
         return render(request, "bulk_confirm.html", {**data, **_summary(terminals)}, user=user)
     done = bulk_service.send(
@@ -108,6 +126,7 @@ async def confirm_or_send(
         incident_id=incident.id if incident else None,
         first_pct=staging[0],
         max_failure=staging[1],
+        args=packages.update_args(chosen) if chosen else None,
     )
     return RedirectResponse(f"/ui/bulk/{done.id}", status_code=303)
 
@@ -148,6 +167,19 @@ def release(
     except bulk_stages.StageRefusedError as exc:
         raise HTTPException(409, str(exc)) from None
     return RedirectResponse(f"/ui/bulk/{bulk_id}", status_code=303)
+
+
+@router.post("/ui/bulk/{bulk_id}/pause")
+def pause(
+    bulk_id: BulkId,
+    session: SessionDep,
+    user: PostUser,
+    back: Annotated[str, Form(max_length=200, pattern=r"^/ui/[A-Za-z0-9/_-]*$")] = "",
+) -> Response:
+    """Hold a running rollout (from its page, or the bad-firmware incident's button)."""
+    found = _progress(session, user, bulk_id)
+    bulk_stages.pause(session, found.bulk)
+    return RedirectResponse(back or f"/ui/bulk/{bulk_id}", status_code=303)
 
 
 @router.post("/ui/bulk/{bulk_id}/stop")

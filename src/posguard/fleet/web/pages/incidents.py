@@ -19,7 +19,7 @@ from posguard.fleet.merchant_view import merchant_safe_explanation
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo import incidents as repo
 from posguard.fleet.repo.users import Role
-from posguard.fleet.web import queries
+from posguard.fleet.web import queries, rollout_view
 from posguard.fleet.web.filters import Filters
 from posguard.fleet.web.pages.commands import available
 from posguard.fleet.web.render import PageRoute, render
@@ -130,6 +130,7 @@ def _detail(ctx: Ctx, session: SessionDep, user: WebUser, incident_id: int) -> d
         "commands": command_repo.list_commands(session, terminal_id=inc.terminal_id, limit=20)
         if inc.terminal_id
         else [],
+        "rollouts": rollout_view.shipping(session, inc) if user.merchant_scope is None else [],
         "incident_commands": [
             (c, can_run(runs.get(inc.terminal_id or ""), c))
             for c in INCIDENT_COMMANDS

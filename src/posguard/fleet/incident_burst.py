@@ -114,14 +114,20 @@ class Burst:
         if not pending:
             return
         incidents = [self._incident(d, detected_at) for d, detected_at in pending]
-        try:
-            with self.session.begin_nested():
-                self.session.add_all(incidents)
-                self.session.flush()
-        except IntegrityError:  # another diagnoser opened one of them meanwhile
-            for d, detected_at in pending:
-                self.applier.open_one(self.session, d, result, detected_at=detected_at)
-            return
+        if self.session.get_bind().dialect.name != "postgresql":
+            # SQLite has one writer at a time, and pysqlite outside a transaction would commit
+            # at a savepoint's release: no savepoint (a conflict fails the step, which is
+            # restarted and replayed)
+            self.session.add_all(incidents)
+            self.session.flush()
+        else:
+            try:
+                with self.session.begin_nested():
+                    self.session.add_all(incidents)
+                    self.session.flush()
+            except IntegrityError:  # another diagnoser opened one of them meanwhile
+                self._one_by_one(pending, result)
+                return
         link_many(
             self.session,
             (
@@ -131,6 +137,10 @@ class Burst:
         )
         result.opened.extend(inc.id for inc in incidents)
         self._commands(incidents, pending, result)
+
+    def _one_by_one(self, pending: list[tuple[Open, datetime]], result: Applied) -> None:
+        for d, detected_at in pending:
+            self.applier.open_one(self.session, d, result, detected_at=detected_at)
 
     def _incident(self, d: Open, detected_at: datetime) -> Incident:
         rule = self.applier.rules[d.rule_id]

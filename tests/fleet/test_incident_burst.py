@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from posguard.catalog import default_catalog
@@ -62,6 +62,7 @@ def _terminals(db: FleetDB, n: int) -> dict[str, list[Any]]:
             make_event(tid, 1, kind="fault", code="PRN.PAPER_OUT", ts=T0),
             make_event(tid, 2, kind="fault", code="TXN.MAC_ERROR", ts=T0),
             make_event(tid, 3, kind="fault", code="TXN.MAC_ERROR", ts=T0 + timedelta(seconds=1)),
+            make_event(tid, 4, kind="fault", code="SW.UPDATE_FAILED", ts=T0 + timedelta(seconds=1)),
         ]
     store.store(batch, transport="test")
     out: dict[str, list[Any]] = {}
@@ -75,7 +76,7 @@ def _opens(events: dict[str, list[Any]], tids: Sequence[str]) -> list[Decision]:
     """A paper-out and a MAC-error incident (with its re-sign-on command) per terminal."""
     out: list[Decision] = []
     for tid in tids:
-        paper, mac1, mac2 = events[tid]
+        paper, mac1, mac2, _update = events[tid]
         out.append(_open("printer-paper-out", "PRN.PAPER_OUT", (paper,)))
         out.append(_open("mac-errors", "TXN.MAC_ERROR", (mac1, mac2)))
     return out
@@ -101,6 +102,25 @@ def _begin(s: Session) -> None:
     write, and a savepoint outside one would commit at its release (the rollback would not
     undo it)."""
     s.execute(update(EventRow).where(EventRow.id < 0).values(seq=0))
+
+
+def _group(events: dict[str, list[Any]], tids: Sequence[str]) -> Open:
+    """The firmware rollout incident, its members ``tids`` (empty: the first opening)."""
+    evs = tuple(events[t][3] for t in tids) or (events["B000"][3],)
+    return Open(
+        rule_id="bad-firmware-rollout",
+        scope="model:PX-5",
+        code="SW.UPDATE_FAILED",
+        at=evs[-1].ts,
+        reason="more of the same while open",
+        events=evs,
+        members=tuple(tids),
+        cause="" if tids else "B000#4",
+    )
+
+
+def _update(events: dict[str, list[Any]], tid: str) -> Open:
+    return _open("update-failed", "SW.UPDATE_FAILED", (events[tid][3],))
 
 
 def _statements(db: FleetDB, decisions: Sequence[Decision]) -> int:
@@ -213,10 +233,28 @@ def test_a_burst_yields_what_one_by_one_yields(notified: FleetDB) -> None:
         _open("mac-errors", "TXN.MAC_ERROR", (events[tids[1]][2],)),  # a new cause: reopens
         *opens[5:],
     ]
+    # a fleet-wide incident open before the step, and two terminals' failed updates: the step
+    # extends it with new members (swallowing open incidents of theirs, and one opened in the
+    # same step before the extension, but not one opened after)
+    with notified.sessions.begin() as s:
+        IncidentApplier(rules=RULES, catalog=CATALOG).apply(
+            s, [_group(events, []), _update(events, tids[2]), _update(events, tids[3])]
+        )
+    mixed += [
+        _update(events, tids[4]),
+        _group(events, tids[2:5]),
+        _update(events, tids[5]),
+        _group(events, tids[5:7]),
+        _update(events, tids[6]),  # after the extension that named it: stays open
+        _group(events, [tids[7]]),
+    ]
     burst = _applied(notified, mixed, burst=True)
     assert burst == _applied(notified, mixed, burst=False)
+    merged = [i for i in burst["incidents"] if i[6] == "merged"]
+    assert sorted(i[7] for i in merged) == sorted(tids[2:6])
     opened = [i for i in burst["incidents"] if i[6] == "open"]
-    assert len(opened) == 2 * len(tids) - 1  # the recorded cause is not opened again
+    # the recorded cause is not opened again; the group and one failed update are open
+    assert len(opened) == 2 * len(tids) - 1 + 2
     assert len({i[1] for i in opened}) == len(opened)  # open_key unique while open
     assert len(burst["commands"]) == len(tids) + 1
     assert {o[1] for o in burst["outbox"]} >= {"open", "resolve"}
@@ -239,3 +277,41 @@ def test_a_replayed_burst_records_nothing_twice(notified: FleetDB) -> None:
         assert len(s.scalars(select(Incident)).all()) == 20
         assert len(s.scalars(select(Command)).all()) == 10
         assert len(s.scalars(select(NotificationOutbox)).all()) == 20
+
+
+def test_extending_an_open_group_costs_the_same_statements_for_any_burst(
+    notified: FleetDB,
+) -> None:
+    events = _terminals(notified, 60)
+    tids = sorted(events)
+    with notified.sessions.begin() as s:  # the group is open, with a failed update each
+        IncidentApplier(rules=RULES, catalog=CATALOG).apply(
+            s, [_group(events, []), *(_update(events, t) for t in tids)]
+        )
+
+    def cost(members: Sequence[str]) -> tuple[int, int]:
+        seen: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            seen.append(statement)
+
+        with notified.sessions() as s:
+            _begin(s)
+            event.listen(notified.engine, "before_cursor_execute", count)
+            try:  # one extension per further failed update, as the correlator decides them
+                applied = IncidentApplier(rules=RULES, catalog=CATALOG).apply(
+                    s, [_group(events, [t]) for t in members], now=NOW
+                )
+            finally:
+                event.remove(notified.engine, "before_cursor_execute", count)
+            merged = s.scalar(
+                select(func.count()).select_from(Incident).where(Incident.status == "merged")
+            )
+            assert len(applied.extended) == len(members)
+            s.rollback()
+        return len(seen), int(merged or 0)
+
+    small, large = cost(tids[:3]), cost(tids)
+    assert (small[1], large[1]) == (3, 60)  # each member's own incident merged into the group
+    assert large[0] == small[0]
+    assert large[0] <= 8  # one by one, 60 extensions were ~4 statements each

@@ -24,40 +24,23 @@ extends or skips as before).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from posguard.fleet.db.models import Incident, IncidentEvent, Terminal
+from posguard.fleet.db.models import Incident, Terminal
 from posguard.fleet.diagnosis.observed import Decision, Open
+from posguard.fleet.incident_extend import Extends
+from posguard.fleet.incident_links import CHUNK, link_many
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo.incidents import IncidentStatus, open_key
 
 if TYPE_CHECKING:
     from posguard.fleet.incidents import Applied, IncidentApplier
-
-CHUNK = 1000  # keys per IN (...) look-up
-LINK_CHUNK = 5000  # rows per multi-row insert of links (2 parameters each)
-
-
-def link_many(session: Session, links: Iterable[tuple[int, Sequence[int]]]) -> None:
-    """Link incidents to their events in one multi-row insert (per ``LINK_CHUNK`` rows); id 0
-    is a heartbeat known from ``terminal_liveness`` only (no events row to link)."""
-    rows = list(
-        dict.fromkeys((incident_id, e) for incident_id, events in links for e in events if e > 0)
-    )
-    if not rows:
-        return
-    pg = session.get_bind().dialect.name == "postgresql"
-    ins = postgresql.insert(IncidentEvent) if pg else sqlite.insert(IncidentEvent)
-    for chunk in range(0, len(rows), LINK_CHUNK):
-        part = [{"incident_id": i, "event_id": e} for i, e in rows[chunk : chunk + LINK_CHUNK]]
-        session.execute(ins.values(part).on_conflict_do_nothing())
 
 
 def _existing(session: Session, column: Any, keys: set[str]) -> set[str]:
@@ -69,8 +52,19 @@ def _existing(session: Session, column: Any, keys: set[str]) -> set[str]:
     return found
 
 
+def _open_now(session: Session, keys: set[str]) -> dict[str, Incident]:
+    found: dict[str, Incident] = {}
+    wanted = sorted(keys)
+    for chunk in range(0, len(wanted), CHUNK):
+        part = wanted[chunk : chunk + CHUNK]
+        for inc in session.scalars(select(Incident).where(Incident.open_key.in_(part))):
+            found[inc.open_key or ""] = inc
+    return found
+
+
 class Burst:
-    """The plain opens of one step, written together (see the module's docstring)."""
+    """The plain opens and the extensions of one step, written together (see the module's
+    docstring and :mod:`posguard.fleet.incident_extend`)."""
 
     def __init__(
         self, applier: IncidentApplier, session: Session, decisions: Sequence[Decision]
@@ -78,14 +72,32 @@ class Burst:
         self.applier = applier
         self.session = session
         opens = [d for d in decisions if isinstance(d, Open)]
-        keys = {open_key(d.rule_id, d.scope) for d in opens if not d.members}
+        keys = {open_key(d.rule_id, d.scope) for d in opens}
         causes = {d.cause_key() for d in opens if d.cause and not d.members}
-        self.taken = _existing(session, Incident.open_key, keys) if keys else set()
+        self.open_now = _open_now(session, keys) if keys else {}
+        self.taken = set(self.open_now)
         self.decided = _existing(session, Incident.cause_key, causes) if causes else set()
         self.touched: set[str] = set()  # keys an earlier decision of this step may have changed
         self.pending: list[tuple[Open, datetime]] = []
+        self.extends = Extends(applier, session)
         self._keys: set[str] = set()
         self._causes: set[str] = set()
+
+    def extendable(self, d: Decision) -> bool:
+        """An incident open before the step, untouched by it, and no pending extension may
+        swallow the decision's own terminal."""
+        if not isinstance(d, Open):
+            return False
+        key = open_key(d.rule_id, d.scope)
+        inc = self.open_now.get(key)
+        if inc is None or inc.open_key != key or key in self.touched:
+            return False
+        return d.terminal_id is None or d.terminal_id not in self.extends.members
+
+    def extend(self, d: Open, result: Applied) -> None:
+        if any(p.terminal_id in d.members for p, _ in self.pending):
+            self.flush(result)  # opened before this extension: it may swallow them
+        self.extends.add(self.open_now[open_key(d.rule_id, d.scope)], d)
 
     def plain(self, d: Decision) -> bool:
         if not isinstance(d, Open) or d.members:
@@ -96,7 +108,9 @@ class Burst:
         cause = d.cause_key() if d.cause else None
         return cause is None or (cause not in self.decided and cause not in self._causes)
 
-    def add(self, d: Open, detected_at: datetime) -> None:
+    def add(self, d: Open, detected_at: datetime, result: Applied) -> None:
+        if d.terminal_id is not None and d.terminal_id in self.extends.members:
+            self.flush(result)  # a pending extension must not swallow what opens after it
         self.pending.append((d, detected_at))
         self._keys.add(open_key(d.rule_id, d.scope))
         if d.cause:
@@ -107,12 +121,16 @@ class Burst:
         self.touched.add(open_key(d.rule_id, d.scope))
 
     def flush(self, result: Applied) -> None:
-        """Write the pending opens (into ``result``), then start a new batch."""
+        """Write the pending opens, then the pending extensions (into ``result``), then start
+        a new batch."""
         pending, self.pending = self.pending, []
         self.touched |= self._keys
         self._keys, self._causes = set(), set()
-        if not pending:
-            return
+        if pending:
+            self._open(pending, result)
+        self.extends.flush(result)
+
+    def _open(self, pending: list[tuple[Open, datetime]], result: Applied) -> None:
         incidents = [self._incident(d, detected_at) for d, detected_at in pending]
         if self.session.get_bind().dialect.name != "postgresql":
             # SQLite has one writer at a time, and pysqlite outside a transaction would commit

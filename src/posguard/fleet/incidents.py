@@ -25,7 +25,7 @@ from posguard.fleet.diagnosis.rules import Rule, RuleKind
 from posguard.fleet.incident_burst import Burst
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo import terminals as terminal_repo
-from posguard.fleet.repo.incidents import IncidentStatus, find_open, open_key, resolve
+from posguard.fleet.repo.incidents import IncidentStatus, find_open, merge, open_key, resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,10 @@ class IncidentApplier:
         for d in decisions:
             detected_at = d.at if now is None else now
             if isinstance(d, Open) and burst.plain(d):
-                burst.add(d, detected_at)
+                burst.add(d, detected_at, result)
+                continue
+            if isinstance(d, Open) and burst.extendable(d):
+                burst.extend(d, result)
                 continue
             burst.flush(result)  # keep the order: what came before is written first
             if isinstance(d, Open):
@@ -201,27 +204,24 @@ class IncidentApplier:
         closes when it is merged (``at``), never before it opened."""
         if parent.scope.startswith("issuer:"):
             return  # an issuer outage is about cards, not terminals: nothing of theirs merges
-        match = rule.create.match
         q = select(Incident).where(
             Incident.terminal_id.in_(list(members)),
             Incident.open_key.is_not(None),
         )
         for child in session.scalars(q):
-            if match is not None and match.code is not None:
-                if child.code != match.code:
-                    continue
-            elif match is not None and match.category is not None:
-                entry = self.catalog.get(child.code)
-                if entry is None or entry.category is not match.category:
-                    continue
-            child.status = IncidentStatus.MERGED.value
-            child.open_key = None
-            child.parent_id = parent.id
-            closed = max(at, parent.opened_at, child.opened_at)
-            child.resolved_at = closed
-            child.resolved_by = f"merged:{parent.id}"
-            child.time_to_resolve_s = (closed - child.opened_at).total_seconds()
+            if self.swallows(rule, child):
+                merge(child, parent, at)
         session.flush()
+
+    def swallows(self, rule: Rule, child: Incident) -> bool:
+        """Whether a group incident of ``rule`` swallows this open per-terminal incident."""
+        match = rule.create.match
+        if match is not None and match.code is not None:
+            return child.code == match.code
+        if match is not None and match.category is not None:
+            entry = self.catalog.get(child.code)
+            return entry is not None and entry.category is match.category
+        return True
 
     def _clear(self, session: Session, d: Clear, result: Applied) -> None:
         incident = find_open(session, rule_id=d.rule_id, scope=d.scope)

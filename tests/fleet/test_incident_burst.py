@@ -315,3 +315,35 @@ def test_extending_an_open_group_costs_the_same_statements_for_any_burst(
     assert (small[1], large[1]) == (3, 60)  # each member's own incident merged into the group
     assert large[0] == small[0]
     assert large[0] <= 8  # one by one, 60 extensions were ~4 statements each
+
+
+@pytest.mark.postgres
+def test_a_burst_meeting_a_concurrent_diagnoser_falls_back_one_by_one(
+    pg_db: FleetDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another diagnoser commits one of the burst's incidents between the burst's look-up and
+    its insert: the savepoint rolls back, the batch goes one by one, nothing is doubled."""
+    from posguard.fleet import incident_burst
+
+    events = _terminals(pg_db, 5)
+    decisions = _opens(events, sorted(events))
+    look_up = incident_burst._open_now
+    raced: list[bool] = []
+
+    def racing(session: Session, keys: set[str]) -> dict[str, Incident]:
+        found = look_up(session, keys)
+        if raced:
+            return found
+        raced.append(True)
+        with pg_db.sessions.begin() as other:  # the other diagnoser, in its own transaction
+            IncidentApplier(rules=RULES, catalog=CATALOG).apply(other, decisions[3:4], now=NOW)
+        return found
+
+    monkeypatch.setattr(incident_burst, "_open_now", racing)
+    with pg_db.sessions.begin() as s:
+        applied = IncidentApplier(rules=RULES, catalog=CATALOG).apply(s, decisions, now=NOW)
+    assert len(applied.opened) == len(decisions) - 1
+    assert len(applied.extended) == 1
+    with pg_db.sessions() as s:
+        keys = [i.open_key for i in s.scalars(select(Incident))]
+    assert len(keys) == len(decisions) == len(set(keys))

@@ -256,6 +256,20 @@ def _phase(
     }  # fmt: skip
 
 
+def _per_rule(rows: list[Any], rules: dict[str, RuleKind]) -> str:
+    """p50/p99 ms per timed rule: which bursts are late."""
+    by: dict[str, list[float]] = defaultdict(list)
+    for rule_id, opened, detected in rows:
+        if detected is not None and rules.get(rule_id) in LATENCY_KINDS:
+            by[rule_id].append((detected - opened).total_seconds() * 1000)
+    parts = []
+    for rule_id, lat in sorted(by.items()):
+        lat.sort()
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        parts.append(f"{rule_id} {statistics.median(lat):,.0f}/{p99:,.0f}")
+    return "p50/p99 ms by rule: " + ", ".join(parts)
+
+
 def _latencies(url: str, since: datetime) -> tuple[list[float], dict[str, int]]:
     rules = {r.id: r.kind for r in load_rules(catalog=default_catalog())}
     eng = make_engine(url)
@@ -267,6 +281,7 @@ def _latencies(url: str, since: datetime) -> tuple[list[float], dict[str, int]]:
         ).all()
     eng.dispose()
     by_rule: dict[str, int] = defaultdict(int)
+    print(f"bench fleet_scale: {_per_rule(list(rows), rules)}", file=sys.stderr)
     lat = []
     for rule_id, opened, detected in rows:
         by_rule[rule_id] += 1

@@ -22,9 +22,10 @@ from posguard.fleet.db.models import Incident, IncidentEvent
 from posguard.fleet.diagnosis.evidence import MAX_MEMBERS, bounded
 from posguard.fleet.diagnosis.observed import Clear, Decision, Open
 from posguard.fleet.diagnosis.rules import Rule, RuleKind
+from posguard.fleet.incident_burst import Burst
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo import terminals as terminal_repo
-from posguard.fleet.repo.incidents import IncidentStatus, find_open, open_key, resolve
+from posguard.fleet.repo.incidents import IncidentStatus, find_open, merge, open_key, resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +82,41 @@ class IncidentApplier:
         (``detected_at`` of the incidents opened and of the commands issued; default: the
         decision's own time)."""
         result = Applied([], [], [], [])
+        burst = Burst(self, session, decisions)
+        for d in decisions:
+            detected_at = d.at if now is None else now
+            if isinstance(d, Open) and burst.plain(d):
+                burst.add(d, detected_at, result)
+                continue
+            if isinstance(d, Open) and burst.extendable(d):
+                burst.extend(d, result)
+                continue
+            burst.flush(result)  # keep the order: what came before is written first
+            if isinstance(d, Open):
+                self.open_one(session, d, result, detected_at=detected_at)
+            else:
+                self._clear(session, d, result)
+            burst.touch(d)
+        burst.flush(result)
+        return result
+
+    def apply_one_by_one(
+        self, session: Session, decisions: Sequence[Decision], *, now: datetime | None = None
+    ) -> Applied:
+        """Apply ``decisions`` one at a time, with no batching (the reference ``apply`` is
+        checked against, and the fallback when a batch meets a concurrent diagnoser)."""
+        result = Applied([], [], [], [])
         for d in decisions:
             if isinstance(d, Open):
-                self._open(session, d, result, detected_at=d.at if now is None else now)
+                self.open_one(session, d, result, detected_at=d.at if now is None else now)
             else:
                 self._clear(session, d, result)
         return result
 
-    def _severity(self, rule: Rule, entry: Entry | None) -> str:
+    def explain(self, rule: Rule, decision: Open, entry: Entry | None) -> dict[str, Any]:
+        return explanation(rule, decision, entry)
+
+    def severity(self, rule: Rule, entry: Entry | None) -> str:
         sev = entry.severity if entry else Severity.MAJOR
         if rule.kind is RuleKind.CORRELATION and sev.rank < Severity.CRITICAL.rank:
             # a whole host or area down is one step worse than one terminal with the fault
@@ -104,7 +132,9 @@ class IncidentApplier:
                 existing.explanation = {**existing.explanation, "members": known + new}
             self._swallow(session, existing, rule, d.members, at=d.at)
 
-    def _open(self, session: Session, d: Open, result: Applied, *, detected_at: datetime) -> None:
+    def open_one(
+        self, session: Session, d: Open, result: Applied, *, detected_at: datetime
+    ) -> None:
         rule = self.rules[d.rule_id]
         existing = find_open(session, rule_id=d.rule_id, scope=d.scope)
         if existing is not None:
@@ -123,7 +153,7 @@ class IncidentApplier:
             open_key=open_key(d.rule_id, d.scope),
             cause_key=cause_key,
             code=d.code,
-            severity=self._severity(rule, entry),
+            severity=self.severity(rule, entry),
             status=IncidentStatus.OPEN.value,
             terminal_id=d.terminal_id,
             merchant_id=d.merchant_id,
@@ -174,27 +204,24 @@ class IncidentApplier:
         closes when it is merged (``at``), never before it opened."""
         if parent.scope.startswith("issuer:"):
             return  # an issuer outage is about cards, not terminals: nothing of theirs merges
-        match = rule.create.match
         q = select(Incident).where(
             Incident.terminal_id.in_(list(members)),
             Incident.open_key.is_not(None),
         )
         for child in session.scalars(q):
-            if match is not None and match.code is not None:
-                if child.code != match.code:
-                    continue
-            elif match is not None and match.category is not None:
-                entry = self.catalog.get(child.code)
-                if entry is None or entry.category is not match.category:
-                    continue
-            child.status = IncidentStatus.MERGED.value
-            child.open_key = None
-            child.parent_id = parent.id
-            closed = max(at, parent.opened_at, child.opened_at)
-            child.resolved_at = closed
-            child.resolved_by = f"merged:{parent.id}"
-            child.time_to_resolve_s = (closed - child.opened_at).total_seconds()
+            if self.swallows(rule, child):
+                merge(child, parent, at)
         session.flush()
+
+    def swallows(self, rule: Rule, child: Incident) -> bool:
+        """Whether a group incident of ``rule`` swallows this open per-terminal incident."""
+        match = rule.create.match
+        if match is not None and match.code is not None:
+            return child.code == match.code
+        if match is not None and match.category is not None:
+            entry = self.catalog.get(child.code)
+            return entry is not None and entry.category is match.category
+        return True
 
     def _clear(self, session: Session, d: Clear, result: Applied) -> None:
         incident = find_open(session, rule_id=d.rule_id, scope=d.scope)

@@ -45,17 +45,36 @@ def cycle(transition: str, reopened: int) -> str:
     return transition if not reopened else f"{transition}:r{reopened}"
 
 
-def subject(conn: Any, incident: Incident, catalog: Mapping[str, Entry]) -> Subject:
-    """Routing's view of an incident: its scope, placement and catalog entry."""
+def placements(conn: Any, terminal_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """terminal id -> (acquirer host, area), in one look-up per 1,000 terminals."""
+    wanted = sorted(set(terminal_ids))
+    out: dict[str, tuple[str, str]] = {}
+    for chunk in range(0, len(wanted), 1000):
+        part = wanted[chunk : chunk + 1000]
+        rows = conn.execute(
+            select(Terminal.id, Terminal.acquirer_host, Terminal.area).where(Terminal.id.in_(part))
+        )
+        out.update((tid, (host, area)) for tid, host, area in rows)
+    return out
+
+
+def subject(
+    conn: Any,
+    incident: Incident,
+    catalog: Mapping[str, Entry],
+    known: Mapping[str, tuple[str, str]] | None = None,
+) -> Subject:
+    """Routing's view of an incident: its scope, placement and catalog entry (``known``: the
+    placements already looked up, by terminal id)."""
     kind, _, value = incident.scope.partition(":")
     host = value if kind == "host" else None
     area = value if kind == "area" else None
     if incident.terminal_id is not None:
-        row = conn.execute(
-            select(Terminal.acquirer_host, Terminal.area).where(Terminal.id == incident.terminal_id)
-        ).first()
-        if row is not None:
-            host, area = row[0], row[1]
+        if known is None:
+            known = placements(conn, [incident.terminal_id])
+        found = known.get(incident.terminal_id)
+        if found is not None:
+            host, area = found
     return Subject(
         code=incident.code,
         severity=incident.severity,
@@ -123,9 +142,10 @@ class TransitionHook:
         if not found:
             return
         conn = session.connection()
+        known = placements(conn, [i.terminal_id for i, _, _ in found if i.terminal_id])
         rows: list[dict[str, Any]] = []
         for incident, kind, transition in found:
-            targets = recipients(self.config, subject(conn, incident, self.catalog), kind)
+            targets = recipients(self.config, subject(conn, incident, self.catalog, known), kind)
             rows.extend(rows_for(incident.id, transition, targets, self.clock))
         outbox.enqueue(conn, rows)
 

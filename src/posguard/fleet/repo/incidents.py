@@ -168,3 +168,14 @@ def resolve(session: Session, *, incident: Incident, by: str, now: datetime) -> 
     incident.time_to_resolve_s = (now - incident.opened_at).total_seconds()
     session.flush()
     return True
+
+
+def merge(child: Incident, parent: Incident, at: datetime) -> None:
+    """``child`` is merged into ``parent`` at ``at``: it closes then, never before it opened."""
+    child.status = IncidentStatus.MERGED.value
+    child.open_key = None
+    child.parent_id = parent.id
+    closed = max(at, parent.opened_at, child.opened_at)
+    child.resolved_at = closed
+    child.resolved_by = f"merged:{parent.id}"
+    child.time_to_resolve_s = (closed - child.opened_at).total_seconds()

@@ -85,5 +85,6 @@ def test_the_api_and_the_incident_page_show_both_times(api: Api) -> None:
     html = c.get(f"/ui/incidents/{inc['id']}").text
     detected = re.search(r'id="incident-detected">([^<]+)<', html)
     assert detected is not None, "the incident page shows no detection time"
-    assert detected[1] == "2026-11-25 10:01:30Z"
-    assert "2026-11-25 10:00:00Z" in html  # and the event's time beside it
+    # in the reader's zone: a Chinese-speaking user without a saved zone reads Asia/Shanghai
+    assert detected[1] == "2026-11-25 18:01:30"
+    assert "2026-11-25 18:00:00" in html  # and the event's time beside it

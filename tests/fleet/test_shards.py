@@ -133,6 +133,35 @@ def test_kill_a_shard_mid_story_nothing_lost_nothing_doubled(story: Story) -> No
     assert all(i.parent_id == hosts[0].id for i in network)
 
 
+def test_a_member_incident_a_shard_opens_after_the_group_one_is_merged(
+    story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race seen with real processes: the correlator opens the host incident and commits
+    while a shard's step, which read the open group incidents before that commit, opens the
+    members' own incidents. The correlator's next step merges them, though no further event
+    of theirs comes."""
+    shards = [story.diagnoser(ShardRole.parse(k, 2)) for k in (0, 1)]
+    corr = story.diagnoser(ShardRole.correlator())
+    for tid in EAST:
+        for k in range(3):
+            story.send(tid, "fault", "NET.CONNECT_TIMEOUT", T0 + timedelta(seconds=1 + k))
+    corr.step()  # the host incident, with every east terminal a member
+    for shard in shards:  # the shards' group read came before the correlator's commit
+        monkeypatch.setattr(shard.engine, "sync_groups", lambda _open: None)
+        shard.step()
+    early = [i for i in story.incidents() if i.terminal_id in EAST and i.status == "open"]
+    assert early, "the shards should have opened the members' own incidents in this race"
+    story.clock.advance(1)
+    corr.step()
+
+    incidents = story.incidents()
+    assert_truthful(incidents)
+    (host,) = [i for i in incidents if i.scope == "host:acq-east"]
+    network = [i for i in incidents if i.terminal_id in EAST]
+    assert {i.status for i in network} == {"merged"}, [(i.scope, i.status) for i in network]
+    assert all(i.parent_id == host.id for i in network)
+
+
 def test_a_shard_loads_only_the_rows_of_its_own_slots(story: Story) -> None:
     """The full rows a shard reads are selected by slot in SQL; its cursor still passes every
     id (the other shards' rows are not gaps)."""

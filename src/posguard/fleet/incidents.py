@@ -213,6 +213,25 @@ class IncidentApplier:
                 merge(child, parent, at)
         session.flush()
 
+    def sweep(self, session: Session, *, now: datetime) -> None:
+        """Merge into each open group incident its members' per-terminal incidents of its
+        category that are still open. A shard learns of a group incident at its next step, so
+        it can open one for a member between the correlator's commit and that step; the
+        correlator sweeps every step, so such an incident does not stay open beside the group
+        one until the terminal's next failure (which may never come)."""
+        parents = session.scalars(
+            select(Incident).where(
+                Incident.open_key.is_not(None),
+                Incident.terminal_id.is_(None),
+                Incident.scope.not_like("issuer:%"),
+            )
+        ).all()
+        for parent in parents:
+            rule = self.rules.get(parent.rule_id)
+            members = list(parent.explanation.get("members") or [])
+            if rule is not None and members:
+                self._swallow(session, parent, rule, members, at=now)
+
     def swallows(self, rule: Rule, child: Incident) -> bool:
         """Whether a group incident of ``rule`` swallows this open per-terminal incident."""
         match = rule.create.match

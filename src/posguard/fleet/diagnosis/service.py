@@ -253,6 +253,8 @@ class DiagnosisService:
             decisions = self.engine.observe(events)
             decisions.extend(self.engine.tick())
             applied = self.applier.apply(session, decisions, now=now)
+            if self.role.correlate and self._group_rules:
+                self.applier.sweep(session, now=now)
             self._save(session, now)
             if self.expire_commands:
                 command_repo.expire_due(session, now=now)

@@ -162,6 +162,22 @@ def test_a_member_incident_a_shard_opens_after_the_group_one_is_merged(
     assert all(i.parent_id == host.id for i in network)
 
 
+def test_a_shard_starting_after_the_other_opened_incidents_misses_nothing(story: Story) -> None:
+    """Shard 0 starts, diagnoses and opens incidents before shard 1's first start: shard 1 has
+    no cursor, but the database is not one of an older version (shard 0 keeps a cursor), so it
+    diagnoses its own terminals' recent faults instead of counting them as done."""
+    s0 = story.diagnoser(ShardRole.parse(0, 2))
+    for tid in WEST:
+        story.send(tid, "fault", "PRN.PAPER_OUT", T0)
+    s0.step()
+    assert story.incidents(), "shard 0 should have opened its terminals' incidents"
+    s1 = story.diagnoser(ShardRole.parse(1, 2))
+    s1.step()
+    s0.step()
+    paper = [i for i in story.incidents() if i.rule_id == "printer-paper-out"]
+    assert sorted(i.terminal_id or "" for i in paper) == WEST
+
+
 def test_a_shard_loads_only_the_rows_of_its_own_slots(story: Story) -> None:
     """The full rows a shard reads are selected by slot in SQL; its cursor still passes every
     id (the other shards' rows are not gaps)."""

@@ -195,11 +195,15 @@ class DiagnosisService:
 
     def _first_cursor(self, session: Session, now: datetime, replay_s: float) -> int:
         """Where a shard that never saved a cursor starts. A database with incidents but no
-        cursor was diagnosed by a version that did not keep one: everything stored counts as
-        diagnosed (replayed only to warm up). Otherwise the recent events (``replay_s``) stored
-        before the first diagnoser started are diagnosed now."""
+        cursor of any role was diagnosed by a version that did not keep one: everything stored
+        counts as diagnosed (replayed only to warm up). Otherwise the recent events
+        (``replay_s``) are diagnosed now: also when other roles keep cursors, since their
+        incidents say nothing of this role's terminals (a shard starting after the other one
+        already opened incidents must not skip its own terminals' faults); a decision already
+        recorded is found again by its cause, never opened twice."""
         newest = session.scalar(select(func.max(EventRow.id))) or 0
-        if session.scalar(select(Incident.id).limit(1)) is not None:
+        legacy = session.scalar(select(DiagnosisState.shard).limit(1)) is None
+        if legacy and session.scalar(select(Incident.id).limit(1)) is not None:
             return newest
         since = now - timedelta(seconds=replay_s)
         first = session.scalar(select(func.min(EventRow.id)).where(EventRow.received_at >= since))

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
-import statistics
 import sys
 import tempfile
 import time
@@ -20,67 +18,40 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi.testclient import TestClient
-from sqlalchemy import insert
-
 from bench._result import Result
+from bench.web_fleet import MODELS, BenchFleet, median_ms, ops_client, seeded_fleet
 from bench.web_inventory import run_inventory
 from posguard.catalog import default_catalog
-from posguard.fleet.api.app import create_app
-from posguard.fleet.config import FleetSettings
-from posguard.fleet.db.engine import make_engine, make_sessionmaker
-from posguard.fleet.db.migrate import upgrade
-from posguard.fleet.db.models import Incident, Merchant, Terminal
+from posguard.fleet.db.models import Incident
 from posguard.fleet.maintenance import set_schedule
 from posguard.fleet.repo.events import insert_events
-from posguard.fleet.repo.users import Role, create_user
 from posguard.fleet.testing import cheap_password_hashing
 
-PASSWORD = "bench-password"
-HOSTS = ("acq-east", "acq-west", "acq-north")
-AREAS = tuple(f"area-{i:02d}" for i in range(40))
-MODELS = (("Acme", "PX-5"), ("Acme", "PX-7"), ("Zeta", "Z9"), ("Nova", "N2"))
 FAULTS = ("NET.READ_TIMEOUT", "NET.CONNECT_TIMEOUT", "PRN.PAPER_OUT", "TXN.MAC_ERROR")
 
 
 def _seed(url: str, terminals: int, events: int, now: datetime) -> None:
     rng = random.Random(7)
-    engine = make_engine(url)
-    upgrade(engine)
-    sessions = make_sessionmaker(engine)
-    merchants = max(terminals // 50, 1)
-    with sessions.begin() as s:
-        s.execute(
-            insert(Merchant),
-            [
-                {"id": f"M{m:05d}", "name": f"merchant {m}", "created_at": now}
-                for m in range(merchants)
-            ],
-        )
-        rows = []
-        for i in range(terminals):
-            brand, model = MODELS[i % len(MODELS)]
-            rows.append(
-                {
-                    "id": f"T{i:06d}",
-                    "merchant_id": f"M{i % merchants:05d}",
-                    "model": model,
-                    "brand": brand,
-                    "firmware": "2.1.0",
-                    "acquirer_host": HOSTS[i % len(HOSTS)],
-                    "area": AREAS[i % len(AREAS)],
-                    "location": "",
-                    "install_date": date(2025, 1, 1) + timedelta(days=i % 300),
-                    "warranty_end": date(2027, 1, 1),
-                    "credential_hash": "0" * 64,
-                    "revoked": False,
-                    "created_at": now,
-                }
-            )
-        s.execute(insert(Terminal), rows)
-        for _, model in MODELS:
-            set_schedule(s, model=model, inspection_interval_days=180, firmware_minimum="2.0.0")
-        create_user(s, username="ops", password=PASSWORD, role=Role.OPS, now=now)
+    with seeded_fleet(
+        url,
+        terminals,
+        now,
+        merchant_name=lambda m: f"merchant {m}",
+        columns=lambda i: {
+            "firmware": "2.1.0",
+            "install_date": date(2025, 1, 1) + timedelta(days=i % 300),
+            "warranty_end": date(2027, 1, 1),
+        },
+    ) as fleet:
+        with fleet.sessions.begin() as s:
+            for _, model in MODELS:
+                set_schedule(s, model=model, inspection_interval_days=180, firmware_minimum="2.0.0")
+        _add_events(fleet, rng, events, now)
+        _add_incidents(fleet, rng, now)
+
+
+def _add_events(fleet: BenchFleet, rng: random.Random, events: int, now: datetime) -> None:
+    terminals, sessions = fleet.terminals, fleet.sessions
     seq: dict[str, int] = {}
     batch: list[dict[str, Any]] = []
     for n in range(events):
@@ -88,6 +59,7 @@ def _seed(url: str, terminals: int, events: int, now: datetime) -> None:
         seq[tid] = seq.get(tid, 0) + 1
         ts = now - timedelta(seconds=rng.randrange(14 * 86400))
         r = rng.random()
+        data: dict[str, Any]
         if r < 0.55:
             kind, code, data = "heartbeat", None, {"interval_s": 60, "uptime_s": 3600}
         elif r < 0.85:
@@ -100,7 +72,7 @@ def _seed(url: str, terminals: int, events: int, now: datetime) -> None:
         batch.append(
             {
                 "terminal_id": tid,
-                "merchant_id": f"M{int(tid[1:]) % merchants:05d}",
+                "merchant_id": fleet.merchant(int(tid[1:])),
                 "seq": seq[tid],
                 "ts": ts,
                 "received_at": ts,
@@ -113,6 +85,10 @@ def _seed(url: str, terminals: int, events: int, now: datetime) -> None:
             with sessions.begin() as s:
                 insert_events(s, rows=batch)
             batch = []
+
+
+def _add_incidents(fleet: BenchFleet, rng: random.Random, now: datetime) -> None:
+    terminals, sessions = fleet.terminals, fleet.sessions
     cat = default_catalog()
     with sessions.begin() as s:
         for i in range(min(terminals // 20, 600)):
@@ -127,7 +103,7 @@ def _seed(url: str, terminals: int, events: int, now: datetime) -> None:
                     severity=cat[code].severity.value,
                     status="open" if i % 3 else "resolved",
                     terminal_id=tid,
-                    merchant_id=f"M{int(tid[1:]) % merchants:05d}",
+                    merchant_id=fleet.merchant(int(tid[1:])),
                     explanation={"reason": "bench"},
                     opened_at=now - timedelta(hours=i % 200),
                     resolved_at=None
@@ -135,18 +111,6 @@ def _seed(url: str, terminals: int, events: int, now: datetime) -> None:
                     else now - timedelta(hours=i % 200) + timedelta(hours=2),
                 )
             )
-    engine.dispose()
-
-
-def _median_ms(client: TestClient, path: str, n: int) -> float:
-    client.get(path)  # warm (template compile, statement cache)
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = client.get(path)
-        times.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code == 200, (path, r.status_code)
-    return statistics.median(times)
 
 
 def run(quick: bool) -> list[Result]:
@@ -157,17 +121,8 @@ def run(quick: bool) -> list[Result]:
         t0 = time.perf_counter()
         _seed(url, terminals, events, now)
         seeded_s = time.perf_counter() - t0
-        settings = FleetSettings(
-            database_url=url,
-            jwt_secret="bench-secret-0123456789abcdef",  # type: ignore[arg-type]
-            diagnosis_in_process=False,
-        )
-        with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
-            page = c.get("/ui/login")
-            token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-            assert token is not None
-            c.post("/ui/login", data={"username": "ops", "password": PASSWORD, "csrf": token[1]})
-            base = _median_ms(c, "/healthz", n * 3)
+        with ops_client(url) as c:
+            base = median_ms(c, "/healthz", n * 3)
             pages = {
                 "overview": "/ui/",
                 "overview live fragment": "/ui/overview/live",
@@ -180,7 +135,7 @@ def run(quick: bool) -> list[Result]:
                 out.append(
                     Result(
                         name=f"render {name}, {terminals:,} terminals / {events:,} events",
-                        ours=_median_ms(c, path, n),
+                        ours=median_ms(c, path, n),
                         unit="ms",
                         baseline=base,
                         baseline_name="/healthz, same app",

@@ -19,121 +19,80 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
 from bench._result import Result
-from posguard.fleet.api.app import create_app
-from posguard.fleet.config import FleetSettings
-from posguard.fleet.db.engine import make_engine, make_sessionmaker
-from posguard.fleet.db.migrate import upgrade
-from posguard.fleet.db.models import Incident, Merchant, Terminal, TerminalLiveness
+from bench.web_fleet import median_ms, ops_client, seeded_fleet
+from posguard.fleet.db.models import Incident, TerminalLiveness
 from posguard.fleet.repo.events import insert_events
-from posguard.fleet.repo.users import Role, create_user
 from posguard.fleet.testing import cheap_password_hashing
 from posguard.fleet.web import option_cache
 
-PASSWORD = "bench-password"
-HOSTS = ("acq-east", "acq-west", "acq-north")
-MODELS = (("Acme", "PX-5"), ("Acme", "PX-7"), ("Zeta", "Z9"), ("Nova", "N2"))
 FIRMWARE = ("2.0.3", "2.1.0", "2.1.0", "2.2.0")
 
 
 def _seed(url: str, terminals: int, now: datetime) -> None:
-    engine = make_engine(url)
-    upgrade(engine)
-    sessions = make_sessionmaker(engine)
-    merchants = max(terminals // 50, 1)
-    with sessions.begin() as s:
-        s.execute(
-            insert(Merchant),
-            [
-                {"id": f"M{m:05d}", "name": f"商户 {m} 便利店", "created_at": now}
-                for m in range(merchants)
-            ],
-        )
-        for start in range(0, terminals, 10_000):
-            rows, beats = [], []
-            for i in range(start, min(start + 10_000, terminals)):
-                brand, model = MODELS[i % len(MODELS)]
-                tid, mid = f"T{i:06d}", f"M{i % merchants:05d}"
-                rows.append(
-                    {
-                        "id": tid,
-                        "merchant_id": mid,
-                        "model": model,
-                        "brand": brand,
-                        "firmware": FIRMWARE[i % 7 % len(FIRMWARE)],
-                        "acquirer_host": HOSTS[i % len(HOSTS)],
-                        "area": f"area-{i % 40:02d}",
-                        "location": "",
-                        "serial": f"SN{(i * 7919) % 10**8:08d}",
-                        "credential_hash": "0" * 64,
-                        "revoked": False,
-                        "created_at": now,
-                    }
-                )
-                beat = now - timedelta(seconds=(i * 37) % 7200)
-                beats.append(
-                    {
-                        "terminal_id": tid,
-                        "merchant_id": mid,
-                        "last_heartbeat_at": beat,
-                        "received_at": beat,
-                        "seq": 1,
-                        "interval_s": 60.0,
-                        "data": {"printer": "ok", "firmware": "2.1.0"},
-                    }
-                )
-            s.execute(insert(Terminal), rows)
-            s.execute(insert(TerminalLiveness), beats)
-        create_user(s, username="ops", password=PASSWORD, role=Role.OPS, now=now)
-    events = []
-    for i in range(0, terminals, 20):
-        tid, mid = f"T{i:06d}", f"M{i % merchants:05d}"
-        ts = now - timedelta(minutes=i % 600)
-        events.append(
-            {
-                "terminal_id": tid,
-                "merchant_id": mid,
-                "seq": 2,
-                "ts": ts,
-                "received_at": ts,
-                "kind": "reversal",
-                "code": None,
-                "data": {"stage": "queued", "stan": f"{i % 999999:06d}", "batch": "000001"},
-            }
-        )
-        events.append({**events[-1], "seq": 3, "kind": "fault", "code": "NET.READ_TIMEOUT"})
-    with sessions.begin() as s:
-        for part in range(0, len(events), 5000):
-            insert_events(s, rows=events[part : part + 5000])
-        s.execute(
-            insert(Incident),
-            [
+    with seeded_fleet(
+        url,
+        terminals,
+        now,
+        merchant_name=lambda m: f"商户 {m} 便利店",
+        columns=lambda i: {
+            "firmware": FIRMWARE[i % 7 % len(FIRMWARE)],
+            "serial": f"SN{(i * 7919) % 10**8:08d}",
+        },
+    ) as fleet:
+        with fleet.sessions.begin() as s:
+            for start in range(0, terminals, 10_000):
+                beats = []
+                for i in range(start, min(start + 10_000, terminals)):
+                    beat = now - timedelta(seconds=(i * 37) % 7200)
+                    beats.append(
+                        {
+                            "terminal_id": fleet.terminal(i),
+                            "merchant_id": fleet.merchant(i),
+                            "last_heartbeat_at": beat,
+                            "received_at": beat,
+                            "seq": 1,
+                            "interval_s": 60.0,
+                            "data": {"printer": "ok", "firmware": "2.1.0"},
+                        }
+                    )
+                s.execute(insert(TerminalLiveness), beats)
+        events = []
+        for i in range(0, terminals, 20):
+            ts = now - timedelta(minutes=i % 600)
+            events.append(
                 {
-                    "rule_id": "bench",
-                    "scope": f"terminal:T{i:06d}",
-                    "open_key": f"bench|terminal:T{i:06d}",
-                    "code": "NET.READ_TIMEOUT",
-                    "severity": "major",
-                    "status": "open",
-                    "terminal_id": f"T{i:06d}",
-                    "merchant_id": f"M{i % merchants:05d}",
-                    "explanation": {"reason": "bench"},
-                    "opened_at": now - timedelta(hours=1),
+                    "terminal_id": fleet.terminal(i),
+                    "merchant_id": fleet.merchant(i),
+                    "seq": 2,
+                    "ts": ts,
+                    "received_at": ts,
+                    "kind": "reversal",
+                    "code": None,
+                    "data": {"stage": "queued", "stan": f"{i % 999999:06d}", "batch": "000001"},
                 }
-                for i in range(0, terminals, 50)
-            ],
-        )
-    engine.dispose()
-
-
-def _p50_ms(client: TestClient, path: str, n: int) -> float:
-    client.get(path)  # warm (template compile, statement cache, the options' cache)
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = client.get(path)
-        times.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code == 200, (path, r.status_code)
-    return statistics.median(times)
+            )
+            events.append({**events[-1], "seq": 3, "kind": "fault", "code": "NET.READ_TIMEOUT"})
+        with fleet.sessions.begin() as s:
+            for part in range(0, len(events), 5000):
+                insert_events(s, rows=events[part : part + 5000])
+            s.execute(
+                insert(Incident),
+                [
+                    {
+                        "rule_id": "bench",
+                        "scope": f"terminal:{fleet.terminal(i)}",
+                        "open_key": f"bench|terminal:{fleet.terminal(i)}",
+                        "code": "NET.READ_TIMEOUT",
+                        "severity": "major",
+                        "status": "open",
+                        "terminal_id": fleet.terminal(i),
+                        "merchant_id": fleet.merchant(i),
+                        "explanation": {"reason": "bench"},
+                        "opened_at": now - timedelta(hours=1),
+                    }
+                    for i in range(0, terminals, 50)
+                ],
+            )
 
 
 def _next_link(client: TestClient, path: str, hops: int) -> str:
@@ -154,17 +113,8 @@ def run_inventory(terminals: int, n: int) -> list[Result]:
         t0 = time.perf_counter()
         _seed(url, terminals, now)
         seeded_s = time.perf_counter() - t0
-        settings = FleetSettings(
-            database_url=url,
-            jwt_secret="bench-secret-0123456789abcdef",
-            diagnosis_in_process=False,
-        )
-        with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
-            page = c.get("/ui/login")
-            token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-            assert token is not None
-            c.post("/ui/login", data={"username": "ops", "password": PASSWORD, "csrf": token[1]})
-            base = _p50_ms(c, "/healthz", n * 3)
+        with ops_client(url) as c:
+            base = median_ms(c, "/healthz", n * 3)
             pages = {
                 "first page": "/ui/inventory",
                 "page 5 by cursor": _next_link(c, "/ui/inventory", 4),
@@ -200,7 +150,7 @@ def run_inventory(terminals: int, n: int) -> list[Result]:
                 out.append(
                     Result(
                         name=f"inventory {name}, {terminals:,} terminals",
-                        ours=_p50_ms(c, path, n),
+                        ours=median_ms(c, path, n),
                         unit="ms",
                         baseline=base,
                         baseline_name="/healthz, same app",

@@ -10,81 +10,37 @@ import asyncio
 import json
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from posguard.common.errors import ConfigError
-from posguard.common.testing import line_containing
 from posguard.host.cli import app
 from posguard.host.journal import HostJournal
 from posguard.host.ledger import Ledger
 from posguard.host.seed import default_seed, dump_seed, with_terminals
 from posguard.host.testing import HostClient, running_host
 
-from .conftest import Cards
+from .conftest import PER_TERMINAL, Cards, SpawnHost
 
 TERMINALS = 4
-PER_TERMINAL = 40
-
-
-async def _pipeline(c: HostClient, pan: str, got_some: asyncio.Event) -> list[tuple[str, str]]:
-    """Send every sale at once, then read answers until the host closes the connection."""
-    for _ in range(PER_TERMINAL):
-        await c.send_raw(c.pack(c.sale_msg(pan, 100)))
-    answers: list[tuple[str, str]] = []
-    assert c._reader is not None
-    while True:
-        try:
-            msg = await c.receive(timeout=15)
-        except Exception:  # closed by the stopping host
-            return answers
-        answers.append((str(msg["11"]), str(msg["39"])))
-        if len(answers) >= 3:
-            got_some.set()
 
 
 async def test_sigterm_answers_in_flight_flushes_journal_and_checkpoints(
-    tmp_path: Path, cards: Cards
+    tmp_path: Path, cards: Cards, spawn_host: SpawnHost
 ) -> None:
     seed = with_terminals(default_seed(), TERMINALS)
     seed_file = tmp_path / "seed.yaml"
     seed_file.write_text(dump_seed(seed), encoding="utf-8")
     db = tmp_path / "h.db"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "posguard.cli", "host", "serve", "--port", "0",
-        "--db", str(db), "--seed", str(seed_file),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        line = await line_containing(proc.stdout, "host listening on", 30)
-        port = int(line.split()[3].rsplit(":", 1)[1])
-        clients = [
-            HostClient(port, tid=f"5{i:07d}", seed=seed, timeout=15) for i in range(TERMINALS)
-        ]
-        for c in clients:
-            await c.connect()
-            assert (await c.sign_on())["39"] == "00"
-        events = [asyncio.Event() for _ in clients]
-        runs = [
-            asyncio.create_task(_pipeline(c, cards.good, e))
-            for c, e in zip(clients, events, strict=True)
-        ]
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 30)
-        proc.send_signal(signal.SIGTERM)  # well inside the journal's 0.25 s flush interval
-        answered = await asyncio.wait_for(asyncio.gather(*runs), 30)
-        out = (await asyncio.wait_for(proc.stdout.read(), 30)).decode()
-        assert await asyncio.wait_for(proc.wait(), 30) == 0, out
-        for c in clients:
-            await c.close()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    host = await spawn_host("--db", str(db), "--seed", str(seed_file))
+    await host.pipeline_sales(seed, TERMINALS, cards.good)
+    host.proc.send_signal(signal.SIGTERM)  # well inside the journal's 0.25 s flush interval
+    answered = await host.answers()
+    assert host.proc.stdout is not None
+    out = (await asyncio.wait_for(host.proc.stdout.read(), 30)).decode()
+    assert await asyncio.wait_for(host.proc.wait(), 30) == 0, out
     stop_lines = [ln for ln in out.splitlines() if ln.startswith("host stopped:")]
     assert len(stop_lines) == 1, out
     assert "journal flushed" in stop_lines[0]
@@ -93,7 +49,7 @@ async def test_sigterm_answers_in_flight_flushes_journal_and_checkpoints(
     journal = HostJournal.open(db)
     try:
         conn = sqlite3.connect(db)
-        for c, answers in zip(clients, answered, strict=True):
+        for c, answers in zip(host.clients, answered, strict=True):
             assert answers, c.tid
             assert len(answers) <= PER_TERMINAL
             entries = {(e.stan, e.rc) for e in journal.query(tid=c.tid, mti="0200")}

@@ -17,8 +17,20 @@ from posguard.fleet.db.engine import make_engine, make_sessionmaker
 from posguard.fleet.db.models import TerminalLiveness
 from posguard.fleet.repo.terminals import add_terminal
 
+from .browser_helpers import (
+    DESKTOP,
+    answer_command,
+    browser,  # noqa: F401 (the module's Chromium fixture)
+    confirm_bulk,
+    logged_in,
+    open_incident,
+    post,
+    send_bulk,
+    shot,
+    tick,
+    working_day_with_faults,
+)
 from .conftest import T0, LiveServer, Seeded, event, fault
-from .test_browser import _inject, _login, _post, _shot, browser  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +42,7 @@ def _heartbeats(srv: LiveServer, seeded: Seeded, commands: dict[str, list[str]])
     diagnosis loop has recorded them as the terminals' liveness."""
     now = datetime.now(UTC)
     for tid, names in commands.items():
-        _post(srv, seeded, tid, [event(tid, 500, "heartbeat", now, interval_s=60, commands=names)])
+        post(srv, seeded, tid, [event(tid, 500, "heartbeat", now, interval_s=60, commands=names)])
     engine = make_engine(seeded.url)
     try:
         for _ in range(100):
@@ -65,26 +77,6 @@ def _more_terminals(seeded: Seeded, n: int) -> None:
     engine.dispose()
 
 
-def _answer(srv: LiveServer, seeded: Seeded, tid: str, name: str, seq: int, detail: str) -> None:
-    import httpx
-
-    auth = {"Authorization": f"Bearer {seeded.credentials[tid]}"}
-    pending = httpx.get(
-        f"{srv.url}/api/v1/terminals/{tid}/commands/pending", headers=auth, timeout=10
-    ).json()
-    (cmd,) = [c for c in pending if c["name"] == name]
-    result = event(
-        tid,
-        seq,
-        "command_result",
-        datetime.now(UTC),
-        command_id=cmd["command_id"],
-        status="ok",
-        detail=detail,
-    )
-    _post(srv, seeded, tid, [result])
-
-
 def test_inventory_from_a_tile_search_sort_and_pages(
     browser: Any,  # noqa: F811
     live_server: tuple[LiveServer, Seeded],
@@ -93,65 +85,61 @@ def test_inventory_from_a_tile_search_sort_and_pages(
 
     srv, seeded = live_server
     _more_terminals(seeded, 30)
-    _inject(srv, seeded)  # paper out on T1002: printer fault
-    ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-    page = ctx.new_page()
-    page.set_default_timeout(10_000)
-    _login(page, srv.url, "ops")
-    tile = page.locator("a[data-health=printer_fault]")
-    for _ in range(50):  # the diagnosis loop opens the paper-out incident
-        if tile.locator("b").inner_text() == "1":
-            break
-        page.wait_for_timeout(200)
-        page.reload()
-    tile.click()
-    page.wait_for_url(re.compile(r".*/ui/inventory\?status=printer_fault"))
-    rows = page.locator("#inventory tbody tr")
-    expect(rows).to_have_count(1)
-    expect(rows.first).to_have_attribute("data-terminal", "T1002")
-    expect(rows.first).to_contain_text("Printer fault")
+    working_day_with_faults(srv, seeded)  # paper out on T1002: printer fault
+    with logged_in(browser, srv.url, "ops", viewport=DESKTOP) as page:
+        tile = page.locator("a[data-health=printer_fault]")
+        for _ in range(50):  # the diagnosis loop opens the paper-out incident
+            if tile.locator("b").inner_text() == "1":
+                break
+            page.wait_for_timeout(200)
+            page.reload()
+        tile.click()
+        page.wait_for_url(re.compile(r".*/ui/inventory\?status=printer_fault"))
+        rows = page.locator("#inventory tbody tr")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_have_attribute("data-terminal", "T1002")
+        expect(rows.first).to_contain_text("Printer fault")
 
-    # search by merchant name, then by serial prefix
-    page.goto(f"{srv.url}/ui/inventory")
-    expect(page.locator("#inventory-total")).to_contain_text("35 terminals")
-    page.fill("#inventory-search", "东方")
-    page.press("#inventory-search", "Enter")
-    expect(page.locator("#inventory-total")).to_contain_text("30 terminals")
-    page.fill("#inventory-search", "SN-0002")
-    page.press("#inventory-search", "Enter")
-    expect(rows).to_have_count(10)
-    expect(rows.first).to_have_attribute("data-terminal", "T3020")
+        # search by merchant name, then by serial prefix
+        page.goto(f"{srv.url}/ui/inventory")
+        expect(page.locator("#inventory-total")).to_contain_text("35 terminals")
+        page.fill("#inventory-search", "东方")
+        page.press("#inventory-search", "Enter")
+        expect(page.locator("#inventory-total")).to_contain_text("30 terminals")
+        page.fill("#inventory-search", "SN-0002")
+        page.press("#inventory-search", "Enter")
+        expect(rows).to_have_count(10)
+        expect(rows.first).to_have_attribute("data-terminal", "T3020")
 
-    # sort by firmware, descending (the selects submit themselves), 25 a page
-    page.goto(f"{srv.url}/ui/inventory")
-    page.select_option("select[name=size]", "25")
-    page.wait_for_url(re.compile(r".*size=25"))
-    page.select_option("select[name=sort]", "firmware")
-    page.wait_for_url(re.compile(r".*sort=firmware"))
-    page.select_option("select[name=order]", "desc")
-    page.wait_for_url(re.compile(r".*order=desc"))
-    expect(rows).to_have_count(25)
-    expect(rows.first).to_have_attribute("data-terminal", "T3029")  # 2.2.0 first, ids desc
-    first_page = [rows.nth(i).get_attribute("data-terminal") for i in range(25)]
-    page.click("#page-next")
-    expect(rows).to_have_count(10)
-    second_page = [rows.nth(i).get_attribute("data-terminal") for i in range(10)]
-    assert not set(first_page) & set(second_page)
-    assert {*first_page, *second_page} >= {"T1001", "T1002", "T1003", "T2001", "T2002"}
-    expect(page.locator("#page-next")).to_have_count(0)
-    page.click("#page-prev")
-    expect(rows.first).to_have_attribute("data-terminal", first_page[0])
-    href = page.locator("#inventory-csv").get_attribute("href")
-    assert href is not None
-    assert "sort=firmware" in href
-    assert "order=desc" in href
-    with page.expect_download() as dl:
-        page.click("#inventory-csv")
-    body = dl.value.path().read_bytes().decode("utf-8-sig").splitlines()
-    assert len(body) == 36
-    assert body[1].startswith("T3029,")
-    _shot(page, "inventory")
-    ctx.close()
+        # sort by firmware, descending (the selects submit themselves), 25 a page
+        page.goto(f"{srv.url}/ui/inventory")
+        page.select_option("select[name=size]", "25")
+        page.wait_for_url(re.compile(r".*size=25"))
+        page.select_option("select[name=sort]", "firmware")
+        page.wait_for_url(re.compile(r".*sort=firmware"))
+        page.select_option("select[name=order]", "desc")
+        page.wait_for_url(re.compile(r".*order=desc"))
+        expect(rows).to_have_count(25)
+        expect(rows.first).to_have_attribute("data-terminal", "T3029")  # 2.2.0 first, ids desc
+        first_page = [rows.nth(i).get_attribute("data-terminal") for i in range(25)]
+        page.click("#page-next")
+        expect(rows).to_have_count(10)
+        second_page = [rows.nth(i).get_attribute("data-terminal") for i in range(10)]
+        assert not set(first_page) & set(second_page)
+        assert {*first_page, *second_page} >= {"T1001", "T1002", "T1003", "T2001", "T2002"}
+        expect(page.locator("#page-next")).to_have_count(0)
+        page.click("#page-prev")
+        expect(rows.first).to_have_attribute("data-terminal", first_page[0])
+        href = page.locator("#inventory-csv").get_attribute("href")
+        assert href is not None
+        assert "sort=firmware" in href
+        assert "order=desc" in href
+        with page.expect_download() as dl:
+            page.click("#inventory-csv")
+        body = dl.value.path().read_bytes().decode("utf-8-sig").splitlines()
+        assert len(body) == 36
+        assert body[1].startswith("T3029,")
+        shot(page, "inventory")
 
 
 def test_bulk_command_to_ticked_terminals_shows_each_answer(
@@ -163,36 +151,29 @@ def test_bulk_command_to_ticked_terminals_shows_each_answer(
     srv, seeded = live_server
     no_printer = [c for c in ALL if c != "reprint"]
     _heartbeats(srv, seeded, {"T1001": ALL, "T1002": no_printer, "T2001": ALL})
-    ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-    page = ctx.new_page()
-    page.set_default_timeout(10_000)
-    _login(page, srv.url, "ops")
-    page.goto(f"{srv.url}/ui/inventory?model=PX-5")
-    for tid in ("T1001", "T1002", "T2001"):
-        page.check(f"#inventory input[type=checkbox][value={tid}]")
-    page.click("#bulk-selected")
-    expect(page.locator("#bulk-count")).to_have_text("3")
-    expect(page.locator("[data-can=reprint]")).to_have_text("2 of 3 can run it")
-    page.check("input[data-command=reprint]")
-    page.click("#bulk-next")
-    expect(page.locator("#bulk-confirm-text")).to_contain_text("Send “Reprint” to 2 terminals.")
-    expect(page.locator("#bulk-skipped")).to_contain_text("T1002")
-    page.click("#bulk-confirm")
-    page.wait_for_url(re.compile(r".*/ui/bulk/\d+$"))
-    progress = page.locator("#bulk-progress")
-    expect(progress).to_have_attribute("data-done", "no")
-    expect(page.locator("#bulk-rows tr[data-terminal=T1002]")).to_have_attribute(
-        "data-status", "skipped"
-    )
-    _answer(srv, seeded, "T1001", "reprint", 600, "reprint queued as job 3")
-    t1 = page.locator("#bulk-rows tr[data-terminal=T1001]")
-    expect(t1).to_have_attribute("data-status", "succeeded")  # no reload: htmx polling
-    expect(t1.locator(".result")).to_have_text("reprint queued as job 3")
-    expect(page.locator("#bulk-answered")).to_have_text("1")
-    _answer(srv, seeded, "T2001", "reprint", 600, "reprint queued as job 9")
-    expect(page.locator("#bulk-progress")).to_have_attribute("data-done", "yes")
-    _shot(page, "bulk-progress")
-    ctx.close()
+    with logged_in(browser, srv.url, "ops", viewport=DESKTOP) as page:
+        page.goto(f"{srv.url}/ui/inventory?model=PX-5")
+        tick(page, ("T1001", "T1002", "T2001"))
+        expect(page.locator("#bulk-count")).to_have_text("3")
+        expect(page.locator("[data-can=reprint]")).to_have_text("2 of 3 can run it")
+        page.check("input[data-command=reprint]")
+        page.click("#bulk-next")
+        expect(page.locator("#bulk-confirm-text")).to_contain_text("Send “Reprint” to 2 terminals.")
+        expect(page.locator("#bulk-skipped")).to_contain_text("T1002")
+        confirm_bulk(page)
+        progress = page.locator("#bulk-progress")
+        expect(progress).to_have_attribute("data-done", "no")
+        expect(page.locator("#bulk-rows tr[data-terminal=T1002]")).to_have_attribute(
+            "data-status", "skipped"
+        )
+        answer_command(srv, seeded, "T1001", "reprint", 600, "reprint queued as job 3")
+        t1 = page.locator("#bulk-rows tr[data-terminal=T1001]")
+        expect(t1).to_have_attribute("data-status", "succeeded")  # no reload: htmx polling
+        expect(t1.locator(".result")).to_have_text("reprint queued as job 3")
+        expect(page.locator("#bulk-answered")).to_have_text("1")
+        answer_command(srv, seeded, "T2001", "reprint", 600, "reprint queued as job 9")
+        expect(page.locator("#bulk-progress")).to_have_attribute("data-done", "yes")
+        shot(page, "bulk-progress")
 
 
 def test_host_incident_sends_to_its_affected_terminals(
@@ -204,30 +185,17 @@ def test_host_incident_sends_to_its_affected_terminals(
     srv, seeded = live_server
     now = datetime.now(UTC)
     for tid in ("T1003", "T2002"):
-        _post(srv, seeded, tid, [fault(tid, 100 + k, "NET.CONNECT_TIMEOUT", now) for k in range(2)])
-    ctx = browser.new_context(locale="en-US")
-    page = ctx.new_page()
-    page.set_default_timeout(10_000)
-    _login(page, srv.url, "ops")
-    link = page.locator("#incident-list a", has_text="NET.HOST_UNREACHABLE").first
-    for _ in range(50):
-        page.goto(f"{srv.url}/ui/incidents")
-        if link.count():
-            break
-        page.wait_for_timeout(200)
-    link.click()
-    page.click("#incident-bulk-start")
-    expect(page.locator("#bulk-count")).to_have_text("2")
-    page.check("input[data-command=re_sign_on]")
-    page.click("#bulk-next")
-    page.click("#bulk-confirm")
-    page.wait_for_url(re.compile(r".*/ui/bulk/\d+$"))
-    expect(page.locator("#bulk-rows tr[data-status=pending]")).to_have_count(2)
-    _answer(srv, seeded, "T1003", "re_sign_on", 700, "signed on with host acq-west")
-    expect(page.locator("#bulk-rows tr[data-terminal=T1003]")).to_have_attribute(
-        "data-status", "succeeded"
-    )
-    ctx.close()
+        post(srv, seeded, tid, [fault(tid, 100 + k, "NET.CONNECT_TIMEOUT", now) for k in range(2)])
+    with logged_in(browser, srv.url, "ops") as page:
+        open_incident(page, srv.url, "NET.HOST_UNREACHABLE")
+        page.click("#incident-bulk-start")
+        expect(page.locator("#bulk-count")).to_have_text("2")
+        send_bulk(page, "re_sign_on")
+        expect(page.locator("#bulk-rows tr[data-status=pending]")).to_have_count(2)
+        answer_command(srv, seeded, "T1003", "re_sign_on", 700, "signed on with host acq-west")
+        expect(page.locator("#bulk-rows tr[data-terminal=T1003]")).to_have_attribute(
+            "data-status", "succeeded"
+        )
 
 
 def test_phone_width_inventory_and_bulk_progress(
@@ -240,64 +208,63 @@ def test_phone_width_inventory_and_bulk_progress(
 
     srv, seeded = live_server
     _more_terminals(seeded, 3)
-    ctx = browser.new_context(
-        locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-    )
-    page = ctx.new_page()
-    page.set_default_timeout(10_000)
-    _login(page, srv.url, "ops")
-    page.goto(f"{srv.url}/ui/inventory")
-    expect(page.locator("#inventory-total")).to_contain_text("共 8 台")
+    with logged_in(
+        browser,
+        srv.url,
+        "ops",
+        locale="zh-CN",
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    ) as page:
+        page.goto(f"{srv.url}/ui/inventory")
+        expect(page.locator("#inventory-total")).to_contain_text("共 8 台")
 
-    def fits(selector: str) -> None:
-        widths = page.evaluate(
-            """(sel) => { const el = document.querySelector(sel);
-                 return [document.documentElement.scrollWidth, window.innerWidth,
-                         el.scrollWidth, el.clientWidth]; }""",
-            selector,
+        def fits(selector: str) -> None:
+            widths = page.evaluate(
+                """(sel) => { const el = document.querySelector(sel);
+                     return [document.documentElement.scrollWidth, window.innerWidth,
+                             el.scrollWidth, el.clientWidth]; }""",
+                selector,
+            )
+            page_width, viewport, inner, box = widths
+            assert page_width <= viewport, widths  # nothing pushes the page sideways
+            assert inner >= box, widths
+
+        fits("#inventory-filters")
+        fits(".card.scroll")
+        # the table is wider than the phone: it scrolls inside its card
+        inner, box = page.evaluate(
+            "() => { const c = document.querySelector('.card.scroll');"
+            " return [c.scrollWidth, c.clientWidth]; }"
         )
-        page_width, viewport, inner, box = widths
-        assert page_width <= viewport, widths  # nothing pushes the page sideways
-        assert inner >= box, widths
+        assert inner > box
+        # header cells keep their words on one line (no one-character-per-line columns)
+        heights = page.evaluate(
+            "() => [...document.querySelectorAll('#inventory th')].map(th => th.clientHeight)"
+        )
+        assert max(heights) < 40, heights
+        # the menu's labels too: each on one line
+        nav = page.evaluate(
+            "() => [...document.querySelectorAll('header nav a')]"
+            ".map(a => a.getClientRects().length)"
+        )
+        assert nav, nav
+        assert set(nav) == {1}, nav
+        link_heights = page.evaluate(
+            "() => [...document.querySelectorAll('header nav a')].map(a => a.clientHeight || "
+            "a.getBoundingClientRect().height)"
+        )
+        assert max(link_heights) < 30, link_heights
+        shot(page, "inventory-phone")
 
-    fits("#inventory-filters")
-    fits(".card.scroll")
-    # the table is wider than the phone: it scrolls inside its card
-    inner, box = page.evaluate(
-        "() => { const c = document.querySelector('.card.scroll');"
-        " return [c.scrollWidth, c.clientWidth]; }"
-    )
-    assert inner > box
-    # header cells keep their words on one line (no one-character-per-line columns)
-    heights = page.evaluate(
-        "() => [...document.querySelectorAll('#inventory th')].map(th => th.clientHeight)"
-    )
-    assert max(heights) < 40, heights
-    # the menu's labels too: each on one line
-    nav = page.evaluate(
-        "() => [...document.querySelectorAll('header nav a')].map(a => a.getClientRects().length)"
-    )
-    assert nav, nav
-    assert set(nav) == {1}, nav
-    link_heights = page.evaluate(
-        "() => [...document.querySelectorAll('header nav a')].map(a => a.clientHeight || "
-        "a.getBoundingClientRect().height)"
-    )
-    assert max(link_heights) < 30, link_heights
-    _shot(page, "inventory-phone")
-
-    page.check("#inventory input[type=checkbox][value=T3000]")
-    page.click("#bulk-selected")
-    page.check("input[data-command=doctor]")
-    page.click("#bulk-next")
-    page.click("#bulk-confirm")
-    page.wait_for_url(re.compile(r".*/ui/bulk/\d+$"))
-    expect(page.locator("#bulk-rows tr[data-terminal=T3000]")).to_have_attribute(
-        "data-status", "pending"
-    )
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
-    _shot(page, "bulk-phone")
-    ctx.close()
+        tick(page, ["T3000"])
+        send_bulk(page, "doctor")
+        expect(page.locator("#bulk-rows tr[data-terminal=T3000]")).to_have_attribute(
+            "data-status", "pending"
+        )
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        shot(page, "bulk-phone")
 
 
 def test_timeline_filter_paging_and_time_zone(
@@ -325,47 +292,39 @@ def test_timeline_filter_paging_and_time_zone(
         rrn="",
     )
     fault_ = fault("T2001", 61, "PRN.PAPER_OUT", now, state="paper_out")
-    _post(srv, seeded, "T2001", [*small, sale, fault_])
-    ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-    page = ctx.new_page()
-    page.set_default_timeout(10_000)
-    _login(page, srv.url, "ops")
-    page.goto(f"{srv.url}/ui/terminals/T2001")
-    lines = page.locator("#timeline li")
-    expect(lines.first).to_have_attribute("data-kind", "fault")
-    expect(lines.nth(1)).to_contain_text("Sale ¥8,800.00 approved")
-    # the kind filter swaps the timeline in place (htmx), then pages back in time
-    page.select_option("#timeline-kind", "transaction")
-    expect(lines.first).to_contain_text("Sale ¥8,800.00 approved")
-    expect(lines).to_have_count(50)
-    page.click("#timeline-older")
-    expect(lines).to_have_count(6)
-    page.click("#timeline-newest")
-    expect(lines).to_have_count(50)
-    assert "/ui/terminals/T2001" in page.url  # never left the page
-    # Beijing time instead of UTC, on every page
-    utc_text = page.locator("#timeline time").first.inner_text()
-    assert utc_text.endswith("UTC")
-    page.click("a.user")
-    page.select_option("#time-zone", "Asia/Shanghai")
-    page.click("#settings-save")
-    expect(page.locator("#settings-saved")).to_be_visible()
-    expect(page.locator("#time-example")).to_contain_text("UTC+8")
-    page.goto(f"{srv.url}/ui/terminals/T2001")
-    expect(page.locator("#timeline time").first).to_contain_text("UTC+8")
-    _shot(page, "timeline")
-    ctx.close()
+    post(srv, seeded, "T2001", [*small, sale, fault_])
+    with logged_in(browser, srv.url, "ops", viewport=DESKTOP) as page:
+        page.goto(f"{srv.url}/ui/terminals/T2001")
+        lines = page.locator("#timeline li")
+        expect(lines.first).to_have_attribute("data-kind", "fault")
+        expect(lines.nth(1)).to_contain_text("Sale ¥8,800.00 approved")
+        # the kind filter swaps the timeline in place (htmx), then pages back in time
+        page.select_option("#timeline-kind", "transaction")
+        expect(lines.first).to_contain_text("Sale ¥8,800.00 approved")
+        expect(lines).to_have_count(50)
+        page.click("#timeline-older")
+        expect(lines).to_have_count(6)
+        page.click("#timeline-newest")
+        expect(lines).to_have_count(50)
+        assert "/ui/terminals/T2001" in page.url  # never left the page
+        # Beijing time instead of UTC, on every page
+        utc_text = page.locator("#timeline time").first.inner_text()
+        assert utc_text.endswith("UTC")
+        page.click("a.user")
+        page.select_option("#time-zone", "Asia/Shanghai")
+        page.click("#settings-save")
+        expect(page.locator("#settings-saved")).to_be_visible()
+        expect(page.locator("#time-example")).to_contain_text("UTC+8")
+        page.goto(f"{srv.url}/ui/terminals/T2001")
+        expect(page.locator("#timeline time").first).to_contain_text("UTC+8")
+        shot(page, "timeline")
     # a merchant sees its sale as a statement line: no STAN, no masked card number
-    ctx = browser.new_context(locale="en-US")
-    page = ctx.new_page()
-    page.set_default_timeout(10_000)
-    _login(page, srv.url, "shop2")
-    page.goto(f"{srv.url}/ui/terminals/T2001/timeline?kind=transaction")
-    first = page.locator("#timeline li").first
-    expect(first).to_contain_text("•••• 4321")
-    expect(first).not_to_contain_text("000321")
-    expect(first).not_to_contain_text("622588")
-    ctx.close()
+    with logged_in(browser, srv.url, "shop2") as page:
+        page.goto(f"{srv.url}/ui/terminals/T2001/timeline?kind=transaction")
+        first = page.locator("#timeline li").first
+        expect(first).to_contain_text("•••• 4321")
+        expect(first).not_to_contain_text("000321")
+        expect(first).not_to_contain_text("622588")
 
 
 def test_admin_users_transfer_and_maintenance(
@@ -375,85 +334,64 @@ def test_admin_users_transfer_and_maintenance(
     from playwright.sync_api import expect
 
     srv, _ = live_server
-    ctx = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
-    page = ctx.new_page()
-    page.set_default_timeout(10_000)
-    _login(page, srv.url, "admin")
-    page.click("nav a[href='/ui/admin']")
-    form = page.locator("#new-user")
-    form.locator("input[name=username]").fill("ops2")
-    form.locator("input[name=password]").fill("a long password")
-    form.locator("select[name=role]").select_option("ops")
-    page.click("#create-user")
-    expect(page.locator("#admin-done")).to_contain_text("用户已创建")
-    expect(page.locator("#users tr[data-user=ops2]")).to_have_attribute("data-disabled", "no")
-    page.locator("#users tr[data-user=ops2] button").click()
-    expect(page.locator("#users tr[data-user=ops2]")).to_have_attribute("data-disabled", "yes")
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    with logged_in(
+        browser, srv.url, "admin", locale="zh-CN", viewport={"width": 390, "height": 844}
+    ) as page:
+        page.click("nav a[href='/ui/admin']")
+        form = page.locator("#new-user")
+        form.locator("input[name=username]").fill("ops2")
+        form.locator("input[name=password]").fill("a long password")
+        form.locator("select[name=role]").select_option("ops")
+        page.click("#create-user")
+        expect(page.locator("#admin-done")).to_contain_text("用户已创建")
+        expect(page.locator("#users tr[data-user=ops2]")).to_have_attribute("data-disabled", "no")
+        page.locator("#users tr[data-user=ops2] button").click()
+        expect(page.locator("#users tr[data-user=ops2]")).to_have_attribute("data-disabled", "yes")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
 
-    page.fill("#admin-terminal-id", "T1002")
-    page.click("#admin-terminal-go")
-    page.select_option("#maintenance-form select[name=kind]", "inspection")
-    page.fill("#maintenance-form input[name=note]", "换了打印头")
-    page.click("#record")
-    expect(page.locator("#records")).to_contain_text("换了打印头")
-    page.fill("#transfer-merchant", "M02")
-    page.click("#transfer")
-    expect(page.locator("#admin-merchant")).to_have_text("M02")
-    expect(page.locator("#credential")).to_contain_text("T1002")
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
-    _shot(page, "admin-terminal-phone")
-    page.click("#revoke")
-    expect(page.locator("#revoked")).to_be_visible()
-    ctx.close()
+        page.fill("#admin-terminal-id", "T1002")
+        page.click("#admin-terminal-go")
+        page.select_option("#maintenance-form select[name=kind]", "inspection")
+        page.fill("#maintenance-form input[name=note]", "换了打印头")
+        page.click("#record")
+        expect(page.locator("#records")).to_contain_text("换了打印头")
+        page.fill("#transfer-merchant", "M02")
+        page.click("#transfer")
+        expect(page.locator("#admin-merchant")).to_have_text("M02")
+        expect(page.locator("#credential")).to_contain_text("T1002")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        shot(page, "admin-terminal-phone")
+        page.click("#revoke")
+        expect(page.locator("#revoked")).to_be_visible()
 
 
 def test_staged_rollback_pauses_on_failures(
     browser: Any,  # noqa: F811
     live_server: tuple[LiveServer, Seeded],
 ) -> None:
-    import httpx
     from playwright.sync_api import expect
 
     srv, seeded = live_server
-    ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-    page = ctx.new_page()
-    page.set_default_timeout(10_000)
-    _login(page, srv.url, "ops")
-    page.goto(f"{srv.url}/ui/inventory?model=PX-5")
-    page.click("#bulk-all")
-    page.check("input[data-command=rollback]")
-    page.fill("#first-pct", "30")
-    page.fill("#max-failure", "20")
-    page.click("#bulk-next")
-    expect(page.locator("#bulk-stages")).to_contain_text("First 1 now; the other 2")
-    page.click("#bulk-confirm")
-    page.wait_for_url(re.compile(r".*/ui/bulk/\d+$"))
-    expect(page.locator("#bulk-release")).to_be_disabled()
-    auth = {"Authorization": f"Bearer {seeded.credentials['T1001']}"}
-    (cmd,) = httpx.get(
-        f"{srv.url}/api/v1/terminals/T1001/commands/pending", headers=auth, timeout=10
-    ).json()
-    failed = event(
-        "T1001",
-        800,
-        "command_result",
-        datetime.now(UTC),
-        command_id=cmd["command_id"],
-        status="failed",
-        detail="rollback refused",
-    )
-    _post(srv, seeded, "T1001", [failed])
-    # the polled fragment brings the pause without a reload
-    expect(page.locator("#bulk-paused")).to_be_visible()
-    expect(page.locator("#bulk-stages tr[data-stage='1'] .rate")).to_have_text("100.0%")
-    expect(page.locator("#bulk-release")).to_have_text("Release the next stage anyway")
-    page.click("#bulk-release")
-    expect(page.locator("#bulk-stages tr[data-stage='2']")).to_have_attribute(
-        "data-released", "yes"
-    )
-    page.click("#bulk-stop")
-    expect(page.locator("#bulk-progress")).to_have_attribute("data-state", "stopped")
-    expect(page.locator("#bulk-rows tr[data-status=expired]")).to_have_count(2)
-    _shot(page, "bulk-staged")
-    ctx.close()
+    with logged_in(browser, srv.url, "ops", viewport=DESKTOP) as page:
+        page.goto(f"{srv.url}/ui/inventory?model=PX-5")
+        page.click("#bulk-all")
+        page.check("input[data-command=rollback]")
+        page.fill("#first-pct", "30")
+        page.fill("#max-failure", "20")
+        page.click("#bulk-next")
+        expect(page.locator("#bulk-stages")).to_contain_text("First 1 now; the other 2")
+        confirm_bulk(page)
+        expect(page.locator("#bulk-release")).to_be_disabled()
+        answer_command(srv, seeded, "T1001", "rollback", 800, "rollback refused", status="failed")
+        # the polled fragment brings the pause without a reload
+        expect(page.locator("#bulk-paused")).to_be_visible()
+        expect(page.locator("#bulk-stages tr[data-stage='1'] .rate")).to_have_text("100.0%")
+        expect(page.locator("#bulk-release")).to_have_text("Release the next stage anyway")
+        page.click("#bulk-release")
+        expect(page.locator("#bulk-stages tr[data-stage='2']")).to_have_attribute(
+            "data-released", "yes"
+        )
+        page.click("#bulk-stop")
+        expect(page.locator("#bulk-progress")).to_have_attribute("data-state", "stopped")
+        expect(page.locator("#bulk-rows tr[data-status=expired]")).to_have_count(2)
+        shot(page, "bulk-staged")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import socket
 import time
 from collections.abc import Callable
@@ -33,10 +34,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _alt_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 def write_self_signed_cert(
     directory: Path, name: str = "localhost", days: int = 1
 ) -> tuple[Path, Path]:
-    """Write a self-signed CA certificate for host ``name`` (its common name and DNS name),
+    """Write a self-signed CA certificate for host ``name`` (its common name, and its DNS name
+    or, for an address such as ``127.0.0.1``, its IP address),
     valid from a day ago until ``days`` days from now, and its key (PEM, unencrypted), into
     ``directory`` as ``<name>-<days>.crt`` / ``.key``; returns (certificate, key) paths.
 
@@ -53,7 +62,7 @@ def write_self_signed_cert(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([_alt_name(name)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )

@@ -69,17 +69,16 @@ def _context(db: str | None) -> Iterator[FleetContext]:
 def _run(
     db: str | None,
     incident_id: int,
-    username: str | None,
-    do: Callable[[FleetContext, Session, Incident, Actor], None],
     lang: str | None,
+    do: Callable[[FleetContext, Session, Incident], None],
 ) -> None:
-    """Load the incident and the acting user, run ``do`` in one transaction, print the result."""
-    from posguard.fleet.incident_actions import Actor, CauseStillActiveError
+    """Load the incident, run ``do`` in one transaction, print the incident as it is then; a
+    refusal of the workflow is one line (exit 1 for the state or a cause still showing, 2 for
+    a wrong request)."""
+    from posguard.fleet.incident_actions import CauseStillActiveError
     from posguard.fleet.incident_actions import TransitionRefusedError as Refused
     from posguard.fleet.repo.incidents import get_incident
-    from posguard.fleet.repo.users import Role, get_user
 
-    lang = lang or "zh"
     with (
         _context(db) as ctx,
         fleet_errors(f"incident {incident_id}", f"工单 {incident_id}"),
@@ -88,23 +87,51 @@ def _run(
         inc = get_incident(session, incident_id=incident_id)
         if inc is None:
             raise not_found(f"incident {incident_id} not found", f"工单 {incident_id} 不存在")
-        actor = None
-        if username is not None:
-            user = get_user(session, username=username)
-            if user is None or user.disabled:
-                raise not_found(
-                    f"--as {username}: no enabled user of that name",
-                    f"--as {username}：没有这个名字的启用用户",
-                )
-            actor = Actor(user.username, Role(user.role), "cli")
         try:
-            do(ctx, session, inc, actor)  # type: ignore[arg-type]
+            do(ctx, session, inc)
         except CauseStillActiveError as exc:
             raise _refused(f"incident {incident_id}: {exc.message} (--force)") from None
         except Refused as exc:
             code = ExitCode.USAGE if exc.invalid else ExitCode.FINDINGS
             raise _refused(f"incident {incident_id}: {exc.message}", code) from None
-        typer.echo(_describe(ctx, session, inc, lang))
+        typer.echo(_describe(ctx, session, inc, lang or "zh"))
+
+
+def _actor(session: Session, username: str) -> Actor:
+    """The enabled user ``--as`` names, acting from the CLI (exit 4 when there is none)."""
+    from posguard.fleet.incident_actions import Actor
+    from posguard.fleet.repo.users import Role, get_user
+
+    user = get_user(session, username=username)
+    if user is None or user.disabled:
+        raise not_found(
+            f"--as {username}: no enabled user of that name",
+            f"--as {username}：没有这个名字的启用用户",
+        )
+    return Actor(user.username, Role(user.role), "cli")
+
+
+def _act(
+    db: str | None,
+    incident_id: int,
+    as_user: str,
+    lang: str | None,
+    action: Callable[..., object],
+    *,
+    from_context: Callable[[FleetContext], dict[str, object]] | None = None,
+    **args: object,
+) -> None:
+    """One step of the workflow (a function of ``fleet.incident_actions``) on the incident,
+    as ``as_user``, now: ``action(session, incident=, actor=, now=, **args)``, plus the
+    arguments ``from_context`` reads once the fleet context is up (the catalog, the policy),
+    so that their errors are the command's one line too."""
+
+    def do(ctx: FleetContext, session: Session, inc: Incident) -> None:
+        extra = from_context(ctx) if from_context is not None else {}
+        actor = _actor(session, as_user)
+        action(session, incident=inc, actor=actor, now=ctx.clock.now(), **args, **extra)
+
+    _run(db, incident_id, lang, do)
 
 
 def _describe(ctx: FleetContext, session: Session, inc: Incident, lang: str) -> str:
@@ -133,12 +160,12 @@ def show(incident_id: IdArg, db: DbOpt = None, lang: LangOption = None) -> None:
     """The incident, its SLA and its audit log / 查看工单和处理记录."""
     from posguard.fleet import audit
 
-    def do(ctx: FleetContext, session: Session, inc: Incident, _actor: Actor) -> None:
+    def do(_ctx: FleetContext, session: Session, inc: Incident) -> None:
         for e in audit.entries(session, incident_id=inc.id):
             when = e.at.strftime("%Y-%m-%d %H:%M:%SZ")
             typer.echo(f"{when}\t{e.action}\t{e.actor}\t{e.origin}\t{e.details}")
 
-    _run(db, incident_id, None, do, lang)
+    _run(db, incident_id, lang, do)
 
 
 @app.command()
@@ -146,10 +173,7 @@ def ack(incident_id: IdArg, as_user: AsOpt, db: DbOpt = None, lang: LangOption =
     """Acknowledge / 受理."""
     from posguard.fleet.incident_actions import acknowledge
 
-    def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
-        acknowledge(session, incident=inc, actor=actor, now=ctx.clock.now())
-
-    _run(db, incident_id, as_user, do, lang)
+    _act(db, incident_id, as_user, lang, acknowledge)
 
 
 @app.command()
@@ -164,11 +188,10 @@ def assign(
     from posguard.fleet.incident_actions import assign as assign_to
     from posguard.fleet.incident_policy import get_policy
 
-    def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
-        now, policy = ctx.clock.now(), get_policy()
-        assign_to(session, incident=inc, actor=actor, now=now, assignee=assignee, policy=policy)
-
-    _run(db, incident_id, as_user, do, lang)
+    _act(
+        db, incident_id, as_user, lang, assign_to, assignee=assignee,
+        from_context=lambda _ctx: {"policy": get_policy()},
+    )  # fmt: skip
 
 
 @app.command()
@@ -182,10 +205,7 @@ def note(
     """Add a note / 添加备注."""
     from posguard.fleet.incident_actions import add_note
 
-    def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
-        add_note(session, incident=inc, actor=actor, now=ctx.clock.now(), text=text)
-
-    _run(db, incident_id, as_user, do, lang)
+    _act(db, incident_id, as_user, lang, add_note, text=text)
 
 
 @app.command()
@@ -201,14 +221,10 @@ def resolve(
     """Resolve with a reason / 按原因解决."""
     from posguard.fleet.incident_actions import resolve as resolve_it
 
-    def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
-        now = ctx.clock.now()
-        resolve_it(
-            session, incident=inc, actor=actor, now=now, reason=reason, text=text, force=force,
-            catalog=ctx.catalog,
-        )  # fmt: skip
-
-    _run(db, incident_id, as_user, do, lang)
+    _act(
+        db, incident_id, as_user, lang, resolve_it, reason=reason, text=text, force=force,
+        from_context=lambda ctx: {"catalog": ctx.catalog},
+    )  # fmt: skip
 
 
 @app.command()
@@ -222,7 +238,4 @@ def reopen(
     """Reopen a resolved incident / 重新打开."""
     from posguard.fleet.incident_actions import reopen as reopen_it
 
-    def do(ctx: FleetContext, session: Session, inc: Incident, actor: Actor) -> None:
-        reopen_it(session, incident=inc, actor=actor, now=ctx.clock.now(), reason=reason)
-
-    _run(db, incident_id, as_user, do, lang)
+    _act(db, incident_id, as_user, lang, reopen_it, reason=reason)

@@ -6,9 +6,11 @@ transaction commands in ``cli.py``).
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +20,9 @@ from posguard.cli_support.lang import LangOption
 from posguard.common.errors import PosguardError
 from posguard.terminal.cli_words import words
 from posguard.terminal.config import DEFAULT_CONFIG
+
+if TYPE_CHECKING:
+    from posguard.terminal.update import SlotUpdater
 
 _CONFIG = typer.Option("--config", "-c", help="Terminal config file (YAML) / 终端配置文件")
 _ROOT = typer.Option("--root", help="Directory holding slots/a, slots/b and current.")
@@ -174,6 +179,29 @@ def run(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG, lang: LangOption = No
 update_app = FaceApp(help="Two-slot software update / 双分区升级.", no_args_is_help=True)
 
 
+@contextlib.contextmanager
+def _slot_updater(
+    root: Path, check_timeout: float, config: Path | None, **options: Any
+) -> Iterator[SlotUpdater]:
+    """The existing slot layout under ``root``, its health check limited to ``check_timeout``,
+    sending SW.* events to ``config``'s outbox (closed after); a bad --root or --config, or
+    an error of the step run with it: one line, exit 2."""
+    from posguard.terminal.supervise_events import SupervisorEvents
+    from posguard.terminal.update import SlotUpdater, process_health_check
+
+    events: SupervisorEvents | None = None
+    try:
+        events = SupervisorEvents.from_options(config, None, "T0000000", "000000000000000")
+        check = process_health_check(check_timeout)
+        yield SlotUpdater(root, check, emit=events, create=False, **options)
+    except PosguardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        if events is not None:
+            events.close()
+
+
 @update_app.command("apply")
 def update_apply(
     package: Annotated[Path, typer.Argument(help="Package directory or .tar.gz")],
@@ -193,26 +221,10 @@ def update_apply(
 ) -> None:
     """Install into the inactive slot, health-check it there, switch; probation.
     Exit 0 switched, 1 failed or refused (the old version runs), 2 bad --root or --config."""
-    from posguard.terminal.supervise_events import SupervisorEvents
-    from posguard.terminal.update import SlotUpdater, UpdateOutcome, process_health_check
+    from posguard.terminal.update import UpdateOutcome
 
-    events: SupervisorEvents | None = None
-    try:
-        events = SupervisorEvents.from_options(config, None, "T0000000", "000000000000000")
-        up = SlotUpdater(
-            root,
-            process_health_check(check_timeout),
-            emit=events,
-            probation_s=probation,
-            create=False,
-        )
+    with _slot_updater(root, check_timeout, config, probation_s=probation) as up:
         result = up.apply(package, sha256=sha256)
-    except PosguardError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        if events is not None:
-            events.close()
     w = words(lang or "zh")
     runs = w["slot_runs"].format(result.active_slot, result.version)
     typer.echo(f"{result.outcome.value}: {runs} ({result.detail})")
@@ -238,20 +250,10 @@ def update_rollback(
 ) -> None:
     """Switch back to the other slot, if it holds a known good version that passes its check.
     Exit 0 rolled back, 1 refused (nothing switched), 2 bad --root or --config."""
-    from posguard.terminal.supervise_events import SupervisorEvents
-    from posguard.terminal.update import SlotUpdater, UpdateOutcome, process_health_check
+    from posguard.terminal.update import UpdateOutcome
 
-    events: SupervisorEvents | None = None
-    try:
-        events = SupervisorEvents.from_options(config, None, "T0000000", "000000000000000")
-        up = SlotUpdater(root, process_health_check(check_timeout), emit=events, create=False)
+    with _slot_updater(root, check_timeout, config) as up:
         result = up.rollback()
-    except PosguardError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        if events is not None:
-            events.close()
     w = words(lang or "zh")
     runs = w["slot_runs"].format(result.active_slot, result.version)
     if result.outcome is not UpdateOutcome.ROLLED_BACK:

@@ -8,7 +8,6 @@ for TLS and the server does not offer it), SMTP AUTH (RFC 4954), and threading b
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator
@@ -21,11 +20,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from posguard.common.testing import write_self_signed_cert
 from posguard.fleet.clock import FakeClock
 from posguard.fleet.notify.channels.base import SendStatus
 from posguard.fleet.notify.channels.email import EmailSender
@@ -34,36 +30,6 @@ from posguard.fleet.notify.message import IncidentFacts, build_message
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 USER, PASSWORD = "posguard@example.com", "smtp-pass-9f8e7d"
-
-
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
-        .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "smtp.pem", tmp / "smtp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 @dataclass
@@ -107,7 +73,7 @@ class Smtp:
 
 @pytest.fixture
 def smtp_tls(tmp_path: Path) -> Iterator[Smtp]:
-    cert, key = _self_signed(tmp_path)
+    cert, key = write_self_signed_cert(tmp_path, "127.0.0.1")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     box = Mailbox()

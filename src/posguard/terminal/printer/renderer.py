@@ -47,6 +47,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from posguard.iso8583.operations import OPERATIONS, Side, TxnKind
 from posguard.terminal.printer.profiles import PrinterProfile
 from posguard.terminal.printer.receipt import ReceiptData
 
@@ -70,23 +71,29 @@ CUT_PARTIAL: Final = GS + b"VB"
 
 _CURRENCY_SYMBOL: Final = {"CNY": "RMB", "156": "RMB", "HKD": "HKD", "USD": "USD"}
 
-# txn_type -> (zh, en). Types not listed print their name in capitals.
+# txn_type (a TxnKind value, or the fault slip's "reversal_failed") -> (zh, en).
+# Types not listed print their name in capitals.
 _TXN_LABEL: Final = {
-    "sale": ("消费", "SALE"),
+    TxnKind.SALE: ("消费", "SALE"),
     "reversal_failed": ("冲正失败", "REVERSAL FAILED"),
-    "void": ("消费撤销", "VOID"),
-    "refund": ("退货", "REFUND"),
-    "preauth": ("预授权", "PRE-AUTH"),
-    "preauth_void": ("预授权撤销", "PRE-AUTH VOID"),
-    "preauth_completion": ("预授权完成", "AUTH COMPLETE"),
-    "completion": ("预授权完成", "AUTH COMPLETE"),
-    "preauth_completion_void": ("预授权完成撤销", "AUTH COMPLETE VOID"),
-    "completion_void": ("预授权完成撤销", "AUTH COMPLETE VOID"),
-    "balance": ("余额查询", "BALANCE"),
+    TxnKind.VOID: ("消费撤销", "VOID"),
+    TxnKind.REFUND: ("退货", "REFUND"),
+    TxnKind.PREAUTH: ("预授权", "PRE-AUTH"),
+    TxnKind.PREAUTH_VOID: ("预授权撤销", "PRE-AUTH VOID"),
+    TxnKind.COMPLETION: ("预授权完成", "AUTH COMPLETE"),
+    TxnKind.COMPLETION_VOID: ("预授权完成撤销", "AUTH COMPLETE VOID"),
+    TxnKind.BALANCE: ("余额查询", "BALANCE"),
 }
-_NEGATIVE_TYPES: Final = frozenset(
-    {"void", "refund", "preauth_void", "preauth_completion_void", "completion_void"}
-)
+
+
+def prints_negative(kind: TxnKind) -> bool:
+    """A slip shows its amount negative when the operation gives money back: it counts into
+    the credit total of settlement (the refund), or it cancels an earlier transaction (the
+    voids). Read from the operation table, not kept here."""
+    return OPERATIONS[kind].side is Side.CREDIT or kind.cancels_original
+
+
+_NEGATIVE_TYPES: Final = frozenset(kind.value for kind in TxnKind if prints_negative(kind))
 _ENTRY_MARK: Final = {
     "chip": "I",
     "swipe": "S",

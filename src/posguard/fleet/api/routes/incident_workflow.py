@@ -10,7 +10,7 @@ a wrong request (an unknown reason or assignee, a missing text).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -67,16 +67,29 @@ def _answer(ctx: Ctx, user: Principal, inc: Incident) -> IncidentPublic:
     return to_public(inc, ctx.catalog, user, now=ctx.clock.now())
 
 
+def _act(
+    request: Request,
+    incident_id: int,
+    user: Principal,
+    ctx: Ctx,
+    session: SessionDep,
+    action: Callable[..., object],
+    **args: object,
+) -> IncidentPublic:
+    """One step of the workflow (a function of ``fleet.incident_actions``) on an incident the
+    caller may see, as the caller, now: ``action(session, incident=, actor=, now=, **args)``;
+    its refusals as HTTP answers; the incident as it is then."""
+    inc = get_visible(session, incident_id, user)
+    with refusals_as_http():
+        action(session, incident=inc, actor=actor_of(request, user), now=ctx.clock.now(), **args)
+    return _answer(ctx, user, inc)
+
+
 @router.post("/{incident_id}/ack", responses=_REFUSALS)
 def acknowledge(
     request: Request, incident_id: IncidentId, user: StaffUser, ctx: Ctx, session: SessionDep
 ) -> IncidentPublic:
-    inc = get_visible(session, incident_id, user)
-    with refusals_as_http():
-        actions.acknowledge(
-            session, incident=inc, actor=actor_of(request, user), now=ctx.clock.now()
-        )
-    return _answer(ctx, user, inc)
+    return _act(request, incident_id, user, ctx, session, actions.acknowledge)
 
 
 @router.post("/{incident_id}/assign", responses=_REFUSALS)
@@ -90,17 +103,10 @@ def assign(
 ) -> IncidentPublic:
     """Assign to ``user:<name>`` (an enabled ops or admin user) or ``team:<id>`` (a team of
     the incident policy)."""
-    inc = get_visible(session, incident_id, user)
-    with refusals_as_http():
-        actions.assign(
-            session,
-            incident=inc,
-            actor=actor_of(request, user),
-            now=ctx.clock.now(),
-            assignee=body.assignee,
-            policy=get_policy(),
-        )
-    return _answer(ctx, user, inc)
+    return _act(
+        request, incident_id, user, ctx, session, actions.assign,
+        assignee=body.assignee, policy=get_policy(),
+    )  # fmt: skip
 
 
 @router.post("/{incident_id}/notes", responses=_REFUSALS)
@@ -112,16 +118,7 @@ def add_note(
     ctx: Ctx,
     session: SessionDep,
 ) -> IncidentPublic:
-    inc = get_visible(session, incident_id, user)
-    with refusals_as_http():
-        actions.add_note(
-            session,
-            incident=inc,
-            actor=actor_of(request, user),
-            now=ctx.clock.now(),
-            text=body.text,
-        )
-    return _answer(ctx, user, inc)
+    return _act(request, incident_id, user, ctx, session, actions.add_note, text=body.text)
 
 
 @router.post("/{incident_id}/resolve", responses=_REFUSALS)
@@ -134,19 +131,10 @@ def resolve(
     session: SessionDep,
 ) -> IncidentPublic:
     """Resolve with a reason; 409 ``needs: force`` while the cause still shows."""
-    inc = get_visible(session, incident_id, user)
-    with refusals_as_http():
-        actions.resolve(
-            session,
-            incident=inc,
-            actor=actor_of(request, user),
-            now=ctx.clock.now(),
-            reason=body.reason,
-            text=body.text,
-            force=body.force,
-            catalog=ctx.catalog,
-        )
-    return _answer(ctx, user, inc)
+    return _act(
+        request, incident_id, user, ctx, session, actions.resolve,
+        reason=body.reason, text=body.text, force=body.force, catalog=ctx.catalog,
+    )  # fmt: skip
 
 
 @router.post("/{incident_id}/reopen", responses=_REFUSALS)
@@ -158,16 +146,7 @@ def reopen(
     ctx: Ctx,
     session: SessionDep,
 ) -> IncidentPublic:
-    inc = get_visible(session, incident_id, user)
-    with refusals_as_http():
-        actions.reopen(
-            session,
-            incident=inc,
-            actor=actor_of(request, user),
-            now=ctx.clock.now(),
-            reason=body.reason,
-        )
-    return _answer(ctx, user, inc)
+    return _act(request, incident_id, user, ctx, session, actions.reopen, reason=body.reason)
 
 
 @router.get("/{incident_id}/audit", responses={404: _REFUSALS[404]})

@@ -4,6 +4,7 @@ confirmation page when the cause still shows), reopen. Each goes through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request
@@ -45,16 +46,31 @@ def _back(incident_id: int) -> Response:
     return RedirectResponse(f"/ui/incidents/{incident_id}", status_code=303)
 
 
+def _act(
+    request: Request,
+    incident_id: int,
+    ctx: Ctx,
+    session: SessionDep,
+    user: WebUser,
+    action: Callable[..., object],
+    **args: object,
+) -> Response:
+    """One step of the workflow (a function of ``fleet.incident_actions``) as the staff user,
+    now: ``action(session, incident=, actor=, now=, **args)``; a refusal is its HTTP error,
+    else back to the incident page."""
+    inc = _target(session, user, incident_id)
+    try:
+        action(session, incident=inc, actor=_actor(request, user), now=ctx.clock.now(), **args)
+    except TransitionRefusedError as exc:
+        raise _refused(exc) from None
+    return _back(incident_id)
+
+
 @router.post("/ui/incidents/{incident_id}/ack")
 def acknowledge(
     request: Request, incident_id: IncidentId, ctx: Ctx, session: SessionDep, user: PostUser
 ) -> Response:
-    inc = _target(session, user, incident_id)
-    try:
-        actions.acknowledge(session, incident=inc, actor=_actor(request, user), now=ctx.clock.now())
-    except TransitionRefusedError as exc:
-        raise _refused(exc) from None
-    return _back(incident_id)
+    return _act(request, incident_id, ctx, session, user, actions.acknowledge)
 
 
 @router.post("/ui/incidents/{incident_id}/assign")
@@ -66,19 +82,10 @@ def assign(
     user: PostUser,
     assignee: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
-    inc = _target(session, user, incident_id)
-    try:
-        actions.assign(
-            session,
-            incident=inc,
-            actor=_actor(request, user),
-            now=ctx.clock.now(),
-            assignee=assignee,
-            policy=get_policy(),
-        )
-    except TransitionRefusedError as exc:
-        raise _refused(exc) from None
-    return _back(incident_id)
+    return _act(
+        request, incident_id, ctx, session, user, actions.assign,
+        assignee=assignee, policy=get_policy(),
+    )  # fmt: skip
 
 
 @router.post("/ui/incidents/{incident_id}/notes")
@@ -90,14 +97,7 @@ def add_note(
     user: PostUser,
     text: Text = "",
 ) -> Response:
-    inc = _target(session, user, incident_id)
-    try:
-        actions.add_note(
-            session, incident=inc, actor=_actor(request, user), now=ctx.clock.now(), text=text
-        )
-    except TransitionRefusedError as exc:
-        raise _refused(exc) from None
-    return _back(incident_id)
+    return _act(request, incident_id, ctx, session, user, actions.add_note, text=text)
 
 
 @router.post("/ui/incidents/{incident_id}/resolve")
@@ -152,11 +152,4 @@ def reopen(
     user: PostUser,
     reason: Text = "",
 ) -> Response:
-    inc = _target(session, user, incident_id)
-    try:
-        actions.reopen(
-            session, incident=inc, actor=_actor(request, user), now=ctx.clock.now(), reason=reason
-        )
-    except TransitionRefusedError as exc:
-        raise _refused(exc) from None
-    return _back(incident_id)
+    return _act(request, incident_id, ctx, session, user, actions.reopen, reason=reason)

@@ -163,7 +163,7 @@ def run(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG, lang: LangOption = No
     from posguard.terminal.watchdog import Heartbeat, start_reason
 
     try:
-        service = TerminalService(load_service_config(config))
+        service = TerminalService(load_service_config(config), config_path=config)
     except PosguardError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -95,6 +95,7 @@ def test_a_valid_push_is_written_atomically_and_keeps_the_previous_file(tmp_path
         ),
         ({"timeouts.read": 999}, "field 'timeouts.read': Input should be less than or equal"),
         ({"hosts": []}, "hosts must be a non-empty list"),
+        ({"printer": {"profile": "epson-tm-t1000"}}, "unknown printer profile 'epson-tm-t1000'"),
         ({}, "no parameters given"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from posguard.common.errors import ConfigError
 from posguard.terminal.config import read_config_file
+from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.service_config import ServiceConfig, service_config_of
 
 
@@ -256,6 +257,8 @@ def plan(path: Path, args: Mapping[str, Any]) -> PushPlan:
         new_raw[section] = target
     try:
         new = service_config_of(new_raw, path)
+        if "printer.profile" in pushed and new.printer is not None:
+            load_profile(new.printer.profile)  # a printer model this software knows
     except ConfigError as exc:
         raise PushRefusedError(exc.message.replace(f"terminal config {path}: ", "")) from None
     before, after = reported(old), reported(new)

@@ -242,7 +242,12 @@ def _progress(session: SessionDep, user: WebUser, bulk_id: int) -> bulk_service.
 def progress_page(
     request: Request, bulk_id: BulkId, session: SessionDep, user: WebUserDep
 ) -> Response:
-    data = {"p": _progress(session, user, bulk_id), "poll_s": POLL_S}
+    data = {
+        "p": _progress(session, user, bulk_id),
+        "poll_s": POLL_S,
+        "show": config_params.shown,
+        "param_keys": {f"param.{k}" for k in config_params.BY_KEY},
+    }
     return render(request, "bulk.html", data, user=user)
 
 

@@ -17,6 +17,7 @@ from posguard.fleet.api.app import create_app
 from posguard.fleet.db.engine import make_engine, make_sessionmaker
 from posguard.fleet.db.models import BulkAction, Command, TerminalLiveness
 from posguard.fleet.web import option_cache
+from posguard.fleet.web.i18n import messages
 from posguard.terminal import config_push
 
 from .conftest import PASSWORD, T0, Seeded
@@ -77,9 +78,12 @@ def _sent(seeded: Seeded) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def test_the_fleet_offers_only_what_the_terminal_takes() -> None:
-    """Every parameter the dashboard offers is one the terminal's push accepts."""
+    """Every parameter the dashboard offers is one the terminal's push accepts, and has its
+    label in both languages."""
+    table = messages()
     for p in config_params.PARAMS:
         assert config_push.refusal(p.key) is None, p.key
+        assert set(table[f"param.{p.key}"]) == {"zh", "en"}
 
 
 def test_the_api_diffs_against_each_terminals_reported_config(client: TestClient) -> None:

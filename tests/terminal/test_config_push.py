@@ -305,3 +305,35 @@ async def test_a_push_to_the_running_service_over_mqtt_restarts_it_onto_the_new_
     assert stats.crashes == 0
     assert load_service_config(conf).terminal.timeouts.read == 12.0
     assert os.path.exists(config_push.previous_path(conf))
+
+
+def test_restore_on_the_terminal_puts_back_the_file_before_the_push(tmp_path: Path) -> None:
+    """`posguard terminal config restore`: the way back from a push, on the terminal itself;
+    a second restore undoes the first; `show` prints what the heartbeat reports."""
+    from typer.testing import CliRunner
+
+    from posguard.cli import app
+
+    conf = _write_config(tmp_path)
+    runner = CliRunner()
+    missing = runner.invoke(app, ["terminal", "config", "restore", "--config", str(conf)])
+    assert missing.exit_code == 4
+    assert "没有推送前保留的配置" in missing.output
+    before = load_service_config(conf)
+    config_push.push(conf, {"timeouts.read": 12})
+    args = ["terminal", "config", "restore", "--config", str(conf), "--lang", "en"]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert "restored" in done.output
+    assert load_service_config(conf) == before
+    assert load_service_config(config_push.previous_path(conf)).terminal.timeouts.read == 12
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert load_service_config(conf).terminal.timeouts.read == 12
+    shown = runner.invoke(app, ["terminal", "config", "show", "--config", str(conf)])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["timeouts.read"] == 12.0
+    config_push.previous_path(conf).write_text("timeouts: {read: -1}\n")  # damaged: refused
+    bad = runner.invoke(app, args)
+    assert bad.exit_code == 2
+    assert load_service_config(conf).terminal.timeouts.read == 12  # untouched

@@ -18,6 +18,7 @@ from posguard.cli_support.lang import LangOption
 from posguard.common.errors import PosguardError
 from posguard.terminal.cli_words import words
 from posguard.terminal.config import DEFAULT_CONFIG
+from posguard.terminal.config_cli import config_app
 
 _CONFIG = typer.Option("--config", "-c", help="Terminal config file (YAML) / 终端配置文件")
 _ROOT = typer.Option("--root", help="Directory holding slots/a, slots/b and current.")
@@ -355,3 +356,4 @@ def register(app: typer.Typer) -> None:
     app.command()(run)
     app.add_typer(update_app, name="update")
     app.add_typer(printer_app, name="printer")
+    app.add_typer(config_app, name="config")

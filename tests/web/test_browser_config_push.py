@@ -127,3 +127,35 @@ def test_diff_then_confirm_then_progress(
     page.wait_for_url(re.compile(r".*/ui/bulk/\d+$"))
     expect(page.locator("#bulk-rows tr[data-status=pending]")).to_have_count(2)
     ctx.close()
+
+
+def test_the_diff_at_phone_width_in_chinese(
+    browser: Any,  # noqa: F811
+    live_server: tuple[LiveServer, Seeded],
+    tmp_path: Path,
+) -> None:
+    """390 px wide, zh: the parameter form and the diff fit; the page never scrolls sideways."""
+    from playwright.sync_api import expect
+
+    srv, seeded = live_server
+    _heartbeats(srv, seeded, dict.fromkeys(("T1001", "T1002"), WITH_CONFIG))
+    reported = config_push.reported(load_service_config(_terminal_file(tmp_path)))
+    _report_config(srv, seeded, {"T1001": reported, "T1002": reported})
+    ctx = browser.new_context(
+        locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = ctx.new_page()
+    page.set_default_timeout(10_000)
+    _login(page, srv.url, "ops")
+    page.goto(f"{srv.url}/ui/bulk/new?terminal=T1001&terminal=T1002")
+    page.check("input[data-command=update_config]")
+    page.fill("#param-hosts", "primary=10.0.0.9:5800, backup1=10.0.0.10:5801")
+    page.click("#bulk-next")
+    expect(page.locator("#push-diff-counts")).to_have_text(
+        "2 台将改变，0 台已是这些值，0 台尚未上报配置。"
+    )
+    new = page.locator("#push-diff tr[data-terminal=T1001][data-key=hosts] .new")
+    expect(new).to_have_text("primary=10.0.0.9:5800, backup1=10.0.0.10:5801")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    _shot(page, "config-push-diff-phone")
+    ctx.close()

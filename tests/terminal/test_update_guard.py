@@ -6,6 +6,7 @@ version; a rollback the broker held while all this happened is not executed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -248,3 +249,40 @@ def test_version_freezing_within_its_probation_is_rolled_back(
     faults = [(c, d.get("stage")) for k, c, d in supervised.rec.events if k is EventKind.FAULT]
     assert faults == [("DEV.FREEZE", None), ("SW.UPDATE_FAILED", "probation")]
     assert "froze during its probation" in up.status()["last_failure"]["reason"]
+
+
+async def test_remote_rollback_restarts_the_service_as_an_update_does(
+    root: Path, tmp_path: Path
+) -> None:
+    """A rollback that moved ``current`` restarts the service (the ``reboot`` part, after the
+    answer is stored), so the version rolled back to is what runs; a refused one does not."""
+    rec = EventRecorder()
+    up = SlotUpdater(root, emit=rec, probation_s=30, create=False)
+    assert up.apply(package(tmp_path, "2.0.0")).outcome is UpdateOutcome.ON_PROBATION
+    assert up.confirm() is not None  # 2.0.0 known good beside 1.0.0
+    restarted = threading.Event()
+    handlers = command_handlers(updater=up, reboot=restarted.set, reboot_delay=0.05)
+    dispatcher = CommandDispatcher(tmp_path / "commands.db", handlers, rec)
+    try:
+        done = await dispatcher.handle({"command_id": "rb-ok", "name": "rollback"})
+        for _ in range(100):
+            if restarted.is_set():
+                break
+            await asyncio.sleep(0.02)
+        assert restarted.is_set(), "the rollback did not restart the service"
+        restarted.clear()
+        refused = await dispatcher.handle(  # issued before the switch it would undo
+            {
+                "command_id": "rb-late",
+                "name": "rollback",
+                "issued_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            }
+        )
+        await asyncio.sleep(0.2)
+    finally:
+        dispatcher.close()
+    assert done.status is CommandStatus.OK
+    assert done.detail == "slot b now holds 1.0.0: restarting in 0.05 s"
+    assert up.version() == "1.0.0"
+    assert refused.status is CommandStatus.FAILED
+    assert not restarted.is_set()

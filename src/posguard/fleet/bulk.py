@@ -28,11 +28,12 @@ MAX_TERMINALS = 10_000
 BULK_COMMANDS: tuple[RemoteCommand, ...] = tuple(
     c
     for c in RemoteCommand
-    if not COMMANDS[c].args or c in (RemoteCommand.REPRINT, RemoteCommand.UPDATE)
+    if not COMMANDS[c].args
+    or c in (RemoteCommand.REPRINT, RemoteCommand.UPDATE, RemoteCommand.UPDATE_CONFIG)
 )
-"""Commands a bulk action offers: those that need no arguments, ``reprint``, and ``update``
-(its arguments come from the firmware package chosen; ``update_config`` needs its keys and
-values; it belongs with a parameter push)."""
+"""Commands a bulk action offers: those that need no arguments, ``reprint``, ``update`` (its
+arguments come from the firmware package chosen) and ``update_config`` (a parameter push: its
+arguments are the parameters picked, :mod:`posguard.fleet.config_params`)."""
 
 PROGRESS_ROWS = 500
 
@@ -89,13 +90,19 @@ def send(
     now: datetime,
     incident_id: int | None = None,
     first_pct: float | None = None,
+    first_terminals: Sequence[str] = (),
     max_failure: float | None = None,
     args: Mapping[str, Any] | None = None,
 ) -> BulkAction:
     """Record the bulk action and queue one command per terminal that can run it: all at
-    once, or (``first_pct``) a first stage now and the rest when released
-    (:mod:`posguard.fleet.bulk_stages`; ``max_failure``: pause above this failure rate)."""
-    stages = bulk_stages.split([t.id for t in planned.send_to], first_pct)
+    once, or (``first_pct`` or the listed ``first_terminals``) a first stage now and the rest
+    when released (:mod:`posguard.fleet.bulk_stages`; ``max_failure``: pause above this
+    failure rate). A listed terminal the action is not sent to refuses it
+    (``StageRefusedError``) before anything is recorded."""
+    ids = [t.id for t in planned.send_to]
+    if first_terminals:
+        bulk_stages.check_first(first_terminals, ids)
+    stages = bulk_stages.split(ids, first_pct, first=first_terminals)
     bulk = BulkAction(
         name=planned.name.value,
         args=dict(args or {}),

@@ -1,4 +1,5 @@
-"""Staged bulk actions: a first share of the terminals, then the rest once someone releases it.
+"""Staged bulk actions: a first share of the terminals (a percentage, or a list of terminals),
+then the rest once someone releases it.
 
 The staging a rollout needs, over any bulk command (a ``rollback`` across a model after a bad
 firmware, a ``re_sign_on`` across a host): the first stage gets its commands at once; the
@@ -11,6 +12,8 @@ stopping expires the commands not yet taken.
 [['T1'], ['T2', 'T3', 'T4', 'T5']]
 >>> split(["T1", "T2"], None), split(["T1"], 50)
 ([['T1', 'T2']], [['T1']])
+>>> split(["T1", "T2", "T3"], None, first=["T3", "T1"])
+[['T1', 'T3'], ['T2']]
 """
 
 from __future__ import annotations
@@ -42,14 +45,38 @@ class StageRefusedError(ValueError):
     pass
 
 
-def split(terminal_ids: Sequence[str], first_pct: float | None) -> list[list[str]]:
+def split(
+    terminal_ids: Sequence[str], first_pct: float | None, *, first: Sequence[str] = ()
+) -> list[list[str]]:
     """One stage (``first_pct`` None or 100), or a first ``first_pct`` % (at least one) then
-    the rest."""
+    the rest; or the terminals ``first`` names first (in the selection's order), then the rest
+    (:func:`check_first` says whether ``first`` fits)."""
     ids = list(terminal_ids)
+    if first:
+        chosen = set(first)
+        head, rest = [t for t in ids if t in chosen], [t for t in ids if t not in chosen]
+        return [head, rest] if rest else [head]
     if first_pct is None or first_pct >= 100 or len(ids) < 2:
         return [ids]
-    first = min(max(1, math.ceil(len(ids) * first_pct / 100)), len(ids) - 1)
-    return [ids[:first], ids[first:]]
+    size = min(max(1, math.ceil(len(ids) * first_pct / 100)), len(ids) - 1)
+    return [ids[:size], ids[size:]]
+
+
+MAX_LISTED_FIRST = 1000
+
+
+def check_first(first: Sequence[str], terminal_ids: Sequence[str]) -> None:
+    """A first stage given as a list must name only terminals the action is sent to (not one
+    skipped or outside the selection); :class:`StageRefusedError` names the strays."""
+    if len(first) > MAX_LISTED_FIRST:
+        raise StageRefusedError(f"first stage: at most {MAX_LISTED_FIRST} terminals")
+    sent = set(terminal_ids)
+    strays = [t for t in dict.fromkeys(first) if t not in sent]
+    if strays:
+        named = ", ".join(strays[:5]) + (f" and {len(strays) - 5} more" if len(strays) > 5 else "")
+        raise StageRefusedError(
+            f"first stage: {named} not among the {len(sent)} terminals this action is sent to"
+        )
 
 
 @dataclass(frozen=True, slots=True)

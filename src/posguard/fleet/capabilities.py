@@ -44,9 +44,9 @@ def supported(heartbeat: Mapping[str, Any] | None) -> frozenset[RemoteCommand] |
     )
 
 
-_NEWER_THAN_LISTS = frozenset({RemoteCommand.UPDATE})
+_NEWER_THAN_LISTS = frozenset({RemoteCommand.UPDATE, RemoteCommand.UPDATE_CONFIG})
 """Commands younger than the heartbeat's ``commands`` list: an agent that does not send the
-list cannot run them."""
+list cannot run them (``update_config`` had no handler wired before it)."""
 
 
 def can_run(commands: frozenset[RemoteCommand] | None, name: str) -> bool:

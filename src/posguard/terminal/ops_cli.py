@@ -20,6 +20,7 @@ from posguard.cli_support.lang import LangOption
 from posguard.common.errors import PosguardError
 from posguard.terminal.cli_words import words
 from posguard.terminal.config import DEFAULT_CONFIG
+from posguard.terminal.config_cli import config_app
 
 if TYPE_CHECKING:
     from posguard.terminal.update import SlotUpdater
@@ -168,7 +169,7 @@ def run(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG, lang: LangOption = No
     from posguard.terminal.watchdog import Heartbeat, start_reason
 
     try:
-        service = TerminalService(load_service_config(config))
+        service = TerminalService(load_service_config(config), config_path=config)
     except PosguardError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -357,3 +358,4 @@ def register(app: typer.Typer) -> None:
     app.command()(run)
     app.add_typer(update_app, name="update")
     app.add_typer(printer_app, name="printer")
+    app.add_typer(config_app, name="config")

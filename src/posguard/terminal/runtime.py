@@ -20,32 +20,22 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from types import TracebackType
 
-from posguard.card import mask_pan
 from posguard.common.events import EventKind
 from posguard.iso8583.codec import encode
 from posguard.iso8583.framing import LengthHeader
 from posguard.iso8583.spec import load_spec
 from posguard.terminal.config import TerminalConfig
-from posguard.terminal.engine import flow, messages
-from posguard.terminal.engine.advice import ForwardAdvice
-from posguard.terminal.engine.backlog import ClearReversals, SignedOn
-from posguard.terminal.engine.complete import Complete
-from posguard.terminal.engine.context import Context, TxnInput
-from posguard.terminal.engine.exchange import Exchange
-from posguard.terminal.engine.local import CheckLocal
+from posguard.terminal.engine import messages
 from posguard.terminal.engine.services import Services
-from posguard.terminal.engine.session import HostSession, Reply
-from posguard.terminal.engine.settlement import SettlementResult, settle
-from posguard.terminal.engine.writeahead import WriteAhead
-from posguard.terminal.journal.records import Kind, Record, TxnState
+from posguard.terminal.engine.session import HostSession
+from posguard.terminal.journal.records import Record
 from posguard.terminal.journal.store import Journal
 from posguard.terminal.link.channel import Channel
 from posguard.terminal.link.failover import HostLink
 from posguard.terminal.operator_errors import OperatorWatch
-from posguard.terminal.pinpad import PinPad
 from posguard.terminal.receipts import fault_slip, receipt_copies
-from posguard.terminal.result import Outcome, TransactionResult
 from posguard.terminal.reversal import ReversalSender
+from posguard.terminal.runtime_ops import TerminalOperations
 from posguard.terminal.saf import AdviceForwarder
 
 log = logging.getLogger("posguard.terminal")
@@ -54,14 +44,7 @@ Emit = Callable[..., object]
 PrintReceipt = Callable[..., object]
 
 
-_VOID_OF = {
-    Kind.SALE: Kind.VOID,
-    Kind.PREAUTH: Kind.PREAUTH_VOID,
-    Kind.COMPLETION: Kind.COMPLETION_VOID,
-}
-
-
-class Terminal:
+class Terminal(TerminalOperations):
     def __init__(
         self,
         config: TerminalConfig,
@@ -235,88 +218,6 @@ class Terminal:
         if self._print is not None:
             self._print(fault_slip(self.cfg, rec))
 
-    # -- operations ----------------------------------------------------------------------------
-
-    async def _run(self, steps: list[flow.Participant], ctx: Context) -> TransactionResult:
-        await flow.run(steps, ctx)
-        if ctx.reverse_in_background:
-            # The operator has waited the read timeout already: answer now, reverse right after
-            # (the reversal is in the journal; catch_up takes the lock once this op is done).
-            self._in_background(lambda: self.catch_up())
-        return self._result(ctx)
-
-    def _financial(self) -> list[flow.Participant]:
-        s = self.services
-        return [
-            CheckLocal(s),
-            SignedOn(s),
-            ClearReversals(s),
-            WriteAhead(s),
-            Exchange(s),
-            Complete(s),
-        ]
-
-    async def _do(self, inp: TxnInput, pin_pad: PinPad | None = None) -> TransactionResult:
-        s = self.services
-        async with self._lock:
-            if pin_pad is not None:
-                failed = await s.session.ensure_signed_on()
-                keys = s.session.keys
-                if failed is None and keys is not None:
-                    inp.pin_block = pin_pad.pin_block(keys.pin_key, inp.pan)
-            inp.training = s.journal.training
-            ctx = Context(inp)
-            if inp.kind is Kind.REFUND:
-                steps: list[flow.Participant] = [CheckLocal(s), WriteAhead(s), ForwardAdvice(s)]
-            else:
-                steps = self._financial()
-            return await self._run(steps, ctx)
-
-    async def sale(
-        self,
-        pan: str,
-        expiry: str,
-        amount: int,
-        *,
-        entry_mode: str = "051",
-        pin_pad: PinPad | None = None,
-    ) -> TransactionResult:
-        """A sale. ``pin_pad`` gives the PIN block, encrypted under the session's PIN key: the
-        runtime never sees a clear PIN."""
-        inp = TxnInput(Kind.SALE, amount, pan, expiry, entry_mode)
-        return await self._do(inp, pin_pad)
-
-    async def balance_inquiry(
-        self,
-        pan: str,
-        expiry: str,
-        *,
-        entry_mode: str = "051",
-        pin_pad: PinPad | None = None,
-    ) -> TransactionResult:
-        inp = TxnInput(Kind.BALANCE, 0, pan, expiry, entry_mode)
-        return await self._do(inp, pin_pad)
-
-    async def preauth(
-        self,
-        pan: str,
-        expiry: str,
-        amount: int,
-        *,
-        entry_mode: str = "051",
-        pin_pad: PinPad | None = None,
-    ) -> TransactionResult:
-        inp = TxnInput(Kind.PREAUTH, amount, pan, expiry, entry_mode)
-        return await self._do(inp, pin_pad)
-
-    def _original(self, stan: str, batch: str | None, kinds: tuple[Kind, ...]) -> Record | None:
-        """The original of a follow-up: of the kinds given, and of the current mode (a training
-        sale is voided in training only, a live one only live)."""
-        rec = self.journal.find(stan=stan, batch=batch)
-        if rec is None or rec.kind not in kinds or rec.training != self.journal.training:
-            return None
-        return rec
-
     def heartbeat_fields(self) -> dict[str, object]:
         """What the runtime adds to a heartbeat (``common.events``): the round trip of the last
         answer from a host, whether that host was a backup, and training mode; nothing before
@@ -336,6 +237,14 @@ class Terminal:
         training = self._journal is not None and self._journal.training
         self.operator_watch.cancelled(stage=stage, training=training)
 
+    def reconfigure(self, config: TerminalConfig) -> None:
+        """Take new values of the parameters a push applies live (``config_push``: the receipt
+        header ``merchant_name`` and ``operator``) from the next transaction on."""
+        self.cfg = config
+        self.operator_watch.operator = config.operator
+        if self._s is not None:
+            self._s.cfg = config
+
     # -- training mode -------------------------------------------------------------------------
 
     @property
@@ -352,138 +261,6 @@ class Terminal:
         if changed:
             self._emit(EventKind.LIFECYCLE, None, event="training", on=on)
         return changed
-
-    def _no_original(self, kind: Kind, stan: str) -> TransactionResult:
-        result = TransactionResult(
-            outcome=Outcome.FAILED_NO_CHARGE,
-            kind=kind.value,
-            code="TXN.ORIGINAL_NOT_FOUND",
-            stan=None,
-        )
-        self._emit(
-            EventKind.TRANSACTION,
-            result.code,
-            type=kind.value,
-            outcome=result.outcome.value,
-            original_stan=stan,
-        )
-        return result
-
-    async def _follow_up(
-        self,
-        kind: Kind,
-        stan: str,
-        batch: str | None,
-        amount: int | None,
-        originals: tuple[Kind, ...],
-    ) -> TransactionResult:
-        orig = self._original(stan, batch, originals)
-        if orig is None:
-            return self._no_original(kind, stan)
-        pan, expiry = self.journal.card(orig)
-        amt = orig.amount if amount is None else amount
-        return await self._do(TxnInput(kind, amt, pan, expiry, orig.entry_mode, orig))
-
-    async def void(self, stan: str, *, batch: str | None = None) -> TransactionResult:
-        """Void a sale, a pre-authorisation or a pre-auth completion (0200, 60.1 = 21) of the
-        current batch by its STAN."""
-        voidable = tuple(_VOID_OF)
-        orig = self._original(stan, batch, voidable)
-        kind = _VOID_OF[orig.kind] if orig is not None else Kind.VOID
-        return await self._follow_up(kind, stan, batch, None, voidable)
-
-    async def refund(
-        self, stan: str, amount: int, *, batch: str | None = None
-    ) -> TransactionResult:
-        """Refund (part of) a completed sale; an advice, stored and forwarded if needed."""
-        return await self._follow_up(Kind.REFUND, stan, batch, amount, (Kind.SALE, Kind.COMPLETION))
-
-    async def completion(
-        self, stan: str, amount: int, *, batch: str | None = None
-    ) -> TransactionResult:
-        """Complete a pre-authorisation (for up to 115 % of it, by the host's rule)."""
-        return await self._follow_up(Kind.COMPLETION, stan, batch, amount, (Kind.PREAUTH,))
-
-    async def settle(self) -> SettlementResult:
-        s = self.services
-        async with self._lock:
-            result = await settle(s.session, s.reversals, s.advices)
-        self._emit(
-            EventKind.LIFECYCLE,
-            result.code,
-            event="settlement",
-            balanced=result.balanced,
-            batch=result.batch,
-            next_batch=result.next_batch,
-            uploaded=result.uploaded,
-            rc=result.rc or "",
-        )
-        return result
-
-    async def sign_on(self) -> Reply:
-        async with self._lock:
-            return await self.services.session.sign_on()
-
-    def mac_key_for(self, host: str) -> bytes | None:
-        """The session MAC key with ``host`` (None when not signed on to it): what the doctor's
-        ISO echo needs to carry a MAC (``DoctorConfig(mac_keys=terminal.mac_key_for)``)."""
-        if self._s is None:
-            return None
-        keys = self._s.session.keys_for(host)
-        return keys.mac_key if keys is not None else None
-
-    async def echo(self) -> Reply:
-        s = self.services
-        async with self._lock:
-            msg = messages.echo(self.cfg, s.journal.next_stan(), s.journal.current_batch())
-            return await s.session.exchange(msg, mac=s.session.keys is not None)
-
-    # -- results -------------------------------------------------------------------------------
-
-    def _result(self, ctx: Context) -> TransactionResult:
-        rec = ctx.record
-        outcome = ctx.outcome or Outcome.FAILED_NO_CHARGE
-        code = None if outcome is Outcome.APPROVED else ctx.code
-        kind = ctx.input.kind
-        if outcome is Outcome.APPROVED and ctx.rc not in (None, "00"):
-            code = ctx.code
-        result = TransactionResult(
-            outcome=outcome,
-            kind=kind.value,
-            amount=rec.amount if rec else ctx.input.amount,
-            masked_pan=rec.masked_pan if rec else mask_pan(ctx.input.pan),
-            rc=ctx.rc,
-            code=code,
-            stan=rec.stan if rec else None,
-            batch=rec.batch if rec else None,
-            rrn=rec.rrn if rec else None,
-            auth_code=rec.auth_code if rec else None,
-            host=ctx.host,
-            balance=ctx.balance,
-            reversal_reason=rec.reversal_reason
-            if rec and rec.state is not TxnState.COMPLETED
-            else None,
-            training=rec.training if rec else ctx.input.training,
-        )
-        self._emit(
-            EventKind.TRANSACTION,
-            result.code,
-            type=result.kind,
-            outcome=result.outcome.value,
-            rc=result.rc or "",
-            amount=result.amount,
-            stan=result.stan or "",
-            batch=result.batch or "",
-            masked_pan=result.masked_pan,
-            host=result.host or "",
-            operator=self.cfg.operator,
-            **({"training": True} if result.training else {}),
-        )
-        try:
-            self.operator_watch.observe(ctx.input, result, open_batch=self.journal.current_batch())
-        except Exception:  # noticing an operator's slip never breaks a payment
-            log.exception("operator watch failed")
-        return result
 
 
 async def _quietly(work: Callable[[], Awaitable[object]]) -> object:

@@ -42,114 +42,45 @@ import asyncio
 import contextlib
 import logging
 import signal
-import ssl
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any, TypeVar
 
 from posguard import __version__
 from posguard.common.errors import ConfigError, PosguardError
 from posguard.common.events import EventKind
-from posguard.common.validation import first_error
+from posguard.terminal import config_push
 from posguard.terminal.agent.commands import CommandDispatcher
-from posguard.terminal.agent.handlers import command_handlers
 from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.agent.package_fetch import PackageFetcher
 from posguard.terminal.agent.publish import HttpPublisher, MqttPublisher, Publisher
 from posguard.terminal.agent.runner import TelemetryAgent
-from posguard.terminal.config import TerminalConfig, read_config_file
-from posguard.terminal.doctor import CheckReport, DoctorConfig, PrinterSettings, arun_all
+from posguard.terminal.doctor import CheckReport, DoctorConfig, arun_all
 from posguard.terminal.local_api import SOCKET_NAME, LocalApi
 from posguard.terminal.printer.profiles import load_profile
 from posguard.terminal.printer.queue import PrintQueue, PrintWorker
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.runtime import Terminal
 from posguard.terminal.runtime_lock import RuntimeLock
+from posguard.terminal.service_commands import service_handlers
+from posguard.terminal.service_config import (  # re-exported: their home before
+    AgentSettings,
+    ServiceConfig,
+    ServiceSettings,
+    load_service_config,
+)
 from posguard.terminal.update import SlotUpdater
 from posguard.terminal.watchdog import RESTART_EXIT_CODE, Heartbeat, StartReason
 from posguard.terminal.wear import PRINTER_COUNTERS, CountingPort, WearStore
 
-
-class AgentSettings(BaseModel):
-    """Where telemetry goes; ``none`` keeps events in the outbox only."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    transport: Literal["mqtt", "http", "none"] = "none"
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 1883
-    url: str | None = None
-    token: Annotated[str | None, Field(repr=False)] = None
-    # MQTT broker login and TLS (the broker's ACLs confine each terminal to its own topics)
-    username: str | None = None
-    password: Annotated[str | None, Field(repr=False)] = None
-    tls: bool = False
-    ca_file: Path | None = None  # trust this CA instead of the system's (a private PKI)
-    # a client certificate, for a broker that requires one (Mosquitto require_certificate)
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-    def tls_context(self) -> ssl.SSLContext | None:
-        """The TLS context for the broker connection (certificate and host name checked)."""
-        if not self.tls:
-            return None
-        try:
-            ctx = ssl.create_default_context(
-                cafile=str(self.ca_file) if self.ca_file is not None else None
-            )
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"agent.ca_file {self.ca_file}: cannot load: {exc}") from exc
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ConfigError("agent.cert_file and agent.key_file go together")
-        if self.cert_file is not None and self.key_file is not None:
-            try:
-                ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(
-                    f"agent.cert_file {self.cert_file} / key_file {self.key_file}: cannot load: "
-                    f"{exc}"
-                ) from exc
-        return ctx
-
-    heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
-    # How the shop reaches the host, reported in heartbeats (common.events network fields)
-    link: Literal["wired", "wifi", "4g", "5g"] | None = None
-    carrier: Annotated[str | None, Field(max_length=64)] = None
-
-
-class ServiceSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    data_dir: Path = Path(".")
-    update_root: Path | None = None  # two-slot update root (slots/a, slots/b, current)
-    catch_up_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
-    catch_up_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
-    resume_s: Annotated[float, Field(gt=0, le=3600)] = 30.0  # then the loop's catch-up goes on
-    local_api: bool = True  # <data_dir>/service.sock: the cash register's sales (local_api.py)
-    print_poll_s: Annotated[float, Field(gt=0, le=600)] = 2.0
-
-
-class ServiceConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    terminal: TerminalConfig
-    printer: PrinterSettings | None = None
-    agent: AgentSettings = AgentSettings()
-    service: ServiceSettings = ServiceSettings()
-
-
-def load_service_config(path: Path) -> ServiceConfig:
-    """Read the terminal YAML with its ``printer`` / ``agent`` / ``service`` sections."""
-    raw = read_config_file(path)
-    sections = {k: raw.pop(k) for k in ("printer", "agent", "service") if k in raw}
-    try:
-        return ServiceConfig(terminal=TerminalConfig.model_validate(raw), **sections)
-    except ValidationError as exc:
-        where, msg = first_error(exc)
-        raise ConfigError(f"terminal config {path}: field '{where}': {msg}") from exc
-
+__all__ = [
+    "AgentSettings",
+    "ServiceConfig",
+    "ServiceSettings",
+    "TerminalService",
+    "beat_forever",
+    "load_service_config",
+]
 
 log = logging.getLogger("posguard.terminal.service")
 T = TypeVar("T")
@@ -165,8 +96,11 @@ async def beat_forever(heartbeat: Heartbeat) -> None:
 class TerminalService:
     """The runtime, its print queue, outbox, agent and command dispatcher, in one process."""
 
-    def __init__(self, cfg: ServiceConfig, *, lock_wait: float = 5.0) -> None:
+    def __init__(
+        self, cfg: ServiceConfig, *, lock_wait: float = 5.0, config_path: Path | None = None
+    ) -> None:
         self.cfg = cfg
+        self.config_path = config_path  # given: the fleet may push parameters into it
         data = cfg.service.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.lock = RuntimeLock(data, wait=lock_wait)
@@ -210,17 +144,36 @@ class TerminalService:
             if self.updater is not None and a.url and a.token
             else None
         )
-        self._handlers = command_handlers(
-            runtime=self.terminal,
-            print_queue=self.queue,
+        self._handlers = service_handlers(
+            terminal=self.terminal,
+            queue=self.queue,
             updater=self.updater,
-            reboot=self.request_restart,
+            restart=self.request_restart,
             doctor=self.run_doctor,
             fetch_package=self.fetcher.fetch if self.fetcher is not None else None,
+            config_path=self.config_path,
+            live=self,
         )
         # the remote commands it runs, in each heartbeat: the fleet offers it no other
         self._commands = sorted(c.value for c in self._handlers)
         self._stop: asyncio.Event | None = None
+        self._agent: TelemetryAgent | None = None
+
+    def apply_live(self, cfg: ServiceConfig, keys: Sequence[str]) -> None:
+        """Take a pushed config's live parameters (``config_push``): the receipt header and
+        operator for the next transaction, the heartbeat interval from the next beat. The
+        rest of ``cfg`` waits for the restart that follows."""
+        t = self.cfg.terminal.model_copy(
+            update={k: getattr(cfg.terminal, k) for k in keys if "." not in k}
+        )
+        agent = self.cfg.agent
+        if "agent.heartbeat_s" in keys:
+            agent = agent.model_copy(update={"heartbeat_s": cfg.agent.heartbeat_s})
+            if self._agent is not None:
+                self._agent.heartbeat_interval = agent.heartbeat_s
+        self.cfg = self.cfg.model_copy(update={"terminal": t, "agent": agent})
+        self.terminal.reconfigure(t)
+        self._note(event="config_applied", keys=list(keys))
 
     def _publisher(self, on_command: Any) -> Publisher | None:
         a, t = self.cfg.agent, self.cfg.terminal
@@ -245,6 +198,7 @@ class TerminalService:
         data: dict[str, Any] = {"firmware": self.version, "spec": self.cfg.terminal.spec}
         data.update(self._network_data())
         data["commands"] = self._commands
+        data["config"] = config_push.reported(self.cfg)  # what a parameter push compares with
         if self.queue is not None:
             data["print_pending"] = len(self.queue.pending())
             status = self.queue.last_status
@@ -369,7 +323,7 @@ class TerminalService:
             if isinstance(publisher, MqttPublisher):
                 with contextlib.suppress(Exception):  # offline now: the agent retries
                     await asyncio.wait_for(publisher.connect(), 10)
-            agent = TelemetryAgent(
+            self._agent = agent = TelemetryAgent(
                 self.outbox,
                 publisher,
                 heartbeat_interval=self.cfg.agent.heartbeat_s,

@@ -8,10 +8,15 @@ settle         ``runtime.settle()``; fails with the catalog code when it does no
 reprint        ``print_queue.reprint_last(copy=args.copy)``; fails when nothing printed yet
 rollback       ``updater.rollback(issued_at=)`` (two-slot update): only to the other slot's
                version if it is known good and passes its health check, and only if
-               the software has not changed since the command was issued; else failed
+               the software has not changed since the command was issued; else failed.
+               Once ``current`` moved, ``reboot()`` so the version rolled back to runs
+               (as ``update`` does)
 reboot         ``reboot()`` scheduled ``reboot_delay`` s later, so the acknowledgement is
                stored first (the supervisor restarts the runtime, which resumes its work)
-update_config  ``update_config(args)``, supplied by the runtime; returns a short detail
+update_config  ``update_config(args)``, supplied by the service (``terminal/config_push.py``):
+               a short detail, or a :class:`ConfigApplied` whose ``restart_needed``
+               then ``reboot()``s as ``update`` does; refusals raise
+               ``CommandFailedError``
 doctor         ``doctor()``: every ``terminal doctor`` check; fails when one fails, naming
                each failed check with its catalog code
 update         ``fetch_package(sha256, size)`` downloads the package from the fleet and
@@ -61,6 +66,16 @@ class DoctorFinding(Protocol):
     def failed(self) -> bool: ...
 
 
+class ConfigApplied(Protocol):
+    """What ``update_config`` may return: its detail, and whether a restart must follow."""
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def restart_needed(self) -> bool: ...
+
+
 class RuntimeOps(Protocol):
     """What the handlers need from :class:`posguard.terminal.runtime.Terminal`."""
 
@@ -75,7 +90,7 @@ def command_handlers(
     print_queue: PrintQueue | None = None,
     updater: SlotUpdater | None = None,
     reboot: Callable[[], None] | None = None,
-    update_config: Callable[[dict[str, Any]], str] | None = None,
+    update_config: Callable[[dict[str, Any]], str | ConfigApplied] | None = None,
     doctor: Callable[[], Awaitable[Sequence[DoctorFinding]]] | None = None,
     fetch_package: FetchPackage | None = None,
     reboot_delay: float = 1.0,
@@ -127,7 +142,13 @@ def command_handlers(
             result = await asyncio.to_thread(updater.rollback, issued_at=cmd.issued_at)
             if result.outcome is not UpdateOutcome.ROLLED_BACK:
                 raise CommandFailedError(f"rollback refused: {result.detail}")
-            return f"slot {result.active_slot} now runs {result.version}"
+            if reboot is not None:  # ``current`` moved: restart so that version runs
+                asyncio.get_running_loop().call_later(reboot_delay, reboot)
+                return (
+                    f"slot {result.active_slot} now holds {result.version}: "
+                    f"restarting in {reboot_delay:g} s"
+                )
+            return f"slot {result.active_slot} now holds {result.version}"
 
         handlers[CommandName.ROLLBACK] = rollback
 
@@ -147,7 +168,15 @@ def command_handlers(
     if update_config is not None:
 
         def do_update_config(cmd: Command) -> str:
-            return update_config(dict(cmd.args))
+            applied = update_config(dict(cmd.args))
+            if isinstance(applied, str):
+                return applied
+            if not applied.restart_needed:
+                return applied.detail
+            if reboot is None:
+                return f"{applied.detail} (restart the terminal to apply)"
+            asyncio.get_running_loop().call_later(reboot_delay, reboot)
+            return f"{applied.detail}; restarting in {reboot_delay:g} s"
 
         handlers[CommandName.UPDATE_CONFIG] = do_update_config
 

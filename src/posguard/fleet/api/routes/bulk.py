@@ -7,14 +7,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from posguard.common.commands import RemoteCommand
 from posguard.fleet import bulk as service
-from posguard.fleet import bulk_stages
+from posguard.fleet import bulk_stages, config_params
 from posguard.fleet.api.deps import Ctx, SessionDep, StaffUser, not_found
 from posguard.fleet.api.schemas.bulk import (
     BulkCommandPublic,
     BulkCreate,
     BulkPublic,
     BulkStagePublic,
+    ConfigChangePublic,
+    ConfigDiffPublic,
+    ConfigDiffRequest,
+    TerminalDiffPublic,
 )
 from posguard.fleet.db.models import FirmwarePackage
 from posguard.fleet.packages import update_args
@@ -56,12 +61,16 @@ def _public(found: service.Progress) -> BulkPublic:
     responses={
         404: {"description": "no such incident or package"},
         409: {"description": "too many terminals, or none can run the command"},
-        422: {"description": "not a bulk command, or a bad selection"},
+        422: {
+            "description": "not a bulk command, a bad selection, a bad parameter, or a first "
+            "stage naming a terminal the action is not sent to"
+        },
     },
 )
 def create(body: BulkCreate, user: StaffUser, ctx: Ctx, session: SessionDep) -> BulkPublic:
     if body.name not in service.BULK_COMMANDS:
         raise HTTPException(422, f"{body.name.value} is not a bulk command")
+    params = _params(body.params) if body.params is not None else None
     selection = Selection.from_query(body.selection.pairs())
     package = session.get(FirmwarePackage, body.package) if body.package else None
     if body.package and package is None:
@@ -77,20 +86,72 @@ def create(body: BulkCreate, user: StaffUser, ctx: Ctx, session: SessionDep) -> 
         raise not_found("incident")
     if not planned.send_to:
         raise HTTPException(409, "no selected terminal can run this command")
-    done = service.send(
-        session,
-        planned=planned,
-        selection=selection.record(),
-        username=user.username,
-        now=ctx.clock.now(),
-        incident_id=incident.id if incident else None,
-        first_pct=body.first_pct,
-        max_failure=body.max_failure,
-        args=update_args(package) if package else None,
-    )
+    try:
+        done = service.send(
+            session,
+            planned=planned,
+            selection=selection.record(),
+            username=user.username,
+            now=ctx.clock.now(),
+            incident_id=incident.id if incident else None,
+            first_pct=body.first_pct,
+            first_terminals=body.first_terminals,
+            max_failure=body.max_failure,
+            args=update_args(package) if package else params,
+        )
+    except bulk_stages.StageRefusedError as exc:
+        raise HTTPException(422, str(exc)) from None
     found = service.progress(session, bulk_id=done.id)
     assert found is not None
     return _public(found)
+
+
+def _params(given: dict[str, object]) -> dict[str, object]:
+    try:
+        return config_params.check(given)
+    except config_params.ParamError as exc:
+        raise HTTPException(422, f"params: {exc}") from None
+
+
+@router.post(
+    "/config-diff",
+    responses={
+        404: {"description": "no such incident"},
+        409: {"description": "too many terminals"},
+        422: {"description": "a bad selection or parameter"},
+    },
+)
+def config_diff(
+    body: ConfigDiffRequest, _: StaffUser, ctx: Ctx, session: SessionDep
+) -> ConfigDiffPublic:
+    """What a parameter push would change on each selected terminal, against the config its
+    newest heartbeat reported; nothing is sent."""
+    params = _params(body.params)
+    selection = Selection.from_query(body.selection.pairs())
+    try:
+        terminals, incident = resolve(session, selection, now=ctx.clock.now(), catalog=ctx.catalog)
+        planned = service.plan(session, terminals, RemoteCommand.UPDATE_CONFIG)
+    except service.TooManyTerminalsError as exc:
+        raise HTTPException(409, str(exc)) from None
+    if selection.kind == "incident" and incident is None:
+        raise not_found("incident")
+    found = config_params.diff(session, [t.id for t in planned.send_to], params)
+    return ConfigDiffPublic(
+        params=params,
+        changing=found.changing,
+        unchanged=found.unchanged,
+        unknown=found.unknown,
+        skipped=list(planned.skipped),
+        terminals=[
+            TerminalDiffPublic(
+                terminal_id=r.terminal_id,
+                changes=None
+                if r.changes is None
+                else [ConfigChangePublic(key=c.key, old=c.old, new=c.new) for c in r.changes],
+            )
+            for r in found.rows[: config_params.MAX_DIFF_ROWS]
+        ],
+    )
 
 
 BulkId = Annotated[int, Path(ge=1, le=2**53)]

@@ -41,6 +41,9 @@ class BulkSelection(BaseModel):
         return list(self.filter.items())
 
 
+TerminalId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class BulkCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -48,16 +51,51 @@ class BulkCreate(BaseModel):
     selection: BulkSelection
     # staged: this share of the terminals first, the rest on POST .../release
     first_pct: Annotated[float, Field(gt=0, le=100)] | None = None
+    # staged: these terminals first (each must be one the action is sent to), the rest later
+    first_terminals: Annotated[list[TerminalId], Field(max_length=1000)] = []
     # pause by itself when a stage's answered commands fail more often than this (0..1)
     max_failure: Annotated[float, Field(ge=0, le=1)] | None = None
     # ``update`` only: the firmware package (GET /api/v1/packages) by its SHA-256
     package: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    # ``update_config`` only: the parameters to push (dotted keys, ``fleet.config_params``)
+    params: Annotated[dict[str, Any], Field(max_length=32)] | None = None
 
     @model_validator(mode="after")
-    def package_with_update(self) -> BulkCreate:
+    def args_with_their_command(self) -> BulkCreate:
         if (self.name is RemoteCommand.UPDATE) != (self.package is not None):
             raise ValueError("package: give it with update, and only with update")
+        if (self.name is RemoteCommand.UPDATE_CONFIG) != (self.params is not None):
+            raise ValueError("params: give them with update_config, and only with it")
+        if self.first_pct is not None and self.first_terminals:
+            raise ValueError("first stage: give first_pct or first_terminals, not both")
         return self
+
+
+class ConfigDiffRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    selection: BulkSelection
+    params: Annotated[dict[str, Any], Field(max_length=32)]
+
+
+class ConfigChangePublic(BaseModel):
+    key: str
+    old: Any = None  # as the terminal reported it
+    new: Any = None
+
+
+class TerminalDiffPublic(BaseModel):
+    terminal_id: str
+    changes: list[ConfigChangePublic] | None  # None: the terminal never reported its config
+
+
+class ConfigDiffPublic(BaseModel):
+    params: dict[str, Any]  # as they will be sent (typed)
+    changing: int
+    unchanged: int
+    unknown: int
+    skipped: list[str]  # cannot run update_config: nothing sent to them
+    terminals: list[TerminalDiffPublic]  # changing first (at most 500)
 
 
 class BulkStagePublic(BaseModel):

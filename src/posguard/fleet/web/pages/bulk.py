@@ -3,6 +3,7 @@ watch each terminal's answer arrive (an htmx fragment polled while any is open).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Annotated, Any
 
@@ -11,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from posguard.common.commands import RemoteCommand
 from posguard.fleet import bulk as bulk_service
-from posguard.fleet import bulk_stages, packages
+from posguard.fleet import bulk_stages, config_params, packages
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.db.models import FirmwarePackage, Incident, Terminal
 from posguard.fleet.web.bulk_selection import Selection, resolve
@@ -56,6 +57,7 @@ def choose(request: Request, ctx: Ctx, session: SessionDep, user: WebUserDep) ->
         "incident": incident,
         "offers": bulk_service.offers(session, terminals) if terminals else {},
         "packages": packages.listed(session),
+        "params": config_params.PARAMS,
         **_summary(terminals),
     }
     return render(request, "bulk_new.html", data, user=user)
@@ -83,19 +85,23 @@ async def confirm_or_send(
     confirm: Annotated[str, Form(max_length=8)] = "",
     expect: Annotated[int | None, Form(ge=0, le=10**6)] = None,
     first_pct: Annotated[str, Form(max_length=8)] = "",
+    first_terminals: Annotated[str, Form(max_length=70_000)] = "",
     max_failure_pct: Annotated[str, Form(max_length=8)] = "",
     package: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """Without ``confirm=yes``: the one confirmation (what, to how many, who is skipped).
-    With it: the commands are queued and the progress page follows — unless the selection
-    now holds another number of terminals than the user confirmed (``expect``): then the
-    confirmation again, with the new number."""
+    """Without ``confirm=yes``: the one confirmation (what, to how many, who is skipped; for a
+    parameter push, each terminal's diff against its reported config). With it: the commands
+    are queued and the progress page follows — unless the selection now holds another number
+    of terminals than the user confirmed (``expect``): then the confirmation again, with the
+    new number."""
     if name not in {c.value for c in bulk_service.BULK_COMMANDS}:
         raise HTTPException(422, f"not a bulk command: {name}")
     form = await request.form()
+    items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     selection = Selection.from_query(
-        (k, v) for k, v in form.multi_items() if isinstance(v, str) and k not in ("csrf", "package")
+        (k, v) for k, v in items if k not in _NOT_SELECTION and not k.startswith("p.")
     )
+    params = _params(name, items)
     terminals, incident = _selected(ctx, session, user, selection)
     chosen = _package(session, name, package.strip())
     planned = bulk_service.plan(
@@ -104,6 +110,15 @@ async def confirm_or_send(
     if not planned.send_to:
         raise HTTPException(409, "no selected terminal can run this command")
     staging = _staging(first_pct, max_failure_pct)
+    first = _first_list(first_terminals)
+    if first and staging[0] is not None:
+        raise HTTPException(422, "first stage: give a percentage or a list, not both")
+    ids = [t.id for t in planned.send_to]
+    try:
+        if first:
+            bulk_stages.check_first(first, ids)
+    except bulk_stages.StageRefusedError as exc:
+        raise HTTPException(422, str(exc)) from None
     changed = expect is not None and expect != len(planned.send_to)
     if confirm != "yes" or changed:
         data = {
@@ -111,10 +126,16 @@ async def confirm_or_send(
             "incident": incident,
             "planned": planned,
             "changed_from": expect if changed else None,
-            "stages": bulk_stages.split([t.id for t in planned.send_to], staging[0]),
+            "stages": bulk_stages.split(ids, staging[0], first=first),
             "first_pct": first_pct.strip(),
+            "first_terminals": " ".join(first),
             "max_failure_pct": max_failure_pct.strip(),
             "package": chosen,
+            "params": params,
+            "form_params": [(f"p.{k}", v) for k, v in config_params.from_form(items).items()],
+            "diff": config_params.diff(session, ids, params) if params else None,
+            "diff_rows": config_params.MAX_DIFF_ROWS,
+            "show": config_params.shown,
         }
         return render(request, "bulk_confirm.html", {**data, **_summary(terminals)}, user=user)
     done = bulk_service.send(
@@ -125,10 +146,30 @@ async def confirm_or_send(
         now=ctx.clock.now(),
         incident_id=incident.id if incident else None,
         first_pct=staging[0],
+        first_terminals=first,
         max_failure=staging[1],
-        args=packages.update_args(chosen) if chosen else None,
+        args=packages.update_args(chosen) if chosen else params,
     )
     return RedirectResponse(f"/ui/bulk/{done.id}", status_code=303)
+
+
+_NOT_SELECTION = frozenset({"csrf", "package", "first_terminals"})
+
+
+def _params(name: str, items: list[tuple[str, str]]) -> dict[str, object] | None:
+    """A parameter push's parameters (the ``p.<key>`` fields filled in), typed; None for
+    another command."""
+    if name != RemoteCommand.UPDATE_CONFIG.value:
+        return None
+    try:
+        return config_params.check(config_params.from_form(items))
+    except config_params.ParamError as exc:
+        raise HTTPException(422, f"update_config: {exc}") from None
+
+
+def _first_list(text: str) -> list[str]:
+    """The first stage's terminal ids as typed (spaces, commas or lines between them)."""
+    return list(dict.fromkeys(t for t in re.split(r"[\s,;]+", text.strip()) if t))
 
 
 def _staging(first_pct: str, max_failure_pct: str) -> tuple[float | None, float | None]:
@@ -201,7 +242,12 @@ def _progress(session: SessionDep, user: WebUser, bulk_id: int) -> bulk_service.
 def progress_page(
     request: Request, bulk_id: BulkId, session: SessionDep, user: WebUserDep
 ) -> Response:
-    data = {"p": _progress(session, user, bulk_id), "poll_s": POLL_S}
+    data = {
+        "p": _progress(session, user, bulk_id),
+        "poll_s": POLL_S,
+        "show": config_params.shown,
+        "param_keys": {f"param.{k}" for k in config_params.BY_KEY},
+    }
     return render(request, "bulk.html", data, user=user)
 
 

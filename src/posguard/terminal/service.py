@@ -56,7 +56,6 @@ from posguard.common.validation import first_error
 from posguard.terminal.agent.commands import CommandDispatcher
 from posguard.terminal.agent.handlers import command_handlers
 from posguard.terminal.agent.outbox import Outbox
-from posguard.terminal.agent.package_fetch import PackageFetcher
 from posguard.terminal.agent.publish import HttpPublisher, MqttPublisher, Publisher
 from posguard.terminal.agent.runner import TelemetryAgent
 from posguard.terminal.config import TerminalConfig, read_config_file
@@ -68,6 +67,7 @@ from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.runtime import Terminal
 from posguard.terminal.runtime_lock import RuntimeLock
 from posguard.terminal.update import SlotUpdater
+from posguard.terminal.update_signature_fetch import SignedPackageFetcher
 from posguard.terminal.watchdog import RESTART_EXIT_CODE, Heartbeat, StartReason
 from posguard.terminal.wear import PRINTER_COUNTERS, CountingPort, WearStore
 
@@ -124,6 +124,8 @@ class ServiceSettings(BaseModel):
 
     data_dir: Path = Path(".")
     update_root: Path | None = None  # two-slot update root (slots/a, slots/b, current)
+    # Ed25519 keys (``ed25519:<base64>``) a package must be signed by (none: unsigned ones go)
+    update_public_keys: tuple[str, ...] = ()
     catch_up_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     catch_up_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     resume_s: Annotated[float, Field(gt=0, le=3600)] = 30.0  # then the loop's catch-up goes on
@@ -197,7 +199,11 @@ class TerminalService:
             print_receipt=self.queue.print_receipt if self.queue is not None else None,
         )
         self.updater = (
-            SlotUpdater(cfg.service.update_root, emit=self.outbox.emit)
+            SlotUpdater(
+                cfg.service.update_root,
+                emit=self.outbox.emit,
+                trusted_keys=cfg.service.update_public_keys,
+            )
             if cfg.service.update_root is not None
             else None
         )
@@ -206,7 +212,7 @@ class TerminalService:
         self.exit_code = 0
         a = cfg.agent
         self.fetcher = (
-            PackageFetcher(a.url, a.token, data / "packages")
+            SignedPackageFetcher(a.url, a.token, data / "packages")
             if self.updater is not None and a.url and a.token
             else None
         )

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from posguard.fleet.web.pages import (
     admin,
+    admin_merchants,
     admin_register,
     auth,
     bulk,
@@ -42,6 +43,7 @@ for _page in (
     timeline,
     settings,
     admin_register,  # before admin: /ui/admin/terminals/new is not a terminal id
+    admin_merchants,
     admin,
 ):
     router.include_router(_page.router)

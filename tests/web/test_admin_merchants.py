@@ -145,3 +145,40 @@ def test_contacts_are_checked_added_and_deleted(client: TestClient, seeded: Seed
     assert r.status_code == 303
     assert _rows(seeded, MerchantContact) == 0
     assert client.post(f"{url}/{row[1]}/delete", data={"csrf": csrf}).status_code == 404
+
+
+def test_the_api_keeps_names_and_contacts_with_the_same_rules(client: TestClient) -> None:
+    from .conftest import PASSWORD
+
+    def token(user: str) -> dict[str, str]:
+        r = client.post("/api/v1/auth/token", data={"username": user, "password": PASSWORD})
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    admin, ops = token("admin"), token("ops")
+    names = {"name_zh": "徐汇书店", "name_en": "Xuhui Books"}
+    assert client.put("/api/v1/merchants/M07", json=names, headers=ops).status_code == 403
+    r = client.put("/api/v1/merchants/M07", json=names, headers=admin)
+    assert r.status_code == 201
+    assert r.json()["name"] == "徐汇书店"
+    r = client.put("/api/v1/merchants/M07", json={"name_en": "Xuhui Books"}, headers=admin)
+    assert r.status_code == 200
+    assert (r.json()["name_zh"], r.json()["name"]) == (None, "Xuhui Books")
+    bad = client.put("/api/v1/merchants/M07", json={}, headers=admin)
+    assert bad.status_code == 422
+    assert "give the merchant's name" in bad.text
+    url = "/api/v1/merchants/M07/contacts"
+    refused = client.post(url, json={"channel": "mail", "address": "x"}, headers=admin)
+    assert refused.status_code == 422
+    assert "e-mail address 'x' is not valid" in refused.text
+    added = client.post(
+        url, json={"channel": "mail", "address": "boss@xuhui.example", "lang": "en"}, headers=admin
+    )
+    assert added.status_code == 201
+    got = client.get("/api/v1/merchants/M07", headers=admin).json()
+    assert [(c["channel"], c["address"], c["lang"]) for c in got["contacts"]] == [
+        ("mail", "boss@xuhui.example", "en")
+    ]
+    cid = added.json()["id"]
+    assert client.delete(f"{url}/{cid}", headers=admin).status_code == 204
+    assert client.delete(f"{url}/{cid}", headers=admin).status_code == 404
+    assert client.get("/api/v1/merchants/M99", headers=admin).status_code == 404

@@ -23,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from posguard.common.errors import ConfigError
 from posguard.fleet.admin_errors import AdminRefusedError
 from posguard.fleet.db.models import Merchant, MerchantContact
 
@@ -31,6 +32,23 @@ PHONE_RE = re.compile(r"^\+?[0-9][0-9 -]{3,30}[0-9]$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 CHANNEL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_CONTACTS = 20
+
+
+def channel_types() -> dict[str, str] | None:
+    """The notify config's channel id -> type; None when no config is set or it is broken
+    (then any well-formed channel id is taken)."""
+    from posguard.fleet.notify.settings import get_notify_settings
+
+    path = get_notify_settings().config
+    if path is None:
+        return None
+    from posguard.fleet.notify.config import load_config
+
+    try:
+        cfg = load_config(path)
+    except ConfigError:
+        return None
+    return {cid: ch.type for cid, ch in cfg.channels.items()}
 
 
 def check_phone(phone: str) -> str:

@@ -12,12 +12,10 @@ from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, or_, select
 
-from posguard.common.errors import ConfigError
 from posguard.fleet import merchant_admin
 from posguard.fleet.admin_errors import AdminRefusedError
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.db.models import Merchant, Terminal
-from posguard.fleet.notify.settings import get_notify_settings
 from posguard.fleet.web.merchant_names import display_name
 from posguard.fleet.web.pages.admin import admin_only
 from posguard.fleet.web.render import PageRoute, render
@@ -32,21 +30,6 @@ Text = Annotated[str, Form(max_length=400)]
 DONE = frozenset({"created", "saved", "contact_added", "contact_deleted"})
 
 
-def channel_types() -> dict[str, str] | None:
-    """The notify config's channel id -> type; None when no config is set or it is broken
-    (then any well-formed channel id is taken)."""
-    path = get_notify_settings().config
-    if path is None:
-        return None
-    from posguard.fleet.notify.config import load_config
-
-    try:
-        cfg = load_config(path)
-    except ConfigError:
-        return None
-    return {cid: ch.type for cid, ch in cfg.channels.items()}
-
-
 def _list_page(
     request: Request,
     session: SessionDep,
@@ -59,13 +42,13 @@ def _list_page(
     search = (request.query_params.get("q") or "").strip()[:100]
     q = select(Merchant).order_by(Merchant.id).limit(LIST_LIMIT)
     if search:
-        pattern = f"%{search.lower()}%"
+        low = search.lower()
         q = q.where(
             or_(
-                func.lower(Merchant.id).like(pattern),
-                func.lower(Merchant.name).like(pattern),
-                func.lower(Merchant.name_en).like(pattern),
-                Merchant.name_zh.like(f"%{search}%"),
+                func.lower(Merchant.id).contains(low, autoescape=True),
+                func.lower(Merchant.name).contains(low, autoescape=True),
+                func.lower(Merchant.name_en).contains(low, autoescape=True),
+                Merchant.name_zh.contains(search, autoescape=True),
             )
         )
     merchants = session.scalars(q).all()
@@ -139,7 +122,7 @@ def _edit_page(
     status_code: int = 200,
 ) -> Response:
     done = request.query_params.get("done", "")
-    types = channel_types()
+    types = merchant_admin.channel_types()
     data: dict[str, Any] = {
         "merchant": merchant,
         "shown_name": display_name(merchant, user.lang),
@@ -221,7 +204,7 @@ def add_contact(
             address=address,
             lang=lang,
             now=ctx.clock.now(),
-            channel_types=channel_types(),
+            channel_types=merchant_admin.channel_types(),
         )
     except AdminRefusedError as exc:
         typed = {"person": person, "phone": phone, "channel": channel, "address": address}

@@ -274,3 +274,22 @@ async def test_a_fleet_with_signing_keys_refuses_unsigned_and_wrongly_signed_upl
         assert good.status_code == 201
     finally:
         await strict.aclose()
+
+
+def test_terminal_update_apply_with_a_trusted_key(tmp_path: Path) -> None:
+    """``posguard terminal update apply --public-key``: an unsigned package exits 1 with the
+    reason and leaves the running version; the signed one switches."""
+    key, public = keygen(tmp_path / "keys")
+    root = tmp_path / "opt"
+    assert runner.invoke(cli, ["terminal", "update", "init", "--root", str(root)]).exit_code == 0
+    package = write_package(tmp_path / "fw-4.0.0.tar.gz", "4.0.0")
+    apply = ["terminal", "update", "apply", str(package), "--root", str(root)]
+    opts = ["--probation", "0", "--public-key", public, "--lang", "en"]
+    r = runner.invoke(cli, [*apply, *opts])
+    assert r.exit_code == 1, r.output
+    assert "update package is not signed" in r.output
+    assert SlotUpdater(root, create=False).version("b") is None
+    sign(package, key)
+    r = runner.invoke(cli, [*apply, *opts])
+    assert r.exit_code == 0, r.output
+    assert SlotUpdater(root, create=False).version() == "4.0.0"

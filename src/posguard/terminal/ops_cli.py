@@ -189,6 +189,16 @@ def update_apply(
     ] = 120.0,
     check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
     config: Annotated[Path | None, _EVENTS_CONFIG] = None,
+    public_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Trusted signing key (ed25519:...), repeatable: the package must be signed by "
+            "one of them (its <package>.sig, or --signature)."
+        ),
+    ] = None,
+    signature: Annotated[
+        str | None, typer.Option(help="The package's signature (default: <package>.sig).")
+    ] = None,
     lang: LangOption = None,
 ) -> None:
     """Install into the inactive slot, health-check it there, switch; probation.
@@ -205,8 +215,9 @@ def update_apply(
             emit=events,
             probation_s=probation,
             create=False,
+            trusted_keys=public_key or (),
         )
-        result = up.apply(package, sha256=sha256)
+        result = up.apply(package, sha256=sha256, signature=signature)
     except PosguardError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

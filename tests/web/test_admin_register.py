@@ -118,3 +118,17 @@ def test_refusals_are_one_line_in_the_readers_language(
         assert 'id="credential"' not in r.text
         assert f'value="{change.get("id", FORM["id"])}"' in r.text  # kept
     assert _count(seeded) == before
+
+
+def test_register_on_postgresql_goes_through_the_imports_copy(pg_seeded: Seeded) -> None:
+    """On PostgreSQL the import writes new terminals with COPY: one registered terminal too."""
+    settings = pg_seeded.settings.model_copy(update={"diagnosis_in_process": False})
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
+        c.headers["Accept-Language"] = "en"
+        csrf = login(c, "admin")
+        r = c.post("/ui/admin/terminals/new", data={"csrf": csrf, **FORM})
+        assert r.status_code == 200, r.text
+        assert 'id="credential"' in r.text
+        again = c.post("/ui/admin/terminals/new", data={"csrf": csrf, **FORM})
+        assert again.status_code == 409
+    assert _count(pg_seeded) == 6

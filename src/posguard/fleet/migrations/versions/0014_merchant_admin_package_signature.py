@@ -54,9 +54,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_merchant_contacts")),
     )
-    op.create_index(
-        op.f("ix_merchant_contacts_merchant_id"), "merchant_contacts", ["merchant_id"]
-    )
+    op.create_index(op.f("ix_merchant_contacts_merchant_id"), "merchant_contacts", ["merchant_id"])
 
 
 def downgrade() -> None:

@@ -104,6 +104,8 @@ COMMANDS: Final[Mapping[RemoteCommand, CommandSpec]] = MappingProxyType(
                     "version": "the package's version (its VERSION file)",
                     "sha256": "the package's SHA-256, checked after the download",
                     "size": "the package's size in bytes, checked after the download",
+                    "signature": "the package's Ed25519 signature (base64), when it is signed; "
+                    "a terminal that trusts signing keys refuses a package without a good one",
                 },
             ),
         )

@@ -61,6 +61,9 @@ class FleetSettings(BaseSettings):
     # upload larger than package_max_bytes is refused with 413.
     package_dir: Path = Path("./var/packages")
     package_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=2 * 1024 * 1024 * 1024)
+    # Ed25519 public keys (``ed25519:<base64>``, ``posguard fleet package keygen``): when set,
+    # an upload must carry a signature by one of them (terminals check it again themselves).
+    package_public_keys: list[str] = Field(default_factory=list)
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
     # networks, e.g. ["10.0.0.5", "10.1.0.0/16"]). Default: none, so the client address (the
     # login throttle's key, the logs) is always the peer's own, whatever headers it sends.

@@ -2,7 +2,10 @@
 ``posguard terminal update apply`` takes; it is checked (a readable gzip tar with a top-level
 ``VERSION``, the same format check the terminal's updater uses, from ``common``), stored under
 ``package_dir`` by its SHA-256, and recorded with its version, size and target models. The
-``update`` command names it by SHA-256; terminals download it with their own credential.
+``update`` command names it by SHA-256 and carries its Ed25519 signature (uploaded with it,
+``common.package_signature``; checked at upload against the fleet's ``package_public_keys``
+when it has any); terminals download it with their own credential and verify the signature
+against the keys their own config trusts before installing.
 
 Storing is write-to-temporary, check, rename: a refused or interrupted upload leaves no file
 and no row (nothing half-written).
@@ -24,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from posguard.common.errors import ConfigError
+from posguard.common.package_signature import parse_signature, verify_digest
 from posguard.common.update_package import read_archive_version
 from posguard.fleet.db.models import FirmwarePackage
 
@@ -44,6 +48,7 @@ class Upload:
     filename: str
     version: str
     models: Sequence[str]
+    signature: str | None = None  # base64 Ed25519 (the ``.sig`` file's text)
 
 
 def path_of(package_dir: Path, sha256: str) -> Path:
@@ -71,9 +76,19 @@ def store(
     max_bytes: int,
     username: str,
     now: datetime,
+    trusted_keys: Sequence[str] = (),
 ) -> FirmwarePackage:
-    """Check and store one upload; returns its row (the existing one if already stored)."""
+    """Check and store one upload; returns its row (the existing one if already stored; a
+    signature given with a package stored unsigned is added to it)."""
     models = _clean_models(upload.models)
+    signature = (upload.signature or "").strip() or None
+    if signature is not None:
+        try:
+            parse_signature(signature)
+        except ConfigError as exc:
+            raise PackageRefusedError(f"signature: {exc.message}") from None
+    elif trusted_keys:
+        raise PackageRefusedError("signature: this fleet takes signed packages only")
     version = upload.version.strip()
     if not version or len(version) > 64:
         raise PackageRefusedError("version: 1 to 64 characters")
@@ -107,8 +122,16 @@ def store(
                 f"version: the form says {version!r}, the package's VERSION file says {found!r}"
             )
         sha = digest.hexdigest()
+        if trusted_keys:
+            try:
+                verify_digest(sha, signature, trusted_keys)
+            except ConfigError as exc:
+                raise PackageRefusedError(f"signature: {exc.message}") from None
         existing = session.get(FirmwarePackage, sha)
         if existing is not None:
+            if signature is not None and existing.signature != signature:
+                existing.signature = signature
+                session.flush()
             return existing
         os.replace(tmp, path_of(package_dir, sha))
         row = FirmwarePackage(
@@ -119,6 +142,7 @@ def store(
             filename=Path(upload.filename).name[:255],
             uploaded_by=username,
             uploaded_at=now,
+            signature=signature,
         )
         session.add(row)
         session.flush()
@@ -128,8 +152,15 @@ def store(
 
 
 def update_args(package: FirmwarePackage) -> dict[str, str | int]:
-    """The ``update`` command's arguments for ``package``."""
-    return {"version": package.version, "sha256": package.sha256, "size": package.size}
+    """The ``update`` command's arguments for ``package`` (its signature when it has one)."""
+    args: dict[str, str | int] = {
+        "version": package.version,
+        "sha256": package.sha256,
+        "size": package.size,
+    }
+    if package.signature:
+        args["signature"] = package.signature
+    return args
 
 
 def listed(session: Session) -> Sequence[FirmwarePackage]:

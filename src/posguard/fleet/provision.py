@@ -3,8 +3,8 @@ report of what was created, updated, left unchanged or refused.
 
 CSV: one terminal a row, a header naming the columns (``id`` or ``terminal_id``,
 ``merchant_id``, ``merchant_name``, ``model``, ``brand``, ``firmware``, ``acquirer_host``,
-``area``, ``location``, ``install_date``, ``warranty_end``). YAML (or JSON): a mapping with
-``merchants: [{id, name}]`` and ``terminals: [{id, merchant_id, ...}]``.
+``area``, ``location``, ``serial``, ``install_date``, ``warranty_end``). YAML (or JSON): a
+mapping with ``merchants: [{id, name}]`` and ``terminals: [{id, merchant_id, ...}]``.
 
 Rules. A new merchant is created; a known one whose name differs is renamed (updated). A new
 terminal is created with a fresh credential (returned once, for the installer's file); a known
@@ -12,6 +12,9 @@ one of the same merchant gets its changed attributes (updated; its credential is
 terminal of another merchant, a row that fails validation or repeats an id of the same file is
 refused with its place (``file:line`` for CSV, ``terminals[i]`` for YAML) and the reason. Rows
 that pass are written in one transaction: running the same file again changes nothing.
+
+One terminal registered from the dashboard (:func:`register_terminal`) goes through the same
+validation and write path; there a known terminal id is refused, not updated.
 
 Speed: existing rows are read a chunk at a time by primary key and written with executemany
 inserts and updates (thousands of terminals a second into PostgreSQL; ``bench fleet``).
@@ -35,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from posguard.common.errors import ConfigError
 from posguard.common.validation import first_error
+from posguard.fleet.admin_errors import AdminRefusedError
 from posguard.fleet.api.schemas.terminals import Ident, Label
 from posguard.fleet.db.models import Merchant, Terminal
 from posguard.fleet.security import new_terminal_credential
@@ -72,6 +76,8 @@ class TerminalRow(BaseModel):
     acquirer_host: str = Field(min_length=1, max_length=128)
     area: str = Field(min_length=1, max_length=128)
     location: str = Field("", max_length=200)
+    # the maker's serial number; a row without one keeps the serial a terminal has
+    serial: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     install_date: date | None = None
     warranty_end: date | None = None
 
@@ -256,7 +262,7 @@ def apply(session: Session, parsed: Parsed, *, now: datetime) -> ImportReport:
         seen.add(t.id)
         rows.append((where, t))
     for chunk in _chunks(rows):
-        columns = [getattr(Terminal, f) for f in ("id", *TERMINAL_FIELDS)]
+        columns = [getattr(Terminal, f) for f in ("id", "serial", *TERMINAL_FIELDS)]
         known = {
             r.id: r
             for r in session.execute(
@@ -267,12 +273,15 @@ def apply(session: Session, parsed: Parsed, *, now: datetime) -> ImportReport:
         updates: list[dict[str, Any]] = []
         for where, t in chunk:
             values = {f: getattr(t, f) for f in TERMINAL_FIELDS}
+            if t.serial is not None:
+                values["serial"] = t.serial
             row = known.get(t.id)
             if row is None:
                 cred = new_terminal_credential(t.id)
                 inserts.append(
                     {
                         "id": t.id,
+                        "serial": None,
                         **values,
                         "credential_hash": cred.hash,
                         "revoked": False,
@@ -319,3 +328,64 @@ def write_credentials(path: Path, issued: Sequence[IssuedCredential]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(f"--credentials {path}: {exc.strerror or exc}") from exc
+
+
+_FIELD_ZH = {
+    "id": "终端号",
+    "merchant_id": "商户号",
+    "model": "型号",
+    "brand": "品牌",
+    "acquirer_host": "收单主机",
+    "area": "区域",
+    "location": "位置",
+    "serial": "序列号",
+}
+
+
+def register_terminal(
+    session: Session, fields: dict[str, Any], *, now: datetime
+) -> IssuedCredential:
+    """Register one terminal (the dashboard's form: id, merchant, model, brand, serial, host,
+    area, location) with the import's rules and write path; returns its credential, to be
+    shown once. A bad field or a terminal id already registered is an
+    :class:`AdminRefusedError` (zh/en, one line) and writes nothing."""
+    refused: list[Refusal] = []
+    rows = list(_validate([("form", fields)], TerminalRow, refused))
+    if refused:
+        field_name, _, why = refused[0].reason.partition(": ")
+        label = _FIELD_ZH.get(field_name, field_name)
+        if field_name in ("id", "merchant_id", "serial") and "pattern" in why:
+            raise AdminRefusedError(
+                f"{field_name}: use 1-64 letters, digits, '.', '_', ':' or '-', starting with a "
+                "letter or digit",
+                f"{label}：只能用 1-64 位字母、数字或 . _ : -，以字母或数字开头",
+            )
+        if "required" in why or "at least 1" in why:
+            raise AdminRefusedError(f"{field_name}: required", f"{label}：必填")
+        raise AdminRefusedError(f"{field_name}: {why}", f"{label}：{why}")
+    row = rows[0][1]
+    if session.get(Merchant, row.merchant_id) is None:
+        raise AdminRefusedError(
+            f"merchant {row.merchant_id} is not registered: add it under Merchants first",
+            f"商户 {row.merchant_id} 未登记：请先在“商户”中添加",
+        )
+    if session.get(Terminal, row.id) is not None:
+        raise AdminRefusedError(
+            f"terminal {row.id} is already registered: open it to rotate its credential or move it",
+            f"终端 {row.id} 已登记：如需新凭证或转移商户，请打开该终端处理",
+            status=409,
+        )
+    if row.serial is not None:
+        holder = session.scalar(select(Terminal.id).where(Terminal.serial == row.serial))
+        if holder is not None:
+            raise AdminRefusedError(
+                f"serial {row.serial} is already registered to terminal {holder}",
+                f"序列号 {row.serial} 已登记在终端 {holder}",
+                status=409,
+            )
+    report = apply(session, Parsed([], [("form", row)], []), now=now)
+    if report.refused or not report.credentials:  # a concurrent registration won the race
+        raise AdminRefusedError(
+            f"terminal {row.id} could not be registered", f"终端 {row.id} 未能登记", status=409
+        )
+    return report.credentials[0]

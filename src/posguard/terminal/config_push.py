@@ -91,6 +91,7 @@ FORBIDDEN: Final[Mapping[str, str]] = {
     "agent.key_file": _KEY,
     "agent.cert_file": _KEY,
     "agent.ca_file": "a trust anchor",
+    "service.update_public_keys": "a trust anchor",
     "terminal_id": _IDENTITY,
     "merchant_id": _IDENTITY,
     "journal_path": _STORAGE,

@@ -218,14 +218,26 @@ def update_apply(
     ] = 120.0,
     check_timeout: Annotated[float, typer.Option(help="Health check time limit, s.")] = 60.0,
     config: Annotated[Path | None, _EVENTS_CONFIG] = None,
+    public_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Trusted signing key (ed25519:...), repeatable: the package must be signed by "
+            "one of them (its <package>.sig, or --signature)."
+        ),
+    ] = None,
+    signature: Annotated[
+        str | None, typer.Option(help="The package's signature (default: <package>.sig).")
+    ] = None,
     lang: LangOption = None,
 ) -> None:
     """Install into the inactive slot, health-check it there, switch; probation.
     Exit 0 switched, 1 failed or refused (the old version runs), 2 bad --root or --config."""
     from posguard.terminal.update import UpdateOutcome
 
-    with _slot_updater(root, check_timeout, config, probation_s=probation) as up:
-        result = up.apply(package, sha256=sha256)
+    with _slot_updater(
+        root, check_timeout, config, probation_s=probation, trusted_keys=public_key or ()
+    ) as up:
+        result = up.apply(package, sha256=sha256, signature=signature)
     w = words(lang or "zh")
     runs = w["slot_runs"].format(result.active_slot, result.version)
     typer.echo(f"{result.outcome.value}: {runs} ({result.detail})")

@@ -52,7 +52,6 @@ from posguard.common.events import EventKind
 from posguard.terminal import config_push
 from posguard.terminal.agent.commands import CommandDispatcher
 from posguard.terminal.agent.outbox import Outbox
-from posguard.terminal.agent.package_fetch import PackageFetcher
 from posguard.terminal.agent.publish import HttpPublisher, MqttPublisher, Publisher
 from posguard.terminal.agent.runner import TelemetryAgent
 from posguard.terminal.doctor import CheckReport, DoctorConfig, arun_all
@@ -70,6 +69,7 @@ from posguard.terminal.service_config import (  # re-exported: their home before
     load_service_config,
 )
 from posguard.terminal.update import SlotUpdater
+from posguard.terminal.update_signature_fetch import SignedPackageFetcher
 from posguard.terminal.watchdog import RESTART_EXIT_CODE, Heartbeat, StartReason
 from posguard.terminal.wear import PRINTER_COUNTERS, CountingPort, WearStore
 
@@ -131,7 +131,11 @@ class TerminalService:
             print_receipt=self.queue.print_receipt if self.queue is not None else None,
         )
         self.updater = (
-            SlotUpdater(cfg.service.update_root, emit=self.outbox.emit)
+            SlotUpdater(
+                cfg.service.update_root,
+                emit=self.outbox.emit,
+                trusted_keys=cfg.service.update_public_keys,
+            )
             if cfg.service.update_root is not None
             else None
         )
@@ -140,7 +144,7 @@ class TerminalService:
         self.exit_code = 0
         a = cfg.agent
         self.fetcher = (
-            PackageFetcher(a.url, a.token, data / "packages")
+            SignedPackageFetcher(a.url, a.token, data / "packages")
             if self.updater is not None and a.url and a.token
             else None
         )

@@ -70,6 +70,8 @@ class ServiceSettings(BaseModel):
 
     data_dir: Path = Path(".")
     update_root: Path | None = None  # two-slot update root (slots/a, slots/b, current)
+    # Ed25519 keys (``ed25519:<base64>``) a package must be signed by (none: unsigned ones go)
+    update_public_keys: tuple[str, ...] = ()
     catch_up_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     catch_up_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     resume_s: Annotated[float, Field(gt=0, le=3600)] = 30.0  # then the loop's catch-up goes on

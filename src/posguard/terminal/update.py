@@ -29,19 +29,26 @@ was cut off, and finishes a switch or a rollback a power cut interrupted.
 
 A package is a directory (or a ``.tar.gz`` of one) holding ``VERSION`` and, usually, an
 executable ``healthcheck`` that exits 0 when the new version works on this terminal.
+
+With ``trusted_keys`` (the terminal config's ``service.update_public_keys``) a package must
+carry an Ed25519 signature by one of them (:mod:`posguard.common.package_signature`: given to
+:meth:`SlotUpdater.apply`, or the ``<package>.sig`` file beside it); an unsigned or wrongly
+signed package is refused before anything is copied (``SW.UPDATE_FAILED``, stage
+``signature``). Without trusted keys packages are installed unsigned, as before.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from posguard.common.errors import ConfigError
 from posguard.common.events import EventKind
+from posguard.common.package_signature import parse_public_key, verify_package
 from posguard.terminal.healthcheck import HealthCheck, HealthResult, process_health_check
 from posguard.terminal.update_package import FAILED
 from posguard.terminal.update_slots import SLOTS, SlotLayout, other
@@ -84,7 +91,11 @@ class SlotUpdater(SlotLayout):
         create: bool = True,
         on_step: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        trusted_keys: Sequence[str] = (),
     ) -> None:
+        for key in trusted_keys:  # a bad key is a config error at start, not at update time
+            parse_public_key(key)
+        self.trusted_keys = tuple(trusted_keys)
         self.health_check = health_check or process_health_check()
         self._emit_hook = emit
         self.probation_s = probation_s
@@ -162,8 +173,11 @@ class SlotUpdater(SlotLayout):
             self._write(rec.but(good=good, changed_at=rec.changed_at or self._clock()))
 
     # -- apply --------------------------------------------------------------------------------
-    def apply(self, package: str | Path, *, sha256: str | None = None) -> UpdateResult:
-        """Install, check in the new slot, switch, then probation (or confirm at once)."""
+    def apply(
+        self, package: str | Path, *, sha256: str | None = None, signature: str | None = None
+    ) -> UpdateResult:
+        """Verify its signature (with trusted keys), install, check in the new slot, switch,
+        then probation (or confirm at once)."""
         with update_lock(self.root, wait=False) as locked:
             if not locked:
                 return self._result(
@@ -176,6 +190,12 @@ class SlotUpdater(SlotLayout):
                     f"version {rec.to_version} is still on probation: wait until the watchdog "
                     "confirms it, or roll back",
                 )
+            if self.trusted_keys:
+                try:
+                    verify_package(Path(package), signature, self.trusted_keys)
+                except ConfigError as exc:
+                    self._failed(rec, "signature", exc.message, to_version=None)
+                    return self._result(UpdateOutcome.REFUSED, exc.message)
             from_slot = self.active_slot()
             target = other(from_slot)
             rec = self._write(
@@ -408,4 +428,5 @@ class SlotUpdater(SlotLayout):
             "to_version": rec.to_version if rec.state is not UpdateState.IDLE else None,
             "probation_s": rec.probation_s if rec.state is UpdateState.PROBATION else None,
             "last_failure": None if failure is None else failure.as_status(FAILED),
+            "signed_only": bool(self.trusted_keys),
         }

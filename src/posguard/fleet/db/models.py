@@ -73,7 +73,32 @@ class Merchant(Base):
     __tablename__ = "merchants"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # the name every older reader shows; the admin page keeps it equal to the Chinese name (or
+    # the English one when there is no Chinese name)
     name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # the name in each language, when registered (migration 0014); pages show the reader's
+    name_zh: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    name_en: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class MerchantContact(Base):
+    """Who hears of a merchant's incidents (migration 0014): a notification channel of the
+    notify config (its id) and the address on it (an e-mail address; empty for a chat robot,
+    which posts to its group), in the contact's language; a phone number for people to call.
+    Notification routing uses these before the notify config's ``merchants`` section."""
+
+    __tablename__ = "merchant_contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    merchant_id: Mapped[str] = mapped_column(
+        ForeignKey("merchants.id", ondelete="CASCADE"), index=True
+    )
+    person: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    channel: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(320), default="")
+    lang: Mapped[str] = mapped_column(String(2), default="zh")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -273,6 +298,8 @@ class FirmwarePackage(Base):
     filename: Mapped[str] = mapped_column(String(255))
     uploaded_by: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # the Ed25519 signature of the package (base64, common.package_signature; migration 0014)
+    signature: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class DiagnosisState(Base):

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from posguard.catalog.model import Entry
 from posguard.fleet.clock import Clock
 from posguard.fleet.db.models import Incident, IncidentAudit, Terminal
-from posguard.fleet.notify import outbox
+from posguard.fleet.notify import merchant_contacts, outbox
 from posguard.fleet.notify.config import NotifyConfig
 from posguard.fleet.notify.routing import Recipient, Subject, recipients
 
@@ -143,9 +143,13 @@ class TransitionHook:
             return
         conn = session.connection()
         known = placements(conn, [i.terminal_id for i, _, _ in found if i.terminal_id])
+        contacts = merchant_contacts.lookup(
+            conn, [i.merchant_id for i, _, _ in found if i.merchant_id]
+        )
         rows: list[dict[str, Any]] = []
         for incident, kind, transition in found:
-            targets = recipients(self.config, subject(conn, incident, self.catalog, known), kind)
+            subj = subject(conn, incident, self.catalog, known)
+            targets = recipients(self.config, subj, kind, contacts)
             rows.extend(rows_for(incident.id, transition, targets, self.clock))
         outbox.enqueue(conn, rows)
 

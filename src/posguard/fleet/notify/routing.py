@@ -17,12 +17,15 @@ Pure: the caller passes the incident's placement and its catalog entry.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from posguard.catalog.model import Audience, Entry, Severity
 from posguard.fleet.notify.config import Match, NotifyConfig, Route, Target
+from posguard.fleet.notify.merchant_contacts import StoredContact
+
+NO_CONTACTS: Mapping[str, Sequence[StoredContact]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +103,15 @@ def _targets(route: Route, targets: Sequence[Target], level: int) -> list[Recipi
     return out
 
 
-def recipients(cfg: NotifyConfig, s: Subject, kind: str) -> list[Recipient]:
+def recipients(
+    cfg: NotifyConfig,
+    s: Subject,
+    kind: str,
+    contacts: Mapping[str, Sequence[StoredContact]] = NO_CONTACTS,
+) -> list[Recipient]:
     """Everyone the ``kind`` (open, ack, resolve, assign, reopen) transition of ``s`` goes
-    to, once each (the first route naming a channel and recipient wins)."""
+    to, once each (the first route naming a channel and recipient wins). ``contacts``: the
+    merchants' stored contacts (``merchant_contacts.lookup``), by merchant id."""
     out: list[Recipient] = []
     for route in cfg.routes:
         if not matches(route.match, s):
@@ -114,7 +123,7 @@ def recipients(cfg: NotifyConfig, s: Subject, kind: str) -> list[Recipient]:
             for n, lv in enumerate(route.escalate, start=1):
                 out.extend(_targets(route, lv.notify, n))
         if route.notify_merchant and kind != "assign":  # who works on it is internal
-            out.extend(_merchant(cfg, route, s))
+            out.extend(_merchant(cfg, route, s, contacts))
     return _unique(out)
 
 
@@ -128,10 +137,23 @@ def _unique(out: Sequence[Recipient]) -> list[Recipient]:
     return unique
 
 
-def _merchant(cfg: NotifyConfig, route: Route, s: Subject) -> list[Recipient]:
-    """The merchant's own contact, in its language, when the catalog says the merchant acts."""
+def _merchant(
+    cfg: NotifyConfig,
+    route: Route,
+    s: Subject,
+    contacts: Mapping[str, Sequence[StoredContact]],
+) -> list[Recipient]:
+    """The merchant's own contacts, each in its language, when the catalog says the merchant
+    acts: those stored by the administration page (on channels the config has), else the
+    config's ``merchants`` entry."""
     if s.merchant_id is None or s.entry is None or Audience.MERCHANT not in s.entry.audience:
         return []
+    stored = [c for c in contacts.get(s.merchant_id, ()) if c.channel in cfg.channels]
+    if stored:
+        return [
+            Recipient(route.id, 0, c.channel, c.address, c.lang, "merchant", route.hold_s)
+            for c in stored
+        ]
     contact = cfg.merchants.get(s.merchant_id)
     if contact is None:
         return []

@@ -37,6 +37,7 @@ from posguard.catalog.model import Entry
 from posguard.fleet.db.models import EventRow, Incident, Merchant, Terminal, TerminalLiveness
 from posguard.fleet.web.filters import MAX_FILTER_LEN, Filters
 from posguard.fleet.web.health import Health, classify
+from posguard.fleet.web.merchant_names import name_column
 from posguard.fleet.web.option_cache import remember
 from posguard.fleet.web.queries import (
     OPEN,
@@ -181,7 +182,12 @@ def _matching(
         s = q.search
         upper = s + "\uffff"  # a prefix as a range: indexed on both dialects
         names = select(Merchant.id).where(
-            or_(Merchant.name.contains(s, autoescape=True), Merchant.id == s)
+            or_(
+                Merchant.name.contains(s, autoescape=True),
+                Merchant.name_zh.contains(s, autoescape=True),
+                Merchant.name_en.contains(s, autoescape=True),
+                Merchant.id == s,
+            )
         )
         stmt = stmt.where(
             or_(
@@ -238,7 +244,12 @@ def _key(q: InventoryQuery, t: Terminal) -> tuple[str, str]:
 
 
 def terminals_page(
-    session: Session, q: InventoryQuery, *, now: datetime, catalog: Mapping[str, Entry]
+    session: Session,
+    q: InventoryQuery,
+    *,
+    now: datetime,
+    catalog: Mapping[str, Entry],
+    lang: str = "zh",
 ) -> Page:
     matching = _matching(session, q, now=now, catalog=catalog)
     total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
@@ -252,7 +263,7 @@ def terminals_page(
     found = found[: q.size]
     if backwards:
         found.reverse()
-    rows = describe(session, found, now=now, catalog=catalog)
+    rows = describe(session, found, now=now, catalog=catalog, lang=lang)
     has_next = more if not backwards else True
     has_prev = (cursor is not None) if not backwards else more
     return Page(
@@ -282,15 +293,21 @@ def iter_matching(
 
 
 def describe(
-    session: Session, terminals: Sequence[Terminal], *, now: datetime, catalog: Mapping[str, Entry]
+    session: Session,
+    terminals: Sequence[Terminal],
+    *,
+    now: datetime,
+    catalog: Mapping[str, Entry],
+    lang: str = "zh",
 ) -> list[Row]:
-    """The inventory's columns for these terminals, in a handful of queries keyed by id."""
+    """The inventory's columns for these terminals, in a handful of queries keyed by id
+    (merchant names in ``lang``)."""
     if not terminals:
         return []
     ids = [t.id for t in terminals]
-    names = dict(
+    names: dict[str, str] = dict(
         session.execute(
-            select(Merchant.id, Merchant.name).where(
+            select(Merchant.id, name_column(lang)).where(
                 Merchant.id.in_({t.merchant_id for t in terminals})
             )
         ).all()

@@ -70,13 +70,18 @@ def cached_filter_options(
 
 
 def cached_merchant_names(
-    session: Session, *, ids: list[str], merchant_scope: str | None, now: datetime
+    session: Session,
+    *,
+    ids: list[str],
+    merchant_scope: str | None,
+    now: datetime,
+    lang: str = "zh",
 ) -> dict[str, str]:
-    key = ("merchant_names", _db(session), merchant_scope)
+    key = (f"merchant_names:{lang[:2]}", _db(session), merchant_scope)
     hit = _cached(key, now)
     if isinstance(hit, dict):
         return hit
-    value = queries.merchant_names(session, ids)
+    value = queries.merchant_names(session, ids, lang)
     _keep(key, now, value)
     return value
 

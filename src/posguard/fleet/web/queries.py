@@ -342,15 +342,18 @@ def filter_options(session: Session, *, merchant_scope: str | None) -> dict[str,
     return out
 
 
-def merchant_names(session: Session, ids: Sequence[str]) -> dict[str, str]:
-    """id -> name of the merchants named, for the merchant filter's list."""
+def merchant_names(session: Session, ids: Sequence[str], lang: str = "zh") -> dict[str, str]:
+    """id -> name (in ``lang``, ``merchant_names.name_column``) of the merchants named, for
+    the merchant filter's list."""
+    from posguard.fleet.web.merchant_names import name_column
+
     out: dict[str, str] = {}
     for i in range(0, len(ids), 1000):
         chunk = list(ids[i : i + 1000])
         out.update(
             (mid, name)
             for mid, name in session.execute(
-                select(Merchant.id, Merchant.name).where(Merchant.id.in_(chunk))
+                select(Merchant.id, name_column(lang)).where(Merchant.id.in_(chunk))
             )
         )
     return out

@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from posguard.fleet.web.pages import (
     admin,
+    admin_merchants,
+    admin_register,
     auth,
     bulk,
     commands,
@@ -40,6 +42,8 @@ for _page in (
     packages,
     timeline,
     settings,
+    admin_register,  # before admin: /ui/admin/terminals/new is not a terminal id
+    admin_merchants,
     admin,
 ):
     router.include_router(_page.router)

@@ -23,6 +23,7 @@ from posguard.fleet.db.models import (
 )
 from posguard.fleet.maintenance import INSPECTION, firmware_key
 from posguard.fleet.repo import commands as command_repo
+from posguard.fleet.web.merchant_names import display_name
 from posguard.fleet.web.queries import OPEN
 
 TXN_WINDOWS = (("24h", timedelta(hours=24)), ("7d", timedelta(days=7)))
@@ -164,7 +165,9 @@ def maintenance(session: Session, *, terminal: Terminal, today: date) -> Mainten
     )
 
 
-def terminal_view(session: Session, *, terminal: Terminal, now: datetime) -> TerminalView:
+def terminal_view(
+    session: Session, *, terminal: Terminal, now: datetime, lang: str = "zh"
+) -> TerminalView:
     printer = _latest(session, terminal.id, "printer")
     heartbeat = session.get(TerminalLiveness, terminal.id)  # heartbeats are not events rows
     last_event = session.scalar(
@@ -187,7 +190,7 @@ def terminal_view(session: Session, *, terminal: Terminal, now: datetime) -> Ter
     ).all()
     return TerminalView(
         terminal=terminal,
-        merchant_name=merchant.name if merchant else terminal.merchant_id,
+        merchant_name=display_name(merchant, lang) if merchant else terminal.merchant_id,
         rates=outcome_rates(session, terminal_id=terminal.id, now=now),
         printer=dict(printer.data) if printer else None,
         printer_at=printer.ts if printer else None,

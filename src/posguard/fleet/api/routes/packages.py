@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,6 +31,7 @@ class PackagePublic(BaseModel):
     filename: str
     uploaded_by: str
     uploaded_at: datetime
+    signature: str | None = None
 
 
 Sha256 = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
@@ -50,6 +51,7 @@ _UPLOAD_BODY = {
                         "file": {"type": "string", "format": "binary"},
                         "version": {"type": "string", "maxLength": 64},
                         "models": {"type": "array", "items": {"type": "string"}},
+                        "signature": {"type": "string", "maxLength": 200},
                     },
                 }
             }
@@ -70,7 +72,9 @@ _UPLOAD_BODY = {
 )
 async def upload(request: Request, user: AdminUser, ctx: Ctx, session: SessionDep) -> PackagePublic:
     """Multipart ``file`` (the .tar.gz ``terminal update apply`` takes), ``version`` (must be
-    its VERSION file's) and ``models`` (repeated, or comma-separated). The size is refused from
+    its VERSION file's), ``models`` (repeated, or comma-separated) and ``signature`` (the
+    ``.sig`` text or file of ``posguard fleet package sign``; required when the fleet has
+    ``package_public_keys``, and checked against them). The size is refused from
     Content-Length before anything is read (the admin's check ran first), then again exactly
     while the file is stored."""
     limit = ctx.settings.package_max_bytes
@@ -89,22 +93,34 @@ async def upload(request: Request, user: AdminUser, ctx: Ctx, session: SessionDe
         raise HTTPException(422, "file: the package file is missing")
     if not isinstance(version, str):
         raise HTTPException(422, "version: missing")
+    signature = await _signature_text(form.get("signature"))
     try:
         row = await run_in_threadpool(
             service.store,
             session,
             file.file,
-            service.Upload(file.filename or "", version, models),
+            service.Upload(file.filename or "", version, models, signature),
             package_dir=ctx.settings.package_dir,
             max_bytes=limit,
             username=user.username,
             now=ctx.clock.now(),
+            trusted_keys=ctx.settings.package_public_keys,
         )
     except service.PackageRefusedError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     finally:
         await form.close()
     return PackagePublic.model_validate(row)
+
+
+async def _signature_text(value: object) -> str | None:
+    """The ``signature`` form field: text, or a small uploaded ``.sig`` file."""
+    if isinstance(value, UploadFile):
+        raw = await value.read(512)
+        return raw.decode("ascii", "replace").strip() or None
+    if isinstance(value, str):
+        return value.strip()[:512] or None
+    return None
 
 
 @router.get("")
@@ -131,3 +147,24 @@ def download(sha256: Sha256, terminal: TerminalAuth, ctx: Ctx, session: SessionD
             f"package {row.version} is not made for model {terminal.model}",
         )
     return FileResponse(path, media_type="application/gzip", filename=f"{sha256}.tar.gz")
+
+
+@router.get(
+    "/{sha256}/signature",
+    response_class=PlainTextResponse,
+    responses={
+        403: {"description": "not made for this terminal's model, or the terminal is revoked"},
+        404: {"description": "no such package, or it is not signed"},
+    },
+)
+def signature(sha256: Sha256, terminal: TerminalAuth, session: SessionDep) -> PlainTextResponse:
+    """The package's Ed25519 signature (base64, one line: a ``.sig`` file's text)."""
+    row = session.get(FirmwarePackage, sha256)
+    if row is None or not row.signature:
+        raise not_found("package signature")
+    if terminal.model not in row.models:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"package {row.version} is not made for model {terminal.model}",
+        )
+    return PlainTextResponse(row.signature + "\n")

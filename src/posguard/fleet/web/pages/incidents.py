@@ -81,7 +81,7 @@ def incident_list(request: Request, ctx: Ctx, session: SessionDep, user: WebUser
             "severities": queries.SEVERITIES,
             "categories": [c.value for c in Category],
             "options": options,
-            "merchant_names": queries.merchant_names(session, options["merchant"]),
+            "merchant_names": queries.merchant_names(session, options["merchant"], user.lang),
             "catalog": ctx.catalog,
         },
         user=user,

@@ -46,7 +46,7 @@ PRINTER_STATES = frozenset(
 def inventory_page(request: Request, ctx: Ctx, session: SessionDep, user: WebUserDep) -> Response:
     q = InventoryQuery.from_query(request.query_params, user.merchant_scope)
     now = ctx.clock.now()
-    page = terminals_page(session, q, now=now, catalog=ctx.catalog)
+    page = terminals_page(session, q, now=now, catalog=ctx.catalog, lang=user.lang)
     options = cached_filter_options(session, merchant_scope=user.merchant_scope, now=now)
     if len(options["merchant"]) > MAX_MERCHANT_OPTIONS:
         # thousands of <option>s cost more than the page: the search box finds merchants
@@ -57,7 +57,11 @@ def inventory_page(request: Request, ctx: Ctx, session: SessionDep, user: WebUse
         "page": page,
         "options": options,
         "merchant_names": cached_merchant_names(
-            session, ids=options["merchant"], merchant_scope=user.merchant_scope, now=now
+            session,
+            ids=options["merchant"],
+            merchant_scope=user.merchant_scope,
+            now=now,
+            lang=user.lang,
         ),
         "firmwares": firmware_options(session, merchant_scope=user.merchant_scope, now=now),
         "statuses": STATUSES,
@@ -92,7 +96,7 @@ def _csv_chunks(ctx: FleetContext, q: InventoryQuery, user: WebUser) -> Iterator
         now = ctx.clock.now()
         fmt = Formatter(user.lang, user.time_zone, now)
         for chunk in iter_matching(session, q, now=now, catalog=ctx.catalog, chunk=CSV_CHUNK):
-            rows = describe(session, chunk, now=now, catalog=ctx.catalog)
+            rows = describe(session, chunk, now=now, catalog=ctx.catalog, lang=user.lang)
             yield csv_lines(
                 [
                     [

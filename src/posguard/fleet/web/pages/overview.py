@@ -46,7 +46,7 @@ def _data(request: Request, ctx: Ctx, session: SessionDep, user: WebUser) -> dic
 def overview_page(request: Request, ctx: Ctx, session: SessionDep, user: WebUserDep) -> Response:
     data = _data(request, ctx, session, user)
     data["options"] = queries.filter_options(session, merchant_scope=user.merchant_scope)
-    data["merchant_names"] = queries.merchant_names(session, data["options"]["merchant"])
+    data["merchant_names"] = queries.merchant_names(session, data["options"]["merchant"], user.lang)
     return render(request, "overview.html", data, user=user)
 
 

@@ -49,19 +49,22 @@ async def upload(
     file: UploadFile,
     version: Annotated[str, Form(max_length=64)],
     models: Annotated[str, Form(max_length=500)],
+    signature: UploadFile | None = None,
 ) -> Response:
     if user.role is not Role.ADMIN:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "forbidden")
+    sig = (await signature.read(512)).decode("ascii", "replace").strip() if signature else ""
     try:
         row = await run_in_threadpool(
             service.store,
             session,
             file.file,
-            service.Upload(file.filename or "", version, [models]),
+            service.Upload(file.filename or "", version, [models], sig or None),
             package_dir=ctx.settings.package_dir,
             max_bytes=ctx.settings.package_max_bytes,
             username=user.username,
             now=ctx.clock.now(),
+            trusted_keys=ctx.settings.package_public_keys,
         )
     except service.PackageRefusedError as exc:
         raise HTTPException(exc.status, str(exc)) from None

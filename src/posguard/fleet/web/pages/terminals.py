@@ -36,7 +36,7 @@ def terminal_page(
     if terminal is None:
         raise HTTPException(404, "terminal")
     now = ctx.clock.now()
-    view = terminal_view(session, terminal=terminal, now=now)
+    view = terminal_view(session, terminal=terminal, now=now, lang=user.lang)
     health = queries.health_of(session, terminal=terminal, now=now, catalog=ctx.catalog)
     runs = capabilities.of_terminals(session, [terminal.id]).get(terminal.id)
     return render(

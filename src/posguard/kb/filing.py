@@ -153,9 +153,20 @@ def file_handover(
             f"终端 {tid} 在 {box_path} 没有事件队列（请用终端服务运行时的配置）",
             record_file,
         )
-    box = outbox_mod.Outbox(box_path, tid, terminal.merchant_id)
     try:
-        event = box.emit(EventKind.LIFECYCLE, None, **walk_note(record, of, lang, record_file))
+        box = outbox_mod.Outbox(box_path, tid, terminal.merchant_id)
+    except PosguardError as exc:
+        return _not_filed(f"{box_path}: {exc}", f"{box_path} 无法写入：{exc}", record_file)
+    try:
+        try:
+            note = walk_note(record, of, lang, record_file)
+            event = box.emit(EventKind.LIFECYCLE, None, **note)
+        except PosguardError as exc:
+            return _not_filed(
+                f"the terminal's outbox refused the note: {exc}",
+                f"终端事件队列拒收了这条记录：{exc}",
+                record_file,
+            )
         if not direct:
             return Filing(
                 True,

@@ -36,9 +36,12 @@ def test_accuracy_on_the_evaluation_set(kb: KnowledgeBase) -> None:
     # 228/238 and 236/238 with the 65-entry catalog; 227/238 and 235/238 once the catalog grew
     # to 72 (fleet-wide causes, defective success, refund and reversal failures compete for
     # "发卡行无响应" / "冲正没成功"-like words), unchanged by the sub-word back-off (it is
-    # query-side only, for long words the catalog lacks); never fewer than that
-    assert report.top1 >= 227, (figures, report.misses)
-    assert report.top3 >= 235, (figures, misses)
+    # query-side only, for long words the catalog lacks); 230/238 and 238/238 once 4G / 信号
+    # became their own concept (signal), 掉线 / 断线 mean a dropped connection (not a printer
+    # offline) and 连不上网 / 信号没了 mean no network; 231/238 with "read timed out" as no
+    # answer (not a connect timeout); never fewer than that
+    assert report.top1 >= 231, (figures, report.misses)
+    assert report.top3 >= 238, (figures, misses)
 
 
 def test_accuracy_holds_on_the_held_out_set(kb: KnowledgeBase) -> None:

@@ -23,6 +23,7 @@ from posguard.cli_support.errors import CliError, ExitCode, FaceApp
 from posguard.cli_support.lang import LangOption
 from posguard.cli_support.tables import Col, fit_table
 from posguard.common.errors import PosguardError
+from posguard.kb.filing import file_handover, step_lines
 from posguard.kb.search import MAX_LIMIT, KnowledgeBase, SearchResult
 from posguard.kb.wizard import (
     Answer,
@@ -259,25 +260,9 @@ def _save_record(record: Escalation, path: Path | None) -> Path:
 
 
 def _say_record(console: Console, record: Escalation, of: int, lang: str) -> None:
-    zh = lang == "zh"
-    console.print(("原因：" if zh else "reason: ") + record.reason, markup=False)
-    words = {
-        Answer.SOLVED: ("好了", "solved"),
-        Answer.NOT_SOLVED: ("做了，还不行", "done, not solved"),
-        Answer.CANT: ("做不了", "could not do it"),
-        Answer.ESCALATE: ("转人工", "handed over"),
-    }
-    for s in record.steps:
-        if s.answered_by == "check":
-            how = (
-                f"自动检查 {s.check}：{s.check_result}"
-                if zh
-                else f"machine check {s.check}: {s.check_result}"
-            )
-        else:
-            assert s.answer is not None
-            how = words[s.answer][0 if zh else 1] + (f" — {s.note}" if s.note else "")
-        console.print(f"  {s.step}/{of} {how}", markup=False)
+    console.print(("原因：" if lang == "zh" else "reason: ") + record.reason, markup=False)
+    for line in step_lines(record, of, lang):
+        console.print(f"  {line}", markup=False)
 
 
 @app.command()
@@ -287,7 +272,10 @@ def walk(
     terminal: Annotated[str | None, typer.Option(help="Terminal id, for the checks.")] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="Terminal config file: run the doctor's checks against it."),
+        typer.Option(
+            help="Terminal config file: run the doctor's checks against it, and file a "
+            "hand-over on the fleet it names (agent.url, agent.token)."
+        ),
     ] = None,
     record: Annotated[
         Path | None,
@@ -303,7 +291,8 @@ def walk(
     """Walk a runbook step by step / 按步骤引导排障.
 
     Answers on stdin: 1 solved, 2 not solved, 3 can't do it, 4 hand over. Exit status 0
-    solved, 3 handed over (the record is saved to a file), 4 unknown code."""
+    solved, 3 handed over (the record is saved to a file and, when --config names the
+    fleet, filed on the terminal's timeline), 4 unknown code."""
     assert lang is not None  # resolved by FaceApp
     kb = KnowledgeBase.default()
     console = Console(highlight=False)
@@ -355,6 +344,8 @@ def walk(
         markup=False,
         soft_wrap=True,
     )
+    filing = file_handover(escalation, of=of, lang=lang, record_file=path, config=config)
+    console.print(filing.say(lang), markup=False, soft_wrap=True)
     if as_json:
         typer.echo(escalation.model_dump_json(indent=2))
     raise typer.Exit(ExitCode.HANDED_OVER)

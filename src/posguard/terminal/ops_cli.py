@@ -15,12 +15,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from posguard.cli_support.errors import FaceApp
+from posguard.cli_support.errors import CliError, ExitCode, FaceApp
 from posguard.cli_support.lang import LangOption
 from posguard.common.errors import PosguardError
 from posguard.terminal.cli_words import words
 from posguard.terminal.config import DEFAULT_CONFIG
 from posguard.terminal.config_cli import config_app
+from posguard.terminal.ops_text import (
+    no_fleet_warning,
+    printer_identity,
+    printer_line,
+    supervisor_summary,
+)
 
 if TYPE_CHECKING:
     from posguard.terminal.update import SlotUpdater
@@ -140,22 +146,18 @@ def supervise(
             restart_on_clean_exit=not exit_ends,
         )
     except (PosguardError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise CliError(
+            f"cannot supervise: {exc}", f"无法启动看门狗：{exc}", exit_code=ExitCode.USAGE
+        ) from exc
     if events.target is None:
-        typer.echo(
-            "warning: no --config or --outbox: DEV.FREEZE / SW.CRASH are only logged, "
-            "not reported to the fleet",
-            err=True,
-        )
+        typer.echo(no_fleet_warning(lang or "zh"), err=True)
     install_signal_handlers(sup)
     try:
         stats = sup.run()
     finally:
         events.close()
     typer.echo(
-        f"supervisor: {stats.starts} start(s), {stats.freezes} freeze(s), {stats.crashes} crash(es)"
-        + (f", stopped: {stats.final}" if stats.final else "")
+        supervisor_summary(stats.starts, stats.freezes, stats.crashes, stats.final, lang or "zh")
     )
     raise typer.Exit(stats.supervisor_exit_code)
 
@@ -321,20 +323,22 @@ def printer_status(
     timeout: Annotated[float, typer.Option(help="Seconds per status query.")] = 1.0,
     lang: LangOption = None,
 ) -> None:
-    """Query a network printer (DLE EOT 1-4, GS I): its state and catalog code."""
+    """Query a network printer (DLE EOT 1-4, GS I): its state and catalog code /
+    查询网络打印机的状态和故障代码.
+
+    Exit status 0 when a receipt would print, 1 when not."""
     from posguard.terminal.printer.ports import NetworkPort
 
+    said = lang or "zh"  # resolved by FaceApp
     p = NetworkPort(host, port, timeout=timeout)
     try:
         status = p.status()
         ident = p.identify()
     finally:
         p.close()
-    typer.echo(f"{status.value} {status.code or ''}".strip())
+    typer.echo(printer_line(status.value, status.code, said))
     if ident.known:
-        typer.echo(
-            f"model {ident.model_name or '?'} id {ident.model_id} maker {ident.manufacturer or '?'}"
-        )
+        typer.echo(printer_identity(ident.model_name, ident.model_id, ident.manufacturer, said))
     raise typer.Exit(0 if status.can_print else 1)
 
 

@@ -101,7 +101,7 @@ class LightWear:
                 data[i] = {**base, "wear": dict(zip(WEAR_COUNTERS, row, strict=True))}
             self._hour[stale] = hour
         cached = self._data
-        return [cached[i] for i in idx.tolist()]  # type: ignore[misc]
+        return [cached[i] for i in idx.tolist()]
 
     def wear_out(self, part: str, idx: NDArray[np.intp], *, days: float, window: float) -> None:
         """Make these terminals' ``part`` fail ``days`` after the model's current day, its

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 
 def theil_sen_slope(x: ArrayLike, y: ArrayLike) -> float:
@@ -43,7 +43,7 @@ def theil_sen_slope(x: ArrayLike, y: ArrayLike) -> float:
 
 
 @lru_cache(maxsize=64)
-def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+def _pairs(n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     i, j = np.triu_indices(n, k=1)
     return i, j
 

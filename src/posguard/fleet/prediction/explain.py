@@ -95,16 +95,17 @@ def _confirmation(comp: Component, ev: Evidence) -> Reason | None:
         return None
     recent = _rate(comp, ev.confirm_recent_rate)
     usual = _rate(comp, ev.confirm_baseline_rate)
+    days = ev.confirm_days
     lowered = ev.terms.get("unconfirmed", 0.0)
     if lowered < 0:
         return Reason(
             "unconfirmed",
             lowered,
             Text(
-                zh=f"但{label.zh}未明显上升（近 {ev.confirm_days} 天 {recent}，平时 {usual}）："
+                zh=f"但{label.zh}未明显上升（近 {days} 天 {recent}，平时 {usual}）："
                 "仅其他症状上升，多为操作或耗材所致，风险调低",
-                en=f"but {label.en} did not clearly rise ({recent} over the last {ev.confirm_days} days, "
-                f"usually {usual}): the others rising alone is more often handling or "
+                en=f"but {label.en} did not clearly rise ({recent} over the last {days} "
+                f"days, usually {usual}): the others rising alone is more often handling or "
                 "consumables than wear, so the risk is lowered",
             ),
         )
@@ -112,8 +113,8 @@ def _confirmation(comp: Component, ev: Evidence) -> Reason | None:
         "confirmed",
         0.0,
         Text(
-            zh=f"{label.zh}同步上升（近 {ev.confirm_days} 天 {recent}，平时 {usual}），只有部件磨损会引起",
-            en=f"{label.en} up too ({recent} over the last {ev.confirm_days} days, usually {usual}): "
-            "only wear of the part raises it",
+            zh=f"{label.zh}同步上升（近 {days} 天 {recent}，平时 {usual}），只有部件磨损会引起",
+            en=f"{label.en} up too ({recent} over the last {days} days, "
+            f"usually {usual}): only wear of the part raises it",
         ),
     )

@@ -119,3 +119,18 @@ def test_a_light_terminal_with_a_wearing_printer_is_flagged_before_it_fails(
     assert flagged is not None
     assert failed - flagged >= timedelta(hours=24), (flagged, failed)
     engine.dispose()
+
+
+def test_a_muted_terminal_sends_no_wear_and_the_others_still_do() -> None:
+    """The demo's wearing-printer story sends its own counters for one light terminal: the
+    light fleet must not send a second set for it (two cumulative series read as resets)."""
+    estate = build_estate(terminals=10, seed=4)
+    fleet = LightFleet(estate, _days(1), heartbeat_interval=1800, seed=4, start=START)
+    assert fleet.wear is not None
+    fleet.wear.mute(np.array([3]))
+    events: list[dict[str, Any]] = []
+    fleet.run(events.extend, tick=600)
+    beats = [e for e in events if e["kind"] == "heartbeat"]
+    muted = estate.terminals[3].terminal_id
+    assert all(("wear" in e["data"]) == (e["terminal_id"] != muted) for e in beats)
+    assert sum(e["terminal_id"] == muted for e in beats) == 48

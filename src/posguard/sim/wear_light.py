@@ -68,6 +68,14 @@ class LightWear:
         self._day = self.first_day
         self._hour = np.full(terminals, -1, dtype=np.int64)
         self._data: list[dict[str, Any] | None] = [None] * terminals
+        self._muted = np.zeros(terminals, dtype=bool)
+
+    def mute(self, idx: NDArray[np.intp]) -> None:
+        """These terminals send no ``wear`` (another source speaks for their counters, e.g. the
+        demo's wearing-printer story: two sets of cumulative counters for one terminal would
+        read as resets)."""
+        self._muted[idx] = True
+        self._hour[idx] = -1  # rebuild their data at the next heartbeat
 
     @staticmethod
     def _counters(day: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
@@ -97,8 +105,10 @@ class LightWear:
             frac = (hour - day * 24) / 24
             values = self._day_start[stale] + np.floor(self._today[stale] * frac).astype(np.int64)
             data = self._data
-            for i, row in zip(stale.tolist(), values.tolist(), strict=True):
-                data[i] = {**base, "wear": dict(zip(WEAR_COUNTERS, row, strict=True))}
+            muted = self._muted[stale].tolist()
+            for i, row, quiet in zip(stale.tolist(), values.tolist(), muted, strict=True):
+                wear = dict(zip(WEAR_COUNTERS, row, strict=True))
+                data[i] = dict(base) if quiet else {**base, "wear": wear}
             self._hour[stale] = hour
         cached = self._data
         return [cached[i] for i in idx.tolist()]

@@ -78,6 +78,10 @@ def test_operator_sends_a_technician_before_the_printer_fails(
     card = page.locator("#prediction")  # loaded by htmx after the page
     expect(card.locator("#prediction-due")).to_have_text("visit due")
     expect(card.locator("#prediction-evidence")).to_contain_text("printer")
+    # the part's own symptom backs the overheats: the card says so (score.py, unconfirmed)
+    expect(card.locator("#prediction-evidence")).to_contain_text(
+        "cutter jams per 1,000 lines up too"
+    )
     page.check("#visit-form input[value=confirmed]")
     page.check("#visit-form input[name=part_replaced]")
     page.fill("#visit-form input[name=note]", "thermal head worn, replaced")

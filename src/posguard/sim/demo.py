@@ -200,15 +200,19 @@ class _Demo:
             t0 = loop.time()
             shopping = asyncio.Event()
             shops = [asyncio.create_task(vt.shop(shopping)) for vt in self.terminals]
+            worn = (self.light_estate.terminals or self.estate.terminals)[-1]
             if self.light_estate.terminals:
                 assert fleet.context is not None
                 self.light = LightFeed(
-                    self.light_estate, self.timeline, fleet.context.store, seed=self.opts.seed
+                    self.light_estate,
+                    self.timeline,
+                    fleet.context.store,
+                    seed=self.opts.seed,
+                    quiet_wear=(worn.terminal_id,),  # the wear story sends its counters
                 )
                 shops.append(asyncio.create_task(self.light.run(self.stop)))
             viewer = asyncio.create_task(self._view(fleet, injector.played, t0))
             assert fleet.context is not None
-            worn = (self.light_estate.terminals or self.estate.terminals)[-1]
             wearing = asyncio.create_task(
                 play_wear_story(
                     fleet.context,

@@ -1,7 +1,8 @@
 """The light fleet model: thousands to hundreds of thousands of terminals in one process.
 
 A light terminal has no socket, journal or printer; it emits the *same events* a full
-terminal runtime emits (heartbeats, transaction outcomes, faults and their clearing),
+terminal runtime emits (heartbeats with their wear counters from the wear model,
+``wear_light.py``; transaction outcomes, faults and their clearing),
 driven by the same fault timelines, so the fleet service can be exercised at estate
 scale. Per-terminal state lives in NumPy arrays, and each simulated tick is a handful
 of vector operations; the only per-event Python work is building the event dicts.
@@ -30,6 +31,7 @@ from numpy.typing import NDArray
 from posguard.sim.network_model import NetworkModel
 from posguard.sim.population import Estate
 from posguard.sim.timeline import FaultKind, Timeline, TimelineEvent
+from posguard.sim.wear_light import LightWear
 
 EventDict = dict[str, Any]
 _WEEK_S = 7 * 86_400.0
@@ -81,6 +83,7 @@ class LightFleet:
         seed: int = 1,
         start: datetime | None = None,
         network: NetworkModel | None = None,
+        wear: bool = True,
     ) -> None:
         self.estate = estate
         self.timeline = timeline
@@ -111,6 +114,11 @@ class LightFleet:
         self._bin_share = 0.2
         # Link, carrier, signal and network failures per terminal (None: no network fields).
         self.network = network
+        # Wear counters in every heartbeat (``data.wear``), from the wear model; its own
+        # random generator, so the rest of the event stream is the same with or without it.
+        self.wear = LightWear(n, seed=seed, start=self.start) if wear else None
+        if self.wear is not None:
+            self.wear.prime({"interval_s": self.interval})
 
     # -- targeting -------------------------------------------------------------------------
     def _select(self, ev: TimelineEvent) -> NDArray[np.intp]:
@@ -134,9 +142,10 @@ class LightFleet:
         code: str | None,
         data: dict[str, Any],
         each: list[dict[str, Any]] | None = None,
+        whole: list[dict[str, Any]] | None = None,
     ) -> None:
         """Events for the terminals of ``idx``; ``each`` (aligned with ``idx``) adds per-terminal
-        fields to ``data``."""
+        fields to ``data``; ``whole`` (aligned with ``idx``) is each event's entire ``data``."""
         if idx.size == 0:
             return
         self.seq[idx] += 1
@@ -150,7 +159,11 @@ class LightFleet:
                 "seq": s,
                 "ts": ts,
                 "kind": kind,
-                "data": data if each is None else {**data, **each[k]},
+                "data": whole[k]
+                if whole is not None
+                else data
+                if each is None
+                else {**data, **each[k]},
             }
             if code is not None:
                 ev["code"] = code
@@ -207,10 +220,19 @@ class LightFleet:
         before = np.floor((t + self.phase) / self.interval)
         after = np.floor((t + dt + self.phase) / self.interval)
         due = np.flatnonzero((after > before) & ~self.frozen)
+        if due.size == 0:
+            return
+        data: dict[str, Any] = {"interval_s": self.interval}
         each = None
-        if self.network is not None and due.size:
+        if self.network is not None:
             each = self.network.heartbeat_data(due, week=t / _WEEK_S)
-        self._emit(out, due, ts, "heartbeat", None, {"interval_s": self.interval}, each)
+        if self.wear is None:
+            self._emit(out, due, ts, "heartbeat", None, data, each)
+            return
+        whole = self.wear.heartbeat_data(due, t, data)  # shared within a terminal's hour
+        if each is not None:
+            whole = [{**w, **e} for w, e in zip(whole, each, strict=True)]
+        self._emit(out, due, ts, "heartbeat", None, data, whole=whole)
 
     def _transactions(
         self,

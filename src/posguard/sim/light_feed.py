@@ -10,6 +10,8 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
+
 from posguard.fleet.ingest.store import EventStore, Outcome
 from posguard.sim.light import EventDict, LightFleet
 from posguard.sim.population import Estate
@@ -25,6 +27,7 @@ class LightFeed:
     timeline: Timeline
     store: EventStore
     seed: int = 1
+    quiet_wear: tuple[str, ...] = ()  # terminals whose heartbeats carry no wear counters
     events: int = 0
     stored: int = 0
     duplicate: int = 0
@@ -46,6 +49,9 @@ class LightFeed:
     async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
         """Play the story in real time (one tick per ``tick`` seconds) until its end or ``stop``."""
         fleet = LightFleet(self.estate, self.timeline, seed=self.seed, start=datetime.now(UTC))
+        if fleet.wear is not None and self.quiet_wear:
+            quiet = set(self.quiet_wear)
+            fleet.wear.mute(np.flatnonzero([tid in quiet for tid in fleet.tids]))
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         t = 0.0

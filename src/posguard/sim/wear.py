@@ -108,6 +108,15 @@ class WearFleet:
             left <= np.where(self.severity[part][idx] > 0, self.window[part][idx], 0) + grace_days
         )
 
+    def set_life(
+        self, part: str, idx: NDArray[np.intp], *, days: float, window: float = 14.0
+    ) -> None:
+        """These terminals' ``part`` fails in ``days`` days of their usual use, its symptoms
+        rising over its last ``window`` days (a wearing part on purpose: tests, stories)."""
+        self.life[part][idx] = days * self.sales_mean[idx]
+        self.window[part][idx] = window
+        self.severity[part][idx] = 1.0
+
     def replace(self, part: str, idx: NDArray[np.intp]) -> None:
         self._new_parts(part, np.asarray(idx, dtype=np.intp))
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from posguard.fleet.prediction.components import CARD_READER, PRINTER
+from posguard.fleet.prediction.explain import reasons
 from posguard.fleet.prediction.score import (
     ScoringParams,
     score_component,
@@ -22,15 +23,30 @@ DAYS = 28
 FIRST = date(2026, 11, 1)
 
 
-def reader_days(failures: list[float], reads: float = 400.0) -> DailyCounts:
+def reader_days(
+    failures: list[float], reads: float = 400.0, fallbacks: list[float] | None = None
+) -> DailyCounts:
     n = len(failures)
     return DailyCounts(
         first_day=FIRST,
         counts={
             "card_reads": np.full(n, reads),
             "card_read_failures": np.asarray(failures, dtype=float),
-            "chip_fallbacks": np.zeros(n),
+            "chip_fallbacks": np.zeros(n) if fallbacks is None else np.asarray(fallbacks),
         },
+    )
+
+
+def wear_ramp(rate: float, rise: float, days: int = 8, reads: float = 400.0) -> list[float]:
+    """A part's last ``days``: the share climbs with the square of the wear."""
+    return [reads * (rate + rise * ((i + 1) / days) ** 2) for i in range(days)]
+
+
+def worn_reader() -> DailyCounts:
+    """Failed reads climb from 2 % to ~20 %, chip fallbacks from 0.4 % to ~8 %, together."""
+    return reader_days(
+        noisy(0.02, 1, DAYS - 8) + wear_ramp(0.02, 0.18),
+        fallbacks=noisy(0.004, 2, DAYS - 8) + wear_ramp(0.004, 0.08),
     )
 
 
@@ -69,10 +85,8 @@ def test_steady_reader_is_low_risk() -> None:
 
 
 def test_wearing_reader_is_flagged_with_its_reasons() -> None:
-    # last 8 days: the failure rate climbs from 2 % to ~20 % (wear is a ramp, not a step)
-    base = noisy(0.02, 1, DAYS - 8)
-    ramp = [400 * (0.02 + 0.18 * ((i + 1) / 8) ** 2) for i in range(8)]
-    ev = score_component(reader_days(base + ramp), CARD_READER)
+    # last 8 days: failed reads and chip fallbacks climb (wear is a ramp, not a step)
+    ev = score_component(worn_reader(), CARD_READER)
     assert ev is not None
     assert ev.risk >= 0.9
     assert ev.recent_rate > 5 * ev.baseline_rate
@@ -83,6 +97,39 @@ def test_wearing_reader_is_flagged_with_its_reasons() -> None:
     assert ev.terms["trend"] > 0
     assert ev.terms["level"] > 0
     assert ev.terms["change"] > 0
+    assert ev.terms["unconfirmed"] == 0.0  # the fallbacks rose too
+    assert ev.confirm_recent_rate is not None
+    assert ev.confirm_baseline_rate is not None
+    assert ev.confirm_recent_rate > 5 * ev.confirm_baseline_rate
+    why = reasons(ev)
+    assert [r.term for r in why][-1] == "confirmed"
+    assert "chip fallbacks per read up too" in why[-1].text.en
+    assert "降级刷卡占读卡次数同步上升" in why[-1].text.zh
+
+
+def test_failed_reads_rising_alone_are_handling_not_a_worn_reader() -> None:
+    """A new cashier swiping badly: failed reads go 2.5x for a few days, as they would early in
+    a reader's wear, but chip fallbacks (which only worn chip contacts raise, docs/events.md)
+    stay as they were: the score lowers the risk and says why."""
+    clumsy = reader_days(noisy(0.02, 1, DAYS - 5) + noisy(0.05, 6, 5), fallbacks=noisy(0.004, 2))
+    ev = score_component(clumsy, CARD_READER)
+    blind = score_component(clumsy, CARD_READER, params=ScoringParams(w_unconfirmed=0.0))
+    assert ev is not None
+    assert blind is not None
+    assert blind.risk >= ScoringParams().threshold  # counting failed reads alone: a visit
+    assert ev.terms["level"] > 0
+    assert ev.confirm_z is not None
+    assert ev.confirm_z < 1.0  # not backed by the fallbacks: the risk is lowered
+    p = ScoringParams()
+    assert ev.terms["unconfirmed"] == pytest.approx(
+        -p.w_unconfirmed * (1 - max(ev.confirm_z, 0) / p.confirm_z), abs=1e-3
+    )
+    assert ev.risk < p.threshold
+    why = reasons(ev)
+    assert why[-1].term == "unconfirmed"
+    assert why[-1].weight < 0
+    assert "chip fallbacks per read did not clearly rise" in why[-1].text.en
+    assert "降级刷卡占读卡次数未明显上升" in why[-1].text.zh
 
 
 def test_one_bad_day_is_not_wear() -> None:

@@ -4,6 +4,13 @@ A component's *fault rate* is its fault counters' growth per unit of use (overhe
 jams per 1,000 printed lines; failed reads and chip fallbacks per card read), so a busy shop
 and a quiet one compare. ``prior_rate`` is a typical healthy terminal's rate (what a terminal
 with little history is measured against) and ``prior_use`` how much use that prior weighs.
+
+``confirm`` names the fault counter that speaks for the part alone (docs/events.md): failed
+reads rise with a worn reader *or* clumsy handling, chip fallbacks only with worn chip contacts;
+overheats rise with a worn head *or* poor paper, cutter jams only with a worn cutter. A rise in
+the other counters that this one does not share is more often the staff or the paper than wear,
+and the score says so (``score.py``, the ``unconfirmed`` term). ``confirm_prior_rate`` is its
+typical healthy rate.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ class Component:
     prior_rate: float
     prior_use: float
     incident_codes: frozenset[str]
+    confirm: str | None = None  # the fault counter only wear of this part raises
+    confirm_label: Text | None = None  # its rate, for the explanation
+    confirm_prior_rate: float = 0.0
 
 
 PRINTER = Component(
@@ -36,6 +46,9 @@ PRINTER = Component(
     prior_rate=0.05,
     prior_use=40.0,
     incident_codes=frozenset({"PRN.OVERHEAT", "PRN.CUTTER_JAM", "PRN.HARDWARE_FAULT"}),
+    confirm="printer_cutter_jam",
+    confirm_label=Text(zh="每千行切刀卡纸次数", en="cutter jams per 1,000 lines"),
+    confirm_prior_rate=0.02,
 )
 CARD_READER = Component(
     name="card_reader",
@@ -49,6 +62,9 @@ CARD_READER = Component(
     prior_rate=0.02,
     prior_use=400.0,
     incident_codes=frozenset({"DEV.CARD_READER_FAULT"}),
+    confirm="chip_fallbacks",
+    confirm_label=Text(zh="降级刷卡占读卡次数", en="chip fallbacks per read"),
+    confirm_prior_rate=0.004,
 )
 DEVICE = Component(
     name="device",

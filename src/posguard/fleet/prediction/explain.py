@@ -2,7 +2,9 @@
 
 Each reason names the statistic and its numbers, so a technician or a sceptical manager can
 check it against the counters: the recent rate against the terminal's own usual rate, the
-Theil–Sen slope, the CUSUM's change day, the incidents.
+Theil–Sen slope, the CUSUM's change day, the incidents, and whether the symptom only wear of
+the part raises (chip fallbacks, cutter jams) rose too: a reason that lowers the risk when it
+did not.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from posguard.fleet.prediction.score import Evidence
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    term: str  # level | trend | change | incidents
-    weight: float  # its contribution to the score
+    term: str  # level | trend | change | incidents | confirmed | unconfirmed
+    weight: float  # its contribution to the score (negative: it lowered the risk)
     text: Text
 
 
@@ -79,5 +81,40 @@ def reasons(ev: Evidence) -> list[Reason]:
                 ),
             )
         )
+    if out:  # something raised the risk: say whether the part's own symptom backs it
+        confirm = _confirmation(comp, ev)
+        if confirm is not None:
+            out.append(confirm)
     out.sort(key=lambda r: r.weight, reverse=True)
     return out
+
+
+def _confirmation(comp: Component, ev: Evidence) -> Reason | None:
+    label = comp.confirm_label
+    if label is None or ev.confirm_recent_rate is None or ev.confirm_baseline_rate is None:
+        return None
+    recent = _rate(comp, ev.confirm_recent_rate)
+    usual = _rate(comp, ev.confirm_baseline_rate)
+    days = ev.confirm_days
+    lowered = ev.terms.get("unconfirmed", 0.0)
+    if lowered < 0:
+        return Reason(
+            "unconfirmed",
+            lowered,
+            Text(
+                zh=f"但{label.zh}未明显上升（近 {days} 天 {recent}，平时 {usual}）："
+                "仅其他症状上升，多为操作或耗材所致，风险调低",
+                en=f"but {label.en} did not clearly rise ({recent} over the last {days} "
+                f"days, usually {usual}): the others rising alone is more often handling or "
+                "consumables than wear, so the risk is lowered",
+            ),
+        )
+    return Reason(
+        "confirmed",
+        0.0,
+        Text(
+            zh=f"{label.zh}同步上升（近 {days} 天 {recent}，平时 {usual}），只有部件磨损会引起",
+            en=f"{label.en} up too ({recent} over the last {days} days, "
+            f"usually {usual}): only wear of the part raises it",
+        ),
+    )

@@ -12,7 +12,13 @@ Per component (``components.py``) over the last ``window_days`` of daily counts:
   the slope of the rate itself is kept for the explanation;
 - **change**: a one-sided CUSUM over the same standardised counts: a sustained upward shift
   and the day it began;
-- **incidents**: the component's incidents in the last 30 days.
+- **incidents**: the component's incidents in the last 30 days;
+- **unconfirmed** (≤ 0): a component's ``confirm`` counter is the symptom only wear of that part
+  raises (chip fallbacks, cutter jams); its count over the last ``confirm_days`` against its own
+  baseline, standardised as above, is the corroboration: from ``confirm_z`` standard units on
+  the term is 0, at or below 0 it is ``-w_unconfirmed`` (failed reads rising alone are more
+  often a new cashier's swiping than a worn reader), linear between. A terminal that does not
+  report the counter gets no such term.
 
 ``risk = sigmoid(bias + Σ weight × term)``, each term clipped, so every number that moved the
 score can be shown. The terminal's risk is its riskiest component's.
@@ -26,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
+from numpy.typing import NDArray
 
 from posguard.fleet.prediction.components import COMPONENTS, Component
 from posguard.fleet.prediction.series import Array, DailyCounts
@@ -48,6 +55,9 @@ class ScoringParams:
     w_trend: float = 1.5
     w_change: float = 1.2
     w_incidents: float = 0.8
+    confirm_days: int = 5
+    confirm_z: float = 2.0
+    w_unconfirmed: float = 3.0
     threshold: float = 0.3  # risk at or above this ...
     persist_days: int = 1  # ... on each of this many mornings in a row: visit
     # a visit that found nothing raises the bar for that terminal for a while (its staff or
@@ -69,6 +79,12 @@ class Evidence:
     change_day: date | None
     incidents: int
     terms: Mapping[str, float] = field(default_factory=dict)  # term -> weighted contribution
+    # the confirming counter (``Component.confirm``) over the last ``confirm_days``: its rate
+    # then, its own baseline rate, and the rise in standard units (None: not reported)
+    confirm_recent_rate: float | None = None
+    confirm_baseline_rate: float | None = None
+    confirm_z: float | None = None
+    confirm_days: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +112,16 @@ def _use(daily: DailyCounts, comp: Component, since: date | None) -> Array:
     return daily.get(comp.use, since) / comp.use_unit
 
 
-def _faults(daily: DailyCounts, comp: Component, since: date | None) -> Array:
+def _faults(
+    daily: DailyCounts, comp: Component, since: date | None, names: tuple[str, ...] = ()
+) -> Array:
     total = np.zeros(daily.days)
     known = np.zeros(daily.days, dtype=bool)
-    for name in comp.faults:
+    for name in names or comp.faults:
         values = daily.get(name, since)
-        total += np.nan_to_num(values)
-        known |= ~np.isnan(values)
+        seen = ~np.isnan(values)
+        total += np.where(seen, values, 0.0)
+        known |= seen
     return np.where(known, total, np.nan)
 
 
@@ -160,6 +179,9 @@ def score_component(
         "change": p.w_change * change,
         "incidents": p.w_incidents * inc,
     }
+    confirm = _confirmation(daily, comp, since, use, ok, split, p)
+    if confirm is not None:
+        terms["unconfirmed"] = -p.w_unconfirmed * (1.0 - min(max(confirm[2] / p.confirm_z, 0), 1))
     first = daily.first_day + timedelta(days=daily.days - n)
     change_day = (
         first + timedelta(days=split + cus.start) if cus.alarm and cus.start is not None else None
@@ -174,7 +196,40 @@ def score_component(
         change_day=change_day,
         incidents=incidents,
         terms={k: round(v, 3) for k, v in terms.items()},
+        confirm_recent_rate=confirm[0] if confirm is not None else None,
+        confirm_baseline_rate=confirm[1] if confirm is not None else None,
+        confirm_z=round(confirm[2], 3) if confirm is not None else None,
+        confirm_days=p.confirm_days,
     )
+
+
+def _confirmation(
+    daily: DailyCounts,
+    comp: Component,
+    since: date | None,
+    use: Array,
+    ok: NDArray[np.bool_],
+    split: int,
+    p: ScoringParams,
+) -> tuple[float, float, float] | None:
+    """The confirming counter's recent rate, baseline rate and rise in standard units over the
+    last ``confirm_days`` (None: the component has none, or the terminal does not report it)."""
+    if comp.confirm is None:
+        return None
+    counts = _faults(daily, comp, since, (comp.confirm,))[-p.window_days :]
+    seen = ok & ~np.isnan(counts)
+    if not seen[-p.confirm_days :].any():
+        return None
+    u = np.where(seen, use, 0.0)
+    c = np.where(seen, counts, 0.0)
+    base = (c[:split].sum() + comp.confirm_prior_rate * comp.prior_use) / (
+        u[:split].sum() + comp.prior_use
+    )
+    used = float(u[-p.confirm_days :].sum())
+    seen_n = float(c[-p.confirm_days :].sum())
+    expected = base * used
+    z = (seen_n - expected) / math.sqrt(max(expected, 0.25) * p.overdispersion)
+    return seen_n / max(used, 1e-9), float(base), float(z)
 
 
 def score_terminal(

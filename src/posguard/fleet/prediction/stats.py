@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 
 def theil_sen_slope(x: ArrayLike, y: ArrayLike) -> float:
@@ -31,12 +32,20 @@ def theil_sen_slope(x: ArrayLike, y: ArrayLike) -> float:
     ys = np.asarray(y, dtype=float)
     if xs.shape != ys.shape:
         raise ValueError(f"x and y differ in length: {xs.size} and {ys.size}")
-    i, j = np.triu_indices(xs.size, k=1)
+    i, j = _pairs(xs.size)
     dx = xs[j] - xs[i]
     keep = dx != 0
     if not keep.any():
         return 0.0
-    return float(np.median((ys[j] - ys[i])[keep] / dx[keep]))
+    slopes = sorted(((ys[j] - ys[i])[keep] / dx[keep]).tolist())  # a short list: no np.median
+    mid = len(slopes) // 2
+    return float(slopes[mid] if len(slopes) % 2 else (slopes[mid - 1] + slopes[mid]) / 2)
+
+
+@lru_cache(maxsize=64)
+def _pairs(n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    i, j = np.triu_indices(n, k=1)
+    return i, j
 
 
 @dataclass(frozen=True, slots=True)

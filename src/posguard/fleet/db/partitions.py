@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, text
 from posguard.common.errors import ConfigError
 from posguard.fleet.repo.heartbeat_samples import delete_before
 
+PARTITIONED = ("events", "heartbeat_samples")  # by day on PostgreSQL
 DEFAULT_PARTITION = "events_default"
 _NAME = re.compile(r"^events_p(\d{8})$")
 LOCK_TIMEOUT = "10s"  # a partition change waits this long for ingest's locks, then fails
@@ -40,12 +41,18 @@ def partition_name(day: date) -> str:
 
 
 def is_partition(table_name: str) -> bool:
-    """Whether a table is one of the events table's partitions (not a table of the models).
+    """Whether a table is a day or default partition of ``events`` or ``heartbeat_samples``
+    (not a table of the models).
 
     >>> is_partition("events_p20261202"), is_partition("events_default"), is_partition("events")
     (True, True, False)
+    >>> is_partition("heartbeat_samples_p20261202"), is_partition("heartbeat_samples_default")
+    (True, True)
     """
-    return table_name == DEFAULT_PARTITION or _NAME.match(table_name) is not None
+    return any(
+        table_name == f"{t}_default" or re.match(rf"^{t}_p\d{{8}}$", table_name) is not None
+        for t in PARTITIONED
+    )
 
 
 def _bound(day: date) -> str:

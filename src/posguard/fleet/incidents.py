@@ -161,16 +161,23 @@ class IncidentApplier:
             opened_at=d.at,
             detected_at=detected_at,
         )
-        try:
-            with session.begin_nested():
-                session.add(incident)
-                session.flush()
-        except IntegrityError:  # opened concurrently by another diagnoser: extend it instead
-            existing = find_open(session, rule_id=d.rule_id, scope=d.scope)
-            if existing is not None:
-                self._extend(session, existing, rule, d)
-                result.extended.append(existing.id)
-            return
+        if session.get_bind().dialect.name != "postgresql":
+            # no savepoint on SQLite: pysqlite begins the transaction at the first write, so a
+            # savepoint before any write would begin it and its release commit it, half a step
+            # (one writer at a time there: a conflict fails the step, replayed whole)
+            session.add(incident)
+            session.flush()
+        else:
+            try:
+                with session.begin_nested():
+                    session.add(incident)
+                    session.flush()
+            except IntegrityError:  # opened concurrently by another diagnoser: extend it
+                existing = find_open(session, rule_id=d.rule_id, scope=d.scope)
+                if existing is not None:
+                    self._extend(session, existing, rule, d)
+                    result.extended.append(existing.id)
+                return
         _link(session, incident.id, [e.id for e in d.events])
         result.opened.append(incident.id)
         if d.members:

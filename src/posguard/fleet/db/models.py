@@ -308,7 +308,8 @@ class HeartbeatSample(Base):
     """A sampled heartbeat history: per terminal and sample period (``bucket``, the period's
     start; ``heartbeat_sample_s`` in the fleet settings) the earliest heartbeat by ``(ts, seq)``,
     written in the same transaction as :class:`TerminalLiveness`. The network report and the
-    maintenance prediction read it (heartbeats are not stored as events)."""
+    maintenance prediction read it (heartbeats are not stored as events). Partitioned by day
+    of ``bucket`` on PostgreSQL (revision 0013, :mod:`posguard.fleet.db.partitions`)."""
 
     __tablename__ = "heartbeat_samples"
     __table_args__ = (Index("ix_heartbeat_samples_ts", "ts"),)  # report windows, retention

@@ -24,6 +24,8 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
+from posguard.fleet.db import online_ddl
+
 revision: str = "0013"
 down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
@@ -59,12 +61,12 @@ def upgrade() -> None:
             "rule_id", "terminal_id", "bucket", "bin6", name=op.f("pk_group_hits")
         ),
     )
-    op.create_index(op.f("ix_group_hits_version"), "group_hits", ["version"])
-    op.create_index(op.f("ix_group_hits_bucket"), "group_hits", ["bucket"])
     if _postgresql():
         op.execute("CREATE SEQUENCE group_hits_version_seq OWNED BY group_hits.version")
         _partition_samples(op.get_bind())
     op.execute("DELETE FROM diagnosis_state WHERE shard = 'correlator'")
+    online_ddl.create_index("ix_group_hits_version", "group_hits", ["version"])
+    online_ddl.create_index("ix_group_hits_bucket", "group_hits", ["bucket"])
 
 
 def _days(conn: sa.Connection) -> list[date]:
@@ -103,6 +105,7 @@ def _partition_samples(conn: sa.Connection) -> None:
         ) PARTITION BY RANGE (bucket)
         """
     )
+    # no CONCURRENTLY on a partitioned table: built while it is empty, before the copy
     op.execute("CREATE INDEX ix_heartbeat_samples_ts ON heartbeat_samples (ts)")
     op.execute("CREATE TABLE heartbeat_samples_default PARTITION OF heartbeat_samples DEFAULT")
     for day in _days(conn):
@@ -151,9 +154,9 @@ def _unpartition_samples() -> None:
 
 
 def downgrade() -> None:
+    online_ddl.drop_index("ix_group_hits_bucket", "group_hits")
+    online_ddl.drop_index("ix_group_hits_version", "group_hits")
     op.execute("DELETE FROM diagnosis_state WHERE shard = 'correlator'")  # a version, not an id
     if _postgresql():
         _unpartition_samples()
-    op.drop_index(op.f("ix_group_hits_bucket"), table_name="group_hits")
-    op.drop_index(op.f("ix_group_hits_version"), table_name="group_hits")
     op.drop_table("group_hits")  # its sequence goes with it (OWNED BY)

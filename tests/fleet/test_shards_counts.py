@@ -241,3 +241,27 @@ def test_counts_are_one_row_per_terminal_minute(fleet_db: FleetDB, clock: FakeCl
     with fleet_db.sessions() as s:
         rows = s.scalars(select(GroupHit).order_by(GroupHit.bucket)).all()
     assert [(r.hits, r.first["seq"], r.last["seq"]) for r in rows] == [(3, 1, 3), (2, 4, 5)]
+
+
+def test_old_counts_are_forgotten_and_versions_never_go_back(
+    fleet_db: FleetDB, clock: FakeClock
+) -> None:
+    """The correlator deletes counts a day old, keeping the newest row: versions go on after
+    its cursor (SQLite numbers them from the highest one left)."""
+    scenarios._fleet(fleet_db)
+    rig = ShardedRig(fleet_db, clock)
+    for i in range(3):
+        rig.send(f"east-{i:03d}", "fault", "NET.CONNECT_TIMEOUT", at=T0 + timedelta(minutes=i))
+    rig.step()
+    top = rig.correlator.cursor
+    clock.advance(2 * 86_400)
+    rig.step()  # the clean-up: one row left, the newest
+    with fleet_db.sessions() as s:
+        assert s.scalars(select(GroupHit.version)).all() == [top]
+    rig.send("east-050", "fault", "NET.CONNECT_TIMEOUT", at=clock.now())
+    rig.step()
+    with fleet_db.sessions() as s:
+        newest = s.scalar(select(func.max(GroupHit.version)))
+    assert newest is not None
+    assert newest > top
+    assert rig.correlator.cursor == newest  # read, not skipped

@@ -196,6 +196,11 @@ def written_at(session: Session, version: int) -> datetime | None:
 
 
 def delete_before(session: Session, bucket: datetime) -> int:
-    """Forget the counts of minutes before ``bucket`` (the correlator, past every window)."""
-    gone = session.execute(delete(_TABLE).where(_TABLE.c.bucket < bucket))
+    """Forget the counts of minutes before ``bucket`` (the correlator, past every window), but
+    the newest row: SQLite numbers versions from the highest one left, which must not go back
+    below the correlator's cursor."""
+    newest = select(func.max(_TABLE.c.version)).scalar_subquery()
+    gone = session.execute(
+        delete(_TABLE).where(_TABLE.c.bucket < bucket, _TABLE.c.version < newest)
+    )
     return int(getattr(gone, "rowcount", 0) or 0)

@@ -347,3 +347,80 @@ def test_a_burst_meeting_a_concurrent_diagnoser_falls_back_one_by_one(
     with pg_db.sessions() as s:
         keys = [i.open_key for i in s.scalars(select(Incident))]
     assert len(keys) == len(decisions) == len(set(keys))
+
+
+def _clears(tids: Sequence[str]) -> list[Decision]:
+    return [Clear("printer-paper-out", f"terminal:{t}", NOW, "paper back") for t in tids]
+
+
+def test_clearing_costs_the_same_statements_for_any_burst(notified: FleetDB) -> None:
+    """Clears of incidents open before the step are resolved set-based too."""
+    events = _terminals(notified, 60)
+    tids = sorted(events)
+    with notified.sessions.begin() as s:
+        IncidentApplier(rules=RULES, catalog=CATALOG).apply(s, _opens(events, tids)[::2])
+
+    def cost(members: Sequence[str]) -> int:
+        seen: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            seen.append(statement)
+
+        with notified.sessions() as s:
+            _begin(s)
+            event.listen(notified.engine, "before_cursor_execute", count)
+            try:
+                applied = IncidentApplier(rules=RULES, catalog=CATALOG).apply(
+                    s, _clears(members), now=NOW
+                )
+            finally:
+                event.remove(notified.engine, "before_cursor_execute", count)
+            assert len(applied.resolved) == len(members)
+            resolved = s.scalar(
+                select(func.count()).select_from(Incident).where(Incident.status == "resolved")
+            )
+            assert resolved == len(members)
+            s.rollback()
+        return len(seen)
+
+    small, large = cost(tids[:3]), cost(tids)
+    if notified.dialect == "postgresql":
+        assert large == small  # one UPDATE for all, one multi-row insert of the audit entries
+        assert large <= 6  # one by one, 60 clears were 3 statements each
+    else:  # SQLite inserts the audit entries one at a time (in-process, see above)
+        assert large - small == 60 - 3
+
+
+def test_set_based_clears_yield_what_one_by_one_yields(notified: FleetDB) -> None:
+    events = _terminals(notified, 8)
+    tids = sorted(events)
+    with notified.sessions.begin() as s:  # open before the step: paper-outs, the group, updates
+        IncidentApplier(rules=RULES, catalog=CATALOG).apply(
+            s,
+            [
+                *_opens(events, tids)[::2],
+                _group(events, []),
+                *(_update(events, t) for t in tids[:6]),
+            ],
+        )
+    updates = [Clear("update-failed", f"terminal:{t}", NOW, "updated") for t in tids]
+    mixed: list[Decision] = [
+        *_clears(tids[:3]),
+        _clears(tids[:1])[0],  # cleared twice in the step: once
+        _open("printer-paper-out", "PRN.PAPER_OUT", (events[tids[1]][1],)),  # reopens
+        updates[0],  # cleared, then named by the extension below: stays resolved
+        _group(events, tids[:2]),  # swallows tids[1]'s open update
+        updates[1],  # merged just before: nothing to clear
+        _group(events, [tids[2]]),
+        updates[2],
+        *_clears(tids[3:]),
+        updates[7],  # never open
+    ]
+    burst = _applied(notified, mixed, burst=True)
+    assert burst == _applied(notified, mixed, burst=False)
+    statuses = {(*i[2:4], i[6]) for i in burst["incidents"] if i[2] == "update-failed"}
+    assert ("update-failed", f"terminal:{tids[0]}", "resolved") in statuses
+    assert ("update-failed", f"terminal:{tids[1]}", "merged") in statuses
+    assert ("update-failed", f"terminal:{tids[2]}", "merged") in statuses
+    # the 8 paper-outs and tids[0]'s update; the reopened paper-out of tids[1] stays open
+    assert len([a for a in burst["audit"] if a[1] == "resolved"]) == len(tids) + 1

@@ -33,7 +33,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import Incident, Terminal
-from posguard.fleet.diagnosis.observed import Decision, Open
+from posguard.fleet.diagnosis.observed import Clear, Decision, Open
+from posguard.fleet.incident_clears import Clears
 from posguard.fleet.incident_extend import Extends
 from posguard.fleet.incident_links import CHUNK, link_many
 from posguard.fleet.repo import commands as command_repo
@@ -72,7 +73,7 @@ class Burst:
         self.applier = applier
         self.session = session
         opens = [d for d in decisions if isinstance(d, Open)]
-        keys = {open_key(d.rule_id, d.scope) for d in opens}
+        keys = {open_key(d.rule_id, d.scope) for d in decisions}
         causes = {d.cause_key() for d in opens if d.cause and not d.members}
         self.open_now = _open_now(session, keys) if keys else {}
         self.taken = set(self.open_now)
@@ -80,6 +81,7 @@ class Burst:
         self.touched: set[str] = set()  # keys an earlier decision of this step may have changed
         self.pending: list[tuple[Open, datetime]] = []
         self.extends = Extends(applier, session)
+        self.clears = Clears(session)
         self._keys: set[str] = set()
         self._causes: set[str] = set()
 
@@ -90,14 +92,29 @@ class Burst:
             return False
         key = open_key(d.rule_id, d.scope)
         inc = self.open_now.get(key)
-        if inc is None or inc.open_key != key or key in self.touched:
+        if inc is None or inc.open_key != key or key in self.touched or key in self.clears.keys:
             return False
         return d.terminal_id is None or d.terminal_id not in self.extends.members
 
     def extend(self, d: Open, result: Applied) -> None:
-        if any(p.terminal_id in d.members for p, _ in self.pending):
-            self.flush(result)  # opened before this extension: it may swallow them
+        if any(p.terminal_id in d.members for p, _ in self.pending) or any(
+            m in self.clears.terminals for m in d.members
+        ):
+            self.flush(result)  # opened or cleared before this extension: it may swallow them
         self.extends.add(self.open_now[open_key(d.rule_id, d.scope)], d)
+
+    def clearable(self, d: Decision) -> bool:
+        """A clear of an incident open before the step, untouched by it, not cleared yet."""
+        if not isinstance(d, Clear):
+            return False
+        key = open_key(d.rule_id, d.scope)
+        inc = self.open_now.get(key)
+        if inc is None or inc.open_key != key or key in self.touched:
+            return False
+        return key not in self.clears.keys and key not in self._keys
+
+    def clear(self, d: Clear) -> None:
+        self.clears.add(self.open_now[open_key(d.rule_id, d.scope)], d)
 
     def plain(self, d: Decision) -> bool:
         if not isinstance(d, Open) or d.members:
@@ -121,14 +138,15 @@ class Burst:
         self.touched.add(open_key(d.rule_id, d.scope))
 
     def flush(self, result: Applied) -> None:
-        """Write the pending opens, then the pending extensions (into ``result``), then start
-        a new batch."""
+        """Write the pending opens, then the pending extensions, then the pending clears (into
+        ``result``), then start a new batch."""
         pending, self.pending = self.pending, []
         self.touched |= self._keys
         self._keys, self._causes = set(), set()
         if pending:
             self._open(pending, result)
         self.extends.flush(result)
+        self.clears.flush(result)
 
     def _open(self, pending: list[tuple[Open, datetime]], result: Applied) -> None:
         incidents = [self._incident(d, detected_at) for d, detected_at in pending]

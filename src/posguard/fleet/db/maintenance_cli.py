@@ -35,8 +35,8 @@ def partitions(
     ] = 30,
     lang: LangOption = None,
 ) -> None:
-    """Create the events table's day partitions ahead and drop those past retention /
-    预建事件表的按日分区并删除超过保留期的分区."""
+    """Create the day partitions of the events and heartbeat samples tables ahead and drop
+    those past retention / 预建事件表和心跳采样表的按日分区并删除超过保留期的分区."""
     from posguard.fleet.cli_errors import db_error_text, fleet_settings
     from posguard.fleet.db.engine import make_engine
     from posguard.fleet.db.partitions import maintain
@@ -75,4 +75,7 @@ def _zh_lines(report: MaintenanceReport) -> list[str]:
         f"从 {DEFAULT_PARTITION} 移出的行：{report.moved_from_default}",
         f"留在 {DEFAULT_PARTITION} 的行：{report.default_rows}",
         f"按日分区数：{report.days}",
+        f"心跳采样新建的日分区：{days(report.samples_created)}",
+        f"心跳采样删除的日分区（超过保留期）：{days(report.samples_dropped)}",
+        f"删除的心跳采样（超过保留期）：{report.samples_deleted}",
     ]

@@ -335,7 +335,8 @@ class HeartbeatSample(Base):
     """A sampled heartbeat history: per terminal and sample period (``bucket``, the period's
     start; ``heartbeat_sample_s`` in the fleet settings) the earliest heartbeat by ``(ts, seq)``,
     written in the same transaction as :class:`TerminalLiveness`. The network report and the
-    maintenance prediction read it (heartbeats are not stored as events)."""
+    maintenance prediction read it (heartbeats are not stored as events). Partitioned by day
+    of ``bucket`` on PostgreSQL (revision 0013, :mod:`posguard.fleet.db.partitions`)."""
 
     __tablename__ = "heartbeat_samples"
     __table_args__ = (Index("ix_heartbeat_samples_ts", "ts"),)  # report windows, retention
@@ -348,6 +349,35 @@ class HeartbeatSample(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     shard_slot: Mapped[int] = mapped_column(SmallInteger, default=_slot_default)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class GroupHit(Base):
+    """A shard's count for the correlator (:mod:`posguard.fleet.diagnosis.group_hits`): per
+    correlation rule, terminal, minute of event time (``bucket``) and card BIN (``''`` for
+    none), the events that matched the rule (the first and latest of them) and the
+    transactions that named the BIN. ``version`` grows with every write (the correlator's
+    cursor); ``seq_hw`` is the highest sequence number counted."""
+
+    __tablename__ = "group_hits"
+    __table_args__ = (
+        Index("ix_group_hits_version", "version"),
+        Index("ix_group_hits_bucket", "bucket"),
+    )
+
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    bin6: Mapped[str] = mapped_column(String(8), primary_key=True)
+    shard: Mapped[str] = mapped_column(String(32))
+    seq_hw: Mapped[int] = mapped_column(BigInteger)
+    hits: Mapped[int] = mapped_column(Integer)
+    tries: Mapped[int] = mapped_column(Integer)
+    first: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    last: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    tried_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    tried_id: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class MaintenanceSchedule(Base):

@@ -72,6 +72,7 @@ class _Group:
     tried: dict[str, datetime] = field(default_factory=dict)  # issuer: terminal -> last try
     open: bool = False
     last: datetime | None = None
+    latest: datetime | None = None  # the newest matching event seen, open or not
     members: set[str] = field(default_factory=set)
 
 
@@ -82,11 +83,6 @@ class CorrelationEvaluator:
         self.directory = directory
         self.groups: dict[tuple[str, str], _Group] = {}
         self.window = timedelta(seconds=rule.create.within_s or 300.0)
-
-    def _value(self, ev: Observed, dim: str) -> str | None:
-        if dim == "issuer":
-            return issuer_of(ev)
-        return self.directory.group_of(ev.terminal_id, dim)
 
     def covered(self, terminal_id: str) -> str | None:
         """The scope of the open group incident covering this terminal, if any."""
@@ -112,8 +108,10 @@ class CorrelationEvaluator:
                 if last is not None and (g.last is None or g.last < last):
                     g.last = last
 
-    def sync(self, open_now: dict[str, datetime]) -> None:
-        """Align with the group incidents the database has open for this rule."""
+    def sync(self, open_now: dict[str, datetime], *, replayed: bool = False) -> None:
+        """Align with the group incidents the database has open for this rule; ``replayed``:
+        the latest evidence is also the newest matching event the warm-up saw (the correlator
+        knows an incident's times, not its linked events)."""
         for (dim, value), g in self.groups.items():
             if g.open and f"{_PREFIX[dim]}:{value}" not in open_now:
                 g.open = False
@@ -122,6 +120,10 @@ class CorrelationEvaluator:
                 g.members.clear()
         for scope, last in open_now.items():
             self.seed_open(scope, last)
+        if replayed:
+            for g in self.groups.values():
+                if g.open and g.latest is not None and (g.last is None or g.last < g.latest):
+                    g.last = g.latest
 
     def _size(self, dim: str, value: str, g: _Group, now: datetime) -> int:
         if dim != "issuer":
@@ -132,21 +134,32 @@ class CorrelationEvaluator:
         return len(g.tried)
 
     def observe(self, ev: Observed) -> list[Decision]:
-        c = self.rule.create
-        if "issuer" in c.group_by and ev.kind == "transaction":
-            bin6 = issuer_of(ev)
-            if bin6 is not None:
-                self.groups.setdefault(("issuer", bin6), _Group()).tried[ev.terminal_id] = ev.ts
-        if not self.matches(c.match, ev):
+        """One stored event (the embedded diagnoser reads every event itself)."""
+        bin6 = issuer_of(ev) if "issuer" in self.rule.create.group_by else None
+        if bin6 is not None and ev.kind == "transaction":
+            self.tried(bin6, ev.terminal_id, ev.ts)
+        if not self.matches(self.rule.create.match, ev):
             return []
+        return self.hit(ev, bin6)
+
+    def tried(self, bin6: str, terminal_id: str, ts: datetime) -> None:
+        """A terminal did a transaction with this BIN (an issuer group's size)."""
+        self.groups.setdefault(("issuer", bin6), _Group()).tried[terminal_id] = ts
+
+    def hit(self, ev: Observed, bin6: str | None, weight: int = 1) -> list[Decision]:
+        """``ev`` matched the rule (``weight`` matching events of its terminal, ``ev`` the
+        latest: the correlator learns of a shard's events as counts, :mod:`.group_hits`)."""
+        c = self.rule.create
         assert c.threshold_pct is not None
         for dim in c.group_by:
-            value = self._value(ev, dim)
+            value = bin6 if dim == "issuer" else self.directory.group_of(ev.terminal_id, dim)
             if value is None:
                 continue
             g = self.groups.setdefault((dim, value), _Group())
             g.recent[ev.terminal_id] = ev
-            g.hits[ev.terminal_id] += 1
+            g.hits[ev.terminal_id] += weight
+            if g.latest is None or g.latest < ev.ts:
+                g.latest = ev.ts
             start = ev.ts - self.window
             for tid in [t for t, e in g.recent.items() if e.ts < start]:
                 del g.recent[tid]

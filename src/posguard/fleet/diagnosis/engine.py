@@ -83,12 +83,15 @@ class DiagnosisEngine:
             if corr.rule.id == rule_id:
                 corr.seed_open(scope, last)
 
-    def sync(self, open_now: Mapping[str, Mapping[str, datetime]]) -> None:
+    def sync(
+        self, open_now: Mapping[str, Mapping[str, datetime]], *, replayed: bool = False
+    ) -> None:
         """After a warm-up replay, align every rule with the incidents the database has open:
         ``rule_id -> scope -> latest evidence``. What the database recorded is what was decided;
-        the replay only rebuilt windows and timers."""
+        the replay only rebuilt windows and timers (``replayed``: a group's newest matching
+        event replayed counts as evidence too, see :meth:`CorrelationEvaluator.sync`)."""
         for corr in self.correlations:
-            corr.sync(dict(open_now.get(corr.rule.id, {})))
+            corr.sync(dict(open_now.get(corr.rule.id, {})), replayed=replayed)
         for ev_out in self.evaluators:
             scopes = open_now.get(ev_out.rule.id, {})
             ev_out.sync(

@@ -31,28 +31,32 @@ from posguard.fleet.db.models import (
 )
 from posguard.fleet.diagnosis.directory import Placement, TerminalDirectory
 from posguard.fleet.diagnosis.engine import DiagnosisEngine
+from posguard.fleet.diagnosis.group_hits import HitRow
 from posguard.fleet.diagnosis.heartbeat_feed import HeartbeatFeed, upsert_liveness
+from posguard.fleet.diagnosis.hit_feed import HitFeed
 from posguard.fleet.diagnosis.observed import Observed
 from posguard.fleet.diagnosis.rules import Rule, RuleKind
 from posguard.fleet.diagnosis.shard import ShardRole
 from posguard.fleet.incidents import Applied, IncidentApplier
 from posguard.fleet.metrics import DIAGNOSIS_LAG, INCIDENTS
 from posguard.fleet.repo import commands as command_repo
+from posguard.fleet.repo import group_hits as hits_repo
 
 MAX_GAPS = 10_000
 WARM_TICK = timedelta(seconds=1)  # a warm-up replay ticks the clock once per second of events
 
 
-def open_incidents(session: Session) -> dict[str, dict[str, datetime]]:
+def open_incidents(session: Session, *, evidence: bool = True) -> dict[str, dict[str, datetime]]:
     """rule_id -> scope -> latest evidence (its newest linked event, or when it opened) of
-    every incident open or acknowledged now."""
+    every incident open or acknowledged now; without ``evidence``, when it opened (the
+    correlator reads no events)."""
     rows = session.execute(
         select(Incident.id, Incident.rule_id, Incident.scope, Incident.opened_at).where(
             Incident.open_key.is_not(None)
         )
     ).all()
     latest: dict[int, datetime] = {}
-    ids = [r.id for r in rows]
+    ids = [r.id for r in rows] if evidence else []
     for chunk in range(0, len(ids), 1000):
         part = ids[chunk : chunk + 1000]
         for incident_id, ts in session.execute(
@@ -159,6 +163,14 @@ class DiagnosisService:
         self.heartbeats = HeartbeatFeed(self.role, self.gap_wait)
         # one loop passes time over commands: the correlator (one at a time) or the only process
         self.expire_commands = self.role.correlate
+        # a shard of N > 1 counts its events for the correlator, which reads only those counts
+        # (the embedded diagnoser, shard 0/1, correlates the events it reads anyway)
+        self.publishes = self.role.per_terminal and not self.role.correlate
+        self.hits = (
+            HitFeed(self.engine.correlations, batch)
+            if self.role.correlate and not self.role.per_terminal
+            else None
+        )
 
     def start(self, *, replay_s: float = 900.0) -> None:
         """Load the directory, rebuild the rules' state from the events already diagnosed, align
@@ -170,22 +182,35 @@ class DiagnosisService:
             state = session.get(DiagnosisState, self.shard)
             if state is not None:
                 cursor, gaps, last_step = state.cursor, list(state.gaps), state.last_step_at
+            elif self.hits is not None:
+                since = now - timedelta(seconds=replay_s)
+                cursor, gaps, last_step = hits_repo.first_cursor(session, since), [], None
             else:
                 cursor, gaps, last_step = self._first_cursor(session, now, replay_s), [], None
-            anchor = session.scalar(
-                select(EventRow.received_at)
-                .where(EventRow.id <= cursor)
-                .order_by(EventRow.id.desc())
-                .limit(1)
-            )
+            if self.hits is not None:
+                anchor = hits_repo.written_at(session, cursor)
+            else:
+                anchor = session.scalar(
+                    select(EventRow.received_at)
+                    .where(EventRow.id <= cursor)
+                    .order_by(EventRow.id.desc())
+                    .limit(1)
+                )
             if last_step is None:
                 last_step = anchor
             if self.role.per_terminal:  # every terminal's last heartbeat, however old
                 self.engine.observe(self.heartbeats.all(session))
             if anchor is not None:
                 since = anchor - timedelta(seconds=replay_s)
-                self.warmed_up = self._warm_up(session, cursor, set(gaps), since)
-            self.engine.sync(open_incidents(session))
+                if self.hits is not None:
+                    tick = self.engine.tick
+                    self.warmed_up = self.hits.warm_up(session, cursor, set(gaps), since, tick)
+                else:
+                    self.warmed_up = self._warm_up(session, cursor, set(gaps), since)
+            if self.hits is not None:
+                self.engine.sync(open_incidents(session, evidence=False), replayed=True)
+            else:
+                self.engine.sync(open_incidents(session))
         down_s = (now - last_step).total_seconds() if last_step is not None else 0.0
         if down_s > self.grace_after_s:
             self.engine.grace(now, down_s)
@@ -244,7 +269,7 @@ class DiagnosisService:
         """Diagnose what arrived since the last step and what the clock says; commit the result."""
         now = self.clock.now()
         with self.sessions.begin() as session:
-            rows = self._new_rows(session, now)
+            rows = self._new_rows(session, now) if self.hits is None else []
             events = [observed(r) for r in rows if self._mine(r.terminal_id)]
             if events:
                 name_commands(session, events)
@@ -255,14 +280,23 @@ class DiagnosisService:
             if not self.role.correlate and self._group_rules:
                 self.engine.sync_groups(self._open_groups(session))
             decisions = self.engine.observe(events)
+            counted: list[HitRow] = []
+            if self.hits is not None:  # the correlator: the shards' counts, fleet rules first
+                counted = self._counts(session, now)
+                decisions = self.hits.observe(counted) + decisions
             decisions.extend(self.engine.tick())
+            if self.publishes and self._group_rules:
+                hits_repo.publish(
+                    session, self.engine.correlations, events, shard=self.shard, now=now
+                )
             applied = self.applier.apply(session, decisions, now=now)
             if self.role.correlate and self._group_rules:
                 self.applier.sweep(session, now=now)
             self._save(session, now)
             if self.expire_commands:
                 command_repo.expire_due(session, now=now)
-        lag = (now - max(e.ts for e in events)).total_seconds() if events else 0.0
+        newest = max(e.ts for e in events) if events else HitFeed.latest(counted)
+        lag = (now - newest).total_seconds() if newest is not None else 0.0
         DIAGNOSIS_LAG.set(max(0.0, lag))  # every step: a frozen value would look healthy
         INCIDENTS.labels("opened").inc(len(applied.opened))
         INCIDENTS.labels("resolved").inc(len(applied.resolved))
@@ -299,6 +333,14 @@ class DiagnosisService:
                 (EventRow.id >= fresh[0]) & (EventRow.id <= fresh[-1]) & self._slot_filter()
             )
         return session.scalars(select(EventRow).where(or_(*conds)).order_by(EventRow.id)).all()
+
+    def _counts(self, session: Session, now: datetime) -> list[HitRow]:
+        """The correlator's input: the shards' counts written since its cursor."""
+        assert self.hits is not None
+        rows = self.hits.new(session, self.cursor, list(self.gaps))
+        self._advance([r.version for r in rows], now)
+        self.hits.prune(session, now)
+        return rows
 
     def _slot_filter(self) -> Any:
         return EventRow.shard_slot % self.role.of == self.role.shard

@@ -7,9 +7,10 @@ hour, in the fleet settings) the heartbeat's own ``ts`` falls in. "Earliest" is 
 ``(ts, seq)``: a later heartbeat of the period, a redelivery, a late batch from another worker
 changes nothing, and an earlier one arriving late replaces the sample, so any order of arrival
 ends with the same rows. At one sample an hour a million terminals write 24 M rows a day, where
-storing every heartbeat at 60 s would be 1.44 G (docs/scaling.md). A plain table on both
-dialects (not day-partitioned like ``events``): :func:`delete_before`, run by ``posguard fleet
-maintenance partitions`` with the events' retention, deletes the old rows a day at a time.
+storing every heartbeat at 60 s would be 1.44 G (docs/scaling.md). On PostgreSQL the table is
+partitioned by day of ``bucket`` like ``events`` (revision 0013): ``posguard fleet maintenance
+partitions`` creates its days ahead and drops those past the events' retention, no bulk delete.
+SQLite keeps one plain table (:func:`delete_before` deletes its old rows a day at a time).
 """
 
 from __future__ import annotations

@@ -158,6 +158,14 @@ def acknowledge(session: Session, *, incident: Incident, by: str, now: datetime)
 def resolve(session: Session, *, incident: Incident, by: str, now: datetime) -> bool:
     """Resolve an open or acknowledged incident. An incident never closes before it opened: a
     clear event stamped earlier (a terminal's clock, a late delivery) closes it at its opening."""
+    if not close(incident, by=by, now=now):
+        return False
+    session.flush()
+    return True
+
+
+def close(incident: Incident, *, by: str, now: datetime) -> bool:
+    """:func:`resolve` without the flush (many incidents resolved in one flush)."""
     if incident.status not in (IncidentStatus.OPEN.value, IncidentStatus.ACKNOWLEDGED.value):
         return False
     now = max(now, incident.opened_at)
@@ -166,7 +174,6 @@ def resolve(session: Session, *, incident: Incident, by: str, now: datetime) -> 
     incident.resolved_at = now
     incident.resolved_by = by
     incident.time_to_resolve_s = (now - incident.opened_at).total_seconds()
-    session.flush()
     return True
 
 

@@ -33,6 +33,7 @@ ONLINE = {
     "ix_incidents_assignee": "incidents",
     "ix_prediction_visits_terminal_id_visited_at": "prediction_visits",
     "ix_heartbeat_samples_ts": "heartbeat_samples",
+    "ix_merchant_contacts_merchant_id": "merchant_contacts",
 }
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from posguard.catalog import default_catalog
 from posguard.fleet.clock import FakeClock
-from posguard.fleet.db.engine import make_engine, make_sessionmaker
+from posguard.fleet.db.engine import make_engine
 from posguard.fleet.db.migrate import downgrade, upgrade
 from posguard.fleet.db.partitions import (
     SAMPLES,
@@ -23,7 +23,6 @@ from posguard.fleet.db.partitions import (
     partition_name,
 )
 from posguard.fleet.ingest.store import EventStore, Outcome
-from posguard.fleet.repo.terminals import add_terminal
 from posguard.fleet.testing import scratch_pg_schema
 
 from .conftest import FleetDB, event, register
@@ -142,17 +141,18 @@ def test_the_migration_keeps_the_samples_and_goes_back_down(postgres_url: str) -
 def _seed_0012(engine: Engine) -> None:
     """A terminal and three samples as revision 0012 stores them (one plain table): today,
     three days ago (a day with rows gets its partition), and 90 days ago (the default)."""
-    with make_sessionmaker(engine).begin() as s:  # terminals as 0012 has them (unchanged since)
-        add_terminal(
-            s,
-            terminal_id="T1",
-            merchant_id="M01",
-            model="PX",
-            brand="Acme",
-            firmware="1",
-            acquirer_host="h",
-            area="a",
-            now=_midnight(0),
+    with engine.begin() as c:  # in 0012's columns, not through today's models
+        c.execute(
+            text("INSERT INTO merchants (id, name, created_at) VALUES ('M01', 'Shop', :t)"),
+            {"t": _midnight(0)},
+        )
+        c.execute(
+            text(
+                "INSERT INTO terminals (id, merchant_id, model, brand, firmware, acquirer_host, "
+                "area, location, credential_hash, revoked, created_at) VALUES ('T1', 'M01', "
+                "'PX', 'Acme', '1', 'h', 'a', '', :h, false, :t)"
+            ),
+            {"h": "0" * 64, "t": _midnight(0)},
         )
     with engine.begin() as c:
         for seq, days in ((1, 0), (2, -3), (3, -90)):

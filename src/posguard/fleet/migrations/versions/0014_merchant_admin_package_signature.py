@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from posguard.fleet.db import online_ddl
+
 revision: str = "0014"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
@@ -54,11 +56,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_merchant_contacts")),
     )
-    op.create_index(op.f("ix_merchant_contacts_merchant_id"), "merchant_contacts", ["merchant_id"])
+    online_ddl.create_index(
+        "ix_merchant_contacts_merchant_id", "merchant_contacts", ["merchant_id"]
+    )
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_merchant_contacts_merchant_id"), table_name="merchant_contacts")
+    online_ddl.drop_index("ix_merchant_contacts_merchant_id", "merchant_contacts")
     op.drop_table("merchant_contacts")
     with op.batch_alter_table("firmware_packages") as batch:
         batch.drop_column("signature")

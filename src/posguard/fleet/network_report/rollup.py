@@ -154,6 +154,16 @@ def roll_up(
     return todo
 
 
+def delete_before(sessions: sessionmaker[Session], day: date) -> int:
+    """Drop the rollup of the days before ``day`` (the events' retention: a report counts what
+    the data still holds); the rows deleted."""
+    with sessions() as session:
+        n = session.execute(delete(NetworkDaily).where(NetworkDaily.day < day)).rowcount
+        session.execute(delete(NetworkDailyDay).where(NetworkDailyDay.day < day))
+        session.commit()
+    return int(n or 0)
+
+
 def stored_parts(session: Session, days: Iterable[date]) -> dict[date, dict[str, list[Part]]]:
     """Day -> terminal -> its stored parts (pending first, then keyed ones)."""
     out: dict[date, dict[str, list[Part]]] = {}

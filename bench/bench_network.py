@@ -129,7 +129,7 @@ def run(quick: bool) -> list[Result]:
         seeded_s = time.perf_counter() - t0
         settings = FleetSettings(
             database_url=url,
-            jwt_secret="bench-secret-0123456789abcdef",  # type: ignore[arg-type]
+            jwt_secret="bench-secret-0123456789abcdef",
             diagnosis_in_process=False,
         )
         engine = make_engine(url)

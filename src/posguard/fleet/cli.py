@@ -32,11 +32,13 @@ from posguard.fleet.cli_text import say
 from posguard.fleet.db.maintenance_cli import app as maintenance_app
 from posguard.fleet.incident_cli import app as incident_app
 from posguard.fleet.notify.cli import app as notify_app
+from posguard.fleet.training_cli import app as training_app
 
 app = FaceApp(help="The fleet service / 终端管理服务.", no_args_is_help=True)
 app.add_typer(notify_app, name="notify")
 app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(training_app, name="training")
 
 DbOpt = Annotated[
     str | None,

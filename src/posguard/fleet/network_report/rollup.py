@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import CursorResult, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -158,7 +158,8 @@ def delete_before(sessions: sessionmaker[Session], day: date) -> int:
     """Drop the rollup of the days before ``day`` (the events' retention: a report counts what
     the data still holds); the rows deleted."""
     with sessions() as session:
-        n = session.execute(delete(NetworkDaily).where(NetworkDaily.day < day)).rowcount
+        result = session.execute(delete(NetworkDaily).where(NetworkDaily.day < day))
+        n = cast(CursorResult[Any], result).rowcount
         session.execute(delete(NetworkDailyDay).where(NetworkDailyDay.day < day))
         session.commit()
     return int(n or 0)

@@ -11,7 +11,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from posguard.cli_support.errors import CliError, ExitCode
-from posguard.cli_support.lang import LangOption
+from posguard.cli_support.lang import LangOption, resolve_lang
 
 
 def network_rollup(
@@ -49,7 +49,7 @@ def network_rollup(
     finally:
         engine.dispose()
     days = ", ".join(d.isoformat() for d in built) or "-"
-    if lang == "en":
+    if resolve_lang(lang) == "en":
         typer.echo(
             f"network rollup: {len(built)} day(s) built ({days}); {dropped} old row(s) dropped"
         )

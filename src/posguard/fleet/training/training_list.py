@@ -154,9 +154,8 @@ def training_list(
         for (m, op), tally in counts.by.items()
         if merchant_id is None or m == merchant_id
     ]
-    effects = [
-        session_effect(session, row, now=now) for row in list_sessions(session, merchant_id=merchant_id)
-    ]
+    held = list_sessions(session, merchant_id=merchant_id)
+    effects = [session_effect(session, row, now=now) for row in held]
     return TrainingList(
         since=since,
         until=now,

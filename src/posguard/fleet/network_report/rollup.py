@@ -104,17 +104,19 @@ def _row(day: date, tid: str, n: int, p: Part) -> dict[str, Any]:
     }
 
 
-def build_day(session: Session, day: date, now: datetime) -> int:
-    """Count ``day`` from the data and replace its rows (the caller commits); the rows
-    written."""
+def _ensure_mark(session: Session, day: date) -> None:
     session.execute(
         sqlite.insert(_DAYS).values(day=day, gen=0).on_conflict_do_nothing()
         if session.get_bind().dialect.name != "postgresql"
         else postgresql.insert(_DAYS).values(day=day, gen=0).on_conflict_do_nothing()
     )
+
+
+def count_day(session: Session, day: date) -> tuple[int, list[dict[str, Any]]]:
+    """``day``'s ``gen`` and then its rows counted from the data (reads only)."""
     gen = session.execute(
         select(NetworkDailyDay.gen).where(NetworkDailyDay.day == day)
-    ).scalar_one()
+    ).scalar_one_or_none()
     start = day_start(day)
     parts = slice_parts(window_rows(session, start, start + timedelta(days=1)))
     rows = [
@@ -122,6 +124,14 @@ def build_day(session: Session, day: date, now: datetime) -> int:
         for tid, mine in parts.items()
         for n, p in enumerate(sorted(mine, key=lambda p: p.key is not None))
     ]
+    return gen or 0, rows
+
+
+def write_day(
+    session: Session, day: date, gen: int, rows: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """Replace ``day``'s rows and mark them built from ``gen`` (the caller commits)."""
+    _ensure_mark(session, day)
     session.execute(delete(NetworkDaily).where(NetworkDaily.day == day))
     for i in range(0, len(rows), 5000):
         session.execute(insert(NetworkDaily), rows[i : i + 5000])
@@ -130,6 +140,17 @@ def build_day(session: Session, day: date, now: datetime) -> int:
         .where(NetworkDailyDay.day == day)
         .values(built_gen=gen, built_at=now)
     )
+
+
+def build_day(sessions: sessionmaker[Session], day: date, now: datetime) -> int:
+    """Count ``day`` in a read-only transaction, then write it in a short one (ingest never
+    waits for a count; on SQLite a reader that then writes could lose its snapshot); the rows
+    written. Data stored in between bumps ``gen`` past the one read: the day stays stale."""
+    with sessions() as session:
+        gen, rows = count_day(session, day)
+    with sessions() as session:
+        write_day(session, day, gen, rows, now)
+        session.commit()
     return len(rows)
 
 
@@ -148,9 +169,7 @@ def roll_up(
     with sessions() as session:
         todo = stale_days(session, now, days)
     for day in todo:
-        with sessions() as session:
-            build_day(session, day, now)
-            session.commit()
+        build_day(sessions, day, now)
     return todo
 
 

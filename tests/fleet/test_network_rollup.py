@@ -119,10 +119,11 @@ def test_rollup_gives_the_figures_of_one_pass(sqlite_db: FleetDB) -> None:
     assert roll_up(sqlite_db.sessions, NOW, days=30) == []
 
 
-def test_late_events_make_a_day_stale_until_rebuilt(sqlite_db: FleetDB) -> None:
+def test_late_events_make_a_day_stale_until_rebuilt(fleet_db: FleetDB) -> None:
+    """On SQLite and PostgreSQL (the marks' upserts, JSON RTTs and day keys of each)."""
     estate = build_estate(terminals=12, seed=7)
-    play_network_history(sqlite_db.sessions, estate, until=UNTIL, weeks=2, seed=7, txn_per_hour=2)
-    roll_up(sqlite_db.sessions, NOW, days=20)
+    play_network_history(fleet_db.sessions, estate, until=UNTIL, weeks=2, seed=7, txn_per_hour=2)
+    roll_up(fleet_db.sessions, NOW, days=20)
     t = estate.terminals[3]
     late_day = datetime(2026, 11, 25, 10, tzinfo=UTC)
     failures = [
@@ -133,17 +134,17 @@ def test_late_events_make_a_day_stale_until_rebuilt(sqlite_db: FleetDB) -> None:
     quiet = estate.terminals[4]
     early = datetime(2026, 11, 16, 1, tzinfo=UTC)
     failures.append(_ev(quiet, 10**6, early, "transaction", None, {}))
-    _store(sqlite_db, failures, NOW)
-    with sqlite_db.sessions() as s:
+    _store(fleet_db, failures, NOW)
+    with fleet_db.sessions() as s:
         stale = {late_day.date(), early.date()}
         assert not stale & current_days(s, stale)
-    _same(sqlite_db, 2, None)  # counted from the data meanwhile: the late failures are in
-    with sqlite_db.sessions() as s:
+    _same(fleet_db, 2, None)  # counted from the data meanwhile: the late failures are in
+    with fleet_db.sessions() as s:
         raw = network_report(s, now=NOW, weeks=2, rollup=False)
     assert raw.fleet_attempts > 0
-    assert sorted(roll_up(sqlite_db.sessions, NOW, days=20)) == sorted(stale)
-    _same(sqlite_db, 2, None)
-    _same(sqlite_db, 2, t.merchant_id)
+    assert sorted(roll_up(fleet_db.sessions, NOW, days=20)) == sorted(stale)
+    _same(fleet_db, 2, None)
+    _same(fleet_db, 2, t.merchant_id)
 
 
 def test_a_build_cut_short_leaves_the_day_as_it_was(sqlite_db: FleetDB) -> None:

@@ -151,6 +151,32 @@ def _assert_truthful(rows: list[tuple[Any, ...]]) -> None:
             assert first_closed <= second_opened, f"{key}: overlapping incidents"
 
 
+def test_the_network_report_shows_the_story_terminals_links(
+    played: tuple[dict[str, Any], str, Path],
+) -> None:
+    """The story's terminals report their link, carrier and signal, and the round trip measured
+    on their real host link (issue 20): after the demo the network report has their places,
+    with RTT figures, and every sale attempt counted once."""
+    from datetime import UTC, datetime
+
+    from posguard.fleet.db.engine import make_engine, make_sessionmaker
+    from posguard.fleet.network_report import network_report
+    from posguard.sim.network_model import CARRIERS, LINKS
+
+    report, _, out = played
+    engine = make_engine(f"sqlite:///{out / 'fleet.db'}")
+    try:
+        with make_sessionmaker(engine)() as s:
+            net = network_report(s, now=datetime.now(UTC), weeks=1)
+    finally:
+        engine.dispose()
+    assert net.rows
+    assert all(r.link in LINKS and r.carrier in CARRIERS for r in net.rows)
+    assert any(r.rtt_p50_ms is not None for r in net.rows)
+    assert sum(r.terminals for r in net.rows) == report["terminals"]
+    assert net.fleet_attempts > 0
+
+
 def test_incidents_tell_the_truth_after_the_demo_and_after_a_restart(
     played: tuple[dict[str, Any], str, Path],
 ) -> None:

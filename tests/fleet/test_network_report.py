@@ -73,7 +73,7 @@ def test_counting_rules() -> None:
     assert (wifi.attempts, wifi.timeouts, wifi.resets) == (4, 2, 1)
     assert wifi.weekly_attempts == [3, 1]
     assert wifi.weekly_failures == [2, 1]
-    assert (wifi.weak, wifi.signal_reports, wifi.failover, wifi.rtts) == (1, 1, 1, [40.0])
+    assert (wifi.weak, wifi.signal_reports, wifi.failover, wifi.rtts) == (1, 1, 1, {40.0: 1})
     mobile = groups[GroupKey("pudong", "CT", "4g")]
     assert (mobile.attempts, mobile.weak) == (1, 0)
     unknown = groups[GroupKey("pudong", "unknown", "unknown")]

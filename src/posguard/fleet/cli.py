@@ -34,6 +34,7 @@ from posguard.fleet.db.maintenance_cli import app as maintenance_app
 from posguard.fleet.incident_cli import app as incident_app
 from posguard.fleet.notify.cli import app as notify_app
 from posguard.fleet.package_key_cli import app as package_key_app
+from posguard.fleet.training_cli import app as training_app
 
 app = FaceApp(help="The fleet service / 终端管理服务.", no_args_is_help=True)
 cli_migrate.register(app)
@@ -47,3 +48,4 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(package_key_app, name="package")
+app.add_typer(training_app, name="training")

@@ -36,6 +36,7 @@ from posguard.sim.fleet_embed import DASHBOARD_USER, EmbeddedFleet, IncidentView
 from posguard.sim.inject import FaultInjector, Played
 from posguard.sim.light_feed import LightFeed
 from posguard.sim.live import progress_line, render
+from posguard.sim.network_model import NetworkModel
 from posguard.sim.population import Estate, build_estate
 from posguard.sim.report import DemoReport, incident_json, judge, scan_for_pans
 from posguard.sim.stats import DemoStats
@@ -175,6 +176,7 @@ class _Demo:
                     f"password {fleet.password}) · out: {self.out}"
                 )
             merchants = {m.merchant_id: m for m in self.estate.merchants}
+            network = NetworkModel.for_estate(self.estate, seed=self.opts.seed)
             for i, spec in enumerate(self.estate.terminals):
                 self.terminals.append(
                     VirtualTerminal(
@@ -189,6 +191,7 @@ class _Demo:
                         book=self.book,
                         pace=self.pace,
                         seed=self.opts.seed * 1000 + i,
+                        network=partial(network.heartbeat_of, i),
                     )
                 )
             await asyncio.gather(*(vt.start() for vt in self.terminals))

@@ -94,6 +94,9 @@ class EmbeddedFleet:
             jwt_secret=secrets.token_urlsafe(32),
             diagnosis_poll_s=0.2,
             default_heartbeat_interval_s=self.heartbeat_s,
+            # the story plays a day in minutes: keep every heartbeat in the sampled history,
+            # so the network report has the round trips the story's terminals measured
+            heartbeat_sample_s=self.heartbeat_s,
         )
         self.context = _context(settings)
         names = {m.merchant_id: m.name for m in estate.merchants}

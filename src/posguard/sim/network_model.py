@@ -125,6 +125,12 @@ class NetworkModel:
             out.append(d)
         return out
 
+    def heartbeat_of(self, index: int, week: float = 0.0) -> dict[str, Any]:
+        """The link, carrier and signal of one heartbeat of the terminal at ``index`` (the demo's
+        virtual terminals measure their round trip and failover on their real host link)."""
+        fields = self.heartbeat_data(np.array([index]), week=week)[0]
+        return {k: v for k, v in fields.items() if k in ("link", "carrier", "signal_dbm")}
+
     def failures(
         self, idx: NDArray[np.intp], *, week: float
     ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,10 @@ class VirtualTerminal:
         book: CardBook,
         pace: Pace,
         seed: int,
+        network: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.spec, self.merchant, self.root = spec, merchant, root
+        self._network = network  # the link, carrier and signal its heartbeats report
         self.tid = spec.terminal_id
         root.mkdir(parents=True, exist_ok=True)
         self.proxy = FaultProxy(upstream)
@@ -173,7 +176,12 @@ class VirtualTerminal:
         self._agent_task = asyncio.create_task(self.agent.run(self._agent_stop))
 
     def _heartbeat_data(self) -> dict[str, Any]:
+        """The runtime's own fields (the round trip and host of its last answer: measured on
+        the real link) over the simulated link, carrier and signal (issue 20)."""
+        runtime = self.terminal.heartbeat_fields() if self.terminal is not None else {}
         return {
+            **(self._network() if self._network is not None else {}),
+            **runtime,
             "firmware": self.updater.version() or "",
             "receipts_queued": len(self.queue.pending()),
         }

@@ -13,11 +13,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from posguard.cli_support.errors import CliError, ExitCode, FaceApp
 from posguard.cli_support.lang import LangOption
 from posguard.common.errors import ConfigError
+from posguard.fleet.network_report.rollup_cli import network_rollup
 
 if TYPE_CHECKING:
     from posguard.fleet.db.partitions import MaintenanceReport
 
 app = FaceApp(help="Database upkeep / 数据库维护.", no_args_is_help=True)
+app.command("network-rollup")(network_rollup)
 
 
 @app.command()

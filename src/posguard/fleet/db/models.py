@@ -496,3 +496,44 @@ class PredictionVisit(Base):
     part_replaced: Mapped[bool] = mapped_column(Boolean)
     performed_by: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text)
+
+
+class NetworkDaily(Base):
+    """The network report's daily rollup (migration 0015; posguard.fleet.network_report.rollup):
+    per UTC day and terminal, what the report counts under each carrier × link the terminal's
+    sampled heartbeats named that day (``part`` 1..n, in heartbeat order), and its attempts
+    before its first heartbeat of the day (``part`` 0, no carrier or link)."""
+
+    __tablename__ = "network_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    carrier: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    link: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    first_ts: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    first_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_ts: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    timeouts: Mapped[int] = mapped_column(Integer)
+    resets: Mapped[int] = mapped_column(Integer)
+    heartbeats: Mapped[int] = mapped_column(Integer)
+    signal_reports: Mapped[int] = mapped_column(Integer)
+    weak: Mapped[int] = mapped_column(Integer)
+    failover_reports: Mapped[int] = mapped_column(Integer)
+    failover: Mapped[int] = mapped_column(Integer)
+    rtts: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+class NetworkDailyDay(Base):
+    """Which days :class:`NetworkDaily` holds, and whether they are current: ingest bumps
+    ``gen`` when it stores an event or sample of a past day; a day's rows are current while
+    ``built_gen`` (the ``gen`` read before they were built) equals it (migration 0015)."""
+
+    __tablename__ = "network_daily_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    gen: Mapped[int] = mapped_column(BigInteger, default=0)
+    built_gen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    built_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -28,6 +28,7 @@ from posguard.fleet.clock import Clock
 from posguard.fleet.db.models import Terminal
 from posguard.fleet.db.write_lock import SqliteWriteLock, sqlite_database_path
 from posguard.fleet.metrics import EVENTS, INGEST_SECONDS
+from posguard.fleet.network_report.rollup import note_late
 from posguard.fleet.repo.commands import complete_command
 from posguard.fleet.repo.event_insert import (
     EventInsert,
@@ -288,6 +289,7 @@ class EventStore:
             sampled = (
                 upsert_samples(session, beats, now, self.heartbeat_sample_s) if beats else set()
             )
+            note_late(session, [r[3] for r in rows] + [b.ts for b in beats], now)
             for i, (tid, _mid, seq, _ts, kind, _code, _data) in accepted:
                 if kind == _COMMAND_RESULT and (tid, seq) in stored:
                     ev = parsed[i]

@@ -28,6 +28,7 @@ period), so their shares and percentiles are over sampled heartbeats.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -51,11 +52,9 @@ class GroupKey:
 
 
 @dataclass
-class GroupCounts:
-    """Everything counted for one area × carrier × link."""
+class Counts:
+    """What is counted for one place (or one terminal's part of a day, see ``parts``)."""
 
-    weeks: int
-    terminals: set[str] = field(default_factory=set)
     attempts: int = 0
     timeouts: int = 0
     resets: int = 0
@@ -64,29 +63,23 @@ class GroupCounts:
     weak: int = 0
     failover_reports: int = 0
     failover: int = 0
-    rtts: list[float] = field(default_factory=list)
-    weekly_attempts: list[int] = field(default_factory=list)
-    weekly_failures: list[int] = field(default_factory=list)
+    rtts: Counter[float] = field(default_factory=Counter)  # RTT (ms) -> sampled heartbeats
 
-    def __post_init__(self) -> None:
-        self.weekly_attempts = [0] * self.weeks
-        self.weekly_failures = [0] * self.weeks
-
-    def attempt(self, week: int, code: str | None) -> None:
+    def attempt(self, code: str | None) -> bool:
+        """Count one attempt; whether it failed (a timeout or a reset)."""
         self.attempts += 1
-        self.weekly_attempts[week] += 1
         if code in TIMEOUT_CODES:
             self.timeouts += 1
         elif code in RESET_CODES:
             self.resets += 1
         else:
-            return
-        self.weekly_failures[week] += 1
+            return False
+        return True
 
     def heartbeat(self, net: HeartbeatNetwork) -> None:
         self.heartbeats += 1
         if net.rtt_ms is not None:
-            self.rtts.append(net.rtt_ms)
+            self.rtts[net.rtt_ms] += 1
         if net.signal_dbm is not None and net.link is not None:
             self.signal_reports += 1
             limit = WEAK_MOBILE_DBM if net.link.mobile else WEAK_WIFI_DBM
@@ -95,6 +88,47 @@ class GroupCounts:
             self.failover_reports += 1
             self.failover += net.failover
 
+    def add(self, other: Counts) -> None:
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rtts.update(other.rtts)
+
+
+_SUMMED: Final = (
+    "attempts",
+    "timeouts",
+    "resets",
+    "heartbeats",
+    "signal_reports",
+    "weak",
+    "failover_reports",
+    "failover",
+)
+
+
+@dataclass
+class GroupCounts(Counts):
+    """Everything counted for one area × carrier × link, with its weekly attempts and
+    failures."""
+
+    weeks: int = 1
+    terminals: set[str] = field(default_factory=set)
+    weekly_attempts: list[int] = field(default_factory=list)
+    weekly_failures: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.weekly_attempts = [0] * self.weeks
+        self.weekly_failures = [0] * self.weeks
+
+    def attempt_in(self, week: int, code: str | None) -> None:
+        self.weekly_attempts[week] += 1
+        self.weekly_failures[week] += self.attempt(code)
+
+    def add_in(self, week: int, other: Counts) -> None:
+        self.add(other)
+        self.weekly_attempts[week] += other.attempts
+        self.weekly_failures[week] += other.timeouts + other.resets
+
 
 @dataclass
 class _Terminal:
@@ -102,9 +136,13 @@ class _Terminal:
     waiting: list[tuple[int, str | None]] = field(default_factory=list)  # before a heartbeat
 
 
+def carrier_link(net: HeartbeatNetwork) -> tuple[str, str]:
+    """The carrier and link a heartbeat names (``unknown`` where it names none)."""
+    return net.carrier or UNKNOWN, net.link.value if isinstance(net.link, Link) else UNKNOWN
+
+
 def _key(area: str, net: HeartbeatNetwork) -> GroupKey:
-    link = net.link.value if isinstance(net.link, Link) else UNKNOWN
-    return GroupKey(area, net.carrier or UNKNOWN, link)
+    return GroupKey(area, *carrier_link(net))
 
 
 class Aggregator:
@@ -120,7 +158,7 @@ class Aggregator:
     def _group(self, key: GroupKey) -> GroupCounts:
         g = self._groups.get(key)
         if g is None:
-            g = self._groups[key] = GroupCounts(self.weeks)
+            g = self._groups[key] = GroupCounts(weeks=self.weeks)
         return g
 
     def _week(self, ts: datetime) -> int:
@@ -149,13 +187,13 @@ class Aggregator:
             g.terminals.add(terminal_id)
             g.heartbeat(net)
             for week, waiting_code in term.waiting:
-                g.attempt(week, waiting_code)
+                g.attempt_in(week, waiting_code)
             term.waiting.clear()
         elif kind == "transaction" or (kind == "fault" and "during" in data):
             if term.key is None:
                 term.waiting.append((self._week(ts), code))
             else:
-                self._group(term.key).attempt(self._week(ts), code)
+                self._group(term.key).attempt_in(self._week(ts), code)
 
     def groups(self) -> dict[GroupKey, GroupCounts]:
         """The counts so far; attempts of terminals that never reported their network count
@@ -165,6 +203,6 @@ class Aggregator:
                 g = self._group(GroupKey(self._areas[tid], UNKNOWN, UNKNOWN))
                 g.terminals.add(tid)
                 for week, code in term.waiting:
-                    g.attempt(week, code)
+                    g.attempt_in(week, code)
                 term.waiting.clear()
         return self._groups

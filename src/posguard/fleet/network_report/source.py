@@ -1,81 +1,156 @@
-"""The network report from the fleet database: one pass over the window's sampled heartbeats
-(``heartbeat_samples``: per terminal the earliest heartbeat of each sample period, one hour by
-default; ingest stores no heartbeat as an event) merged with its transactions and faults
-(``events``), in terminal and time order.
+"""The network report from the fleet database.
 
-So RTT p50/p95, the weak-signal share and the failover share are over the sampled heartbeats,
-one a terminal per period, not every heartbeat sent: each terminal weighs by the time it
-reported, not by how often it beat.
+The window (the ``weeks`` weeks up to ``now``) is cut at UTC midnights and at its week
+boundaries. Each whole day with current rows in the daily rollup (``rollup``) is read from
+there, a row per terminal; everything else — the window's first and last partial days, a day a
+week boundary cuts, a day not rolled up yet or changed since — is counted straight from the
+sampled heartbeats and events (``raw``). ``parts.Walker`` puts the pieces together in time
+order per terminal, so the figures are those of one pass over the whole window
+(``rollup=False``, kept as the reference and the benchmark's baseline): the same counts, and
+RTT percentiles from the same values (the rollup keeps every sampled RTT with its count).
+
+RTT p50/p95, the weak-signal share and the failover share are over the sampled heartbeats,
+one a terminal per sample period (one hour by default), not every heartbeat sent: each
+terminal weighs by the time it reported, not by how often it beat.
 
 A merchant's report has the rows of its own terminals only; the fleet's rate, and the other
 carriers a recommendation compares with, stay the whole fleet's (a shop is judged against the
-estate, and told which carrier does better around it). The pass reads the whole window; for
-estates of hundreds of thousands of terminals run it off-peak (it is a report, not a page that
-refreshes).
+estate, and told which carrier does better around it).
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterator
-from datetime import datetime, timedelta
-from typing import Any, Final
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from posguard.fleet.db.models import EventRow, HeartbeatSample, Terminal
-from posguard.fleet.network_report.aggregate import KINDS, Aggregator
+from posguard.fleet.db.models import Terminal
+from posguard.fleet.network_report.aggregate import Aggregator, GroupCounts, GroupKey
+from posguard.fleet.network_report.parts import Part, Walker, slice_parts
+from posguard.fleet.network_report.raw import window_rows
+from posguard.fleet.network_report.rollup import current_days, day_start, stored_parts
 from posguard.fleet.network_report.rows import NetworkReport, build_row, worst_first
 
 MAX_WEEKS: Final = 26
-_CHUNK: Final = 5000
-_HEARTBEAT: Final = "heartbeat"
-Row = tuple[str, datetime, int, str, str | None, dict[str, Any] | None]
+_DAY: Final = timedelta(days=1)
 
 
-def _window_rows(session: Session, since: datetime, until: datetime) -> Iterator[Row]:
-    """``(terminal, ts, seq, kind, code, data)`` of the window's sampled heartbeats and its
-    transactions and faults, ordered by terminal, time, seq (two ordered reads, merged)."""
-    samples = (
-        select(
-            HeartbeatSample.terminal_id,
-            HeartbeatSample.ts,
-            HeartbeatSample.seq,
-            HeartbeatSample.data,
-        )
-        .where(HeartbeatSample.ts >= since, HeartbeatSample.ts < until)
-        .order_by(HeartbeatSample.terminal_id, HeartbeatSample.ts, HeartbeatSample.seq)
-        .execution_options(yield_per=_CHUNK)
-    )
-    events = (
-        select(
-            EventRow.terminal_id,
-            EventRow.ts,
-            EventRow.seq,
-            EventRow.kind,
-            EventRow.code,
-            EventRow.data,
-        )
-        .where(
-            EventRow.ts >= since,
-            EventRow.ts < until,
-            EventRow.kind.in_([k for k in KINDS if k != _HEARTBEAT]),
-        )
-        .order_by(EventRow.terminal_id, EventRow.ts, EventRow.seq)
-        .execution_options(yield_per=_CHUNK)
-    )
-    beats: Iterator[Row] = (
-        (tid, ts, seq, _HEARTBEAT, None, data) for tid, ts, seq, data in session.execute(samples)
-    )
-    others: Iterator[Row] = (tuple(r) for r in session.execute(events))
-    return heapq.merge(beats, others, key=lambda r: (r[0], r[1], r[2]))
+@dataclass(frozen=True, slots=True)
+class Piece:
+    start: datetime
+    end: datetime
+    week: int
+    day: date | None  # a whole UTC day, which the rollup may hold
+
+
+def pieces(since: datetime, until: datetime, weeks: int) -> list[Piece]:
+    """``[since, until)`` cut at UTC midnights and week boundaries, in time order.
+
+    >>> since = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    >>> [(p.start.day, p.start.hour, p.week, p.day is not None)
+    ...  for p in pieces(since, since + timedelta(days=14), 2)][6:10]
+    [(8, 0, 0, True), (9, 0, 0, False), (9, 12, 1, False), (10, 0, 1, True)]
+    """
+    cuts = {since, until}
+    cuts.update(since + timedelta(days=7 * k) for k in range(1, weeks))
+    midnight = day_start(since.astimezone(UTC).date()) + _DAY
+    while midnight < until:
+        cuts.add(midnight)
+        midnight += _DAY
+    edges = sorted(cuts)
+    out = []
+    for a, b in pairwise(edges):
+        week = min(max((a - since) // timedelta(days=7), 0), weeks - 1)
+        whole = b - a == _DAY and a == day_start(a.astimezone(UTC).date())
+        out.append(Piece(a, b, week, a.astimezone(UTC).date() if whole else None))
+    return out
+
+
+def _slices(
+    session: Session, since: datetime, until: datetime, weeks: int
+) -> list[tuple[int, dict[str, list[Part]]]]:
+    """Each slice's ``(week, terminal -> parts)``, in time order: current rollup days read,
+    the rest counted from the data (neighbouring pieces of one week in one pass)."""
+    plan = pieces(since, until, weeks)
+    ready = current_days(session, [p.day for p in plan if p.day is not None])
+    stored = stored_parts(session, ready)
+    out: list[tuple[int, dict[str, list[Part]]]] = []
+    run: list[Piece] = []
+
+    def flush() -> None:
+        if run:
+            rows = window_rows(session, run[0].start, run[-1].end)
+            out.append((run[0].week, slice_parts(rows)))
+            run.clear()
+
+    for p in plan:
+        if p.day is not None and p.day in ready:
+            flush()
+            out.append((p.week, stored.get(p.day, {})))
+        else:
+            if run and run[-1].week != p.week:
+                flush()
+            run.append(p)
+    flush()
+    return out
+
+
+def _groups_rollup(
+    session: Session,
+    terminals: dict[str, tuple[str, str]],
+    since: datetime,
+    until: datetime,
+    weeks: int,
+    merchant_id: str | None,
+) -> tuple[dict[GroupKey, GroupCounts], dict[GroupKey, GroupCounts]]:
+    slices = _slices(session, since, until, weeks)
+    fleet = Walker(weeks=weeks)
+    own = Walker(weeks=weeks) if merchant_id is not None else fleet
+    tids = sorted({tid for _, s in slices for tid in s})
+    for tid in tids:
+        area, mid = terminals.get(tid, ("", ""))
+        mine = own is not fleet and mid == merchant_id
+        for week, s in slices:
+            parts = s.get(tid)
+            if parts:
+                fleet.add(tid, area, week, parts)
+                if mine:
+                    own.add(tid, area, week, parts)
+    return fleet.groups(), own.groups()
+
+
+def _groups_raw(
+    session: Session,
+    terminals: dict[str, tuple[str, str]],
+    since: datetime,
+    until: datetime,
+    weeks: int,
+    merchant_id: str | None,
+) -> tuple[dict[GroupKey, GroupCounts], dict[GroupKey, GroupCounts]]:
+    fleet = Aggregator(since=since, weeks=weeks)
+    own = Aggregator(since=since, weeks=weeks) if merchant_id is not None else fleet
+    for tid, ts, _seq, kind, code, data in window_rows(session, since, until):
+        area, mid = terminals.get(tid, ("", ""))
+        fleet.add(tid, area, ts, kind, code, data or {})
+        if own is not fleet and mid == merchant_id:
+            own.add(tid, area, ts, kind, code, data or {})
+    return fleet.groups(), own.groups()
 
 
 def network_report(
-    session: Session, *, now: datetime, weeks: int = 4, merchant_id: str | None = None
+    session: Session,
+    *,
+    now: datetime,
+    weeks: int = 4,
+    merchant_id: str | None = None,
+    rollup: bool = True,
 ) -> NetworkReport:
-    """The report of the ``weeks`` weeks up to ``now``; ``merchant_id`` keeps its rows only."""
+    """The report of the ``weeks`` weeks up to ``now``; ``merchant_id`` keeps its rows only;
+    ``rollup=False`` counts the whole window from the data (the reference)."""
     if not 1 <= weeks <= MAX_WEEKS:
         raise ValueError(f"weeks must be 1..{MAX_WEEKS}, not {weeks}")
     since = now - timedelta(days=7 * weeks)
@@ -85,21 +160,12 @@ def network_report(
             select(Terminal.id, Terminal.area, Terminal.merchant_id)
         )
     }
-    fleet = Aggregator(since=since, weeks=weeks)
-    own = Aggregator(since=since, weeks=weeks) if merchant_id is not None else fleet
-    for tid, ts, _seq, kind, code, data in _window_rows(session, since, now):
-        area, mid = terminals.get(tid, ("", ""))
-        fleet.add(tid, area, ts, kind, code, data or {})
-        if own is not fleet and mid == merchant_id:
-            own.add(tid, area, ts, kind, code, data or {})
-    everyone = fleet.groups()
+    count = _groups_rollup if rollup else _groups_raw
+    everyone, mine = count(session, terminals, since, now, weeks, merchant_id)
     attempts = sum(g.attempts for g in everyone.values())
     failures = sum(g.timeouts + g.resets for g in everyone.values())
     fleet_rate = round(1000.0 * failures / attempts, 2) if attempts else 0.0
-    rows = [
-        build_row(key, g, fleet_per_1000=fleet_rate, peers=everyone)
-        for key, g in own.groups().items()
-    ]
+    rows = [build_row(key, g, fleet_per_1000=fleet_rate, peers=everyone) for key, g in mine.items()]
     return NetworkReport(
         since=since,
         until=now,

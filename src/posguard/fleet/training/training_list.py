@@ -115,7 +115,7 @@ def _worst(item: TrainingItem) -> tuple[bool, float, str, str]:
     return (not item.flagged, -ratio, item.merchant_id, item.operator or "")
 
 
-def _effect(session: Session, row: TrainingSession, *, now: datetime) -> SessionEffect:
+def session_effect(session: Session, row: TrainingSession, *, now: datetime) -> SessionEffect:
     span = timedelta(days=EFFECT_DAYS)
     end = min(now, row.held_at + span)
     before = count(
@@ -154,9 +154,8 @@ def training_list(
         for (m, op), tally in counts.by.items()
         if merchant_id is None or m == merchant_id
     ]
-    effects = [
-        _effect(session, row, now=now) for row in list_sessions(session, merchant_id=merchant_id)
-    ]
+    held = list_sessions(session, merchant_id=merchant_id)
+    effects = [session_effect(session, row, now=now) for row in held]
     return TrainingList(
         since=since,
         until=now,

@@ -356,7 +356,7 @@ _NO_PIN_KINDS = frozenset(
         TxnKind.VOID,
     }
 )
-# Decisions that carry nothing per request, made once (Decision is frozen).
+# Decisions that carry nothing per request, made once and shared (never changed).
 _NO_AMOUNT = Decision("13", "amount missing or zero")
 _BAD_PAN = Decision("14", "card number invalid (format or Luhn)")
 _EXPIRED = Decision("54", "card expired or expiry does not match")

@@ -78,8 +78,8 @@ class GroupCommitter:
         self.items = 0
         self.syncs = 0
 
-    async def submit(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` inside the current group's transaction; return after its COMMIT."""
+    async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` inside the current group's transaction; return after its COMMIT."""
         if self._stopped:
             raise RuntimeError("the ledger is stopped")
         loop = asyncio.get_running_loop()
@@ -89,7 +89,7 @@ class GroupCommitter:
             loop.call_soon(self.commit)
         fut: asyncio.Future[Any] = loop.create_future()
         try:
-            self._group.append((fut, True, fn()))
+            self._group.append((fut, True, fn(*args)))
         except Exception as exc:  # one request's bug fails that request only
             self._group.append((fut, False, exc))
         if len(self._group) >= self._max_group:

@@ -236,7 +236,7 @@ class Issuer:
             )
 
 
-# Decisions that carry nothing per request, made once (Decision is frozen).
+# Decisions that carry nothing per request, made once and shared (never changed).
 _UNKNOWN_CARD = Decision("14", "card unknown to the issuer")
 _LATE_ORIGINAL = Decision("12", "late original: the terminal reversed it before it arrived")
 _DUPLICATE = Decision("94", "duplicate transmission (terminal, batch, STAN)")

@@ -73,7 +73,10 @@ class TxnStatus:
     COMPLETED = "completed"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a card transaction makes one with its new balance (Ledger.move keeps the rows it
+# caches current), and a frozen dataclass's __init__ costs ≈ 5x a plain slots class's.
+# Treat it as immutable all the same.
+@dataclass(slots=True)
 class Account:
     id: str
     holder: str

@@ -91,14 +91,19 @@ def test_card_facts_read_card_account_and_spend_and_follow_the_ledgers_writes() 
 
 
 def test_a_rolled_back_savepoint_forgets_the_rows_it_changed() -> None:
-    _issuer_, led = _issuer()
+    led = _issuer()[1]
     good = cards_of(default_seed()).good
     day = _CLOCK.date().isoformat()
     ref = led.refs.ref(good)
+
+    def debit_then_fail(account_id: str) -> None:
+        with led.atomic():
+            led.move(account_id, balance=-100)
+            raise RuntimeError("bug")
+
     with led.atomic():
         before = led.card_facts(ref, day)
         assert before is not None
-        with pytest.raises(RuntimeError), led.atomic():
-            led.move(before[1].id, balance=-100)
-            raise RuntimeError("bug")
+        with pytest.raises(RuntimeError):
+            debit_then_fail(before[1].id)
         assert led.card_facts(ref, day) == before

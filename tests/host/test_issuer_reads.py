@@ -57,25 +57,53 @@ def test_repeat_is_94_and_changes_nothing(pan: str, amount: int, first_rc: str) 
     assert len(led.transactions()) == rows
 
 
-def test_card_context_reads_card_account_spend_and_duplicate() -> None:
+def test_card_facts_read_card_account_and_spend_and_follow_the_ledgers_writes() -> None:
     issuer, led = _issuer()
     good = cards_of(default_seed()).good
     day = _CLOCK.date().isoformat()
     ref = led.refs.ref(good)
-    dup, reversed_first, found = led.card_context("10000001", "000001", "000001", ref, day)
-    assert dup is False
-    assert reversed_first is False
+    found = led.card_facts(ref, day)
     assert found is not None
     card, acct, spent = found
     assert card.ref == ref
     assert card.masked.endswith(good[-4:])
     assert acct.id == card.account_id
     assert spent == 0
+    with led.atomic():  # inside a transaction the rows are kept, and follow the writes
+        assert led.card_facts(ref, day) == found
+        led.move(acct.id, balance=-7, held=3)
+        led.add_spent(acct.id, day, 7)
+        led.set_pin_tries(ref, 2)
+        inside = led.card_facts(ref, day)
+    assert inside is not None
+    assert led.card_facts(ref, day) == inside  # what the writes left in the database
+    assert (inside[0].pin_tries, inside[1].balance, inside[1].held, inside[2]) == (
+        2,
+        acct.balance - 7,
+        3,
+        7,
+    )
     assert issuer.authorize(_sale(good, 250)).rc == "00"
-    dup, _, found = led.card_context("10000001", "000001", "000001", ref, day)
-    assert dup is True
-    assert found is not None
-    assert found[2] == 250
-    assert found[1].balance == acct.balance - 250
-    unknown = led.refs.ref("6214839999999999998")
-    assert led.card_context("10000001", "000001", "000002", unknown, day) == (False, False, None)
+    after = led.card_facts(ref, day)
+    assert after is not None
+    assert (after[1].balance, after[2]) == (acct.balance - 7 - 250, 257)
+    assert led.card_facts(led.refs.ref("6214839999999999998"), day) is None
+
+
+def test_a_rolled_back_savepoint_forgets_the_rows_it_changed() -> None:
+    led = _issuer()[1]
+    good = cards_of(default_seed()).good
+    day = _CLOCK.date().isoformat()
+    ref = led.refs.ref(good)
+
+    def debit_then_fail(account_id: str) -> None:
+        with led.atomic():
+            led.move(account_id, balance=-100)
+            raise RuntimeError("bug")
+
+    with led.atomic():
+        before = led.card_facts(ref, day)
+        assert before is not None
+        with pytest.raises(RuntimeError):
+            debit_then_fail(before[1].id)
+        assert led.card_facts(ref, day) == before

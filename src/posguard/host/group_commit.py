@@ -2,10 +2,12 @@
 
 Every ledger call runs on the event loop's own thread, inside the transaction of the current
 group: the first call of a group opens it (``BEGIN IMMEDIATE``) and schedules the commit for
-the loop's next turn, so every request read in the same turn joins the group; each decision
-is a savepoint of its own (:meth:`Ledger.atomic` nested), so one failing decision rolls back
-alone. The group commits once, and only when that commit is durable are the callers' futures
-settled: no answer ever leaves before the decision it reports is on disk.
+the loop's next turn, so every request read in the same turn joins the group. A decision
+that may fail half-way is a savepoint of its own (:meth:`Ledger.atomic` nested) and rolls
+back alone; a card transaction decides before it writes and takes none
+(:meth:`Ledger.decision`): should it fail while writing, the whole group rolls back and fails,
+as when its COMMIT fails. The group commits once, and only when that commit is durable are
+the callers' futures settled: no answer ever leaves before the decision it reports is on disk.
 
 Under ``synchronous=FULL`` the COMMIT itself does not wait for the disk: the ledger leaves the
 write-ahead log's fsync to this class (:meth:`Ledger.defer_wal_sync`), which runs it on
@@ -76,8 +78,8 @@ class GroupCommitter:
         self.items = 0
         self.syncs = 0
 
-    async def submit(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` inside the current group's transaction; return after its COMMIT."""
+    async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` inside the current group's transaction; return after its COMMIT."""
         if self._stopped:
             raise RuntimeError("the ledger is stopped")
         loop = asyncio.get_running_loop()
@@ -87,7 +89,7 @@ class GroupCommitter:
             loop.call_soon(self.commit)
         fut: asyncio.Future[Any] = loop.create_future()
         try:
-            self._group.append((fut, True, fn()))
+            self._group.append((fut, True, fn(*args)))
         except Exception as exc:  # one request's bug fails that request only
             self._group.append((fut, False, exc))
         if len(self._group) >= self._max_group:

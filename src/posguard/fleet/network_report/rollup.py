@@ -32,22 +32,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.fleet.db.models import NetworkDaily, NetworkDailyDay
+from posguard.fleet.network_report.aggregate import SUMMED
 from posguard.fleet.network_report.parts import Part, slice_parts
 from posguard.fleet.network_report.raw import window_rows
 
 ROLLUP_DAYS: Final = 26 * 7 + 1  # the longest report window (MAX_WEEKS) and its first day
 GRACE: Final = timedelta(hours=1)
 _DAYS: Final = cast(Table, NetworkDailyDay.__table__)
-_COUNTS: Final = (
-    "attempts",
-    "timeouts",
-    "resets",
-    "heartbeats",
-    "signal_reports",
-    "weak",
-    "failover_reports",
-    "failover",
-)
 
 
 def day_start(day: date) -> datetime:
@@ -99,7 +90,7 @@ def _row(day: date, tid: str, n: int, p: Part) -> dict[str, Any]:
         "first_seq": p.first[1] if p.first else None,
         "last_ts": p.last[0] if p.last else None,
         "last_seq": p.last[1] if p.last else None,
-        **{k: getattr(p, k) for k in _COUNTS},
+        **{k: getattr(p, k) for k in SUMMED},
         "rtts": {repr(v): c for v, c in p.rtts.items()},
     }
 
@@ -201,7 +192,7 @@ def stored_parts(session: Session, days: Iterable[date]) -> dict[date, dict[str,
             cols.first_seq,
             cols.last_ts,
             cols.last_seq,
-            *[cols[k] for k in _COUNTS],
+            *[cols[k] for k in SUMMED],
             cols.rtts,
         )
         .where(cols.day.in_(wanted))
@@ -217,7 +208,7 @@ def stored_parts(session: Session, days: Iterable[date]) -> dict[date, dict[str,
             key=(carrier, link) if carrier is not None else None,
             first=(first_ts, first_seq) if first_ts is not None else None,
             last=(last_ts, last_seq) if last_ts is not None else None,
-            **dict(zip(_COUNTS, r[8:-1], strict=True)),
+            **dict(zip(SUMMED, r[8:-1], strict=True)),
         )
         p.rtts.update({float(v): c for v, c in rtts.items()})
         out.setdefault(day, {}).setdefault(tid, []).append(p)

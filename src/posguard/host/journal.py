@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +71,7 @@ class HostJournal:
         self._conn = conn
         self._lock = threading.Lock()
         self._buffer: list[tuple[object, ...]] = []
+        self._second: tuple[int, str] = (-1, "")  # a second and its text, swapped as one
 
     @classmethod
     def open(cls, path: str | Path) -> HostJournal:
@@ -96,7 +98,7 @@ class HostJournal:
     def record(self, entry: JournalEntry) -> None:
         """Buffer one entry. Never writes by itself: a write here could wait on the ledger's
         open transaction in the same file; :meth:`flush` runs between ledger transactions."""
-        ts = entry.ts or datetime.now(UTC).isoformat(timespec="microseconds")
+        ts = entry.ts or self._now_text()
         row = (
             ts,
             entry.peer,
@@ -112,6 +114,17 @@ class HostJournal:
         )
         with self._lock:
             self._buffer.append(row)
+
+    def _now_text(self) -> str:
+        """``datetime.now(UTC).isoformat(timespec="microseconds")``, with the date and time of
+        day formatted once a second (isoformat was ≈ 1 % of a sale's instructions)."""
+        now = time.time()
+        second = int(now)
+        cached, head = self._second
+        if second != cached:
+            head = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, head)
+        return f"{head}.{int((now - second) * 1_000_000):06d}+00:00"
 
     @property
     def pending(self) -> int:

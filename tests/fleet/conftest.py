@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.fleet.clock import FakeClock
@@ -69,6 +69,24 @@ def fleet_db(request: pytest.FixtureRequest) -> FleetDB:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
+
+
+def register_in_sql(engine: Engine, terminal_id: str, merchant_id: str = "M01") -> None:
+    """A merchant and a terminal written in the columns every revision since 0001 has, for
+    migration tests that seed an older schema (today's models may have more columns)."""
+    with engine.begin() as c:
+        c.execute(
+            text("INSERT INTO merchants (id, name, created_at) VALUES (:m, 'Shop', :t)"),
+            {"m": merchant_id, "t": T0},
+        )
+        c.execute(
+            text(
+                "INSERT INTO terminals (id, merchant_id, model, brand, firmware, acquirer_host, "
+                "area, location, credential_hash, revoked, created_at) VALUES (:id, :m, "
+                "'PX-5', 'Acme', '2.1.0', 'acq-east', 'pudong', '', :h, false, :t)"
+            ),
+            {"id": terminal_id, "m": merchant_id, "h": "0" * 64, "t": T0},
+        )
 
 
 def register(

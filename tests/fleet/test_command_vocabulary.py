@@ -35,8 +35,13 @@ class _Everything:
 # arrive at the terminal as sent.
 EXAMPLE_ARGS: dict[RemoteCommand, dict[str, Any]] = {
     RemoteCommand.REPRINT: {"copy": "merchant"},
-    RemoteCommand.UPDATE_CONFIG: {"heartbeat_interval_s": 30},
-    RemoteCommand.UPDATE: {"version": "2.2.0", "sha256": "ab" * 32, "size": 4096},
+    RemoteCommand.UPDATE_CONFIG: {"agent.heartbeat_s": 30},
+    RemoteCommand.UPDATE: {
+        "version": "2.2.0",
+        "sha256": "ab" * 32,
+        "size": 4096,
+        "signature": "c2lnbmF0dXJl" * 7,
+    },
 }
 
 

@@ -25,7 +25,7 @@ from posguard.fleet.ingest.store import EventStore, Outcome, settled
 from posguard.fleet.repo.heartbeat_samples import bucket_of, upsert_samples
 from posguard.fleet.testing import scratch_pg_schema
 
-from .conftest import T0, FleetDB, event, register
+from .conftest import T0, FleetDB, event, register, register_in_sql
 
 PERIOD_S = 600  # ten-minute samples: the tests set it smaller than the default hour
 
@@ -138,7 +138,7 @@ def test_the_migration_copies_the_heartbeats_stored_as_events(
         try:
             upgrade(engine, "0010")
             db = FleetDB(url, engine, make_sessionmaker(engine), dialect)
-            register(db, "T1")
+            register_in_sql(engine, "T1")
             rows = [
                 {
                     "terminal_id": "T1",

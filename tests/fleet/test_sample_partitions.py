@@ -25,7 +25,7 @@ from posguard.fleet.db.partitions import (
 from posguard.fleet.ingest.store import EventStore, Outcome
 from posguard.fleet.testing import scratch_pg_schema
 
-from .conftest import FleetDB, event, register
+from .conftest import FleetDB, event, register, register_in_sql
 from .test_partitions import _cli
 
 TODAY = datetime.now(UTC).date()
@@ -141,19 +141,7 @@ def test_the_migration_keeps_the_samples_and_goes_back_down(postgres_url: str) -
 def _seed_0012(engine: Engine) -> None:
     """A terminal and three samples as revision 0012 stores them (one plain table): today,
     three days ago (a day with rows gets its partition), and 90 days ago (the default)."""
-    with engine.begin() as c:  # in 0012's columns, not through today's models
-        c.execute(
-            text("INSERT INTO merchants (id, name, created_at) VALUES ('M01', 'Shop', :t)"),
-            {"t": _midnight(0)},
-        )
-        c.execute(
-            text(
-                "INSERT INTO terminals (id, merchant_id, model, brand, firmware, acquirer_host, "
-                "area, location, credential_hash, revoked, created_at) VALUES ('T1', 'M01', "
-                "'PX', 'Acme', '1', 'h', 'a', '', :h, false, :t)"
-            ),
-            {"h": "0" * 64, "t": _midnight(0)},
-        )
+    register_in_sql(engine, "T1")
     with engine.begin() as c:
         for seq, days in ((1, 0), (2, -3), (3, -90)):
             at = _midnight(days) + timedelta(hours=1)

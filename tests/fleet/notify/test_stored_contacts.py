@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from posguard.fleet import merchant_admin
 from posguard.fleet.clock import FakeClock
 from posguard.fleet.db.models import Merchant
@@ -17,13 +15,6 @@ from posguard.fleet.notify.config import parse_config
 
 from ..conftest import FleetDB, register
 from .conftest import Receiver, outbox_rows, wire
-
-
-@pytest.fixture
-def sqlite_db(fleet_db: FleetDB) -> FleetDB:
-    if "sqlite" not in str(fleet_db.engine.url):
-        pytest.skip("routing is dialect-neutral; the outbox is covered on PostgreSQL elsewhere")
-    return fleet_db
 
 
 def _contact(db: FleetDB, clock: FakeClock, merchant_id: str, **fields: Any) -> None:
@@ -45,9 +36,9 @@ def _contact(db: FleetDB, clock: FakeClock, merchant_id: str, **fields: Any) -> 
 
 
 async def test_stored_contacts_route_the_merchants_notifications(
-    sqlite_db: FleetDB, clock: FakeClock, receiver: Receiver, hook_secret: str, catalog: Any
+    fleet_db: FleetDB, clock: FakeClock, receiver: Receiver, hook_secret: str, catalog: Any
 ) -> None:
-    db = sqlite_db
+    db = fleet_db
     register(db, "T1", merchant_id="M01")
     register(db, "T2", merchant_id="M02")
     register(db, "T3", merchant_id="M03")

@@ -110,16 +110,16 @@ def hbars(
     items: Sequence[tuple[str, float]],
     *,
     title: str,
-    width: int = 640,
+    width: int = 420,
     peak: float | None = None,
     fmt: str = "{:.1f}",
 ) -> Markup:
     """One horizontal bar per labelled value, the value written at its end; ``peak`` fixes the
     scale (1.0 for a rate), else the largest value. ``title`` is the chart's accessible name."""
-    label_w, row_h, pad = 150, 22, 6
+    label_w, row_h, pad = 130, 24, 6
     height = max(len(items), 1) * row_h + 2 * pad
     top = max([peak or 0.0, *(v for _, v in items), 1e-9])
-    plot_w = width - label_w - 60
+    plot_w = width - label_w - 56
     name = escape(title)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
@@ -130,12 +130,13 @@ def hbars(
         w = max(plot_w * value / top, 0.0)
         text = escape(fmt.format(value))
         lab = escape(label)
+        short = escape(label if len(label) <= 18 else label[:17] + "…")
         out.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="11" '
-            f'fill="#333">{lab}</text>'
+            f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12" '
+            f'fill="#333">{short}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
             f'fill="{_FALLBACK[3]}"><title>{lab}: {text}</title></rect>'
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="11" fill="#667">'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 16}" font-size="12" fill="#445">'
             f"{text}</text>"
         )
     if not items:

@@ -18,7 +18,9 @@ from .conftest import Seeded, event
 from .test_pages import ingest, login
 
 
-def sale(tid: str, seq: int, ts: datetime, outcome: str, bin6: str, **data: object) -> dict:
+def sale(
+    tid: str, seq: int, ts: datetime, outcome: str, bin6: str, **data: object
+) -> dict[str, object]:
     rc = "00" if outcome == "approved" else "51"
     pan = f"{bin6}******1232"
     return event(
@@ -59,7 +61,9 @@ def client(seeded: Seeded) -> Iterator[TestClient]:
         yield c
 
 
-def figures(seeded: Seeded, merchant: str | None, since: datetime, until: datetime) -> dict:
+def figures(
+    seeded: Seeded, merchant: str | None, since: datetime, until: datetime
+) -> dict[str, dict[str, tuple[int, int, float | None, float | None]]]:
     engine = make_engine(seeded.url)
     try:
         with make_sessionmaker(engine)() as s:

@@ -144,3 +144,13 @@ def test_a_bad_range_is_refused_in_both_languages(client: TestClient, seeded: Se
     assert r.status_code == 400
     assert r.text == "Bad date: use year-month-day, e.g. 2026-11-01."
     assert "The start date is after" in client.get("/ui/reports?from=2026-11-30&to=2026-11-01").text
+
+
+def test_the_same_figures_on_postgresql(pg_seeded: Seeded) -> None:
+    """The one grouped read (JSON ``data`` joined to ``terminals``) on the other dialect."""
+    now = datetime.now(UTC)
+    with TestClient(create_app(pg_seeded.settings), base_url="http://127.0.0.1") as c:
+        seed_sales(c, pg_seeded, now - timedelta(hours=1))
+    f = figures(pg_seeded, "M01", now - timedelta(days=30), now + timedelta(minutes=1))
+    assert f["host"] == {"acq-east": (3, 2, 0.6667, 0.3333), "acq-west": (1, 1, 1.0, 0.0)}
+    assert f["issuer"]["622848"] == (1, 1, 1.0, 1.0)

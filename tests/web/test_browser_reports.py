@@ -1,5 +1,5 @@
 """The Reports page in a real browser (Debian's Chromium through Playwright) on a phone, in
-Chinese: a date range typed into the form, the three inline-SVG charts and the business table
+Chinese: a date range typed into the form, the four inline-SVG charts and the business table
 with the acquirer hosts' approval rates, and no sideways scrolling at 390 px."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_reports_with_a_range_at_phone_width_in_chinese(
         page.click("#report-range button[type=submit]")
         expect(page.locator("#report-window")).to_contain_text("（7 天")
         expect(page.locator("h1")).to_have_text("报表")
-        for chart in ("#chart-approval", "#chart-mttr", "#chart-trends"):
+        for chart in ("#chart-approval", "#chart-issuer", "#chart-mttr", "#chart-trends"):
             expect(page.locator(f"{chart} svg[role=img]")).to_have_count(1)
         expect(page.locator("#chart-approval svg")).to_have_attribute(
             "aria-label", "各收单主机批准率"

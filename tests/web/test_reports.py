@@ -105,7 +105,7 @@ def test_page_charts_and_business_csvs(client: TestClient, seeded: Seeded) -> No
     page = client.get("/ui/reports")
     assert page.status_code == 200
     text = page.text
-    for chart in ("chart-approval", "chart-mttr", "chart-trends"):
+    for chart in ("chart-approval", "chart-issuer", "chart-mttr", "chart-trends"):
         assert f'id="{chart}"><svg' in text
     assert 'role="img" aria-label="' in text
     assert "<script" not in text.split("<main")[-1]

@@ -25,6 +25,7 @@ from posguard.merchant.brands import GroupStats
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 BUSINESS = {"hosts": "host", "areas": "area", "issuers": "issuer"}
+ISSUER_BARS = 12
 REPORTS = ("brands", "models", "trends", "overdue", *BUSINESS)
 
 
@@ -62,8 +63,21 @@ def _trends(ctx: Ctx, session: SessionDep, user: WebUser, rng: ReportRange) -> l
     )
 
 
+def _rates(t: Any, rows: list[BusinessRow], title: str) -> Any:
+    return hbars(
+        [(r.key, r.approval_rate) for r in rows if r.approval_rate is not None],
+        title=t(title),
+        peak=1.0,
+        fmt="{:.1%}",
+    )
+
+
 def _charts(
-    t: Any, rng: ReportRange, trends: list[TrendRow], models: list[GroupStats], hosts: list[Any]
+    t: Any,
+    rng: ReportRange,
+    trends: list[TrendRow],
+    models: list[GroupStats],
+    figures: dict[str, list[BusinessRow]],
 ) -> dict[str, Any]:
     days = [(rng.first + timedelta(days=i)).isoformat() for i in range(rng.days)]
     index = {d: i for i, d in enumerate(days)}
@@ -80,11 +94,11 @@ def _charts(
         "chart_mttr": hbars(
             [(name, h) for name, h in mttr if h is not None], title=t("reports.chart_mttr")
         ),
-        "chart_approval": hbars(
-            [(h.key, h.approval_rate) for h in hosts if h.approval_rate is not None],
-            title=t("reports.chart_approval"),
-            peak=1.0,
-            fmt="{:.1%}",
+        "chart_approval": _rates(t, figures["host"], "reports.chart_approval"),
+        "chart_issuer": _rates(  # the busiest issuers
+            t,
+            sorted(figures["issuer"], key=lambda r: -r.count)[:ISSUER_BARS],
+            "reports.chart_issuer",
         ),
     }
 
@@ -101,7 +115,7 @@ def _data(ctx: Ctx, session: SessionDep, user: WebUser, rng: ReportRange) -> dic
         "trends": trends,
         "business": figures,
         "overdue": maintenance.overdue(session, today=rng.last, merchant_id=user.merchant_scope),
-        **_charts(translator(user.lang), rng, trends, models, figures["host"]),
+        **_charts(translator(user.lang), rng, trends, models, figures),
     }
 
 

@@ -63,6 +63,8 @@ def transaction_result(
         batch=result.batch or "",
         masked_pan=result.masked_pan,
         host=result.host or "",
+        # answered by a backup host (the list order is the failover order), as the heartbeat's
+        failover=bool(result.host) and bool(cfg.hosts) and result.host != cfg.hosts[0].name,
         operator=cfg.operator,
         **({"training": True} if result.training else {}),
     )

@@ -5,6 +5,9 @@
 True
 >>> "<script" in stacked_bars(("a",), {"x<script>": (1,)}, labels={})
 False
+>>> svg = hbars([("Acme PX-5", 2.5), ("Zeta Z9", 10.0)], title="MTTR")
+>>> svg.count("<rect"), 'aria-label="MTTR"' in svg, "<title>Zeta Z9: 10.0</title>" in svg
+(2, True, True)
 """
 
 from __future__ import annotations
@@ -97,6 +100,48 @@ def stacked_bars(
     if not series:
         out.append(
             f'<text x="{width / 2}" y="{top + plot_h / 2}" text-anchor="middle" '
+            f'font-size="12" fill="#889">0</text>'
+        )
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 - every interpolated text is escaped above
+
+
+def hbars(
+    items: Sequence[tuple[str, float]],
+    *,
+    title: str,
+    width: int = 420,
+    peak: float | None = None,
+    fmt: str = "{:.1f}",
+) -> Markup:
+    """One horizontal bar per labelled value, the value written at its end; ``peak`` fixes the
+    scale (1.0 for a rate), else the largest value. ``title`` is the chart's accessible name."""
+    label_w, row_h, pad = 130, 24, 6
+    height = max(len(items), 1) * row_h + 2 * pad
+    top = max([peak or 0.0, *(v for _, v in items), 1e-9])
+    plot_w = width - label_w - 56
+    name = escape(title)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'class="chart" role="img" aria-label="{name}"><title>{name}</title>'
+    ]
+    for i, (label, value) in enumerate(items):
+        y = pad + i * row_h
+        w = max(plot_w * value / top, 0.0)
+        text = escape(fmt.format(value))
+        lab = escape(label)
+        short = escape(label if len(label) <= 18 else label[:17] + "…")
+        out.append(
+            f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12" '
+            f'fill="#333">{short}</text>'
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
+            f'fill="{_FALLBACK[3]}"><title>{lab}: {text}</title></rect>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 16}" font-size="12" fill="#445">'
+            f"{text}</text>"
+        )
+    if not items:
+        out.append(
+            f'<text x="{width / 2}" y="{height / 2 + 4}" text-anchor="middle" '
             f'font-size="12" fill="#889">0</text>'
         )
     out.append("</svg>")

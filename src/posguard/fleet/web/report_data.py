@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -41,10 +41,23 @@ def _resolution(inc: Incident, remote_fixed: set[int]) -> Resolution | None:
     return Resolution.ON_SITE
 
 
-def fleet_records(session: Session, *, merchant_id: str | None) -> FleetRecords:
-    """The fleet's terminals and terminal-level incidents in the merchant package's shape."""
+def fleet_records(
+    session: Session,
+    *,
+    merchant_id: str | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> FleetRecords:
+    """The fleet's terminals and terminal-level incidents in the merchant package's shape.
+
+    With a range, only the incidents opened in ``[since, until)`` and terminals counted from
+    ``since`` at the earliest (their terminal-years are those of the range)."""
     tq = select(Terminal).order_by(Terminal.id)
     iq = select(Incident).where(Incident.terminal_id.is_not(None)).order_by(Incident.id)
+    if since is not None:
+        iq = iq.where(Incident.opened_at >= since)
+    if until is not None:
+        iq = iq.where(Incident.opened_at < until)
     if merchant_id is not None:
         tq = tq.where(Terminal.merchant_id == merchant_id)
         iq = iq.where(Incident.merchant_id == merchant_id)
@@ -54,7 +67,7 @@ def fleet_records(session: Session, *, merchant_id: str | None) -> FleetRecords:
             merchant_id=t.merchant_id,
             brand=t.brand,
             model=t.model,
-            installed_on=t.install_date or t.created_at.date(),
+            installed_on=_from(t.install_date or t.created_at.date(), since),
             warranty_end=t.warranty_end,
         )
         for t in session.scalars(tq)
@@ -92,12 +105,26 @@ def fleet_records(session: Session, *, merchant_id: str | None) -> FleetRecords:
 
 
 def brand_ranking(
-    session: Session, *, merchant_id: str | None, now: datetime, by_model: bool
+    session: Session,
+    *,
+    merchant_id: str | None,
+    now: datetime,
+    by_model: bool,
+    since: datetime | None = None,
 ) -> Ranking:
-    """Ranked on downtime per terminal-year up to ``now`` (today's incidents count, an open
-    one is down until now); terminals count from their install day up to today."""
-    records = fleet_records(session, merchant_id=merchant_id)
-    return rank(records, as_of=now.date(), by_model=by_model, rule=DASHBOARD_RULE, until=now)
+    """Ranked on downtime per terminal-year up to ``now`` (that day's incidents count, an open
+    one is down until now); terminals count from their install day (or ``since``) up to
+    ``now``'s day."""
+    records = fleet_records(session, merchant_id=merchant_id, since=since, until=now)
+    rule = DASHBOARD_RULE
+    if since is not None:  # a shorter range asks for the same share of a year's service
+        share = min((now - since).days, 365) / 365
+        rule = RankingRule(min_terminals=rule.min_terminals, min_terminal_years=0.5 * share)
+    return rank(records, as_of=now.date(), by_model=by_model, rule=rule, until=now)
+
+
+def _from(installed: date, since: datetime | None) -> date:
+    return installed if since is None else max(installed, since.date())
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +142,14 @@ def incident_trends(
     now: datetime,
     catalog: Mapping[str, Entry],
     days: int = TREND_DAYS,
+    since: datetime | None = None,
 ) -> list[TrendRow]:
-    """Incidents opened and resolved per day and catalog category over the last ``days``."""
-    since = now - timedelta(days=days)
+    """Incidents opened and resolved per day and catalog category in ``[since, now)``
+    (``since``: ``days`` before ``now`` by default)."""
+    since = since or now - timedelta(days=days)
     q = select(Incident.code, Incident.opened_at, Incident.resolved_at).where(
-        (Incident.opened_at >= since) | (Incident.resolved_at >= since)
+        ((Incident.opened_at >= since) & (Incident.opened_at < now))
+        | ((Incident.resolved_at >= since) & (Incident.resolved_at < now))
     )
     if merchant_id is not None:
         q = q.where(Incident.merchant_id == merchant_id)
@@ -128,9 +158,9 @@ def incident_trends(
     for code, opened_at, resolved_at in session.execute(q):
         entry = catalog.get(code)
         cat = entry.category.value if entry else "unknown"
-        if opened_at >= since:
+        if since <= opened_at < now:
             opened[(opened_at.date().isoformat(), cat)] += 1
-        if resolved_at is not None and resolved_at >= since:
+        if resolved_at is not None and since <= resolved_at < now:
             resolved[(resolved_at.date().isoformat(), cat)] += 1
     keys = sorted(set(opened) | set(resolved))
     return [TrendRow(d, c, opened.get((d, c), 0), resolved.get((d, c), 0)) for d, c in keys]

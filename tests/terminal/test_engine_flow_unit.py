@@ -3,16 +3,34 @@ what they were asked: the order of prepare, commit and abort, and what ``run`` r
 
 The rule is jPOS's TransactionManager: prepare in order; on the first ABORTED, abort the
 participants already prepared in reverse order (the one that aborted and those after it are
-not called again); when all prepared, commit each in order."""
+not called again); when all prepared, commit each in order. The last tests run the real
+participants of a sale over in-memory fakes, for the order of journal writes and sign-ons."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import pytest
 
 from posguard.terminal.engine import flow
+from posguard.terminal.engine.backlog import ClearReversals, SignedOn
+from posguard.terminal.engine.complete import Complete
 from posguard.terminal.engine.context import Context
+from posguard.terminal.engine.exchange import Exchange
+from posguard.terminal.engine.local import CheckLocal
+from posguard.terminal.engine.session import Reply, Status
+from posguard.terminal.engine.writeahead import WriteAhead
+from posguard.terminal.result import Outcome
 
-from .engine_fakes import context
+from .engine_fakes import (
+    FakeJournal,
+    FakePrinter,
+    FakeReversals,
+    FakeSession,
+    config,
+    context,
+    ok,
+)
 
 
 class Logged(flow.Step):
@@ -89,3 +107,62 @@ async def test_a_step_does_nothing_on_commit_and_abort_unless_it_says_so() -> No
     assert ctx == context()
     with pytest.raises(NotImplementedError):
         await step.prepare(ctx)
+
+
+# -- the financial flow, assembled from the real participants over fakes ---------------------
+
+
+class LoggedSession(FakeSession):
+    """A session whose sign-ons are logged in the journal's call list, to see their order."""
+
+    def __init__(self, journal: FakeJournal, *replies: Reply) -> None:
+        super().__init__(*replies)
+        self.journal = journal
+
+    async def ensure_signed_on(self) -> Reply | None:
+        self.journal.calls.append(("sign_on", 0, {}))
+        return await super().ensure_signed_on()
+
+
+def financial(journal: FakeJournal, session: FakeSession) -> list[flow.Participant]:
+    """CheckLocal → SignedOn → ClearReversals → WriteAhead → Exchange → Complete, as the
+    runtime assembles a sale (docs/architecture.md)."""
+    reversals = FakeReversals(journal=journal)
+    return [
+        CheckLocal(today=lambda: date(2026, 12, 2)),
+        SignedOn(session=session),
+        ClearReversals(journal=journal, reversals=reversals),
+        WriteAhead(journal=journal, reversals=reversals, currency="156"),
+        Exchange(cfg=config(), session=session),
+        Complete(journal=journal, complete=FakePrinter()),
+    ]
+
+
+async def test_an_approved_sale_is_written_sent_approved_then_completed() -> None:
+    journal = FakeJournal()
+    session = LoggedSession(journal, ok("00"))
+    ctx = context()
+    assert await flow.run(financial(journal, session), ctx) is True
+    assert [c[0] for c in journal.calls] == ["sign_on", "begin", "mark_approved", "mark_completed"]
+    assert ctx.outcome is Outcome.APPROVED
+
+
+async def test_a_stale_session_decline_is_resolved_before_signing_on_again() -> None:
+    """UnionPay practice: A0 in field 39 is a decline; the terminal signs on again at once,
+    after the record is resolved, so the batch the host assigns can be taken."""
+    journal = FakeJournal()
+    session = LoggedSession(journal, ok("A0"))
+    ctx = context()
+    assert await flow.run(financial(journal, session), ctx) is False
+    assert [c[0] for c in journal.calls] == ["sign_on", "begin", "mark_declined", "sign_on"]
+    assert ctx.outcome is Outcome.DECLINED
+
+
+async def test_a_sale_left_unanswered_is_reversed_98_in_the_background() -> None:
+    journal = FakeJournal()
+    session = LoggedSession(journal, Reply(Status.NO_ANSWER, None, "primary", "NET.READ_TIMEOUT"))
+    ctx = context()
+    assert await flow.run(financial(journal, session), ctx) is False
+    assert [c[0] for c in journal.calls] == ["sign_on", "begin", "mark_reversal_due"]
+    assert journal.calls[-1][2]["reason"] == "98"
+    assert (ctx.outcome, ctx.reverse_in_background) == (Outcome.PENDING_REVERSAL, True)

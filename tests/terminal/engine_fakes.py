@@ -56,6 +56,12 @@ def context(rec: Record | None = None, **inp: Any) -> Context:
     return Context(TxnInput(**args), record=rec)
 
 
+def recorded(ctx: Context) -> Record:
+    """The journal record a step left in the context (there must be one)."""
+    assert ctx.record is not None, "no journal record in the context"
+    return ctx.record
+
+
 def answer(rc: str, **fields: str) -> Message:
     """An 0210 with response code ``rc`` (and RRN, authorisation code unless given)."""
     msg: Message = {"t": "0210", "11": "000123", "39": rc, "37": "123456789012", "38": "AB1234"}

@@ -37,6 +37,7 @@ from .engine_fakes import (
     context,
     ok,
     record,
+    recorded,
 )
 
 TODAY = date(2026, 12, 2)  # the lab card's expiry 3012 is four years ahead
@@ -220,8 +221,7 @@ async def test_a_declined_sale_is_resolved_declined_and_never_reversed() -> None
         ("mark_declined", 1, {"rc": "51", "code": "TXN.INSUFFICIENT_FUNDS", "host": HOST})
     ]
     assert ctx.outcome is Outcome.DECLINED
-    assert ctx.record is not None
-    assert ctx.record.state is TxnState.DECLINED
+    assert recorded(ctx).state is TxnState.DECLINED
     assert reversals.queued_records == reversals.tried == []
 
 
@@ -291,8 +291,7 @@ async def test_a_host_that_just_answered_gets_the_reversal_at_once(
     assert [r.id for r in reversals.queued_records] == [r.id for r in reversals.tried] == [1]
     assert ctx.reverse_in_background is False
     assert ctx.outcome is Outcome.REVERSED
-    assert ctx.record is not None
-    assert ctx.record.state is TxnState.REVERSED
+    assert recorded(ctx).state is TxnState.REVERSED  # read back after the try
 
 
 async def test_an_unanswered_reversal_stays_pending() -> None:
@@ -301,8 +300,7 @@ async def test_an_unanswered_reversal_stays_pending() -> None:
     ctx.fail(Failure.BAD_MAC, "TXN.MAC_ERROR")
     await write_ahead(journal, FakeReversals(closed=False, journal=journal)).abort(ctx)
     assert ctx.outcome is Outcome.PENDING_REVERSAL
-    assert ctx.record is not None
-    assert ctx.record.state is TxnState.REVERSAL_PENDING
+    assert recorded(ctx).state is TxnState.REVERSAL_PENDING
     assert ctx.reverse_in_background is False
 
 
@@ -323,8 +321,7 @@ async def test_an_approved_sale_is_recorded_printed_then_completed() -> None:
     await step.commit(ctx)
     assert journal.calls[1:] == [("mark_completed", 1, {})]
     assert ctx.outcome is Outcome.APPROVED
-    assert ctx.record is not None
-    assert ctx.record.state is TxnState.COMPLETED
+    assert recorded(ctx).state is TxnState.COMPLETED
 
 
 async def test_a_partial_approval_is_recorded_for_the_amount_approved() -> None:
@@ -334,8 +331,7 @@ async def test_a_partial_approval_is_recorded_for_the_amount_approved() -> None:
     await Complete(journal=journal, complete=FakePrinter()).prepare(ctx)
     assert journal.calls[0][2]["amount"] == 600
     assert journal.calls[0][2]["rc"] == "10"
-    assert ctx.record is not None
-    assert ctx.record.amount == 600
+    assert recorded(ctx).amount == 600
 
 
 async def test_missing_answer_fields_are_recorded_as_absent() -> None:

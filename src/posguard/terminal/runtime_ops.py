@@ -203,7 +203,13 @@ class TerminalOperations:
     async def settle(self) -> SettlementResult:
         s = self.services
         async with self._lock:
-            result = await settle(s.session, s.reversals, s.advices)
+            result = await settle(
+                cfg=s.cfg,
+                session=s.session,
+                journal=s.journal,
+                reversals=s.reversals,
+                advices=s.advices,
+            )
         self._emit(
             EventKind.LIFECYCLE,
             result.code,

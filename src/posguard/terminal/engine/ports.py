@@ -8,11 +8,13 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Protocol
 
+from posguard.common.events import EventKind
 from posguard.iso8583.codec import Message
 from posguard.terminal.engine.session import Reply
-from posguard.terminal.journal.records import Record
+from posguard.terminal.journal.records import Record, Totals
 from posguard.terminal.journal.store import Draft
 from posguard.terminal.reversal import RoundReport
+from posguard.terminal.saf import ForwardReport
 
 # Called with the completed record (prints the receipts); raising means "could not complete
 # on the terminal".
@@ -55,6 +57,12 @@ class DueReversal(Protocol):
     def queued(self, rec: Record) -> None: ...
 
     async def send_one(self, rec: Record) -> tuple[bool, str | None]: ...
+
+
+class AdviceRunner(Protocol):
+    """Forwards the queued advices, one round."""
+
+    async def run(self, *, only_due: bool) -> ForwardReport: ...
 
 
 class AdviceSender(Protocol):
@@ -102,3 +110,26 @@ class CompletionJournal(Protocol):
     ) -> Record: ...
 
     def mark_completed(self, rid: int) -> Record: ...
+
+
+class SettlementHost(HostExchange, Protocol):
+    """The host session as settlement uses it: exchange, sign on, and report a fault."""
+
+    def emit(self, kind: EventKind, code: str | None = None, **data: object) -> None: ...
+
+
+class SettlementJournal(Protocol):
+    """The journal as settlement reads and writes it: the batch, its totals and records (and
+    their cards, for the batch upload), STANs, and the settlement's outcome."""
+
+    def current_batch(self) -> str: ...
+
+    def next_stan(self) -> str: ...
+
+    def totals(self, batch: str) -> Totals: ...
+
+    def records(self, *, batch: str) -> Sequence[Record]: ...
+
+    def card(self, rec: Record) -> tuple[str, str]: ...
+
+    def record_settlement(self, batch: str, totals: Totals, result: str, *, close: bool) -> str: ...

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from posguard.common.events import EventKind
 from posguard.iso8583.codec import Message
 from posguard.terminal.config import PracticeConfig, TerminalConfig
 from posguard.terminal.engine.context import Context, TxnInput
@@ -22,10 +23,10 @@ PAN = lab_cards()[0]
 HOST = "primary"
 
 
-def config(*, partial_approval: bool = False) -> TerminalConfig:
-    """A lab terminal's config; nothing is opened or dialled from it."""
+def config(**practice: bool) -> TerminalConfig:
+    """A lab terminal's config (``practice`` as given); nothing is opened or dialled from it."""
     cfg = local_config(5800, Path("never-opened.db"))
-    return cfg.model_copy(update={"practice": PracticeConfig(partial_approval=partial_approval)})
+    return cfg.model_copy(update={"practice": PracticeConfig(**practice)})
 
 
 def record(**changes: Any) -> Record:
@@ -165,6 +166,7 @@ class FakeSession:
         self.sign_on_results = list(sign_on)
         self.sent: list[Message] = []
         self.sign_on_calls = 0
+        self.emitted: list[tuple[EventKind, str | None]] = []
 
     async def exchange(self, msg: Message) -> Reply:
         self.sent.append(msg)
@@ -173,6 +175,9 @@ class FakeSession:
     async def ensure_signed_on(self) -> Reply | None:
         self.sign_on_calls += 1
         return self.sign_on_results.pop(0) if self.sign_on_results else None
+
+    def emit(self, kind: EventKind, code: str | None = None, **data: object) -> None:
+        self.emitted.append((kind, code))
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Each participant of a payment on its own (``CheckLocal``, ``SignedOn``, ``ClearReversals``,
-``WriteAhead``, ``Complete``, ``ForwardAdvice``; ``Exchange`` has its own module), with
+``Complete``; ``WriteAhead``, ``Exchange`` and ``ForwardAdvice`` have their own modules), with
 in-memory fakes of what it uses: no sockets, no SQLite, no real journal. Each test says which
 journal writes the step made and how it left the context (failure, code, outcome)."""
 
@@ -11,31 +11,25 @@ from typing import Any
 
 import pytest
 
-from posguard.terminal.engine.advice import ForwardAdvice
 from posguard.terminal.engine.backlog import ClearReversals, SignedOn
 from posguard.terminal.engine.complete import Complete
 from posguard.terminal.engine.context import Failure
 from posguard.terminal.engine.flow import ABORTED, PREPARED
 from posguard.terminal.engine.local import MAX_AMOUNT, CheckLocal
 from posguard.terminal.engine.session import Reply, Status
-from posguard.terminal.engine.writeahead import WriteAhead
 from posguard.terminal.journal.records import Kind, Record, TxnState
-from posguard.terminal.journal.store import Draft
 from posguard.terminal.result import Outcome
 from posguard.terminal.reversal import RoundReport
-from posguard.terminal.testing import LAB_EXPIRY
 
 from .engine_fakes import (
     HOST,
     PAN,
-    FakeAdvices,
     FakeJournal,
     FakePrinter,
     FakeReversals,
     FakeSession,
     answer,
     context,
-    ok,
     record,
     recorded,
 )
@@ -174,136 +168,6 @@ async def test_a_sale_waits_while_a_reversal_is_unacknowledged() -> None:
     assert ctx.notes == ["2 reversal(s) unacknowledged: NET.READ_TIMEOUT"]
 
 
-# -- WriteAhead ------------------------------------------------------------------------------
-
-
-def write_ahead(journal: FakeJournal, reversals: FakeReversals | None = None) -> WriteAhead:
-    return WriteAhead(journal=journal, reversals=reversals or FakeReversals(), currency="344")
-
-
-async def test_the_record_is_written_before_the_request_leaves() -> None:
-    journal = FakeJournal()
-    orig = record(id=7, state=TxnState.COMPLETED)
-    ctx = context(kind=Kind.VOID, orig=orig, entry_mode="021", pin_block=b"\x01" * 8)
-    ctx.input.training = True
-    assert await write_ahead(journal).prepare(ctx) is PREPARED
-    assert journal.drafts == [
-        Draft(
-            kind=Kind.VOID,
-            amount=1000,
-            pan=PAN,
-            expiry=LAB_EXPIRY,
-            entry_mode="022",  # a follow-up carries no PIN, whatever the PIN pad gave
-            currency="344",
-            orig=orig,
-            training=True,
-        )
-    ]
-    assert ctx.record is journal.records[1]
-    assert ctx.record.state is TxnState.SENDING
-    assert ctx.record.reversal_reason == "98"
-
-
-async def test_a_pin_entered_is_said_in_field_22() -> None:
-    journal = FakeJournal()
-    ctx = context(entry_mode="071", pin_block=b"\x01" * 8)
-    await write_ahead(journal).prepare(ctx)
-    assert journal.drafts[0].entry_mode == "071"
-
-
-async def test_a_declined_sale_is_resolved_declined_and_never_reversed() -> None:
-    journal, reversals = FakeJournal(record()), FakeReversals()
-    ctx = context(record())
-    ctx.host = HOST
-    ctx.fail(Failure.DECLINED, "TXN.INSUFFICIENT_FUNDS", "51")
-    await write_ahead(journal, reversals).abort(ctx)
-    assert journal.calls == [
-        ("mark_declined", 1, {"rc": "51", "code": "TXN.INSUFFICIENT_FUNDS", "host": HOST})
-    ]
-    assert ctx.outcome is Outcome.DECLINED
-    assert recorded(ctx).state is TxnState.DECLINED
-    assert reversals.queued_records == reversals.tried == []
-
-
-@pytest.mark.parametrize(
-    "failure", [Failure.NOT_SENT, Failure.BACKLOG, Failure.LOCAL], ids=lambda f: f.value
-)
-async def test_a_request_that_never_left_is_not_sent_no_charge(failure: Failure) -> None:
-    journal, reversals = FakeJournal(record()), FakeReversals()
-    ctx = context(record())
-    ctx.fail(failure, "NET.CONNECT_REFUSED")
-    await write_ahead(journal, reversals).abort(ctx)
-    assert journal.calls == [("mark_not_sent", 1, {"code": "NET.CONNECT_REFUSED"})]
-    assert ctx.outcome is Outcome.FAILED_NO_CHARGE
-    assert reversals.queued_records == []
-
-
-async def test_an_inquiry_is_never_reversed() -> None:
-    """ISO 8583: a balance inquiry (0100/31) moves no money, so nothing to reverse."""
-    inquiry = record(kind=Kind.BALANCE, reversal_reason=None)
-    journal = FakeJournal(inquiry)
-    ctx = context(inquiry, kind=Kind.BALANCE, amount=0)
-    ctx.fail(Failure.NO_ANSWER, "NET.READ_TIMEOUT")
-    await write_ahead(journal).abort(ctx)
-    assert journal.calls == [("mark_not_sent", 1, {"code": "NET.READ_TIMEOUT"})]
-    assert ctx.outcome is Outcome.FAILED_NO_CHARGE
-
-
-async def test_no_answer_queues_reversal_98_and_answers_the_operator_first() -> None:
-    """UnionPay practice: reversal reason 98 (no answer in time); the operator has waited the
-    read timeout already, so the reversal is sent in the background."""
-    journal = FakeJournal(record())
-    reversals = FakeReversals(journal=journal)
-    ctx = context(record())
-    ctx.host = HOST
-    ctx.fail(Failure.NO_ANSWER, "NET.READ_TIMEOUT")
-    await write_ahead(journal, reversals).abort(ctx)
-    args = {"reason": "98", "code": "NET.READ_TIMEOUT", "rc": None, "host": HOST, "amount": None}
-    assert journal.calls == [("mark_reversal_due", 1, args)]
-    assert reversals.queued_records == [journal.records[1]]
-    assert reversals.tried == []
-    assert ctx.reverse_in_background is True
-    assert ctx.outcome is Outcome.PENDING_REVERSAL
-
-
-@pytest.mark.parametrize(
-    ("failure", "reason"),
-    [
-        (Failure.BAD_MAC, "A0"),
-        (Failure.BAD_ANSWER, "06"),
-        (Failure.NOT_COMPLETED, "96"),
-        (None, "06"),  # a flow that aborted without saying why: treated as a bad answer
-    ],
-)
-async def test_a_host_that_just_answered_gets_the_reversal_at_once(
-    failure: Failure | None, reason: str
-) -> None:
-    """UnionPay practice for the reversal reason (field 39 of the 0400): A0 the answer's MAC
-    failed, 06 an unusable answer, 96 approved but not completed on the terminal."""
-    journal = FakeJournal(record())
-    reversals = FakeReversals(journal=journal)
-    ctx = context(record())
-    ctx.failure, ctx.code, ctx.rc, ctx.host = failure, "X.CODE", "00", HOST
-    ctx.approved_amount = 600
-    await write_ahead(journal, reversals).abort(ctx)
-    args = {"reason": reason, "code": "X.CODE", "rc": "00", "host": HOST, "amount": 600}
-    assert journal.calls == [("mark_reversal_due", 1, args)]
-    assert [r.id for r in reversals.queued_records] == [r.id for r in reversals.tried] == [1]
-    assert ctx.reverse_in_background is False
-    assert ctx.outcome is Outcome.REVERSED
-    assert recorded(ctx).state is TxnState.REVERSED  # read back after the try
-
-
-async def test_an_unanswered_reversal_stays_pending() -> None:
-    journal = FakeJournal(record())
-    ctx = context(record())
-    ctx.fail(Failure.BAD_MAC, "TXN.MAC_ERROR")
-    await write_ahead(journal, FakeReversals(closed=False, journal=journal)).abort(ctx)
-    assert ctx.outcome is Outcome.PENDING_REVERSAL
-    assert recorded(ctx).state is TxnState.REVERSAL_PENDING
-    assert ctx.reverse_in_background is False
-
-
 # -- Complete --------------------------------------------------------------------------------
 
 
@@ -366,93 +230,3 @@ async def test_an_inquiry_is_complete_once_answered_and_prints_nothing() -> None
     assert [c[0] for c in journal.calls] == ["mark_approved"]
     assert printer.completed == []
     assert ctx.outcome is Outcome.APPROVED
-
-
-# -- ForwardAdvice ---------------------------------------------------------------------------
-
-REFUND = record(kind=Kind.REFUND, state=TxnState.ADVICE_PENDING, reversal_reason=None)
-
-
-def forward(
-    advices: FakeAdvices,
-    *,
-    journal: FakeJournal | None = None,
-    reversals: FakeReversals | None = None,
-    printer: FakePrinter | None = None,
-) -> ForwardAdvice:
-    return ForwardAdvice(
-        journal=journal or FakeJournal(REFUND),
-        reversals=reversals or FakeReversals(),
-        advices=advices,
-        complete=printer or FakePrinter(),
-    )
-
-
-async def test_a_refund_answered_00_is_approved_and_printed() -> None:
-    advices, printer, reversals = (
-        FakeAdvices(TxnState.COMPLETED, ok("00")),
-        FakePrinter(),
-        FakeReversals(),
-    )
-    step = forward(advices, printer=printer, reversals=reversals)
-    ctx = context(REFUND, kind=Kind.REFUND)
-    assert await step.prepare(ctx) is PREPARED
-    assert advices.sent == [(REFUND, True)]  # offered inline, the operator waiting
-    assert reversals.rounds == []  # nothing owed, no round
-    assert (ctx.host, ctx.rc, ctx.code) == (HOST, "00", None)
-    await step.commit(ctx)
-    assert ctx.outcome is Outcome.APPROVED
-    assert [r.state for r in printer.completed] == [TxnState.COMPLETED]
-
-
-async def test_owed_reversals_are_tried_before_the_advice() -> None:
-    owed = FakeJournal(REFUND, pending=[record(state=TxnState.REVERSAL_PENDING)])
-    reversals = FakeReversals(report=RoundReport(still_pending=1))
-    advices = FakeAdvices(TxnState.COMPLETED, ok("00"))
-    await forward(advices, journal=owed, reversals=reversals).prepare(context(REFUND))
-    assert reversals.rounds == [False]
-    assert len(advices.sent) == 1  # best effort: the advice goes (or waits) anyway
-
-
-@pytest.mark.parametrize(
-    ("reply", "note"),
-    [
-        (Reply(Status.NO_ANSWER, None, HOST, "NET.READ_TIMEOUT"), "no answer: NET.READ_TIMEOUT"),
-        (ok("96", code="TXN.HOST_ERROR"), "96: TXN.HOST_ERROR"),
-    ],
-)
-async def test_a_refund_the_host_did_not_take_is_stored_not_failed(reply: Reply, note: str) -> None:
-    """Store-and-forward (UnionPay practice): an advice stays queued through no answer and
-    transient answers; the operator hears "stored", not a fault, and gets the slip."""
-    printer = FakePrinter()
-    step = forward(FakeAdvices(TxnState.ADVICE_PENDING, reply), printer=printer)
-    ctx = context(REFUND, kind=Kind.REFUND)
-    await step.prepare(ctx)
-    assert ctx.code is None
-    assert ctx.notes == [f"advice queued after {note}"]
-    await step.commit(ctx)
-    assert ctx.outcome is Outcome.STORED
-    assert len(printer.completed) == 1
-
-
-async def test_a_declined_refund_is_declined_and_not_printed() -> None:
-    printer = FakePrinter()
-    step = forward(
-        FakeAdvices(TxnState.DECLINED, ok("05", code="TXN.DO_NOT_HONOR")), printer=printer
-    )
-    ctx = context(REFUND, kind=Kind.REFUND)
-    await step.prepare(ctx)
-    assert (ctx.code, ctx.rc) == ("TXN.REFUND_DECLINED", "05")
-    await step.commit(ctx)
-    assert ctx.outcome is Outcome.DECLINED
-    assert printer.completed == []
-
-
-async def test_a_refund_slip_that_cannot_print_does_not_undo_the_refund() -> None:
-    printer = FakePrinter(fails=OSError("paper out"))
-    step = forward(FakeAdvices(TxnState.COMPLETED, ok("00")), printer=printer)
-    ctx = context(REFUND, kind=Kind.REFUND)
-    await step.prepare(ctx)
-    await step.commit(ctx)
-    assert ctx.outcome is Outcome.APPROVED
-    assert ctx.notes == ["receipt not queued: OSError: paper out"]

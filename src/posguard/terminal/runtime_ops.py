@@ -36,6 +36,10 @@ _VOID_OF = {
 }
 
 
+def _write_ahead(s: Services) -> WriteAhead:
+    return WriteAhead(journal=s.journal, reversals=s.reversals, currency=s.cfg.currency)
+
+
 class TerminalOperations:
     """The operations of a started terminal."""
 
@@ -69,12 +73,22 @@ class TerminalOperations:
     def _financial(self) -> list[flow.Participant]:
         s = self.services
         return [
-            CheckLocal(s),
-            SignedOn(s),
-            ClearReversals(s),
-            WriteAhead(s),
-            Exchange(s),
-            Complete(s),
+            CheckLocal(today=s.today),
+            SignedOn(session=s.session),
+            ClearReversals(journal=s.journal, reversals=s.reversals),
+            _write_ahead(s),
+            Exchange(cfg=s.cfg, session=s.session),
+            Complete(journal=s.journal, complete=s.complete),
+        ]
+
+    def _refund(self) -> list[flow.Participant]:
+        s = self.services
+        return [
+            CheckLocal(today=s.today),
+            _write_ahead(s),
+            ForwardAdvice(
+                journal=s.journal, reversals=s.reversals, advices=s.advices, complete=s.complete
+            ),
         ]
 
     async def _do(self, inp: TxnInput, pin_pad: PinPad | None = None) -> TransactionResult:
@@ -87,10 +101,7 @@ class TerminalOperations:
                     inp.pin_block = pin_pad.pin_block(keys.pin_key, inp.pan)
             inp.training = s.journal.training
             ctx = Context(inp)
-            if inp.kind is Kind.REFUND:
-                steps: list[flow.Participant] = [CheckLocal(s), WriteAhead(s), ForwardAdvice(s)]
-            else:
-                steps = self._financial()
+            steps = self._refund() if inp.kind is Kind.REFUND else self._financial()
             return await self._run(steps, ctx)
 
     async def sale(
@@ -192,7 +203,13 @@ class TerminalOperations:
     async def settle(self) -> SettlementResult:
         s = self.services
         async with self._lock:
-            result = await settle(s.session, s.reversals, s.advices)
+            result = await settle(
+                cfg=s.cfg,
+                session=s.session,
+                journal=s.journal,
+                reversals=s.reversals,
+                advices=s.advices,
+            )
         self._emit(
             EventKind.LIFECYCLE,
             result.code,

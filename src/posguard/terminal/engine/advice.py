@@ -5,20 +5,35 @@ from __future__ import annotations
 
 from posguard.terminal.engine.context import Context
 from posguard.terminal.engine.flow import PREPARED, Step, Verdict
-from posguard.terminal.engine.services import Services
+from posguard.terminal.engine.ports import (
+    AdviceSender,
+    Completer,
+    ReversalBacklog,
+    ReversalRunner,
+)
 from posguard.terminal.journal.records import TxnState
 from posguard.terminal.result import Outcome
 
 
 class ForwardAdvice(Step):
-    def __init__(self, services: Services) -> None:
-        self.s = services
+    def __init__(
+        self,
+        *,
+        journal: ReversalBacklog,
+        reversals: ReversalRunner,
+        advices: AdviceSender,
+        complete: Completer,
+    ) -> None:
+        self.journal = journal
+        self.reversals = reversals
+        self.advices = advices
+        self.complete = complete
 
     async def prepare(self, ctx: Context) -> Verdict:
         assert ctx.record is not None
-        if self.s.journal.pending_reversals():
-            await self.s.reversals.run(only_due=False)  # best effort: the advice waits anyway
-        rec, reply = await self.s.advices.send_one(ctx.record, inline=True)
+        if self.journal.pending_reversals():
+            await self.reversals.run(only_due=False)  # best effort: the advice waits anyway
+        rec, reply = await self.advices.send_one(ctx.record, inline=True)
         ctx.record, ctx.host, ctx.answer = rec, reply.host, reply.answer
         ctx.rc, ctx.code = reply.rc, reply.code
         if rec.state is TxnState.ADVICE_PENDING:
@@ -38,6 +53,6 @@ class ForwardAdvice(Step):
             return
         ctx.outcome = Outcome.APPROVED if rec.state is TxnState.COMPLETED else Outcome.STORED
         try:
-            self.s.complete(rec)
+            self.complete(rec)
         except Exception as exc:
             ctx.notes.append(f"receipt not queued: {type(exc).__name__}: {exc}")

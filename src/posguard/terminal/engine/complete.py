@@ -7,19 +7,20 @@ from __future__ import annotations
 
 from posguard.terminal.engine.context import Context, Failure
 from posguard.terminal.engine.flow import ABORTED, PREPARED, Step, Verdict
-from posguard.terminal.engine.services import Services
+from posguard.terminal.engine.ports import Completer, CompletionJournal
 from posguard.terminal.result import Outcome
 
 
 class Complete(Step):
-    def __init__(self, services: Services) -> None:
-        self.s = services
+    def __init__(self, *, journal: CompletionJournal, complete: Completer) -> None:
+        self.journal = journal
+        self.complete = complete
 
     async def prepare(self, ctx: Context) -> Verdict:
         rec, answer = ctx.record, ctx.answer or {}
         assert rec is not None
         rrn, auth = answer.get("37"), answer.get("38")
-        ctx.record = self.s.journal.mark_approved(
+        ctx.record = self.journal.mark_approved(
             rec.id,
             rc=ctx.rc or "00",
             rrn=rrn if isinstance(rrn, str) else None,
@@ -30,7 +31,7 @@ class Complete(Step):
         if not ctx.record.kind.reversible:
             return PREPARED  # an inquiry is complete once answered
         try:
-            self.s.complete(ctx.record)
+            self.complete(ctx.record)
         except Exception as exc:
             ctx.fail(Failure.NOT_COMPLETED, "SW.CRASH")
             ctx.notes.append(f"could not complete on the terminal: {type(exc).__name__}: {exc}")
@@ -41,5 +42,5 @@ class Complete(Step):
         rec = ctx.record
         assert rec is not None
         if rec.kind.reversible:
-            ctx.record = self.s.journal.mark_completed(rec.id)
+            ctx.record = self.journal.mark_completed(rec.id)
         ctx.outcome = Outcome.APPROVED

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from posguard.iso8583.response_codes import lookup
 from posguard.iso8583.training import answered_as_training
+from posguard.terminal.config import TerminalConfig
 from posguard.terminal.engine import messages
 from posguard.terminal.engine.context import Context, Failure
 from posguard.terminal.engine.flow import ABORTED, PREPARED, Step, Verdict
-from posguard.terminal.engine.services import Services
+from posguard.terminal.engine.ports import HostExchange
 from posguard.terminal.engine.session import Status
 
 _FAILURE = {
@@ -37,14 +38,15 @@ TRAINING_NOT_HONOURED = "CFG.TRAINING_NOT_SUPPORTED"
 
 
 class Exchange(Step):
-    def __init__(self, services: Services) -> None:
-        self.s = services
+    def __init__(self, *, cfg: TerminalConfig, session: HostExchange) -> None:
+        self.cfg = cfg  # builds the request; says whether a partial approval is accepted
+        self.session = session
 
     async def prepare(self, ctx: Context) -> Verdict:
-        rec, i, session = ctx.record, ctx.input, self.s.session
+        rec, i, session = ctx.record, ctx.input, self.session
         assert rec is not None
         pin_block = i.pin_block if i.has_pin else None
-        ctx.request = messages.financial(self.s.cfg, rec, i.pan, i.expiry, pin_block)
+        ctx.request = messages.financial(self.cfg, rec, i.pan, i.expiry, pin_block)
         reply = await session.exchange(ctx.request)
         ctx.host = reply.host
         ctx.answer = reply.answer
@@ -88,7 +90,7 @@ class Exchange(Step):
             ctx.notes.append(f"partial approval with an unusable field 4 {field4!r}: reversed")
             return ABORTED
         ctx.approved_amount = int(field4)
-        if not self.s.cfg.practice.partial_approval:
+        if not self.cfg.practice.partial_approval:
             ctx.fail(Failure.NOT_COMPLETED, None, ctx.rc)
             ctx.notes.append(
                 f"partial approval of {ctx.approved_amount} not accepted by the configuration: "

@@ -6,7 +6,7 @@ from posguard.card import check_card
 from posguard.common.errors import CardError
 from posguard.terminal.engine.context import Context, Failure
 from posguard.terminal.engine.flow import ABORTED, PREPARED, Step, Verdict
-from posguard.terminal.engine.services import Services
+from posguard.terminal.engine.ports import Today
 from posguard.terminal.journal.records import Kind, TxnState
 
 MAX_AMOUNT = 999_999_999_999
@@ -15,13 +15,13 @@ _ENTRY_MODES = frozenset({"02", "05", "07", "01", "80"})  # 80: chip read failed
 
 
 class CheckLocal(Step):
-    def __init__(self, services: Services) -> None:
-        self.s = services
+    def __init__(self, *, today: Today) -> None:
+        self.today = today
 
     async def prepare(self, ctx: Context) -> Verdict:
         i = ctx.input
         try:
-            check_card(i.pan, i.expiry, self.s.today())
+            check_card(i.pan, i.expiry, self.today())
         except CardError as exc:
             ctx.fail(Failure.LOCAL, exc.code or "CARD.BAD_FORMAT")
             return ABORTED

@@ -1,20 +1,17 @@
-"""What participants work with: the host session, the journal, the reversal sender, the hooks."""
+"""What the runtime assembles participants from: the host session, the journal, the reversal
+sender, the advice forwarder, the hooks. Each participant takes only the part it uses (its
+roles are in :mod:`posguard.terminal.engine.ports`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 
 from posguard.terminal.config import TerminalConfig
+from posguard.terminal.engine.ports import Completer, Today
 from posguard.terminal.engine.session import HostSession
-from posguard.terminal.journal.records import Record
 from posguard.terminal.journal.store import Journal
 from posguard.terminal.reversal import ReversalSender
 from posguard.terminal.saf import AdviceForwarder
-
-# Called with the completed record; raising means "could not complete on the terminal".
-Completer = Callable[[Record], object]
 
 
 @dataclass
@@ -25,4 +22,4 @@ class Services:
     reversals: ReversalSender
     advices: AdviceForwarder
     complete: Completer
-    today: Callable[[], date]
+    today: Today

@@ -18,11 +18,17 @@ from posguard.iso8583.fields import (
     parse_settlement_totals,
 )
 from posguard.iso8583.response_codes import lookup
+from posguard.terminal.config import TerminalConfig
 from posguard.terminal.engine import messages
-from posguard.terminal.engine.session import HostSession, Reply, Status
+from posguard.terminal.engine.ports import (
+    AdviceRunner,
+    HostExchange,
+    ReversalRunner,
+    SettlementHost,
+    SettlementJournal,
+)
+from posguard.terminal.engine.session import Reply, Status
 from posguard.terminal.journal.records import Kind, Record, Totals
-from posguard.terminal.reversal import ReversalSender
-from posguard.terminal.saf import AdviceForwarder
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +42,7 @@ class SettlementResult:
     uploaded: int = 0
 
 
-async def _send(session: HostSession, msg: Message) -> Reply:
+async def _send(session: HostExchange, msg: Message) -> Reply:
     """One exchange; when the host asks for a new sign-on (A0, 77, 99), sign on and resend
     once (settlement messages are idempotent on the host)."""
     reply = await session.exchange(msg)
@@ -88,9 +94,14 @@ def balance_verdict(answer: Message | None, *, rc95_variant: bool) -> str:
 
 
 async def settle(
-    session: HostSession, reversals: ReversalSender, advices: AdviceForwarder
+    *,
+    cfg: TerminalConfig,
+    session: SettlementHost,
+    journal: SettlementJournal,
+    reversals: ReversalRunner,
+    advices: AdviceRunner,
 ) -> SettlementResult:
-    j, cfg = session.journal, session.cfg
+    j = journal
     batch = j.current_batch()
     totals = j.totals(batch)
 

@@ -13,25 +13,29 @@ from __future__ import annotations
 from posguard.terminal.engine.context import REVERSAL_REASON, Context, Failure
 from posguard.terminal.engine.flow import PREPARED, Step, Verdict
 from posguard.terminal.engine.messages import entry_mode
-from posguard.terminal.engine.services import Services
+from posguard.terminal.engine.ports import DueReversal, WriteAheadJournal
 from posguard.terminal.journal.store import Draft
 from posguard.terminal.result import Outcome
 
 
 class WriteAhead(Step):
-    def __init__(self, services: Services) -> None:
-        self.s = services
+    def __init__(
+        self, *, journal: WriteAheadJournal, reversals: DueReversal, currency: str
+    ) -> None:
+        self.journal = journal
+        self.reversals = reversals
+        self.currency = currency  # ISO 4217 numeric, field 49
 
     async def prepare(self, ctx: Context) -> Verdict:
         i = ctx.input
-        ctx.record = self.s.journal.begin(
+        ctx.record = self.journal.begin(
             Draft(
                 kind=i.kind,
                 amount=i.amount,
                 pan=i.pan,
                 expiry=i.expiry,
                 entry_mode=entry_mode(i.entry_mode, pin=i.has_pin),
-                currency=self.s.cfg.currency,
+                currency=self.currency,
                 orig=i.orig,
                 training=i.training,
             )
@@ -41,7 +45,7 @@ class WriteAhead(Step):
     async def abort(self, ctx: Context) -> None:
         rec = ctx.record
         assert rec is not None
-        j = self.s.journal
+        j = self.journal
         failure = ctx.failure or Failure.BAD_ANSWER
         if failure is Failure.DECLINED:
             ctx.record = j.mark_declined(rec.id, rc=ctx.rc or "", code=ctx.code, host=ctx.host)
@@ -60,11 +64,11 @@ class WriteAhead(Step):
             host=ctx.host,
             amount=ctx.approved_amount,
         )
-        self.s.reversals.queued(ctx.record)
+        self.reversals.queued(ctx.record)
         if failure is Failure.NO_ANSWER:
             ctx.reverse_in_background = True
             ctx.outcome = Outcome.PENDING_REVERSAL
             return
-        ok, _code = await self.s.reversals.send_one(ctx.record)
+        ok, _code = await self.reversals.send_one(ctx.record)
         ctx.record = j.get(rec.id)
         ctx.outcome = Outcome.REVERSED if ok else Outcome.PENDING_REVERSAL

@@ -14,13 +14,13 @@ import threading
 import time
 from pathlib import Path
 
-from posguard.common.events import Event, EventKind
+from posguard.common.events import EventKind
 from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.supervise_events import SupervisorEvents
 from posguard.terminal.testing import LAB_MID, LAB_TID, EventRecorder
 from posguard.terminal.watchdog import Supervisor
 
-CLI = [sys.executable, "-c", "from posguard.cli import main; main()"]
+from .service_rig import CLI, outbox_events
 
 # a runtime that crashes on its first start (exit 3) and then runs, beating, until killed
 CRASH_THEN_RUN = textwrap.dedent(
@@ -40,14 +40,6 @@ CRASH_THEN_RUN = textwrap.dedent(
     run_supervised(main, lambda reason: None)
     """
 )
-
-
-def _events(path: Path) -> list[Event]:
-    box = Outbox(path, LAB_TID, LAB_MID)
-    try:
-        return box.peek(10_000)
-    finally:
-        box.close()
 
 
 def _wait(pred: object, timeout: float, what: str) -> None:
@@ -110,7 +102,7 @@ def test_supervisor_keeps_supervising_while_its_outbox_is_locked(tmp_path: Path)
         events.close()
     assert not runner.is_alive()
     assert sup.stats.history == ["boot", "crash"]
-    stored = _events(outbox)
+    stored = outbox_events(outbox)
     assert [(e.kind, e.code) for e in stored if e.kind is EventKind.FAULT] == [
         (EventKind.FAULT, "SW.CRASH")
     ]
@@ -176,7 +168,7 @@ def test_crash_loop_ends_in_a_final_state_with_a_message(tmp_path: Path) -> None
     assert "no longer restarted" in proc.stderr
     assert "已停止自动重启" in proc.stderr
     assert "stopped: crash_loop" in proc.stdout
-    events = _events(outbox)
+    events = outbox_events(outbox)
     faults = [e.code for e in events if e.kind is EventKind.FAULT]
     assert faults == ["SW.CRASH"] * 3 + ["SW.CRASH_LOOP"]
     loop = next(e for e in events if e.code == "SW.CRASH_LOOP")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,16 @@ from posguard.terminal.watchdog import Emit, Supervisor
 if TYPE_CHECKING:
     import aiomqtt
 
-__all__ = ["CLI", "BrokerEvents", "outbox_events", "service_argv", "service_under_watchdog"]
+__all__ = [
+    "CLI",
+    "BrokerEvents",
+    "outbox_events",
+    "process_alive",
+    "resumed_after_reboot",
+    "service_argv",
+    "service_under_watchdog",
+    "wait_until",
+]
 
 #: ``posguard`` in a child process, with this interpreter.
 CLI = [sys.executable, "-c", "from posguard.cli import main; main()"]
@@ -83,3 +93,33 @@ class BrokerEvents:
                 break
             else:
                 raise AssertionError("broker stream ended")
+
+
+def resumed_after_reboot(event: dict[str, Any]) -> bool:
+    """The lifecycle event of a service that started again after a requested reboot."""
+    data = event["data"]
+    return bool(
+        event["kind"] == "lifecycle"
+        and data.get("event") == "resume"
+        and data.get("reason") == "reboot"
+    )
+
+
+def process_alive(pid: int) -> bool:
+    """``pid`` runs (a zombie, exited but not yet reaped, does not count)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_until(pred: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll ``pred`` every 50 ms until it is true; AssertionError naming ``what`` after
+    ``timeout`` seconds (the synchronous twin of ``posguard.common.testing.until``)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -24,7 +24,7 @@ from posguard.terminal.agent.commands import CommandDispatcher, CommandStatus
 from posguard.terminal.service import TerminalService, load_service_config
 from posguard.terminal.testing import LAB_MID, lab_seed, local_config
 
-from .service_rig import BrokerEvents, service_under_watchdog
+from .service_rig import BrokerEvents, resumed_after_reboot, service_under_watchdog
 
 
 def _write_config(tmp_path: Path, port: int = 9, **extra: Any) -> Path:
@@ -247,13 +247,7 @@ async def test_a_push_to_the_running_service_over_mqtt_restarts_it_onto_the_new_
                 refused = await send("push-bad", {"agent": {"password": "hunter2"}})
                 pushed = await send("push-1", {"timeouts": {"read": 12, "connect": 2}})
                 resumed = await asyncio.wait_for(
-                    wait_for(
-                        lambda e: (
-                            e["kind"] == "lifecycle"
-                            and e["data"].get("event") == "resume"
-                            and e["data"].get("reason") == "reboot"
-                        )
-                    ),
+                    wait_for(resumed_after_reboot),
                     60,
                 )
                 after = await asyncio.wait_for(wait_for(lambda e: e["kind"] == "heartbeat"), 60)

@@ -27,7 +27,15 @@ from posguard.terminal.printer.testing import sample_receipt
 from posguard.terminal.testing import LAB_MID, LAB_TID, lab_seed, local_config
 from posguard.terminal.watchdog import StartReason
 
-from .service_rig import CLI, BrokerEvents, outbox_events, service_argv, service_under_watchdog
+from .service_rig import (
+    CLI,
+    BrokerEvents,
+    outbox_events,
+    process_alive,
+    resumed_after_reboot,
+    service_argv,
+    service_under_watchdog,
+)
 
 RECEIPT = sample_receipt(
     merchant_name="Watchdog Mart",
@@ -161,13 +169,7 @@ async def test_remote_reboot_over_mqtt_restarts_the_service_without_a_fault(
                 await fleet.publish(commands_topic(LAB_MID, tid), json.dumps(cmd), qos=1)
                 ack = await asyncio.wait_for(wait_for(lambda e: e["kind"] == "command_result"), 30)
                 again = await asyncio.wait_for(
-                    wait_for(
-                        lambda e: (
-                            e["kind"] == "lifecycle"
-                            and e["data"].get("event") == "resume"
-                            and e["data"].get("reason") == "reboot"
-                        )
-                    ),
+                    wait_for(resumed_after_reboot),
                     60,
                 )
             finally:
@@ -279,14 +281,6 @@ async def test_black_holed_host_with_a_pending_reversal_never_freezes_the_servic
         journal.close()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path: Path) -> None:
     """A second runtime on the same journal is refused in one line; kill -9 of the supervisor
     takes its runtime with it, so a new supervisor starts the only runtime; a runtime stopped
@@ -336,7 +330,7 @@ async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path
             assert len(intruder.stderr.strip().splitlines()) == 1
             os.kill(first.pid, signal.SIGKILL)
             first.wait(10)
-            await until(lambda: not _alive(owner), what="the orphan to die", timeout=5)
+            await until(lambda: not process_alive(owner), what="the orphan to die", timeout=5)
             second = subprocess.Popen([*supervise, *service_argv(conf)])
             await until(
                 lambda: len(_lifecycle(outbox_events(outbox_path), "resume")) == 2,

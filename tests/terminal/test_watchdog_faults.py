@@ -199,26 +199,18 @@ def test_backoff_starts_again_after_a_healthy_run() -> None:
     assert all(0.25 <= g < 0.9 for g in gaps), gaps  # 1.2 s on the third without the reset
 
 
+def _supervise(script: Path, pids: Path) -> list[str]:
+    """``posguard terminal supervise`` (English, 0.05 s back-off) of ``script``, which writes
+    each start's pid to ``pids``."""
+    cmd = ["terminal", "supervise", "--lang", "en", "--backoff", "0.05", "--"]
+    return [*CLI, *cmd, sys.executable, str(script), str(pids)]
+
+
 def test_killed_supervisor_takes_its_runtime_with_it(tmp_path: Path) -> None:
     script = tmp_path / "child.py"
     script.write_text(CRASH_THEN_RUN)
     pids = tmp_path / "pids"
-    sup = subprocess.Popen(
-        [
-            *CLI,
-            "terminal",
-            "supervise",
-            "--lang",
-            "en",
-            "--backoff",
-            "0.05",
-            "--",
-            sys.executable,
-            str(script),
-            str(pids),
-        ],
-        stderr=subprocess.DEVNULL,
-    )
+    sup = subprocess.Popen(_supervise(script, pids), stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: pids.exists() and pids.read_text(), 30, "the runtime")
         child = int(pids.read_text().split()[0])
@@ -261,19 +253,7 @@ def test_clean_stop_after_a_crash_exits_0(tmp_path: Path) -> None:
     script.write_text(CRASH_THEN_RUN)
     pids = tmp_path / "pids"
     sup = subprocess.Popen(
-        [
-            *CLI,
-            "terminal",
-            "supervise",
-            "--lang",
-            "en",
-            "--backoff",
-            "0.05",
-            "--",
-            sys.executable,
-            str(script),
-            str(pids),
-        ],
+        _supervise(script, pids),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

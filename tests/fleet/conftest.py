@@ -46,6 +46,17 @@ def sqlite_db(tmp_path: Path) -> Iterator[FleetDB]:
 
 
 @pytest.fixture
+def migrated(tmp_path: Path) -> str:
+    """The URL of a migrated SQLite fleet database, its engine already closed: for tests that
+    run a command which opens the database itself (the CLI)."""
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
 def pg_db(postgres_url: str) -> Iterator[FleetDB]:
     with scratch_pg_schema(postgres_url, "fleet") as url:
         engine = make_engine(url)

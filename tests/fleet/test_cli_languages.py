@@ -10,8 +10,6 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from posguard.cli import app
-from posguard.fleet.db.engine import make_engine
-from posguard.fleet.db.migrate import upgrade
 
 NOBODY_LISTENS = "postgresql+psycopg://postgres@127.0.0.1:1/fleet"  # port 1: refused at once
 
@@ -27,15 +25,6 @@ def one_line(result: Result, exit_code: int, label: str = "error: ") -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(label), lines
     return lines[0]
-
-
-@pytest.fixture
-def migrated(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'fleet.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
 
 
 @pytest.mark.parametrize(("lang", "label"), [("en", "error: "), ("zh", "错误：")])

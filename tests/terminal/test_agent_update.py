@@ -8,51 +8,18 @@ answers ``failed`` with ``SW.UPDATE_FAILED <stage>``."""
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
-from posguard.fleet.api.app import create_app
-from posguard.fleet.config import FleetSettings
-from posguard.fleet.db.engine import make_engine, make_sessionmaker
-from posguard.fleet.db.migrate import upgrade
 from posguard.fleet.db.models import Command as CommandRow
 from posguard.fleet.db.models import EventRow
-from posguard.fleet.repo.commands import issue_command
-from posguard.fleet.repo.terminals import add_terminal, get_terminal
-from posguard.fleet.repo.users import Role, create_user
-from posguard.fleet.testing import cheap_password_hashing
-from posguard.terminal.agent.commands import CommandDispatcher
-from posguard.terminal.agent.handlers import command_handlers
-from posguard.terminal.agent.outbox import Outbox
-from posguard.terminal.agent.package_fetch import PackageFetcher
-from posguard.terminal.agent.publish import HttpPublisher
-from posguard.terminal.agent.runner import TelemetryAgent
 from posguard.terminal.update import SlotUpdater
 
-TID, MID = "T0000001", "898310048990001"
-NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-
-
-def make_package(version: str, *, healthy: bool = True) -> bytes:
-    buf = io.BytesIO()
-    check = "#!/bin/sh\ntest -f VERSION\n" if healthy else "#!/bin/sh\necho broken >&2\nexit 3\n"
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text, mode in (("VERSION", version + "\n", 0o644), ("healthcheck", check, 0o755)):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+from .update_rig import UpdateRig, package_bytes, update_rig
 
 
 def detail(row: CommandRow) -> str:
@@ -60,117 +27,22 @@ def detail(row: CommandRow) -> str:
     return str(row.result["detail"])
 
 
-@dataclass
-class Rig:
-    client: httpx.AsyncClient
-    sessions: sessionmaker[Session]
-    admin: dict[str, str]
-    root: Path
-    updater: SlotUpdater
-    disp: CommandDispatcher
-    pub: HttpPublisher
-    agent: TelemetryAgent
-    restarts: list[int]
-
-    async def upload(self, body: bytes, version: str) -> dict[str, Any]:
-        r = await self.client.post(
-            "/api/v1/packages",
-            files={"file": ("fw.tar.gz", body, "application/gzip")},
-            data={"version": version, "models": "PX-5"},
-            headers=self.admin,
-        )
-        assert r.status_code == 201, r.text
-        return dict(r.json())
-
-    async def send_update(self, args: dict[str, Any]) -> CommandRow:
-        with self.sessions.begin() as s:
-            terminal = get_terminal(s, terminal_id=TID)
-            assert terminal is not None
-            cmd_id = issue_command(
-                s,
-                terminal=terminal,
-                name="update",
-                args=args,
-                issued_by="user:admin",
-                now=datetime.now(UTC),
-            ).id
-        assert await self.pub.poll_commands() == 1
-        await self.agent.drain_once()  # the answer (and any fault) goes up
-        with self.sessions() as s:
-            row = s.get(CommandRow, cmd_id)
-            assert row is not None
-            s.expunge(row)
-            return row
+async def uploaded(rig: UpdateRig, body: bytes, version: str) -> dict[str, Any]:
+    """The admin's upload of ``body``, accepted: its sha256 and size."""
+    r = await rig.upload(body, version)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    url = f"sqlite:///{tmp_path / 'fleet.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    sessions = make_sessionmaker(engine)
-    with cheap_password_hashing(), sessions.begin() as s:
-        _, cred = add_terminal(
-            s,
-            terminal_id=TID,
-            merchant_id=MID,
-            model="PX-5",
-            brand="Acme",
-            firmware="2.1.0",
-            acquirer_host="acq-east",
-            area="pudong",
-            now=NOW,
-        )
-        create_user(
-            s,
-            username="admin",
-            password="admin-password",
-            role=Role.ADMIN,
-            merchant_id=None,
-            now=NOW,
-        )
-        token = cred.token
-    app = create_app(
-        FleetSettings(
-            database_url=url,
-            jwt_secret="s" * 40,
-            diagnosis_in_process=False,
-            package_dir=tmp_path / "fleet-packages",
-        )
-    )
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fleet")
-    r = await client.post(
-        "/api/v1/auth/token", data={"username": "admin", "password": "admin-password"}
-    )
-    admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    # the terminal: version 2.1.0 in slot a, as the factory installed it
-    root = tmp_path / "opt"
-    updater = SlotUpdater(root)
-    (root / "slots" / "a" / "VERSION").write_text("2.1.0\n")
-    box = Outbox(tmp_path / "outbox.db", TID, MID)
-    updater._emit_hook = box.emit
-    restarts: list[int] = []
-    fetcher = PackageFetcher("http://fleet", token, tmp_path / "dl", client=client)
-    handlers = command_handlers(
-        updater=updater,
-        fetch_package=fetcher.fetch,
-        reboot=lambda: restarts.append(1),
-        reboot_delay=0.0,
-    )
-    disp = CommandDispatcher(tmp_path / "cmd.db", handlers, box.emit)
-    pub = HttpPublisher(
-        "http://fleet", token, terminal_id=TID, on_command=disp.handle, client=client
-    )
-    agent = TelemetryAgent(box, pub, heartbeat_interval=None)
-    yield Rig(client, sessions, admin, root, updater, disp, pub, agent, restarts)
-    await client.aclose()
-    disp.close()
-    engine.dispose()
+async def rig(tmp_path: Path) -> AsyncIterator[UpdateRig]:
+    async with update_rig(tmp_path) as r:
+        yield r
 
 
-async def test_update_installs_the_fleets_package_into_the_other_slot(rig: Rig) -> None:
-    body = make_package("2.2.0")
-    pkg = await rig.upload(body, "2.2.0")
+async def test_update_installs_the_fleets_package_into_the_other_slot(rig: UpdateRig) -> None:
+    body = package_bytes("2.2.0")
+    pkg = await uploaded(rig, body, "2.2.0")
     row = await rig.send_update({"version": "2.2.0", "sha256": pkg["sha256"], "size": pkg["size"]})
     assert row.status == "succeeded", row.result
     assert rig.updater.active_slot() == "b"
@@ -184,9 +56,9 @@ async def test_update_installs_the_fleets_package_into_the_other_slot(rig: Rig) 
     assert rig.restarts == [1]  # restarted so that 2.2.0 runs
 
 
-async def test_on_probation_the_supervisor_decides(rig: Rig) -> None:
+async def test_on_probation_the_supervisor_decides(rig: UpdateRig) -> None:
     rig.updater.probation_s = 300
-    pkg = await rig.upload(make_package("2.2.0"), "2.2.0")
+    pkg = await uploaded(rig, package_bytes("2.2.0"), "2.2.0")
     row = await rig.send_update({"version": "2.2.0", "sha256": pkg["sha256"], "size": pkg["size"]})
     assert row.status == "succeeded", row.result
     assert "on probation" in detail(row)
@@ -200,9 +72,9 @@ async def test_on_probation_the_supervisor_decides(rig: Rig) -> None:
     assert "SW.UPDATE_FAILED" in codes
 
 
-async def test_a_tampered_checksum_is_refused_before_anything_is_installed(rig: Rig) -> None:
-    body = make_package("2.2.0")
-    pkg = await rig.upload(body, "2.2.0")
+async def test_a_tampered_checksum_is_refused_before_anything_is_installed(rig: UpdateRig) -> None:
+    body = package_bytes("2.2.0")
+    pkg = await uploaded(rig, body, "2.2.0")
     other = hashlib.sha256(body + b"x").hexdigest()
     row = await rig.send_update({"version": "2.2.0", "sha256": other, "size": pkg["size"]})
     assert row.status == "failed"
@@ -217,8 +89,8 @@ async def test_a_tampered_checksum_is_refused_before_anything_is_installed(rig: 
     assert rig.restarts == []
 
 
-async def test_a_package_failing_its_health_check_is_not_switched_to(rig: Rig) -> None:
-    pkg = await rig.upload(make_package("2.2.1", healthy=False), "2.2.1")
+async def test_a_package_failing_its_health_check_is_not_switched_to(rig: UpdateRig) -> None:
+    pkg = await uploaded(rig, package_bytes("2.2.1", healthy=False), "2.2.1")
     row = await rig.send_update({"version": "2.2.1", "sha256": pkg["sha256"], "size": pkg["size"]})
     assert row.status == "failed"
     assert detail(row).startswith("SW.UPDATE_FAILED health_check:")
@@ -230,8 +102,8 @@ async def test_a_package_failing_its_health_check_is_not_switched_to(rig: Rig) -
     assert rig.restarts == []
 
 
-async def test_the_command_must_name_the_packages_version(rig: Rig) -> None:
-    pkg = await rig.upload(make_package("2.2.0"), "2.2.0")
+async def test_the_command_must_name_the_packages_version(rig: UpdateRig) -> None:
+    pkg = await uploaded(rig, package_bytes("2.2.0"), "2.2.0")
     row = await rig.send_update({"version": "9.9.9", "sha256": pkg["sha256"], "size": pkg["size"]})
     assert row.status == "failed"
     assert detail(row) == "SW.UPDATE_FAILED package: package holds 2.2.0, the command said 9.9.9"

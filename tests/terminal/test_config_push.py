@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from posguard.terminal import config_push
 from posguard.terminal.agent.commands import CommandDispatcher, CommandStatus
 from posguard.terminal.service import TerminalService, load_service_config
 from posguard.terminal.testing import LAB_MID, lab_seed, local_config
-from posguard.terminal.watchdog import Supervisor
+
+from .service_rig import BrokerEvents, resumed_after_reboot, service_under_watchdog
 
 
 def _write_config(tmp_path: Path, port: int = 9, **extra: Any) -> Path:
@@ -222,37 +222,10 @@ async def test_a_push_to_the_running_service_over_mqtt_restarts_it_onto_the_new_
         raw = yaml.safe_load(conf.read_text())
         raw["terminal_id"] = tid
         conf.write_text(yaml.safe_dump(raw, allow_unicode=True))
-        sup = Supervisor(
-            [
-                sys.executable,
-                "-c",
-                "from posguard.cli import main; main()",
-                "terminal",
-                "run",
-                "--config",
-                str(conf),
-            ],
-            interval=0.2,
-            missed=10,
-            grace=2.0,
-            startup=90,
-            restart_backoff=0.1,
-        )
-        unread: list[dict[str, Any]] = []
+        sup = service_under_watchdog(conf)
         async with aiomqtt.Client(host, mport, identifier=f"fleet-{tid}") as fleet:
             await fleet.subscribe(events_topic(LAB_MID, tid), qos=1)
-
-            async def wait_for(pred: Any) -> dict[str, Any]:
-                while True:
-                    while unread:
-                        ev = unread.pop(0)
-                        if pred(ev):
-                            return ev
-                    async for msg in fleet.messages:
-                        assert isinstance(msg.payload, bytes)
-                        body = json.loads(msg.payload)
-                        unread.extend(body if isinstance(body, list) else [body])
-                        break
+            wait_for = BrokerEvents(fleet).wait_for
 
             async def send(command_id: str, args: dict[str, Any]) -> dict[str, Any]:
                 cmd = {"command_id": command_id, "name": "update_config", "args": args}
@@ -274,13 +247,7 @@ async def test_a_push_to_the_running_service_over_mqtt_restarts_it_onto_the_new_
                 refused = await send("push-bad", {"agent": {"password": "hunter2"}})
                 pushed = await send("push-1", {"timeouts": {"read": 12, "connect": 2}})
                 resumed = await asyncio.wait_for(
-                    wait_for(
-                        lambda e: (
-                            e["kind"] == "lifecycle"
-                            and e["data"].get("event") == "resume"
-                            and e["data"].get("reason") == "reboot"
-                        )
-                    ),
+                    wait_for(resumed_after_reboot),
                     60,
                 )
                 after = await asyncio.wait_for(wait_for(lambda e: e["kind"] == "heartbeat"), 60)

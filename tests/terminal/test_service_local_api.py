@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 
 import yaml
@@ -15,16 +14,15 @@ from typer.testing import CliRunner
 from posguard.cli import app
 from posguard.host.seed import SeedData
 from posguard.host.testing import running_host
-from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.testing import (
     LAB_EXPIRY,
-    LAB_MID,
     LAB_TID,
     lab_cards,
     lab_seed,
     local_config,
 )
-from posguard.terminal.watchdog import Supervisor
+
+from .service_rig import outbox_events, service_under_watchdog
 
 PAN = lab_cards()[0]
 
@@ -35,11 +33,7 @@ async def cli(*args: str) -> tuple[int, str]:
 
 
 def _events(path: Path) -> list[dict[str, object]]:
-    box = Outbox(path, LAB_TID, LAB_MID)
-    try:
-        return [{"kind": e.kind.value, "code": e.code, **e.data} for e in box.peek(10_000)]
-    finally:
-        box.close()
+    return [{"kind": e.kind.value, "code": e.code, **e.data} for e in outbox_events(path)]
 
 
 async def test_the_supervised_service_takes_a_sale_from_the_register(tmp_path: Path) -> None:
@@ -59,21 +53,7 @@ async def test_the_supervised_service_takes_a_sale_from_the_register(tmp_path: P
         rc, out = await cli(*sale, "--amount", "1.00", "--via-service", "--lang", "en")
         assert rc == 5  # nothing runs yet: ExitCode.UNAVAILABLE
         assert out.startswith("error: the terminal service is not running")
-        sup = Supervisor(
-            [
-                sys.executable,
-                "-c",
-                "from posguard.cli import main; main()",
-                "terminal",
-                "run",
-                "--config",
-                str(conf),
-            ],
-            interval=0.2,
-            missed=10,
-            startup=90,
-            restart_backoff=0.1,
-        )
+        sup = service_under_watchdog(conf, grace=5.0)
         runner = asyncio.create_task(asyncio.to_thread(sup.run))
         try:
             sock = data / "service.sock"

@@ -28,6 +28,8 @@ from posguard.terminal.update import SlotUpdater, UpdateOutcome
 from posguard.terminal.update_guard import UpdateGuard
 from posguard.terminal.watchdog import Supervisor
 
+from .service_rig import wait_until
+
 RUNTIME = """\
 import os, pathlib, sys, time
 from posguard.terminal.watchdog import run_supervised
@@ -76,15 +78,6 @@ def running(log: Path) -> list[str]:
     return [line.split()[0] for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def wait(pred: object, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if callable(pred) and pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 class Supervised:
     def __init__(self, root: Path, log: Path, **kw: object) -> None:
         self.rec = EventRecorder()
@@ -107,7 +100,7 @@ def supervised(root: Path, tmp_path: Path) -> Iterator[Supervised]:
     s = Supervised(root, tmp_path / "ran.log")
     s.thread.start()
     try:
-        wait(lambda: running(tmp_path / "ran.log") == ["1.0.0"], 30, "v1.0.0 to run")
+        wait_until(lambda: running(tmp_path / "ran.log") == ["1.0.0"], 30, "v1.0.0 to run")
         yield s
     finally:
         s.sup.stop()
@@ -122,7 +115,9 @@ def test_version_crashing_at_start_is_rolled_back_within_its_probation(
     up = SlotUpdater(root, probation_s=30, create=False)
     result = up.apply(package(tmp_path, "2.0.0-crash"))
     assert result.outcome is UpdateOutcome.ON_PROBATION  # its health check passed
-    wait(lambda: running(log)[-1:] == ["1.0.0"] and len(running(log)) == 3, 60, "the rollback")
+    wait_until(
+        lambda: running(log)[-1:] == ["1.0.0"] and len(running(log)) == 3, 60, "the rollback"
+    )
     assert running(log) == ["1.0.0", "2.0.0-crash", "1.0.0"]
     assert supervised.sup.stats.history == ["boot", "update", "crash"]
     status = up.status()
@@ -143,7 +138,7 @@ def test_good_version_is_confirmed_after_its_probation(
     log = tmp_path / "ran.log"
     up = SlotUpdater(root, probation_s=1, create=False)
     assert up.apply(package(tmp_path, "1.1.0")).outcome is UpdateOutcome.ON_PROBATION
-    wait(
+    wait_until(
         lambda: any(d.get("event") == "updated" for _, _, d in supervised.rec.events),
         60,
         "the confirmation",
@@ -179,7 +174,7 @@ def test_power_loss_during_a_long_health_check_then_a_quick_boot(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait(lambda: pidfile.exists() and pidfile.read_text().strip(), 30, "the health check")
+    wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 30, "the health check")
     os.kill(apply.pid, signal.SIGKILL)  # power cut: everything dies at once
     os.killpg(int(pidfile.read_text()), signal.SIGKILL)
     apply.wait()
@@ -189,7 +184,7 @@ def test_power_loss_during_a_long_health_check_then_a_quick_boot(
     started = time.monotonic()
     s.thread.start()
     try:
-        wait(lambda: running(log) == ["1.0.0"], 30, "v1.0.0 to serve")
+        wait_until(lambda: running(log) == ["1.0.0"], 30, "v1.0.0 to serve")
         booted_in = time.monotonic() - started
     finally:
         s.sup.stop()
@@ -243,7 +238,7 @@ def test_version_freezing_within_its_probation_is_rolled_back(
     log = tmp_path / "ran.log"
     up = SlotUpdater(root, probation_s=30, create=False)
     assert up.apply(package(tmp_path, "2.1.0-hang")).outcome is UpdateOutcome.ON_PROBATION
-    wait(lambda: len(running(log)) == 3, 60, "the rollback")
+    wait_until(lambda: len(running(log)) == 3, 60, "the rollback")
     assert running(log) == ["1.0.0", "2.1.0-hang", "1.0.0"]
     assert supervised.sup.stats.history == ["boot", "update", "freeze"]
     faults = [(c, d.get("stage")) for k, c, d in supervised.rec.events if k is EventKind.FAULT]

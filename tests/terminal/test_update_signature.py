@@ -8,18 +8,13 @@ fault."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from posguard.cli import app as cli
@@ -27,37 +22,17 @@ from posguard.common.errors import ConfigError
 from posguard.common.package_signature import write_key_pair
 from posguard.fleet.api.app import create_app
 from posguard.fleet.config import FleetSettings
-from posguard.fleet.db.engine import make_engine, make_sessionmaker
-from posguard.fleet.db.migrate import upgrade
-from posguard.fleet.db.models import Command as CommandRow
 from posguard.fleet.db.models import EventRow
-from posguard.fleet.repo.commands import issue_command
-from posguard.fleet.repo.terminals import add_terminal, get_terminal
-from posguard.fleet.repo.users import Role, create_user
-from posguard.fleet.testing import cheap_password_hashing
-from posguard.terminal.agent.commands import CommandDispatcher
-from posguard.terminal.agent.handlers import command_handlers
-from posguard.terminal.agent.outbox import Outbox
-from posguard.terminal.agent.publish import HttpPublisher
-from posguard.terminal.agent.runner import TelemetryAgent
 from posguard.terminal.update import SlotUpdater, UpdateOutcome
 from posguard.terminal.update_signature_fetch import SignedPackageFetcher
 
-TID, MID = "T0000001", "898310048990001"
-NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+from .update_rig import UpdateRig, package_bytes, update_rig
+
 runner = CliRunner(env={"POSGUARD_LANG": "en"})
 
 
 def write_package(path: Path, version: str) -> Path:
-    with tarfile.open(path, mode="w:gz") as tar:
-        for name, text, mode in (
-            ("VERSION", version + "\n", 0o644),
-            ("healthcheck", "#!/bin/sh\ntest -f VERSION\n", 0o755),
-        ):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(package_bytes(version))
     return path
 
 
@@ -77,102 +52,25 @@ def sign(package: Path, key: Path) -> str:
     return (package.parent / (package.name + ".sig")).read_text().strip()
 
 
-@dataclass
-class Rig:
-    tmp: Path
-    client: httpx.AsyncClient
-    sessions: sessionmaker[Session]
-    admin: dict[str, str]
-    updater: SlotUpdater
-    pub: HttpPublisher
-    agent: TelemetryAgent
-    key: Path
-    public: str
-
-    async def upload(self, package: Path, version: str, signature: str | None) -> httpx.Response:
-        data = {"version": version, "models": "PX-5"}
-        if signature is not None:
-            data["signature"] = signature
-        return await self.client.post(
-            "/api/v1/packages",
-            files={"file": (package.name, package.read_bytes(), "application/gzip")},
-            data=data,
-            headers=self.admin,
-        )
-
-    async def send_update(self, args: dict[str, Any]) -> CommandRow:
-        with self.sessions.begin() as s:
-            terminal = get_terminal(s, terminal_id=TID)
-            assert terminal is not None
-            cmd_id = issue_command(
-                s,
-                terminal=terminal,
-                name="update",
-                args=args,
-                issued_by="user:admin",
-                now=datetime.now(UTC),
-            ).id
-        assert await self.pub.poll_commands() == 1
-        await self.agent.drain_once()
-        with self.sessions() as s:
-            row = s.get(CommandRow, cmd_id)
-            assert row is not None
-            s.expunge(row)
-            return row
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Path, str]:
+    """The signing key pair made with the CLI: the private key's path, the public key."""
+    return keygen(tmp_path / "keys")
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    key, public = keygen(tmp_path / "keys")
-    url = f"sqlite:///{tmp_path / 'fleet.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    sessions = make_sessionmaker(engine)
-    with cheap_password_hashing(), sessions.begin() as s:
-        _, cred = add_terminal(
-            s,
-            terminal_id=TID,
-            merchant_id=MID,
-            model="PX-5",
-            brand="Acme",
-            firmware="2.1.0",
-            acquirer_host="acq-east",
-            area="pudong",
-            now=NOW,
-        )
-        create_user(s, username="admin", password="admin-password", role=Role.ADMIN, now=NOW)
-        token = cred.token
-    app = create_app(
-        FleetSettings(
-            database_url=url,
-            jwt_secret="s" * 40,
-            diagnosis_in_process=False,
-            package_dir=tmp_path / "fleet-packages",
-        )
-    )
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fleet")
-    r = await client.post(
-        "/api/v1/auth/token", data={"username": "admin", "password": "admin-password"}
-    )
-    admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    root = tmp_path / "opt"
-    updater = SlotUpdater(root, trusted_keys=[public])  # the terminal config's key
-    (root / "slots" / "a" / "VERSION").write_text("2.1.0\n")
-    box = Outbox(tmp_path / "outbox.db", TID, MID)
-    updater._emit_hook = box.emit
-    fetcher = SignedPackageFetcher("http://fleet", token, tmp_path / "dl", client=client)
-    handlers = command_handlers(
-        updater=updater, fetch_package=fetcher.fetch, reboot=None, reboot_delay=0.0
-    )
-    disp = CommandDispatcher(tmp_path / "cmd.db", handlers, box.emit)
-    pub = HttpPublisher(
-        "http://fleet", token, terminal_id=TID, on_command=disp.handle, client=client
-    )
-    agent = TelemetryAgent(box, pub, heartbeat_interval=None)
-    yield Rig(tmp_path, client, sessions, admin, updater, pub, agent, key, public)
-    await client.aclose()
-    disp.close()
-    engine.dispose()
+async def rig(tmp_path: Path, keys: tuple[Path, str]) -> AsyncIterator[UpdateRig]:
+    """The terminal trusts ``keys``' public key (its config's ``update_public_keys``)."""
+    async with update_rig(
+        tmp_path, fetcher=SignedPackageFetcher, trusted_keys=[keys[1]], reboots=False
+    ) as r:
+        yield r
+
+
+async def upload(
+    rig: UpdateRig, package: Path, version: str, signature: str | None
+) -> httpx.Response:
+    return await rig.upload(package.read_bytes(), version, name=package.name, signature=signature)
 
 
 def _args(uploaded: httpx.Response) -> dict[str, Any]:
@@ -181,10 +79,12 @@ def _args(uploaded: httpx.Response) -> dict[str, Any]:
     return {"version": body["version"], "sha256": body["sha256"], "size": body["size"]}
 
 
-async def test_a_signed_package_is_verified_and_installed(rig: Rig) -> None:
+async def test_a_signed_package_is_verified_and_installed(
+    rig: UpdateRig, keys: tuple[Path, str]
+) -> None:
     package = write_package(rig.tmp / "fw-2.2.0.tar.gz", "2.2.0")
-    signature = sign(package, rig.key)
-    uploaded = await rig.upload(package, "2.2.0", signature)
+    signature = sign(package, keys[0])
+    uploaded = await upload(rig, package, "2.2.0", signature)
     assert uploaded.json()["signature"] == signature
     row = await rig.send_update(_args(uploaded))
     assert row.status == "succeeded", row.result
@@ -192,9 +92,9 @@ async def test_a_signed_package_is_verified_and_installed(rig: Rig) -> None:
     assert rig.updater.status()["signed_only"] is True
 
 
-async def test_an_unsigned_package_is_refused_and_never_installed(rig: Rig) -> None:
+async def test_an_unsigned_package_is_refused_and_never_installed(rig: UpdateRig) -> None:
     package = write_package(rig.tmp / "fw-2.2.0.tar.gz", "2.2.0")
-    row = await rig.send_update(_args(await rig.upload(package, "2.2.0", None)))
+    row = await rig.send_update(_args(await upload(rig, package, "2.2.0", None)))
     assert row.status == "failed"
     assert row.result is not None
     assert str(row.result["detail"]).startswith(
@@ -208,10 +108,12 @@ async def test_an_unsigned_package_is_refused_and_never_installed(rig: Rig) -> N
         assert fault.data["stage"] == "signature"
 
 
-async def test_a_package_signed_by_another_key_is_refused(rig: Rig) -> None:
+async def test_a_package_signed_by_another_key_is_refused(rig: UpdateRig) -> None:
     other_key, _ = write_key_pair(rig.tmp / "other")
     package = write_package(rig.tmp / "fw-2.2.0.tar.gz", "2.2.0")
-    row = await rig.send_update(_args(await rig.upload(package, "2.2.0", sign(package, other_key))))
+    row = await rig.send_update(
+        _args(await upload(rig, package, "2.2.0", sign(package, other_key)))
+    )
     assert row.status == "failed"
     assert row.result is not None
     assert str(row.result["detail"]) == (
@@ -247,14 +149,15 @@ def test_a_bad_trusted_key_is_a_config_error(tmp_path: Path) -> None:
 
 
 async def test_a_fleet_with_signing_keys_refuses_unsigned_and_wrongly_signed_uploads(
-    rig: Rig,
+    rig: UpdateRig,
+    keys: tuple[Path, str],
 ) -> None:
     settings = FleetSettings(
         database_url=f"sqlite:///{rig.tmp / 'fleet.db'}",
         jwt_secret="s" * 40,
         diagnosis_in_process=False,
         package_dir=rig.tmp / "fleet-packages",
-        package_public_keys=[rig.public],
+        package_public_keys=[keys[1]],
     )
     strict = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://fleet"
@@ -262,15 +165,15 @@ async def test_a_fleet_with_signing_keys_refuses_unsigned_and_wrongly_signed_upl
     rig.client = strict
     try:
         package = write_package(rig.tmp / "fw-2.3.0.tar.gz", "2.3.0")
-        unsigned = await rig.upload(package, "2.3.0", None)
+        unsigned = await upload(rig, package, "2.3.0", None)
         assert unsigned.status_code == 422
         assert "signed packages only" in unsigned.text
         other_key, _ = write_key_pair(rig.tmp / "other")
-        wrong = await rig.upload(package, "2.3.0", sign(package, other_key))
+        wrong = await upload(rig, package, "2.3.0", sign(package, other_key))
         assert wrong.status_code == 422
         assert "does not match any trusted key" in wrong.text
         assert not any((rig.tmp / "fleet-packages").glob("*.tar.gz"))  # nothing kept
-        good = await rig.upload(package, "2.3.0", sign(package, rig.key))
+        good = await upload(rig, package, "2.3.0", sign(package, keys[0]))
         assert good.status_code == 201
     finally:
         await strict.aclose()

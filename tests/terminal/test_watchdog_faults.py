@@ -14,13 +14,13 @@ import threading
 import time
 from pathlib import Path
 
-from posguard.common.events import Event, EventKind
+from posguard.common.events import EventKind
 from posguard.terminal.agent.outbox import Outbox
 from posguard.terminal.supervise_events import SupervisorEvents
 from posguard.terminal.testing import LAB_MID, LAB_TID, EventRecorder
 from posguard.terminal.watchdog import Supervisor
 
-CLI = [sys.executable, "-c", "from posguard.cli import main; main()"]
+from .service_rig import CLI, outbox_events, process_alive, wait_until
 
 # a runtime that crashes on its first start (exit 3) and then runs, beating, until killed
 CRASH_THEN_RUN = textwrap.dedent(
@@ -40,31 +40,6 @@ CRASH_THEN_RUN = textwrap.dedent(
     run_supervised(main, lambda reason: None)
     """
 )
-
-
-def _events(path: Path) -> list[Event]:
-    box = Outbox(path, LAB_TID, LAB_MID)
-    try:
-        return box.peek(10_000)
-    finally:
-        box.close()
-
-
-def _wait(pred: object, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if callable(pred) and pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_supervisor_keeps_supervising_while_its_outbox_is_locked(tmp_path: Path) -> None:
@@ -95,22 +70,22 @@ def test_supervisor_keeps_supervising_while_its_outbox_is_locked(tmp_path: Path)
     runner = threading.Thread(target=sup.run)
     runner.start()
     try:
-        _wait(lambda: pids.exists() and pids.read_text(), 30, "the restarted runtime")
+        wait_until(lambda: pids.exists() and pids.read_text(), 30, "the restarted runtime")
         assert [what for _, what in calls[:3]] == ["start", "SW.CRASH", "start"]
         assert calls[2][0] - calls[1][0] < 1.0  # not held up by a 5 s lock wait per event
         assert events.stored == 0  # nothing could be written yet...
-        _wait(lambda: events.failures >= 1, 20, "a write to fail on the lock")
+        wait_until(lambda: events.failures >= 1, 20, "a write to fail on the lock")
         assert runner.is_alive()
         locker.execute("ROLLBACK")  # ...until the lock goes
         locker.close()
-        _wait(lambda: events.flush(0.1), 20, "the queued events to be stored")
+        wait_until(lambda: events.flush(0.1), 20, "the queued events to be stored")
     finally:
         sup.stop()
         runner.join(30)
         events.close()
     assert not runner.is_alive()
     assert sup.stats.history == ["boot", "crash"]
-    stored = _events(outbox)
+    stored = outbox_events(outbox)
     assert [(e.kind, e.code) for e in stored if e.kind is EventKind.FAULT] == [
         (EventKind.FAULT, "SW.CRASH")
     ]
@@ -131,7 +106,7 @@ def test_supervisor_survives_an_emit_hook_that_raises(tmp_path: Path) -> None:
     runner = threading.Thread(target=sup.run)
     runner.start()
     try:
-        _wait(lambda: pids.exists() and pids.read_text(), 10, "the restarted runtime")
+        wait_until(lambda: pids.exists() and pids.read_text(), 10, "the restarted runtime")
     finally:
         sup.stop()
         runner.join(30)
@@ -176,7 +151,7 @@ def test_crash_loop_ends_in_a_final_state_with_a_message(tmp_path: Path) -> None
     assert "no longer restarted" in proc.stderr
     assert "已停止自动重启" in proc.stderr
     assert "stopped: crash_loop" in proc.stdout
-    events = _events(outbox)
+    events = outbox_events(outbox)
     faults = [e.code for e in events if e.kind is EventKind.FAULT]
     assert faults == ["SW.CRASH"] * 3 + ["SW.CRASH_LOOP"]
     loop = next(e for e in events if e.code == "SW.CRASH_LOOP")
@@ -224,33 +199,25 @@ def test_backoff_starts_again_after_a_healthy_run() -> None:
     assert all(0.25 <= g < 0.9 for g in gaps), gaps  # 1.2 s on the third without the reset
 
 
+def _supervise(script: Path, pids: Path) -> list[str]:
+    """``posguard terminal supervise`` (English, 0.05 s back-off) of ``script``, which writes
+    each start's pid to ``pids``."""
+    cmd = ["terminal", "supervise", "--lang", "en", "--backoff", "0.05", "--"]
+    return [*CLI, *cmd, sys.executable, str(script), str(pids)]
+
+
 def test_killed_supervisor_takes_its_runtime_with_it(tmp_path: Path) -> None:
     script = tmp_path / "child.py"
     script.write_text(CRASH_THEN_RUN)
     pids = tmp_path / "pids"
-    sup = subprocess.Popen(
-        [
-            *CLI,
-            "terminal",
-            "supervise",
-            "--lang",
-            "en",
-            "--backoff",
-            "0.05",
-            "--",
-            sys.executable,
-            str(script),
-            str(pids),
-        ],
-        stderr=subprocess.DEVNULL,
-    )
+    sup = subprocess.Popen(_supervise(script, pids), stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: pids.exists() and pids.read_text(), 30, "the runtime")
+        wait_until(lambda: pids.exists() and pids.read_text(), 30, "the runtime")
         child = int(pids.read_text().split()[0])
-        assert _alive(child)
+        assert process_alive(child)
         os.kill(sup.pid, signal.SIGKILL)
         sup.wait(10)
-        _wait(lambda: not _alive(child), 5, "the orphaned runtime to die")
+        wait_until(lambda: not process_alive(child), 5, "the orphaned runtime to die")
     finally:
         if sup.poll() is None:
             sup.kill()
@@ -270,9 +237,9 @@ def test_runtime_killed_behind_the_supervisors_back_is_a_crash_and_restarted(
     runner = threading.Thread(target=sup.run)
     runner.start()
     try:
-        _wait(lambda: pids.exists() and pids.read_text(), 10, "the runtime")
+        wait_until(lambda: pids.exists() and pids.read_text(), 10, "the runtime")
         os.kill(int(pids.read_text().split()[0]), signal.SIGTERM)  # to the child alone
-        _wait(lambda: len(pids.read_text().split()) == 2, 10, "the restarted runtime")
+        wait_until(lambda: len(pids.read_text().split()) == 2, 10, "the restarted runtime")
     finally:
         sup.stop()
         runner.join(30)
@@ -286,24 +253,12 @@ def test_clean_stop_after_a_crash_exits_0(tmp_path: Path) -> None:
     script.write_text(CRASH_THEN_RUN)
     pids = tmp_path / "pids"
     sup = subprocess.Popen(
-        [
-            *CLI,
-            "terminal",
-            "supervise",
-            "--lang",
-            "en",
-            "--backoff",
-            "0.05",
-            "--",
-            sys.executable,
-            str(script),
-            str(pids),
-        ],
+        _supervise(script, pids),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait(lambda: pids.exists() and pids.read_text(), 30, "the restarted runtime")
+    wait_until(lambda: pids.exists() and pids.read_text(), 30, "the restarted runtime")
     sup.send_signal(signal.SIGTERM)
     out, err = sup.communicate(timeout=30)
     assert sup.returncode == 0, err

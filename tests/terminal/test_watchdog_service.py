@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,17 @@ from posguard.terminal.printer.queue import PrintQueue
 from posguard.terminal.printer.renderer import ReceiptRenderer
 from posguard.terminal.printer.testing import sample_receipt
 from posguard.terminal.testing import LAB_MID, LAB_TID, lab_seed, local_config
-from posguard.terminal.watchdog import StartReason, Supervisor
+from posguard.terminal.watchdog import StartReason
+
+from .service_rig import (
+    CLI,
+    BrokerEvents,
+    outbox_events,
+    process_alive,
+    resumed_after_reboot,
+    service_argv,
+    service_under_watchdog,
+)
 
 RECEIPT = sample_receipt(
     merchant_name="Watchdog Mart",
@@ -38,14 +47,6 @@ RECEIPT = sample_receipt(
     auth_code="123456",
     ts=datetime(2026, 11, 25, 12, 0, 0),
 )
-
-
-def _events(path: Path) -> list[Event]:
-    box = Outbox(path, LAB_TID, LAB_MID)
-    try:
-        return box.peek(10_000)
-    finally:
-        box.close()
 
 
 def _lifecycle(events: list[Event], name: str) -> list[Event]:
@@ -76,23 +77,7 @@ async def test_service_freezes_is_restarted_and_resumes(tmp_path: Path) -> None:
             )
         )
         supervisor_box = Outbox(outbox_path, LAB_TID, LAB_MID)
-        sup = Supervisor(
-            [
-                sys.executable,
-                "-c",
-                "from posguard.cli import main; main()",
-                "terminal",
-                "run",
-                "--config",
-                str(conf),
-            ],
-            interval=0.2,
-            missed=5,
-            grace=1.0,
-            startup=90,
-            emit=supervisor_box.emit,
-            restart_backoff=0.1,
-        )
+        sup = service_under_watchdog(conf, missed=5, grace=1.0, emit=supervisor_box.emit)
         runner = asyncio.create_task(asyncio.to_thread(sup.run))
         try:
             await until(
@@ -102,7 +87,7 @@ async def test_service_freezes_is_restarted_and_resumes(tmp_path: Path) -> None:
                 interval=0.1,
             )
             await until(
-                lambda: len(_lifecycle(_events(outbox_path), "resume")) == 1,
+                lambda: len(_lifecycle(outbox_events(outbox_path), "resume")) == 1,
                 what="resume",
                 timeout=60,
                 interval=0.1,
@@ -113,14 +98,14 @@ async def test_service_freezes_is_restarted_and_resumes(tmp_path: Path) -> None:
             await until(
                 lambda: any(
                     e.data.get("reason") == "freeze"
-                    for e in _lifecycle(_events(outbox_path), "resume")
+                    for e in _lifecycle(outbox_events(outbox_path), "resume")
                 ),
                 what="the restarted service to resume",
                 timeout=60,
                 interval=0.1,
             )
             await until(
-                lambda: any(e.kind is EventKind.FAULT_CLEARED for e in _events(outbox_path)),
+                lambda: any(e.kind is EventKind.FAULT_CLEARED for e in outbox_events(outbox_path)),
                 what="the freeze to clear",
                 timeout=60,
                 interval=0.1,
@@ -130,7 +115,7 @@ async def test_service_freezes_is_restarted_and_resumes(tmp_path: Path) -> None:
             sup.stop()  # SIGTERM: the service shuts down cleanly
             stats = await asyncio.wait_for(runner, 30)
             supervisor_box.close()
-    events = _events(outbox_path)
+    events = outbox_events(outbox_path)
     assert stats.history == ["boot", "freeze"]
     assert stats.freezes == 1
     faults = [
@@ -171,44 +156,12 @@ async def test_remote_reboot_over_mqtt_restarts_the_service_without_a_fault(
                 }
             )
         )
-        sup = Supervisor(
-            [
-                sys.executable,
-                "-c",
-                "from posguard.cli import main; main()",
-                "terminal",
-                "run",
-                "--config",
-                str(conf),
-            ],
-            interval=0.2,
-            missed=10,
-            grace=2.0,
-            startup=90,
-            restart_backoff=0.1,
-        )
-        seen: list[dict[str, Any]] = []
+        sup = service_under_watchdog(conf)
         async with aiomqtt.Client(host, mport, identifier=f"fleet-{tid}") as fleet:
             await fleet.subscribe(events_topic(LAB_MID, tid), qos=1)
             runner = asyncio.create_task(asyncio.to_thread(sup.run))
-
-            unread: list[dict[str, Any]] = []  # the rest of a message's array after a match
-
-            async def wait_for(pred: Any) -> dict[str, Any]:
-                while True:
-                    while unread:
-                        ev = unread.pop(0)
-                        seen.append(ev)
-                        if pred(ev):
-                            return ev
-                    async for msg in fleet.messages:
-                        assert isinstance(msg.payload, bytes)
-                        body = json.loads(msg.payload)  # one event, or a JSON array of them
-                        unread.extend(body if isinstance(body, list) else [body])
-                        break
-                    else:
-                        raise AssertionError("broker stream ended")
-
+            published = BrokerEvents(fleet)
+            wait_for = published.wait_for
             try:
                 # the heartbeat at start proves the agent is connected and subscribed
                 await asyncio.wait_for(wait_for(lambda e: e["kind"] == "heartbeat"), 60)
@@ -216,13 +169,7 @@ async def test_remote_reboot_over_mqtt_restarts_the_service_without_a_fault(
                 await fleet.publish(commands_topic(LAB_MID, tid), json.dumps(cmd), qos=1)
                 ack = await asyncio.wait_for(wait_for(lambda e: e["kind"] == "command_result"), 30)
                 again = await asyncio.wait_for(
-                    wait_for(
-                        lambda e: (
-                            e["kind"] == "lifecycle"
-                            and e["data"].get("event") == "resume"
-                            and e["data"].get("reason") == "reboot"
-                        )
-                    ),
+                    wait_for(resumed_after_reboot),
                     60,
                 )
             finally:
@@ -232,21 +179,9 @@ async def test_remote_reboot_over_mqtt_restarts_the_service_without_a_fault(
     assert again["terminal_id"] == tid
     assert stats.history == ["boot", "reboot"]
     assert stats.crashes == 0
-    assert not [e for e in seen if e["kind"] == "fault"]
-    heartbeat = next(e for e in seen if e["kind"] == "heartbeat")
+    assert not [e for e in published.seen if e["kind"] == "fault"]
+    heartbeat = next(e for e in published.seen if e["kind"] == "heartbeat")
     assert heartbeat["data"]["firmware"]
-
-
-def _service_argv(conf: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-c",
-        "from posguard.cli import main; main()",
-        "terminal",
-        "run",
-        "--config",
-        str(conf),
-    ]
 
 
 async def test_black_holed_host_with_a_pending_reversal_never_freezes_the_service(
@@ -299,24 +234,16 @@ async def test_black_holed_host_with_a_pending_reversal_never_freezes_the_servic
             )
         )
         box = Outbox(outbox_path, LAB_TID, LAB_MID)
-        sup = Supervisor(
-            _service_argv(conf),
-            interval=0.2,
-            missed=5,
-            grace=1.0,
-            startup=60,
-            emit=box.emit,
-            restart_backoff=0.1,
-        )
+        sup = service_under_watchdog(conf, missed=5, grace=1.0, startup=60, emit=box.emit)
         runner = asyncio.create_task(asyncio.to_thread(sup.run))
         try:
             await until(
-                lambda: _lifecycle(_events(outbox_path), "resume"), what="resume", timeout=60
+                lambda: _lifecycle(outbox_events(outbox_path), "resume"), what="resume", timeout=60
             )
             await asyncio.sleep(8)  # several catch-up rounds into the black hole
             assert sup.stats.freezes == 0
             assert sup.stats.history == ["boot"]
-            net = [e for e in _events(outbox_path) if (e.code or "").startswith("NET.")]
+            net = [e for e in outbox_events(outbox_path) if (e.code or "").startswith("NET.")]
             assert net, "the network fault is reported"
             assert net[0].kind is EventKind.FAULT
             proxy.clear()
@@ -328,7 +255,7 @@ async def test_black_holed_host_with_a_pending_reversal_never_freezes_the_servic
                     e.kind is EventKind.REVERSAL
                     and e.data.get("stage") == "acknowledged"
                     and e.data.get("stan") == owed.stan
-                    for e in _events(outbox_path)
+                    for e in outbox_events(outbox_path)
                 ),
                 what="the owed reversal to be acknowledged",
                 timeout=30,
@@ -340,7 +267,7 @@ async def test_black_holed_host_with_a_pending_reversal_never_freezes_the_servic
             box.close()
     assert stats.freezes == 0
     assert stats.supervisor_exit_code == 0
-    events = _events(outbox_path)
+    events = outbox_events(outbox_path)
     assert not [e for e in events if e.code == "DEV.FREEZE"]
     assert _lifecycle(events, "stop")[-1].data["exit_code"] == 0
     from posguard.terminal.journal.store import Journal
@@ -352,14 +279,6 @@ async def test_black_holed_host_with_a_pending_reversal_never_freezes_the_servic
         assert rec.state is TxnState.REVERSED  # nothing lost: the owed reversal went
     finally:
         journal.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path: Path) -> None:
@@ -378,13 +297,21 @@ async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path
                 {**term, "agent": {"transport": "none"}, "service": {"data_dir": str(data)}}
             )
         )
-        cli = [sys.executable, "-c", "from posguard.cli import main; main()", "terminal"]
-        supervise = [*cli, "supervise", "--config", str(conf), "--interval", "0.2", "--"]
-        first = subprocess.Popen([*supervise, *_service_argv(conf)])
+        supervise = [
+            *CLI,
+            "terminal",
+            "supervise",
+            "--config",
+            str(conf),
+            "--interval",
+            "0.2",
+            "--",
+        ]
+        first = subprocess.Popen([*supervise, *service_argv(conf)])
         second: subprocess.Popen[bytes] | None = None
         try:
             await until(
-                lambda: outbox_path.exists() and _lifecycle(_events(outbox_path), "resume"),
+                lambda: outbox_path.exists() and _lifecycle(outbox_events(outbox_path), "resume"),
                 what="the first runtime",
                 timeout=60,
                 interval=0.2,
@@ -392,7 +319,7 @@ async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path
             owner = int((data / "runtime.lock").read_text())
             intruder = await asyncio.to_thread(
                 subprocess.run,
-                _service_argv(conf),
+                service_argv(conf),
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -403,10 +330,10 @@ async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path
             assert len(intruder.stderr.strip().splitlines()) == 1
             os.kill(first.pid, signal.SIGKILL)
             first.wait(10)
-            await until(lambda: not _alive(owner), what="the orphan to die", timeout=5)
-            second = subprocess.Popen([*supervise, *_service_argv(conf)])
+            await until(lambda: not process_alive(owner), what="the orphan to die", timeout=5)
+            second = subprocess.Popen([*supervise, *service_argv(conf)])
             await until(
-                lambda: len(_lifecycle(_events(outbox_path), "resume")) == 2,
+                lambda: len(_lifecycle(outbox_events(outbox_path), "resume")) == 2,
                 what="the new runtime",
                 timeout=60,
                 interval=0.2,
@@ -415,7 +342,7 @@ async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path
             assert runtime != owner
             os.kill(runtime, signal.SIGTERM)  # to the runtime alone: it stops cleanly...
             await until(  # ...and, since nobody asked the supervisor, is restarted
-                lambda: len(_lifecycle(_events(outbox_path), "resume")) == 3,
+                lambda: len(_lifecycle(outbox_events(outbox_path), "resume")) == 3,
                 what="the runtime stopped behind the supervisor's back to be restarted",
                 timeout=60,
                 interval=0.2,
@@ -427,7 +354,7 @@ async def test_one_runtime_per_terminal_and_it_dies_with_its_supervisor(tmp_path
                 if p is not None and p.poll() is None:
                     p.kill()
                     p.wait()
-    events = _events(outbox_path)
+    events = outbox_events(outbox_path)
     starts = [e for e in _lifecycle(events, "start") if "reason" in e.data]
     # the watchdog's own events, via --config
     assert [e.data["reason"] for e in starts] == ["boot", "boot", "crash"]
@@ -508,7 +435,7 @@ async def test_recovery_that_moves_current_restarts_the_service_on_it(tmp_path: 
     assert code == RESTART_EXIT_CODE
     assert up.active_slot() == "b"
     assert up.record().state is UpdateState.PROBATION  # the watchdog confirms it, later
-    resume = _lifecycle(_events(data / "outbox.db"), "resume")
+    resume = _lifecycle(outbox_events(data / "outbox.db"), "resume")
     assert [e.data["version"] for e in resume] == ["1.0.0"]  # what this process was
 
 
@@ -532,7 +459,7 @@ async def test_service_keeps_serving_when_its_lifecycle_events_cannot_be_stored(
     service = TerminalService(load_service_config(conf))
     tried: list[str] = []
 
-    def locked(kind: EventKind, code: str | None = None, **data: Any) -> Event:
+    def locked(kind: EventKind | str, code: str | None = None, **data: Any) -> Event:
         tried.append(str(data.get("event")))
         raise OutboxError("event outbox write failed: database is locked")
 

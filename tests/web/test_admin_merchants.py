@@ -111,6 +111,21 @@ def test_merchant_refusals_are_one_line_in_the_readers_language(
     assert _rows(seeded, Merchant) == before
 
 
+def test_a_refused_rename_keeps_what_was_typed_and_the_old_name(
+    client: TestClient, seeded: Seeded
+) -> None:
+    csrf = login(client, "admin")
+    client.post("/ui/lang", data={"csrf": csrf, "lang": "en"})
+    before = client.get("/ui/admin/merchants/M01").text
+    typed = {"name_zh": "新名字", "name_en": "y" * 201}
+    r = client.post("/ui/admin/merchants/M01", data={"csrf": csrf, **typed})
+    assert r.status_code == 422
+    assert _error(r.text).startswith("English name: at most")
+    assert 'value="新名字"' in r.text
+    assert f'value="{"y" * 201}"' in r.text
+    assert client.get("/ui/admin/merchants/M01").text == before  # nothing written
+
+
 def test_contacts_are_checked_added_and_deleted(client: TestClient, seeded: Seeded) -> None:
     csrf = login(client, "admin")
     client.post("/ui/lang", data={"csrf": csrf, "lang": "zh-CN"})

@@ -12,7 +12,8 @@ host's; the 0810's field 60.2 tells the terminal which one is open).
   answer). Anything else is ``77``: the terminal signs on again and learns the open batch.
   Reversals name their original by its batch and are not checked here.
 
-The state lives in the ledger's ``terminal_batches`` table, so it survives a restart.
+The state lives in the ledger's ``terminal_batches`` table, so it survives a restart; these
+functions take only the :class:`~posguard.host.books.BatchBook` they read and write.
 
 >>> next_batch("000041"), next_batch("999999")
 ('000042', '000001')
@@ -20,7 +21,7 @@ The state lives in the ledger's ``terminal_batches`` table, so it survives a res
 
 from __future__ import annotations
 
-from posguard.host.ledger import Ledger
+from posguard.host.books import BatchBook
 
 __all__ = ["CARD_MTIS", "SETTLEMENT_MTIS", "assign_at_sign_on", "close", "mismatch", "next_batch"]
 
@@ -39,37 +40,37 @@ def next_batch(batch: str) -> str:
     return f"{int(batch) % 999_999 + 1:06d}"
 
 
-def assign_at_sign_on(ledger: Ledger, tid: str, offered: str) -> str:
+def assign_at_sign_on(book: BatchBook, tid: str, offered: str) -> str:
     """The open batch to answer in the 0810's 60.2 (opened now when the host has none)."""
-    with ledger.atomic():
-        current = ledger.open_batch(tid)
+    with book.atomic():
+        current = book.open_batch(tid)
         if current is not None:
             return current
         batch = offered if _valid(offered) else "000001"
-        if ledger.settlement(tid, batch) is not None:
-            last = ledger.last_settled_batch(tid)
+        if book.settlement(tid, batch) is not None:
+            last = book.last_settled_batch(tid)
             batch = next_batch(last or batch)
-        ledger.set_open_batch(tid, batch)
+        book.set_open_batch(tid, batch)
         return batch
 
 
-def mismatch(ledger: Ledger, tid: str, mti: str, batch: str) -> str | None:
+def mismatch(book: BatchBook, tid: str, mti: str, batch: str) -> str | None:
     """Why a request of ``tid`` in ``batch`` is refused ``77``, or None when it may go on."""
     if mti not in CARD_MTIS and mti not in SETTLEMENT_MTIS:
         return None
-    current = ledger.open_batch(tid)
+    current = book.open_batch(tid)
     if current is None or batch == current:
         return None
-    if mti in SETTLEMENT_MTIS and ledger.settlement(tid, batch) is not None:
+    if mti in SETTLEMENT_MTIS and book.settlement(tid, batch) is not None:
         return None
     return f"batch {batch} is not the terminal's open batch {current}: sign on again"
 
 
-def close(ledger: Ledger, tid: str, batch: str) -> str | None:
+def close(book: BatchBook, tid: str, batch: str) -> str | None:
     """Close ``batch`` when it is ``tid``'s open batch; the host's next batch for the terminal
     (None when ``batch`` was not the open one: a repeat changes nothing)."""
-    if ledger.open_batch(tid) != batch:
+    if book.open_batch(tid) != batch:
         return None
     following = next_batch(batch)
-    ledger.set_open_batch(tid, following)
+    book.set_open_batch(tid, following)
     return following

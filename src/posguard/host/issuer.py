@@ -23,13 +23,11 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from posguard.card import mask_pan
-from posguard.host import batches, card_rules
+from posguard.host import card_rules, settle_flow
 from posguard.host.card_rules import MAX_PIN_TRIES
 from posguard.host.decisions import AuthRequest, Decision, Effect, ReversalRequest
-from posguard.host.ledger import Ledger, TxnStatus, Upload
-from posguard.host.recon import differences
+from posguard.host.ledger import Ledger, TxnStatus
 from posguard.host.settlement import Totals
-from posguard.iso8583.fields import SettlementFlag
 from posguard.iso8583.operations import TxnKind
 
 __all__ = ["MAX_PIN_TRIES", "AuthRequest", "Decision", "Issuer", "ReversalRequest"]
@@ -157,83 +155,25 @@ class Issuer:
             led.apply(effects)
             return decision
 
-    # -- settlement and batch upload ----------------------------------------------------------
+    # -- settlement and batch upload (:mod:`posguard.host.settle_flow`) ------------------------
 
     def host_totals(self, tid: str, batch: str) -> Totals:
         """Debits (sales + completions still standing) and credits (refunds) of a batch."""
-        return Totals.of(self.ledger.batch_txns(tid, batch))
+        return settle_flow.host_totals(self.ledger, tid, batch)
 
     def settle(self, tid: str, batch: str, terminal: Totals) -> Decision:
-        """0500: compare the terminal's totals with the ledger's; ``00`` balanced (the batch is
-        closed: :func:`batches.close`), ``95`` not (it stays open for the batch upload, which
-        starts afresh: uploads of an earlier round are dropped)."""
-        with self.ledger.atomic():
-            host = self.host_totals(tid, batch)
-            balanced = host == terminal
-            self.ledger.record_settlement(tid, batch, terminal.encode(), host.encode(), balanced)
-            self.ledger.clear_uploads(tid, batch)
-            if balanced:
-                following = batches.close(self.ledger, tid, batch)
-                closed = f"; batch closed, next {following}" if following else ""
-                return Decision("00", "settlement in balance" + closed, totals=host)
-            return Decision("95", f"out of balance: host {host}, terminal {terminal}", totals=host)
+        """0500: :func:`posguard.host.settle_flow.settle`."""
+        return settle_flow.settle(self.ledger, tid, batch, terminal)
 
     def upload(
         self, tid: str, batch: str, kind: TxnKind, stan: str, amount: int, pan: str | None
     ) -> Decision:
-        """0320 (60.3 201): remember one transaction as the terminal has it."""
-        with self.ledger.atomic():
-            ref = self.ledger.refs.ref(pan) if pan else None
-            self.ledger.record_upload(
-                tid, batch, Upload(stan, kind.value, amount, ref, mask_pan(pan or ""))
-            )
-            return Decision("00", f"batch upload of {kind.value} STAN {stan} recorded")
+        """0320 (60.3 201): :func:`posguard.host.settle_flow.upload`."""
+        return settle_flow.upload(self.ledger, tid, batch, kind, stan, amount, pan)
 
     def end_upload(self, tid: str, batch: str) -> Decision:
-        """End of upload (0320, 60.3 202): compare the upload with the ledger's batch. The ledger is
-        never changed: every difference is recorded for exception handling (差错处理), and the
-        answer is ``00`` (the batch is closed) with field 48's reconciliation code ``1`` in
-        balance or ``2`` not in balance. A repeated end of upload (its answer was lost) is
-        answered the same and changes nothing: the uploads stay until the next 0500."""
-        with self.ledger.atomic():
-            led = self.ledger
-            settled = led.settlement(tid, batch)
-            if settled is None:
-                return Decision("12", "batch upload without a settlement request")
-            if led.upload_ended(tid, batch):
-                balanced = settled[2]
-                return Decision(
-                    "00",
-                    "repeated end of batch upload: answered as before, nothing recorded",
-                    totals=self.host_totals(tid, batch),
-                    settle_flag=(
-                        SettlementFlag.BALANCED if balanced else SettlementFlag.OUT_OF_BALANCE
-                    ),
-                )
-            diffs = differences(tid, batch, led.batch_txns(tid, batch), led.uploads(tid, batch))
-            new = sum(led.record_exception(d) for d in diffs)
-            host = self.host_totals(tid, batch)
-            terminal = Totals.decode(settled[0])
-            balanced = host == terminal and not diffs
-            led.record_settlement(
-                tid, batch, settled[0], host.encode(), balanced, upload_ended=True
-            )
-            following = batches.close(led, tid, batch)
-            closed = f"; batch closed, next {following}" if following else ""
-            if balanced:
-                return Decision(
-                    "00",
-                    "batch upload: in balance" + closed,
-                    totals=host,
-                    settle_flag=SettlementFlag.BALANCED,
-                )
-            return Decision(
-                "00",
-                f"batch upload: not in balance (host {host}, terminal {terminal}); "
-                f"{len(diffs)} differences for exception handling ({new} new){closed}",
-                totals=host,
-                settle_flag=SettlementFlag.OUT_OF_BALANCE,
-            )
+        """End of upload (0320, 60.3 202): :func:`posguard.host.settle_flow.end_upload`."""
+        return settle_flow.end_upload(self.ledger, tid, batch)
 
 
 # Decisions that carry nothing per request, made once and shared (never changed).

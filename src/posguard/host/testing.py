@@ -31,7 +31,6 @@ from posguard.iso8583.codec import Message, decode, encode
 from posguard.iso8583.fields import (
     MessageTypeCode,
     NetworkCode,
-    ProcessingCode,
     SettlementTotals,
     field60,
     field61,
@@ -41,6 +40,7 @@ from posguard.iso8583.fields import (
 from posguard.iso8583.framing import LengthHeader, frame, read_frame
 from posguard.iso8583.keys import encrypt_pin_block, unwrap_working_keys
 from posguard.iso8583.mac import MacAlgorithm, apply_mac
+from posguard.iso8583.operations import OPERATIONS, TxnKind
 from posguard.iso8583.spec import load_spec
 
 __all__ = ["HostClient", "running_host", "running_proxy", "terminal_seed"]
@@ -234,6 +234,32 @@ class HostClient:
     async def sign_off(self) -> Message:
         return await self.request(self.base("0820", MessageTypeCode.ADMIN, NetworkCode.SIGN_OFF))
 
+    def kind_msg(
+        self,
+        kind: TxnKind,
+        pan: str,
+        amount: int,
+        *,
+        pin: str | None = None,
+        expiry: str | None = None,
+        original: Message | None = None,
+        stan: str | None = None,
+    ) -> Message:
+        """A request of ``kind`` with the MTI, processing code and 60.1 the profile's operation
+        table gives it (:data:`posguard.iso8583.operations.OPERATIONS`)."""
+        op = OPERATIONS[kind]
+        return self.card_txn(
+            op.mti,
+            op.processing_code,
+            op.type_code,
+            pan,
+            amount,
+            pin=pin,
+            expiry=expiry,
+            original=original,
+            stan=stan,
+        )
+
     def sale_msg(
         self,
         pan: str,
@@ -243,16 +269,7 @@ class HostClient:
         expiry: str | None = None,
         stan: str | None = None,
     ) -> Message:
-        return self.card_txn(
-            "0200",
-            ProcessingCode.SALE,
-            MessageTypeCode.SALE,
-            pan,
-            amount,
-            pin=pin,
-            expiry=expiry,
-            stan=stan,
-        )
+        return self.kind_msg(TxnKind.SALE, pan, amount, pin=pin, expiry=expiry, stan=stan)
 
     async def sale(
         self,
@@ -266,74 +283,31 @@ class HostClient:
         return await self.request(self.sale_msg(pan, amount, pin=pin, expiry=expiry, stan=stan))
 
     async def balance(self, pan: str, *, pin: str | None = None) -> Message:
-        msg = self.card_txn(
-            "0200", ProcessingCode.BALANCE, MessageTypeCode.BALANCE, pan, 0, pin=pin
-        )
+        msg = self.kind_msg(TxnKind.BALANCE, pan, 0, pin=pin)
         del msg["4"]
         return await self.request(msg)
 
     async def void(self, original: Message, pan: str, amount: int) -> Message:
-        return await self.request(
-            self.card_txn(
-                "0200", ProcessingCode.VOID, MessageTypeCode.VOID, pan, amount, original=original
-            )
-        )
+        return await self.request(self.kind_msg(TxnKind.VOID, pan, amount, original=original))
 
     async def refund(self, original: Message, pan: str, amount: int) -> Message:
-        return await self.request(
-            self.card_txn(
-                "0220",
-                ProcessingCode.REFUND,
-                MessageTypeCode.REFUND,
-                pan,
-                amount,
-                original=original,
-            )
-        )
+        return await self.request(self.kind_msg(TxnKind.REFUND, pan, amount, original=original))
 
     async def preauth(self, pan: str, amount: int, *, pin: str | None = None) -> Message:
-        return await self.request(
-            self.card_txn(
-                "0100", ProcessingCode.PRE_AUTH, MessageTypeCode.PRE_AUTH, pan, amount, pin=pin
-            )
-        )
+        return await self.request(self.kind_msg(TxnKind.PREAUTH, pan, amount, pin=pin))
 
     async def preauth_void(self, original: Message, pan: str, amount: int) -> Message:
-        return await self.request(
-            self.card_txn(
-                "0100",
-                ProcessingCode.PRE_AUTH_VOID,
-                MessageTypeCode.PRE_AUTH_VOID,
-                pan,
-                amount,
-                original=original,
-            )
-        )
+        msg = self.kind_msg(TxnKind.PREAUTH_VOID, pan, amount, original=original)
+        return await self.request(msg)
 
     async def completion(self, original: Message, pan: str, amount: int) -> Message:
-        return await self.request(
-            self.card_txn(
-                "0200",
-                ProcessingCode.COMPLETION,
-                MessageTypeCode.COMPLETION,
-                pan,
-                amount,
-                original=original,
-            )
-        )
+        msg = self.kind_msg(TxnKind.COMPLETION, pan, amount, original=original)
+        return await self.request(msg)
 
     async def completion_void(self, original: Message, pan: str, amount: int) -> Message:
         """Void of a pre-auth completion (0200, 60.1 = 21): ``original`` is the completion."""
-        return await self.request(
-            self.card_txn(
-                "0200",
-                ProcessingCode.COMPLETION_VOID,
-                MessageTypeCode.COMPLETION_VOID,
-                pan,
-                amount,
-                original=original,
-            )
-        )
+        msg = self.kind_msg(TxnKind.COMPLETION_VOID, pan, amount, original=original)
+        return await self.request(msg)
 
     def reversal_of(
         self, original: Message, *, repeat: bool = False, reason: str = "98"

@@ -9,16 +9,14 @@ so a stale pid file never blocks a restart.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import time
 from pathlib import Path
-from types import TracebackType
 
 from posguard.common.errors import ConfigError
+from posguard.common.locking import HeldLock, poll_until, try_flock
 
 
-class RuntimeLock:
+class RuntimeLock(HeldLock):
     """``with RuntimeLock(data_dir, wait=5):`` -- raises ConfigError if another runtime holds it
     for longer than ``wait`` seconds (a previous runtime may still be shutting down)."""
 
@@ -30,20 +28,13 @@ class RuntimeLock:
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-                    os.close(fd)
-                    raise ConfigError(
-                        f"another terminal runtime (pid {owner}) holds {self.path}: "
-                        "one runtime per terminal; stop it first"
-                    ) from None
-                time.sleep(0.05)
+        if not poll_until(lambda: try_flock(fd), every_s=0.05, timeout_s=self.wait):
+            owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise ConfigError(
+                f"another terminal runtime (pid {owner}) holds {self.path}: "
+                "one runtime per terminal; stop it first"
+            )
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
@@ -53,12 +44,3 @@ class RuntimeLock:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
-
-    def __enter__(self) -> RuntimeLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()

@@ -24,7 +24,6 @@ before it no longer applies. ``last_failure`` is the last failed update, for
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -33,6 +32,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from posguard.common.locking import try_flock
 
 
 class UpdateState(StrEnum):
@@ -155,11 +156,6 @@ def update_lock(root: Path, *, wait: bool) -> Iterator[bool]:
     kernel drops the lock when its holder dies, so a crashed update never blocks the next."""
     fd = os.open(root / "update.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
+        yield try_flock(fd, wait=wait)
     finally:
         os.close(fd)

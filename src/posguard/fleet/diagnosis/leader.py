@@ -7,15 +7,15 @@ machine anyway: the lock is always granted there.
 from __future__ import annotations
 
 import contextlib
-import time
-from types import TracebackType
 
 from sqlalchemy import Connection, Engine, text
+
+from posguard.common.locking import HeldLock, poll_until
 
 CORRELATOR_LOCK = 0x706F_7367_0015  # "posg" + issue 15: one number for every fleet process
 
 
-class AdvisoryLock:
+class AdvisoryLock(HeldLock):
     def __init__(self, engine: Engine, key: int = CORRELATOR_LOCK) -> None:
         self.engine = engine
         self.key = key
@@ -58,12 +58,7 @@ class AdvisoryLock:
 
     def acquire(self, *, poll_s: float = 1.0, timeout_s: float | None = None) -> bool:
         """Wait until the lock is ours (or ``timeout_s`` passes); True when held."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while not self.try_acquire():
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(poll_s)
-        return True
+        return poll_until(self.try_acquire, every_s=poll_s, timeout_s=timeout_s)
 
     def release(self) -> None:
         conn, self._conn = self._conn, None
@@ -75,12 +70,3 @@ class AdvisoryLock:
                 conn.commit()
         finally:
             conn.close()
-
-    def __enter__(self) -> AdvisoryLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()

@@ -15,9 +15,12 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request, Response, status
+from sqlalchemy.orm import Session
 
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.context import FleetContext
+from posguard.fleet.db.models import Terminal
+from posguard.fleet.repo import terminals as terminal_repo
 from posguard.fleet.repo.users import Role, get_user
 from posguard.fleet.web import prefs
 from posguard.fleet.web.signing import Signer
@@ -172,3 +175,14 @@ PostUser = Annotated[WebUser, Depends(checked_user)]
 def staff_only(user: WebUser) -> None:
     if not user.is_staff:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "forbidden")
+
+
+def visible_terminal(session: Session, terminal_id: str, user: WebUser) -> Terminal:
+    """The terminal ``user`` may see; 404 for a terminal that does not exist and for another
+    merchant's terminal alike."""
+    terminal = terminal_repo.get_terminal(
+        session, terminal_id=terminal_id, merchant_id=user.merchant_scope
+    )
+    if terminal is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "terminal")
+    return terminal

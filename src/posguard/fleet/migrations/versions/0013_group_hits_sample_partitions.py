@@ -34,6 +34,22 @@ depends_on: str | Sequence[str] | None = None
 AHEAD_DAYS = 7
 KEEP_DAYS = 30  # days of existing samples given their own partition; older go to the default
 _SAMPLE_COLUMNS = "terminal_id, bucket, merchant_id, ts, seq, data, shard_slot, received_at"
+#: ``heartbeat_samples`` as revisions 0001-0012 made it (columns, key, foreign key): the
+#: partitioned table of the upgrade adds ``PARTITION BY RANGE (bucket)``, the downgrade not.
+_SAMPLES_TABLE = """
+CREATE TABLE heartbeat_samples (
+    terminal_id varchar(64) NOT NULL,
+    bucket timestamptz NOT NULL,
+    merchant_id varchar(64) NOT NULL,
+    ts timestamptz NOT NULL,
+    seq bigint NOT NULL,
+    data json NOT NULL,
+    shard_slot smallint NOT NULL,
+    received_at timestamptz NOT NULL,
+    CONSTRAINT pk_heartbeat_samples PRIMARY KEY (terminal_id, bucket),
+    CONSTRAINT fk_heartbeat_samples_terminal_id_terminals FOREIGN KEY (terminal_id)
+        REFERENCES terminals (id)
+)"""
 
 
 def _postgresql() -> bool:
@@ -83,28 +99,27 @@ def _days(conn: sa.Connection) -> list[date]:
     return sorted(set(have) | ahead)
 
 
-def _partition_samples(conn: sa.Connection) -> None:
-    op.execute("ALTER TABLE heartbeat_samples RENAME TO heartbeat_samples_plain")
+def _set_aside(name: str) -> None:
+    """Rename ``heartbeat_samples`` to ``name``, without the index and constraints whose names
+    the new table takes."""
+    op.execute(f"ALTER TABLE heartbeat_samples RENAME TO {name}")
     op.execute("DROP INDEX IF EXISTS ix_heartbeat_samples_ts")
     for constraint in ("pk_heartbeat_samples", "fk_heartbeat_samples_terminal_id_terminals"):
-        op.execute(f"ALTER TABLE heartbeat_samples_plain DROP CONSTRAINT IF EXISTS {constraint}")
+        op.execute(f"ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {constraint}")
+
+
+def _move_samples_from(name: str) -> None:
+    """Copy every row of ``name`` into the new ``heartbeat_samples``, then drop ``name``."""
     op.execute(
-        """
-        CREATE TABLE heartbeat_samples (
-            terminal_id varchar(64) NOT NULL,
-            bucket timestamptz NOT NULL,
-            merchant_id varchar(64) NOT NULL,
-            ts timestamptz NOT NULL,
-            seq bigint NOT NULL,
-            data json NOT NULL,
-            shard_slot smallint NOT NULL,
-            received_at timestamptz NOT NULL,
-            CONSTRAINT pk_heartbeat_samples PRIMARY KEY (terminal_id, bucket),
-            CONSTRAINT fk_heartbeat_samples_terminal_id_terminals FOREIGN KEY (terminal_id)
-                REFERENCES terminals (id)
-        ) PARTITION BY RANGE (bucket)
-        """
+        f"INSERT INTO heartbeat_samples ({_SAMPLE_COLUMNS}) "  # noqa: S608 (constant names)
+        f"SELECT {_SAMPLE_COLUMNS} FROM {name}"
     )
+    op.execute(f"DROP TABLE {name}")
+
+
+def _partition_samples(conn: sa.Connection) -> None:
+    _set_aside("heartbeat_samples_plain")
+    op.execute(_SAMPLES_TABLE + " PARTITION BY RANGE (bucket)")
     # no CONCURRENTLY on a partitioned table: built while it is empty, before the copy
     op.execute("CREATE INDEX ix_heartbeat_samples_ts ON heartbeat_samples (ts)")
     op.execute("CREATE TABLE heartbeat_samples_default PARTITION OF heartbeat_samples DEFAULT")
@@ -114,42 +129,13 @@ def _partition_samples(conn: sa.Connection) -> None:
             f"CREATE TABLE heartbeat_samples_p{day:%Y%m%d} PARTITION OF heartbeat_samples "
             f"FOR VALUES FROM ('{lo}') TO ('{hi}')"
         )
-    op.execute(
-        f"INSERT INTO heartbeat_samples ({_SAMPLE_COLUMNS}) "  # noqa: S608 (constant names)
-        f"SELECT {_SAMPLE_COLUMNS} FROM heartbeat_samples_plain"
-    )
-    op.execute("DROP TABLE heartbeat_samples_plain")
+    _move_samples_from("heartbeat_samples_plain")
 
 
 def _unpartition_samples() -> None:
-    op.execute("ALTER TABLE heartbeat_samples RENAME TO heartbeat_samples_partitioned")
-    op.execute("DROP INDEX IF EXISTS ix_heartbeat_samples_ts")
-    for constraint in ("pk_heartbeat_samples", "fk_heartbeat_samples_terminal_id_terminals"):
-        op.execute(
-            f"ALTER TABLE heartbeat_samples_partitioned DROP CONSTRAINT IF EXISTS {constraint}"
-        )
-    op.execute(
-        """
-        CREATE TABLE heartbeat_samples (
-            terminal_id varchar(64) NOT NULL,
-            bucket timestamptz NOT NULL,
-            merchant_id varchar(64) NOT NULL,
-            ts timestamptz NOT NULL,
-            seq bigint NOT NULL,
-            data json NOT NULL,
-            shard_slot smallint NOT NULL,
-            received_at timestamptz NOT NULL,
-            CONSTRAINT pk_heartbeat_samples PRIMARY KEY (terminal_id, bucket),
-            CONSTRAINT fk_heartbeat_samples_terminal_id_terminals FOREIGN KEY (terminal_id)
-                REFERENCES terminals (id)
-        )
-        """
-    )
-    op.execute(
-        f"INSERT INTO heartbeat_samples ({_SAMPLE_COLUMNS}) "  # noqa: S608 (constant names)
-        f"SELECT {_SAMPLE_COLUMNS} FROM heartbeat_samples_partitioned"
-    )
-    op.execute("DROP TABLE heartbeat_samples_partitioned")  # its partitions go with it
+    _set_aside("heartbeat_samples_partitioned")
+    op.execute(_SAMPLES_TABLE)
+    _move_samples_from("heartbeat_samples_partitioned")  # its partitions go with it
     op.execute("CREATE INDEX ix_heartbeat_samples_ts ON heartbeat_samples (ts)")
 
 

@@ -8,7 +8,7 @@ the fleet keeps only its hash."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from posguard.common.validation import first_error
 from posguard.fleet import maintenance
+from posguard.fleet.admin_errors import AdminRefusedError
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.api.schemas.users import UserCreate
 from posguard.fleet.db.models import MaintenanceRecord, Merchant, Terminal
@@ -42,6 +43,19 @@ DONE_KEYS = frozenset(
 def admin_only(user: WebUser) -> None:
     if user.role is not Role.ADMIN:
         raise HTTPException(403, "forbidden")
+
+
+class FormRefusal(TypedDict):
+    """What a page shows for a form the fleet refused (``**refusal(exc, user)``)."""
+
+    error: str
+    status_code: int
+
+
+def refusal(exc: AdminRefusedError, user: WebUser) -> FormRefusal:
+    """A refused form: its one line in the reader's language, shown above the form (the page
+    keeps what was typed), and the refusal's HTTP status."""
+    return {"error": exc.text(user.lang), "status_code": exc.status}
 
 
 @router.get("/ui/admin")

@@ -17,7 +17,7 @@ from posguard.fleet.admin_errors import AdminRefusedError
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.db.models import Merchant, Terminal
 from posguard.fleet.web.merchant_names import display_name
-from posguard.fleet.web.pages.admin import admin_only
+from posguard.fleet.web.pages.admin import admin_only, refusal
 from posguard.fleet.web.render import PageRoute, render
 from posguard.fleet.web.session import PostUser, WebUser, WebUserDep
 
@@ -97,9 +97,7 @@ def create_merchant(
         )
     except AdminRefusedError as exc:
         form = {"merchant_id": merchant_id, "name_zh": name_zh, "name_en": name_en}
-        return _list_page(
-            request, session, user, form=form, error=exc.text(user.lang), status_code=exc.status
-        )
+        return _list_page(request, session, user, form=form, **refusal(exc, user))
     return RedirectResponse(f"{PAGE}/{m.id}?done=created", status_code=303)
 
 
@@ -167,15 +165,7 @@ def rename_merchant(
         )
     except AdminRefusedError as exc:
         names = {"name_zh": name_zh, "name_en": name_en}
-        return _edit_page(
-            request,
-            session,
-            user,
-            m,
-            names=names,
-            error=exc.text(user.lang),
-            status_code=exc.status,
-        )
+        return _edit_page(request, session, user, m, names=names, **refusal(exc, user))
     return RedirectResponse(f"{PAGE}/{m.id}?done=saved", status_code=303)
 
 
@@ -208,15 +198,8 @@ def add_contact(
         )
     except AdminRefusedError as exc:
         typed = {"person": person, "phone": phone, "channel": channel, "address": address}
-        return _edit_page(
-            request,
-            session,
-            user,
-            m,
-            contact={**typed, "lang": lang},
-            error=exc.text(user.lang),
-            status_code=exc.status,
-        )
+        contact = {**typed, "lang": lang}
+        return _edit_page(request, session, user, m, contact=contact, **refusal(exc, user))
     return RedirectResponse(f"{PAGE}/{m.id}?done=contact_added", status_code=303)
 
 

@@ -18,7 +18,7 @@ from posguard.fleet.admin_errors import AdminRefusedError
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.db.models import Merchant
 from posguard.fleet.web.merchant_names import display_name
-from posguard.fleet.web.pages.admin import admin_only
+from posguard.fleet.web.pages.admin import admin_only, refusal
 from posguard.fleet.web.render import PageRoute, render
 from posguard.fleet.web.session import PostUser, WebUser, WebUserDep
 
@@ -85,9 +85,7 @@ def register(
     try:
         issued = provision.register_terminal(session, fields, now=ctx.clock.now())
     except AdminRefusedError as exc:  # refused before anything was written
-        return _page(
-            request, session, user, form, status_code=exc.status, error=exc.text(user.lang)
-        )
+        return _page(request, session, user, form, **refusal(exc, user))
     return _page(
         request,
         session,

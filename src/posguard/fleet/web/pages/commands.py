@@ -14,10 +14,9 @@ from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.capabilities import can_run
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo import incidents as incident_repo
-from posguard.fleet.repo import terminals as terminal_repo
 from posguard.fleet.web.pages.auth import safe_next
 from posguard.fleet.web.render import PageRoute, render
-from posguard.fleet.web.session import PostUser, WebUserDep, staff_only
+from posguard.fleet.web.session import PostUser, WebUserDep, staff_only, visible_terminal
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -45,9 +44,7 @@ def send_command(
 ) -> Response:
     """Without ``confirm=yes``: the confirmation page. With it: issue, then back to the page."""
     staff_only(user)
-    terminal = terminal_repo.get_terminal(session, terminal_id=terminal_id)
-    if terminal is None:
-        raise HTTPException(404, "terminal")
+    terminal = visible_terminal(session, terminal_id, user)
     if not available(name):
         raise HTTPException(422, f"unknown command {name}")
     if not can_run(capabilities.of_terminals(session, [terminal.id]).get(terminal.id), name):
@@ -88,11 +85,7 @@ def commands_fragment(
     incident: int | None = None,
 ) -> Response:
     """The command list with statuses and results; polled while any is still open."""
-    terminal = terminal_repo.get_terminal(
-        session, terminal_id=terminal_id, merchant_id=user.merchant_scope
-    )
-    if terminal is None:
-        raise HTTPException(404, "terminal")
+    visible_terminal(session, terminal_id, user)  # 404 unless the reader may see it
     cmds = command_repo.list_commands(session, terminal_id=terminal_id, limit=20)
     if incident is not None:
         cmds = [c for c in cmds if c.incident_id == incident]

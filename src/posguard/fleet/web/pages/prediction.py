@@ -13,9 +13,8 @@ from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.prediction import visits
 from posguard.fleet.prediction.components import BY_NAME
 from posguard.fleet.prediction.visit_list import predict, record_against_prediction, visit_list
-from posguard.fleet.repo import terminals as terminal_repo
 from posguard.fleet.web.render import PageRoute, render
-from posguard.fleet.web.session import PostUser, WebUserDep, staff_only
+from posguard.fleet.web.session import PostUser, WebUserDep, staff_only, visible_terminal
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 TerminalId = Annotated[str, Path(max_length=64)]
@@ -44,11 +43,7 @@ def terminal_prediction(
     request: Request, terminal_id: TerminalId, ctx: Ctx, session: SessionDep, user: WebUserDep
 ) -> Response:
     """The terminal page's prediction card (loaded by htmx into ``#prediction``)."""
-    terminal = terminal_repo.get_terminal(
-        session, terminal_id=terminal_id, merchant_id=user.merchant_scope
-    )
-    if terminal is None:
-        raise HTTPException(404, "terminal")
+    terminal = visible_terminal(session, terminal_id, user)
     (found,) = predict(session, terminals=[terminal], now=ctx.clock.now())
     return render(
         request,
@@ -73,9 +68,7 @@ def record_visit(
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     staff_only(user)
-    terminal = terminal_repo.get_terminal(session, terminal_id=terminal_id)
-    if terminal is None:
-        raise HTTPException(404, "terminal")
+    terminal = visible_terminal(session, terminal_id, user)
     try:
         record_against_prediction(
             session,

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from posguard.fleet import capabilities
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.capabilities import can_run
-from posguard.fleet.repo import terminals as terminal_repo
 from posguard.fleet.web import queries
 from posguard.fleet.web.pages.commands import TERMINAL_ACTIONS, available
 from posguard.fleet.web.pages.timeline import timeline
 from posguard.fleet.web.render import PageRoute, render
-from posguard.fleet.web.session import WebUserDep
+from posguard.fleet.web.session import WebUserDep, visible_terminal
 from posguard.fleet.web.terminal_data import terminal_view
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -30,11 +29,7 @@ def terminal_page(
     user: WebUserDep,
 ) -> Response:
     """404 for a terminal that does not exist and for another merchant's terminal alike."""
-    terminal = terminal_repo.get_terminal(
-        session, terminal_id=terminal_id, merchant_id=user.merchant_scope
-    )
-    if terminal is None:
-        raise HTTPException(404, "terminal")
+    terminal = visible_terminal(session, terminal_id, user)
     now = ctx.clock.now()
     view = terminal_view(session, terminal=terminal, now=now, lang=user.lang)
     health = queries.health_of(session, terminal=terminal, now=now, catalog=ctx.catalog)

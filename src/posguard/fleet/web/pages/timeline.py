@@ -17,10 +17,9 @@ from sqlalchemy.orm import Session
 from posguard.catalog.model import Entry
 from posguard.fleet.api.deps import Ctx, SessionDep
 from posguard.fleet.db.models import EventRow
-from posguard.fleet.repo import terminals as terminal_repo
 from posguard.fleet.web.inventory import decode_cursor, encode_cursor
 from posguard.fleet.web.render import PageRoute, render
-from posguard.fleet.web.session import WebUser, WebUserDep
+from posguard.fleet.web.session import WebUser, WebUserDep, visible_terminal
 from posguard.fleet.web.timeline import KINDS, Line, Raw, page_lines
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -77,11 +76,7 @@ TerminalId = Annotated[str, Path(max_length=64)]
 def timeline_fragment(
     request: Request, terminal_id: TerminalId, ctx: Ctx, session: SessionDep, user: WebUserDep
 ) -> Response:
-    terminal = terminal_repo.get_terminal(
-        session, terminal_id=terminal_id, merchant_id=user.merchant_scope
-    )
-    if terminal is None:
-        raise HTTPException(404, "terminal")
+    visible_terminal(session, terminal_id, user)  # 404 unless the reader may see it
     tl = timeline(
         session,
         terminal_id=terminal_id,

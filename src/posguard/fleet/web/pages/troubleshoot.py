@@ -12,11 +12,10 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
 
 from posguard.fleet.api.deps import Ctx, SessionDep
-from posguard.fleet.repo import terminals as terminal_repo
 from posguard.fleet.web.checks import fleet_runners
 from posguard.fleet.web.i18n import lang_key
 from posguard.fleet.web.render import PageRoute, render
-from posguard.fleet.web.session import PostUser, WebUser, WebUserDep
+from posguard.fleet.web.session import PostUser, WebUser, WebUserDep, visible_terminal
 from posguard.fleet.web.signing import Signer
 from posguard.kb.search import KnowledgeBase
 from posguard.kb.wizard import Answer, Wizard, WizardError, WizardState
@@ -82,11 +81,8 @@ def start_walk(
     if code.strip().upper() not in kb.catalog:
         raise HTTPException(404, "code")
     tid = terminal.strip() or None
-    if tid is not None and (
-        terminal_repo.get_terminal(session, terminal_id=tid, merchant_id=user.merchant_scope)
-        is None
-    ):
-        raise HTTPException(404, "terminal")
+    if tid is not None:
+        visible_terminal(session, tid, user)  # 404 unless the reader may see it
     wizard = Wizard.start(
         code,
         terminal_id=tid,

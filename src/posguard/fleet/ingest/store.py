@@ -42,7 +42,7 @@ _KIND_TEXT = {k: k.value for k in EventKind}
 _TERMINALS_BY_ID = select(Terminal.id, Terminal.merchant_id, Terminal.revoked).where(
     Terminal.id.in_(bindparam("ids", expanding=True))
 )
-_PG_TERMINALS_BY_ID = "SELECT id, merchant_id, revoked FROM terminals WHERE id = ANY(%s)"
+_PG_TERMINALS_BY_ID = "SELECT id, merchant_id, revoked FROM terminals WHERE id = ANY(%b::text[])"
 """PostgreSQL: one array parameter, so the text is the same whatever the number of ids (an
 expanding ``IN`` is a new statement for psycopg to parse at every batch size)."""
 _COMMAND_RESULT = EventKind.COMMAND_RESULT.value

@@ -69,8 +69,16 @@ class Ack:
 
 
 def ack_payload(terminal_id: str, ranges: Iterable[tuple[int, int]]) -> bytes:
-    """The acknowledgement message for ``terminal_id`` as JSON bytes."""
-    return json.dumps(Ack(terminal_id, tuple(ranges)).json_ready()).encode()
+    """The acknowledgement message for ``terminal_id`` as JSON bytes: exactly
+    ``json.dumps(Ack(terminal_id, ranges).json_ready())``, written out directly (the fleet sends
+    one per terminal per stored batch).
+
+    >>> ack_payload("T0001", [(1, 3), (5, 5)])
+    b'{"v": 1, "terminal_id": "T0001", "ranges": [[1, 3], [5, 5]]}'
+    """
+    spans = ", ".join([f"[{int(first)}, {int(last)}]" for first, last in ranges])
+    tid = json.dumps(terminal_id)
+    return f'{{"v": {ACK_VERSION}, "terminal_id": {tid}, "ranges": [{spans}]}}'.encode()
 
 
 def parse_ack(raw: bytes | str) -> Ack:

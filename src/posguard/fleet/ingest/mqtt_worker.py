@@ -68,6 +68,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posguard.common.event_ack import ack_payload, seq_ranges
 from posguard.fleet.clock import Clock, SystemClock
+from posguard.fleet.ingest import mqtt_properties
 from posguard.fleet.ingest.command_dispatch import CommandDispatcher
 from posguard.fleet.ingest.mqtt_batch import MessageBatchStore, Settled, WorkerStats
 from posguard.fleet.ingest.mqtt_payload import (
@@ -161,6 +162,7 @@ class MqttIngestWorker:
     def _client(self) -> aiomqtt.Client:
         """A client that acknowledges nothing by itself (see :meth:`_ack`) and resumes this
         worker's session, so what it left unacknowledged is delivered again."""
+        mqtt_properties.install()  # paho decodes each packet's properties more cheaply
         connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         connect.SessionExpiryInterval = self.session_expiry_s
         connect.ReceiveMaximum = min(65_535, 2 * self.batch_max)

@@ -42,6 +42,9 @@ _KIND_TEXT = {k: k.value for k in EventKind}
 _TERMINALS_BY_ID = select(Terminal.id, Terminal.merchant_id, Terminal.revoked).where(
     Terminal.id.in_(bindparam("ids", expanding=True))
 )
+_PG_TERMINALS_BY_ID = "SELECT id, merchant_id, revoked FROM terminals WHERE id = ANY(%b::text[])"
+"""PostgreSQL: one array parameter, so the text is the same whatever the number of ids (an
+expanding ``IN`` is a new statement for psycopg to parse at every batch size)."""
 _COMMAND_RESULT = EventKind.COMMAND_RESULT.value
 _HEARTBEAT = EventKind.HEARTBEAT.value
 
@@ -215,13 +218,21 @@ class EventStore:
                 EVENTS.labels(transport, outcome.value).inc(n)
         return results
 
-    def _terminals(self, ids: set[str], known: Terminal | None) -> Mapping[str, tuple[str, bool]]:
+    def _terminals(
+        self, ids: set[str], known: Terminal | None, session: Session
+    ) -> Mapping[str, tuple[str, bool]]:
         """terminal_id -> (merchant_id, revoked) for the known ones among ``ids``. A batch
-        that names only the terminal its credential was just checked against needs no query."""
+        that names only the terminal its credential was just checked against needs no query.
+        PostgreSQL reads them in the batch's own transaction (one connection checkout and
+        round trip fewer a batch); SQLite on a connection of its own, so none is held while
+        the batch is validated."""
         if not ids:
             return {}
         if known is not None and ids == {known.id}:
             return {known.id: (known.merchant_id, known.revoked)}
+        if self._dialect == "postgresql":
+            found = session.connection().exec_driver_sql(_PG_TERMINALS_BY_ID, (list(ids),))
+            return {tid: (mid, bool(revoked)) for tid, mid, revoked in found}
         with self.sessions.kw["bind"].connect() as conn:
             return {
                 tid: (mid, bool(revoked))
@@ -234,12 +245,23 @@ class EventStore:
         credential_terminal: str | None,
         known_terminal: Terminal | None,
     ) -> list[EventResult]:
+        with self.sessions() as session:
+            return self._store_in(session, parsed, credential_terminal, known_terminal)
+
+    def _store_in(
+        self,
+        session: Session,
+        parsed: list[ParsedEvent | EventError],
+        credential_terminal: str | None,
+        known_terminal: Terminal | None,
+    ) -> list[EventResult]:
         results: list[EventResult | None] = [None] * len(parsed)
         now = self.clock.now()
         stored_outcome, duplicate, rejected = Outcome.STORED, Outcome.DUPLICATE, Outcome.REJECTED
         terminals = self._terminals(
             {p[0]["terminal_id"] for p in parsed if not isinstance(p, EventError)},
             known_terminal,
+            session,
         )
         # the common case, checked inline: the event's terminal is the credential's (or any
         # known one over MQTT), not revoked, of its merchant, with no code or a known one
@@ -273,17 +295,17 @@ class EventStore:
             keyed.add(key)
             kind = _KIND_TEXT[f["kind"]]
             if kind == _HEARTBEAT:  # not an events row: the terminal's liveness row
-                beats.append(Heartbeat(tid, mid, seq, f["ts"], json.loads(data)))
+                beats.append(Heartbeat(tid, mid, seq, f["ts"], json.loads(data), data))
                 beat_at.append((i, tid, seq))
                 continue
             row = (tid, mid, seq, f["ts"], kind, code, data)
             rows.append(row)
             accepted.append((i, row))
-        # everything above is Python with no connection held; only the write below is
-        # serialised across processes (on SQLite by SqliteWriteLock), so while one process
-        # writes its batch another validates its own
+        # on SQLite everything above is Python with no connection held; only the write below is
+        # serialised across processes (by SqliteWriteLock), so while one process writes its
+        # batch another validates its own
         prepared = prepare_event_rows(self._dialect, rows, now)
-        with self.sessions() as session, self._write_lock:
+        with self._write_lock:
             stored = write_prepared_rows(session, prepared)
             newer = upsert_heartbeats(session, beats, now) if beats else set()
             sampled = (

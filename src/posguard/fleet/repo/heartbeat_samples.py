@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
 from sqlalchemy import Engine, Table, delete, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import HeartbeatSample
@@ -70,7 +71,22 @@ def _upsert(ins: Any) -> Any:
 
 
 _TABLE: Final = cast(Table, HeartbeatSample.__table__)
-_UPSERT: Final = {False: _upsert(sqlite.insert(_TABLE)), True: _upsert(postgresql.insert(_TABLE))}
+_UPSERT: Final = _upsert(sqlite.insert(_TABLE))
+_PG_UPSERT: Final = (
+    "INSERT INTO heartbeat_samples AS held (terminal_id, bucket, merchant_id, ts, seq, data, "
+    "shard_slot, received_at) "
+    "SELECT b.terminal_id, b.bucket, b.merchant_id, b.ts, b.seq, b.data::json, b.shard_slot, "
+    "%s FROM unnest(%b::text[], %b::timestamptz[], %b::text[], %b::timestamptz[], "
+    "%b::int8[], %b::text[], %b::int2[]) WITH ORDINALITY "
+    "AS b(terminal_id, bucket, merchant_id, ts, seq, data, shard_slot, n) ORDER BY b.n "
+    "ON CONFLICT (terminal_id, bucket) DO UPDATE SET merchant_id = excluded.merchant_id, "
+    "ts = excluded.ts, seq = excluded.seq, data = excluded.data, "
+    "received_at = excluded.received_at "
+    "WHERE (excluded.ts, excluded.seq) < (held.ts, held.seq) "
+    "RETURNING terminal_id, seq"
+)
+"""PostgreSQL: the same upsert as one constant statement over one array per column, in the
+order given (see ``liveness._PG_UPSERT``: psycopg parses it once, the server prepares it)."""
 
 
 def upsert_samples(
@@ -80,6 +96,12 @@ def upsert_samples(
     returns the ``(terminal_id, seq)`` written (the others were not earlier than the sample
     held)."""
     earliest = earliest_per_bucket(beats, period_s)
+    if not earliest:
+        return set()
+    ordered = sorted(earliest.items())  # one lock order
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        return _pg_upsert(conn, ordered, received_at)
     rows = [
         {
             "terminal_id": tid,
@@ -91,15 +113,29 @@ def upsert_samples(
             "shard_slot": slot_of(tid),
             "received_at": received_at,
         }
-        for (tid, bucket), b in sorted(earliest.items())  # one lock order
+        for (tid, bucket), b in ordered
     ]
-    written: set[tuple[str, int]] = set()
-    if rows:
-        stmt = _UPSERT[session.get_bind().dialect.name == "postgresql"]
-        # one statement compiled once, executed for many rows (SQLAlchemy batches them into
-        # multi-row VALUES itself): compiling a 1,000-row VALUES per batch cost more than the write
-        written.update((tid, seq) for tid, seq in session.connection().execute(stmt, rows))
-    return written
+    # one statement compiled once, executed for many rows (SQLAlchemy batches them into
+    # multi-row VALUES itself): compiling a 1,000-row VALUES per batch cost more than the write
+    return {(tid, seq) for tid, seq in conn.execute(_UPSERT, rows)}
+
+
+def _pg_upsert(
+    conn: Connection,
+    ordered: Sequence[tuple[tuple[str, datetime], Heartbeat]],
+    received_at: datetime,
+) -> set[tuple[str, int]]:
+    params = (
+        received_at,
+        [tid for (tid, _), _b in ordered],
+        [bucket for (_, bucket), _b in ordered],
+        [b.merchant_id for _, b in ordered],
+        [b.ts for _, b in ordered],
+        [b.seq for _, b in ordered],
+        [b.data_text() for _, b in ordered],
+        [slot_of(tid) for (tid, _), _b in ordered],
+    )
+    return {(tid, seq) for tid, seq in conn.exec_driver_sql(_PG_UPSERT, params)}
 
 
 def delete_before(engine: Engine, before: datetime) -> int:

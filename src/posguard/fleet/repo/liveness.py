@@ -9,13 +9,15 @@ same row. A shard reads the rows upserted since its last step by ``received_at``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import TerminalLiveness
@@ -29,6 +31,12 @@ class Heartbeat:
     seq: int
     ts: datetime
     data: dict[str, Any]
+    data_json: str | None = field(default=None, compare=False, repr=False)
+    """``data`` as the JSON text it arrived in, when the caller has it (ingest does)."""
+
+    def data_text(self) -> str:
+        """``data`` as JSON text: as it arrived, or serialised as SQLAlchemy's JSON type does."""
+        return self.data_json if self.data_json is not None else json.dumps(self.data)
 
 
 def interval_of(data: dict[str, Any]) -> float | None:
@@ -74,7 +82,24 @@ def _upsert(ins: Any) -> Any:
 
 
 _TABLE: Final = cast(Table, TerminalLiveness.__table__)
-_UPSERT: Final = {False: _upsert(sqlite.insert(_TABLE)), True: _upsert(postgresql.insert(_TABLE))}
+_UPSERT: Final = _upsert(sqlite.insert(_TABLE))
+_PG_UPSERT: Final = (
+    "INSERT INTO terminal_liveness AS held (terminal_id, merchant_id, last_heartbeat_at, "
+    "received_at, seq, interval_s, data, shard_slot) "
+    "SELECT b.terminal_id, b.merchant_id, b.ts, %s, b.seq, b.interval_s, b.data::json, "
+    "b.shard_slot FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::int8[], "
+    "%b::float8[], %b::text[], %b::int2[]) WITH ORDINALITY "
+    "AS b(terminal_id, merchant_id, ts, seq, interval_s, data, shard_slot, n) ORDER BY b.n "
+    "ON CONFLICT (terminal_id) DO UPDATE SET merchant_id = excluded.merchant_id, "
+    "last_heartbeat_at = excluded.last_heartbeat_at, received_at = excluded.received_at, "
+    "seq = excluded.seq, interval_s = excluded.interval_s, data = excluded.data "
+    "WHERE (held.last_heartbeat_at, held.seq) < (excluded.last_heartbeat_at, excluded.seq) "
+    "RETURNING terminal_id, seq"
+)
+"""PostgreSQL: the same upsert as one constant statement over one array per column, in the
+order given. Its text never changes, so psycopg parses it once and the server prepares it; the
+multi-row ``VALUES`` SQLAlchemy writes for many rows was re-parsed by psycopg on every call
+(too long for its cache): ~9 % of an ingest worker's CPU."""
 
 
 def upsert_heartbeats(
@@ -85,6 +110,10 @@ def upsert_heartbeats(
     newest = newest_per_terminal(beats)
     if not newest:
         return set()
+    ordered = sorted(newest.values(), key=lambda b: b.terminal_id)  # one lock order
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        return _pg_upsert(conn, ordered, received_at)
     rows = [
         {
             "terminal_id": b.terminal_id,
@@ -96,12 +125,27 @@ def upsert_heartbeats(
             "data": b.data,
             "shard_slot": slot_of(b.terminal_id),
         }
-        for b in sorted(newest.values(), key=lambda b: b.terminal_id)  # one lock order
+        for b in ordered
     ]
-    stmt = _UPSERT[session.get_bind().dialect.name == "postgresql"]
     # one statement compiled once, executed for many rows (SQLAlchemy batches them into
     # multi-row VALUES itself): compiling a 1,000-row VALUES per batch cost ~7x the write
-    return {(tid, seq) for tid, seq in session.connection().execute(stmt, rows)}
+    return {(tid, seq) for tid, seq in conn.execute(_UPSERT, rows)}
+
+
+def _pg_upsert(
+    conn: Connection, ordered: Sequence[Heartbeat], received_at: datetime
+) -> set[tuple[str, int]]:
+    params = (
+        received_at,
+        [b.terminal_id for b in ordered],
+        [b.merchant_id for b in ordered],
+        [b.ts for b in ordered],
+        [b.seq for b in ordered],
+        [interval_of(b.data) for b in ordered],
+        [b.data_text() for b in ordered],
+        [slot_of(b.terminal_id) for b in ordered],
+    )
+    return {(tid, seq) for tid, seq in conn.exec_driver_sql(_PG_UPSERT, params)}
 
 
 def changed_since(

@@ -10,16 +10,16 @@ who and where: :func:`public_entry`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import IncidentAudit
+from posguard.fleet.repo.pg_unnest import UnnestInsert
 
 ORIGIN_CLI = "cli"
 ORIGIN_SYSTEM = "system"
@@ -61,17 +61,11 @@ def record(
     return entry
 
 
-# PostgreSQL: many entries in one statement of constant text over arrays (a multi-row VALUES
-# is parsed again by psycopg on every call: most of the cost of resolving 15,000 incidents)
-_PG_MANY = text("""
-INSERT INTO incident_audit (incident_id, at, actor, origin, action, merchant_safe, details)
-SELECT incident_id, at, actor, origin, action, merchant_safe, CAST(details AS json)
-FROM unnest(
-    CAST(:incident_id AS bigint[]), CAST(:at AS timestamptz[]), CAST(:actor AS text[]),
-    CAST(:origin AS text[]), CAST(:action AS text[]), CAST(:merchant_safe AS boolean[]),
-    CAST(:details AS text[])
-) AS u(incident_id, at, actor, origin, action, merchant_safe, details)
-""")
+# PostgreSQL: many entries in one statement over arrays (:mod:`posguard.fleet.repo.pg_unnest`)
+_PG_MANY = UnnestInsert(
+    IncidentAudit.__table__,
+    ("incident_id", "at", "actor", "origin", "action", "merchant_safe", "details"),
+)
 
 
 def record_many(session: Session, entries: Sequence[dict[str, Any]]) -> None:
@@ -84,17 +78,20 @@ def record_many(session: Session, entries: Sequence[dict[str, Any]]) -> None:
         for e in entries:
             record(session, **e)
         return
-    session.execute(
-        _PG_MANY,
-        {
-            "incident_id": [e["incident_id"] for e in entries],
-            "at": [e["at"] for e in entries],
-            "actor": [e["actor"][:80] for e in entries],
-            "origin": [(e["origin"] or ORIGIN_SYSTEM)[:64] for e in entries],
-            "action": [AuditAction(e["action"]).value for e in entries],
-            "merchant_safe": [bool(e.get("merchant_safe", False)) for e in entries],
-            "details": [json.dumps(dict(e.get("details") or {})) for e in entries],
-        },
+    _PG_MANY.execute(
+        session,
+        [
+            {
+                "incident_id": e["incident_id"],
+                "at": e["at"],
+                "actor": e["actor"][:80],
+                "origin": (e["origin"] or ORIGIN_SYSTEM)[:64],
+                "action": AuditAction(e["action"]).value,
+                "merchant_safe": bool(e.get("merchant_safe", False)),
+                "details": dict(e.get("details") or {}),
+            }
+            for e in entries
+        ],
     )
 
 

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import IncidentEvent
+from posguard.fleet.repo.pg_unnest import UnnestInsert
 
 CHUNK = 1000  # keys per IN (...) look-up
 LINK_CHUNK = 5000  # rows per multi-row insert of links on SQLite (2 parameters each)
-# PostgreSQL: one statement of constant text over two arrays, whatever the number of links (a
-# multi-row VALUES is compiled by SQLAlchemy and parsed again by psycopg on every call)
-_PG_LINKS = text(
-    "INSERT INTO incident_events (incident_id, event_id) "
-    "SELECT * FROM unnest(CAST(:incidents AS bigint[]), CAST(:events AS bigint[])) "
-    "ON CONFLICT DO NOTHING"
+# PostgreSQL: one statement over two arrays, whatever the number of links
+_PG_LINKS = UnnestInsert(
+    IncidentEvent.__table__, ("incident_id", "event_id"), tail="ON CONFLICT DO NOTHING"
 )
 
 
@@ -30,9 +27,7 @@ def link_many(session: Session, links: Iterable[tuple[int, Sequence[int]]]) -> N
     if not rows:
         return
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            _PG_LINKS, {"incidents": [i for i, _ in rows], "events": [e for _, e in rows]}
-        )
+        _PG_LINKS.execute(session, [{"incident_id": i, "event_id": e} for i, e in rows])
         return
     ins = sqlite.insert(IncidentEvent)
     for chunk in range(0, len(rows), LINK_CHUNK):

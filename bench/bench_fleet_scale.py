@@ -90,9 +90,12 @@ def _messages(root: str, events: list[EventDict]) -> list[tuple[str, bytes]]:
     ]
 
 
-def _worker(url: str, root: str, group: str, ready: Any, stop_flag: Any, settled: Any) -> None:
+def _worker(
+    url: str, root: str, group: str, ready: Any, stop_flag: Any, settled: Any, cpu: Any
+) -> None:
     """An MQTT ingest worker; ``settled``: [its events stored, found stored already (a heartbeat
-    no newer than the liveness row) or refused; the messages of its stored batches]."""
+    no newer than the liveness row) or refused; the messages of its stored batches]; ``cpu``:
+    [the CPU seconds it used, set when it stops]."""
     import asyncio
 
     from posguard.fleet.ingest.mqtt_worker import MqttIngestWorker
@@ -128,10 +131,14 @@ def _worker(url: str, root: str, group: str, ready: Any, stop_flag: Any, settled
         await task
 
     asyncio.run(main())
+    cpu[0] = time.process_time()
 
 
-def _diagnoser(url: str, role: tuple[int, int] | None, ready: Any, stop_flag: Any) -> None:
-    """A shard (K, N) or the correlator (None), stepping every 0.2 s as `fleet diagnose` does."""
+def _diagnoser(
+    url: str, role: tuple[int, int] | None, ready: Any, stop_flag: Any, cpu: Any
+) -> None:
+    """A shard (K, N) or the correlator (None), stepping every 0.2 s as `fleet diagnose` does;
+    ``cpu``: [the CPU seconds it used, set when it stops]."""
     eng = make_engine(url)
     catalog = default_catalog()
     diag = DiagnosisService(
@@ -148,6 +155,7 @@ def _diagnoser(url: str, role: tuple[int, int] | None, ready: Any, stop_flag: An
         if not applied.opened and not applied.extended:
             stop_flag.wait(0.2)
     eng.dispose()
+    cpu[0] = time.process_time()
 
 
 def _publish(
@@ -302,14 +310,15 @@ def run(quick: bool) -> list[Result]:
         stop_flag = ctx.Event()
         counters = [ctx.Array("q", 2, lock=False) for _ in range(WORKERS)]
         readies = [ctx.Event() for _ in range(WORKERS + SHARDS + 1)]
+        cpus = [ctx.Array("d", 1, lock=False) for _ in readies]
         procs = [
-            ctx.Process(target=_worker, args=(url, root, group, r, stop_flag, c), daemon=True)
-            for r, c in zip(readies, counters, strict=False)
+            ctx.Process(target=_worker, args=(url, root, group, r, stop_flag, c, u), daemon=True)
+            for r, c, u in zip(readies, counters, cpus, strict=False)
         ]
         roles: list[tuple[int, int] | None] = [(k, SHARDS) for k in range(SHARDS)] + [None]
         procs += [
-            ctx.Process(target=_diagnoser, args=(url, role, r, stop_flag), daemon=True)
-            for role, r in zip(roles, readies[WORKERS:], strict=True)
+            ctx.Process(target=_diagnoser, args=(url, role, r, stop_flag, u), daemon=True)
+            for role, r, u in zip(roles, readies[WORKERS:], cpus[WORKERS:], strict=True)
         ]
         for p in procs:
             p.start()
@@ -340,11 +349,26 @@ def run(quick: bool) -> list[Result]:
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
     generated = story["events"] / 60.0
     sustained = flood["events"] / flood["diagnosed_s"]
+    events_all = story["events"] + flood["events"]
+    per = [c[0] * 1e6 / events_all if events_all else float("nan") for c in cpus]
+    cpu_note = (
+        f"CPU µs an event (story + flood, {events_all:,} events): ingest workers "
+        f"{sum(per[:WORKERS]):.0f}, shards {sum(per[WORKERS:-1]):.0f}, correlator "
+        f"{per[-1]:.0f} (PostgreSQL and Mosquitto not counted)"
+    )
+    print(f"bench fleet_scale: {cpu_note}", file=sys.stderr)
     note = (
         f"{scale}; {len(lat)} incidents timed ({sorted(by_rule.items())}); "
         f"{rows:,} events rows, {live:,} liveness rows; {load}"
     )
     return [
+        Result(
+            "pipeline CPU a stored + diagnosed event",
+            sum(per),
+            "µs",
+            higher_is_better=False,
+            note=f"{cpu_note}; {scale}; {load}",
+        ),
         Result("pipeline fault→incident p50", p50, "ms", higher_is_better=False, note=note),
         Result(
             "pipeline fault→incident p99",

@@ -6,9 +6,10 @@ terminals); one by one that is ~7 statements per incident. Here a batch costs:
 
 - two look-ups for every decision of the step (which ``open_key`` is open, which ``cause_key``
   was decided already), instead of two per decision;
-- one savepoint around one ORM flush of all the new incidents: SQLAlchemy writes them as a
-  multi-row ``INSERT ... RETURNING id`` (its "insertmanyvalues"), and the notification hook
-  (:mod:`posguard.fleet.notify.hook`) sees them all in that one flush;
+- one savepoint around one insert of all the new incidents: on PostgreSQL one
+  ``INSERT .. SELECT FROM unnest(..) RETURNING id`` (:mod:`posguard.fleet.incident_insert`),
+  on SQLite one ORM flush (a multi-row ``INSERT .. RETURNING id``); the notification hook
+  (:mod:`posguard.fleet.notify.hook`) is told of them all at once either way;
 - one multi-row insert of their ``incident_events`` links;
 - one look-up of the terminals the rules send commands to, one flush of the commands and
   their audit entries.
@@ -36,6 +37,7 @@ from posguard.fleet.db.models import Incident, Terminal
 from posguard.fleet.diagnosis.observed import Clear, Decision, Open
 from posguard.fleet.incident_clears import Clears
 from posguard.fleet.incident_extend import Extends
+from posguard.fleet.incident_insert import insert_opened
 from posguard.fleet.incident_links import CHUNK, link_many
 from posguard.fleet.repo import commands as command_repo
 from posguard.fleet.repo.incidents import IncidentStatus, open_key
@@ -159,8 +161,7 @@ class Burst:
         else:
             try:
                 with self.session.begin_nested():
-                    self.session.add_all(incidents)
-                    self.session.flush()
+                    insert_opened(self.session, incidents)
             except IntegrityError:  # another diagnoser opened one of them meanwhile
                 self._one_by_one(pending, result)
                 return

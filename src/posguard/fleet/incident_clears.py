@@ -1,7 +1,7 @@
 """Resolve a step's cleared incidents set-based: the incidents open before the step that the
 step's clear decisions resolve (a host outage gone quiet, 1,500 printers refilled) are closed
-with one flush (one ``UPDATE`` executed for all of them, one multi-row insert of their audit
-entries) instead of a look-up, an update and an insert each.
+with one flush (one ``UPDATE`` executed for all of them) and one insert of their audit entries
+(:func:`posguard.fleet.audit.record_many`) instead of a look-up, an update and an insert each.
 
 :class:`posguard.fleet.incident_burst.Burst` decides which clears come here (an incident open
 before the step and untouched by it) and keeps them in order with the rest of the step: what
@@ -10,7 +10,7 @@ they resolve is written after the step's pending opens and extensions, as one at
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -25,19 +25,28 @@ if TYPE_CHECKING:
     from posguard.fleet.incidents import Applied
 
 
+def clear_entry(incident: Incident, d: Clear) -> dict[str, Any]:
+    """The audit entry of a clear (:func:`posguard.fleet.audit.record`'s arguments)."""
+    return {
+        "incident_id": incident.id,
+        "action": AuditAction.RESOLVED,
+        "actor": f"rule:{d.rule_id}",
+        "origin": audit.ORIGIN_SYSTEM,
+        "at": incident.resolved_at or d.at,
+        "details": {"reason": "cleared", "text": d.reason},
+        "merchant_safe": True,
+    }
+
+
+def note_cleared(incident: Incident, d: Clear) -> None:
+    """The clear's reason in the incident's explanation."""
+    incident.explanation = bounded({**incident.explanation, "cleared": d.reason})
+
+
 def record_clear(session: Session, incident: Incident, d: Clear) -> None:
     """What a clear writes beside the resolution: its reason and the audit entry."""
-    incident.explanation = bounded({**incident.explanation, "cleared": d.reason})
-    audit.record(
-        session,
-        incident_id=incident.id,
-        action=AuditAction.RESOLVED,
-        actor=f"rule:{d.rule_id}",
-        origin=audit.ORIGIN_SYSTEM,
-        at=incident.resolved_at or d.at,
-        details={"reason": "cleared", "text": d.reason},
-        merchant_safe=True,
-    )
+    note_cleared(incident, d)
+    audit.record(session, **clear_entry(incident, d))
 
 
 class Clears:
@@ -58,13 +67,16 @@ class Clears:
     def flush(self, result: Applied) -> None:
         pending, self.pending = self.pending, []
         self.keys, self.terminals = set(), set()
-        done = False
+        entries: list[dict[str, Any]] = []
         for inc, d in pending:
             if inc.open_key is None:  # merged by an extension before it in the step
                 continue
             if close(inc, by="rule", now=d.at):
-                record_clear(self.session, inc, d)
+                note_cleared(inc, d)
+                entries.append(clear_entry(inc, d))
                 result.resolved.append(inc.id)
-                done = True
-        if done:
+        if entries:
+            # on PostgreSQL the entries' statement flushes the resolutions first (autoflush:
+            # the notification hook sees them there); on SQLite they go in the one flush
+            audit.record_many(self.session, entries)
             self.session.flush()

@@ -60,9 +60,8 @@ class HeartbeatFeed:
             if fed is not None and fed >= key:
                 continue
             self._fed[row.terminal_id] = key
-            data = dict(row.data or {})
-            if row.interval_s is not None:
-                data["interval_s"] = row.interval_s
+            # what a rule reads of a heartbeat: its interval (rules never match status fields)
+            data = {} if row.interval_s is None else {"interval_s": row.interval_s}
             out.append(
                 Observed(
                     id=0,  # no events row: a heartbeat is known from terminal_liveness only

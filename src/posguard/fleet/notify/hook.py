@@ -34,6 +34,8 @@ from posguard.fleet.notify.routing import Recipient, Subject, recipients
 STATUS_TRANSITIONS = {"open": "open", "acknowledged": "ack", "resolved": "resolve"}
 # audit actions that are transitions of their own
 AUDIT_TRANSITIONS = {"assigned": "assign", "reopened": "reopen"}
+# where an installed hook is found from a session (its sessionmaker's ``info``)
+_HOOK_KEY = "posguard.notify.hook"
 
 
 def cycle(transition: str, reopened: int) -> str:
@@ -138,7 +140,10 @@ class TransitionHook:
         return found
 
     def after_flush(self, session: Session, _flush_context: Any) -> None:
-        found = self.transitions(session)
+        self.enqueue(session, self.transitions(session))
+
+    def enqueue(self, session: Session, found: Sequence[tuple[Incident, str, str]]) -> None:
+        """The outbox rows of these transitions, in the session's transaction."""
         if not found:
             return
         conn = session.connection()
@@ -163,8 +168,18 @@ def install(
 ) -> TransitionHook:
     hook = TransitionHook(config, catalog, clock)
     event.listen(sessions, "after_flush", hook.after_flush)
+    sessions.kw.setdefault("info", {})[_HOOK_KEY] = hook
     return hook
 
 
 def uninstall(sessions: sessionmaker[Session], hook: TransitionHook) -> None:
     event.remove(sessions, "after_flush", hook.after_flush)
+    sessions.kw.get("info", {}).pop(_HOOK_KEY, None)
+
+
+def announce_opened(session: Session, incidents: Sequence[Incident]) -> None:
+    """Incidents opened by a statement no flush saw (:mod:`posguard.fleet.incident_insert`):
+    their "open" notifications are enqueued as a flush would have, if a hook is installed."""
+    hook = session.info.get(_HOOK_KEY)
+    if isinstance(hook, TransitionHook):
+        hook.enqueue(session, [(i, "open", "open") for i in incidents if i.status == "open"])

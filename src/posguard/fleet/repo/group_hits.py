@@ -4,7 +4,7 @@ their step's transaction; the correlator reads the rows written since its cursor
 
 A write reads the rows it touches first (one query per 1,000 terminals), skips the events those
 rows counted already (by sequence number), merges and upserts the rest with fresh ``version``
-numbers (one ``nextval`` query and one multi-row upsert on PostgreSQL). Only the shard owning a
+numbers (one ``nextval`` query and one upsert over arrays on PostgreSQL). Only the shard owning a
 terminal writes its rows, so nothing else writes them meanwhile.
 """
 
@@ -15,18 +15,25 @@ from datetime import datetime
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, delete, func, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import GroupHit
 from posguard.fleet.diagnosis.correlation import CorrelationEvaluator
 from posguard.fleet.diagnosis.group_hits import HitRow, Key, bucket_of, collect
 from posguard.fleet.diagnosis.observed import Observed
+from posguard.fleet.repo.pg_unnest import UnnestInsert
 
 CHUNK: Final = 1000
 _TABLE: Final = cast(Table, GroupHit.__table__)
 _COLUMNS: Final = [c.name for c in _TABLE.columns]
 _KEY: Final = ("rule_id", "terminal_id", "bucket", "bin6")
+_PG_UPSERT: Final = UnnestInsert(
+    _TABLE,
+    _COLUMNS,
+    tail=f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS if c not in _KEY),
+)
 
 
 def _observed(terminal_id: str, ref: dict[str, Any] | None) -> Observed | None:
@@ -137,8 +144,10 @@ def publish(
         }
         for r, v in zip(merged, _versions(session, len(merged)), strict=True)
     ]
-    pg = session.get_bind().dialect.name == "postgresql"
-    ins: Any = postgresql.insert(_TABLE) if pg else sqlite.insert(_TABLE)
+    if session.get_bind().dialect.name == "postgresql":
+        _PG_UPSERT.execute(session, values)
+        return len(values)
+    ins: Any = sqlite.insert(_TABLE)
     stmt = ins.on_conflict_do_update(
         index_elements=[_TABLE.c[k] for k in _KEY],
         set_={c: ins.excluded[c] for c in _COLUMNS if c not in _KEY},

@@ -148,17 +148,28 @@ def _pg_upsert(
     return {(tid, seq) for tid, seq in conn.exec_driver_sql(_PG_UPSERT, params)}
 
 
-def changed_since(
-    session: Session, role: ShardRole, since: datetime | None
-) -> Sequence[TerminalLiveness]:
+_FEED_COLUMNS: Final = (
+    TerminalLiveness.terminal_id,
+    TerminalLiveness.merchant_id,
+    TerminalLiveness.seq,
+    TerminalLiveness.last_heartbeat_at,
+    TerminalLiveness.received_at,
+    TerminalLiveness.interval_s,
+)
+
+
+def changed_since(session: Session, role: ShardRole, since: datetime | None) -> Sequence[Any]:
     """The liveness rows of ``role``'s slots received after ``since`` (all of them: None),
-    oldest heartbeat first."""
-    q = select(TerminalLiveness)
+    oldest heartbeat first, as plain rows of the columns a diagnoser reads (a shard reads
+    ~2,000 a second at 100,000 terminals: ORM objects cost it more than the query). Not the
+    heartbeat's status fields: rules match events by kind, code and category, and the absence
+    rule reads only the interval, a column of its own."""
+    q = select(*_FEED_COLUMNS)
     if since is not None:
         q = q.where(TerminalLiveness.received_at > since)
     if role.filtered:
         q = q.where(TerminalLiveness.shard_slot % role.of == role.shard)
-    return session.scalars(q.order_by(TerminalLiveness.last_heartbeat_at)).all()
+    return session.execute(q.order_by(TerminalLiveness.last_heartbeat_at)).all()
 
 
 def latest(session: Session, terminal_ids: Sequence[str] | None = None) -> dict[str, Any]:

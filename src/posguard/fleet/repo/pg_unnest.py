@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, Table, Text
-from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.type_api import TypeEngine
@@ -55,13 +54,14 @@ class UnnestInsert:
         self.columns = tuple(columns)
         types = {c: _pg_type(table.c[c].type) for c in self.columns}
         self.json = frozenset(c for c, t in types.items() if t == "json")
+        # binary arrays (%(name)b): in text format psycopg escapes every element in Python
         arrays = ", ".join(
-            f"CAST(:{c} AS {'text' if c in self.json else types[c]}[])" for c in self.columns
+            f"CAST(%({c})b AS {'text' if c in self.json else types[c]}[])" for c in self.columns
         )
         picked = ", ".join(f"CAST({c} AS json)" if c in self.json else c for c in self.columns)
         names = ", ".join(self.columns)
         # identifiers from the model, values only as bound arrays
-        self.statement = sql_text(
+        self.statement = (
             f"INSERT INTO {table.name} ({names}) SELECT {picked} "  # noqa: S608
             f"FROM unnest({arrays}) AS u({names}) {tail}".rstrip()
         )
@@ -76,4 +76,6 @@ class UnnestInsert:
         return out
 
     def execute(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> Result[Any]:
-        return session.execute(self.statement, self.params(rows))
+        """Run it in the session's transaction (flushing the session first, as a query would)."""
+        session.flush()
+        return session.connection().exec_driver_sql(self.statement, self.params(rows))

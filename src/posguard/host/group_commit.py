@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,16 +40,19 @@ import structlog
 from posguard.host.journal import HostJournal
 from posguard.host.ledger import Ledger
 
-__all__ = ["GroupCommitter"]
+__all__ = ["Done", "GroupCommitter"]
 
 log = structlog.get_logger("posguard.host")
 
-_Settled = tuple[asyncio.Future[Any], bool, Any]
+Done = Callable[[bool, Any], None]
+"""Called once on the loop with ``(True, result)`` or ``(False, exception)`` when durable."""
+_Settled = tuple[Done, bool, Any]
 
 
 class GroupCommitter:
-    """``await committer.submit(fn)``: ``fn()`` runs now, in the open group's transaction; its
-    result (or exception) is returned once that group has committed."""
+    """``await committer.submit(fn)`` (or ``committer.run(done, fn)``): ``fn()`` runs now, in the
+    open group's transaction; its result (or exception) is returned (or handed to ``done``) once
+    that group is durable."""
 
     def __init__(
         self,
@@ -78,22 +82,27 @@ class GroupCommitter:
         self.items = 0
         self.syncs = 0
 
-    async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(*args)`` inside the current group's transaction; return after its COMMIT."""
+    def run(self, done: Done, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` now, inside the current group's transaction; once that group is
+        durable, call ``done(True, result)`` (or ``done(False, exception)``) on the loop. The
+        server writes its answers from ``done``: no future or task wake-up per request."""
         if self._stopped:
             raise RuntimeError("the ledger is stopped")
-        loop = asyncio.get_running_loop()
         if self._tx is None:
             self._tx = self._ledger.atomic()
             self._tx.__enter__()
-            loop.call_soon(self.commit)
-        fut: asyncio.Future[Any] = loop.create_future()
+            asyncio.get_running_loop().call_soon(self.commit)
         try:
-            self._group.append((fut, True, fn(*args)))
+            self._group.append((done, True, fn(*args)))
         except Exception as exc:  # one request's bug fails that request only
-            self._group.append((fut, False, exc))
+            self._group.append((done, False, exc))
         if len(self._group) >= self._max_group:
             self.commit()
+
+    async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` inside the current group's transaction; return after its COMMIT."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.run(functools.partial(_into, fut), fn, *args)
         return await fut
 
     def commit(self) -> None:
@@ -106,7 +115,7 @@ class GroupCommitter:
             tx.__exit__(None, None, None)
         except Exception as exc:  # the commit itself failed: nothing in the group is durable
             log.exception("ledger group commit failed", size=len(group))
-            group = [(fut, False, exc) for fut, _ok, _value in group]
+            group = [(done, False, exc) for done, _ok, _value in group]
         self.groups += 1
         self.items += len(group)
         if self._pool is None:
@@ -180,12 +189,20 @@ class GroupCommitter:
 
 def _settle(group: list[_Settled], failed: BaseException | None) -> None:
     """Hand each caller its result, or ``failed`` when the group is not durable."""
-    for fut, ok, value in group:
-        if fut.done():
-            continue
-        if failed is not None:
-            fut.set_exception(failed)
-        elif ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
+    for done, ok, value in group:
+        try:
+            if failed is not None:
+                done(False, failed)
+            else:
+                done(ok, value)
+        except Exception:  # one caller's bug must not keep the others from their answers
+            log.exception("ledger caller failed on its result")
+
+
+def _into(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if fut.done():  # its caller was cancelled
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)

@@ -33,6 +33,7 @@ from posguard.host.issuer import Issuer
 from posguard.host.journal import HostJournal
 from posguard.host.ledger import Ledger
 from posguard.host.seed import SeedData
+from posguard.host.terminal_books import LedgerTerminalBooks
 from posguard.iso8583.framing import MAX_FRAME_SIZE, LengthHeader
 from posguard.iso8583.spec import load_spec
 
@@ -84,7 +85,9 @@ class HostServer:
             self.ledger.load_seed(seed)
         self.journal = HostJournal.open(config.journal_db or config.db)
         self.issuer = Issuer(self.ledger, clock=clock)
-        self.handler = HostHandler(self.spec, self.issuer, self.journal, clock=clock)
+        self.handler = HostHandler(
+            self.spec, self.issuer, self.journal, LedgerTerminalBooks(self.ledger), clock=clock
+        )
         self._ledger_tx: GroupCommitter | None = None
         self._server: asyncio.Server | None = None
         self._conns = Connections()

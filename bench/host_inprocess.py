@@ -28,6 +28,7 @@ from posguard.host.handler import HandleResult, HostHandler
 from posguard.host.issuer import Issuer
 from posguard.host.journal import HostJournal
 from posguard.host.ledger import Ledger
+from posguard.host.terminal_books import LedgerTerminalBooks
 from posguard.host.testing import HostClient
 from posguard.iso8583.codec import decode
 from posguard.iso8583.fields import MessageTypeCode, NetworkCode
@@ -48,7 +49,7 @@ def main(sales: int, floor: bool) -> float:
         led.load_seed(seed)
         led.defer_wal_sync()
         journal = HostJournal.open(db)
-        handler = HostHandler(spec, Issuer(led), journal)
+        handler = HostHandler(spec, Issuer(led), journal, LedgerTerminalBooks(led))
         clients = []
         for i in range(TERMINALS):
             c = HostClient(0, tid=f"5{i:07d}", seed=seed)

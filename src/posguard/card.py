@@ -81,15 +81,15 @@ def luhn_valid(pan: str) -> bool:
     """True when ``pan`` (digits only) passes the Luhn mod-10 check."""
     if not pan.isdigit() or not pan.isascii():
         return False
-    total = 0
-    for i, ch in enumerate(reversed(pan)):
-        d = ord(ch) - 48
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    digits = pan.encode("ascii")[::-1]
+    # Every second digit from the right counts doubled (its digit sum): the sums run in C, as
+    # this check is on every card request the host decides.
+    plain = digits[::2]
+    total = sum(plain) - 48 * len(plain) + sum(digits[1::2].translate(_LUHN_DOUBLED))
     return total % 10 == 0
+
+
+_LUHN_DOUBLED = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
 
 
 def brand_of(pan: str) -> Brand:

@@ -7,7 +7,9 @@ that may fail half-way is a savepoint of its own (:meth:`Ledger.atomic` nested) 
 back alone; a card transaction decides before it writes and takes none
 (:meth:`Ledger.decision`): should it fail while writing, the whole group rolls back and fails,
 as when its COMMIT fails. The group commits once, and only when that commit is durable are
-the callers' futures settled: no answer ever leaves before the decision it reports is on disk.
+its callers handed their results (``done`` callbacks: the server writes each answer from its
+own, with no task or future per request): no answer ever leaves before the decision it
+reports is on disk.
 
 Under ``synchronous=FULL`` the COMMIT itself does not wait for the disk: the ledger leaves the
 write-ahead log's fsync to this class (:meth:`Ledger.defer_wal_sync`), which runs it on
@@ -16,7 +18,11 @@ after its COMMIT (up to ``max_syncs`` at once; groups committed while all are bu
 next one), and the group is answered when that fsync returns. So the disk's latency overlaps
 the CPU work and the other groups' fsyncs instead of stalling them, and an answer still means
 "on disk". (On the shared test machine, where an fsync takes 0.3 to 20 ms depending on other
-work, 4 concurrent fsyncs gave about twice the rate of one at a time at 50 terminals.)
+work, 4 concurrent fsyncs gave about twice the rate of one at a time at 50 terminals.) The
+fsync threads do nothing else: a batch in from a queue, ``fdatasync``, the batch back to the
+loop with ``call_soon_threadsafe``. Each time one of them wants the GIL back the loop stalls,
+so the less Python they run the better (a thread pool's futures and callbacks cost the loop
+3 to 8 % more CPU a sale).
 
 Why not a ledger thread: the decision's SQL takes microseconds (SQLite in process, pages in
 cache) while a hand-off to a thread and back costs two wake-ups per request plus GIL
@@ -27,10 +33,11 @@ inside one: it may share the ledger's file).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -39,16 +46,19 @@ import structlog
 from posguard.host.journal import HostJournal
 from posguard.host.ledger import Ledger
 
-__all__ = ["GroupCommitter"]
+__all__ = ["Done", "GroupCommitter"]
 
 log = structlog.get_logger("posguard.host")
 
-_Settled = tuple[asyncio.Future[Any], bool, Any]
+Done = Callable[[bool, Any], None]
+"""Called once on the loop with ``(True, result)`` or ``(False, exception)`` when durable."""
+_Settled = tuple[Done, bool, Any]
 
 
 class GroupCommitter:
-    """``await committer.submit(fn)``: ``fn()`` runs now, in the open group's transaction; its
-    result (or exception) is returned once that group has committed."""
+    """``await committer.submit(fn)`` (or ``committer.run(done, fn)``): ``fn()`` runs now, in the
+    open group's transaction; its result (or exception) is returned (or handed to ``done``) once
+    that group is durable."""
 
     def __init__(
         self,
@@ -71,29 +81,40 @@ class GroupCommitter:
         # Groups committed whose fsync has not started yet, and the fsyncs running.
         self._deferred = ledger.defer_wal_sync()
         self._max_syncs = max_syncs
-        self._pool = ThreadPoolExecutor(max_syncs, "host-fsync") if self._deferred else None
         self._unsynced: list[_Settled] = []
-        self._syncing: set[asyncio.Future[None]] = set()
+        # Fsync threads (started with the first sync): each takes a committed batch from the
+        # queue, fsyncs and hands the batch back to the loop; nothing else runs on them, so
+        # they hold the GIL (which the loop then waits for) as briefly as possible.
+        self._requests: queue.SimpleQueue[list[_Settled] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight = 0
+        self._drained: asyncio.Future[None] | None = None
         self.groups = 0
         self.items = 0
         self.syncs = 0
 
-    async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(*args)`` inside the current group's transaction; return after its COMMIT."""
+    def run(self, done: Done, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` now, inside the current group's transaction; once that group is
+        durable, call ``done(True, result)`` (or ``done(False, exception)``) on the loop. The
+        server writes its answers from ``done``: no future or task wake-up per request."""
         if self._stopped:
             raise RuntimeError("the ledger is stopped")
-        loop = asyncio.get_running_loop()
         if self._tx is None:
             self._tx = self._ledger.atomic()
             self._tx.__enter__()
-            loop.call_soon(self.commit)
-        fut: asyncio.Future[Any] = loop.create_future()
+            asyncio.get_running_loop().call_soon(self.commit)
         try:
-            self._group.append((fut, True, fn(*args)))
+            self._group.append((done, True, fn(*args)))
         except Exception as exc:  # one request's bug fails that request only
-            self._group.append((fut, False, exc))
+            self._group.append((done, False, exc))
         if len(self._group) >= self._max_group:
             self.commit()
+
+    async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` inside the current group's transaction; return after its COMMIT."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.run(functools.partial(_into, fut), fn, *args)
         return await fut
 
     def commit(self) -> None:
@@ -106,34 +127,51 @@ class GroupCommitter:
             tx.__exit__(None, None, None)
         except Exception as exc:  # the commit itself failed: nothing in the group is durable
             log.exception("ledger group commit failed", size=len(group))
-            group = [(fut, False, exc) for fut, _ok, _value in group]
+            group = [(done, False, exc) for done, _ok, _value in group]
         self.groups += 1
         self.items += len(group)
-        if self._pool is None:
+        if not self._deferred:
             _settle(group, None)
         else:
             self._unsynced.extend(group)
-            if len(self._syncing) < self._max_syncs:
+            if self._in_flight < self._max_syncs:
                 self._start_sync()
         self._maybe_flush()
 
     def _start_sync(self) -> None:
-        assert self._pool is not None
         batch, self._unsynced = self._unsynced, []
         self.syncs += 1
-        loop = asyncio.get_running_loop()
-        syncing = loop.run_in_executor(self._pool, self._ledger.sync_wal)
-        self._syncing.add(syncing)
-        syncing.add_done_callback(lambda done: self._synced(batch, done))
+        if not self._threads:
+            self._loop = asyncio.get_running_loop()
+            self._threads = [
+                threading.Thread(target=self._fsyncs, name="host-fsync", daemon=True)
+                for _ in range(self._max_syncs)
+            ]
+            for t in self._threads:
+                t.start()
+        self._in_flight += 1
+        self._requests.put(batch)
 
-    def _synced(self, batch: list[_Settled], done: asyncio.Future[None]) -> None:
-        self._syncing.discard(done)
-        failed = done.exception()
+    def _fsyncs(self) -> None:
+        """An fsync thread: fsync the WAL once per batch taken, then hand the batch back."""
+        assert self._loop is not None
+        while (batch := self._requests.get()) is not None:
+            try:
+                self._ledger.sync_wal()
+                failed: BaseException | None = None
+            except Exception as exc:  # reported to every caller of the batch
+                failed = exc
+            self._loop.call_soon_threadsafe(self._synced, batch, failed)
+
+    def _synced(self, batch: list[_Settled], failed: BaseException | None) -> None:
+        self._in_flight -= 1
         if failed is not None:
             log.error("ledger fsync failed", error=str(failed), size=len(batch))
         _settle(batch, failed)
-        if self._unsynced and not self._stopped and len(self._syncing) < self._max_syncs:
+        if self._unsynced and not self._stopped and self._in_flight < self._max_syncs:
             self._start_sync()
+        if not self._in_flight and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
 
     def _maybe_flush(self) -> None:
         journal = self._journal
@@ -162,16 +200,17 @@ class GroupCommitter:
         refused."""
         self.commit()
         self._stopped = True
-        while self._syncing:
-            with contextlib.suppress(Exception):  # _synced reports it to the callers
-                await asyncio.wait(list(self._syncing))
-            await asyncio.sleep(0)  # let _synced run
+        if self._in_flight:
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
         if self._unsynced:  # committed after the last fsync started
             self._ledger.sync_wal()
             _settle(self._unsynced, None)
             self._unsynced = []
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        for _t in self._threads:
+            self._requests.put(None)
+        for t in self._threads:
+            t.join()
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
@@ -180,12 +219,20 @@ class GroupCommitter:
 
 def _settle(group: list[_Settled], failed: BaseException | None) -> None:
     """Hand each caller its result, or ``failed`` when the group is not durable."""
-    for fut, ok, value in group:
-        if fut.done():
-            continue
-        if failed is not None:
-            fut.set_exception(failed)
-        elif ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
+    for done, ok, value in group:
+        try:
+            if failed is not None:
+                done(False, failed)
+            else:
+                done(ok, value)
+        except Exception:  # one caller's bug must not keep the others from their answers
+            log.exception("ledger caller failed on its result")
+
+
+def _into(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if fut.done():  # its caller was cancelled
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)

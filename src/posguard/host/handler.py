@@ -26,12 +26,13 @@ import structlog
 
 from posguard.card import mask_pan
 from posguard.common.errors import MessageDecodeError, MessageEncodeError, MessageError
-from posguard.host import batches, training
+from posguard.host import training
 from posguard.host.issuer import AuthRequest, Decision, Issuer, ReversalRequest
 from posguard.host.journal import HostJournal, JournalEntry
 from posguard.host.request_checks import bad_datetime, bad_header, is_response_class
 from posguard.host.sessions import Session, Sessions
 from posguard.host.settlement import Totals
+from posguard.host.terminal_books import TerminalBooks
 from posguard.iso8583.codec import Message, PartialDecodeError, decode, encode
 from posguard.iso8583.fields import (
     Field60,
@@ -76,19 +77,22 @@ class HandleResult:
 
 
 class HostHandler:
-    """Message dispatch for one host; holds the sessions (sign-on state) of all terminals."""
+    """Message dispatch for one host; holds the sessions (sign-on state) of all terminals. The
+    issuer decides card requests; ``terminals`` gives a terminal's keys and its open batch."""
 
     def __init__(
         self,
         spec: MessageSpec,
         issuer: Issuer,
         journal: HostJournal,
+        terminals: TerminalBooks,
         *,
         clock: Callable[[], datetime] = datetime.now,
     ) -> None:
         self.spec = spec
         self.issuer = issuer
         self.journal = journal
+        self.terminals = terminals
         self.sessions = Sessions()
         self._clock = clock
         raw_spec = spec.pyiso8583
@@ -279,7 +283,7 @@ class HostHandler:
         if not isinstance(mac, bytes) or not self._mac_verifies(raw, session):
             d = Decision("A0", "MAC missing" if mac is None else "MAC does not verify")
             return self._answer(msg, d), d, None
-        off_batch = batches.mismatch(self.issuer.ledger, tid, mti, f60.batch)
+        off_batch = self.terminals.batch_refusal(tid, mti, f60.batch)
         if off_batch is not None:
             d = Decision("77", off_batch)
             return self._answer(msg, d), d, session
@@ -392,9 +396,9 @@ class HostHandler:
     def _sign_on(self, msg: Message, tid: str, f60: Field60) -> tuple[Message, Decision, None]:
         """New working keys (field 62) and the terminal's open batch (field 60.2), which the
         host assigns (:mod:`posguard.host.batches`)."""
-        term = self.issuer.ledger.terminal(tid)
+        term = self.terminals.terminal(tid)
         assert term is not None  # check_terminal passed
-        batch = batches.assign_at_sign_on(self.issuer.ledger, tid, f60.batch)
+        batch = self.terminals.batch_at_sign_on(tid, f60.batch)
         _session, field62 = self.sessions.sign_on(tid, term.tmk, term.mac_alg, batch)
         d = Decision("00", f"signed on, working keys issued, batch {batch}")
         answer = self._answer(msg, d)

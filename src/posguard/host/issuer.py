@@ -40,6 +40,7 @@ class Issuer:
         self.ledger = ledger
         self._clock = clock
         self._random = b""
+        self._random_at = 0  # next unused offset in _random
 
     # -- terminal / merchant ------------------------------------------------------------------
 
@@ -128,10 +129,11 @@ class Issuer:
     def _auth_code(self) -> str:
         """A random 6-digit approval code (field 38), from a buffer of OS randomness."""
         while True:
-            if len(self._random) < 4:
-                self._random = os.urandom(4096)
-            value = int.from_bytes(self._random[:4], "big")
-            self._random = self._random[4:]
+            at = self._random_at
+            if at + 4 > len(self._random):
+                self._random, at = os.urandom(4096), 0
+            self._random_at = at + 4
+            value = int.from_bytes(self._random[at : at + 4], "big")
             if value < _AUTH_CODE_LIMIT:  # no modulo bias
                 return f"{value % 1_000_000:06d}"
 

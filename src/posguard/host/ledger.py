@@ -31,7 +31,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -323,8 +323,7 @@ class Ledger:
             os.close(self._wal_fd)
             self._wal_fd = None
 
-    @contextmanager
-    def decision(self) -> Iterator[None]:
+    def decision(self) -> AbstractContextManager[None]:
         """The transaction of one decision that writes only once it is decided (the issuer's
         card transactions: every check first, then the debit, the day's spend and the
         transaction row).
@@ -334,19 +333,14 @@ class Ledger:
         fails alone; one that fails after writing (an SQLite error between its statements)
         marks the transaction, which then rolls back whole at its end, and every request of the
         group fails as if its commit had failed. Nothing half-written is ever committed.
+        (A plain class, not a generator: it is entered on every card request.)
         """
-        conn = self._conn
-        if not conn.in_transaction:
-            with self.atomic():
-                yield
-            return
-        before = conn.total_changes
-        try:
-            yield
-        except BaseException:
-            if conn.total_changes != before:
-                self._poisoned = True
-            raise
+        if not self._conn.in_transaction:
+            return self.atomic()
+        return _InGroupDecision(self)
+
+    def _mark_poisoned(self) -> None:
+        self._poisoned = True
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -922,6 +916,25 @@ class Ledger:
             )
             row = self._conn.execute(_EXCEPTION_SELECT + " WHERE id=?", (exc_id,)).fetchone()
             return _exception(row)
+
+
+class _InGroupDecision:
+    """:meth:`Ledger.decision` inside an open transaction: a failure after the decision wrote
+    marks the transaction to roll back whole."""
+
+    __slots__ = ("_before", "_conn", "_ledger")
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._conn = ledger._conn
+        self._before = 0
+
+    def __enter__(self) -> None:
+        self._before = self._conn.total_changes
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        if exc_type is not None and self._conn.total_changes != self._before:
+            self._ledger._mark_poisoned()
 
 
 _EXCEPTION_SELECT = (

@@ -1,7 +1,8 @@
 """The ISO 8583 host server: asyncio TCP (optionally TLS), length-prefixed frames, many
-terminals at once, each request handled on the event loop's thread and committed in groups
+terminals at once (one :class:`~posguard.host.connection.HostConnection` protocol each), each
+request handled on the event loop's thread and committed in groups
 (:mod:`posguard.host.group_commit`): one fsync for every request read in the same loop turn,
-each answer sent only after its decision's commit.
+each answer written only after its decision's commit is durable.
 
 Bad input never crashes the server or disturbs other connections: a frame that cannot be read
 (garbage, truncated or oversized length) closes only its own connection; a frame that does not
@@ -16,7 +17,6 @@ and checkpoints the write-ahead logs, so a SIGTERM loses nothing that was answer
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,20 +26,15 @@ from typing import Literal
 
 import structlog
 
-from posguard.common.errors import FrameError
-from posguard.host.group_commit import GroupCommitter
-from posguard.host.handler import HandleResult, HostHandler
+from posguard.host.connection import Connections, HostConnection
+from posguard.host.group_commit import Done, GroupCommitter
+from posguard.host.handler import HostHandler
 from posguard.host.issuer import Issuer
-from posguard.host.journal import HostJournal, JournalEntry
+from posguard.host.journal import HostJournal
 from posguard.host.ledger import Ledger
 from posguard.host.seed import SeedData
-from posguard.iso8583.framing import (
-    MAX_FRAME_SIZE,
-    LengthHeader,
-    PeerClosedError,
-    frame,
-    read_frame,
-)
+from posguard.host.terminal_books import LedgerTerminalBooks
+from posguard.iso8583.framing import MAX_FRAME_SIZE, LengthHeader
 from posguard.iso8583.spec import load_spec
 
 __all__ = ["HostConfig", "HostServer", "tls_context"]
@@ -90,20 +85,20 @@ class HostServer:
             self.ledger.load_seed(seed)
         self.journal = HostJournal.open(config.journal_db or config.db)
         self.issuer = Issuer(self.ledger, clock=clock)
-        self.handler = HostHandler(self.spec, self.issuer, self.journal, clock=clock)
+        self.handler = HostHandler(
+            self.spec, self.issuer, self.journal, LedgerTerminalBooks(self.ledger), clock=clock
+        )
         self._ledger_tx: GroupCommitter | None = None
         self._server: asyncio.Server | None = None
-        self._conns: set[asyncio.Task[None]] = set()
-        self._busy: set[asyncio.Task[None]] = set()  # read a request, not yet answered it
-        self._closing = False
+        self._conns = Connections()
         self.port = 0
-        self.open_connections = 0
 
     async def start(self) -> None:
         cfg = self.config
         self._ledger_tx = GroupCommitter(self.ledger, self.journal)
-        self._server = await asyncio.start_server(
-            self._on_client, cfg.host, cfg.port, ssl=cfg.tls, reuse_address=True, backlog=1024
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._connection, cfg.host, cfg.port, ssl=cfg.tls, reuse_address=True, backlog=1024
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("host listening", port=self.port, spec=cfg.spec, tls=cfg.tls is not None)
@@ -112,21 +107,16 @@ class HostServer:
         """Stop accepting, finish the requests in flight (answered, up to ``grace`` s), close
         the other connections, flush the journal, checkpoint the WALs, close. Returns how many
         requests were in flight."""
-        self._closing = True
+        conns = self._conns
+        conns.closing = True
         if self._server is not None:
             self._server.close()
             self._server = None
-        in_flight = len(self._busy)
-        for task in list(self._conns):
-            if task not in self._busy:
-                task.cancel()
-        if self._busy:
-            await asyncio.wait(list(self._busy), timeout=grace)
-        for task in list(self._conns):
-            task.cancel()
-        for task in list(self._conns):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        in_flight = len(conns.busy)
+        conns.close(busy_too=False)
+        await conns.wait_answered(grace)
+        conns.close(busy_too=True)
+        await asyncio.sleep(0)  # let the transports report their close
         if self._ledger_tx is not None:
             await self._ledger_tx.stop()  # commits the last group, syncs, flushes the journal
             self._ledger_tx = None
@@ -136,6 +126,10 @@ class HostServer:
         finally:
             self.ledger.close()
         return in_flight
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns.open)
 
     async def __aenter__(self) -> HostServer:
         await self.start()
@@ -150,71 +144,19 @@ class HostServer:
         assert self._ledger_tx is not None, "start() first"
         return await self._ledger_tx.submit(fn)
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._conns.add(task)
-        self.open_connections += 1
-        addr = writer.get_extra_info("peername")
-        peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
-        try:
-            await self._serve(reader, writer, peer)
-        except (ConnectionError, OSError) as exc:
-            log.info("connection lost", peer=peer, error=type(exc).__name__)
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # a bug must cost one connection, never the server
-            log.exception("connection handler failed", peer=peer)
-        finally:
-            self.open_connections -= 1
-            self._conns.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
-    ) -> None:
+    def _connection(self) -> HostConnection:
         cfg = self.config
-        while True:
-            try:
-                raw = await read_frame(
-                    reader, cfg.length_header, cfg.max_frame, timeout=cfg.idle_timeout
-                )
-            except PeerClosedError:
-                return
-            except FrameError as exc:
-                if isinstance(exc, TimeoutError):
-                    log.info("idle connection closed", peer=peer)
-                    return
-                log.warning("bad frame, closing", peer=peer, error=str(exc))
-                entry = JournalEntry(
-                    peer=peer,
-                    tid="",
-                    mti="",
-                    stan="",
-                    rc="",
-                    pan_masked="",
-                    amount=None,
-                    raw_len=int(exc.context.get("length", 0)),
-                    decision=f"bad frame: {exc.message}",
-                )
-                self.journal.record(entry)
-                return
-            task = asyncio.current_task()
-            assert task is not None
-            assert self._ledger_tx is not None
-            self._busy.add(task)
-            try:
-                result = await self._ledger_tx.submit(self.handler.handle, raw, peer)
-                assert isinstance(result, HandleResult)
-                if result.answer is None:
-                    if result.keep_open and not self._closing:
-                        continue
-                    return
-                writer.write(frame(result.answer, cfg.length_header))
-                await writer.drain()
-            finally:
-                self._busy.discard(task)
-            if self._closing:
-                return
+        return HostConnection(
+            self._decide,
+            self.journal,
+            self._conns,
+            length_header=cfg.length_header,
+            max_frame=cfg.max_frame,
+            idle_timeout=cfg.idle_timeout,
+        )
+
+    def _decide(self, raw: bytes, peer: str, done: Done) -> None:
+        """One request frame into the ledger's current group; ``done`` gets its
+        :class:`HandleResult` once the group is durable."""
+        assert self._ledger_tx is not None, "start() first"
+        self._ledger_tx.run(done, self.handler.handle, raw, peer)

@@ -346,7 +346,10 @@ async def _run(quick: bool, counts: tuple[int, ...] = (1, 50)) -> list[Result]:
                     if name in FLOORS:
                         label, target, what = name, "", _FLOOR_NOTES[name]
                     else:
-                        label, target = f"synchronous={name}", ">= 0.40x"
+                        # the ratio to echo is shown, not targeted: the >= 0.4x echo target was
+                        # retired (issue #14: even a pyiso8583 codec floor is 0.2-0.3x echo);
+                        # the target is the ratio to the codec+MAC floor, below
+                        label, target = f"synchronous={name}", ""
                         what = (
                             "fsync per commit, group commit"
                             if name == "FULL"

@@ -174,9 +174,9 @@ def test_issuer_outage_across_hosts_is_one_incident_naming_the_issuer(rig: Rig) 
     assert _open(rig) == []
 
 
-def test_a_host_only_two_terminals_use_is_an_incident_when_both_fail(rig: Rig) -> None:
-    """Issue #23: a host unreachable from every terminal that uses it, whatever their number."""
-    with rig.db.sessions.begin() as s:
+def tiny_host(db: FleetDB) -> None:
+    """Host acq-tiny, which only tiny-0 and tiny-1 (merchant M1) use."""
+    with db.sessions.begin() as s:
         for i in range(2):
             add_terminal(
                 s,
@@ -189,6 +189,11 @@ def test_a_host_only_two_terminals_use_is_an_incident_when_both_fail(rig: Rig) -
                 area="a0",
                 now=T0,
             )
+
+
+def test_a_host_only_two_terminals_use_is_an_incident_when_both_fail(rig: Rig) -> None:
+    """Issue #23: a host unreachable from every terminal that uses it, whatever their number."""
+    tiny_host(rig.db)
     rig.diag.refresh_directory()
     rig.merchant.update({"tiny-0": "M1", "tiny-1": "M1"})
     rig.send("tiny-0", "fault", "NET.CONNECT_REFUSED", at=T0)

@@ -356,7 +356,9 @@ class GroupHit(Base):
     correlation rule, terminal, minute of event time (``bucket``) and card BIN (``''`` for
     none), the events that matched the rule (the first and latest of them) and the
     transactions that named the BIN. ``version`` grows with every write (the correlator's
-    cursor); ``seq_hw`` is the highest sequence number counted."""
+    cursor); ``counted_seqs`` the sorted sequence numbers of the events counted (NULL past
+    ``MAX_COUNTED`` of them, or written before migration 0016: then only ``seq_hw``, the highest
+    sequence number counted, says which events are in the counts)."""
 
     __tablename__ = "group_hits"
     __table_args__ = (
@@ -378,6 +380,7 @@ class GroupHit(Base):
     tried_id: Mapped[int] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    counted_seqs: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class MaintenanceSchedule(Base):

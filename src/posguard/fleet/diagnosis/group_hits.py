@@ -5,8 +5,20 @@ counts into host / area / model / issuer incidents without reading the events ta
 
 A shard writes its rows (``group_hits``, :mod:`posguard.fleet.repo.group_hits`) in the same
 transaction as its cursor, so a step that is rolled back (kill -9) wrote no counts and is
-replayed once. Each row also keeps the highest sequence number it counted (``seq_hw``): an event
-counted already (a fresh shard re-diagnosing recent events) is never counted twice.
+replayed once. Each row also keeps the sequence numbers of the events it counted
+(``counted_seqs``, sorted), so an event is counted exactly once: a shard re-diagnosing recent
+events (a restart, a first start) skips those in the set, and an event stored after a later one
+of its terminal (two ingest workers share the MQTT subscription: seq 11 can commit before seq 10)
+is still counted when it is read. A high-water mark would not do: it takes that late seq 10 for
+counted already, and a terminal's second fault, the one that makes a small host "unreachable"
+(``count: 2``), would never be counted.
+
+The set is bounded: a row that would count more than :data:`MAX_COUNTED` events (two a second
+for the whole minute, for one rule and terminal) drops it (``NULL``) and from then on knows only
+``seq_hw``, the highest sequence number it counted: an event at or below it counts as counted
+already. That is the old high-water rule, exact for events stored in order; it is also how the
+rows written before the set existed (migration 0016) go on. A row that counts that much is far
+past every threshold, so a late event it misses changes no decision.
 
 The correlator turns each new or grown row back into at most three stand-ins for the events
 (the BIN tried, the first match, the latest match weighted by the matches in between), in event
@@ -18,7 +30,8 @@ first and latest match are counted, not linked to the group incident as evidence
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,6 +39,7 @@ from posguard.fleet.diagnosis.correlation import CorrelationEvaluator, issuer_of
 from posguard.fleet.diagnosis.observed import Decision, Observed
 
 BUCKET_S = 60  # event-time width of a row: below every correlation window
+MAX_COUNTED = 2 * BUCKET_S  # sequence numbers a row keeps; past them, only its high-water mark
 
 
 def bucket_of(ts: datetime) -> datetime:
@@ -56,13 +70,32 @@ class HitRow:
     tried_at: datetime | None = None
     tried_id: int = 0
     version: int = 0
+    # the sequence numbers counted, sorted; None: past MAX_COUNTED or written before the set
+    # existed, only ``seq_hw`` is known
+    counted_seqs: list[int] | None = field(default_factory=list)
 
     @property
     def key(self) -> Key:
         return (self.rule_id, self.terminal_id, self.bucket, self.bin6)
 
+    def has_counted(self, seq: int) -> bool:
+        """Whether the event of this sequence number is in the row's counts already.
+
+        >>> minute = datetime(2026, 12, 2, 10, 3, tzinfo=UTC)
+        >>> row = HitRow("network-outage", "T1", minute, seq_hw=11, counted_seqs=[11])
+        >>> row.has_counted(11), row.has_counted(10)
+        (True, False)
+        >>> HitRow("network-outage", "T1", minute, seq_hw=11, counted_seqs=None).has_counted(10)
+        True
+        """
+        if self.counted_seqs is None:
+            return seq <= self.seq_hw
+        i = bisect_left(self.counted_seqs, seq)
+        return i < len(self.counted_seqs) and self.counted_seqs[i] == seq
+
     def add(self, ev: Observed, *, matched: bool, tried: bool) -> None:
         self.seq_hw = max(self.seq_hw, ev.seq)
+        self.counted_seqs = with_seqs(self.counted_seqs, [ev.seq])
         if tried:
             self.tries += 1
             if self.tried_at is None or self.tried_at <= ev.ts:
@@ -74,13 +107,27 @@ class HitRow:
             self.last = ev
 
 
+def with_seqs(counted: list[int] | None, seqs: Iterable[int]) -> list[int] | None:
+    """``counted`` and ``seqs``, sorted; None past :data:`MAX_COUNTED` (or if ``counted`` is).
+
+    >>> with_seqs([3, 11], [10])
+    [3, 10, 11]
+    >>> with_seqs(list(range(MAX_COUNTED)), [MAX_COUNTED]) is None
+    True
+    """
+    if counted is None:
+        return None
+    merged = sorted([*counted, *seqs])
+    return merged if len(merged) <= MAX_COUNTED else None
+
+
 def collect(
     correlations: Sequence[CorrelationEvaluator],
     events: Iterable[Observed],
-    counted: dict[Key, int] | None = None,
+    stored: Mapping[Key, HitRow] | None = None,
 ) -> list[HitRow]:
-    """The rows a shard adds for ``events`` (in id order); ``counted``: key -> the highest
-    sequence number the stored row counted already (those events are skipped)."""
+    """The rows a shard adds for ``events`` (in id order); ``stored``: the rows already written
+    for these keys (the events they counted are skipped)."""
     rows: dict[Key, HitRow] = {}
     for ev in events:
         for corr in correlations:
@@ -91,7 +138,8 @@ def collect(
             if not (tried or matched):
                 continue
             key = (corr.rule.id, ev.terminal_id, bucket_of(ev.ts), bin6 or "")
-            if counted is not None and ev.seq <= counted.get(key, -1):
+            old = stored.get(key) if stored is not None else None
+            if old is not None and old.has_counted(ev.seq):
                 continue
             row = rows.get(key)
             if row is None:

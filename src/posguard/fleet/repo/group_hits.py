@@ -3,9 +3,10 @@ their step's transaction; the correlator reads the rows written since its cursor
 (:mod:`posguard.fleet.diagnosis.group_hits`).
 
 A write reads the rows it touches first (one query per 1,000 terminals), skips the events those
-rows counted already (by sequence number), merges and upserts the rest with fresh ``version``
-numbers (one ``nextval`` query and one upsert over arrays on PostgreSQL). Only the shard owning a
-terminal writes its rows, so nothing else writes them meanwhile.
+rows counted already (by sequence number: ``counted_seqs``, else ``seq_hw``), merges and upserts
+the rest with fresh ``version`` numbers (one ``nextval`` query and one upsert over arrays on
+PostgreSQL; ``counted_seqs`` travels as JSON text). Only the shard owning a terminal writes its
+rows, so nothing else writes them meanwhile.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import GroupHit
 from posguard.fleet.diagnosis.correlation import CorrelationEvaluator
-from posguard.fleet.diagnosis.group_hits import HitRow, Key, bucket_of, collect
+from posguard.fleet.diagnosis.group_hits import HitRow, Key, bucket_of, collect, with_seqs
 from posguard.fleet.diagnosis.observed import Observed
 from posguard.fleet.repo.pg_unnest import UnnestInsert
 
@@ -64,6 +65,7 @@ def _row(r: Any) -> HitRow:
         tried_at=r.tried_at,
         tried_id=r.tried_id,
         version=r.version,
+        counted_seqs=None if r.counted_seqs is None else [int(s) for s in r.counted_seqs],
     )
 
 
@@ -98,6 +100,9 @@ def _merge(old: HitRow, new: HitRow) -> HitRow:
     return HitRow(
         *old.key,
         seq_hw=max(old.seq_hw, new.seq_hw),
+        counted_seqs=(
+            None if new.counted_seqs is None else with_seqs(old.counted_seqs, new.counted_seqs)
+        ),
         hits=old.hits + new.hits,
         first=old.first or new.first,
         last=new.last or old.last,
@@ -121,7 +126,7 @@ def publish(
     if not collect(correlations, events):
         return 0
     stored = _stored(session, events)
-    rows = collect(correlations, events, {k: r.seq_hw for k, r in stored.items()})
+    rows = collect(correlations, events, stored)
     if not rows:
         return 0
     merged = [_merge(stored[r.key], r) if r.key in stored else r for r in rows]
@@ -133,6 +138,7 @@ def publish(
             "bin6": r.bin6,
             "shard": shard,
             "seq_hw": r.seq_hw,
+            "counted_seqs": r.counted_seqs,
             "hits": r.hits,
             "tries": r.tries,
             "first": r.first.ref() if r.first else None,

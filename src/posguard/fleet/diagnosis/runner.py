@@ -70,7 +70,9 @@ async def run_diagnoser(
         )
         if say is not None:
             say(f"diagnosing as {role.key} / 诊断分片 {role.key}")
-        await service.run(stop, poll_s=poll_s, beat=beat)
+        await service.run(
+            stop, poll_s=poll_s, beat=beat, holds=None if lock is None else lock.alive
+        )
 
     await supervise(
         name or loop_name(role),

@@ -121,6 +121,10 @@ def load_directory(session: Session) -> list[tuple[str, Placement]]:
     return [(tid, Placement(mid, host, area, model or "")) for tid, mid, host, area, model in rows]
 
 
+class LockLostError(RuntimeError):
+    """The lock this diagnoser's role needs is no longer held."""
+
+
 class DiagnosisService:
     """Tails the events table, diagnoses, records decisions, and remembers where it stands.
 
@@ -413,13 +417,19 @@ class DiagnosisService:
         poll_s: float = 0.2,
         directory_every_s: float = 30.0,
         beat: Callable[[], None] | None = None,
+        holds: Callable[[], bool] | None = None,
     ) -> None:
         """Step every ``poll_s`` until ``stop`` is set, calling ``beat`` after each step; an
-        error ends the run (the caller supervises it, see :mod:`posguard.fleet.supervise`)."""
+        error ends the run (the caller supervises it, see :mod:`posguard.fleet.supervise`).
+        ``holds``: asked before every step (the correlator: its lock is still held); False ends
+        the run with :class:`LockLostError`, so a correlator whose lock the server dropped stops
+        deciding before another one takes the lock, instead of running beside it."""
         await asyncio.to_thread(self.start)
         loop = asyncio.get_running_loop()
         next_refresh = loop.time() + directory_every_s
         while not stop.is_set():
+            if holds is not None and not await asyncio.to_thread(holds):
+                raise LockLostError("the correlator lock was lost (its connection was dropped)")
             applied = await asyncio.to_thread(self.step)
             if loop.time() >= next_refresh:
                 await asyncio.to_thread(self.refresh_directory)

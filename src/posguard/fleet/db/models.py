@@ -537,3 +537,41 @@ class NetworkDailyDay(Base):
     gen: Mapped[int] = mapped_column(BigInteger, default=0)
     built_gen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     built_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class NetworkHourly(Base):
+    """The network report's hourly rollup (migration 0017): as :class:`NetworkDaily`, per UTC
+    hour (its start) and terminal, so a report can take a day a week boundary cuts, and the
+    hours of its partial end days, from the rollup too."""
+
+    __tablename__ = "network_hourly"
+
+    hour: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    carrier: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    link: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    first_ts: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    first_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_ts: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    timeouts: Mapped[int] = mapped_column(Integer)
+    resets: Mapped[int] = mapped_column(Integer)
+    heartbeats: Mapped[int] = mapped_column(Integer)
+    signal_reports: Mapped[int] = mapped_column(Integer)
+    weak: Mapped[int] = mapped_column(Integer)
+    failover_reports: Mapped[int] = mapped_column(Integer)
+    failover: Mapped[int] = mapped_column(Integer)
+    rtts: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+class NetworkHour(Base):
+    """:class:`NetworkDailyDay` per hour for :class:`NetworkHourly` (migration 0017)."""
+
+    __tablename__ = "network_hours"
+
+    hour: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    gen: Mapped[int] = mapped_column(BigInteger, default=0)
+    built_gen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    built_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -2,11 +2,14 @@
 
 The window (the ``weeks`` weeks up to ``now``) is cut at UTC midnights and at its week
 boundaries. Each whole day with current rows in the daily rollup (``rollup``) is read from
-there, a row per terminal; everything else — the window's first and last partial days, a day a
-week boundary cuts, a day not rolled up yet or changed since — is counted straight from the
-sampled heartbeats and events (``raw``). ``parts.Walker`` puts the pieces together in time
-order per terminal, so the figures are those of one pass over the whole window
-(``rollup=False``, kept as the reference and the benchmark's baseline): the same counts, and
+there, a row per terminal; the other pieces — the window's first and last partial days, a day a
+week boundary cuts, a day not rolled up yet or changed since — are cut at the hours, and each
+whole hour with current rows in the hourly rollup is read from there; what is left — the hours
+the window's ends and week boundaries fall in, hours not rolled up yet or changed since — is
+counted straight from the sampled heartbeats and events (``raw``). ``parts.Walker`` puts the
+pieces together in time order per terminal, so the figures are those of one pass over the
+whole window (``rollup=False``, kept as the reference and the benchmark's baseline): the same
+counts, and
 RTT percentiles from the same values (the rollup keeps every sampled RTT with its count).
 
 RTT p50/p95, the weak-signal share and the failover share are over the sampled heartbeats,
@@ -32,11 +35,19 @@ from posguard.fleet.db.models import Terminal
 from posguard.fleet.network_report.aggregate import Aggregator, GroupCounts, GroupKey
 from posguard.fleet.network_report.parts import Part, Walker, slice_parts
 from posguard.fleet.network_report.raw import window_rows
-from posguard.fleet.network_report.rollup import current_days, day_start, stored_parts
+from posguard.fleet.network_report.rollup import (
+    current_days,
+    current_hours,
+    day_start,
+    hour_start,
+    stored_hours,
+    stored_parts,
+)
 from posguard.fleet.network_report.rows import NetworkReport, build_row, worst_first
 
 MAX_WEEKS: Final = 26
 _DAY: Final = timedelta(days=1)
+_HOUR: Final = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +56,7 @@ class Piece:
     end: datetime
     week: int
     day: date | None  # a whole UTC day, which the rollup may hold
+    hour: datetime | None = None  # a whole UTC hour (its start), which the rollup may hold
 
 
 def pieces(since: datetime, until: datetime, weeks: int) -> list[Piece]:
@@ -70,14 +82,37 @@ def pieces(since: datetime, until: datetime, weeks: int) -> list[Piece]:
     return out
 
 
+def _hours(p: Piece) -> list[Piece]:
+    """A piece not read as a whole day, cut at the hours: its whole hours (``day`` None,
+    ``hour`` set), which the rollup may hold, and the partial ones at its ends."""
+    first = hour_start(p.start)
+    if first < p.start:
+        first += _HOUR
+    last = hour_start(p.end)
+    if first >= last:
+        return [p]
+    out = [Piece(p.start, first, p.week, None)] if p.start < first else []
+    out += [
+        Piece(first + _HOUR * i, first + _HOUR * (i + 1), p.week, None, first + _HOUR * i)
+        for i in range((last - first) // _HOUR)
+    ]
+    if last < p.end:
+        out.append(Piece(last, p.end, p.week, None))
+    return out
+
+
 def _slices(
     session: Session, since: datetime, until: datetime, weeks: int
 ) -> list[tuple[int, dict[str, list[Part]]]]:
     """Each slice's ``(week, terminal -> parts)``, in time order: current rollup days read,
-    the rest counted from the data (neighbouring pieces of one week in one pass)."""
+    then current rollup hours of the other pieces, the rest counted from the data
+    (neighbouring pieces of one week in one pass)."""
     plan = pieces(since, until, weeks)
     ready = current_days(session, [p.day for p in plan if p.day is not None])
+    plan = [q for p in plan for q in ([p] if p.day in ready else _hours(p))]
+    hours = current_hours(session, [p.hour for p in plan if p.hour is not None])
     stored = stored_parts(session, ready)
+    by_hour = stored_hours(session, hours)
     out: list[tuple[int, dict[str, list[Part]]]] = []
     run: list[Piece] = []
 
@@ -91,6 +126,9 @@ def _slices(
         if p.day is not None and p.day in ready:
             flush()
             out.append((p.week, stored.get(p.day, {})))
+        elif p.hour is not None and p.hour in hours:
+            flush()
+            out.append((p.week, by_hour.get(p.hour, {})))
         else:
             if run and run[-1].week != p.week:
                 flush()

@@ -42,7 +42,9 @@ def _store(db: FleetDB, events: list[dict[str, Any]], now: datetime) -> None:
     assert all(r.outcome is Outcome.STORED for r in results), results
 
 
-def _ev(t: Any, seq: int, ts: datetime, kind: str, code: str | None, data: dict[str, Any]):
+def _ev(
+    t: Any, seq: int, ts: datetime, kind: str, code: str | None, data: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "terminal_id": t.terminal_id,
         "merchant_id": t.merchant_id,

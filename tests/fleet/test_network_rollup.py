@@ -15,14 +15,17 @@ from sqlalchemy import func, select
 
 from posguard.catalog import default_catalog
 from posguard.fleet.clock import FakeClock
-from posguard.fleet.db.models import NetworkDaily, NetworkDailyDay
+from posguard.fleet.db.models import NetworkDaily, NetworkDailyDay, NetworkHourly
 from posguard.fleet.ingest.store import EventStore, Outcome
 from posguard.fleet.network_report import network_report
 from posguard.fleet.network_report.rollup import (
+    HOUR_GRACE,
     build_day,
     count_day,
     current_days,
     current_hours,
+    current_spans,
+    hour_start,
     roll_up,
     write,
 )
@@ -165,12 +168,20 @@ def test_a_build_cut_short_leaves_the_day_as_it_was(sqlite_db: FleetDB) -> None:
                     NetworkDaily.day, NetworkDaily.terminal_id, NetworkDaily.part
                 )
             ).scalars()
+            spans = s.execute(
+                select(NetworkHourly).order_by(
+                    NetworkHourly.since,
+                    NetworkHourly.until,
+                    NetworkHourly.terminal_id,
+                    NetworkHourly.part,
+                )
+            ).scalars()
             days = s.execute(
                 select(NetworkDailyDay.day, NetworkDailyDay.gen, NetworkDailyDay.built_gen)
             ).all()
             return [
                 tuple(sorted((k, str(v)) for k, v in vars(r).items() if not k.startswith("_")))
-                for r in rows
+                for r in [*rows, *spans]
             ] + [tuple(d) for d in days]
 
     before = snapshot()
@@ -178,9 +189,9 @@ def test_a_build_cut_short_leaves_the_day_as_it_was(sqlite_db: FleetDB) -> None:
     with sqlite_db.sessions() as s:
         counted = count_day(s, day)
     assert counted.day_rows
-    assert counted.hour_rows
+    assert counted.span_rows
     counted.day_rows = counted.day_rows[: len(counted.day_rows) // 2]
-    counted.hour_rows = counted.hour_rows[: len(counted.hour_rows) // 2]
+    counted.span_rows = counted.span_rows[: len(counted.span_rows) // 2]
     with sqlite_db.sessions() as s:  # killed before its COMMIT
         write(s, counted, NOW)
         s.rollback()
@@ -203,14 +214,18 @@ def test_days_cut_mid_day_come_from_the_hourly_rollup(sqlite_db: FleetDB) -> Non
         NOW,
     ):
         roll_up(sqlite_db.sessions, now, days=25)
-        with sqlite_db.sessions() as s:
-            cut = [now - timedelta(days=7 * k) for k in range(3)]
-            whole = [
-                datetime.combine(t.date(), datetime.min.time(), UTC) + timedelta(hours=h)
-                for t in cut
-                for h in range(t.hour - 1)
-            ]
-            assert len(current_hours(s, whole)) == len(whole) > 0
+        with sqlite_db.sessions() as s:  # the spans the report reads, around each cut
+            spans = []
+            for k in range(3):
+                t = now - timedelta(days=7 * k)
+                midnight = datetime.combine(t.date(), datetime.min.time(), UTC)
+                cut = t.replace(minute=0, second=0, microsecond=0)
+                after = cut + timedelta(hours=1 if t > cut else 0)
+                # today: the hours ended 5 minutes ago (the rest from the data)
+                spans.append((midnight, cut if k else hour_start(t - HOUR_GRACE)))
+                if k > 0:
+                    spans.append((after, midnight + timedelta(days=1)))
+            assert current_spans(s, spans) == set(spans)
         for weeks in (1, 2):
             with sqlite_db.sessions() as s:
                 raw = network_report(s, now=now, weeks=weeks, rollup=False)

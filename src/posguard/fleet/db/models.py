@@ -540,13 +540,15 @@ class NetworkDailyDay(Base):
 
 
 class NetworkHourly(Base):
-    """The network report's hourly rollup (migration 0017): as :class:`NetworkDaily`, per UTC
-    hour (its start) and terminal, so a report can take a day a week boundary cuts, and the
-    hours of its partial end days, from the rollup too."""
+    """The network report's hourly rollup (migration 0017): as :class:`NetworkDaily`, per
+    terminal and span ``[since, until)`` of a UTC day cut at an hour: every prefix (``since``
+    the day's start) and every suffix (``until`` its end), so a report takes the part of a day
+    on either side of a week boundary, and of its partial end days, from two rows a terminal."""
 
     __tablename__ = "network_hourly"
 
-    hour: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
     terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     carrier: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -567,7 +569,8 @@ class NetworkHourly(Base):
 
 
 class NetworkHour(Base):
-    """:class:`NetworkDailyDay` per hour for :class:`NetworkHourly` (migration 0017)."""
+    """:class:`NetworkDailyDay` per hour (its start) for :class:`NetworkHourly`: a span is
+    current while every hour in it is (migration 0017)."""
 
     __tablename__ = "network_hours"
 

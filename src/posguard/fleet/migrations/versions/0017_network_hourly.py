@@ -1,9 +1,11 @@
 """The network report's hourly rollup (issue 20)
 
-- ``network_hourly``: ``network_daily`` per UTC hour (its start) and terminal, so a report takes
-  a day a week boundary cuts, and the ended hours of its partial end days, from the rollup too
-  (only the hours its ends and week boundaries fall in are counted from the data);
-- ``network_hours``: per hour, ``gen`` and ``built_gen`` as ``network_daily_days``.
+- ``network_hourly``: ``network_daily`` per terminal and span ``[since, until)`` of a UTC day
+  cut at an hour (every prefix and suffix of a day; of today, the prefixes ended so far), so a
+  report takes a day a week boundary cuts, and its partial end days, from the rollup too (only
+  the hours its ends and week boundaries fall in are counted from the data);
+- ``network_hours``: per hour, ``gen`` and ``built_gen`` as ``network_daily_days``; a span is
+  current while all its hours are.
 
 The days already rolled up have no hours: they are marked not current (``built_gen`` NULL), so
 the next ``posguard fleet maintenance network-rollup`` rebuilds them with their hours (reports
@@ -30,7 +32,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "network_hourly",
-        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("until", sa.DateTime(timezone=True), nullable=False),
         sa.Column("terminal_id", sa.String(length=64), nullable=False),
         sa.Column("part", sa.SmallInteger(), nullable=False),
         sa.Column("carrier", sa.String(length=64), nullable=True),
@@ -48,7 +51,9 @@ def upgrade() -> None:
         sa.Column("failover_reports", sa.Integer(), nullable=False),
         sa.Column("failover", sa.Integer(), nullable=False),
         sa.Column("rtts", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("hour", "terminal_id", "part", name=op.f("pk_network_hourly")),
+        sa.PrimaryKeyConstraint(
+            "since", "until", "terminal_id", "part", name=op.f("pk_network_hourly")
+        ),
     )
     op.create_table(
         "network_hours",

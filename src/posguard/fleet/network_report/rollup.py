@@ -151,7 +151,7 @@ def _gens(session: Session, marks: Table, keys: Sequence[Any]) -> dict[Any, int]
 @dataclass
 class Counted:
     """Rows counted from the data, with the ``gen`` of each day and hour they cover, read
-    before the data; ``ends``: the spans' ``since`` and ``until`` values they replace."""
+    before the data; ``sinces``, ``untils``: the spans' bounds whose rows they replace."""
 
     day: dict[date, int] = field(default_factory=dict)
     hours: dict[datetime, int] = field(default_factory=dict)

@@ -1,7 +1,7 @@
-"""``posguard fleet maintenance network-rollup``: bring the network report's daily rollup up to
-date (``posguard.fleet.network_report.rollup``), and drop it past the events' retention. Run
-it hourly (deploy/: ``posguard-network-rollup.timer``); a report is right without it, only
-slower."""
+"""``posguard fleet maintenance network-rollup``: bring the network report's daily and hourly
+rollup up to date (``posguard.fleet.network_report.rollup``), and drop it past the events'
+retention. Run it hourly (``deploy/systemd/posguard-fleet-network-rollup.timer``); a report is
+right without it, only slower."""
 
 from __future__ import annotations
 

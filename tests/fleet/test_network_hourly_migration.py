@@ -5,7 +5,6 @@ the next rollup rebuilds them with their hours; and it downgrades and upgrades a
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -17,7 +16,8 @@ from posguard.fleet.db.migrate import current_revision, downgrade, upgrade
 from posguard.fleet.db.models import NetworkDaily, NetworkHourly
 from posguard.fleet.network_report import network_report
 from posguard.fleet.network_report.rollup import current_days, current_hours, roll_up
-from posguard.fleet.testing import scratch_pg_schema
+
+from .conftest import scratch_url
 
 DAY = date(2026, 11, 28)
 NOW = datetime(2026, 11, 30, 5, 13, tzinfo=UTC)
@@ -29,11 +29,7 @@ NOW = datetime(2026, 11, 30, 5, 13, tzinfo=UTC)
 def test_0017_makes_the_days_built_before_stale(
     dialect: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if dialect == "sqlite":
-        scratch: AbstractContextManager[str] = nullcontext(f"sqlite:///{tmp_path / 'fleet.db'}")
-    else:
-        scratch = scratch_pg_schema(request.getfixturevalue("postgres_url"), "hourly")
-    with scratch as url:
+    with scratch_url(dialect, tmp_path, request, "hourly") as url:
         engine = make_engine(url)
         try:
             upgrade(engine, "0015")

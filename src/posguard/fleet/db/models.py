@@ -498,17 +498,9 @@ class PredictionVisit(Base):
     note: Mapped[str] = mapped_column(Text)
 
 
-class NetworkDaily(Base):
-    """The network report's daily rollup (migration 0015; posguard.fleet.network_report.rollup):
-    per UTC day and terminal, what the report counts under each carrier × link the terminal's
-    sampled heartbeats named that day (``part`` 1..n, in heartbeat order), and its attempts
-    before its first heartbeat of the day (``part`` 0, no carrier or link)."""
+class _NetworkParts:
+    """The columns of one terminal's part (``posguard.fleet.network_report.parts.Part``)."""
 
-    __tablename__ = "network_daily"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     carrier: Mapped[str | None] = mapped_column(String(64), nullable=True)
     link: Mapped[str | None] = mapped_column(String(16), nullable=True)
     first_ts: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -524,6 +516,19 @@ class NetworkDaily(Base):
     failover_reports: Mapped[int] = mapped_column(Integer)
     failover: Mapped[int] = mapped_column(Integer)
     rtts: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+class NetworkDaily(_NetworkParts, Base):
+    """The network report's daily rollup (migration 0015; posguard.fleet.network_report.rollup):
+    per UTC day and terminal, what the report counts under each carrier × link the terminal's
+    sampled heartbeats named that day (``part`` 1..n, in heartbeat order), and its attempts
+    before its first heartbeat of the day (``part`` 0, no carrier or link)."""
+
+    __tablename__ = "network_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
 
 
 class NetworkDailyDay(Base):
@@ -539,7 +544,7 @@ class NetworkDailyDay(Base):
     built_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
-class NetworkHourly(Base):
+class NetworkHourly(_NetworkParts, Base):
     """The network report's hourly rollup (migration 0017): as :class:`NetworkDaily`, per
     terminal and span ``[since, until)`` of a UTC day cut at an hour: every prefix (``since``
     the day's start) and every suffix (``until`` its end), so a report takes the part of a day
@@ -551,21 +556,6 @@ class NetworkHourly(Base):
     until: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
     terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    carrier: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    link: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    first_ts: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    first_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    last_ts: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    last_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    attempts: Mapped[int] = mapped_column(Integer)
-    timeouts: Mapped[int] = mapped_column(Integer)
-    resets: Mapped[int] = mapped_column(Integer)
-    heartbeats: Mapped[int] = mapped_column(Integer)
-    signal_reports: Mapped[int] = mapped_column(Integer)
-    weak: Mapped[int] = mapped_column(Integer)
-    failover_reports: Mapped[int] = mapped_column(Integer)
-    failover: Mapped[int] = mapped_column(Integer)
-    rtts: Mapped[dict[str, int]] = mapped_column(JSON)
 
 
 class NetworkHour(Base):

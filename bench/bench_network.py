@@ -4,8 +4,9 @@ timeouts and resets: 7.2 M events).
 
 Server time of ``/ui/network`` (4 weeks, in-process ASGI client, logged-in ops session):
 baseline = the same page before the daily rollup ran (every piece of the window counted from
-the data, the old way), then after ``roll_up`` (whole past days from ``network_daily``; the
-first and last partial days and the days a week boundary cuts still from the data). Checks
+the data, the old way), then after ``roll_up`` (whole past days from ``network_daily``, the
+other ended hours from ``network_hourly``; only the hours the window's ends and week boundaries
+fall in still from the data). Checks
 that both give the same report. Usage: ``python -m bench network [--quick]`` (``--quick``:
 1,000 terminals).
 """
@@ -153,7 +154,7 @@ def run(quick: bool) -> list[Result]:
     assert same, "the report from the rollup differs from the one pass over the data"
     return [
         Result(
-            name=f"/ui/network (4 weeks), {size}, from the daily rollup",
+            name=f"/ui/network (4 weeks), {size}, from the daily and hourly rollup",
             ours=after,
             unit="ms",
             baseline=before,
@@ -162,7 +163,7 @@ def run(quick: bool) -> list[Result]:
             note=f"median of 3 (baseline: 1); same report: {same}; seeding took {seeded_s:.0f}s",
         ),
         Result(
-            name=f"network rollup of {len(built)} days, {size} (once a day per day)",
+            name=f"network rollup of {len(built.days)} days + {len(built.hours)} hours, {size}",
             ours=rollup_s,
             unit="s",
             note="each later day: about 1/30 of this",

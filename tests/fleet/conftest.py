@@ -4,6 +4,7 @@ clock, and helpers to register terminals and build events."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +81,16 @@ def fleet_db(request: pytest.FixtureRequest) -> FleetDB:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
+
+
+def scratch_url(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest, name: str
+) -> AbstractContextManager[str]:
+    """An empty database of ``dialect`` for a migration test: a SQLite file in ``tmp_path``, or
+    a scratch PostgreSQL schema ``name`` (dropped afterwards)."""
+    if dialect == "sqlite":
+        return nullcontext(f"sqlite:///{tmp_path / 'fleet.db'}")
+    return scratch_pg_schema(request.getfixturevalue("postgres_url"), name)
 
 
 def register_in_sql(engine: Engine, terminal_id: str, merchant_id: str = "M01") -> None:

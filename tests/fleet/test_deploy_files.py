@@ -1,7 +1,8 @@
-"""The shipped deployment files work with this code: the systemd units pass ``systemd-analyze
-verify``, every ``posguard`` command in the units and the compose file parses with the real
-CLI (options that exist, values that validate), and every metric the alert rules and the
-Grafana dashboard use is one the fleet exports."""
+"""The shipped deployment files work with this code: the systemd units and timers pass
+``systemd-analyze verify``, every ``posguard`` command in the units and the compose file parses
+with the real CLI (options that exist, values that validate), the network rollup runs hourly
+both ways (issue 20), and every metric the alert rules and the Grafana dashboard use is one the
+fleet exports."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from posguard.fleet import metrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
+TIMERS = sorted((DEPLOY / "systemd").glob("*.timer"))
 INSTALLED = "/opt/posguard/venv/bin/posguard"
 
 
@@ -62,7 +64,7 @@ def _compose_commands() -> list[list[str]]:
 
 def test_every_shipped_command_parses_with_the_cli() -> None:
     commands = _unit_commands() + _compose_commands()
-    assert len(commands) == 7
+    assert len(commands) == 9
     for argv in commands:
         _parse(argv)
     with pytest.raises(Exception, match="No such option: --wrokers"):
@@ -77,7 +79,7 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze is not installed")
     posguard = Path(sys.executable).with_name("posguard")
     names = []
-    for unit in UNITS:
+    for unit in UNITS + TIMERS:
         (tmp_path / unit.name).write_text(unit.read_text().replace(INSTALLED, str(posguard)))
         names.append(f"./{unit.name.replace('@.', '@1.')}")
     r = subprocess.run(
@@ -91,6 +93,43 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     ours = [line for line in r.stderr.splitlines() if str(tmp_path) in line or "posguard" in line]
     assert ours == [], r.stderr  # an unknown key is only a warning: refuse it too
+
+
+def _ini(path: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1) for line in path.read_text().splitlines() if re.match(r"^\w+=", line)
+    )
+
+
+def test_the_network_rollup_runs_hourly_from_systemd_and_compose(tmp_path: Path) -> None:
+    """A timer starts the rollup service hourly (missed runs made up); compose, which has no
+    timers, loops over the same command with an hour's sleep: the loop passes the command's
+    arguments through unchanged (run here with ``posguard`` a stub that records them)."""
+    timer = _ini(DEPLOY / "systemd" / "posguard-fleet-network-rollup.timer")
+    service = DEPLOY / "systemd" / timer["Unit"]
+    assert service in UNITS
+    assert timer["OnCalendar"] == "*-*-* *:07:00"  # hourly, after the 5 minutes' grace
+    assert timer["Persistent"] == "yes"
+    argv = shlex.split(_ini(service)["ExecStart"])
+    assert argv[1:4] == ["fleet", "maintenance", "network-rollup"]
+    rollup = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["network-rollup"]
+    assert rollup["command"] == argv[1:]  # the same command and options
+    shell, flag, script, name = rollup["entrypoint"]
+    assert "sleep 3600" in script
+    stub = tmp_path / "posguard"
+    stub.write_text('#!/bin/sh\nprintf "%s|" "$@" >> "$0.log"\n')
+    stub.chmod(0o755)
+    once = script.replace("$$", "$").replace("sleep 3600", "exit 0")  # compose unescapes $$
+    r = subprocess.run(
+        [shell, flag, once, name, *rollup["command"]],
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "posguard.log").read_text() == "|".join(rollup["command"]) + "|"
 
 
 def _exported() -> set[str]:

@@ -6,7 +6,6 @@ any redelivery end with the same rows; the period comes from the store's setting
 from __future__ import annotations
 
 import random
-from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,8 @@ from posguard.fleet.diagnosis.shard import slot_of
 from posguard.fleet.ingest import store as store_module
 from posguard.fleet.ingest.store import EventStore, Outcome, settled
 from posguard.fleet.repo.heartbeat_samples import bucket_of, upsert_samples
-from posguard.fleet.testing import scratch_pg_schema
 
-from .conftest import T0, FleetDB, event, register, register_in_sql
+from .conftest import T0, FleetDB, event, register, register_in_sql, scratch_url
 
 PERIOD_S = 600  # ten-minute samples: the tests set it smaller than the default hour
 
@@ -129,11 +127,7 @@ def test_the_migration_copies_the_heartbeats_stored_as_events(
     """Heartbeats stored as events before 0011 become the samples of their hours (the earliest
     of each terminal-hour), read back equal to what ingest writes: ingest then keeps the same
     hour's sample, and the report and the prediction keep their history across the upgrade."""
-    if dialect == "sqlite":
-        scratch: AbstractContextManager[str] = nullcontext(f"sqlite:///{tmp_path / 'fleet.db'}")
-    else:
-        scratch = scratch_pg_schema(request.getfixturevalue("postgres_url"), "samples")
-    with scratch as url:
+    with scratch_url(dialect, tmp_path, request, "samples") as url:
         engine = make_engine(url)
         try:
             upgrade(engine, "0010")

@@ -501,17 +501,9 @@ class PredictionVisit(Base):
     note: Mapped[str] = mapped_column(Text)
 
 
-class NetworkDaily(Base):
-    """The network report's daily rollup (migration 0015; posguard.fleet.network_report.rollup):
-    per UTC day and terminal, what the report counts under each carrier × link the terminal's
-    sampled heartbeats named that day (``part`` 1..n, in heartbeat order), and its attempts
-    before its first heartbeat of the day (``part`` 0, no carrier or link)."""
+class _NetworkParts:
+    """The columns of one terminal's part (``posguard.fleet.network_report.parts.Part``)."""
 
-    __tablename__ = "network_daily"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     carrier: Mapped[str | None] = mapped_column(String(64), nullable=True)
     link: Mapped[str | None] = mapped_column(String(16), nullable=True)
     first_ts: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -529,6 +521,19 @@ class NetworkDaily(Base):
     rtts: Mapped[dict[str, int]] = mapped_column(JSON)
 
 
+class NetworkDaily(_NetworkParts, Base):
+    """The network report's daily rollup (migration 0015; posguard.fleet.network_report.rollup):
+    per UTC day and terminal, what the report counts under each carrier × link the terminal's
+    sampled heartbeats named that day (``part`` 1..n, in heartbeat order), and its attempts
+    before its first heartbeat of the day (``part`` 0, no carrier or link)."""
+
+    __tablename__ = "network_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+
+
 class NetworkDailyDay(Base):
     """Which days :class:`NetworkDaily` holds, and whether they are current: ingest bumps
     ``gen`` when it stores an event or sample of a past day; a day's rows are current while
@@ -537,6 +542,32 @@ class NetworkDailyDay(Base):
     __tablename__ = "network_daily_days"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    gen: Mapped[int] = mapped_column(BigInteger, default=0)
+    built_gen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    built_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class NetworkHourly(_NetworkParts, Base):
+    """The network report's hourly rollup (migration 0017): as :class:`NetworkDaily`, per
+    terminal and span ``[since, until)`` of a UTC day cut at an hour: every prefix (``since``
+    the day's start) and every suffix (``until`` its end), so a report takes the part of a day
+    on either side of a week boundary, and of its partial end days, from two rows a terminal."""
+
+    __tablename__ = "network_hourly"
+
+    since: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+
+
+class NetworkHour(Base):
+    """:class:`NetworkDailyDay` per hour (its start) for :class:`NetworkHourly`: a span is
+    current while every hour in it is (migration 0017)."""
+
+    __tablename__ = "network_hours"
+
+    hour: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
     gen: Mapped[int] = mapped_column(BigInteger, default=0)
     built_gen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     built_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

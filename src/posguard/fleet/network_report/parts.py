@@ -85,6 +85,41 @@ def slice_parts(rows: Iterable[RawRow]) -> dict[str, list[Part]]:
     return {tid: list(mine.values()) for tid, mine in parts.items() if mine}
 
 
+def _copy(p: Part) -> Part:
+    out = Part(key=p.key, first=p.first, last=p.last)
+    out.add(p)
+    return out
+
+
+def joined(earlier: Iterable[Part], later: Iterable[Part]) -> list[Part]:
+    """One terminal's parts of two adjacent slices as one pass over both gives them: the later
+    slice's attempts before its first heartbeat count for the earlier slice's newest heartbeat
+    (or stay before any heartbeat); parts of the same carrier × link add up.
+
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2026, 11, 2, tzinfo=UTC)
+    >>> a = Part(key=("CM", "4g"), first=(t, 1), last=(t, 1), heartbeats=1)
+    >>> b = Part(attempts=2)
+    >>> [(p.key, p.attempts, p.heartbeats) for p in joined([a], [b])]
+    [(('CM', '4g'), 2, 1)]
+    """
+    out = {p.key: _copy(p) for p in earlier}
+    keyed = [p for p in out.values() if p.last is not None]
+    held = max(keyed, key=lambda p: cast(Mark, p.last)).key if keyed else None
+    for p in later:
+        key = held if p.key is None else p.key
+        mine = out.get(key)
+        if mine is None:
+            out[key] = _copy(p) if p.key is not None else Part(key=key)
+            if p.key is not None:
+                continue
+            mine = out[key]
+        mine.add(p)
+        if p.last is not None:
+            mine.last = p.last
+    return sorted(out.values(), key=lambda p: p.key is not None)
+
+
 @dataclass
 class _Terminal:
     area: str

@@ -1,6 +1,7 @@
-"""``posguard fleet maintenance network-rollup``: bring the network report's daily rollup up to
-date (``posguard.fleet.network_report.rollup``), and drop it past the events' retention. Run
-it with ``maintenance partitions`` (e.g. hourly); a report is right without it, only slower."""
+"""``posguard fleet maintenance network-rollup``: bring the network report's daily and hourly
+rollup up to date (``posguard.fleet.network_report.rollup``), and drop it past the events'
+retention. Run it hourly (``deploy/systemd/posguard-fleet-network-rollup.timer``); a report is
+right without it, only slower."""
 
 from __future__ import annotations
 
@@ -48,10 +49,15 @@ def network_rollup(
         ) from exc
     finally:
         engine.dispose()
-    days = ", ".join(d.isoformat() for d in built) or "-"
+    days = ", ".join(d.isoformat() for d in built.days) or "-"
+    hours = len(built.hours)
     if resolve_lang(lang) == "en":
         typer.echo(
-            f"network rollup: {len(built)} day(s) built ({days}); {dropped} old row(s) dropped"
+            f"network rollup: {len(built.days)} day(s) built ({days}), {hours} hour(s) of the "
+            f"days since; {dropped} old row(s) dropped"
         )
     else:
-        typer.echo(f"网络报表汇总：重算 {len(built)} 天（{days}）；删除过期行 {dropped} 行")
+        typer.echo(
+            f"网络报表汇总：重算 {len(built.days)} 天（{days}），其后 {hours} 小时；"
+            f"删除过期行 {dropped} 行"
+        )

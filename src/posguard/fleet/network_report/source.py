@@ -2,12 +2,15 @@
 
 The window (the ``weeks`` weeks up to ``now``) is cut at UTC midnights and at its week
 boundaries. Each whole day with current rows in the daily rollup (``rollup``) is read from
-there, a row per terminal; everything else — the window's first and last partial days, a day a
-week boundary cuts, a day not rolled up yet or changed since — is counted straight from the
-sampled heartbeats and events (``raw``). ``parts.Walker`` puts the pieces together in time
-order per terminal, so the figures are those of one pass over the whole window
-(``rollup=False``, kept as the reference and the benchmark's baseline): the same counts, and
-RTT percentiles from the same values (the rollup keeps every sampled RTT with its count).
+there, a row per terminal; the other pieces — the window's first and last partial days, a day a
+week boundary cuts, a day not rolled up yet or changed since — are cut at the hours, and their
+whole hours, a prefix or a suffix of the day, are read from the hourly rollup while current,
+a row per terminal; what is left — the hours the window's ends and week boundaries fall in,
+hours not rolled up yet or changed since — is counted straight from the sampled heartbeats and
+events (``raw``). ``parts.Walker`` puts the pieces together in time order per terminal, so the
+figures are those of one pass over the whole window (``rollup=False``, kept as the reference
+and the benchmark's baseline): the same counts, and RTT percentiles from the same values (the
+rollup keeps every sampled RTT with its count).
 
 RTT p50/p95, the weak-signal share and the failover share are over the sampled heartbeats,
 one a terminal per sample period (one hour by default), not every heartbeat sent: each
@@ -32,11 +35,20 @@ from posguard.fleet.db.models import Terminal
 from posguard.fleet.network_report.aggregate import Aggregator, GroupCounts, GroupKey
 from posguard.fleet.network_report.parts import Part, Walker, slice_parts
 from posguard.fleet.network_report.raw import window_rows
-from posguard.fleet.network_report.rollup import current_days, day_start, stored_parts
+from posguard.fleet.network_report.rollup import (
+    current_days,
+    current_spans,
+    day_start,
+    hour_start,
+    stored_parts,
+    stored_spans,
+)
 from posguard.fleet.network_report.rows import NetworkReport, build_row, worst_first
 
 MAX_WEEKS: Final = 26
 _DAY: Final = timedelta(days=1)
+_HOUR: Final = timedelta(hours=1)
+_FALL_BACK: Final = 3  # hours: the hourly timer late, or its run not ended yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +57,7 @@ class Piece:
     end: datetime
     week: int
     day: date | None  # a whole UTC day, which the rollup may hold
+    span: tuple[datetime, datetime] | None = None  # whole hours of a day the rollup may hold
 
 
 def pieces(since: datetime, until: datetime, weeks: int) -> list[Piece]:
@@ -70,14 +83,56 @@ def pieces(since: datetime, until: datetime, weeks: int) -> list[Piece]:
     return out
 
 
+def _cut(p: Piece) -> list[Piece]:
+    """A piece not read as a whole day, cut at the hours: the partial hours at its ends, and
+    the whole hours between them as one piece with a ``span`` if they are a prefix or a suffix
+    of the day, which the rollup may hold."""
+    first = hour_start(p.start)
+    if first < p.start:
+        first += _HOUR
+    last = hour_start(p.end)
+    midnight = day_start(p.start.astimezone(UTC).date())
+    if first >= last or (first != midnight and last != midnight + _DAY):
+        return [p]
+    out = [Piece(p.start, first, p.week, None)] if p.start < first else []
+    out.append(Piece(first, last, p.week, None, (first, last)))
+    if last < p.end:
+        out.append(Piece(last, p.end, p.week, None))
+    return out
+
+
+def _shorter(span: tuple[datetime, datetime]) -> list[tuple[datetime, datetime]]:
+    """A prefix's shorter ones, longest first, down to :data:`_FALL_BACK` hours shorter."""
+    a, b = span
+    if a != day_start(a.astimezone(UTC).date()):
+        return []
+    return [(a, b - _HOUR * i) for i in range(1, _FALL_BACK + 1) if b - _HOUR * i > a]
+
+
+def _fall_back(p: Piece, spans: set[tuple[datetime, datetime]]) -> list[Piece]:
+    """A span not current as its longest current shorter prefix and the hours after it (today's
+    last hours before the rollup's next run), or as a piece counted from the data."""
+    if p.span is None or p.span in spans:
+        return [p]
+    for a, b in _shorter(p.span):
+        if (a, b) in spans:
+            return [Piece(a, b, p.week, None, (a, b)), Piece(b, p.end, p.week, None)]
+    return [Piece(p.start, p.end, p.week, None)]
+
+
 def _slices(
     session: Session, since: datetime, until: datetime, weeks: int
 ) -> list[tuple[int, dict[str, list[Part]]]]:
-    """Each slice's ``(week, terminal -> parts)``, in time order: current rollup days read,
-    the rest counted from the data (neighbouring pieces of one week in one pass)."""
+    """Each slice's ``(week, terminal -> parts)``, in time order: current rollup days and
+    spans read, the rest counted from the data (neighbouring pieces of one week in one pass)."""
     plan = pieces(since, until, weeks)
     ready = current_days(session, [p.day for p in plan if p.day is not None])
+    plan = [q for p in plan for q in ([p] if p.day in ready else _cut(p))]
+    wanted = [p.span for p in plan if p.span is not None]
+    spans = current_spans(session, wanted + [s for w in wanted for s in _shorter(w)])
+    plan = [q for p in plan for q in _fall_back(p, spans)]
     stored = stored_parts(session, ready)
+    by_span = stored_spans(session, spans)
     out: list[tuple[int, dict[str, list[Part]]]] = []
     run: list[Piece] = []
 
@@ -91,6 +146,9 @@ def _slices(
         if p.day is not None and p.day in ready:
             flush()
             out.append((p.week, stored.get(p.day, {})))
+        elif p.span is not None and p.span in spans:
+            flush()
+            out.append((p.week, by_span.get(p.span, {})))
         else:
             if run and run[-1].week != p.week:
                 flush()

@@ -12,7 +12,7 @@ the next ``posguard fleet maintenance network-rollup`` rebuilds them with their 
 count them from the data meanwhile, with the same figures).
 
 Revision ID: 0017
-Revises: 0015 (the lead re-chains it to 0016 when merging)
+Revises: 0016
 Create Date: 2026-12-02
 """
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -151,7 +151,7 @@ async def test_group_commit_gathers_the_requests_of_its_next_loop_turns(tmp_path
     await asyncio.sleep(0)  # the task runs: the group opens
     await asyncio.sleep(0)  # one turn later
     joined = asyncio.create_task(committer.submit(debit))
-    assert await asyncio.gather(first, joined) == ["done", "done"]
+    assert list(await asyncio.gather(first, joined)) == ["done", "done"]
     assert (committer.groups, committer.items, committer.syncs) == (1, 2, 1)
     assert await committer.submit(debit) == "done"  # after the commit: a group of its own
     assert (committer.groups, committer.items) == (2, 3)

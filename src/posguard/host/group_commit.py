@@ -5,9 +5,9 @@ group: the first call of a group opens it (``BEGIN IMMEDIATE``) and schedules th
 ``commit_turns`` turns of the loop later (3), so every request read in those turns joins the
 group. Each group costs the same whatever its size (BEGIN, the RRN write, a COMMIT that writes
 every page the group touched, an fsync and its thread's hand-back), so the few more turns,
-tens of microseconds when the loop is busy and a few when it is not, bought groups of about 40
-instead of 15 at 50 terminals and 14-22 % less CPU a sale, with no loss at one terminal
-(bench/README.md, "Connections as protocols"). A decision
+tens of microseconds when the loop is busy and a few when it is not, bought groups of 27-40
+instead of 15-17 at 50 terminals and 5-22 % less CPU a sale in paired runs, with no loss seen
+at one terminal (bench/README.md, "Connections as protocols"). A decision
 that may fail half-way is a savepoint of its own (:meth:`Ledger.atomic` nested) and rolls
 back alone; a card transaction decides before it writes and takes none
 (:meth:`Ledger.decision`): should it fail while writing, the whole group rolls back and fails,

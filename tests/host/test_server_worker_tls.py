@@ -132,3 +132,27 @@ async def test_group_commit_answers_only_after_the_wal_fsync(tmp_path: Path) -> 
     assert await asyncio.gather(*first, second) == ["done"] * 4
     assert synced == [0, 1]  # the second group waited for an fsync that started after it
     await committer.stop()
+
+
+async def test_group_commit_gathers_the_requests_of_its_next_loop_turns(tmp_path: Path) -> None:
+    """A group stays open for ``commit_turns`` turns of the loop: a request that arrives one turn
+    after the first joins its group (one COMMIT, one fsync); one that arrives after the group
+    committed opens the next; none is answered before its group is durable."""
+    led = Ledger.open(tmp_path / "h.db", synchronous="FULL")
+    led.load_seed(default_seed())
+    committer = GroupCommitter(led, HostJournal.open(tmp_path / "h.db"), commit_turns=3)
+
+    def debit() -> str:
+        with led.atomic():
+            led.move("ACC-ZHANG", balance=-1)
+        return "done"
+
+    first = asyncio.create_task(committer.submit(debit))
+    await asyncio.sleep(0)  # the task runs: the group opens
+    await asyncio.sleep(0)  # one turn later
+    joined = asyncio.create_task(committer.submit(debit))
+    assert list(await asyncio.gather(first, joined)) == ["done", "done"]
+    assert (committer.groups, committer.items, committer.syncs) == (1, 2, 1)
+    assert await committer.submit(debit) == "done"  # after the commit: a group of its own
+    assert (committer.groups, committer.items) == (2, 3)
+    await committer.stop()

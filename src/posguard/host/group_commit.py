@@ -2,7 +2,12 @@
 
 Every ledger call runs on the event loop's own thread, inside the transaction of the current
 group: the first call of a group opens it (``BEGIN IMMEDIATE``) and schedules the commit for
-the loop's next turn, so every request read in the same turn joins the group. A decision
+``commit_turns`` turns of the loop later (3), so every request read in those turns joins the
+group. Each group costs the same whatever its size (BEGIN, the RRN write, a COMMIT that writes
+every page the group touched, an fsync and its thread's hand-back), so the few more turns,
+tens of microseconds when the loop is busy and a few when it is not, bought groups of 27-40
+instead of 15-17 at 50 terminals and 5-22 % less CPU a sale in paired runs, with no loss seen
+at one terminal (bench/README.md, "Connections as protocols"). A decision
 that may fail half-way is a savepoint of its own (:meth:`Ledger.atomic` nested) and rolls
 back alone; a card transaction decides before it writes and takes none
 (:meth:`Ledger.decision`): should it fail while writing, the whole group rolls back and fails,
@@ -68,10 +73,12 @@ class GroupCommitter:
         max_group: int = 64,
         journal_flush_s: float = 0.25,
         max_syncs: int = 4,
+        commit_turns: int = 3,
     ) -> None:
         self._ledger = ledger
         self._journal = journal
         self._max_group = max_group
+        self._commit_turns = max(1, commit_turns)
         self._flush_s = journal_flush_s
         self._tx: AbstractContextManager[None] | None = None  # the open group's transaction
         self._group: list[_Settled] = []
@@ -101,9 +108,9 @@ class GroupCommitter:
         if self._stopped:
             raise RuntimeError("the ledger is stopped")
         if self._tx is None:
-            self._tx = self._ledger.atomic()
-            self._tx.__enter__()
-            asyncio.get_running_loop().call_soon(self.commit)
+            tx = self._tx = self._ledger.atomic()
+            tx.__enter__()
+            asyncio.get_running_loop().call_soon(self._commit_later, tx, self._commit_turns)
         try:
             self._group.append((done, True, fn(*args)))
         except Exception as exc:  # one request's bug fails that request only
@@ -116,6 +123,16 @@ class GroupCommitter:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.run(functools.partial(_into, fut), fn, *args)
         return await fut
+
+    def _commit_later(self, tx: AbstractContextManager[None], turns: int) -> None:
+        """Commit group ``tx`` after ``turns`` turns of the loop (unless it was committed
+        already: full, or the committer stopping)."""
+        if self._tx is not tx:
+            return
+        if turns > 1:
+            asyncio.get_running_loop().call_soon(self._commit_later, tx, turns - 1)
+        else:
+            self.commit()
 
     def commit(self) -> None:
         """Commit the open group (if any), then settle its callers; flush the journal when due."""

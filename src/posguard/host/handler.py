@@ -126,18 +126,21 @@ class HostHandler:
         except MessageEncodeError as exc:  # an echoed field we cannot re-encode
             log.warning("cannot encode answer", peer=peer, mti=mti, error=str(exc))
             out = None
-        pan = msg.get("2")
+        get = msg.get
+        pan = get("2")
+        # Positional (peer, tid, mti, stan, rc, pan_masked, amount, raw_len, decision,
+        # answer_mti): built for every request.
         entry = JournalEntry(
-            peer=peer,
-            tid=str(msg.get("41", "")),
-            mti=mti,
-            stan=str(msg.get("11", "")),
-            rc=decision.rc if out is not None else "",
-            pan_masked=mask_pan(pan) if isinstance(pan, str) else "",
-            amount=_amount(msg),
-            raw_len=len(raw),
-            decision=decision.reason,
-            answer_mti=str(answer.get("t", "")) if out is not None else "",
+            peer,
+            str(get("41", "")),
+            mti,
+            str(get("11", "")),
+            decision.rc if out is not None else "",
+            mask_pan(pan) if isinstance(pan, str) else "",
+            _amount(msg),
+            len(raw),
+            decision.reason,
+            str(answer.get("t", "")) if out is not None else "",
         )
         self.journal.record(entry)
         return HandleResult(out, entry)
@@ -373,24 +376,25 @@ class HostHandler:
             except MessageError:
                 pin_error = True
         orig = parse_field61(_text(msg, "61")) if "61" in msg else None
+        # Positional, in AuthRequest's field order (built for every card request).
         return AuthRequest(
-            kind=kind,
-            tid=tid,
-            mid=mid,
-            stan=_text(msg, "11"),
-            batch=batch,
-            txn_date=_text(msg, "13") or self._clock().strftime("%m%d"),
-            pan=pan,
-            amount=_amount(msg),
-            expiry=_text(msg, "14") or None,
-            pin=pin,
-            pin_format_error=pin_error,
-            orig_batch=orig.batch if orig else None,
-            orig_stan=orig.stan if orig else None,
-            orig_date=orig.mmdd if orig else None,
-            orig_rrn=_text(msg, "37") or None,
-            currency=_text(msg, "49") or None,
-            entry_mode=_text(msg, "22"),
+            kind,
+            tid,
+            mid,
+            _text(msg, "11"),  # stan
+            batch,
+            _text(msg, "13") or self._clock().strftime("%m%d"),  # txn_date
+            pan,
+            _amount(msg),
+            _text(msg, "14") or None,  # expiry
+            pin,
+            pin_error,
+            orig.batch if orig else None,
+            orig.stan if orig else None,
+            orig.mmdd if orig else None,  # orig_date
+            _text(msg, "37") or None,  # orig_rrn
+            _text(msg, "49") or None,  # currency
+            _text(msg, "22"),  # entry_mode
         )
 
     def _sign_on(self, msg: Message, tid: str, f60: Field60) -> tuple[Message, Decision, None]:

@@ -23,8 +23,12 @@ from collections.abc import Mapping
 
 __all__ = ["bad_datetime", "bad_header", "is_response_class"]
 
-# Days per month; February may have 29 (field 13 carries no year).
+# Every valid MMDD (February may have 29: field 13 carries no year), and the valid hours and
+# minutes/seconds: set lookups instead of int() conversions (these run on every request).
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_MMDD = frozenset(f"{m:02d}{d:02d}" for m in range(1, 13) for d in range(1, _DAYS[m - 1] + 1))
+_HOURS = frozenset(f"{h:02d}" for h in range(24))
+_SIXTY = frozenset(f"{n:02d}" for n in range(60))
 
 
 def is_response_class(mti: str) -> bool:
@@ -32,17 +36,8 @@ def is_response_class(mti: str) -> bool:
     return len(mti) == 4 and mti[2] in "13"
 
 
-def _mmdd_ok(value: str) -> bool:
-    if len(value) != 4 or not value.isdigit():
-        return False
-    month, day = int(value[:2]), int(value[2:])
-    return 1 <= month <= 12 and 1 <= day <= _DAYS[month - 1]
-
-
 def _hhmmss_ok(value: str) -> bool:
-    if len(value) != 6 or not value.isdigit():
-        return False
-    return int(value[:2]) < 24 and int(value[2:4]) < 60 and int(value[4:]) < 60
+    return len(value) == 6 and value[:2] in _HOURS and value[2:4] in _SIXTY and value[4:] in _SIXTY
 
 
 def bad_datetime(msg: Mapping[str, object]) -> str | None:
@@ -50,9 +45,9 @@ def bad_datetime(msg: Mapping[str, object]) -> str | None:
     f12, f13, f61 = msg.get("12"), msg.get("13"), msg.get("61")
     if isinstance(f12, str) and not _hhmmss_ok(f12):
         return f"field 12: {f12} is not a time hhmmss"
-    if isinstance(f13, str) and not _mmdd_ok(f13):
+    if isinstance(f13, str) and f13 not in _MMDD:
         return f"field 13: {f13} is not a date MMDD"
-    if isinstance(f61, str) and len(f61) == 16 and not _mmdd_ok(f61[12:]):
+    if isinstance(f61, str) and len(f61) == 16 and f61[12:] not in _MMDD:
         return f"field 61: original date {f61[12:]} is not a date MMDD"
     return None
 

@@ -144,8 +144,11 @@ def field60(type_code: str, batch: str | int, net_code: str = NetworkCode.NONE) 
 
 def parse_field60(value: str) -> Field60:
     """Split field 60; a longer CUPS field 60 (60.4, 60.5) keeps only the first three parts."""
-    _need_digits("60", value, tuple(range(11, 18)))
+    _need_digits("60", value, _FIELD60_LENGTHS)
     return Field60(value[:2], value[2:8], value[8:11])
+
+
+_FIELD60_LENGTHS = tuple(range(11, 18))  # 60.1-60.3, up to 60.4 and 60.5 (parsed per request)
 
 
 def field61(batch: str | int, stan: str | int, mmdd: str) -> str:

@@ -77,11 +77,14 @@ def _request_rule(msg: Mapping[str, str | bytes], mti: str) -> tuple[str, ...] |
     proc = msg.get("3")
     f60 = msg.get("60")
     type_code = f60[:2] if isinstance(f60, str) else ""
-    for key in ((mti, proc, type_code), (mti, proc, "*"), (mti, "*", "*")):
-        rule = _REQUESTS.get(key)  # type: ignore[arg-type]
-        if rule is not None:
-            return rule
-    return None
+    # Most specific first; one lookup for a request of the table (every sale), no key tuples
+    # built ahead (this runs on every request the host receives).
+    rule = _REQUESTS.get((mti, proc, type_code))  # type: ignore[arg-type]
+    if rule is None:
+        rule = _REQUESTS.get((mti, proc, "*"))  # type: ignore[arg-type]
+        if rule is None:
+            rule = _REQUESTS.get((mti, "*", "*"))
+    return rule
 
 
 def missing_fields(msg: Mapping[str, str | bytes], *, received: bool = False) -> list[str]:
@@ -92,8 +95,9 @@ def missing_fields(msg: Mapping[str, str | bytes], *, received: bool = False) ->
     mti = msg.get("t")
     if not isinstance(mti, str) or not mti:
         raise _fail("(no MTI)", "t", "message type (t) missing", received)
-    if mti in _ANSWERS:
-        base, approved = _ANSWERS[mti]
+    answer = _ANSWERS.get(mti)
+    if answer is not None:
+        base, approved = answer
         need = base + approved if msg.get("39") == "00" else base
     else:
         rule = _request_rule(msg, mti)
@@ -102,7 +106,8 @@ def missing_fields(msg: Mapping[str, str | bytes], *, received: bool = False) ->
                 raise _fail(mti, "3", "processing code missing or not in the profile", received)
             raise _fail(mti, "t", f"message type {mti} is not in the profile", received)
         need = rule
-    return [f for f in need if not msg.get(f)]
+    get = msg.get
+    return [f for f in need if not get(f)]
 
 
 def check_mandatory(msg: Mapping[str, str | bytes], *, received: bool = False) -> None:

@@ -1,8 +1,11 @@
 """Heartbeats for a diagnoser: ingest upserts them into ``terminal_liveness`` instead of storing
 events rows, so a diagnoser reads them from there: every row of its slots when it starts (however
 old: the absence rule is seeded), then each step the rows received since the newest it has seen.
-Once a second it reads again the rows of the last ``gap_wait`` before that (an ingest transaction
-that took its time stamp first may commit after a later one); a heartbeat already fed is skipped.
+An ingest transaction that took its time stamp first may commit after a later one, so every
+``gap_wait / 2`` it reads again the rows of the ``gap_wait * 1.5`` before the newest: a row whose
+commit came up to ``gap_wait`` after its time stamp is still found, within ``gap_wait / 2`` of that
+commit. A heartbeat already fed is skipped. (It read the last ``gap_wait`` again every second:
+at 100,000 terminals five times the rows it fed, most of a shard's reading.)
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ from sqlalchemy.orm import Session
 from posguard.fleet.diagnosis.observed import Observed
 from posguard.fleet.diagnosis.shard import ShardRole
 from posguard.fleet.repo.liveness import Heartbeat, changed_since, upsert_heartbeats
-
-OVERLAP_EVERY = timedelta(seconds=1)
 
 
 def upsert_liveness(session: Session, events: list[Observed], now: datetime) -> None:
@@ -34,6 +35,8 @@ class HeartbeatFeed:
     def __init__(self, role: ShardRole, gap_wait: timedelta) -> None:
         self.role = role
         self.gap_wait = gap_wait
+        self.overlap_every = gap_wait / 2
+        self.overlap = gap_wait + self.overlap_every
         self.mark: datetime | None = None  # newest received_at read
         self._fed: dict[str, tuple[datetime, int]] = {}  # terminal -> (ts, seq) fed
         self._overlap_at = datetime.min.replace(tzinfo=UTC)  # last re-read
@@ -45,8 +48,8 @@ class HeartbeatFeed:
     def new(self, session: Session, now: datetime) -> list[Observed]:
         """The heartbeats upserted since the last call, not fed yet."""
         since = self.mark
-        if since is not None and now - self._overlap_at >= OVERLAP_EVERY:
-            since -= self.gap_wait
+        if since is not None and now - self._overlap_at >= self.overlap_every:
+            since -= self.overlap
             self._overlap_at = now
         return self._read(session, since)
 

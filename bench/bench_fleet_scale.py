@@ -39,7 +39,14 @@ from bench.bench_fleet import MQTT, _database, _reachable
 from posguard.catalog import default_catalog
 from posguard.fleet.clock import SystemClock
 from posguard.fleet.db.engine import make_engine, make_sessionmaker
-from posguard.fleet.db.models import DiagnosisState, EventRow, Incident, Merchant, Terminal
+from posguard.fleet.db.models import (
+    DiagnosisState,
+    EventRow,
+    Incident,
+    IncidentEvent,
+    Merchant,
+    Terminal,
+)
 from posguard.fleet.diagnosis.rules import RuleKind, load_rules
 from posguard.fleet.diagnosis.service import DiagnosisService
 from posguard.fleet.diagnosis.shard import ShardRole
@@ -163,47 +170,40 @@ def _publish(
 ) -> None:
     """Play the story: in real time (``flood`` False), or every tick at once; both with flow
     control on settled messages (``stored`` counts messages here). ``out``: [events, messages,
-    worst lag behind real time in ms] for the parent."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+    worst lag behind real time in ms, its CPU seconds] for the parent. Publishes with
+    :mod:`bench.mqtt_blast`, not paho: the load should not take the pipeline's CPU."""
+    from bench.mqtt_blast import BlastPublisher
 
     estate, shift = fleet_args
     timeline = load_timeline()
     fleet = LightFleet(estate, timeline, seed=1)
     if flood:  # new keys: the seq numbers go on after the story's
         fleet.seq += 1_000_000
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.max_inflight_messages_set(200)
-    client.max_queued_messages_set(0)
-    client.connect(*MQTT)
-    client.loop_start()
+    client = BlastPublisher(*MQTT)
     go.wait(60)
     fleet.start = datetime.now(UTC) + timedelta(seconds=shift)  # event times: the wall clock
-    t0, sent, events, worst = time.perf_counter(), stored.value, 0, 0.0  # sent: as settled
-    infos: list[Any] = []
+    t0, base, events, worst = time.perf_counter(), stored.value, 0, 0.0  # as settled
+
+    def room() -> int:
+        # flow control, as the agents' limit of unconfirmed events: beyond the broker's queue
+        # per session, messages would be dropped (and resent by real terminals)
+        return int(LAG - (base + client.sent - stored.value))
+
     try:
         t = 0.0
         while t < timeline.duration:
             batch = fleet.step(t, 1.0)
             events += len(batch)
-            for topic, payload in _messages(root, batch):
-                # flow control, as the agents' limit of unconfirmed events: beyond the broker's
-                # queue per session, messages would be dropped (and resent by real terminals)
-                while sent - stored.value > LAG:
-                    time.sleep(0.001)
-                infos.append(client.publish(topic, payload, qos=1))
-                sent += 1
+            client.publish(_messages(root, batch), room)
             t += 1.0
             behind = time.perf_counter() - (t0 + t)
             worst = max(worst, behind)
             if not flood and behind < 0:
                 time.sleep(-behind)
-        for info in infos:  # every message handed to the broker before disconnecting
-            info.wait_for_publish(60)
-        out[0], out[1], out[2] = events, len(infos), worst * 1000
+        out[0], out[1], out[2] = events, client.sent, worst * 1000
     finally:
-        client.loop_stop()
-        client.disconnect()
+        client.close()  # every message PUBACKed by the broker before disconnecting
+    out[3] = time.process_time()
 
 
 def _caught_up(url: str, last_id: int) -> bool:
@@ -221,7 +221,7 @@ def _phase(
     url: str, estate: Estate, root: str, counters: list[Any], *, flood: bool
 ) -> dict[str, float]:
     ctx = mp.get_context("fork")
-    go, out = ctx.Event(), ctx.Array("d", 3)
+    go, out = ctx.Event(), ctx.Array("d", 4)
 
     class _Settled:  # messages whose batch the workers have stored (the flow control's unit)
         @property
@@ -261,6 +261,7 @@ def _phase(
     return {
         "events": events, "messages": messages, "settled": _Settled().events - before_events,
         "stored_s": stored_s, "diagnosed_s": diagnosed_s, "publisher_behind_ms": out[2],
+        "publisher_cpu_s": out[3],
     }  # fmt: skip
 
 
@@ -278,6 +279,54 @@ def _per_rule(rows: list[Any], rules: dict[str, RuleKind]) -> str:
     return "p50/p99 ms by rule: " + ", ".join(parts)
 
 
+def _split(url: str, since: datetime, rules: dict[str, RuleKind]) -> str:
+    """Where the time of a terminal's incident went: fault → its first evidence event stored
+    (publisher, broker, ingest) and stored → incident (the shard), p50/p99 ms each."""
+    timed = [r for r, kind in rules.items() if kind in LATENCY_KINDS]
+    first = (
+        select(IncidentEvent.incident_id, func.min(EventRow.received_at).label("stored"))
+        .join(EventRow, EventRow.id == IncidentEvent.event_id)
+        .group_by(IncidentEvent.incident_id)
+        .subquery()
+    )
+    eng = make_engine(url)
+    with eng.connect() as c:
+        rows = c.execute(
+            select(Incident.opened_at, first.c.stored, Incident.detected_at)
+            .join(first, first.c.incident_id == Incident.id)
+            .where(
+                Incident.opened_at >= since,
+                Incident.detected_at.is_not(None),
+                Incident.terminal_id.is_not(None),
+                Incident.rule_id.in_(timed),
+            )
+        ).all()
+    if not rows:
+        eng.dispose()
+        return "no terminal incident to split"
+
+    def p(xs: list[float]) -> str:
+        xs.sort()
+        return f"{statistics.median(xs):,.0f}/{xs[min(len(xs) - 1, int(len(xs) * 0.99))]:,.0f}"
+
+    with eng.connect() as c:  # every event of the story, incident or not: a fixed set
+        waits = c.execute(
+            select(EventRow.received_at, EventRow.ts).where(
+                EventRow.ts >= since, EventRow.ts < since + timedelta(seconds=70)
+            )
+        ).all()
+        every = [(r - t).total_seconds() * 1000 for r, t in waits]
+    eng.dispose()
+    to_store = [(s - o).total_seconds() * 1000 for o, s, _ in rows]
+    to_incident = [(d - s).total_seconds() * 1000 for _, s, d in rows]
+    return (
+        f"{len(rows):,} terminal incidents: fault → stored {p(to_store)} ms, "
+        f"stored → incident {p(to_incident)} ms; all {len(every):,} events rows of the story: "
+        f"fault → stored {p(every)} ms (p50/p99; a terminal whose fault came in while its group "
+        "incident was open joins that incident and opens none of its own: not timed above)"
+    )
+
+
 def _latencies(url: str, since: datetime) -> tuple[list[float], dict[str, int]]:
     rules = {r.id: r.kind for r in load_rules(catalog=default_catalog())}
     eng = make_engine(url)
@@ -290,6 +339,7 @@ def _latencies(url: str, since: datetime) -> tuple[list[float], dict[str, int]]:
     eng.dispose()
     by_rule: dict[str, int] = defaultdict(int)
     print(f"bench fleet_scale: {_per_rule(list(rows), rules)}", file=sys.stderr)
+    print(f"bench fleet_scale: {_split(url, since, rules)}", file=sys.stderr)
     lat = []
     for rule_id, opened, detected in rows:
         by_rule[rule_id] += 1
@@ -354,7 +404,8 @@ def run(quick: bool) -> list[Result]:
     cpu_note = (
         f"CPU µs an event (story + flood, {events_all:,} events): ingest workers "
         f"{sum(per[:WORKERS]):.0f}, shards {sum(per[WORKERS:-1]):.0f}, correlator "
-        f"{per[-1]:.0f} (PostgreSQL and Mosquitto not counted)"
+        f"{per[-1]:.0f} (PostgreSQL and Mosquitto not counted); the load's own publisher "
+        f"{(story['publisher_cpu_s'] + flood['publisher_cpu_s']) * 1e6 / events_all:.0f}"
     )
     print(f"bench fleet_scale: {cpu_note}", file=sys.stderr)
     note = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -126,3 +127,45 @@ def test_bad_timelines_name_the_event_and_field(raw: dict[str, Any], fragment: s
         parse_timeline(raw, source="story.yaml")
     assert "story.yaml" in str(info.value)
     assert fragment in str(info.value)
+
+
+def test_transactions_name_a_masked_card_and_an_issuer_outage_declines_its_bin_only() -> None:
+    """A light transaction carries what a terminal's does (``terminal/runtime_result.py``): the
+    card masked to its first 6 and last 4 digits (PCI DSS 3.4: never the PAN in clear), the
+    amount and the host, so the fleet can correlate an issuer outage by BIN at estate scale.
+    The outage declines (rc 91) the cards of its BIN and no others."""
+    from posguard.card import mask_pan
+    from posguard.sim.cardbook import CardBook
+
+    estate = build_estate(terminals=300, seed=4)
+    fleet = LightFleet(
+        estate,
+        _story({"at": 20, "fault": "issuer_outage", "target": {"bin": "622848"}, "for": 40}),
+        seed=4,
+        txn_per_hour=1200,
+    )
+    events = _run(fleet)
+    host_of = {t.terminal_id: t.host for t in estate.terminals}
+    masked_cards = {mask_pan(c.pan) for c in CardBook.default().cards}
+    txns = [e for e in events if e["kind"] == "transaction"]
+    assert txns
+    for e in txns:
+        d = e["data"]
+        assert d["masked_pan"] in masked_cards
+        assert "*" in d["masked_pan"]
+        assert d["host"] == host_of[e["terminal_id"]]
+        assert 500 <= d["amount"] < 100_000
+    down = [e for e in txns if e.get("code") == "TXN.ISSUER_UNAVAILABLE"]
+    assert down
+    assert {e["data"]["masked_pan"][:6] for e in down} == {"622848"}
+    assert all(e["data"]["rc"] == "91" for e in down)
+
+    def at(e: dict[str, Any]) -> float:
+        return (datetime.fromisoformat(e["ts"]) - fleet.start).total_seconds()
+
+    in_outage = [e for e in txns if e["data"]["outcome"] == "approved" and 20 <= at(e) < 60]
+    assert in_outage
+    assert not any(e["data"]["masked_pan"].startswith("622848") for e in in_outage)
+    before = [e for e in txns if at(e) < 20]
+    assert any(e["data"]["masked_pan"].startswith("622848") for e in before)
+    assert not any(e.get("code") == "TXN.ISSUER_UNAVAILABLE" for e in before)

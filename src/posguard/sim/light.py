@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from posguard.card import mask_pan
+from posguard.sim.cardbook import CardBook
 from posguard.sim.network_model import NetworkModel
 from posguard.sim.population import Estate
 from posguard.sim.timeline import FaultKind, Timeline, TimelineEvent
@@ -110,7 +112,16 @@ class LightFleet:
         self._hit: dict[int, NDArray[np.intp]] = {}
         # Terminals that reported each network fault (only they report it cleared).
         self._reported: dict[int, NDArray[np.bool_]] = {}
-        # Issuer outages hit a share of the transactions (cards of that BIN), not terminals.
+        # The shoppers' cards, drawn as the full terminals draw them (``cardbook.py``), from a
+        # random stream of their own so the rest of the event stream does not depend on them.
+        # A transaction names its masked card and its amount (fen) like a terminal's does, so
+        # the fleet correlates an issuer outage by BIN at estate scale. An issuer outage
+        # declines the cards of its BIN; one that names no BIN, this share of the cards.
+        book = CardBook.default()
+        self._masked = np.array([mask_pan(c.pan) for c in book.cards])
+        weights = np.array([c.weight for c in book.cards], dtype=float)
+        self._card_p = weights / weights.sum()
+        self._card_rng = np.random.default_rng([seed, 2])
         self._bin_share = 0.2
         # Link, carrier, signal and network failures per terminal (None: no network fields).
         self.network = network
@@ -174,7 +185,7 @@ class LightFleet:
         out: list[EventDict] = []
         ts = (self.start + timedelta(seconds=t)).isoformat()
         blocked_by = np.full(self.n, -1, dtype=np.int32)  # timeline event cutting the link
-        issuer_down = False
+        issuers_down: list[str | None] = []
         for k, ev in enumerate(self.timeline.events):
             starts = t <= ev.at < t + dt
             ends = ev.until is not None and t <= ev.until < t + dt
@@ -185,11 +196,11 @@ class LightFleet:
                 if ev.fault in _NETWORK:
                     blocked_by[self._hit[k]] = k
                 elif ev.fault is FaultKind.ISSUER_OUTAGE:
-                    issuer_down = True
+                    issuers_down.append(ev.target.bin)
             if ends and k in self._hit:
                 self._on_end(out, k, ev, ts)
         self._heartbeats(out, t, dt, ts)
-        self._transactions(out, dt, ts, blocked_by, issuer_down, week=t / _WEEK_S)
+        self._transactions(out, dt, ts, blocked_by, issuers_down, week=t / _WEEK_S)
         return out
 
     def _on_start(self, out: list[EventDict], k: int, ev: TimelineEvent, ts: str) -> None:
@@ -240,7 +251,7 @@ class LightFleet:
         dt: float,
         ts: str,
         blocked_by: NDArray[np.int32],
-        issuer_down: bool,
+        issuers_down: list[str | None],
         *,
         week: float = 0.0,
     ) -> None:
@@ -256,34 +267,46 @@ class LightFleet:
         ok = trying[cut < 0]
         if self.network is not None:
             ok = self._network_failures(out, ok, ts, week)
+        # what reached the host: a card and an amount each
+        cards = self._card_rng.choice(self._masked.size, size=ok.size, p=self._card_p)
+        amounts = self._card_rng.integers(500, 100_000, size=ok.size)  # 5 to 1,000 CNY
+        hosts = self._attrs["host"]
+
+        def emit(pos: NDArray[np.intp], code: str | None, data: dict[str, Any]) -> None:
+            idx = ok[pos]
+            each = [
+                {"masked_pan": m, "amount": a, "host": h, "failover": False}
+                for m, a, h in zip(
+                    self._masked[cards[pos]].tolist(),
+                    amounts[pos].tolist(),
+                    hosts[idx].tolist(),
+                    strict=True,
+                )
+            ]
+            self._emit(out, idx, ts, "transaction", code, data, each)
+
         roll = self.rng.random(ok.size)
         lo = 0.0
         for rc, code, share in _DECLINES:
-            sel = ok[(roll >= lo) & (roll < lo + share)]
-            self._emit(
-                out, sel, ts, "transaction", code, {"type": "sale", "outcome": "declined", "rc": rc}
-            )
+            sel = np.flatnonzero((roll >= lo) & (roll < lo + share))
+            emit(sel, code, {"type": "sale", "outcome": "declined", "rc": rc})
             lo += share
-        approved = ok[roll >= lo]
-        if issuer_down and approved.size:
-            hit = self.rng.random(approved.size) < self._bin_share
-            self._emit(
-                out,
+        approved = np.flatnonzero(roll >= lo)
+        if issuers_down and approved.size:
+            if None in issuers_down:
+                hit = self.rng.random(approved.size) < self._bin_share
+            else:
+                masked = self._masked[cards[approved]]
+                hit = np.zeros(approved.size, dtype=bool)
+                for bin_ in issuers_down:
+                    hit |= np.char.startswith(masked, str(bin_))
+            emit(
                 approved[hit],
-                ts,
-                "transaction",
                 "TXN.ISSUER_UNAVAILABLE",
                 {"type": "sale", "outcome": "declined", "rc": "91"},
             )
             approved = approved[~hit]
-        self._emit(
-            out,
-            approved,
-            ts,
-            "transaction",
-            None,
-            {"type": "sale", "outcome": "approved", "rc": "00"},
-        )
+        emit(approved, None, {"type": "sale", "outcome": "approved", "rc": "00"})
 
     def _network_failures(
         self, out: list[EventDict], ok: NDArray[np.intp], ts: str, week: float

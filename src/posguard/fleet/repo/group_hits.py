@@ -2,7 +2,8 @@
 their step's transaction; the correlator reads the rows written since its cursor
 (:mod:`posguard.fleet.diagnosis.group_hits`).
 
-A write reads the rows it touches first (one query per 1,000 terminals), skips the events those
+A write reads the rows it touches first (one query per 1,000 terminals with a row to write; the
+others of the step, whose heartbeats match no correlation, are not read), skips the events those
 rows counted already (by sequence number: ``counted_seqs``, else ``seq_hw``), merges and upserts
 the rest with fresh ``version`` numbers (one ``nextval`` query and one upsert over arrays on
 PostgreSQL; ``counted_seqs`` travels as JSON text). Only the shard owning a terminal writes its
@@ -15,8 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, delete, func, or_, select, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import String, Table, any_, bindparam, delete, func, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from posguard.fleet.db.models import GroupHit
@@ -69,15 +70,35 @@ def _row(r: Any) -> HitRow:
     )
 
 
-def _stored(session: Session, events: Sequence[Observed]) -> dict[Key, HitRow]:
-    """The stored rows of these events' terminals from their oldest minute on."""
-    terminals = sorted({e.terminal_id for e in events})
-    since = bucket_of(min(e.ts for e in events))
+_PG_STORED: Final = select(_TABLE).where(
+    _TABLE.c.rule_id == any_(bindparam("rules", type_=postgresql.ARRAY(String))),
+    _TABLE.c.terminal_id == any_(bindparam("ids", type_=postgresql.ARRAY(String))),
+    _TABLE.c.bucket >= bindparam("since"),
+)
+"""PostgreSQL: one array parameter, so the statement's text is the same for any number of
+terminals (an expanding ``IN`` is a new text, parsed again by psycopg, at every size); the rules
+too, so the primary key (rule, terminal, minute, BIN) finds the rows."""
+
+
+def _stored(session: Session, rows: Sequence[HitRow]) -> dict[Key, HitRow]:
+    """The stored rows of these rows' terminals from their oldest minute on."""
+    terminals = sorted({r.terminal_id for r in rows})
+    rules = sorted({r.rule_id for r in rows})
+    since = min(r.bucket for r in rows)
+    pg = session.get_bind().dialect.name == "postgresql"
     out: dict[Key, HitRow] = {}
     for chunk in range(0, len(terminals), CHUNK):
         part = terminals[chunk : chunk + CHUNK]
-        q = select(_TABLE).where(_TABLE.c.terminal_id.in_(part), _TABLE.c.bucket >= since)
-        for r in session.execute(q):
+        if pg:
+            found = session.execute(_PG_STORED, {"rules": rules, "ids": part, "since": since})
+        else:
+            q = select(_TABLE).where(
+                _TABLE.c.rule_id.in_(rules),
+                _TABLE.c.terminal_id.in_(part),
+                _TABLE.c.bucket >= since,
+            )
+            found = session.execute(q)
+        for r in found:
             row = _row(r)
             out[row.key] = row
     return out
@@ -123,10 +144,11 @@ def publish(
     """Count ``events`` (a shard's step) into ``group_hits``; returns the rows written."""
     if not correlations or not events:
         return 0
-    if not collect(correlations, events):
+    first = collect(correlations, events)
+    if not first:
         return 0
-    stored = _stored(session, events)
-    rows = collect(correlations, events, stored)
+    stored = _stored(session, first)
+    rows = collect(correlations, events, stored) if stored else first
     if not rows:
         return 0
     merged = [_merge(stored[r.key], r) if r.key in stored else r for r in rows]

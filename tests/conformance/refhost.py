@@ -74,7 +74,8 @@ class ReferenceHost:
         return [r.at for r in self.received if r.msg.get("t") == mti]
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        # on its earlier port when started again (a front-end back from an outage)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

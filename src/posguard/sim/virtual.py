@@ -53,6 +53,9 @@ from posguard.terminal.update import SlotUpdater, UpdateResult, process_health_c
 
 log = logging.getLogger("posguard.sim.virtual")
 
+KEY_DOMAIN = "cup"  # the demo acquirer's host system, whichever front-end answers
+LOCAL = "127.0.0.1"
+
 
 @dataclass(frozen=True, slots=True)
 class Pace:
@@ -127,9 +130,15 @@ class VirtualTerminal:
             merchant_id=self.spec.merchant_id,
             merchant_name=self.merchant.name[:40],
             tmk=terminal_tmk(self.tid),
+            # both are front-ends of the one host simulator and its key database: one sign-on
+            # serves both, and failing over or back needs none (nor meets A0)
             hosts=[
-                HostEndpoint(name=self.spec.host, host="127.0.0.1", port=proxy_port),
-                HostEndpoint(name="cup-backup", host="127.0.0.1", port=self._backup_port),
+                HostEndpoint(
+                    name=self.spec.host, host=LOCAL, port=proxy_port, key_domain=KEY_DOMAIN
+                ),
+                HostEndpoint(
+                    name="cup-backup", host=LOCAL, port=self._backup_port, key_domain=KEY_DOMAIN
+                ),
             ],
             timeouts=Timeouts(dns=1.0, connect=0.8, read=1.5),
             breaker=BreakerConfig(open_seconds=3.0, max_open_seconds=10.0),

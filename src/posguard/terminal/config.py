@@ -72,6 +72,16 @@ class HostEndpoint(_Frozen):
     host: Annotated[str, Field(min_length=1, max_length=253)]
     port: Annotated[int, Field(ge=1, le=65535)]
     tls: TlsConfig = TlsConfig()
+    key_domain: Annotated[str | None, Field(min_length=1, max_length=32)] = None
+    """Hosts that name the same key domain are front-ends (前置机) of one acquirer host system
+    with one key database: the working keys of a sign-on at any of them are the keys all of
+    them check, so the terminal signs on once for the domain, and a sign-on at one replaces the
+    keys for all. Unset: the host keeps a session of its own."""
+
+    @property
+    def keys_of(self) -> str:
+        """The name the host's working keys are kept under: its key domain, else its name."""
+        return self.key_domain or self.name
 
     @property
     def address(self) -> str:

@@ -73,8 +73,11 @@ merchant_id: "{t.merchant_id}" # 商户号 (field 42): Hualian Supermarket / 华
 # Acquirer hosts in failover order: the primary first, then the backup. The lab host is
 # `posguard host serve` (127.0.0.1:{LAB_HOST_PORT} by default); nothing listens on the backup
 # unless you start a second host there (`posguard host serve --port {backup[1]} --data-dir
-# var/host-backup`).
+# var/host-backup`), a host of its own with its own keys. Front-ends of one host system that
+# share its key database name the same `key_domain` (e.g. `key_domain: cup`): one sign-on
+# then serves both.
 # 主机按故障切换顺序排列：主用在前，备用在后。
+# 同一主机系统、共用密钥库的前置机填写相同的 key_domain。
 hosts:
   - {{name: primary, host: {json.dumps(primary[0])}, port: {primary[1]}}}
   - {{name: backup, host: {json.dumps(backup[0])}, port: {backup[1]}}}

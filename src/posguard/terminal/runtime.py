@@ -23,6 +23,7 @@ from types import TracebackType
 from posguard.common.events import EventKind
 from posguard.iso8583.codec import encode
 from posguard.iso8583.framing import LengthHeader
+from posguard.iso8583.mac import apply_mac
 from posguard.iso8583.spec import load_spec
 from posguard.terminal.config import TerminalConfig
 from posguard.terminal.engine import messages
@@ -199,9 +200,13 @@ class Terminal(TerminalOperations):
         return done
 
     async def _echo_probe(self, ch: Channel) -> None:
-        """Half-open probe: an ISO echo test (0820/301) answered by the host."""
+        """Half-open probe: an ISO echo test (0820/301) answered by the host; MACed when the
+        terminal holds keys for that host (a signed-on host refuses an echo without, A0)."""
         s = self.services
         msg = messages.echo(self.cfg, s.journal.next_stan(), s.journal.current_batch())
+        keys = s.session.keys_for(ch.endpoint.name)
+        if keys is not None:
+            msg = apply_mac(self.spec, msg, s.session.mac_alg, keys.mac_key)
         await ch.send(encode(self.spec, msg))
         await ch.receive()
 

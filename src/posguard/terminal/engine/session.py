@@ -59,7 +59,9 @@ class HostSession:
         self.spec = spec
         self.link = link
         self.journal = journal
-        self._keys: dict[str, WorkingKeys] = {}  # host name -> its session's working keys
+        # key domain (a host's name unless front-ends share one) -> that session's working keys
+        self._keys: dict[str, WorkingKeys] = {}
+        self._domain = {h.name: h.keys_of for h in cfg.hosts}
         self.mac_alg = MacAlgorithm[cfg.mac_algorithm]
         self._emit = emit
         self.sign_ons = 0
@@ -68,20 +70,25 @@ class HostSession:
         if self._emit is not None:
             self._emit(kind, code, **data)
 
+    def domain(self, host: str) -> str:
+        """The key domain of ``host`` (``HostEndpoint.key_domain``, else the host itself)."""
+        return self._domain.get(host, host)
+
     @property
     def keys(self) -> WorkingKeys | None:
         """The working keys of the host the next exchange goes to first (None: not signed on
-        to it). Each host keeps its own session: a backup is signed on to before it is used."""
-        return self._keys.get(self.link.preferred())
+        to it). Each host keeps its own session, unless front-ends share a key domain: a
+        backup is signed on to before it is used."""
+        return self.keys_for(self.link.preferred())
 
     def keys_for(self, host: str) -> WorkingKeys | None:
-        return self._keys.get(host)
+        return self._keys.get(self.domain(host))
 
     def drop_keys(self, why: str, host: str | None = None) -> None:
-        """Forget the working keys of ``host`` (all hosts when None): the next exchange with
-        it signs on first."""
-        hosts = list(self._keys) if host is None else [host]
-        for name in hosts:
+        """Forget the working keys of ``host``'s key domain (every domain when None): the next
+        exchange with any host of it signs on first."""
+        domains = list(self._keys) if host is None else [self.domain(host)]
+        for name in domains:
             if self._keys.pop(name, None) is not None:
                 self.emit(EventKind.LIFECYCLE, None, event="keys_dropped", reason=why, host=name)
 
@@ -103,7 +110,7 @@ class HostSession:
         except MessageError as exc:
             self.emit(EventKind.FAULT, "TXN.MAC_ERROR", stage="sign_on", detail=exc.message)
             return Reply(Status.BAD_ANSWER, reply.answer, reply.host, "TXN.MAC_ERROR")
-        self._keys[reply.host or self.link.preferred()] = keys
+        self._keys[self.domain(reply.host or self.link.preferred())] = keys
         self.sign_ons += 1
         self.emit(EventKind.LIFECYCLE, None, event="signed_on", host=reply.host or "")
         self._adopt_batch(reply.answer)
@@ -134,7 +141,7 @@ class HostSession:
         if needed; else the failed sign-on's reply."""
 
         def have() -> bool:
-            return (self._keys.get(host) if host else self.keys) is not None
+            return (self.keys_for(host) if host else self.keys) is not None
 
         if have():
             return None
@@ -151,7 +158,7 @@ class HostSession:
         def build(host: str) -> bytes | None:
             if not mac:
                 return encode(self.spec, msg)
-            keys = self._keys.get(host)
+            keys = self.keys_for(host)
             if keys is None:
                 return None
             return encode(self.spec, apply_mac(self.spec, msg, self.mac_alg, keys.mac_key))
@@ -182,7 +189,7 @@ class HostSession:
                 return Reply(status, code=code, host=host, seconds=time.perf_counter() - t0)
         else:
             return Reply(Status.NOT_SENT, code="CFG.NOT_SIGNED_ON")
-        keys = self._keys.get(got.host) if mac else None
+        keys = self.keys_for(got.host) if mac else None
         checked = check_answer(
             self.spec,
             msg,

@@ -111,6 +111,8 @@ def test_reconciliation_is_clean_and_the_fleet_has_the_events(
     assert rec["exceptions"] == 0, rec["exception_kinds"]  # nothing for exception handling
     assert report["telemetry_left"] == 0
     assert report["settlement"] == {"terminals": 12, "balanced": 12, "codes": {}}
+    # failing over to the backup front-end and back costs no sale an A0 or a 77
+    assert report["session_declines"] == 0, report["declines"]
     assert report["clean"] is True
     with sqlite3.connect(out / "fleet.db") as db:
         stored = dict(db.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())

@@ -74,3 +74,16 @@ def test_progress_lines_fit_80_columns() -> None:
     line = progress_line(stats, [], [], t=59.6, duration=60)
     assert line.startswith(" 60/60s 4740 approved, 390 declined, 20 reversed; ")
     assert len(line) <= 80
+
+
+def test_a_sale_declined_by_the_session_makes_the_run_not_clean() -> None:
+    """ "Clean" can fail: an A0 (MAC) or 77 (not signed on) decline is no story's fault."""
+    r = _report()
+    assert r.clean
+    r.declines = {"TXN.ISSUER_UNAVAILABLE": 28, "TXN.MAC_ERROR": 1}
+    assert r.session_declines == 1
+    assert not r.clean
+    buf = io.StringIO()
+    _summary(Console(file=buf, width=120, force_terminal=False, color_system=None), r)
+    assert "1 sales declined by the terminals' own host session" in buf.getvalue()
+    assert "NOT clean" in buf.getvalue()

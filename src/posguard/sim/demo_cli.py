@@ -153,6 +153,11 @@ def _summary(console: Console, r: object) -> None:
         f"{rec.get('exceptions', 0)} host exceptions 差错; "
         f"clear card numbers in fleet DB and logs: {r.pan_scan['clear_pans_found']}"
     )
+    if r.session_declines:
+        console.print(
+            f"[red]{r.session_declines} sales declined by the terminals' own host session "
+            "(A0 MAC, 77 sign-on) 终端与主机会话错误导致拒绝[/]"
+        )
     if r.light is not None:
         lt = r.light
         console.print(

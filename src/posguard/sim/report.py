@@ -131,6 +131,9 @@ def judge(
     )
 
 
+SESSION_DECLINES = ("TXN.MAC_ERROR", "CFG.NOT_SIGNED_ON")  # A0, 77
+
+
 @dataclass
 class DemoReport:
     out_dir: str
@@ -159,9 +162,16 @@ class DemoReport:
     wear_story: dict[str, Any] | None = None  # the wearing printer (sim/wear_story.py)
 
     @property
+    def session_declines(self) -> int:
+        """Sales declined because the terminal's session with its host was wrong (A0: MAC does
+        not verify, 77: not signed on): no fault of any story causes one, so any is a defect."""
+        return sum(self.declines.get(code, 0) for code in SESSION_DECLINES)
+
+    @property
     def clean(self) -> bool:
         return (
-            self.reconciliation["differences"] == 0
+            self.session_declines == 0
+            and self.reconciliation["differences"] == 0
             and self.reconciliation.get("exceptions", 0) == 0
             and self.settlement["balanced"] == self.terminals
             and (self.light is None or self.light["rejected"] == 0)
@@ -174,6 +184,7 @@ class DemoReport:
         body = asdict(self)
         for f, v in zip(body["faults"], self.faults, strict=True):
             f["accounted"] = v.accounted
+        body["session_declines"] = self.session_declines
         body["clean"] = self.clean
         return body
 
